@@ -1,0 +1,326 @@
+//! The real XDP object, in the real kernel, on crafted frames (BPF_PROG_TEST_RUN): ARP replies
+//! for owned VIPs, pass-through for everything else, advert validation with one counted drop
+//! reason per RFC rule, records and wake-up events.
+use std::net::{IpAddr, Ipv4Addr};
+
+use vrrp_agent::{
+    dataplane::{Dataplane, KernelLogLevel},
+    wire::{self, arp, checksum, vrrp},
+};
+use vrrp_common::{
+    AF_INET, GlobalStats, VipKey, VipValue, VridConfig, VridKey, event_reason, flags, state,
+};
+use vrrp_tests::require_root;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+/// BPF_PROG_TEST_RUN needs a real ingress device; lo exists in every namespace.
+const IFINDEX: u32 = 1;
+const VRID: u8 = 51;
+const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const PASS: [u8; 8] = *b"s3cret!!";
+
+fn load(test: &str) -> Option<Dataplane> {
+    if !require_root(test) {
+        return None;
+    }
+    Some(Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads and passes the verifier"))
+}
+
+fn key(vrid: u8) -> VridKey {
+    VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET }
+}
+
+fn v2_config() -> VridConfig {
+    VridConfig {
+        version: 2,
+        auth_type: 1,
+        adver_int_cs: 100,
+        state: state::BACKUP,
+        flags: flags::AUTH_PASS,
+        priority: 100,
+        auth_pass_lo: u32::from_ne_bytes([PASS[0], PASS[1], PASS[2], PASS[3]]),
+        auth_pass_hi: u32::from_ne_bytes([PASS[4], PASS[5], PASS[6], PASS[7]]),
+    }
+}
+
+fn v3_config() -> VridConfig {
+    VridConfig { version: 3, auth_type: 0, flags: 0, auth_pass_lo: 0, auth_pass_hi: 0, ..v2_config() }
+}
+
+fn configure(dp: &mut Dataplane, vrid: u8, cfg: VridConfig) {
+    dp.init_vrid_stats(key(vrid)).expect("stats entry");
+    dp.config.insert(key(vrid), cfg, 0).expect("config entry");
+}
+
+fn v2_advert(priority: u8) -> vrrp::Repr {
+    vrrp::Repr {
+        version: vrrp::Version::V2,
+        vrid: VRID,
+        priority,
+        adver_int_cs: 100,
+        auth: vrrp::Auth::Pass(PASS),
+        addresses: vec![IpAddr::V4(VIP)],
+    }
+}
+
+fn v3_advert(priority: u8, interval_cs: u16) -> vrrp::Repr {
+    vrrp::Repr {
+        version: vrrp::Version::V3,
+        vrid: VRID,
+        priority,
+        adver_int_cs: interval_cs,
+        auth: vrrp::Auth::None,
+        addresses: vec![IpAddr::V4(VIP)],
+    }
+}
+
+fn frame(repr: &vrrp::Repr, mode: vrrp::ChecksumMode) -> Vec<u8> {
+    wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, repr, mode)
+}
+
+/// Offset of the VRRP message in frames built by `frame` (Ethernet 14 + IPv4 20).
+const VRRP_OFF: usize = 34;
+
+/// Recomputes the VRRP checksum (plain) after a test changed a field, so only the field under
+/// test is wrong.
+fn fix_checksum(f: &mut [u8]) {
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let end = 14 + total;
+    f[VRRP_OFF + 6] = 0;
+    f[VRRP_OFF + 7] = 0;
+    let c = checksum::fold(checksum::ones_complement_sum(&f[VRRP_OFF..end], 0));
+    f[VRRP_OFF + 6..VRRP_OFF + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+fn global(dp: &Dataplane) -> GlobalStats {
+    dp.global_stats().expect("global stats")
+}
+
+#[test]
+fn arp_request_for_an_owned_vip_is_answered_in_place() {
+    let Some(mut dp) = load("arp_request_for_an_owned_vip_is_answered_in_place") else { return };
+    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: u32::from_ne_bytes(VIP.octets()) };
+    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    configure(&mut dp, VRID, v2_config());
+
+    let request = arp::request_frame(PEER_MAC, CLIENT, VIP);
+    let (action, out) = dp.test_run(&request, IFINDEX).expect("test run");
+    assert_eq!(action, XDP_TX);
+
+    // The reply, byte by byte (RFC 826): to the requester, from us, "VIP is at OUR_MAC".
+    let mut expected = Vec::new();
+    expected.extend_from_slice(&PEER_MAC); // eth dst
+    expected.extend_from_slice(&OUR_MAC); // eth src
+    expected.extend_from_slice(&[0x08, 0x06]); // ARP
+    expected.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4]); // Ethernet/IPv4
+    expected.extend_from_slice(&[0x00, 0x02]); // reply
+    expected.extend_from_slice(&OUR_MAC);
+    expected.extend_from_slice(&VIP.octets());
+    expected.extend_from_slice(&PEER_MAC);
+    expected.extend_from_slice(&CLIENT.octets());
+    assert_eq!(&out[..42], &expected[..], "reply bytes");
+    assert_eq!(out.len(), request.len(), "the frame keeps its length");
+    assert_eq!(global(&dp).arp_replies, 1);
+    assert_eq!(dp.vrid_stats(&key(VRID)).expect("stats").arp_replies, 1);
+}
+
+#[test]
+fn arp_for_anything_else_is_passed_untouched() {
+    let Some(mut dp) = load("arp_for_anything_else_is_passed_untouched") else { return };
+    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: u32::from_ne_bytes(VIP.octets()) };
+    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+
+    // A VIP we do not own.
+    let other = arp::request_frame(PEER_MAC, CLIENT, Ipv4Addr::new(198, 18, 0, 101));
+    // Someone announcing our VIP (gratuitous ARP): never answer it.
+    let garp = arp::gratuitous_frame(PEER_MAC, VIP);
+    // An ARP reply for the VIP.
+    let mut reply = arp::request_frame(PEER_MAC, CLIENT, VIP);
+    reply[21] = 2;
+    // Our VIP, but arriving on another interface (ifindex 1 vs key on ifindex 2 is the same
+    // thing the other way round): a key on ifindex 2 must not answer on lo.
+    dp.vips.remove(&vip_key).expect("remove");
+    dp.vips.insert(VipKey { ifindex: 2, ..vip_key }, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    let wrong_if = arp::request_frame(PEER_MAC, CLIENT, VIP);
+    for (what, f) in [("unowned", &other), ("gratuitous", &garp), ("reply", &reply), ("other interface", &wrong_if)] {
+        let (action, out) = dp.test_run(f, IFINDEX).expect("test run");
+        assert_eq!(action, XDP_PASS, "{what}");
+        assert_eq!(&out[..], &f[..], "{what}: frame untouched");
+    }
+    assert_eq!(global(&dp).arp_replies, 0);
+}
+
+#[test]
+fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
+    let Some(mut dp) = load("valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change") else { return };
+    configure(&mut dp, VRID, v2_config());
+    let f = frame(&v2_advert(150), vrrp::ChecksumMode::Plain);
+
+    let (action, _) = dp.test_run(&f, IFINDEX).expect("test run");
+    assert_eq!(action, XDP_DROP, "a validated advert is consumed");
+    let rec = dp.record(&key(VRID)).expect("record written");
+    assert_eq!(Ipv4Addr::from(rec.src_v4.to_ne_bytes()), PEER);
+    assert_eq!((rec.priority, rec.adver_int_cs, rec.version, rec.count_addrs), (150, 100, 2, 1));
+    assert!(rec.ts_ns > 0);
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1, "the first advert wakes the agent");
+    assert_ne!(ev[0].reasons & event_reason::FIRST, 0);
+    assert_eq!(ev[0].key, key(VRID));
+
+    // Steady state: the same master again, ten times: recorded, no wake-up.
+    for _ in 0..10 {
+        assert_eq!(dp.test_run(&f, IFINDEX).expect("test run").0, XDP_DROP);
+    }
+    assert!(dp.drain_events().is_empty(), "steady-state adverts must not wake userspace");
+    let rec2 = dp.record(&key(VRID)).expect("record");
+    assert_eq!(rec2.seq, 10);
+    assert!(rec2.ts_ns >= rec.ts_ns);
+
+    // A priority change, then priority 0: each wakes the agent with its reason.
+    dp.test_run(&frame(&v2_advert(120), vrrp::ChecksumMode::Plain), IFINDEX).expect("run");
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_ne!(ev[0].reasons & event_reason::PRIORITY_CHANGED, 0);
+    dp.test_run(&frame(&v2_advert(0), vrrp::ChecksumMode::Plain), IFINDEX).expect("run");
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_ne!(ev[0].reasons & event_reason::PRIORITY_ZERO, 0);
+
+    let s = dp.vrid_stats(&key(VRID)).expect("stats");
+    assert_eq!((s.rx, s.accepted, s.dropped, s.events), (13, 13, 0, 3));
+    let g = global(&dp);
+    assert_eq!((g.vrrp_rx, g.vrrp_accepted), (13, 13));
+}
+
+#[test]
+fn a_master_is_told_about_every_advert() {
+    let Some(mut dp) = load("a_master_is_told_about_every_advert") else { return };
+    configure(&mut dp, VRID, VridConfig { state: state::MASTER, ..v2_config() });
+    let f = frame(&v2_advert(90), vrrp::ChecksumMode::Plain);
+    for _ in 0..3 {
+        dp.test_run(&f, IFINDEX).expect("run");
+    }
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 3);
+    assert!(ev.iter().all(|e| e.reasons & event_reason::NOT_BACKUP != 0));
+}
+
+#[test]
+fn v3_over_ipv4_is_accepted_with_and_without_the_pseudo_header_and_counted() {
+    let Some(mut dp) = load("v3_over_ipv4_is_accepted_with_and_without_the_pseudo_header_and_counted") else { return };
+    configure(&mut dp, VRID, v3_config());
+    let pseudo = frame(&v3_advert(200, 50), vrrp::ChecksumMode::PseudoHeader);
+    let plain = frame(&v3_advert(200, 50), vrrp::ChecksumMode::Plain);
+    assert_ne!(pseudo, plain, "the two checksum modes differ for this packet");
+    assert_eq!(dp.test_run(&pseudo, IFINDEX).expect("run").0, XDP_DROP);
+    assert_eq!(dp.test_run(&plain, IFINDEX).expect("run").0, XDP_DROP);
+    assert_eq!(dp.test_run(&plain, IFINDEX).expect("run").0, XDP_DROP);
+    let s = dp.vrid_stats(&key(VRID)).expect("stats");
+    assert_eq!((s.accepted, s.v3_csum_pseudo, s.v3_csum_plain, s.dropped), (3, 1, 2, 0));
+    let rec = dp.record(&key(VRID)).expect("record");
+    assert_eq!((rec.version, rec.adver_int_cs, rec.priority), (3, 50, 200));
+    // Sub-second v3 intervals are learned: a change wakes the agent.
+    dp.drain_events();
+    dp.test_run(&frame(&v3_advert(200, 100), vrrp::ChecksumMode::PseudoHeader), IFINDEX).expect("run");
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_ne!(ev[0].reasons & event_reason::INTERVAL_CHANGED, 0);
+}
+
+/// Each RFC 3768/5798 §7.1 rule: a frame that breaks only that rule is dropped and counted
+/// under exactly that reason.
+#[test]
+fn each_receive_check_drops_and_counts_its_own_reason() {
+    let Some(mut dp) = load("each_receive_check_drops_and_counts_its_own_reason") else { return };
+    configure(&mut dp, VRID, v2_config());
+    configure(&mut dp, 52, v3_config());
+    configure(&mut dp, 53, VridConfig { flags: flags::OWNER | flags::AUTH_PASS, ..v2_config() });
+    let good = frame(&v2_advert(100), vrrp::ChecksumMode::Plain);
+    let good_v3 = {
+        let mut r = v3_advert(100, 100);
+        r.vrid = 52;
+        frame(&r, vrrp::ChecksumMode::Plain)
+    };
+    let with = |base: &[u8], f: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = base.to_vec();
+        f(&mut v);
+        v
+    };
+    type Case = (&'static str, Vec<u8>, fn(&GlobalStats) -> u64);
+    let cases: Vec<Case> = vec![
+        ("ttl 254", with(&good, &|f| {
+            f[22] = 254;
+            let c = wire::checksum::fold(wire::checksum::ones_complement_sum(&{ let mut h = f[14..34].to_vec(); h[10] = 0; h[11] = 0; h }, 0));
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+        }), |g| g.drop_ttl),
+        ("version 3 on a v2 instance", with(&good, &|f| { f[VRRP_OFF] = 0x31; fix_checksum(f) }), |g| g.drop_version),
+        ("type 2", with(&good, &|f| { f[VRRP_OFF] = 0x22; fix_checksum(f) }), |g| g.drop_type),
+        ("bad checksum", with(&good, &|f| f[VRRP_OFF + 7] ^= 1), |g| g.drop_checksum),
+        ("bad checksum v3", with(&good_v3, &|f| f[VRRP_OFF + 7] ^= 1), |g| g.drop_checksum),
+        ("address count larger than the packet", with(&good, &|f| { f[VRRP_OFF + 3] = 3; fix_checksum(f) }), |g| g.drop_truncated),
+        ("too many addresses", with(&good, &|f| { f[VRRP_OFF + 3] = 200; fix_checksum(f) }), |g| g.drop_too_many_addrs),
+        ("auth type AH on a PASS instance", with(&good, &|f| { f[VRRP_OFF + 4] = 2; fix_checksum(f) }), |g| g.drop_auth_type),
+        ("wrong password", with(&good, &|f| { f[VRRP_OFF + 12] ^= 0x20; fix_checksum(f) }), |g| g.drop_auth_pass),
+        ("interval 2 s on a 1 s instance", with(&good, &|f| { f[VRRP_OFF + 5] = 2; fix_checksum(f) }), |g| g.drop_interval),
+        ("v3 interval 0", with(&good_v3, &|f| { f[VRRP_OFF + 4] = 0; f[VRRP_OFF + 5] = 0; fix_checksum(f) }), |g| g.drop_bad_interval),
+        ("advert to the address owner", with(&good, &|f| { f[VRRP_OFF + 1] = 53; fix_checksum(f) }), |g| g.drop_owner),
+    ];
+    for (what, f, field) in cases {
+        let before = global(&dp);
+        let (action, _) = dp.test_run(&f, IFINDEX).expect("run");
+        let after = global(&dp);
+        assert_eq!(action, XDP_DROP, "{what}: dropped");
+        assert_eq!(field(&after) - field(&before), 1, "{what}: counted under its reason");
+        assert_eq!(after.vrrp_accepted, before.vrrp_accepted, "{what}: not accepted");
+        // Exactly one counter besides vrrp_rx moved.
+        let moved: u64 = bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(&after))
+            .iter()
+            .zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(&before)))
+            .map(|(a, b)| a - b)
+            .sum();
+        assert_eq!(moved, 2, "{what}: vrrp_rx and one reason, nothing else");
+    }
+    assert!(dp.record(&key(VRID)).is_none(), "no invalid advert was recorded");
+    assert!(dp.drain_events().is_empty(), "no invalid advert woke the agent");
+    let s = dp.vrid_stats(&key(VRID)).expect("stats");
+    assert_eq!(s.accepted, 0);
+    assert!(s.dropped >= 9);
+}
+
+#[test]
+fn unknown_vrids_and_other_traffic_pass_untouched() {
+    let Some(mut dp) = load("unknown_vrids_and_other_traffic_pass_untouched") else { return };
+    configure(&mut dp, VRID, v2_config());
+    let mut unknown = v2_advert(100);
+    unknown.vrid = 99;
+    let unknown = frame(&unknown, vrrp::ChecksumMode::Plain);
+    // UDP 198.18.0.2 -> 198.18.0.10, an IPv6 frame, a VLAN-tagged frame, a runt.
+    let mut udp = frame(&v2_advert(100), vrrp::ChecksumMode::Plain);
+    udp[23] = 17;
+    let mut ipv6 = vec![0u8; 80];
+    ipv6[12] = 0x86;
+    ipv6[13] = 0xdd;
+    ipv6[14] = 0x60;
+    let mut vlan = frame(&v2_advert(100), vrrp::ChecksumMode::Plain);
+    vlan[12] = 0x81;
+    vlan[13] = 0x00;
+    // An Ethernet header announcing IPv4 and nothing after it (the kernel needs >= 14 bytes).
+    let mut runt = vec![0xffu8; 14];
+    runt[12] = 0x08;
+    runt[13] = 0x00;
+    let truncated_ip = frame(&v2_advert(100), vrrp::ChecksumMode::Plain)[..30].to_vec();
+    for (what, f) in [("unknown vrid", &unknown), ("udp", &udp), ("ipv6", &ipv6), ("vlan", &vlan), ("runt", &runt), ("truncated ip header", &truncated_ip)] {
+        let (action, out) = dp.test_run(f, IFINDEX).expect("run");
+        assert_eq!(action, XDP_PASS, "{what}");
+        assert_eq!(&out[..], &f[..], "{what}: untouched");
+    }
+    let g = global(&dp);
+    assert_eq!(g.unknown_vrid, 1);
+    assert_eq!(g.vrrp_accepted, 0);
+}

@@ -1,0 +1,503 @@
+//! The daemon: drives one sans-IO `fsm::Instance` per configured VRRP instance with the
+//! real world around it (XDP records and events, timers, rtnetlink, raw sockets, signals).
+//!
+//! Steady state costs nothing per received advert: the XDP program records the last accepted
+//! advert per VRID and only pushes an event when an advert can change a decision. The agent
+//! wakes on its own deadlines; before acting on one it reads the instance's record, so an
+//! advert that arrived since is taken into account with its kernel receive time.
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
+use tracing::{Instrument as _, debug, error, info, warn};
+use vrrp_common::{AF_INET, InstanceStatus, VipKey, VipValue, VridConfig, VridKey, flags, state};
+
+use crate::{
+    config,
+    dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
+    fsm::{self, Action, State},
+    netlink::{LinkInfo, Netlink, Vip},
+    tx::Sender,
+    wire::{arp, vrrp},
+};
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `bpf_ktime_get_ns` uses, so kernel receive
+/// timestamps and our deadlines compare directly.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub config_id: Option<String>,
+    pub bpffs: PathBuf,
+    pub xdp_mode: XdpMode,
+    pub kernel_log: KernelLogLevel,
+}
+
+/// One running VRRP instance and what it needs to act.
+struct Vrrp {
+    cfg: config::Instance,
+    key: VridKey,
+    link: LinkInfo,
+    primary: Ipv4Addr,
+    fsm: fsm::Instance,
+    vips: Vec<Vip>,
+    sender: usize,
+    auth: vrrp::Auth,
+    checksum: vrrp::ChecksumMode,
+    /// Kernel timestamp of the newest advert already given to the FSM.
+    last_fed_ts: u64,
+    master: Option<Ipv4Addr>,
+    transitions: u32,
+    last_transition_ns: u64,
+    owns_vips: bool,
+    span: tracing::Span,
+}
+
+struct Ctx {
+    dp: Dataplane,
+    nl: Netlink,
+    senders: Vec<Sender>,
+    garp_interval: Duration,
+}
+
+/// Loads and checks the config; refuses to run on errors (we never guess a value).
+pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow::Result<config::Config> {
+    let loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for d in &loaded.diagnostics {
+        match d.severity {
+            config::Severity::Warning => warn!("{d}"),
+            _ => error!("{d}"),
+        }
+    }
+    if loaded.has_errors() {
+        bail!("{}: configuration has errors (see above); not starting", path.display());
+    }
+    Ok(loaded.config)
+}
+
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let config = load_config(&opts.config, opts.config_id.clone())?;
+    if config.instances.is_empty() {
+        warn!("no vrrp_instance in {}: nothing to do", opts.config.display());
+    }
+    let nl = Netlink::new().context("opening rtnetlink")?;
+    let dp = Dataplane::load(&opts.bpffs, opts.kernel_log).context("loading the XDP dataplane")?;
+    info!(bpffs = %opts.bpffs.display(), "maps pinned; inspect with `bpftool map dump pinned {}/<MAP>`", opts.bpffs.display());
+
+    let mut ctx = Ctx {
+        dp,
+        nl,
+        senders: Vec::new(),
+        garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
+    };
+    let mut instances = Vec::new();
+    for cfg in &config.instances {
+        let inst = setup_instance(&mut ctx, cfg, &config.global, opts.xdp_mode)
+            .await
+            .with_context(|| format!("{}:{}: vrrp_instance {}", cfg.file.display(), cfg.line, cfg.name))?;
+        instances.push(inst);
+    }
+
+    let result = event_loop(&mut ctx, &mut instances).await;
+
+    // Shutdown (also after an error): priority 0 from masters, VIPs removed, XDP detached.
+    let now = now_ns();
+    for inst in &mut instances {
+        inst.fsm.handle_shutdown(now);
+        apply_actions(&mut ctx, inst).await;
+        // Whatever happened above, leave no VIP behind.
+        if inst.owns_vips {
+            remove_vips(&mut ctx, inst).await;
+        }
+    }
+    ctx.dp.shutdown();
+    info!("stopped");
+    result
+}
+
+async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::GlobalDefs, mode: XdpMode) -> anyhow::Result<Vrrp> {
+    let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
+    let link = ctx.nl.link(&cfg.interface).await?;
+    let mut vips = Vec::new();
+    for v in &cfg.vips {
+        match v.addr {
+            IpAddr::V4(_) => {
+                if let Some(dev) = &v.dev {
+                    if dev != &cfg.interface {
+                        warn!(parent: &span, "line {}: VIP {} on another device ({dev}) is not supported yet; it is added on {}", v.line, v.addr, cfg.interface);
+                    }
+                }
+                vips.push(Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() })
+            }
+            IpAddr::V6(_) => warn!(parent: &span, "line {}: IPv6 VIP {} is not supported yet; ignored", v.line, v.addr),
+        }
+    }
+    let vip_addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+    let primary = match cfg.unicast_src_ip {
+        Some(IpAddr::V4(a)) => a,
+        Some(IpAddr::V6(a)) => bail!("unicast_src_ip {a}: IPv6 instances are not supported yet"),
+        None => ctx.nl.primary_ipv4(&link, &vip_addrs).await?,
+    };
+    // A VIP left behind by an agent that was killed: keepalived removes them at start too.
+    for vip in &vips {
+        if ctx.nl.remove_vip(link.index, vip).await? {
+            warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, link.name);
+        }
+    }
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode)?;
+    let sender = match ctx.senders.iter().position(|s| s.ifname() == link.name) {
+        Some(i) => i,
+        None => {
+            ctx.senders.push(Sender::new(&link.name, link.index, primary).with_context(|| format!("opening sockets on {}", link.name))?);
+            ctx.senders.len() - 1
+        }
+    };
+    let version = if cfg.version == 3 { fsm::Version::V3 } else { fsm::Version::V2 };
+    let (auth, auth_type, pass) = match &cfg.auth {
+        Some(config::Auth::Pass(p)) if cfg.version == 2 => (vrrp::Auth::Pass(*p), 1, Some(*p)),
+        Some(config::Auth::Ah) if cfg.version == 2 => {
+            bail!("auth_type AH is not supported yet (keepalived deprecates it; use PASS or none)")
+        }
+        Some(_) => {
+            warn!(parent: &span, "authentication is a VRRPv2 feature; ignored for version 3 (as keepalived does)");
+            (vrrp::Auth::None, 0, None)
+        }
+        None => (vrrp::Auth::None, 0, None),
+    };
+    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
+    let mut vflags = 0;
+    if cfg.priority == 255 {
+        vflags |= flags::OWNER;
+    }
+    if pass.is_some() {
+        vflags |= flags::AUTH_PASS;
+    }
+    let p = pass.unwrap_or([0; 8]);
+    let vcfg = VridConfig {
+        version: u32::from(cfg.version),
+        auth_type,
+        adver_int_cs: u32::from(cfg.advert_int_cs),
+        state: state::INIT,
+        flags: vflags,
+        priority: u32::from(cfg.priority),
+        auth_pass_lo: u32::from_ne_bytes([p[0], p[1], p[2], p[3]]),
+        auth_pass_hi: u32::from_ne_bytes([p[4], p[5], p[6], p[7]]),
+    };
+    ctx.dp.init_vrid_stats(key)?;
+    ctx.dp.config.insert(key, vcfg, 0).context("writing VRID_CONFIG")?;
+    let _ = ctx.dp.records.remove(&key);
+    let params = fsm::Params {
+        version,
+        priority: cfg.priority,
+        advert_int_cs: cfg.advert_int_cs,
+        preempt: cfg.preempt,
+        preempt_delay_cs: cfg.preempt_delay_s.saturating_mul(100),
+        primary_addr: IpAddr::V4(primary),
+        garp_master_repeat: cfg.garp_master_repeat,
+        garp_master_delay_cs: cfg.garp_master_delay_s.saturating_mul(100),
+        garp_master_refresh_cs: cfg.garp_master_refresh_s.saturating_mul(100),
+    };
+    let checksum = if cfg.version == 3 && !global.v3_checksum_as_v2 {
+        vrrp::ChecksumMode::PseudoHeader
+    } else {
+        vrrp::ChecksumMode::Plain
+    };
+    info!(parent: &span, primary = %primary, xdp = ?used, priority = cfg.priority, version = cfg.version,
+        "instance ready: master down interval {} cs", fsm::master_down_interval_cs(version, cfg.priority, cfg.advert_int_cs));
+    Ok(Vrrp {
+        cfg: cfg.clone(),
+        key,
+        link,
+        primary,
+        fsm: fsm::Instance::new(params),
+        vips,
+        sender,
+        auth,
+        checksum,
+        last_fed_ts: 0,
+        master: None,
+        transitions: 0,
+        last_transition_ns: 0,
+        owns_vips: false,
+        span,
+    })
+}
+
+async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()> {
+    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    let mut events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
+    let mut logger = match ctx.dp.take_logger() {
+        Some(l) => Some(register_fd(l)?),
+        None => None,
+    };
+    let mut link_poll = tokio::time::interval(Duration::from_millis(500));
+    link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let now = now_ns();
+    for inst in instances.iter_mut() {
+        if !inst.link.up {
+            inst.fsm.handle_fault(now, true);
+        }
+        inst.fsm.handle_startup(now);
+        apply_actions(ctx, inst).await;
+    }
+
+    loop {
+        let deadline = instances.iter().filter_map(|i| i.fsm.poll_timeout()).min();
+        let sleep = match deadline {
+            Some(d) => Duration::from_nanos(d.saturating_sub(now_ns())),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+            _ = sighup.recv() => {
+                warn!("SIGHUP: configuration reload is not implemented yet; the running configuration stays");
+            }
+            guard = events.readable_mut() => {
+                let mut guard = guard?;
+                let mut batch = Vec::new();
+                while let Some(item) = guard.get_inner_mut().next() {
+                    match dataplane::parse_event(&item) {
+                        Some(ev) => batch.push(ev),
+                        None => warn!("short event from the XDP program ({} bytes)", item.len()),
+                    }
+                }
+                guard.clear_ready();
+                for ev in batch {
+                    if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
+                        debug!(parent: &inst.span, reasons = ev.reasons, prio = ev.record.priority, "advert event");
+                        feed_record(inst, &ev.record);
+                        apply_actions(ctx, inst).await;
+                    }
+                }
+            }
+            guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
+                let mut guard = guard?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+            _ = link_poll.tick() => {
+                for inst in instances.iter_mut() {
+                    match ctx.nl.link(&inst.link.name).await {
+                        Ok(link) if link.up != inst.link.up => {
+                            info!(parent: &inst.span, "interface {} is {}", link.name, if link.up { "up" } else { "down" });
+                            inst.link.up = link.up;
+                            inst.fsm.handle_fault(now_ns(), !link.up);
+                            apply_actions(ctx, inst).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            if inst.link.up {
+                                warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
+                                inst.link.up = false;
+                                inst.fsm.handle_fault(now_ns(), true);
+                                apply_actions(ctx, inst).await;
+                            }
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep(sleep) => {}
+        }
+        let now = now_ns();
+        for inst in instances.iter_mut() {
+            if inst.fsm.poll_timeout().is_some_and(|d| d <= now) {
+                // An advert may have arrived since the deadline was set: take it first.
+                if let Some(rec) = ctx.dp.record(&inst.key) {
+                    feed_record(inst, &rec);
+                }
+                inst.fsm.handle_timeout(now);
+                apply_actions(ctx, inst).await;
+            }
+        }
+    }
+}
+
+/// Registers a file descriptor we own with the tokio reactor.
+fn register_fd<T: std::os::fd::AsRawFd>(inner: T) -> anyhow::Result<AsyncFd<T>> {
+    // SAFETY: `inner` owns its fd (a map or the log ring buffer) and the AsyncFd owns `inner`,
+    // so the fd stays open for as long as it is registered.
+    unsafe { AsyncFd::register(inner) }.map_err(|e| anyhow::anyhow!("registering a BPF map fd with tokio: {e}"))
+}
+
+/// Gives the FSM an advert the XDP program recorded, with its kernel receive time, unless
+/// it already has it.
+fn feed_record(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
+    if rec.ts_ns <= inst.last_fed_ts {
+        return;
+    }
+    inst.last_fed_ts = rec.ts_ns;
+    let src = Ipv4Addr::from(rec.src_v4.to_ne_bytes());
+    if rec.priority != 0 && inst.fsm.state() == State::Backup {
+        inst.master = Some(src);
+    }
+    let advert = fsm::Advert {
+        src: IpAddr::V4(src),
+        priority: rec.priority.min(255) as u8,
+        max_adver_int_cs: rec.adver_int_cs.min(4095) as u16,
+    };
+    inst.fsm.handle_advert(rec.ts_ns, advert);
+}
+
+async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
+    while let Some(action) = inst.fsm.poll_action() {
+        match action {
+            Action::StateChange { from, to, reason } => {
+                let _e = inst.span.enter();
+                match to {
+                    State::Initialize if reason == fsm::Reason::Shutdown => info!("({}) Entering STOP STATE ({reason})", inst.cfg.name),
+                    _ => info!(from = %from, "({}) Entering {to} STATE ({reason})", inst.cfg.name),
+                }
+                inst.transitions += 1;
+                inst.last_transition_ns = now_ns();
+                match to {
+                    State::Master => inst.master = Some(inst.primary),
+                    State::Backup => {
+                        inst.master = match &reason {
+                            fsm::Reason::HigherPriority { src: IpAddr::V4(a), .. }
+                            | fsm::Reason::EqualPriorityHigherAddress { src: IpAddr::V4(a) } => Some(*a),
+                            _ => None,
+                        }
+                    }
+                    _ => inst.master = None,
+                }
+                let s = match to {
+                    State::Initialize => state::INIT,
+                    State::Backup => state::BACKUP,
+                    State::Master => state::MASTER,
+                    State::Fault => state::FAULT,
+                };
+                if let Ok(mut c) = ctx.dp.config.get(&inst.key, 0) {
+                    c.state = s;
+                    c.priority = u32::from(inst.fsm.priority());
+                    if let Err(e) = ctx.dp.config.insert(inst.key, c, 0) {
+                        error!("updating VRID_CONFIG: {e}");
+                    }
+                }
+            }
+            Action::AddVips => add_vips(ctx, inst).await,
+            Action::RemoveVips => remove_vips(ctx, inst).await,
+            Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
+            Action::SendGarp { count } => {
+                let span = inst.span.clone();
+                send_garps(ctx, inst, count).instrument(span).await
+            }
+        }
+    }
+    write_status(ctx, inst);
+}
+
+async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+    inst.owns_vips = true;
+    let value = VipValue::new(inst.link.mac, inst.cfg.vrid);
+    for vip in &inst.vips {
+        if let Err(e) = ctx.nl.add_vip(inst.link.index, vip).await {
+            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, inst.link.name);
+        }
+        if let IpAddr::V4(a) = vip.addr {
+            let key = VipKey { ifindex: inst.link.index, addr_v4: u32::from_ne_bytes(a.octets()) };
+            if let Err(e) = ctx.dp.vips.insert(key, value, 0) {
+                error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
+            }
+        }
+    }
+}
+
+async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+    // Stop answering ARP first, then remove the addresses.
+    for vip in &inst.vips {
+        if let IpAddr::V4(a) = vip.addr {
+            let _ = ctx.dp.vips.remove(&VipKey { ifindex: inst.link.index, addr_v4: u32::from_ne_bytes(a.octets()) });
+        }
+    }
+    for vip in &inst.vips {
+        if let Err(e) = ctx.nl.remove_vip(inst.link.index, vip).await {
+            error!(parent: &inst.span, "removing VIP {}/{} from {}: {e}", vip.addr, vip.prefix_len, inst.link.name);
+        }
+    }
+    inst.owns_vips = false;
+}
+
+fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
+    let repr = advert_repr(inst, priority);
+    let peers: Vec<Ipv4Addr> = if inst.cfg.unicast_peers.is_empty() {
+        vec![vrrp::MCAST_V4]
+    } else {
+        inst.cfg.unicast_peers.iter().filter_map(|p| match p { IpAddr::V4(a) => Some(*a), IpAddr::V6(_) => None }).collect()
+    };
+    for dst in peers {
+        let carrier = vrrp::Carrier { src: IpAddr::V4(inst.primary), dst: IpAddr::V4(dst) };
+        if let Err(e) = repr.validate(&carrier) {
+            error!(parent: &inst.span, "cannot build an advert: {e}");
+            return;
+        }
+        let bytes = repr.to_bytes(&carrier, inst.checksum);
+        if let Err(e) = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes) {
+            warn!(parent: &inst.span, "sending advert to {dst}: {e}");
+        }
+    }
+}
+
+fn advert_repr(inst: &Vrrp, priority: u8) -> vrrp::Repr {
+    vrrp::Repr {
+        version: if inst.cfg.version == 3 { vrrp::Version::V3 } else { vrrp::Version::V2 },
+        vrid: inst.cfg.vrid,
+        priority,
+        adver_int_cs: inst.cfg.advert_int_cs,
+        auth: inst.auth,
+        addresses: inst.vips.iter().map(|v| v.addr).filter(IpAddr::is_ipv4).collect(),
+    }
+}
+
+async fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
+    for round in 0..count {
+        if round > 0 && !ctx.garp_interval.is_zero() {
+            tokio::time::sleep(ctx.garp_interval).await;
+        }
+        for vip in &inst.vips {
+            if let IpAddr::V4(a) = vip.addr {
+                if let Err(e) = ctx.senders[inst.sender].send_frame(&arp::gratuitous_frame(inst.link.mac, a)) {
+                    warn!("sending gratuitous ARP for {a}: {e}");
+                }
+            }
+        }
+    }
+    debug!("sent {count} gratuitous ARP round(s) for {} VIP(s)", inst.vips.len());
+}
+
+fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
+    let mut st = InstanceStatus {
+        state: match inst.fsm.state() {
+            State::Initialize => state::INIT,
+            State::Backup => state::BACKUP,
+            State::Master => state::MASTER,
+            State::Fault => state::FAULT,
+        },
+        priority: u32::from(inst.fsm.priority()),
+        base_priority: u32::from(inst.cfg.priority),
+        adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
+        master_down_interval_cs: inst.fsm.master_down_interval_cs(),
+        master_v4: inst.master.map(|a| u32::from_ne_bytes(a.octets())).unwrap_or(0),
+        pid: std::process::id(),
+        transitions: inst.transitions,
+        last_transition_ns: inst.last_transition_ns,
+        name: [0; 32],
+    };
+    st.set_name(&inst.cfg.name);
+    if let Err(e) = ctx.dp.status.insert(inst.key, st, 0) {
+        debug!("writing INSTANCE_STATUS: {e}");
+    }
+}

@@ -1,0 +1,298 @@
+//! keepalived.conf reader for vrrp-agent.
+//!
+//! Reads keepalived 2.2.7 style configuration (comments, quoting, `include`,
+//! `$NAME` parameters, `@id` conditional lines), builds a brace tree and turns
+//! the parts vrrp-agent implements (`global_defs`, `vrrp_instance`) into a
+//! [`Config`]. Everything else is reported as a [`Diagnostic`]: nothing in the
+//! file is silently ignored.
+//!
+//! Severities:
+//! * [`Severity::Warning`]: accepted, possibly adjusted the way keepalived does
+//!   (e.g. VRRPv2 `advert_int 1.5` is rounded), or not implemented by vrrp-agent.
+//! * [`Severity::Error`]: a configuration error; the affected `vrrp_instance` is
+//!   left out of [`Config::instances`] (keepalived would often substitute a
+//!   default instead; we refuse).
+//! * [`Severity::Fatal`]: the configuration cannot be used (include nesting too
+//!   deep / include loop). An unreadable top-level file is returned as
+//!   [`ConfigError`] from [`load`].
+
+mod lexer;
+mod parser;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Options for reading a configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The config id used to select `@name` / `@^name` conditional lines
+    /// (keepalived `-i`). With `None`, `@name` lines are skipped and `@^name`
+    /// lines are kept. (keepalived itself defaults the id to the first part of
+    /// the host name; the caller may pass that explicitly.)
+    pub config_id: Option<String>,
+}
+
+/// How serious a [`Diagnostic`] is. Ordered: `Warning < Error < Fatal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Accepted (possibly adjusted) or not implemented; the config still runs.
+    Warning,
+    /// A configuration error keepalived would work around (keepalived exit 4).
+    Error,
+    /// The configuration cannot be run (keepalived exit 3).
+    Fatal,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Fatal => "fatal",
+        })
+    }
+}
+
+/// A located message about the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line number; 0 means "the whole file".
+    pub line: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.severity,
+            self.message
+        )
+    }
+}
+
+/// A fatal, located error that stops reading altogether (for example an
+/// unreadable top-level file). `line` is 0 when the whole file is meant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl ConfigError {
+    /// The same error as a [`Severity::Fatal`] diagnostic.
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: self.line,
+            severity: Severity::Fatal,
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// The result of reading a configuration: what vrrp-agent will run, and
+/// everything that was said about the file(s).
+#[derive(Debug, Clone, Serialize)]
+pub struct Loaded {
+    pub config: Config,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// keepalived-style exit code for a config check: 0 when clean or only
+    /// warnings, 4 if any [`Severity::Error`], 3 if any [`Severity::Fatal`].
+    pub fn exit_code(&self) -> i32 {
+        match self.diagnostics.iter().map(|d| d.severity).max() {
+            Some(Severity::Fatal) => 3,
+            Some(Severity::Error) => 4,
+            _ => 0,
+        }
+    }
+
+    /// True if any diagnostic is an [`Severity::Error`] or [`Severity::Fatal`].
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity >= Severity::Error)
+    }
+}
+
+/// The parts of keepalived.conf that vrrp-agent implements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub global: GlobalDefs,
+    /// Only instances without errors.
+    pub instances: Vec<Instance>,
+}
+
+/// `global_defs` values used by vrrp-agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+    /// `vrrp_version`, default 2.
+    pub vrrp_version: u8,
+    /// `vrrp_garp_master_delay`, default 5.
+    pub garp_master_delay_s: u32,
+    /// `vrrp_garp_master_repeat`, default 5.
+    pub garp_master_repeat: u32,
+    /// `vrrp_garp_master_refresh`, 0 = off.
+    pub garp_master_refresh_s: u32,
+    /// `vrrp_garp_interval` in milliseconds, default 0.
+    pub vrrp_garp_interval_ms: u32,
+    /// `v3_checksum_as_v2` (a vrrp-agent extension; keepalived 2.2.7 has no
+    /// such global keyword).
+    pub v3_checksum_as_v2: bool,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        GlobalDefs {
+            router_id: None,
+            vrrp_version: 2,
+            garp_master_delay_s: 5,
+            garp_master_repeat: 5,
+            garp_master_refresh_s: 0,
+            vrrp_garp_interval_ms: 0,
+            v3_checksum_as_v2: false,
+        }
+    }
+}
+
+/// keepalived `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InitialState {
+    Backup,
+    Master,
+}
+
+/// `authentication { auth_type ... }` (VRRPv2 only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Simple password, zero padded / truncated to 8 bytes.
+    Pass([u8; 8]),
+    /// IPSEC AH.
+    Ah,
+}
+
+impl Serialize for Auth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            Auth::Pass(p) => {
+                let end = p.iter().position(|&b| b == 0).unwrap_or(p.len());
+                let text = String::from_utf8_lossy(&p[..end]).into_owned();
+                let mut st = s.serialize_struct("Auth", 2)?;
+                st.serialize_field("type", "PASS")?;
+                st.serialize_field("pass", &text)?;
+                st.end()
+            }
+            Auth::Ah => {
+                let mut st = s.serialize_struct("Auth", 1)?;
+                st.serialize_field("type", "AH")?;
+                st.end()
+            }
+        }
+    }
+}
+
+/// One `virtual_ipaddress` / `virtual_ipaddress_excluded` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    /// Defaults to /32 (IPv4) or /128 (IPv6).
+    pub prefix_len: u8,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+    pub scope: Option<String>,
+    pub brd: Option<Ipv4Addr>,
+    pub line: usize,
+}
+
+/// A `track_interface` / `track_script` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackRef {
+    pub name: String,
+    pub weight: Option<i32>,
+    pub line: usize,
+}
+
+/// A valid `vrrp_instance`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub name: String,
+    /// Where the `vrrp_instance` block starts.
+    pub file: PathBuf,
+    pub line: usize,
+    pub initial_state: InitialState,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    /// Advertisement interval in centiseconds (already rounded like keepalived:
+    /// whole seconds for VRRPv2, 10 ms units capped at 4095 for VRRPv3).
+    pub advert_int_cs: u16,
+    pub version: u8,
+    pub preempt: bool,
+    pub preempt_delay_s: u32,
+    pub auth: Option<Auth>,
+    pub vips: Vec<VirtualAddress>,
+    pub excluded_vips: Vec<VirtualAddress>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub garp_master_delay_s: u32,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh_s: u32,
+    pub accept: bool,
+    pub track_interfaces: Vec<TrackRef>,
+    pub track_scripts: Vec<TrackRef>,
+    pub notify: Option<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+}
+
+/// Read a configuration file (and its includes). Relative includes are
+/// resolved against the directory of the file containing the `include`.
+///
+/// Returns `Err` only if the top-level file cannot be read.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        message: format!("cannot read configuration file: {e}"),
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(run(&text, path.to_path_buf(), dir, opts))
+}
+
+/// Parse configuration text. `file_name` is used in diagnostics; includes in
+/// the text are resolved relative to the current working directory.
+pub fn parse_str(text: &str, file_name: &str, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    Ok(run(text, PathBuf::from(file_name), PathBuf::new(), opts))
+}
+
+fn run(text: &str, file: PathBuf, dir: PathBuf, opts: &LoadOptions) -> Loaded {
+    let lexed = lexer::lex(text, file, dir, opts);
+    let files = lexed.files.clone();
+    let (config, mut diagnostics) = parser::parse(&lexed.toks, &lexed.files, lexed.diags);
+    // Stable order: by file (in the order files were read), then line.
+    let order = |p: &Path| files.iter().position(|f| f == p).unwrap_or(usize::MAX);
+    diagnostics.sort_by_key(|d| (order(&d.file), d.line));
+    Loaded { config, diagnostics }
+}

@@ -1,0 +1,1192 @@
+//! Brace tree construction and interpretation of the tree into [`Config`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use super::lexer::{Tok, TokKind};
+use super::{
+    Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, Severity, TrackRef,
+    VirtualAddress,
+};
+
+/// Deeper nesting is reported and its content skipped (keeps recursion and
+/// drop depth bounded on hostile input).
+const MAX_BLOCK_DEPTH: usize = 64;
+
+/// One statement: a keyword with its arguments, optionally followed by a block.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub words: Vec<String>,
+    pub file: usize,
+    pub line: usize,
+    pub block: Option<Block>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    pub children: Vec<Node>,
+    pub closed: bool,
+}
+
+impl Node {
+    fn kw(&self) -> &str {
+        self.words.first().map(String::as_str).unwrap_or("")
+    }
+    fn args(&self) -> &[String] {
+        self.words.get(1..).unwrap_or(&[])
+    }
+    fn text(&self) -> String {
+        self.words.join(" ")
+    }
+}
+
+struct Ctx<'a> {
+    files: &'a [PathBuf],
+    diags: Vec<Diagnostic>,
+    error_count: usize,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, file: usize, line: usize, severity: Severity, message: String) {
+        if severity >= Severity::Error {
+            self.error_count += 1;
+        }
+        self.diags.push(Diagnostic {
+            file: self.files.get(file).cloned().unwrap_or_default(),
+            line,
+            severity,
+            message,
+        });
+    }
+    fn warn(&mut self, n: &Node, message: String) {
+        self.push(n.file, n.line, Severity::Warning, message);
+    }
+    fn error(&mut self, n: &Node, message: String) {
+        self.push(n.file, n.line, Severity::Error, message);
+    }
+    fn path(&self, file: usize) -> String {
+        self.files
+            .get(file)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Build the brace tree, reporting stray / unclosed braces.
+pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<Node> {
+    struct Frame {
+        owner: Option<Node>,
+        children: Vec<Node>,
+        cur: Option<Node>,
+    }
+    let mut ctx = Ctx {
+        files,
+        diags: Vec::new(),
+        error_count: 0,
+    };
+    let mut stack = vec![Frame {
+        owner: None,
+        children: Vec::new(),
+        cur: None,
+    }];
+    let mut overflow = 0usize;
+    for t in toks {
+        if overflow > 0 {
+            match t.kind {
+                TokKind::Open => overflow += 1,
+                TokKind::Close => overflow -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else { break };
+        match &t.kind {
+            TokKind::Word(w) => match &mut top.cur {
+                Some(n) => n.words.push(w.clone()),
+                None => {
+                    top.cur = Some(Node {
+                        words: vec![w.clone()],
+                        file: t.file,
+                        line: t.line,
+                        block: None,
+                    })
+                }
+            },
+            TokKind::Eol => {
+                if let Some(n) = top.cur.take() {
+                    top.children.push(n);
+                }
+            }
+            TokKind::Open => {
+                let owner = match top.cur.take() {
+                    Some(n) => n,
+                    // Allman style: `keyword` on one line, `{` on the next.
+                    None => match top.children.pop() {
+                        Some(last) if last.block.is_none() => last,
+                        other => {
+                            if let Some(o) = other {
+                                top.children.push(o);
+                            }
+                            Node {
+                                words: Vec::new(),
+                                file: t.file,
+                                line: t.line,
+                                block: None,
+                            }
+                        }
+                    },
+                };
+                if depth > MAX_BLOCK_DEPTH {
+                    ctx.push(
+                        t.file,
+                        t.line,
+                        Severity::Error,
+                        format!("blocks nested more than {MAX_BLOCK_DEPTH} deep; content skipped"),
+                    );
+                    top.children.push(owner);
+                    overflow = 1;
+                    continue;
+                }
+                stack.push(Frame {
+                    owner: Some(owner),
+                    children: Vec::new(),
+                    cur: None,
+                });
+            }
+            TokKind::Close => {
+                if let Some(n) = top.cur.take() {
+                    top.children.push(n);
+                }
+                if stack.len() == 1 {
+                    ctx.push(
+                        t.file,
+                        t.line,
+                        Severity::Error,
+                        "unexpected '}' (no block is open)".to_string(),
+                    );
+                    continue;
+                }
+                if let Some(f) = stack.pop()
+                    && let (Some(mut owner), Some(parent)) = (f.owner, stack.last_mut())
+                {
+                    owner.block = Some(Block {
+                        children: f.children,
+                        closed: true,
+                    });
+                    parent.children.push(owner);
+                }
+            }
+        }
+    }
+    // End of input: close whatever is still open.
+    while let Some(mut f) = stack.pop() {
+        if let Some(n) = f.cur.take() {
+            f.children.push(n);
+        }
+        match (f.owner, stack.last_mut()) {
+            (Some(mut owner), Some(parent)) => {
+                let what = if owner.words.is_empty() {
+                    "block".to_string()
+                } else {
+                    format!("'{}' block", owner.text())
+                };
+                ctx.error(
+                    &owner,
+                    format!("{what} opened here is never closed (missing '}}')"),
+                );
+                owner.block = Some(Block {
+                    children: f.children,
+                    closed: false,
+                });
+                parent.children.push(owner);
+            }
+            _ => {
+                diags.append(&mut ctx.diags);
+                return f.children;
+            }
+        }
+    }
+    diags.append(&mut ctx.diags);
+    Vec::new()
+}
+
+/// Interpret the token stream.
+pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>) -> (Config, Vec<Diagnostic>) {
+    let tree = build_tree(toks, files, &mut diags);
+    let error_count = diags.iter().filter(|d| d.severity >= Severity::Error).count();
+    let mut ctx = Ctx {
+        files,
+        diags,
+        error_count,
+    };
+    let mut global = GlobalDefs::default();
+    let mut strict = false;
+
+    // global_defs first: instance defaults depend on it wherever it is.
+    for node in &tree {
+        if node.kw() == "global_defs" {
+            parse_global(&mut ctx, node, &mut global, &mut strict);
+        }
+    }
+
+    let mut drafts: Vec<(Draft, bool)> = Vec::new();
+    let mut names: HashMap<String, (usize, usize)> = HashMap::new();
+    for node in &tree {
+        let kw = node.kw();
+        match kw {
+            "global_defs" => {}
+            "vrrp_instance" => {
+                if node.args().len() != 1 {
+                    ctx.error(node, "vrrp_instance needs exactly one name; block skipped".to_string());
+                    continue;
+                }
+                let name = node.args()[0].clone();
+                if let Some(&(f, l)) = names.get(&name) {
+                    let first = format!("{}:{l}", ctx.path(f));
+                    ctx.error(
+                        node,
+                        format!("duplicate vrrp_instance {name} (already defined at {first}); this one is ignored"),
+                    );
+                    continue;
+                }
+                names.insert(name.clone(), (node.file, node.line));
+                let before = ctx.error_count;
+                let draft = parse_instance(&mut ctx, node, name);
+                // An unclosed block (reported while building the tree) inside
+                // or around the instance makes it invalid too.
+                let unclosed = |n: &Node| n.block.as_ref().is_some_and(|b| !b.closed);
+                let broken = unclosed(node) || children(node).iter().any(unclosed);
+                drafts.push((draft, ctx.error_count == before && !broken));
+            }
+            "vrrp_script" | "vrrp_sync_group" | "vrrp_track_file" | "vrrp_track_process"
+            | "static_ipaddress" | "static_routes" | "static_rules" | "static_track_group"
+            | "track_group" | "garp_group" | "linkbeat_interfaces" | "bfd_instance" => {
+                let name = node.args().join(" ");
+                let what = if name.is_empty() { kw.to_string() } else { format!("{kw} {name}") };
+                ctx.warn(
+                    node,
+                    format!("{what} at line {} is not implemented yet, ignored", node.line),
+                );
+            }
+            "virtual_server" | "virtual_server_group" | "real_server" | "SSL" => {
+                ctx.warn(
+                    node,
+                    format!(
+                        "LVS/checker block '{}' at line {} skipped (vrrp-agent does not implement LVS)",
+                        node.text(),
+                        node.line
+                    ),
+                );
+            }
+            "net_namespace" | "net_namespace_ipvs" | "namespace_with_ipsets" | "instance"
+            | "use_pid_dir" | "linkbeat_use_polling" | "child_wait_time"
+            | "interface_up_down_delays" => not_implemented(&mut ctx, node),
+            "" => ctx.error(node, "'{' without a keyword; block skipped".to_string()),
+            _ => unknown(&mut ctx, node),
+        }
+    }
+
+    // Finalise instances and check VRIDs.
+    let mut instances: Vec<Instance> = Vec::new();
+    let mut vrids: HashMap<(String, bool, u8), (String, usize, usize)> = HashMap::new();
+    for (draft, ok) in drafts {
+        let before = ctx.error_count;
+        let inst = finish_instance(&mut ctx, draft, &global, strict);
+        let Some(inst) = inst else { continue };
+        if !ok || ctx.error_count != before {
+            continue;
+        }
+        let v6 = inst
+            .vips
+            .first()
+            .map(|v| v.addr.is_ipv6())
+            .or(inst.unicast_src_ip.map(|a| a.is_ipv6()))
+            .unwrap_or(false);
+        let key = (inst.interface.clone(), v6, inst.vrid);
+        let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        if let Some((other, f, l)) = vrids.get(&key) {
+            let msg = format!(
+                "vrrp_instance {} and vrrp_instance {other} (at {}:{l}) both use virtual_router_id {} on interface {} ({}); {} is ignored",
+                inst.name,
+                ctx.path(*f),
+                inst.vrid,
+                inst.interface,
+                if v6 { "IPv6" } else { "IPv4" },
+                inst.name
+            );
+            ctx.push(file_idx, inst.line, Severity::Error, msg);
+            continue;
+        }
+        vrids.insert(key, (inst.name.clone(), file_idx, inst.line));
+        instances.push(inst);
+    }
+
+    (Config { global, instances }, ctx.diags)
+}
+
+fn block_note(n: &Node) -> &'static str {
+    if n.block.is_some() { " (block skipped)" } else { "" }
+}
+
+fn not_implemented(ctx: &mut Ctx, n: &Node) {
+    let msg = format!("keyword {} not implemented, ignored{}", n.kw(), block_note(n));
+    ctx.warn(n, msg);
+}
+
+fn unknown(ctx: &mut Ctx, n: &Node) {
+    if n.kw().is_empty() {
+        ctx.error(n, "'{' without a keyword; block skipped".to_string());
+        return;
+    }
+    let msg = format!("unknown keyword '{}', ignored{}", n.kw(), block_note(n));
+    ctx.warn(n, msg);
+}
+
+/// The single argument of `n`; errors if missing, warns about extras.
+fn arg1<'n>(ctx: &mut Ctx, n: &'n Node) -> Option<&'n str> {
+    no_block(ctx, n);
+    match n.args() {
+        [] => {
+            ctx.error(n, format!("{} needs a value", n.kw()));
+            None
+        }
+        [a] => Some(a),
+        [a, rest @ ..] => {
+            ctx.warn(n, format!("{}: extra arguments '{}' ignored", n.kw(), rest.join(" ")));
+            Some(a)
+        }
+    }
+}
+
+fn no_block(ctx: &mut Ctx, n: &Node) {
+    if n.block.is_some() {
+        ctx.warn(n, format!("{} does not take a block; block skipped", n.kw()));
+    }
+}
+
+fn no_args(ctx: &mut Ctx, n: &Node) {
+    no_block(ctx, n);
+    if !n.args().is_empty() {
+        ctx.warn(n, format!("{}: arguments '{}' ignored", n.kw(), n.args().join(" ")));
+    }
+}
+
+fn children(n: &Node) -> &[Node] {
+    n.block.as_ref().map(|b| b.children.as_slice()).unwrap_or(&[])
+}
+
+/// Children of a block keyword; errors if there is no block.
+fn need_block<'n>(ctx: &mut Ctx, n: &'n Node) -> &'n [Node] {
+    if n.block.is_none() {
+        ctx.error(n, format!("{} needs a {{ ... }} block", n.kw()));
+    } else if !n.args().is_empty() {
+        ctx.warn(n, format!("{}: arguments '{}' ignored", n.kw(), n.args().join(" ")));
+    }
+    children(n)
+}
+
+/// Decimal digits only.
+pub(crate) fn parse_uint(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A non-negative decimal ("1", "0.5", ".25") in microseconds.
+pub(crate) fn parse_decimal_us(s: &str) -> Option<u64> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (s, ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || int.len() > 12
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut f: u64 = 0;
+    for k in 0..6 {
+        let d = frac.as_bytes().get(k).map(|b| u64::from(b - b'0')).unwrap_or(0);
+        f = f * 10 + d;
+    }
+    i.checked_mul(1_000_000)?.checked_add(f)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Some(true),
+        "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn u32_value(ctx: &mut Ctx, n: &Node) -> Option<u32> {
+    let a = arg1(ctx, n)?;
+    match parse_uint(a).and_then(|v| u32::try_from(v).ok()) {
+        Some(v) => Some(v),
+        None => {
+            ctx.error(n, format!("{}: '{a}' is not a valid non-negative integer", n.kw()));
+            None
+        }
+    }
+}
+
+fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut bool) {
+    for n in need_block(ctx, node) {
+        match n.kw() {
+            "router_id" => {
+                if let Some(v) = arg1(ctx, n) {
+                    g.router_id = Some(v.to_string());
+                }
+            }
+            "vrrp_version" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match v {
+                        "2" => g.vrrp_version = 2,
+                        "3" => g.vrrp_version = 3,
+                        _ => ctx.error(n, format!("vrrp_version '{v}' is not valid (must be 2 or 3)")),
+                    }
+                }
+            }
+            "vrrp_garp_master_delay" => {
+                if let Some(v) = u32_value(ctx, n) {
+                    g.garp_master_delay_s = v;
+                }
+            }
+            "vrrp_garp_master_repeat" => {
+                if let Some(v) = u32_value(ctx, n) {
+                    g.garp_master_repeat = v;
+                }
+            }
+            "vrrp_garp_master_refresh" => {
+                if let Some(v) = u32_value(ctx, n) {
+                    g.garp_master_refresh_s = v;
+                }
+            }
+            "vrrp_garp_interval" => {
+                if let Some(a) = arg1(ctx, n) {
+                    match parse_decimal_us(a).and_then(|us| u32::try_from(us.div_ceil(1000)).ok()) {
+                        Some(ms) => g.vrrp_garp_interval_ms = ms,
+                        None => ctx.error(n, format!("vrrp_garp_interval '{a}' is not a valid number of seconds")),
+                    }
+                }
+            }
+            "vrrp_strict" => {
+                no_args(ctx, n);
+                *strict = true;
+                ctx.warn(
+                    n,
+                    "vrrp_strict: only its effect on accept mode is implemented; the other strict-mode checks are not"
+                        .to_string(),
+                );
+            }
+            "v3_checksum_as_v2" => {
+                no_block(ctx, n);
+                let v = match n.args().first() {
+                    None => Some(true),
+                    Some(a) => parse_bool(a),
+                };
+                match v {
+                    Some(v) => g.v3_checksum_as_v2 = v,
+                    None => ctx.error(n, "v3_checksum_as_v2 takes on|off|true|false|yes|no".to_string()),
+                }
+                ctx.warn(
+                    n,
+                    "v3_checksum_as_v2 is a vrrp-agent extension: keepalived 2.2.7 rejects it (its nearest equivalent is the per-instance old_unicast_checksum)"
+                        .to_string(),
+                );
+            }
+            "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
+            _ => not_implemented(ctx, n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthType {
+    Pass,
+    Ah,
+}
+
+/// An instance as written, before defaults and cross-field rules.
+#[derive(Debug, Clone)]
+struct Draft {
+    name: String,
+    file: usize,
+    line: usize,
+    state: Option<InitialState>,
+    interface: Option<String>,
+    vrid: Option<u8>,
+    priority: Option<u8>,
+    /// (microseconds, line)
+    advert: Option<(u64, usize)>,
+    version: Option<u8>,
+    /// Line of the last `nopreempt` if it was not undone by `preempt`.
+    nopreempt: Option<usize>,
+    /// (seconds, line)
+    preempt_delay: Option<(u32, usize)>,
+    auth_type: Option<(AuthType, usize)>,
+    auth_pass: Option<(String, usize)>,
+    vips: Vec<VirtualAddress>,
+    excluded_vips: Vec<VirtualAddress>,
+    unicast_src_ip: Option<IpAddr>,
+    unicast_peers: Vec<IpAddr>,
+    garp_master_delay: Option<u32>,
+    garp_master_repeat: Option<u32>,
+    garp_master_refresh: Option<u32>,
+    /// (accept, line)
+    accept: Option<(bool, usize)>,
+    track_interfaces: Vec<TrackRef>,
+    track_scripts: Vec<TrackRef>,
+    notify: Option<String>,
+    notify_master: Option<String>,
+    notify_backup: Option<String>,
+    notify_fault: Option<String>,
+    notify_stop: Option<String>,
+}
+
+/// keepalived instance keywords vrrp-agent does not model (yet).
+const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
+    "use_vmac",
+    "use_vmac_addr",
+    "vmac_xmit_base",
+    "use_ipvlan",
+    "native_ipv6",
+    "dont_track_primary",
+    "check_unicast_src",
+    "skip_check_adv_addr",
+    "strict_mode",
+    "mcast_src_ip",
+    "mcast_dst_ip",
+    "track_src_ip",
+    "unicast_ttl",
+    "unicast_fault_no_peer",
+    "old_unicast_checksum",
+    "smtp_alert",
+    "debug",
+    "linkbeat_use_polling",
+    "notify_master_rx_lower_pri",
+    "notify_priority_changes",
+    "notify_deleted",
+    "garp_master_refresh_repeat",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "garp_extra_if",
+    "down_timer_adverts",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
+    "kernel_rx_buf_size",
+    "promote_secondaries",
+    "vrf",
+    "track_file",
+    "track_process",
+    "track_bfd",
+    "virtual_routes",
+    "virtual_rules",
+    "lvs_sync_daemon_interface",
+];
+
+fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
+    let mut d = Draft {
+        name,
+        file: node.file,
+        line: node.line,
+        state: None,
+        interface: None,
+        vrid: None,
+        priority: None,
+        advert: None,
+        version: None,
+        nopreempt: None,
+        preempt_delay: None,
+        auth_type: None,
+        auth_pass: None,
+        vips: Vec::new(),
+        excluded_vips: Vec::new(),
+        unicast_src_ip: None,
+        unicast_peers: Vec::new(),
+        garp_master_delay: None,
+        garp_master_repeat: None,
+        garp_master_refresh: None,
+        accept: None,
+        track_interfaces: Vec::new(),
+        track_scripts: Vec::new(),
+        notify: None,
+        notify_master: None,
+        notify_backup: None,
+        notify_fault: None,
+        notify_stop: None,
+    };
+    if node.block.is_none() {
+        ctx.error(node, format!("vrrp_instance {} has no {{ ... }} block", d.name));
+        return d;
+    }
+    for n in children(node) {
+        let kw = n.kw();
+        match kw {
+            "state" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match v {
+                        "MASTER" => d.state = Some(InitialState::Master),
+                        "BACKUP" => {
+                            if d.state == Some(InitialState::Master) {
+                                ctx.warn(n, "state previously set as MASTER - ignoring BACKUP (as keepalived does)".to_string());
+                            } else {
+                                d.state = Some(InitialState::Backup);
+                            }
+                        }
+                        _ => {
+                            ctx.warn(
+                                n,
+                                format!("unknown state '{v}' (MASTER or BACKUP, upper case), defaulting to BACKUP as keepalived does"),
+                            );
+                            if d.state != Some(InitialState::Master) {
+                                d.state = Some(InitialState::Backup);
+                            }
+                        }
+                    }
+                }
+            }
+            "interface" => {
+                if let Some(v) = arg1(ctx, n) {
+                    d.interface = Some(v.to_string());
+                }
+            }
+            "virtual_router_id" | "priority" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match parse_uint(v) {
+                        Some(x @ 1..=255) => {
+                            let x = x as u8;
+                            if kw == "priority" {
+                                d.priority = Some(x);
+                            } else {
+                                d.vrid = Some(x);
+                            }
+                        }
+                        Some(_) => ctx.error(n, format!("{kw} {v} is out of range (must be 1..255)")),
+                        None => ctx.error(n, format!("{kw} '{v}' is not a number (must be 1..255)")),
+                    }
+                }
+            }
+            "advert_int" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match parse_decimal_us(v) {
+                        Some(us @ 10_000..=255_000_000) => d.advert = Some((us, n.line)),
+                        Some(_) => ctx.error(n, format!("advert_int {v} is out of range (0.01 .. 255 seconds)")),
+                        None => ctx.error(n, format!("advert_int '{v}' is not a number of seconds")),
+                    }
+                }
+            }
+            "version" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match v {
+                        "2" => d.version = Some(2),
+                        "3" => d.version = Some(3),
+                        _ => ctx.error(n, format!("version '{v}' is not valid (must be 2 or 3)")),
+                    }
+                }
+            }
+            "nopreempt" => {
+                no_args(ctx, n);
+                d.nopreempt = Some(n.line);
+            }
+            "preempt" => {
+                no_args(ctx, n);
+                d.nopreempt = None;
+            }
+            "preempt_delay" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match parse_decimal_us(v) {
+                        Some(us) if us <= 1_000_000_000 => {
+                            let secs = ((us + 500_000) / 1_000_000) as u32;
+                            if us % 1_000_000 != 0 {
+                                ctx.warn(n, format!("preempt_delay {v}: vrrp-agent uses whole seconds, rounded to {secs}"));
+                            }
+                            d.preempt_delay = Some((secs, n.line));
+                        }
+                        Some(_) => ctx.error(n, format!("preempt_delay {v} is out of range (0..1000 seconds)")),
+                        None => ctx.error(n, format!("preempt_delay '{v}' is not a number of seconds")),
+                    }
+                }
+            }
+            "authentication" => {
+                for a in need_block(ctx, n) {
+                    match a.kw() {
+                        "auth_type" => {
+                            if let Some(v) = arg1(ctx, a) {
+                                match v {
+                                    "PASS" => d.auth_type = Some((AuthType::Pass, a.line)),
+                                    "AH" => d.auth_type = Some((AuthType::Ah, a.line)),
+                                    _ => ctx.error(a, format!("unknown auth_type '{v}' (must be PASS or AH)")),
+                                }
+                            }
+                        }
+                        "auth_pass" => {
+                            if let Some(v) = arg1(ctx, a) {
+                                d.auth_pass = Some((v.to_string(), a.line));
+                            }
+                        }
+                        _ => unknown(ctx, a),
+                    }
+                }
+            }
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                for a in need_block(ctx, n) {
+                    if let Some(vip) = parse_vip(ctx, a) {
+                        if kw == "virtual_ipaddress" {
+                            d.vips.push(vip);
+                        } else {
+                            d.excluded_vips.push(vip);
+                        }
+                    }
+                }
+            }
+            "unicast_src_ip" => {
+                if let Some(v) = arg1(ctx, n) {
+                    match parse_host_addr(ctx, n, v) {
+                        Some(ip) => d.unicast_src_ip = Some(ip),
+                        None => ctx.error(n, format!("unicast_src_ip: bad address '{v}'")),
+                    }
+                }
+            }
+            "unicast_peer" => {
+                for a in need_block(ctx, n) {
+                    no_block(ctx, a);
+                    match parse_host_addr(ctx, a, a.kw()) {
+                        Some(ip) => d.unicast_peers.push(ip),
+                        None => {
+                            ctx.error(a, format!("unicast_peer: bad address '{}'", a.kw()));
+                            continue;
+                        }
+                    }
+                    let opts = a.args();
+                    let mut i = 0;
+                    while i < opts.len() {
+                        let o = opts[i].as_str();
+                        match o {
+                            "min_ttl" | "max_ttl" => {
+                                ctx.warn(a, format!("unicast_peer option {o} not implemented, ignored (address kept)"));
+                                i += 2;
+                            }
+                            _ => {
+                                ctx.warn(a, format!("unicast_peer: unknown option '{o}' ignored (address kept)"));
+                                i += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            "garp_master_delay" => d.garp_master_delay = u32_value(ctx, n).or(d.garp_master_delay),
+            "garp_master_repeat" => d.garp_master_repeat = u32_value(ctx, n).or(d.garp_master_repeat),
+            "garp_master_refresh" => d.garp_master_refresh = u32_value(ctx, n).or(d.garp_master_refresh),
+            "accept" => {
+                no_args(ctx, n);
+                d.accept = Some((true, n.line));
+            }
+            "no_accept" => {
+                no_args(ctx, n);
+                d.accept = Some((false, n.line));
+            }
+            "track_interface" | "track_script" => {
+                for a in need_block(ctx, n) {
+                    if let Some(t) = parse_track(ctx, a) {
+                        if kw == "track_interface" {
+                            d.track_interfaces.push(t);
+                        } else {
+                            d.track_scripts.push(t);
+                        }
+                    }
+                }
+            }
+            "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                no_block(ctx, n);
+                if n.args().is_empty() {
+                    ctx.error(n, format!("{kw} needs a script"));
+                    continue;
+                }
+                let cmd = Some(n.args().join(" "));
+                match kw {
+                    "notify" => d.notify = cmd,
+                    "notify_master" => d.notify_master = cmd,
+                    "notify_backup" => d.notify_backup = cmd,
+                    "notify_fault" => d.notify_fault = cmd,
+                    _ => d.notify_stop = cmd,
+                }
+            }
+            _ if INSTANCE_NOT_IMPLEMENTED.contains(&kw) => {
+                let msg = format!("keyword {kw} not implemented yet, ignored{}", block_note(n));
+                ctx.warn(n, msg);
+            }
+            _ => unknown(ctx, n),
+        }
+    }
+    d
+}
+
+/// A host address; keepalived ignores a `/len` suffix here, so do we (with a warning).
+fn parse_host_addr(ctx: &mut Ctx, n: &Node, s: &str) -> Option<IpAddr> {
+    let (a, suffix) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let ip = a.parse::<IpAddr>().ok()?;
+    if let Some(l) = suffix {
+        ctx.warn(n, format!("{s}: prefix length /{l} is meaningless for a host address, ignored (as keepalived does)"));
+    }
+    Some(ip)
+}
+
+fn parse_track(ctx: &mut Ctx, a: &Node) -> Option<TrackRef> {
+    no_block(ctx, a);
+    if a.kw().is_empty() {
+        return None;
+    }
+    let mut t = TrackRef {
+        name: a.kw().to_string(),
+        weight: None,
+        line: a.line,
+    };
+    let opts = a.args();
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i].as_str() {
+            "weight" => {
+                match opts.get(i + 1) {
+                    Some(w) => {
+                        let parsed = w
+                            .strip_prefix('+')
+                            .unwrap_or(w)
+                            .parse::<i32>()
+                            .ok()
+                            .filter(|_| !w.starts_with("+-"));
+                        match parsed {
+                            Some(v) if (-254..=254).contains(&v) => t.weight = Some(v),
+                            Some(v) => ctx.warn(a, format!("{}: weight {v} outside -254..254, ignored", t.name)),
+                            None => ctx.warn(a, format!("{}: weight '{w}' is not a number, ignored", t.name)),
+                        }
+                    }
+                    None => ctx.warn(a, format!("{}: weight needs a value", t.name)),
+                }
+                i += 2;
+            }
+            "reverse" | "noreverse" => {
+                ctx.warn(a, format!("{}: option {} not implemented, ignored", t.name, opts[i]));
+                i += 1;
+            }
+            o => {
+                ctx.warn(a, format!("{}: unknown option '{o}' ignored", t.name));
+                i += 1;
+            }
+        }
+    }
+    Some(t)
+}
+
+fn parse_vip(ctx: &mut Ctx, a: &Node) -> Option<VirtualAddress> {
+    no_block(ctx, a);
+    let spec = a.kw();
+    if spec.is_empty() {
+        return None;
+    }
+    let (addr_s, len_s) = match spec.split_once('/') {
+        Some((x, l)) => (x, Some(l)),
+        None => (spec, None),
+    };
+    let Ok(addr) = addr_s.parse::<IpAddr>() else {
+        ctx.error(a, format!("bad address '{spec}'"));
+        return None;
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match len_s {
+        None => max,
+        Some(l) => match parse_uint(l) {
+            Some(v) if v <= u64::from(max) => v as u8,
+            Some(v) => {
+                ctx.error(
+                    a,
+                    format!(
+                        "prefix length {v} out of range for {} address {addr_s} (0..{max})",
+                        if addr.is_ipv4() { "an IPv4" } else { "an IPv6" }
+                    ),
+                );
+                return None;
+            }
+            None => {
+                ctx.error(a, format!("bad prefix length '{l}' in '{spec}'"));
+                return None;
+            }
+        },
+    };
+    let mut v = VirtualAddress {
+        addr,
+        prefix_len,
+        dev: None,
+        label: None,
+        scope: None,
+        brd: None,
+        line: a.line,
+    };
+    let opts = a.args();
+    let mut i = 0;
+    while i < opts.len() {
+        let o = opts[i].as_str();
+        let val = opts.get(i + 1).map(String::as_str);
+        let takes_value = matches!(
+            o,
+            "dev" | "label" | "scope" | "brd" | "broadcast" | "peer" | "preferred_lft"
+        );
+        if takes_value && val.is_none() {
+            ctx.warn(a, format!("{spec}: option {o} is missing a value, ignored"));
+            break;
+        }
+        let val = val.unwrap_or("");
+        match o {
+            "dev" => v.dev = Some(val.to_string()),
+            "label" => v.label = Some(val.to_string()),
+            "scope" => {
+                let ok = matches!(val, "global" | "site" | "link" | "host" | "nowhere")
+                    || parse_uint(val).is_some_and(|x| x <= 255);
+                if ok {
+                    v.scope = Some(val.to_string());
+                } else {
+                    ctx.warn(a, format!("{spec}: unknown scope '{val}', ignored"));
+                }
+            }
+            "brd" | "broadcast" => match val.parse::<Ipv4Addr>() {
+                Ok(b) if addr.is_ipv4() => v.brd = Some(b),
+                _ => ctx.warn(a, format!("{spec}: {o} '{val}' is not usable (needs an IPv4 address), ignored")),
+            },
+            "peer" | "preferred_lft" => {
+                ctx.warn(a, format!("{spec}: option {o} not implemented, ignored"));
+            }
+            "home" | "-nodad" | "nodad" | "noprefixroute" | "autojoin" | "no_track" | "track" => {
+                ctx.warn(a, format!("{spec}: option {o} not implemented, ignored"));
+            }
+            _ => ctx.warn(a, format!("{spec}: unknown option '{o}' ignored")),
+        }
+        i += if takes_value { 2 } else { 1 };
+    }
+    Some(v)
+}
+
+/// Apply defaults and keepalived's cross-field rules. `None` if the instance
+/// lacks required fields (errors are reported).
+fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -> Option<Instance> {
+    let at = Node {
+        words: Vec::new(),
+        file: d.file,
+        line: d.line,
+        block: None,
+    };
+    let name = d.name.clone();
+    let interface = match d.interface {
+        Some(i) => Some(i),
+        None => {
+            ctx.error(&at, format!("vrrp_instance {name}: missing interface"));
+            None
+        }
+    };
+    let vrid = match d.vrid {
+        Some(v) => Some(v),
+        None => {
+            ctx.error(&at, format!("vrrp_instance {name}: missing virtual_router_id"));
+            None
+        }
+    };
+    let (interface, vrid) = (interface?, vrid?);
+    let line_node = |line: usize| Node {
+        words: Vec::new(),
+        file: d.file,
+        line,
+        block: None,
+    };
+
+    // Address family: first VIP, else unicast_src_ip, else IPv4. VIPs of the
+    // other family are dropped (keepalived does the same, with a message).
+    let v6 = d
+        .vips
+        .first()
+        .map(|v| v.addr.is_ipv6())
+        .or(d.unicast_src_ip.map(|a| a.is_ipv6()))
+        .unwrap_or(false);
+    let mut vips = Vec::new();
+    for v in d.vips {
+        if v.addr.is_ipv6() != v6 {
+            ctx.warn(
+                &line_node(v.line),
+                format!(
+                    "vrrp_instance {name}: {} does not match the instance's address family ({}), ignored (as keepalived does; use virtual_ipaddress_excluded)",
+                    v.addr,
+                    if v6 { "IPv6" } else { "IPv4" }
+                ),
+            );
+        } else {
+            vips.push(v);
+        }
+    }
+    if vips.is_empty() && d.excluded_vips.is_empty() {
+        ctx.warn(&at, format!("vrrp_instance {name}: no virtual_ipaddress; at least one is sensible"));
+    }
+
+    let version = match d.version {
+        Some(v) => {
+            if v == 2 && v6 {
+                ctx.warn(&at, format!("vrrp_instance {name}: VRRP version 2 with IPv6 addresses (RFC 3768 is IPv4 only)"));
+            }
+            v
+        }
+        None if v6 => 3,
+        None => global.vrrp_version,
+    };
+
+    let initial_state = d.state.unwrap_or(InitialState::Backup);
+    let priority = d.priority.unwrap_or(match initial_state {
+        InitialState::Master => 255,
+        InitialState::Backup => 100,
+    });
+
+    let mut preempt = true;
+    if let Some(l) = d.nopreempt {
+        if priority == 255 {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: nopreempt is incompatible with priority 255, ignored (as keepalived does)"));
+        } else if initial_state == InitialState::Master {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: nopreempt does not work with state MASTER, ignored (as keepalived does)"));
+        } else {
+            preempt = false;
+        }
+    }
+
+    let mut preempt_delay_s = 0;
+    if let Some((s, l)) = d.preempt_delay {
+        if s > 0 && initial_state == InitialState::Master {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: preempt_delay does not work with state MASTER, cleared (as keepalived does)"));
+        } else if s > 0 && !preempt {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: preempt_delay is incompatible with nopreempt, cleared (as keepalived does)"));
+        } else if s > 0 && strict {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: preempt_delay is incompatible with vrrp_strict, cleared (as keepalived does)"));
+        } else {
+            preempt_delay_s = s;
+        }
+    }
+
+    let advert_int_cs = match d.advert {
+        None => 100,
+        Some((us, l)) if version == 2 => {
+            if us % 1_000_000 != 0 {
+                let secs = ((us + 500_000) / 1_000_000).max(1);
+                ctx.warn(
+                    &line_node(l),
+                    format!(
+                        "vrrp_instance {name}: VRRPv2 advert_int {} s must be a whole number of seconds, rounded to {secs} (as keepalived does)",
+                        fmt_us(us)
+                    ),
+                );
+                (secs * 100) as u16
+            } else {
+                (us / 10_000) as u16
+            }
+        }
+        Some((us, l)) => {
+            let mut cs = us / 10_000;
+            if us % 10_000 != 0 {
+                cs = (us + 5_000) / 10_000;
+                ctx.warn(
+                    &line_node(l),
+                    format!(
+                        "vrrp_instance {name}: VRRPv3 advert_int {} s is not a multiple of 10 ms, rounded to {}.{:02} s (as keepalived does)",
+                        fmt_us(us),
+                        cs / 100,
+                        cs % 100
+                    ),
+                );
+            }
+            if cs > 4095 {
+                ctx.warn(
+                    &line_node(l),
+                    format!("vrrp_instance {name}: VRRPv3 advert_int {} s is over 40.95 s, set to 40.95 s (as keepalived does)", fmt_us(us)),
+                );
+                cs = 4095;
+            }
+            cs.max(1) as u16
+        }
+    };
+
+    let auth = match d.auth_type {
+        None => {
+            if let Some((_, l)) = &d.auth_pass {
+                ctx.warn(&line_node(*l), format!("vrrp_instance {name}: auth_pass without auth_type, ignored"));
+            }
+            None
+        }
+        Some((_, l)) if version == 3 => {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: VRRP version 3 does not support authentication, ignored (as keepalived does)"));
+            None
+        }
+        Some((AuthType::Ah, _)) => Some(Auth::Ah),
+        Some((AuthType::Pass, l)) => {
+            let mut pass = [0u8; 8];
+            match &d.auth_pass {
+                Some((p, pl)) => {
+                    let b = p.as_bytes();
+                    if b.len() > 8 {
+                        ctx.warn(&line_node(*pl), format!("vrrp_instance {name}: auth_pass truncated to 8 characters (as keepalived does)"));
+                    }
+                    let n = b.len().min(8);
+                    pass[..n].copy_from_slice(&b[..n]);
+                }
+                None => ctx.warn(&line_node(l), format!("vrrp_instance {name}: auth_type PASS without auth_pass; using an empty password")),
+            }
+            Some(Auth::Pass(pass))
+        }
+    };
+
+    let accept = match d.accept {
+        Some((true, l)) if strict && version == 2 => {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: accept mode with VRRP version 2 does not comply with RFC 3768 under vrrp_strict, reset (as keepalived does)"));
+            false
+        }
+        Some((a, _)) => a,
+        None => !strict,
+    };
+
+    Some(Instance {
+        name,
+        file: ctx.files.get(d.file).cloned().unwrap_or_default(),
+        line: d.line,
+        initial_state,
+        interface,
+        vrid,
+        priority,
+        advert_int_cs,
+        version,
+        preempt,
+        preempt_delay_s,
+        auth,
+        vips,
+        excluded_vips: d.excluded_vips,
+        unicast_src_ip: d.unicast_src_ip,
+        unicast_peers: d.unicast_peers,
+        garp_master_delay_s: d.garp_master_delay.unwrap_or(global.garp_master_delay_s),
+        garp_master_repeat: d.garp_master_repeat.unwrap_or(global.garp_master_repeat),
+        garp_master_refresh_s: d.garp_master_refresh.unwrap_or(global.garp_master_refresh_s),
+        accept,
+        track_interfaces: d.track_interfaces,
+        track_scripts: d.track_scripts,
+        notify: d.notify,
+        notify_master: d.notify_master,
+        notify_backup: d.notify_backup,
+        notify_fault: d.notify_fault,
+        notify_stop: d.notify_stop,
+    })
+}
+
+fn fmt_us(us: u64) -> String {
+    let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
+}

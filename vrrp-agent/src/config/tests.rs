@@ -1,0 +1,763 @@
+use super::*;
+use std::net::Ipv6Addr;
+
+const CORPUS: &str = "/work/shared/keepalived-configs";
+
+fn opts() -> LoadOptions {
+    LoadOptions::default()
+}
+
+fn parse(text: &str) -> Loaded {
+    parse_str(text, "test.conf", &opts()).expect("parse_str never fails")
+}
+
+fn parse_id(text: &str, id: &str) -> Loaded {
+    let o = LoadOptions {
+        config_id: Some(id.to_string()),
+    };
+    parse_str(text, "test.conf", &o).unwrap()
+}
+
+/// (line, severity) pairs of diagnostics whose message contains `needle`.
+fn find(l: &Loaded, needle: &str) -> Vec<(usize, Severity)> {
+    l.diagnostics
+        .iter()
+        .filter(|d| d.message.contains(needle))
+        .map(|d| (d.line, d.severity))
+        .collect()
+}
+
+fn errors(l: &Loaded) -> Vec<String> {
+    l.diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Error)
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn inst<'a>(l: &'a Loaded, name: &str) -> &'a Instance {
+    l.config
+        .instances
+        .iter()
+        .find(|i| i.name == name)
+        .unwrap_or_else(|| panic!("no instance {name}: {:#?}", l.diagnostics))
+}
+
+/// A minimal valid instance with extra body lines.
+fn one(body: &str) -> Loaded {
+    parse(&format!(
+        "vrrp_instance A {{\n interface eth0\n virtual_router_id 7\n{body}\n virtual_ipaddress {{\n  10.0.0.1/24\n }}\n}}\n"
+    ))
+}
+
+/// A fresh temp dir under /tmp.
+fn tempdir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "vrrp-agent-config-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+// ---------------------------------------------------------------- lexing
+
+#[test]
+fn lex_comments_anywhere_and_quotes() {
+    let l = parse(
+        "! leading comment\n# hash comment\nvrrp_instance A { # trailing\n interface eth0 ! bang\n virtual_router_id 7#glued\n notify_master \"/bin/echo a # b ! c\"\n notify_backup '/bin/x y'\n virtual_ipaddress {\n 10.0.0.1/24 ! vip\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    assert_eq!(a.vrid, 7);
+    assert_eq!(a.notify_master.as_deref(), Some("/bin/echo a # b ! c"));
+    assert_eq!(a.notify_backup.as_deref(), Some("/bin/x y"));
+}
+
+#[test]
+fn lex_quote_concatenation_and_escapes() {
+    let l = one(" notify \"/bin/a\"\" b\"\\ c\n notify_stop \"x\\ty\\\"z\"");
+    let a = inst(&l, "A");
+    // `"/bin/a"" b"\` is one word (quoted parts concatenate), then `c`.
+    assert_eq!(a.notify.as_deref(), Some("/bin/a b\\ c"));
+    assert_eq!(a.notify_stop.as_deref(), Some("x\ty\"z"));
+}
+
+#[test]
+fn lex_glued_braces_one_line_blocks_and_allman() {
+    let l = parse(
+        "global_defs{\n router_id r1 }\nvrrp_instance A{\n interface eth0\n virtual_router_id 7\n virtual_ipaddress { 10.0.0.1/24 }\n virtual_ipaddress {\n  10.0.0.2/24 }\n}\nvrrp_instance B\n{\n interface eth0\n virtual_router_id 8\n virtual_ipaddress\n {\n  10.0.1.1\n }\n}}\n",
+    );
+    assert_eq!(l.config.global.router_id.as_deref(), Some("r1"));
+    let a = inst(&l, "A");
+    assert_eq!(a.vips.len(), 2);
+    assert_eq!(a.vips[1].addr, "10.0.0.2".parse::<IpAddr>().unwrap());
+    let b = inst(&l, "B");
+    assert_eq!(b.vips.len(), 1);
+    // The last line has one `}` too many.
+    assert_eq!(find(&l, "unexpected '}'"), vec![(18, Severity::Error)]);
+}
+
+#[test]
+fn lex_crlf_and_utf8_comments() {
+    let l = parse("# Konfiguration für Knoten ü — ✓\r\nvrrp_instance A {\r\n  interface eth0 # ß\r\n  virtual_router_id 9\r\n  virtual_ipaddress {\r\n    10.1.1.1/24\r\n  }\r\n}\r\n");
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    assert_eq!(a.interface, "eth0");
+    assert_eq!(a.vips[0].prefix_len, 24);
+    assert_eq!(a.line, 2);
+}
+
+#[test]
+fn lex_include_glob_relative_to_including_file_and_in_blocks() {
+    let d = tempdir("inc");
+    std::fs::create_dir_all(d.join("conf.d/sub")).unwrap();
+    std::fs::write(
+        d.join("top.conf"),
+        "global_defs {\n include globals.inc\n}\ninclude conf.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("globals.inc"), " router_id FROMINC\n").unwrap();
+    // Relative to conf.d/ (the including file's dir), not to top.conf's dir.
+    std::fs::write(d.join("conf.d/a.conf"), "include sub/vips.inc\n").unwrap();
+    std::fs::write(
+        d.join("conf.d/b.conf"),
+        "vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  include sub/vips.inc\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("conf.d/sub/vips.inc"), "! only comments at top level\n").unwrap();
+    // a.conf includes sub/vips.inc at top level (only a comment there); make
+    // the in-block include produce an address via a second file.
+    std::fs::write(
+        d.join("conf.d/b.conf"),
+        "vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  include sub/addr.inc\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("conf.d/sub/addr.inc"), "10.9.9.9/24\n").unwrap();
+
+    let l = load(&d.join("top.conf"), &opts()).unwrap();
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.global.router_id.as_deref(), Some("FROMINC"));
+    let b = inst(&l, "B");
+    assert_eq!(b.file, d.join("conf.d/b.conf"));
+    assert_eq!(b.line, 1);
+    assert_eq!(b.vips[0].addr, "10.9.9.9".parse::<IpAddr>().unwrap());
+    assert_eq!(b.vips[0].line, 1); // line within addr.inc
+
+    // Brace expansion.
+    std::fs::write(d.join("brace.conf"), "include conf.d/{a,b}.conf\n").unwrap();
+    let l = load(&d.join("brace.conf"), &opts()).unwrap();
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.instances.len(), 1);
+}
+
+#[test]
+fn lex_missing_include_is_error_naming_line() {
+    let d = tempdir("missing");
+    std::fs::write(d.join("top.conf"), "! x\n\ninclude nothere.conf\nincluder optional/*.conf\n").unwrap();
+    let l = load(&d.join("top.conf"), &opts()).unwrap();
+    let e = find(&l, "nothere.conf");
+    assert_eq!(e, vec![(3, Severity::Error)]);
+    assert_eq!(l.diagnostics[0].file, d.join("top.conf"));
+    // `includer` with a wildcard that matches nothing is fine.
+    assert!(find(&l, "optional").is_empty());
+    assert_eq!(l.exit_code(), 4);
+}
+
+#[test]
+fn lex_include_loop_is_fatal() {
+    let d = tempdir("loop");
+    std::fs::write(d.join("a.conf"), "include b.conf\n").unwrap();
+    std::fs::write(d.join("b.conf"), "include a.conf\n").unwrap();
+    let l = load(&d.join("a.conf"), &opts()).unwrap();
+    assert!(l.diagnostics.iter().any(|d| d.severity == Severity::Fatal));
+    assert_eq!(l.exit_code(), 3);
+}
+
+#[test]
+fn lex_parameters() {
+    let l = parse(
+        "$IF=eth3\n$BASE=10.2.${SUB}\n$SUB=0\n$PRIO=150\n$EMPTY=\nvrrp_instance A {\n interface $IF\n virtual_router_id 7\n priority ${PRIO}\n notify \"/bin/x $UNDEFINED ${ALSO_UNDEF}\"$EMPTY\n virtual_ipaddress {\n  ${BASE}.100/32\n  $SUB=10\n  ${BASE}.100/32\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    assert_eq!(a.interface, "eth3");
+    assert_eq!(a.priority, 150);
+    assert_eq!(a.notify.as_deref(), Some("/bin/x $UNDEFINED ${ALSO_UNDEF}"));
+    let addrs: Vec<String> = a.vips.iter().map(|v| v.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.2.0.100", "10.2.10.100"]);
+}
+
+#[test]
+fn lex_multiline_parameters_and_predefined() {
+    let l = parse(
+        "$INSTANCE= \\\nvrrp_instance VI_${NUM} { \\\n  interface eth0 \\\n  virtual_router_id ${NUM} \\\n  virtual_ipaddress { \\\n    10.0.${NUM}.254/24 \\\n  } \\\n  notify ${_HASH}x \\\n}\n\n$NUM=1\n$INSTANCE\n$NUM=2\n$INSTANCE\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.instances.len(), 2);
+    let v2 = inst(&l, "VI_2");
+    assert_eq!(v2.vrid, 2);
+    assert_eq!(v2.vips[0].addr.to_string(), "10.0.2.254");
+    assert_eq!(v2.notify.as_deref(), Some("#x"));
+    // Lines produced by a parameter are attributed to the line using it.
+    assert_eq!(v2.line, 14);
+}
+
+#[test]
+fn lex_recursive_parameter_does_not_hang() {
+    let l = parse("$A=x $A\nrouter $A\n");
+    assert!(!find(&l, "does not terminate").is_empty());
+}
+
+#[test]
+fn lex_conditional_lines() {
+    let text = "global_defs {\n @main router_id main_router\n @backup router_id backup_router\n}\n@main $PRIO=240\n@^main $PRIO=200\n$IF_MAIN=@main\nvrrp_instance A {\n interface eth0\n virtual_router_id 7\n priority $PRIO\n $IF_MAIN garp_master_repeat 9\n unicast_peer {\n  @^main 1.2.3.4\n  @^backup 1.2.3.5\n  @^backup2 1.2.3.6\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n";
+    let m = parse_id(text, "main");
+    assert_eq!(m.config.global.router_id.as_deref(), Some("main_router"));
+    let a = inst(&m, "A");
+    assert_eq!(a.priority, 240);
+    assert_eq!(a.garp_master_repeat, 9);
+    let peers: Vec<String> = a.unicast_peers.iter().map(|p| p.to_string()).collect();
+    assert_eq!(peers, ["1.2.3.5", "1.2.3.6"]);
+
+    let b = parse_id(text, "backup");
+    assert_eq!(b.config.global.router_id.as_deref(), Some("backup_router"));
+    assert_eq!(inst(&b, "A").priority, 200);
+    assert_eq!(inst(&b, "A").garp_master_repeat, 5);
+
+    // No config id: `@x` lines skipped, `@^x` lines kept.
+    let n = parse(text);
+    assert_eq!(n.config.global.router_id, None);
+    assert_eq!(inst(&n, "A").priority, 200);
+    assert_eq!(inst(&n, "A").unicast_peers.len(), 3);
+}
+
+#[test]
+fn lex_seq_is_a_named_gap() {
+    let l = parse("~SEQ(X, 0, 3) foo\n");
+    assert_eq!(find(&l, "~SEQ"), vec![(1, Severity::Warning)]);
+}
+
+// ---------------------------------------------------------------- parsing
+
+const FULL: &str = r#"
+global_defs {
+   router_id edge1
+   vrrp_version 2
+   vrrp_garp_master_delay 3
+   vrrp_garp_master_repeat 4
+   vrrp_garp_master_refresh 60
+   vrrp_garp_interval 0.001
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 2
+    preempt_delay 0
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        198.18.0.100/24 dev eth0 label eth0:1 scope global brd 198.18.0.255
+        198.18.0.101
+    }
+    virtual_ipaddress_excluded {
+        2001:db8::1/64
+    }
+    unicast_src_ip 198.18.0.1
+    unicast_peer {
+        198.18.0.2
+        198.18.0.3 min_ttl 3
+    }
+    garp_master_delay 1
+    no_accept
+    track_interface {
+        eth1 weight -20
+        eth2
+    }
+    track_script {
+        chk_haproxy weight +2
+    }
+    notify /etc/keepalived/notify.sh
+    notify_master "/etc/keepalived/master.sh arg"
+    notify_backup /etc/keepalived/backup.sh
+    notify_fault /etc/keepalived/fault.sh
+    notify_stop /etc/keepalived/stop.sh
+}
+"#;
+
+#[test]
+fn parse_full_instance_round_trip() {
+    let l = parse(FULL);
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.exit_code(), 0);
+    assert!(!l.has_errors());
+    let g = &l.config.global;
+    assert_eq!(
+        *g,
+        GlobalDefs {
+            router_id: Some("edge1".into()),
+            vrrp_version: 2,
+            garp_master_delay_s: 3,
+            garp_master_repeat: 4,
+            garp_master_refresh_s: 60,
+            vrrp_garp_interval_ms: 1,
+            v3_checksum_as_v2: false,
+        }
+    );
+    let a = inst(&l, "VI_1");
+    let expected = Instance {
+        name: "VI_1".into(),
+        file: PathBuf::from("test.conf"),
+        line: 11,
+        initial_state: InitialState::Master,
+        interface: "eth0".into(),
+        vrid: 51,
+        priority: 150,
+        advert_int_cs: 200,
+        version: 2,
+        preempt: true,
+        preempt_delay_s: 0,
+        auth: Some(Auth::Pass(*b"secret\0\0")),
+        vips: vec![
+            VirtualAddress {
+                addr: "198.18.0.100".parse().unwrap(),
+                prefix_len: 24,
+                dev: Some("eth0".into()),
+                label: Some("eth0:1".into()),
+                scope: Some("global".into()),
+                brd: Some(Ipv4Addr::new(198, 18, 0, 255)),
+                line: 23,
+            },
+            VirtualAddress {
+                addr: "198.18.0.101".parse().unwrap(),
+                prefix_len: 32,
+                dev: None,
+                label: None,
+                scope: None,
+                brd: None,
+                line: 24,
+            },
+        ],
+        excluded_vips: vec![VirtualAddress {
+            addr: IpAddr::V6("2001:db8::1".parse::<Ipv6Addr>().unwrap()),
+            prefix_len: 64,
+            dev: None,
+            label: None,
+            scope: None,
+            brd: None,
+            line: 27,
+        }],
+        unicast_src_ip: Some("198.18.0.1".parse().unwrap()),
+        unicast_peers: vec!["198.18.0.2".parse().unwrap(), "198.18.0.3".parse().unwrap()],
+        garp_master_delay_s: 1,
+        garp_master_repeat: 4,
+        garp_master_refresh_s: 60,
+        accept: false,
+        track_interfaces: vec![
+            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37 },
+            TrackRef { name: "eth2".into(), weight: None, line: 38 },
+        ],
+        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41 }],
+        notify: Some("/etc/keepalived/notify.sh".into()),
+        notify_master: Some("/etc/keepalived/master.sh arg".into()),
+        notify_backup: Some("/etc/keepalived/backup.sh".into()),
+        notify_fault: Some("/etc/keepalived/fault.sh".into()),
+        notify_stop: Some("/etc/keepalived/stop.sh".into()),
+    };
+    assert_eq!(*a, expected);
+    // min_ttl: warned, address kept.
+    assert_eq!(find(&l, "min_ttl"), vec![(32, Severity::Warning)]);
+
+    let json = serde_json::to_value(&l.config).unwrap();
+    assert_eq!(json["instances"][0]["auth"]["pass"], "secret");
+    assert_eq!(json["instances"][0]["initial_state"], "Master");
+    assert_eq!(json["instances"][0]["vips"][0]["addr"], "198.18.0.100");
+}
+
+#[test]
+fn parse_defaults() {
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n");
+    let a = inst(&l, "A");
+    assert_eq!(a.initial_state, InitialState::Backup);
+    assert_eq!((a.priority, a.advert_int_cs, a.version), (100, 100, 2));
+    assert!(a.preempt && a.accept);
+    assert_eq!((a.garp_master_delay_s, a.garp_master_repeat, a.garp_master_refresh_s), (5, 5, 0));
+    assert_eq!(a.auth, None);
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn parse_keepalived_rules() {
+    // state MASTER without priority -> 255; nopreempt then incompatible.
+    let l = one(" state MASTER\n nopreempt");
+    let a = inst(&l, "A");
+    assert_eq!(a.priority, 255);
+    assert!(a.preempt);
+    assert_eq!(find(&l, "priority 255"), vec![(5, Severity::Warning)]);
+
+    let l = one(" state MASTER\n priority 100\n nopreempt\n preempt_delay 10");
+    assert!(inst(&l, "A").preempt);
+    assert_eq!(inst(&l, "A").preempt_delay_s, 0);
+    assert_eq!(find(&l, "state MASTER").len(), 2);
+
+    let l = one(" state BACKUP\n priority 90\n nopreempt");
+    assert!(!inst(&l, "A").preempt);
+    let l = one(" nopreempt\n preempt_delay 5");
+    assert_eq!(inst(&l, "A").preempt_delay_s, 0);
+    let l = one(" preempt_delay 1.5");
+    assert_eq!(inst(&l, "A").preempt_delay_s, 2);
+
+    // Lowercase state: keepalived warns and uses BACKUP.
+    let l = one(" state master");
+    assert_eq!(inst(&l, "A").initial_state, InitialState::Backup);
+    assert_eq!(find(&l, "unknown state"), vec![(4, Severity::Warning)]);
+}
+
+#[test]
+fn parse_advert_int_rounding() {
+    let cases = [
+        ("1", 2, 100, false),
+        ("0.5", 2, 100, true),
+        ("1.4", 2, 100, true),
+        ("1.5", 2, 200, true),
+        ("0.3", 3, 30, false),
+        ("0.004", 3, 0, false), // error, below 0.01
+        ("0.015", 3, 2, true),
+        ("50", 3, 4095, true),
+        ("255", 2, 25500, false),
+    ];
+    for (v, ver, cs, warned) in cases {
+        let l = one(&format!(" version {ver}\n advert_int {v}"));
+        if cs == 0 {
+            assert_eq!(find(&l, "advert_int"), vec![(5, Severity::Error)], "{v}");
+            assert!(l.config.instances.is_empty());
+            continue;
+        }
+        assert_eq!(inst(&l, "A").advert_int_cs, cs, "advert_int {v} v{ver}");
+        assert_eq!(!find(&l, "advert_int").is_empty(), warned, "{v}: {:?}", l.diagnostics);
+    }
+    for bad in ["0", "abc", "2x", "-1", "256", "1e2"] {
+        let l = one(&format!(" advert_int {bad}"));
+        assert_eq!(find(&l, "advert_int"), vec![(4, Severity::Error)], "{bad}");
+    }
+}
+
+#[test]
+fn parse_auth_rules() {
+    let l = one(" authentication {\n  auth_type PASS\n  auth_pass 123456789abc\n }");
+    assert_eq!(inst(&l, "A").auth, Some(Auth::Pass(*b"12345678")));
+    assert_eq!(find(&l, "truncated"), vec![(6, Severity::Warning)]);
+    let l = one(" authentication {\n  auth_type AH\n  auth_pass x\n }");
+    assert_eq!(inst(&l, "A").auth, Some(Auth::Ah));
+    let l = one(" version 3\n authentication {\n  auth_type PASS\n  auth_pass x\n }");
+    assert_eq!(inst(&l, "A").auth, None);
+    assert!(!find(&l, "does not support authentication").is_empty());
+}
+
+#[test]
+fn parse_strict_accept_and_ipv6_version() {
+    let text = "global_defs {\n vrrp_strict\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 7\n accept\n virtual_ipaddress {\n 10.0.0.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 8\n virtual_ipaddress {\n 10.0.0.2\n }\n}\n";
+    let l = parse(text);
+    assert!(!inst(&l, "A").accept);
+    assert_eq!(find(&l, "RFC 3768"), vec![(7, Severity::Warning)]);
+    assert!(!inst(&l, "B").accept);
+
+    let l = parse("vrrp_instance V6 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n fe80::1/64\n 2001:db8::5/64\n 10.0.0.1/24\n }\n}\n");
+    let v6 = inst(&l, "V6");
+    assert_eq!(v6.version, 3);
+    assert_eq!(v6.vips.len(), 2);
+    assert_eq!(find(&l, "address family"), vec![(7, Severity::Warning)]);
+}
+
+#[test]
+fn parse_error_kinds_have_lines() {
+    // (text, needle, line)
+    let cases: &[(&str, &str, usize)] = &[
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n", "never closed", 1),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n}\n", "never closed", 1),
+        ("global_defs {\n}\n}\n", "unexpected '}'", 3),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.300/24\n }\n}\n", "bad address", 5),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.3/33\n }\n}\n", "prefix length 33", 5),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n fe80::1/129\n }\n}\n", "prefix length 129", 5),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 256\n}\n", "virtual_router_id 256 is out of range", 3),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 0\n}\n", "out of range", 3),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id x1\n}\n", "not a number", 3),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 400\n}\n", "priority 400 is out of range", 4),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority high\n}\n", "priority 'high' is not a number", 4),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n advert_int soon\n}\n", "advert_int", 4),
+        ("\n\nvrrp_instance A {\n virtual_router_id 1\n}\n", "missing interface", 3),
+        ("\nvrrp_instance A {\n interface eth0\n}\n", "missing virtual_router_id", 2),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n authentication {\n  auth_type MD5\n }\n}\n", "unknown auth_type 'MD5'", 5),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n  10.0.0.999\n }\n}\n", "unicast_peer: bad address", 5),
+        ("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n preempt_delay 1001\n}\n", "preempt_delay 1001 is out of range", 4),
+        ("global_defs {\n vrrp_version 4\n}\n", "vrrp_version '4'", 2),
+    ];
+    for (text, needle, line) in cases {
+        let l = parse(text);
+        let got = find(&l, needle);
+        assert!(
+            got.contains(&(*line, Severity::Error)),
+            "{needle:?} at line {line} in\n{text}\ngot {:#?}",
+            l.diagnostics
+        );
+        assert!(l.config.instances.is_empty(), "{text}");
+        assert_eq!(l.exit_code(), 4);
+        assert!(l.has_errors());
+    }
+}
+
+#[test]
+fn parse_duplicates() {
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.2\n }\n}\nvrrp_instance C {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n fe80::1\n }\n}\nvrrp_instance D {\n interface eth1\n virtual_router_id 9\n virtual_ipaddress {\n 10.0.0.3\n }\n}\nvrrp_instance A {\n interface eth2\n virtual_router_id 1\n}\n");
+    let e = l.diagnostics.iter().find(|d| d.message.contains("both use virtual_router_id 9")).unwrap();
+    assert_eq!((e.line, e.severity), (8, Severity::Error));
+    assert!(e.message.contains("vrrp_instance A") && e.message.contains("vrrp_instance B"));
+    assert_eq!(find(&l, "duplicate vrrp_instance A"), vec![(29, Severity::Error)]);
+    let names: Vec<&str> = l.config.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["A", "C", "D"]); // IPv6 C and other-interface D are fine
+}
+
+#[test]
+fn parse_errors_only_invalidate_their_instance() {
+    let l = parse("vrrp_instance BAD {\n interface eth0\n virtual_router_id 1\n priority 400\n}\nvrrp_instance GOOD {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n");
+    let names: Vec<&str> = l.config.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["GOOD"]);
+}
+
+#[test]
+fn parse_warnings_name_lines() {
+    let l = parse(
+        "global_defs {\n notification_email {\n  a@b.c\n }\n lvs_id X\n enable_script_security\n}\nvrrp_script chk_x {\n script \"/bin/true\"\n}\nvrrp_sync_group G {\n group {\n  A\n }\n}\nvirtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\nstatic_ipaddress {\n 1.1.1.1/32 dev eth0\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n use_vmac\n virtual_routes {\n  1.0.0.0/8 via 2.2.2.2\n }\n frobnicate 3\n virtual_ipaddress {\n 10.0.0.1 nodad\n }\n}\nmystery_block {\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let w = |n: &str| find(&l, n);
+    assert_eq!(w("keyword notification_email not implemented"), vec![(2, Severity::Warning)]);
+    assert_eq!(w("keyword lvs_id not implemented, ignored"), vec![(5, Severity::Warning)]);
+    assert_eq!(w("enable_script_security"), vec![(6, Severity::Warning)]);
+    assert_eq!(w("vrrp_script chk_x at line 8 is not implemented yet, ignored"), vec![(8, Severity::Warning)]);
+    assert_eq!(w("vrrp_sync_group G at line 11"), vec![(11, Severity::Warning)]);
+    assert_eq!(w("virtual_server 10.0.0.1 80"), vec![(16, Severity::Warning)]);
+    assert!(w("real_server").is_empty() && w("TCP_CHECK").is_empty()); // skipped whole
+    assert_eq!(w("static_ipaddress at line 22"), vec![(22, Severity::Warning)]);
+    assert_eq!(w("use_vmac"), vec![(28, Severity::Warning)]);
+    assert_eq!(w("virtual_routes not implemented yet, ignored (block skipped)"), vec![(29, Severity::Warning)]);
+    assert_eq!(w("unknown keyword 'frobnicate'"), vec![(32, Severity::Warning)]);
+    assert_eq!(w("nodad"), vec![(34, Severity::Warning)]);
+    assert_eq!(w("unknown keyword 'mystery_block'"), vec![(37, Severity::Warning)]);
+    assert_eq!(l.exit_code(), 0);
+    assert_eq!(l.config.instances.len(), 1);
+}
+
+#[test]
+fn display_formats() {
+    let d = Diagnostic {
+        file: "a.conf".into(),
+        line: 3,
+        severity: Severity::Warning,
+        message: "m".into(),
+    };
+    assert_eq!(d.to_string(), "a.conf:3: warning: m");
+    let e = Diagnostic { severity: Severity::Error, ..d.clone() };
+    assert_eq!(e.to_string(), "a.conf:3: error: m");
+    let f = Diagnostic { severity: Severity::Fatal, ..d };
+    assert_eq!(f.to_string(), "a.conf:3: fatal: m");
+    assert!(Severity::Warning < Severity::Error && Severity::Error < Severity::Fatal);
+
+    let err = load(Path::new("/nonexistent/keepalived.conf"), &opts()).unwrap_err();
+    assert!(err.to_string().starts_with("/nonexistent/keepalived.conf:0: cannot read"), "{err}");
+    assert_eq!(err.to_diagnostic().severity, Severity::Fatal);
+}
+
+#[test]
+fn empty_config_is_fine() {
+    let l = parse("! nothing here\n");
+    assert!(l.config.instances.is_empty());
+    assert_eq!(l.exit_code(), 0);
+}
+
+// ---------------------------------------------------------------- corpus
+
+fn corpus_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".conf")) {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(Path::new(CORPUS), &mut v);
+    v
+}
+
+#[test]
+fn corpus_parses_without_errors() {
+    if !Path::new(CORPUS).is_dir() {
+        println!("skipping: {CORPUS} not present");
+        return;
+    }
+    let files = corpus_files();
+    assert!(!files.is_empty());
+    let mut bad = Vec::new();
+    for f in &files {
+        for id in [None, Some("nfs1"), Some("high")] {
+            let l = load(f, &LoadOptions { config_id: id.map(str::to_string) }).unwrap();
+            bad.extend(errors(&l));
+            assert!(
+                !l.config.instances.is_empty() || f.to_string_lossy().contains("SSL_GET"),
+                "{}: no instances",
+                f.display()
+            );
+            serde_json::to_string(&l.config).unwrap();
+        }
+    }
+    assert!(bad.is_empty(), "errors in corpus:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn corpus_spot_checks() {
+    let base = Path::new(CORPUS);
+    if !base.is_dir() {
+        println!("skipping: {CORPUS} not present");
+        return;
+    }
+    let nfs = base.join("wild/stretch-nfsv4.conf");
+    if nfs.exists() {
+        let p = |id: &str| {
+            let l = load(&nfs, &LoadOptions { config_id: Some(id.into()) }).unwrap();
+            l.config.instances[0].priority
+        };
+        assert_eq!((p("nfs1"), p("nfs2")), (101, 100));
+    }
+    let crlf = base.join("wild/conjur-cjr1-crlf.conf");
+    if crlf.exists() {
+        let l = load(&crlf, &opts()).unwrap();
+        assert_eq!(l.config.instances[0].unicast_peers.len(), 2);
+    }
+}
+
+// ---------------------------------------------------------------- robustness
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn no_panic_on_random_and_truncated_input() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let alphabet: &[u8] = b"{}{}\"'!#$@^\\/=. \n\r\t0123456789abcdefxyz:_-~vrrp_instance interface virtual_router_id priority advert_int include $X=1 ${X} @a @^b \xff\xfe";
+    for _ in 0..400 {
+        let len = (rng.next() % 300) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                if rng.next().is_multiple_of(8) {
+                    (rng.next() % 256) as u8
+                } else {
+                    alphabet[(rng.next() % alphabet.len() as u64) as usize]
+                }
+            })
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = parse(&text);
+    }
+    // Deep nesting and many braces.
+    let _ = parse(&"{".repeat(100_000));
+    let _ = parse(&"}".repeat(10_000));
+    let _ = parse(&"vrrp_instance A {\n".repeat(5_000));
+    let _ = parse("$A=${A}${A}\n$A\n");
+    let _ = parse("$A= \\\n$A \\\n\n$A\n");
+
+    let mut texts: Vec<String> = vec![FULL.to_string()];
+    if Path::new(CORPUS).is_dir() {
+        for f in corpus_files() {
+            texts.push(String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned());
+        }
+    }
+    for t in &texts {
+        let b = t.as_bytes();
+        let step = (b.len() / 40).max(1);
+        let mut cut = 0;
+        while cut < b.len() {
+            let _ = parse(&String::from_utf8_lossy(&b[..cut]));
+            // Also drop a random byte range.
+            let a = (rng.next() % b.len() as u64) as usize;
+            let z = (a + (rng.next() % 64) as usize).min(b.len());
+            let mut v = b[..a].to_vec();
+            v.extend_from_slice(&b[z..]);
+            let _ = parse(&String::from_utf8_lossy(&v));
+            cut += step;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- keepalived
+
+/// Compare our exit code with `keepalived -t` for a few files. keepalived
+/// 2.2.7's `-t` exits 5 (KEEPALIVED_EXIT_CONFIG_TEST) where we return 4.
+#[test]
+fn compare_with_keepalived() {
+    let ka = Path::new("/usr/sbin/keepalived");
+    if !ka.exists() {
+        println!("skipping: {} not present", ka.display());
+        return;
+    }
+    // keepalived checks that interfaces exist: use a real non-loopback one.
+    let Some(ifname) = std::fs::read_dir("/sys/class/net").ok().and_then(|rd| {
+        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names.into_iter().find(|n| n != "lo")
+    }) else {
+        println!("skipping: no non-loopback interface");
+        return;
+    };
+    let d = tempdir("ka");
+    let inst = |body: &str| {
+        format!("vrrp_instance A {{\n interface {ifname}\n virtual_router_id 7\n{body}\n virtual_ipaddress {{\n  10.0.0.1/24\n }}\n}}\n")
+    };
+    let cases: Vec<(&str, String, i32)> = vec![
+        ("clean", format!("global_defs {{\n router_id x\n}}\n{}", inst(" priority 100\n advert_int 1")), 0),
+        ("priority", inst(" priority 400"), 4),
+        ("vrid", inst(" virtual_router_id 300"), 4),
+        ("unclosed", inst("").trim_end().trim_end_matches('}').to_string(), 4),
+        ("prefix", inst(" virtual_ipaddress {\n 10.0.0.9/40\n }"), 4),
+    ];
+    for (name, text, ours) in cases {
+        let p = d.join(format!("{name}.conf"));
+        std::fs::write(&p, &text).unwrap();
+        let l = load(&p, &opts()).unwrap();
+        assert_eq!(l.exit_code(), ours, "{name}: {:?}", l.diagnostics);
+        let out = std::process::Command::new(ka)
+            .args(["-t", "-f"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        let theirs = match code {
+            0 => 0,
+            4 | 5 => 4,
+            3 => 3,
+            other => other,
+        };
+        assert_eq!(theirs, ours, "{name}: keepalived said {code}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -1,0 +1,368 @@
+//! The XDP dataplane: loads the embedded program, pins its maps, attaches it, and gives the
+//! agent typed access to the maps and the advert event ring buffer.
+use std::{
+    collections::BTreeMap,
+    io,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
+};
+use vrrp_common::{
+    AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridConfig, VridKey,
+    VridStats, names,
+};
+
+/// The XDP object this agent was built with (see build.rs).
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp.o"));
+
+/// How to attach the XDP program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum XdpMode {
+    /// Native where XDP_TX is known to work, generic (skb) otherwise.
+    Auto,
+    /// Native (driver) mode; fails if the driver has no XDP support.
+    Native,
+    /// Generic mode, in the kernel stack: works on every interface.
+    Skb,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error("loading the XDP program: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("XDP program: {0}")]
+    Program(#[from] ProgramError),
+    #[error("map {name}: {source}")]
+    Map { name: &'static str, source: aya::maps::MapError },
+    #[error("map {0} missing from the XDP object")]
+    MissingMap(&'static str),
+    #[error("pinning map {name} at {path}: {source}")]
+    Pin { name: &'static str, path: PathBuf, source: aya::pin::PinError },
+    #[error("bpffs at {path}: {source}")]
+    Bpffs { path: PathBuf, source: io::Error },
+    #[error("detaching XDP: {0}")]
+    Link(#[from] LinkError),
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneError {
+    move |source| DataplaneError::Map { name, source }
+}
+
+/// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
+const PINNED: [&str; 6] = [
+    names::VRID_CONFIG,
+    names::ADVERT_RECORD,
+    names::VRID_STATS,
+    names::GLOBAL_STATS,
+    names::OWNED_VIPS,
+    names::INSTANCE_STATUS,
+];
+
+pub struct Dataplane {
+    ebpf: Ebpf,
+    pin_dir: Option<PathBuf>,
+    pub config: HashMap<MapData, VridKey, VridConfig>,
+    pub records: HashMap<MapData, VridKey, AdvertRecord>,
+    pub vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
+    pub global_stats: PerCpuArray<MapData, GlobalStats>,
+    pub vips: HashMap<MapData, VipKey, VipValue>,
+    pub status: HashMap<MapData, VridKey, InstanceStatus>,
+    events: Option<RingBuf<MapData>>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
+}
+
+/// Log level patched into the program before load (aya-log's `AYA_LOG_LEVEL`): statements
+/// above it are dead code the verifier removes, so the fast path pays nothing for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelLogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl KernelLogLevel {
+    fn as_u8(self) -> u8 {
+        match self {
+            KernelLogLevel::Off => 0,
+            KernelLogLevel::Error => 1,
+            KernelLogLevel::Warn => 2,
+            KernelLogLevel::Info => 3,
+            KernelLogLevel::Debug => 4,
+            KernelLogLevel::Trace => 5,
+        }
+    }
+}
+
+/// Makes sure `dir` is on a bpf filesystem (mounting one there if it is not) and exists.
+pub fn ensure_bpffs(dir: &Path) -> Result<(), DataplaneError> {
+    let err = |source| DataplaneError::Bpffs { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    if is_bpffs(dir).map_err(err)? {
+        return Ok(());
+    }
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| err(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    // SAFETY: valid NUL-terminated strings, no data argument.
+    let rc = unsafe {
+        libc::mount(c"bpf".as_ptr(), c_dir.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null())
+    };
+    if rc != 0 {
+        return Err(err(io::Error::last_os_error()));
+    }
+    tracing::info!("mounted bpffs at {}", dir.display());
+    Ok(())
+}
+
+pub fn is_bpffs(dir: &Path) -> io::Result<bool> {
+    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statfs is plain data; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: pointers valid for the call.
+    if unsafe { libc::statfs(c_dir.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+}
+
+impl Dataplane {
+    /// Loads the program and pins its maps under `pin_dir` (replacing stale pins of an agent
+    /// that died without cleaning up).
+    pub fn load(pin_dir: &Path, log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
+        ensure_bpffs(pin_dir)?;
+        Self::load_inner(Some(pin_dir), log_level)
+    }
+
+    /// Loads the program without pinning or attaching anything: for BPF_PROG_TEST_RUN in
+    /// tests and benchmarks.
+    pub fn load_unpinned(log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
+        Self::load_inner(None, log_level)
+    }
+
+    fn load_inner(pin_dir: Option<&Path>, log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
+        let level = log_level.as_u8();
+        let mut ebpf = EbpfLoader::new().override_global("AYA_LOG_LEVEL", &level, true).load(EBPF_OBJECT)?;
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::debug!("kernel-side logging unavailable: {e}");
+                None
+            }
+        };
+        for name in [names::PROGRAM, names::PASS_PROGRAM] {
+            let prog: &mut Xdp = ebpf
+                .program_mut(name)
+                .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
+                .try_into()?;
+            prog.load()?;
+        }
+        for name in PINNED.iter().copied().filter(|_| pin_dir.is_some()) {
+            let path = pin_dir.map(|d| d.join(name)).unwrap_or_default();
+            if path.exists() {
+                let _ = std::fs::remove_file(&path);
+            }
+            let map = ebpf.map(name).ok_or(DataplaneError::MissingMap(name))?;
+            map.pin(&path).map_err(|source| DataplaneError::Pin { name, path: path.clone(), source })?;
+        }
+        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name));
+        let config = HashMap::try_from(take(names::VRID_CONFIG)?).map_err(map_err(names::VRID_CONFIG))?;
+        let records = HashMap::try_from(take(names::ADVERT_RECORD)?).map_err(map_err(names::ADVERT_RECORD))?;
+        let vrid_stats = PerCpuHashMap::try_from(take(names::VRID_STATS)?).map_err(map_err(names::VRID_STATS))?;
+        let global_stats = PerCpuArray::try_from(take(names::GLOBAL_STATS)?).map_err(map_err(names::GLOBAL_STATS))?;
+        let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
+        let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
+        let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
+        Ok(Dataplane {
+            ebpf,
+            pin_dir: pin_dir.map(Path::to_path_buf),
+            config,
+            records,
+            vrid_stats,
+            global_stats,
+            vips,
+            status,
+            events: Some(events),
+            logger,
+            attached: BTreeMap::new(),
+        })
+    }
+
+    /// Attaches the XDP program to an interface. `kind` is the rtnetlink link kind, used by
+    /// `auto`: on veth, native XDP_TX frames are dropped unless the peer runs XDP too, which
+    /// we cannot see from here, so `auto` uses generic mode there; elsewhere it tries native
+    /// first and falls back to generic.
+    pub fn attach(&mut self, ifname: &str, ifindex: u32, kind: Option<&str>, mode: XdpMode) -> Result<XdpMode, DataplaneError> {
+        if let Some((_, _, m)) = self.attached.get(&ifindex) {
+            return Ok(*m);
+        }
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(names::PROGRAM)
+            .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
+            .try_into()?;
+        let (link, used) = match mode {
+            XdpMode::Native => {
+                if kind == Some("veth") {
+                    tracing::warn!(iface = ifname, "native XDP on a veth: ARP replies (XDP_TX) only leave if the peer also runs an XDP program");
+                }
+                (prog.attach_to_if_index(ifindex, AyaXdpMode::Driver)?, XdpMode::Native)
+            }
+            XdpMode::Skb => (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb),
+            XdpMode::Auto if kind == Some("veth") => {
+                (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb)
+            }
+            XdpMode::Auto => match prog.attach_to_if_index(ifindex, AyaXdpMode::Driver) {
+                Ok(link) => (link, XdpMode::Native),
+                Err(e) => {
+                    tracing::info!(iface = ifname, "native XDP unavailable ({e}); using generic (skb) mode");
+                    (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb)
+                }
+            },
+        };
+        tracing::info!(iface = ifname, mode = ?used, "XDP program attached");
+        self.attached.insert(ifindex, (ifname.to_string(), link, used));
+        Ok(used)
+    }
+
+    /// Detaches from every interface and removes the pins.
+    pub fn shutdown(&mut self) {
+        if let Ok(prog) = self.ebpf.program_mut(names::PROGRAM).ok_or(()).and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ())) {
+            for (_, (ifname, link, _)) in std::mem::take(&mut self.attached) {
+                match prog.detach(link) {
+                    Ok(()) => tracing::info!(iface = %ifname, "XDP program detached"),
+                    Err(e) => tracing::warn!(iface = %ifname, "detaching XDP: {e}"),
+                }
+            }
+        }
+        if let Some(dir) = self.pin_dir.take() {
+            for name in PINNED {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+
+    /// Runs the XDP program once on `frame` with BPF_PROG_TEST_RUN, as if it had arrived on
+    /// `ifindex` (which must exist in the caller's network namespace; 1 = lo always does).
+    /// Returns the XDP action and the frame as the program left it.
+    pub fn test_run(&self, frame: &[u8], ifindex: u32) -> Result<(u32, Vec<u8>), DataplaneError> {
+        let (action, out, _) = self.test_run_repeat(frame, ifindex, 1)?;
+        Ok((action, out))
+    }
+
+    /// Like `test_run`, `repeat` times in the kernel; also returns the kernel's mean time per run.
+    pub fn test_run_repeat(&self, frame: &[u8], ifindex: u32, repeat: u32) -> Result<(u32, Vec<u8>, std::time::Duration), DataplaneError> {
+        use aya::programs::{TestRun as _, TestRunOptions};
+        let prog: &Xdp = self
+            .ebpf
+            .program(names::PROGRAM)
+            .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
+            .try_into()?;
+        // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
+        let mut md = [0u32; 6];
+        md[1] = frame.len() as u32; // data_end: the kernel checks it equals the frame length
+        md[3] = ifindex;
+        let md_bytes: &[u8] = bytemuck::cast_slice(&md);
+        let mut out = vec![0u8; frame.len() + 256];
+        let res = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(md_bytes),
+            repeat,
+            ..TestRunOptions::new()
+        })?;
+        out.truncate(res.data_size_out as usize);
+        Ok((res.return_value, out, res.duration))
+    }
+
+    /// Drains pending advert events (for tests; the daemon polls the ring buffer with tokio).
+    pub fn drain_events(&mut self) -> Vec<AdvertEvent> {
+        let mut out = Vec::new();
+        if let Some(rb) = self.events.as_mut() {
+            while let Some(item) = rb.next() {
+                out.extend(parse_event(&item));
+            }
+        }
+        out
+    }
+
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
+    }
+
+    pub fn record(&self, key: &VridKey) -> Option<AdvertRecord> {
+        self.records.get(key, 0).ok()
+    }
+
+    pub fn global_stats(&self) -> Option<GlobalStats> {
+        self.global_stats.get(&0, 0).ok().map(|v| sum_global(&v))
+    }
+
+    pub fn vrid_stats(&self, key: &VridKey) -> Option<VridStats> {
+        self.vrid_stats.get(key, 0).ok().map(|v| sum_vrid(&v))
+    }
+
+    /// Creates the zeroed per-CPU stats entry XDP updates in place.
+    pub fn init_vrid_stats(&mut self, key: VridKey) -> Result<(), DataplaneError> {
+        let n = aya::util::nr_cpus().map_err(|(_, e)| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source: e })?;
+        let zero = PerCpuValues::try_from(vec![VridStats::default(); n])
+            .map_err(|source| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source })?;
+        self.vrid_stats.insert(key, zero, 0).map_err(map_err(names::VRID_STATS))
+    }
+}
+
+pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
+    values.iter().fold(VridStats::default(), |mut acc, v| {
+        acc.rx += v.rx;
+        acc.accepted += v.accepted;
+        acc.v3_csum_pseudo += v.v3_csum_pseudo;
+        acc.v3_csum_plain += v.v3_csum_plain;
+        acc.events += v.events;
+        acc.dropped += v.dropped;
+        acc.arp_replies += v.arp_replies;
+        acc
+    })
+}
+
+pub fn sum_global(values: &PerCpuValues<GlobalStats>) -> GlobalStats {
+    // Every field is a u64 counter: sum them as a slice of u64s.
+    let mut acc = [0u64; std::mem::size_of::<GlobalStats>() / 8];
+    for v in values.iter() {
+        for (a, x) in acc.iter_mut().zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(v))) {
+            *a += x;
+        }
+    }
+    bytemuck::cast(acc)
+}
+
+/// Opens a pinned map of this agent (for `status`).
+pub fn open_pinned(dir: &Path, name: &str) -> Result<Map, aya::maps::MapError> {
+    let data = MapData::from_pin(dir.join(name))?;
+    Map::from_map_data(data)
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        if !self.attached.is_empty() || self.pin_dir.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+/// Decodes one ring buffer item.
+pub fn parse_event(bytes: &[u8]) -> Option<AdvertEvent> {
+    bytemuck::try_pod_read_unaligned(bytes.get(..std::mem::size_of::<AdvertEvent>())?).ok()
+}

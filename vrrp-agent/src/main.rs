@@ -1,0 +1,135 @@
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use vrrp_agent::{
+    agent::{self, RunOptions},
+    config,
+    dataplane::{KernelLogLevel, XdpMode},
+    status,
+};
+
+#[derive(Parser)]
+#[command(name = "vrrp-agent", version, about = "VRRP with an XDP dataplane; reads keepalived.conf")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground, logging to stderr.
+    Run {
+        /// keepalived-syntax configuration file.
+        #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
+        file: PathBuf,
+        /// Config id selecting `@name` conditional lines (keepalived's -i).
+        #[arg(short = 'i', long = "config-id")]
+        config_id: Option<String>,
+        /// Where this agent pins its maps (a bpf filesystem is mounted there if needed).
+        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
+        bpffs: PathBuf,
+        /// XDP attach mode. `auto` never picks a mode where XDP_TX silently fails.
+        #[arg(long, value_enum, default_value = "auto")]
+        xdp_mode: XdpMode,
+        /// Log level of the XDP program's own log lines (patched in at load time; per-packet
+        /// lines are at trace).
+        #[arg(long, value_enum, default_value = "warn")]
+        kernel_log: KernelLogLevel,
+    },
+    /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
+    #[command(visible_alias = "-t")]
+    Check {
+        #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
+        file: PathBuf,
+        #[arg(short = 'i', long = "config-id")]
+        config_id: Option<String>,
+        /// Print the configuration as understood, as JSON.
+        #[arg(long)]
+        dump: bool,
+    },
+    /// Print each instance's state and counters from the pinned maps.
+    Status {
+        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
+        bpffs: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    // keepalived's `-t -f FILE` spelling: accept it as `check -f FILE`.
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "-t" || a == "--config-test") {
+        args[1] = "check".to_string();
+    }
+    let cli = Cli::parse_from(args);
+    match cli.command {
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log } => {
+            init_logging();
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("vrrp-agent: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log };
+            match runtime.block_on(agent::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { file, config_id, dump } => {
+            let loaded = match config::load(&file, &config::LoadOptions { config_id }) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(3);
+                }
+            };
+            for d in &loaded.diagnostics {
+                eprintln!("{d}");
+            }
+            let code = loaded.exit_code();
+            if dump && code == 0 {
+                match serde_json::to_string_pretty(&loaded.config) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("cannot print the configuration: {e}"),
+                }
+            }
+            if code == 0 {
+                eprintln!("{}: configuration OK ({} instance(s))", file.display(), loaded.config.instances.len());
+            }
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::Status { bpffs, json } => match status::collect(&bpffs) {
+            Ok(view) => {
+                if json {
+                    match serde_json::to_string_pretty(&view) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                } else {
+                    status::print(&view);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vrrp-agent status: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

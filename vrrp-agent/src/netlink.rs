@@ -1,0 +1,185 @@
+//! Interfaces and addresses through rtnetlink: look up an interface, find its primary
+//! address, add and remove VIPs.
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::TryStreamExt as _;
+use netlink_packet_route::{
+    address::{AddressAttribute, AddressHeaderFlag, AddressMessage, AddressScope},
+    link::{InfoKind, LinkAttribute, LinkFlag, LinkInfo as NlLinkInfo},
+};
+use rtnetlink::Handle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("interface {0} does not exist")]
+    NoSuchInterface(String),
+    #[error("interface {0} has no IPv4 address to send adverts from")]
+    NoPrimaryAddress(String),
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("netlink connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the agent needs to know about an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    /// Administratively up and with carrier.
+    pub up: bool,
+    /// The rtnetlink link kind ("veth", "bridge", ...) if the link has one.
+    pub kind: Option<String>,
+}
+
+/// A VIP to add or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub label: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a route netlink socket in the current network namespace; its connection task runs
+    /// on the current tokio runtime.
+    pub fn new() -> Result<Self, NetlinkError> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    pub async fn link(&self, name: &str) -> Result<LinkInfo, NetlinkError> {
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        let msg = match links.try_next().await {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return Err(NetlinkError::NoSuchInterface(name.to_string())),
+            // The kernel answers ENODEV for an unknown name.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => {
+                return Err(NetlinkError::NoSuchInterface(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut mac = [0u8; 6];
+        let mut kind = None;
+        let mut carrier = true;
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::Address(a) if a.len() == 6 => mac.copy_from_slice(a),
+                LinkAttribute::Carrier(c) => carrier = *c != 0,
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        if let NlLinkInfo::Kind(k) = info {
+                            kind = Some(match k {
+                                InfoKind::Veth => "veth".to_string(),
+                                InfoKind::Bridge => "bridge".to_string(),
+                                other => format!("{other:?}").to_lowercase(),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let up = msg.header.flags.contains(&LinkFlag::Up) && carrier;
+        Ok(LinkInfo { name: name.to_string(), index: msg.header.index, mac, up, kind })
+    }
+
+    /// IPv4 addresses on the interface, in the kernel's order, with their prefix lengths and
+    /// whether the kernel marks them secondary.
+    pub async fn ipv4_addrs(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8, bool)>, NetlinkError> {
+        let mut out = Vec::new();
+        let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
+        while let Some(msg) = msgs.try_next().await? {
+            if msg.header.index != index {
+                continue;
+            }
+            if let Some(IpAddr::V4(a)) = local_addr(&msg) {
+                let secondary = msg.header.flags.contains(&AddressHeaderFlag::Secondary);
+                out.push((a, msg.header.prefix_len, secondary));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The address adverts are sent from (keepalived's choice: the interface's first primary
+    /// IPv4 address), ignoring any address in `exclude` (our VIPs, possibly left behind).
+    pub async fn primary_ipv4(&self, link: &LinkInfo, exclude: &[IpAddr]) -> Result<Ipv4Addr, NetlinkError> {
+        let addrs = self.ipv4_addrs(link.index).await?;
+        let usable = |a: &Ipv4Addr| !exclude.contains(&IpAddr::V4(*a));
+        addrs
+            .iter()
+            .filter(|(a, _, secondary)| !secondary && usable(a))
+            .chain(addrs.iter().filter(|(a, _, _)| usable(a)))
+            .map(|(a, _, _)| *a)
+            .next()
+            .ok_or_else(|| NetlinkError::NoPrimaryAddress(link.name.clone()))
+    }
+
+    /// Adds a VIP; an address already present is not an error.
+    pub async fn add_vip(&self, index: u32, vip: &Vip) -> Result<(), NetlinkError> {
+        let mut req = self.handle.address().add(index, vip.addr, vip.prefix_len);
+        if let Some(label) = &vip.label {
+            req.message_mut().attributes.push(AddressAttribute::Label(label.clone()));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a VIP if present. Returns whether it was there.
+    pub async fn remove_vip(&self, index: u32, vip: &Vip) -> Result<bool, NetlinkError> {
+        let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
+        let mut found = None;
+        while let Some(msg) = msgs.try_next().await? {
+            if msg.header.index == index
+                && msg.header.prefix_len == vip.prefix_len
+                && local_addr(&msg) == Some(vip.addr)
+            {
+                found = Some(msg);
+            }
+        }
+        let Some(msg) = found else { return Ok(false) };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the address is configured on the interface (any prefix length).
+    pub async fn has_addr(&self, index: u32, addr: IpAddr) -> Result<bool, NetlinkError> {
+        let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
+        while let Some(msg) = msgs.try_next().await? {
+            if msg.header.index == index && local_addr(&msg) == Some(addr) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The address of an address message: IFA_LOCAL for IPv4 (IFA_ADDRESS is the peer on
+/// point-to-point links), IFA_ADDRESS otherwise.
+fn local_addr(msg: &AddressMessage) -> Option<IpAddr> {
+    let mut address = None;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => return Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            _ => {}
+        }
+    }
+    if msg.header.scope == AddressScope::Host && address.is_none() {
+        return None;
+    }
+    address
+}

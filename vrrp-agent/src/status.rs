@@ -1,0 +1,177 @@
+//! `vrrp-agent status`: each instance's state and counters, read from the pinned maps (the
+//! same ones an on-call engineer dumps with bpftool), so it works without talking to the
+//! agent and shows the last known state even if the agent was killed.
+use std::{net::Ipv4Addr, path::Path};
+
+use anyhow::Context as _;
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
+use serde::Serialize;
+use vrrp_common::{AdvertRecord, GlobalStats, InstanceStatus, VridKey, VridStats, names, state};
+
+use crate::dataplane::{open_pinned, sum_global, sum_vrid};
+
+#[derive(Debug, Serialize)]
+pub struct InstanceView {
+    pub name: String,
+    pub ifindex: u32,
+    pub interface: Option<String>,
+    pub vrid: u16,
+    pub state: &'static str,
+    pub priority: u32,
+    pub base_priority: u32,
+    pub master: Option<Ipv4Addr>,
+    pub adver_int_cs: u32,
+    pub master_down_interval_cs: u32,
+    pub transitions: u32,
+    pub agent_pid: u32,
+    pub agent_running: bool,
+    pub last_advert: Option<AdvertView>,
+    pub adverts_rx: u64,
+    pub adverts_accepted: u64,
+    pub adverts_dropped: u64,
+    pub v3_checksum_pseudo: u64,
+    pub v3_checksum_plain: u64,
+    pub agent_wakeups: u64,
+    pub arp_replies: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdvertView {
+    pub src: Ipv4Addr,
+    pub priority: u32,
+    pub adver_int_cs: u32,
+    pub age_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub instances: Vec<InstanceView>,
+    pub counters: std::collections::BTreeMap<&'static str, u64>,
+}
+
+pub fn state_name(s: u32) -> &'static str {
+    match s {
+        state::INIT => "INIT",
+        state::BACKUP => "BACKUP",
+        state::MASTER => "MASTER",
+        state::FAULT => "FAULT",
+        _ => "UNKNOWN",
+    }
+}
+
+fn ifname(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes as the call requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
+    Some(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
+    let hint = || format!("reading pinned maps in {} (is a vrrp-agent running with --bpffs {}?)", dir.display(), dir.display());
+    let status: HashMap<MapData, VridKey, InstanceStatus> =
+        HashMap::try_from(open_pinned(dir, names::INSTANCE_STATUS).with_context(hint)?)?;
+    let stats: PerCpuHashMap<MapData, VridKey, VridStats> =
+        PerCpuHashMap::try_from(open_pinned(dir, names::VRID_STATS).with_context(hint)?)?;
+    let records: HashMap<MapData, VridKey, AdvertRecord> =
+        HashMap::try_from(open_pinned(dir, names::ADVERT_RECORD).with_context(hint)?)?;
+    let global: PerCpuArray<MapData, GlobalStats> =
+        PerCpuArray::try_from(open_pinned(dir, names::GLOBAL_STATS).with_context(hint)?)?;
+    let now = crate::agent::now_ns();
+    let mut instances = Vec::new();
+    for item in status.iter() {
+        let (key, st) = item?;
+        let s = stats.get(&key, 0).map(|v| sum_vrid(&v)).unwrap_or_default();
+        let last_advert = records.get(&key, 0).ok().map(|r| AdvertView {
+            src: Ipv4Addr::from(r.src_v4.to_ne_bytes()),
+            priority: r.priority,
+            adver_int_cs: r.adver_int_cs,
+            age_ms: now.saturating_sub(r.ts_ns) / 1_000_000,
+        });
+        instances.push(InstanceView {
+            name: st.name().to_string(),
+            ifindex: key.ifindex,
+            interface: ifname(key.ifindex),
+            vrid: key.vrid,
+            state: state_name(st.state),
+            priority: st.priority,
+            base_priority: st.base_priority,
+            master: (st.master_v4 != 0).then(|| Ipv4Addr::from(st.master_v4.to_ne_bytes())),
+            adver_int_cs: st.adver_int_cs,
+            master_down_interval_cs: st.master_down_interval_cs,
+            transitions: st.transitions,
+            agent_pid: st.pid,
+            agent_running: pid_alive(st.pid),
+            last_advert,
+            adverts_rx: s.rx,
+            adverts_accepted: s.accepted,
+            adverts_dropped: s.dropped,
+            v3_checksum_pseudo: s.v3_csum_pseudo,
+            v3_checksum_plain: s.v3_csum_plain,
+            agent_wakeups: s.events,
+            arp_replies: s.arp_replies,
+        });
+    }
+    instances.sort_by(|a, b| a.name.cmp(&b.name));
+    let g = global.get(&0, 0).map(|v| sum_global(&v)).unwrap_or_default();
+    let counters = [
+        ("vrrp_rx", g.vrrp_rx),
+        ("vrrp_accepted", g.vrrp_accepted),
+        ("drop_ttl", g.drop_ttl),
+        ("drop_version", g.drop_version),
+        ("drop_type", g.drop_type),
+        ("drop_truncated", g.drop_truncated),
+        ("drop_checksum", g.drop_checksum),
+        ("unknown_vrid", g.unknown_vrid),
+        ("drop_owner", g.drop_owner),
+        ("drop_auth_type", g.drop_auth_type),
+        ("drop_auth_pass", g.drop_auth_pass),
+        ("drop_interval", g.drop_interval),
+        ("drop_too_many_addrs", g.drop_too_many_addrs),
+        ("drop_bad_interval", g.drop_bad_interval),
+        ("events_lost", g.events_lost),
+        ("arp_requests", g.arp_requests),
+        ("arp_replies", g.arp_replies),
+    ]
+    .into_iter()
+    .collect();
+    Ok(StatusView { instances, counters })
+}
+
+pub fn print(view: &StatusView) {
+    if view.instances.is_empty() {
+        println!("no instances");
+    }
+    for i in &view.instances {
+        let iface = i.interface.clone().unwrap_or_else(|| format!("ifindex {}", i.ifindex));
+        println!(
+            "{} {} vrid {}: {} priority {} (base {}), master {}, master down interval {} cs{}",
+            i.name,
+            iface,
+            i.vrid,
+            i.state,
+            i.priority,
+            i.base_priority,
+            i.master.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into()),
+            i.master_down_interval_cs,
+            if i.agent_running { String::new() } else { format!(" [agent pid {} not running: state is stale]", i.agent_pid) },
+        );
+        println!(
+            "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}",
+            i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies
+        );
+        if let Some(a) = &i.last_advert {
+            println!("    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);
+        }
+    }
+    let nonzero: Vec<String> = view.counters.iter().filter(|(_, v)| **v != 0).map(|(k, v)| format!("{k}={v}")).collect();
+    println!("counters: {}", if nonzero.is_empty() { "all zero".to_string() } else { nonzero.join(" ") });
+}

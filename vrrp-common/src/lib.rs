@@ -1,0 +1,261 @@
+//! Types shared by the XDP program (`vrrp-ebpf`) and the agent through BPF maps.
+//!
+//! Every type here is `#[repr(C)]`, `Copy`, and has no implicit padding: padding is spelled
+//! out as `_pad` fields so the kernel, the agent and `bpftool map dump` (which prints these
+//! structs with their field names thanks to BTF) all agree on every byte. Booleans are `u32`
+//! flags. With the `user` feature the types implement `bytemuck::Pod` and `aya::Pod`.
+#![no_std]
+
+/// Names of the maps and the program, used by both sides (and by operators with bpftool).
+pub mod names {
+    /// The XDP program.
+    pub const PROGRAM: &str = "vrrp_xdp";
+    /// A pass-through XDP program (veth peers need one for XDP_TX in native mode).
+    pub const PASS_PROGRAM: &str = "vrrp_xdp_pass";
+    /// `VridKey` → `VridConfig`, written by the agent.
+    pub const VRID_CONFIG: &str = "VRID_CONFIG";
+    /// `VridKey` → `AdvertRecord`, the last accepted advert, written by XDP.
+    pub const ADVERT_RECORD: &str = "ADVERT_RECORD";
+    /// `VridKey` → `VridStats` (per CPU), written by XDP.
+    pub const VRID_STATS: &str = "VRID_STATS";
+    /// index 0 → `GlobalStats` (per CPU), written by XDP.
+    pub const GLOBAL_STATS: &str = "GLOBAL_STATS";
+    /// `VipKey` → `VipValue`: the VIPs this host owns now (ARP is answered for them).
+    pub const OWNED_VIPS: &str = "OWNED_VIPS";
+    /// Ring buffer of `AdvertEvent`s: only adverts that can change a decision.
+    pub const EVENTS: &str = "ADVERT_EVENTS";
+    /// `VridKey` → `InstanceStatus`, written by the agent for `vrrp-agent status`.
+    pub const INSTANCE_STATUS: &str = "INSTANCE_STATUS";
+}
+
+pub const MAX_VRIDS: u32 = 1024;
+pub const MAX_VIPS: u32 = 4096;
+/// The XDP program checksums at most this many addresses (RFC allows 255; keepalived
+/// rejects configs with more than a few dozen). Longer adverts are dropped as `too_many_addrs`.
+pub const MAX_ADDRS_V4: u32 = 64;
+pub const EVENTS_BYTES: u32 = 64 * 1024;
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// Key of every per-VRID map: one VRRP instance is (interface, VRID, address family).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VridKey {
+    pub ifindex: u32,
+    pub vrid: u16,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
+}
+
+/// Instance state as the XDP program sees it (`VridConfig::state`).
+pub mod state {
+    pub const INIT: u32 = 0;
+    pub const BACKUP: u32 = 1;
+    pub const MASTER: u32 = 2;
+    pub const FAULT: u32 = 3;
+}
+
+/// `VridConfig::flags`
+pub mod flags {
+    /// We are the address owner (priority 255): adverts for this VRID are dropped (§7.1).
+    pub const OWNER: u32 = 1;
+    /// Check the v2 PASS authentication string.
+    pub const AUTH_PASS: u32 = 2;
+}
+
+/// What the XDP program needs to validate an advert for one configured instance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridConfig {
+    /// 2 or 3.
+    pub version: u32,
+    /// v2: expected auth type (0 none, 1 PASS, 2 AH).
+    pub auth_type: u32,
+    /// v2: the advert interval, centiseconds (adverts must match it exactly).
+    pub adver_int_cs: u32,
+    /// `state::*`, updated by the agent on every transition.
+    pub state: u32,
+    /// `flags::*`.
+    pub flags: u32,
+    /// Our effective priority (for status and debugging).
+    pub priority: u32,
+    /// v2 PASS string, bytes 0..4 and 4..8 as they appear on the wire.
+    pub auth_pass_lo: u32,
+    pub auth_pass_hi: u32,
+}
+
+/// The last accepted advert for an instance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AdvertRecord {
+    /// Kernel receive time, `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// Source IPv4 address in network byte order as a u32 read from the packet.
+    pub src_v4: u32,
+    pub priority: u32,
+    /// v3: max advert interval (cs); v2: interval seconds * 100.
+    pub adver_int_cs: u32,
+    pub version: u32,
+    pub count_addrs: u32,
+    /// How many adverts were accepted in total (lets the agent see it missed none).
+    pub seq: u32,
+}
+
+/// Why an `AdvertEvent` was sent to userspace.
+pub mod event_reason {
+    pub const FIRST: u32 = 1;
+    pub const PRIORITY_ZERO: u32 = 2;
+    pub const NEW_SOURCE: u32 = 4;
+    pub const PRIORITY_CHANGED: u32 = 8;
+    pub const INTERVAL_CHANGED: u32 = 16;
+    /// We are not Backup (Master, or just starting): every advert matters.
+    pub const NOT_BACKUP: u32 = 32;
+}
+
+/// Sent through the ring buffer for adverts that can change a decision.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AdvertEvent {
+    pub key: VridKey,
+    /// `event_reason::*` bits.
+    pub reasons: u32,
+    pub _pad: u32,
+    pub record: AdvertRecord,
+}
+
+/// Per-VRID counters (a per-CPU hash: no atomics on the fast path; the agent sums CPUs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridStats {
+    /// Adverts seen for this VRID (valid or not).
+    pub rx: u64,
+    pub accepted: u64,
+    /// v3 over IPv4: accepted with the pseudo-header checksum (keepalived/FRR default).
+    pub v3_csum_pseudo: u64,
+    /// v3 over IPv4: accepted with the plain checksum (RFC 9568, most vendors).
+    pub v3_csum_plain: u64,
+    /// Adverts that woke the agent.
+    pub events: u64,
+    /// Adverts dropped for any reason (the reasons are in `GlobalStats`).
+    pub dropped: u64,
+    pub arp_replies: u64,
+}
+
+/// Global counters: one per drop reason, plus ARP and pass-through counts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct GlobalStats {
+    pub vrrp_rx: u64,
+    pub vrrp_accepted: u64,
+    pub drop_ttl: u64,
+    pub drop_version: u64,
+    pub drop_type: u64,
+    pub drop_truncated: u64,
+    pub drop_checksum: u64,
+    /// A VRID not configured on this interface: counted and passed to the stack.
+    pub unknown_vrid: u64,
+    pub drop_owner: u64,
+    pub drop_auth_type: u64,
+    pub drop_auth_pass: u64,
+    pub drop_interval: u64,
+    pub drop_too_many_addrs: u64,
+    pub drop_bad_interval: u64,
+    pub events_lost: u64,
+    pub arp_requests: u64,
+    pub arp_replies: u64,
+}
+
+/// Key of `OWNED_VIPS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VipKey {
+    pub ifindex: u32,
+    /// IPv4 address as read from the packet (network byte order).
+    pub addr_v4: u32,
+}
+
+/// Value of `OWNED_VIPS`: what to answer ARP with.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipValue {
+    /// MAC bytes 0..4 and 4..6 (wire order), split so the XDP side writes no byte arrays.
+    pub mac_hi: u32,
+    pub mac_lo: u16,
+    pub vrid: u16,
+}
+
+impl VipValue {
+    pub const fn new(mac: [u8; 6], vrid: u8) -> Self {
+        VipValue {
+            mac_hi: u32::from_ne_bytes([mac[0], mac[1], mac[2], mac[3]]),
+            mac_lo: u16::from_ne_bytes([mac[4], mac[5]]),
+            vrid: vrid as u16,
+        }
+    }
+    pub const fn mac(&self) -> [u8; 6] {
+        let a = self.mac_hi.to_ne_bytes();
+        let b = self.mac_lo.to_ne_bytes();
+        [a[0], a[1], a[2], a[3], b[0], b[1]]
+    }
+}
+
+/// Written by the agent for `vrrp-agent status` and for on-call engineers with bpftool.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InstanceStatus {
+    /// `state::*`.
+    pub state: u32,
+    pub priority: u32,
+    pub base_priority: u32,
+    pub adver_int_cs: u32,
+    pub master_down_interval_cs: u32,
+    /// Current master's address (network order), ours when Master, 0 if unknown.
+    pub master_v4: u32,
+    /// Agent pid.
+    pub pid: u32,
+    /// Transitions so far.
+    pub transitions: u32,
+    /// CLOCK_MONOTONIC ns of the last transition.
+    pub last_transition_ns: u64,
+    /// The instance name, NUL padded (read with `InstanceStatus::name`).
+    pub name: [u8; 32],
+}
+
+impl InstanceStatus {
+    pub fn name(&self) -> &str {
+        let end = self.name.iter().position(|b| *b == 0).unwrap_or(self.name.len());
+        core::str::from_utf8(&self.name[..end]).unwrap_or("?")
+    }
+    pub fn set_name(&mut self, name: &str) {
+        self.name = [0; 32];
+        let n = name.len().min(31);
+        self.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    use super::*;
+    macro_rules! pod {
+        ($($t:ty),*) => {$(
+            // SAFETY: repr(C), Copy, every field is an integer or integer array, no padding
+            // (checked by the size assertions below).
+            unsafe impl bytemuck::Zeroable for $t {}
+            unsafe impl bytemuck::Pod for $t {}
+            unsafe impl aya::Pod for $t {}
+        )*};
+    }
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus);
+}
+
+// No implicit padding anywhere: the sizes are the sums of the field sizes.
+const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
+const _: () = assert!(core::mem::size_of::<VridConfig>() == 32);
+const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4);
+const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
+const _: () = assert!(core::mem::size_of::<VridStats>() == 7 * 8);
+const _: () = assert!(core::mem::size_of::<GlobalStats>() == 17 * 8);
+const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
+const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32);

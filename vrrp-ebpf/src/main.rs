@@ -1,0 +1,509 @@
+//! The VRRP fast path, in XDP.
+//!
+//! It decides only what must be decided per packet:
+//! - VRRP adverts (IPv4, v2 and v3) for a VRID configured on the receiving interface are
+//!   validated as RFC 3768 §7.1 / RFC 5798 §7.1 say, counted per VRID and per drop reason,
+//!   and the last accepted one is recorded for the agent's election. Only adverts that can
+//!   change a decision wake the agent (ring buffer); steady-state adverts cost userspace
+//!   nothing. Adverts for configured VRIDs are consumed (XDP_DROP) once recorded.
+//! - ARP requests for a VIP this host owns on the receiving interface are turned into replies
+//!   in place and sent back with XDP_TX.
+//! - Everything else, including anything the parser does not fully understand, is passed.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+    btf_maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    helpers::bpf_ktime_get_ns,
+    macros::{btf_map, xdp},
+    programs::XdpContext,
+};
+use aya_log_ebpf::trace;
+use vrrp_common::{
+    AF_INET, AdvertEvent, AdvertRecord, EVENTS_BYTES, GlobalStats, InstanceStatus, MAX_ADDRS_V4, MAX_VIPS,
+    MAX_VRIDS, VipKey, VipValue, VridConfig, VridKey, VridStats, event_reason, flags, state,
+};
+
+#[btf_map]
+static VRID_CONFIG: HashMap<VridKey, VridConfig, { MAX_VRIDS as usize }> = HashMap::new();
+#[btf_map]
+static ADVERT_RECORD: HashMap<VridKey, AdvertRecord, { MAX_VRIDS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_STATS: PerCpuHashMap<VridKey, VridStats, { MAX_VRIDS as usize }> =
+    PerCpuHashMap::new();
+#[btf_map]
+static GLOBAL_STATS: PerCpuArray<GlobalStats, 1> = PerCpuArray::new();
+#[btf_map]
+static OWNED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+/// Written only by the agent (state, priority, master per instance), declared here so it has
+/// BTF and `bpftool map dump` prints its fields by name.
+#[btf_map]
+static INSTANCE_STATUS: HashMap<VridKey, InstanceStatus, { MAX_VRIDS as usize }> =
+    HashMap::new();
+#[btf_map]
+static ADVERT_EVENTS: RingBuf<AdvertEvent, { EVENTS_BYTES as usize }> = RingBuf::new();
+
+const ETH_HLEN: usize = 14;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_ARP: u16 = 0x0806;
+const IPPROTO_VRRP: u8 = 112;
+const VRRP_HLEN: usize = 8;
+const VRRP_AUTH_LEN: usize = 8;
+/// Longest IPv4 VRRP message we checksum: header + MAX_ADDRS_V4 addresses + v2 auth data.
+const MAX_VRRP_WORDS: usize = (VRRP_HLEN + 4 * MAX_ADDRS_V4 as usize + VRRP_AUTH_LEN) / 4;
+
+#[xdp]
+pub fn vrrp_xdp(ctx: XdpContext) -> u32 {
+    match try_vrrp_xdp(&ctx) {
+        Ok(action) => action,
+        Err(()) => XDP_PASS,
+    }
+}
+
+/// Does nothing but pass. A veth only transmits XDP_TX frames when its peer runs an XDP
+/// program (toolchain.md); the test topologies attach this one to the bridge-side peers.
+#[xdp]
+pub fn vrrp_xdp_pass(_ctx: XdpContext) -> u32 {
+    XDP_PASS
+}
+
+/// A pointer to a `T` at `offset` in the packet, if the whole `T` is inside it.
+#[inline(always)]
+fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, ()> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + core::mem::size_of::<T>() > end {
+        return Err(());
+    }
+    Ok((start + offset) as *const T)
+}
+
+#[inline(always)]
+fn ptr_at_mut<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+    ptr_at::<T>(ctx, offset).map(|p| p as *mut T)
+}
+
+#[inline(always)]
+fn read_u8(ctx: &XdpContext, offset: usize) -> Result<u8, ()> {
+    // SAFETY: ptr_at checked the byte is inside the packet.
+    Ok(unsafe { *ptr_at::<u8>(ctx, offset)? })
+}
+
+#[inline(always)]
+fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
+    // SAFETY: bounds checked; unaligned read of plain bytes.
+    Ok(u16::from_be(unsafe { ptr_at::<u16>(ctx, offset)?.read_unaligned() }))
+}
+
+/// A u32 as it lies in the packet (network order kept).
+#[inline(always)]
+fn read_raw32(ctx: &XdpContext, offset: usize) -> Result<u32, ()> {
+    // SAFETY: bounds checked; unaligned read of plain bytes.
+    Ok(unsafe { ptr_at::<u32>(ctx, offset)?.read_unaligned() })
+}
+
+#[inline(always)]
+fn global_stats() -> Option<*mut GlobalStats> {
+    GLOBAL_STATS.get_ptr_mut(0)
+}
+
+/// Adds one to a field of the per-CPU global counters.
+macro_rules! count {
+    ($field:ident) => {
+        if let Some(s) = global_stats() {
+            // SAFETY: per-CPU value, only this CPU writes it while we run.
+            unsafe { (*s).$field += 1 };
+        }
+    };
+}
+
+#[inline(always)]
+fn try_vrrp_xdp(ctx: &XdpContext) -> Result<u32, ()> {
+    let ethertype = read_be16(ctx, 12)?;
+    match ethertype {
+        ETH_P_IP => handle_ipv4(ctx),
+        ETH_P_ARP => handle_arp(ctx),
+        _ => Ok(XDP_PASS),
+    }
+}
+
+/// Drop reasons, each with its own counter.
+#[derive(Clone, Copy)]
+enum Drop {
+    Ttl,
+    Version,
+    Type,
+    Truncated,
+    Checksum,
+    Owner,
+    AuthType,
+    AuthPass,
+    Interval,
+    TooManyAddrs,
+    BadInterval,
+}
+
+#[inline(always)]
+fn count_drop(reason: Drop) {
+    match reason {
+        Drop::Ttl => count!(drop_ttl),
+        Drop::Version => count!(drop_version),
+        Drop::Type => count!(drop_type),
+        Drop::Truncated => count!(drop_truncated),
+        Drop::Checksum => count!(drop_checksum),
+        Drop::Owner => count!(drop_owner),
+        Drop::AuthType => count!(drop_auth_type),
+        Drop::AuthPass => count!(drop_auth_pass),
+        Drop::Interval => count!(drop_interval),
+        Drop::TooManyAddrs => count!(drop_too_many_addrs),
+        Drop::BadInterval => count!(drop_bad_interval),
+    }
+}
+
+/// Offset of the VRRP message: Ethernet + an IPv4 header without options. VRRP routers
+/// never send IP options; a header with options is passed to the stack, not judged here.
+const L4: usize = ETH_HLEN + 20;
+
+#[inline(always)]
+fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
+    // One bounds check for the whole IPv4 header, one for the VRRP fixed header.
+    // SAFETY: ptr_at checked that all 20 bytes are inside the packet.
+    let ip: [u8; 20] = unsafe { *ptr_at::<[u8; 20]>(ctx, ETH_HLEN)? };
+    if ip[0] != 0x45 || ip[9] != IPPROTO_VRRP {
+        return Ok(XDP_PASS);
+    }
+    // A fragment is not an advert we can judge whole: leave it to the stack.
+    if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        return Ok(XDP_PASS);
+    }
+    let total_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    let ttl = ip[8];
+    let src = u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    let dst = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    count!(vrrp_rx);
+    // SAFETY: ptr_at checked that the 8-byte VRRP fixed header is inside the packet.
+    let Ok(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, L4).map(|p| unsafe { *p }) else {
+        count!(drop_truncated);
+        return Ok(XDP_DROP);
+    };
+    let vrid = hdr[1];
+
+    let key = VridKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        vrid: vrid as u16,
+        family: AF_INET,
+    };
+    // SAFETY: the agent only writes whole values; a torn read of a config update is at worst
+    // one advert judged by the old settings.
+    let Some(cfg) = (unsafe { VRID_CONFIG.get(&key) }) else {
+        // Not ours to judge: another VRRP speaker on this host may want it.
+        count!(unknown_vrid);
+        return Ok(XDP_PASS);
+    };
+    let stats = VRID_STATS.get_ptr_mut(&key);
+    if let Some(s) = stats {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).rx += 1 };
+    }
+    match validate(ctx, cfg, &hdr, total_len, ttl, src, dst) {
+        Ok((record, pseudo)) => {
+            count!(vrrp_accepted);
+            if let Some(s) = stats {
+                // SAFETY: per-CPU value.
+                unsafe {
+                    (*s).accepted += 1;
+                    if record.version == 3 {
+                        if pseudo {
+                            (*s).v3_csum_pseudo += 1;
+                        } else {
+                            (*s).v3_csum_plain += 1;
+                        }
+                    }
+                }
+            }
+            record_advert(ctx, &key, cfg, record, stats);
+        }
+        Err(reason) => {
+            count_drop(reason);
+            if let Some(s) = stats {
+                // SAFETY: per-CPU value.
+                unsafe { (*s).dropped += 1 };
+            }
+            trace!(ctx, "vrrp: vrid {} dropped, reason {}", vrid, reason as u32);
+        }
+    }
+    Ok(XDP_DROP)
+}
+
+/// RFC 5798 §7.1 / RFC 3768 §7.1 receive checks. Returns the record and whether a v3 advert
+/// matched with the IPv4 pseudo-header checksum.
+#[inline(always)]
+fn validate(
+    ctx: &XdpContext,
+    cfg: &VridConfig,
+    hdr: &[u8; VRRP_HLEN],
+    total_len: usize,
+    ttl: u8,
+    src: u32,
+    dst: u32,
+) -> Result<(AdvertRecord, bool), Drop> {
+    let ver_type = hdr[0];
+    if ttl != 255 {
+        return Err(Drop::Ttl);
+    }
+    let version = (ver_type >> 4) as u32;
+    if version != cfg.version {
+        return Err(Drop::Version);
+    }
+    if ver_type & 0x0f != 1 {
+        return Err(Drop::Type);
+    }
+    if cfg.flags & flags::OWNER != 0 {
+        return Err(Drop::Owner);
+    }
+    let priority = hdr[2];
+    let count = hdr[3] as usize;
+    if count > MAX_ADDRS_V4 as usize {
+        return Err(Drop::TooManyAddrs);
+    }
+    let auth_len = if version == 2 { VRRP_AUTH_LEN } else { 0 };
+    let needed = VRRP_HLEN + 4 * count + auth_len;
+    let vrrp_len = total_len.checked_sub(20).ok_or(Drop::Truncated)?;
+    // IPv4 VRRP messages are whole 32-bit words; anything else is malformed.
+    if vrrp_len < needed || vrrp_len % 4 != 0 || vrrp_len > MAX_VRRP_WORDS * 4 {
+        return Err(Drop::Truncated);
+    }
+    if ctx.data() + L4 + vrrp_len > ctx.data_end() {
+        return Err(Drop::Truncated);
+    }
+    let adver_int_cs = if version == 2 {
+        let auth_type = hdr[4] as u32;
+        if auth_type != cfg.auth_type {
+            return Err(Drop::AuthType);
+        }
+        if cfg.flags & flags::AUTH_PASS != 0 {
+            // count <= MAX_ADDRS_V4, so the offset is bounded for the verifier.
+            let auth = L4 + VRRP_HLEN + 4 * (count & 0x7f);
+            let lo = read_raw32(ctx, auth).map_err(|()| Drop::Truncated)?;
+            let hi = read_raw32(ctx, auth + 4).map_err(|()| Drop::Truncated)?;
+            if lo != cfg.auth_pass_lo || hi != cfg.auth_pass_hi {
+                return Err(Drop::AuthPass);
+            }
+        }
+        let secs = hdr[5] as u32;
+        if secs * 100 != cfg.adver_int_cs {
+            return Err(Drop::Interval);
+        }
+        secs * 100
+    } else {
+        let raw = u16::from_be_bytes([hdr[4], hdr[5]]) as u32 & 0x0fff;
+        if raw == 0 {
+            return Err(Drop::BadInterval);
+        }
+        raw
+    };
+
+    // One's complement sum of the message, 32 bits at a time (the length is a multiple of 4).
+    let words = vrrp_len / 4;
+    let mut sum: u64 = 0;
+    for i in 0..MAX_VRRP_WORDS {
+        if i >= words {
+            break;
+        }
+        sum += read_raw32(ctx, L4 + i * 4).map_err(|()| Drop::Truncated)? as u64;
+    }
+    let plain_ok = fold(sum) == 0xffff;
+    let mut pseudo = false;
+    if !plain_ok {
+        if version != 3 {
+            return Err(Drop::Checksum);
+        }
+        // v3 over IPv4 as keepalived and FRR send it by default: with the pseudo-header
+        // (src, dst, zero, protocol, VRRP length), each summed as it lies on the wire.
+        let len = vrrp_len as u16;
+        let proto_len = u32::from_ne_bytes([0, IPPROTO_VRRP, (len >> 8) as u8, len as u8]);
+        let with_pseudo = sum + src as u64 + dst as u64 + proto_len as u64;
+        if fold(with_pseudo) != 0xffff {
+            return Err(Drop::Checksum);
+        }
+        pseudo = true;
+    }
+    // SAFETY: plain integer helper.
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
+    Ok((
+        AdvertRecord {
+            ts_ns,
+            src_v4: src,
+            priority: priority as u32,
+            adver_int_cs,
+            version,
+            count_addrs: count as u32,
+            seq: 0,
+        },
+        pseudo,
+    ))
+}
+
+/// Folds a wide one's complement sum to 16 bits.
+#[inline(always)]
+fn fold(mut sum: u64) -> u16 {
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum as u16
+}
+
+/// Stores the advert and wakes the agent only if it can change a decision.
+#[inline(always)]
+fn record_advert(
+    ctx: &XdpContext,
+    key: &VridKey,
+    cfg: &VridConfig,
+    mut record: AdvertRecord,
+    stats: Option<*mut VridStats>,
+) {
+    let mut reasons = 0u32;
+    // SAFETY: whole-value reads; a concurrent update from another CPU only affects which of
+    // two near-simultaneous adverts is reported.
+    match unsafe { ADVERT_RECORD.get(key) } {
+        None => reasons |= event_reason::FIRST,
+        Some(last) => {
+            record.seq = last.seq.wrapping_add(1);
+            if last.src_v4 != record.src_v4 {
+                reasons |= event_reason::NEW_SOURCE;
+            }
+            if last.priority != record.priority {
+                reasons |= event_reason::PRIORITY_CHANGED;
+            }
+            if last.adver_int_cs != record.adver_int_cs {
+                reasons |= event_reason::INTERVAL_CHANGED;
+            }
+        }
+    }
+    if record.priority == 0 {
+        reasons |= event_reason::PRIORITY_ZERO;
+    }
+    if cfg.state != state::BACKUP {
+        reasons |= event_reason::NOT_BACKUP;
+    }
+    let _ = ADVERT_RECORD.insert(key, &record, 0);
+    if reasons != 0 {
+        let event = AdvertEvent {
+            key: *key,
+            reasons,
+            _pad: 0,
+            record,
+        };
+        if ADVERT_EVENTS.output(&event, 0).is_err() {
+            count!(events_lost);
+        } else if let Some(s) = stats {
+            // SAFETY: per-CPU value.
+            unsafe { (*s).events += 1 };
+        }
+        trace!(ctx, "vrrp: vrid {} event reasons {}", key.vrid, reasons);
+    }
+}
+
+// ARP over Ethernet/IPv4, offsets from the start of the ARP header.
+const ARP_HLEN: usize = 28;
+const ARP_OP: usize = 6;
+const ARP_SHA: usize = 8;
+const ARP_SPA: usize = 14;
+const ARP_THA: usize = 18;
+const ARP_TPA: usize = 24;
+
+/// Answers an ARP request for an owned VIP: check, validate, prepare, respond.
+#[inline(always)]
+fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
+    let arp = ETH_HLEN;
+    // Check: the whole header is there and it is an Ethernet/IPv4 request.
+    ptr_at::<[u8; ARP_HLEN]>(ctx, arp)?;
+    if read_be16(ctx, arp)? != 1
+        || read_be16(ctx, arp + 2)? != ETH_P_IP
+        || read_u8(ctx, arp + 4)? != 6
+        || read_u8(ctx, arp + 5)? != 4
+        || read_be16(ctx, arp + ARP_OP)? != 1
+    {
+        return Ok(XDP_PASS);
+    }
+    count!(arp_requests);
+    let spa = read_raw32(ctx, arp + ARP_SPA)?;
+    let tpa = read_raw32(ctx, arp + ARP_TPA)?;
+    let vip_key = VipKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        addr_v4: tpa,
+    };
+    // Validate: a VIP we own here, and not someone announcing it (a gratuitous ARP).
+    // SAFETY: whole-value read.
+    let Some(vip) = (unsafe { OWNED_VIPS.get(&vip_key) }) else {
+        return Ok(XDP_PASS);
+    };
+    if spa == tpa {
+        return Ok(XDP_PASS);
+    }
+    let mac_hi = vip.mac_hi;
+    let mac_lo = vip.mac_lo;
+    let vrid = vip.vrid;
+
+    // Prepare and respond, in place. Read the requester's MAC before overwriting anything.
+    let eth_src_hi = read_raw32(ctx, 6)?;
+    let eth_src_lo = read_raw16(ctx, 10)?;
+    let sha_hi = read_raw32(ctx, arp + ARP_SHA)?;
+    let sha_lo = read_raw16(ctx, arp + ARP_SHA + 4)?;
+    write_raw32(ctx, 0, eth_src_hi)?;
+    write_raw16(ctx, 4, eth_src_lo)?;
+    write_raw32(ctx, 6, mac_hi)?;
+    write_raw16(ctx, 10, mac_lo)?;
+    write_raw16(ctx, arp + ARP_OP, 2u16.to_be())?;
+    write_raw32(ctx, arp + ARP_THA, sha_hi)?;
+    write_raw16(ctx, arp + ARP_THA + 4, sha_lo)?;
+    write_raw32(ctx, arp + ARP_TPA, spa)?;
+    write_raw32(ctx, arp + ARP_SHA, mac_hi)?;
+    write_raw16(ctx, arp + ARP_SHA + 4, mac_lo)?;
+    write_raw32(ctx, arp + ARP_SPA, tpa)?;
+    count!(arp_replies);
+    let key = VridKey {
+        ifindex: vip_key.ifindex,
+        vrid,
+        family: AF_INET,
+    };
+    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).arp_replies += 1 };
+    }
+    trace!(ctx, "arp: replied for owned vip, vrid {}", vrid);
+    Ok(XDP_TX)
+}
+
+#[inline(always)]
+fn read_raw16(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
+    // SAFETY: bounds checked; unaligned read of plain bytes.
+    Ok(unsafe { ptr_at::<u16>(ctx, offset)?.read_unaligned() })
+}
+
+#[inline(always)]
+fn write_raw16(ctx: &XdpContext, offset: usize, v: u16) -> Result<(), ()> {
+    // SAFETY: bounds checked; unaligned write of plain bytes.
+    unsafe { ptr_at_mut::<u16>(ctx, offset)?.write_unaligned(v) };
+    Ok(())
+}
+
+#[inline(always)]
+fn write_raw32(ctx: &XdpContext, offset: usize, v: u32) -> Result<(), ()> {
+    // SAFETY: bounds checked; unaligned write of plain bytes.
+    unsafe { ptr_at_mut::<u32>(ctx, offset)?.write_unaligned(v) };
+    Ok(())
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
