@@ -105,7 +105,7 @@ fn global(dp: &Dataplane) -> GlobalStats {
 #[test]
 fn arp_request_for_an_owned_vip_is_answered_in_place() {
     let Some(mut dp) = load("arp_request_for_an_owned_vip_is_answered_in_place") else { return };
-    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: u32::from_ne_bytes(VIP.octets()) };
+    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
     dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
     configure(&mut dp, VRID, v2_config());
 
@@ -133,7 +133,7 @@ fn arp_request_for_an_owned_vip_is_answered_in_place() {
 #[test]
 fn arp_for_anything_else_is_passed_untouched() {
     let Some(mut dp) = load("arp_for_anything_else_is_passed_untouched") else { return };
-    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: u32::from_ne_bytes(VIP.octets()) };
+    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
     dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
 
     // A VIP we do not own.
@@ -165,7 +165,7 @@ fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
     let (action, _) = dp.test_run(&f, IFINDEX).expect("test run");
     assert_eq!(action, XDP_DROP, "a validated advert is consumed");
     let rec = dp.record(&key(VRID)).expect("record written");
-    assert_eq!(Ipv4Addr::from(rec.src_v4.to_ne_bytes()), PEER);
+    assert_eq!(Ipv4Addr::from(rec.src_v4), PEER);
     assert_eq!((rec.priority, rec.adver_int_cs, rec.version, rec.count_addrs), (150, 100, 2, 1));
     assert!(rec.ts_ns > 0);
     let ev = dp.drain_events();

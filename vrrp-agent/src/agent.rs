@@ -340,7 +340,7 @@ fn feed_record(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
         return;
     }
     inst.last_fed_ts = rec.ts_ns;
-    let src = Ipv4Addr::from(rec.src_v4.to_ne_bytes());
+    let src = Ipv4Addr::from(rec.src_v4);
     if rec.priority != 0 && inst.fsm.state() == State::Backup {
         inst.master = Some(src);
     }
@@ -408,7 +408,7 @@ async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
             error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, inst.link.name);
         }
         if let IpAddr::V4(a) = vip.addr {
-            let key = VipKey { ifindex: inst.link.index, addr_v4: u32::from_ne_bytes(a.octets()) };
+            let key = VipKey { ifindex: inst.link.index, addr_v4: a.octets() };
             if let Err(e) = ctx.dp.vips.insert(key, value, 0) {
                 error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
             }
@@ -420,7 +420,7 @@ async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     // Stop answering ARP first, then remove the addresses.
     for vip in &inst.vips {
         if let IpAddr::V4(a) = vip.addr {
-            let _ = ctx.dp.vips.remove(&VipKey { ifindex: inst.link.index, addr_v4: u32::from_ne_bytes(a.octets()) });
+            let _ = ctx.dp.vips.remove(&VipKey { ifindex: inst.link.index, addr_v4: a.octets() });
         }
     }
     for vip in &inst.vips {
@@ -490,13 +490,15 @@ fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         base_priority: u32::from(inst.cfg.priority),
         adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
         master_down_interval_cs: inst.fsm.master_down_interval_cs(),
-        master_v4: inst.master.map(|a| u32::from_ne_bytes(a.octets())).unwrap_or(0),
+        master_v4: inst.master.map(|a| a.octets()).unwrap_or_default(),
         pid: std::process::id(),
         transitions: inst.transitions,
         last_transition_ns: inst.last_transition_ns,
         name: [0; 32],
+        ifname: [0; 16],
     };
     st.set_name(&inst.cfg.name);
+    st.set_ifname(&inst.link.name);
     if let Err(e) = ctx.dp.status.insert(inst.key, st, 0) {
         debug!("writing INSTANCE_STATUS: {e}");
     }

@@ -57,9 +57,16 @@ enum Command {
 }
 
 fn init_logging() {
+    use std::io::IsTerminal as _;
+    // netlink-packet-route warns on every link dump that this kernel's IPv6 device config has
+    // more fields than it knows; that says nothing about VRRP, so it is kept to errors.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn main() -> ExitCode {

@@ -59,17 +59,6 @@ pub fn state_name(s: u32) -> &'static str {
     }
 }
 
-fn ifname(index: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf has IF_NAMESIZE bytes as the call requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
-    Some(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
-}
-
 fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
@@ -91,7 +80,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         let (key, st) = item?;
         let s = stats.get(&key, 0).map(|v| sum_vrid(&v)).unwrap_or_default();
         let last_advert = records.get(&key, 0).ok().map(|r| AdvertView {
-            src: Ipv4Addr::from(r.src_v4.to_ne_bytes()),
+            src: Ipv4Addr::from(r.src_v4),
             priority: r.priority,
             adver_int_cs: r.adver_int_cs,
             age_ms: now.saturating_sub(r.ts_ns) / 1_000_000,
@@ -99,12 +88,12 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         instances.push(InstanceView {
             name: st.name().to_string(),
             ifindex: key.ifindex,
-            interface: ifname(key.ifindex),
+            interface: Some(st.ifname().to_string()).filter(|n| !n.is_empty()),
             vrid: key.vrid,
             state: state_name(st.state),
             priority: st.priority,
             base_priority: st.base_priority,
-            master: (st.master_v4 != 0).then(|| Ipv4Addr::from(st.master_v4.to_ne_bytes())),
+            master: (st.master_v4 != [0; 4]).then(|| Ipv4Addr::from(st.master_v4)),
             adver_int_cs: st.adver_int_cs,
             master_down_interval_cs: st.master_down_interval_cs,
             transitions: st.transitions,

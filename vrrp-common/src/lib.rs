@@ -91,8 +91,8 @@ pub struct VridConfig {
 pub struct AdvertRecord {
     /// Kernel receive time, `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
     pub ts_ns: u64,
-    /// Source IPv4 address in network byte order as a u32 read from the packet.
-    pub src_v4: u32,
+    /// Source IPv4 address, bytes in wire order (bpftool prints them as four numbers).
+    pub src_v4: [u8; 4],
     pub priority: u32,
     /// v3: max advert interval (cs); v2: interval seconds * 100.
     pub adver_int_cs: u32,
@@ -171,8 +171,8 @@ pub struct GlobalStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VipKey {
     pub ifindex: u32,
-    /// IPv4 address as read from the packet (network byte order).
-    pub addr_v4: u32,
+    /// IPv4 address, bytes in wire order.
+    pub addr_v4: [u8; 4],
 }
 
 /// Value of `OWNED_VIPS`: what to answer ARP with.
@@ -210,8 +210,8 @@ pub struct InstanceStatus {
     pub base_priority: u32,
     pub adver_int_cs: u32,
     pub master_down_interval_cs: u32,
-    /// Current master's address (network order), ours when Master, 0 if unknown.
-    pub master_v4: u32,
+    /// Current master's address (wire order), ours when Master, 0.0.0.0 if unknown.
+    pub master_v4: [u8; 4],
     /// Agent pid.
     pub pid: u32,
     /// Transitions so far.
@@ -220,18 +220,39 @@ pub struct InstanceStatus {
     pub last_transition_ns: u64,
     /// The instance name, NUL padded (read with `InstanceStatus::name`).
     pub name: [u8; 32],
+    /// The interface name, NUL padded: `status` may run in another network namespace, where
+    /// the ifindex means nothing.
+    pub ifname: [u8; 16],
 }
 
 impl InstanceStatus {
     pub fn name(&self) -> &str {
-        let end = self.name.iter().position(|b| *b == 0).unwrap_or(self.name.len());
-        core::str::from_utf8(&self.name[..end]).unwrap_or("?")
+        c_str(&self.name)
     }
     pub fn set_name(&mut self, name: &str) {
-        self.name = [0; 32];
-        let n = name.len().min(31);
-        self.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        set_c_str(&mut self.name, name);
     }
+    pub fn ifname(&self) -> &str {
+        c_str(&self.ifname)
+    }
+    pub fn set_ifname(&mut self, name: &str) {
+        set_c_str(&mut self.ifname, name);
+    }
+}
+
+fn c_str(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..end]).unwrap_or("?")
+}
+
+/// Copies `s` NUL padded, truncated on a character boundary to leave a final NUL.
+fn set_c_str(dst: &mut [u8], s: &str) {
+    dst.fill(0);
+    let mut n = s.len().min(dst.len().saturating_sub(1));
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    dst[..n].copy_from_slice(&s.as_bytes()[..n]);
 }
 
 #[cfg(feature = "user")]
@@ -258,4 +279,4 @@ const _: () = assert!(core::mem::size_of::<VridStats>() == 7 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == 17 * 8);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
-const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32);
+const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);

@@ -179,8 +179,8 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     }
     let total_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
     let ttl = ip[8];
-    let src = u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]);
-    let dst = u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    let src = [ip[12], ip[13], ip[14], ip[15]];
+    let dst = [ip[16], ip[17], ip[18], ip[19]];
     count!(vrrp_rx);
     // SAFETY: ptr_at checked that the 8-byte VRRP fixed header is inside the packet.
     let Ok(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, L4).map(|p| unsafe { *p }) else {
@@ -245,8 +245,8 @@ fn validate(
     hdr: &[u8; VRRP_HLEN],
     total_len: usize,
     ttl: u8,
-    src: u32,
-    dst: u32,
+    src: [u8; 4],
+    dst: [u8; 4],
 ) -> Result<(AdvertRecord, bool), Drop> {
     let ver_type = hdr[0];
     if ttl != 255 {
@@ -323,7 +323,10 @@ fn validate(
         // (src, dst, zero, protocol, VRRP length), each summed as it lies on the wire.
         let len = vrrp_len as u16;
         let proto_len = u32::from_ne_bytes([0, IPPROTO_VRRP, (len >> 8) as u8, len as u8]);
-        let with_pseudo = sum + src as u64 + dst as u64 + proto_len as u64;
+        let with_pseudo = sum
+            + u32::from_ne_bytes(src) as u64
+            + u32::from_ne_bytes(dst) as u64
+            + proto_len as u64;
         if fold(with_pseudo) != 0xffff {
             return Err(Drop::Checksum);
         }
@@ -434,7 +437,7 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     let tpa = read_raw32(ctx, arp + ARP_TPA)?;
     let vip_key = VipKey {
         ifindex: ctx.ingress_ifindex() as u32,
-        addr_v4: tpa,
+        addr_v4: tpa.to_ne_bytes(),
     };
     // Validate: a VIP we own here, and not someone announcing it (a gratuitous ARP).
     // SAFETY: whole-value read.
