@@ -157,7 +157,7 @@ fn unregister_dir(d: &Path) {
     registry().dirs.retain(|x| x != d);
 }
 
-/// Does any live process belong to process group `pgid`? (scans /proc)
+/// Does any live (non-zombie) process belong to process group `pgid`? (scans /proc)
 fn group_has_members(pgid: u32) -> bool {
     let Ok(rd) = fs::read_dir("/proc") else { return false };
     rd.flatten().any(|e| {
@@ -170,10 +170,12 @@ fn group_has_members(pgid: u32) -> bool {
             .ok()
             .and_then(|st| {
                 // pid (comm) state ppid pgrp ...
-                let rest = st.rsplit_once(')')?.1;
-                rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                let mut f = st.rsplit_once(')')?.1.split_whitespace();
+                let state = f.next()?;
+                let pgrp = f.nth(1)?.parse::<u32>().ok()?;
+                Some(state != "Z" && state != "X" && pgrp == pgid)
             })
-            .is_some_and(|g| g == pgid)
+            .unwrap_or(false)
     })
 }
 
@@ -1240,9 +1242,32 @@ mod tests {
         assert!(group_has_members(pid), "expected the stray sleep to outlive the shell");
         // ... until the Agent is dropped.
         drop(agent);
-        assert!(!group_has_members(pid), "process group {pid} still has members");
+        wait_for(Duration::from_secs(2), "the agent's process group to be empty", || {
+            (!group_has_members(pid)).then_some(())
+        })
+        .expect("group killed");
         assert!(!bpffs.exists() && !adir.exists());
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cleanup_stale_removes_dead_runs_only() {
+        if !require_root("cleanup_stale_removes_dead_runs_only") {
+            return;
+        }
+        // pid_max is at most 2^22, so this creator pid is certainly dead.
+        let dead = make_prefix(4_999_999, next_id(), "stale");
+        let live = new_prefix("live");
+        let dead_ns = format!("{dead}-sw");
+        ip(&["netns", "add", &dead_ns]).expect("add stale ns");
+        let live_ns = Netns::create(&format!("{live}-sw")).expect("live ns");
+        ensure_bpffs().expect("bpffs");
+        let dead_dir = PathBuf::from(BPFFS_ROOT).join(format!("{dead}-r1-a0"));
+        fs::create_dir_all(&dead_dir).expect("mkdir");
+        cleanup_stale();
+        assert!(!Netns::exists(&dead_ns), "stale netns survived");
+        assert!(!dead_dir.exists(), "stale bpffs dir survived");
+        assert!(Netns::exists(&live_ns.name), "live netns removed");
     }
 
     #[test]

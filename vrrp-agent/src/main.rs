@@ -60,8 +60,13 @@ fn init_logging() {
     use std::io::IsTerminal as _;
     // netlink-packet-route warns on every link dump that this kernel's IPv6 device config has
     // more fields than it knows; that says nothing about VRRP, so it is kept to errors.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error"));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("netlink_packet_route")) {
+        if let Ok(d) = "netlink_packet_route=error".parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,210 @@
+//! Real agent binaries as child processes in network namespaces on a bridged LAN: election,
+//! failover after the master dies, hand-over on SIGTERM, ARP for the VIP answered by XDP.
+//!
+//! Timing bounds are protocol-derived: a backup takes over at most Master_Down_Interval after
+//! the master's last advert (so at most that long after the master dies), and at most
+//! Skew_Time after a priority-0 advert. The stated slack (SLACK) covers process scheduling on
+//! a shared 2-core machine, the 10 ms polling of `ip addr`, and netlink latency.
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use vrrp_tests::{Agent, Lan, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, wait_for};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const SLACK: Duration = Duration::from_millis(250);
+/// Startup of an agent (load + verify the XDP program, netlink) before its timers run.
+const STARTUP: Duration = Duration::from_secs(3);
+
+/// RFC 3768 §6.1 (v2), in centiseconds: 3 * Advert_Interval + (256 - Priority) / 256 s.
+fn v2_master_down_cs(priority: u32, advert_int_s: u32) -> u32 {
+    3 * advert_int_s * 100 + (256 - priority) * 100 / 256
+}
+
+/// RFC 5798 §6.1 (v3), in centiseconds.
+fn v3_skew_cs(priority: u32, interval_cs: u32) -> u32 {
+    (256 - priority) * interval_cs / 256
+}
+
+fn cs(n: u32) -> Duration {
+    Duration::from_millis(u64::from(n) * 10)
+}
+
+fn config(priority: u8, version: u8, advert_int: &str) -> String {
+    format!(
+        "global_defs {{\n  router_id test\n}}\n\
+         vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  \
+         priority {priority}\n  advert_int {advert_int}\n  version {version}\n  \
+         authentication {{\n    auth_type PASS\n    auth_pass vrrptest\n  }}\n  \
+         virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+    )
+}
+
+fn routers_with_vip<'a>(lan: &'a Lan, names: &[&'a str]) -> Vec<&'a str> {
+    names.iter().copied().filter(|n| has_addr(lan.host(n), VIP)).collect()
+}
+
+fn status_json(agent: &Agent) -> serde_json::Value {
+    let bin = agent_binary().expect("agent binary");
+    let out = std::process::Command::new(bin)
+        .args(["status", "--json", "--bpffs"])
+        .arg(&agent.bpffs)
+        .output()
+        .expect("run status");
+    assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
+fn instance_state(agent: &Agent) -> String {
+    status_json(agent)["instances"][0]["state"].as_str().unwrap_or("?").to_string()
+}
+
+/// Starts agents on `routers` (name, priority) and waits until `expected` holds the VIP.
+fn start_and_elect(lan: &Lan, routers: &[(&str, u8)], version: u8, advert_int: &str, expected: &str, mdi: Duration) -> Vec<Agent> {
+    let bin = agent_binary().expect("agent binary (cargo xtask test builds it)");
+    let agents: Vec<Agent> = routers
+        .iter()
+        .map(|(name, prio)| spawn_agent(&bin, lan.host(name), &config(*prio, version, advert_int), &[]).expect("spawn agent"))
+        .collect();
+    let names: Vec<&str> = routers.iter().map(|(n, _)| *n).collect();
+    let elected = wait_for(STARTUP + mdi + SLACK, "a master holding the VIP", || {
+        let m = routers_with_vip(lan, &names);
+        (m.len() == 1).then(|| m[0])
+    });
+    match elected {
+        Ok(m) => assert_eq!(m, expected, "the highest priority router is elected"),
+        Err(e) => panic!("{e}\n{}", agents.iter().map(|a| a.log_tail(20)).collect::<Vec<_>>().join("\n---\n")),
+    }
+    // Every backup has heard the master before the test goes on.
+    for (agent, (name, _)) in agents.iter().zip(routers) {
+        if *name != expected {
+            wait_for(cs(300), "backups to record the master's adverts", || {
+                let v = status_json(agent);
+                (v["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) > 0).then_some(())
+            })
+            .expect("backup hears adverts");
+        }
+    }
+    agents
+}
+
+#[test]
+fn three_routers_elect_one_master_and_the_vip_is_never_on_two() {
+    if !require_root("three_routers_elect_one_master_and_the_vip_is_never_on_two") {
+        return;
+    }
+    let lan = lan("elect3", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("r3", Ipv4Addr::new(198, 18, 0, 3)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    let routers = [("r1", 150), ("r2", 100), ("r3", 50)];
+    let agents = start_and_elect(&lan, &routers, 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+
+    let states: Vec<String> = agents.iter().map(instance_state).collect();
+    assert_eq!(states, ["MASTER", "BACKUP", "BACKUP"]);
+
+    // Steady state over three advert intervals: always exactly one holder.
+    let names = ["r1", "r2", "r3"];
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut samples = 0;
+    while Instant::now() < until {
+        let holders = routers_with_vip(&lan, &names);
+        assert_eq!(holders, ["r1"], "VIP holders in steady state");
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(samples > 10);
+
+    // The client reaches the VIP; the master's XDP program answered its ARP request.
+    assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP");
+    let st = status_json(&agents[0]);
+    assert!(st["counters"]["arp_replies"].as_u64().unwrap_or(0) >= 1, "ARP answered by XDP: {st}");
+    // The backups' XDP programs accepted the master's adverts and nothing was dropped.
+    for a in &agents[1..] {
+        let st = status_json(a);
+        let i = &st["instances"][0];
+        assert!(i["adverts_accepted"].as_u64().unwrap_or(0) >= 3, "{st}");
+        assert_eq!(i["adverts_dropped"].as_u64(), Some(0), "{st}");
+        assert_eq!(i["master"].as_str(), Some("198.18.0.1"), "{st}");
+        // Steady state: the master's adverts woke the agent once (the first), not per advert.
+        assert!(i["agent_wakeups"].as_u64().unwrap_or(99) <= 2, "backups are not woken per advert: {st}");
+    }
+}
+
+#[test]
+fn master_killed_backup_takes_over_within_master_down_interval() {
+    if !require_root("master_killed_backup_takes_over_within_master_down_interval") {
+        return;
+    }
+    let lan = lan("kill", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("r3", Ipv4Addr::new(198, 18, 0, 3)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    let routers = [("r1", 150), ("r2", 100), ("r3", 50)];
+    let mut agents = start_and_elect(&lan, &routers, 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+    assert!(ping_once(lan.host("c"), VIP));
+
+    // The master dies: its agent is SIGKILLed and its host drops off the LAN (a killed
+    // process cannot remove its VIP; a dead host cannot answer for it).
+    let killed = Instant::now();
+    agents[0].kill();
+    lan.isolate("r1").expect("isolate r1");
+
+    let bound = cs(v2_master_down_cs(100, 1)) + SLACK;
+    let took_over = wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then(Instant::now))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(30)));
+    let elapsed = took_over - killed;
+    eprintln!("takeover after {:.0} ms (bound {:.0} ms)", elapsed.as_secs_f64() * 1e3, bound.as_secs_f64() * 1e3);
+    assert!(elapsed <= bound, "takeover took {elapsed:?}, more than Master_Down_Interval + slack = {bound:?}");
+    // And not before the protocol allows: the last advert came at most one interval before
+    // the kill, so at least Master_Down_Interval - Advert_Interval must pass.
+    assert!(elapsed >= cs(v2_master_down_cs(100, 1) - 100), "takeover too early: {elapsed:?}");
+
+    wait_for(Duration::from_secs(3), "the client to reach the VIP again", || ping_once(lan.host("c"), VIP).then_some(()))
+        .expect("client reaches the new master");
+    assert!(!has_addr(lan.host("r3"), VIP), "r3 (lower priority) stays backup");
+    assert_eq!(instance_state(&agents[2]), "BACKUP");
+    assert!(agents[1].log_text().contains("(VI_1) Entering MASTER STATE"), "operators' log line");
+}
+
+#[test]
+fn master_terminated_hands_over_within_skew_time_v3() {
+    if !require_root("master_terminated_hands_over_within_skew_time_v3") {
+        return;
+    }
+    let lan = lan("term", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    // VRRPv3 with a sub-second interval: 50 cs.
+    let mdi = 3 * 50 + v3_skew_cs(200, 50);
+    let mut agents = start_and_elect(&lan, &[("r1", 200), ("r2", 100)], 3, "0.5", "r1", cs(mdi));
+
+    let terminated = Instant::now();
+    agents[0].terminate();
+    let bound = cs(v3_skew_cs(100, 50)) + SLACK;
+    let took_over = wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then(Instant::now))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(30)));
+    let elapsed = took_over - terminated;
+    eprintln!("hand-over after {:.0} ms (bound {:.0} ms)", elapsed.as_secs_f64() * 1e3, bound.as_secs_f64() * 1e3);
+    assert!(elapsed <= bound, "hand-over took {elapsed:?}, more than Skew_Time + slack = {bound:?}");
+
+    let status = agents[0].wait_exit(Duration::from_secs(5)).expect("r1 exits after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert!(!has_addr(lan.host("r1"), VIP), "SIGTERM removes the VIP");
+    assert!(agents[0].log_text().contains("(VI_1) Entering STOP STATE"));
+    assert!(!agents[0].bpffs.join("VRID_CONFIG").exists(), "pins removed on a clean exit");
+    wait_for(Duration::from_secs(3), "the client to reach the VIP", || ping_once(lan.host("c"), VIP).then_some(()))
+        .expect("client reaches the new master");
+}
+
+#[test]
+fn native_mode_answers_arp_with_xdp_tx() {
+    if !require_root("native_mode_answers_arp_with_xdp_tx") {
+        return;
+    }
+    let lan = lan("native", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    // veth only transmits XDP_TX frames when the peer runs XDP (toolchain.md).
+    lan.attach_xdp_pass_to_switch_ports().expect("pass-through XDP on the switch ports");
+    let bin = agent_binary().expect("agent binary");
+    // Priority 255: the address owner is master at once (RFC 5798 §6.4.1).
+    let agent = spawn_agent(&bin, lan.host("r1"), &config(255, 2, "1"), &["--xdp-mode", "native"]).expect("spawn");
+    wait_for(STARTUP + SLACK, "the owner to hold the VIP", || has_addr(lan.host("r1"), VIP).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    assert!(agent.log_text().contains("mode=Native"), "attached in native mode:\n{}", agent.log_tail(20));
+    assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP through an XDP_TX ARP reply");
+    let st = status_json(&agent);
+    assert!(st["counters"]["arp_replies"].as_u64().unwrap_or(0) >= 1, "{st}");
+}
