@@ -54,8 +54,7 @@ fn v3_config() -> VridConfig {
 }
 
 fn configure(dp: &mut Dataplane, vrid: u8, cfg: VridConfig) {
-    dp.init_vrid_stats(key(vrid)).expect("stats entry");
-    dp.config.insert(key(vrid), cfg, 0).expect("config entry");
+    dp.init_vrid(key(vrid), cfg).expect("configure the VRID");
 }
 
 fn v2_advert(priority: u8) -> vrrp::Repr {

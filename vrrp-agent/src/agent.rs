@@ -193,9 +193,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::
         auth_pass_lo: u32::from_ne_bytes([p[0], p[1], p[2], p[3]]),
         auth_pass_hi: u32::from_ne_bytes([p[4], p[5], p[6], p[7]]),
     };
-    ctx.dp.init_vrid_stats(key)?;
-    ctx.dp.config.insert(key, vcfg, 0).context("writing VRID_CONFIG")?;
-    let _ = ctx.dp.records.remove(&key);
+    ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let params = fsm::Params {
         version,
         priority: cfg.priority,

@@ -261,10 +261,16 @@ impl Dataplane {
 
     /// Like `test_run`, `repeat` times in the kernel; also returns the kernel's mean time per run.
     pub fn test_run_repeat(&self, frame: &[u8], ifindex: u32, repeat: u32) -> Result<(u32, Vec<u8>, std::time::Duration), DataplaneError> {
+        self.test_run_program(names::PROGRAM, frame, ifindex, repeat)
+    }
+
+    /// `test_run_repeat` for one of the object's programs by name (the pass-through program
+    /// is the baseline in benchmarks).
+    pub fn test_run_program(&self, program: &'static str, frame: &[u8], ifindex: u32, repeat: u32) -> Result<(u32, Vec<u8>, std::time::Duration), DataplaneError> {
         use aya::programs::{TestRun as _, TestRunOptions};
         let prog: &Xdp = self
             .ebpf
-            .program(names::PROGRAM)
+            .program(program)
             .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
             .try_into()?;
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
@@ -303,8 +309,17 @@ impl Dataplane {
         self.logger.take()
     }
 
+    /// The last accepted advert for an instance, if one was heard.
     pub fn record(&self, key: &VridKey) -> Option<AdvertRecord> {
-        self.records.get(key, 0).ok()
+        self.records.get(key, 0).ok().filter(|r| r.ts_ns != 0)
+    }
+
+    /// Configures an instance in the dataplane: its validation settings, a zeroed per-CPU
+    /// stats entry and an empty advert record, both updated in place by XDP.
+    pub fn init_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<(), DataplaneError> {
+        self.init_vrid_stats(key)?;
+        self.records.insert(key, AdvertRecord::default(), 0).map_err(map_err(names::ADVERT_RECORD))?;
+        self.config.insert(key, config, 0).map_err(map_err(names::VRID_CONFIG))
     }
 
     pub fn global_stats(&self) -> Option<GlobalStats> {
@@ -316,7 +331,7 @@ impl Dataplane {
     }
 
     /// Creates the zeroed per-CPU stats entry XDP updates in place.
-    pub fn init_vrid_stats(&mut self, key: VridKey) -> Result<(), DataplaneError> {
+    fn init_vrid_stats(&mut self, key: VridKey) -> Result<(), DataplaneError> {
         let n = aya::util::nr_cpus().map_err(|(_, e)| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source: e })?;
         let zero = PerCpuValues::try_from(vec![VridStats::default(); n])
             .map_err(|source| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source })?;

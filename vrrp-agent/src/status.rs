@@ -79,7 +79,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
     for item in status.iter() {
         let (key, st) = item?;
         let s = stats.get(&key, 0).map(|v| sum_vrid(&v)).unwrap_or_default();
-        let last_advert = records.get(&key, 0).ok().map(|r| AdvertView {
+        let last_advert = records.get(&key, 0).ok().filter(|r| r.ts_ns != 0).map(|r| AdvertView {
             src: Ipv4Addr::from(r.src_v4),
             priority: r.priority,
             adver_int_cs: r.adver_int_cs,

@@ -369,10 +369,15 @@ fn record_advert(
     stats: Option<*mut VridStats>,
 ) {
     let mut reasons = 0u32;
-    // SAFETY: whole-value reads; a concurrent update from another CPU only affects which of
-    // two near-simultaneous adverts is reported.
-    match unsafe { ADVERT_RECORD.get(key) } {
+    // The agent creates the record (ts_ns 0 = nothing heard yet) when it configures the VRID,
+    // so the steady state is an in-place update, not a hash insert per advert. Readers may
+    // see a record half-written by another CPU; only the event (a private copy) has to be
+    // exact, and in the steady state successive records are identical but for ts_ns and seq.
+    let slot = ADVERT_RECORD.get_ptr_mut(key);
+    // SAFETY: a valid map value pointer; see above on concurrent writers.
+    match slot.map(|p| unsafe { *p }) {
         None => reasons |= event_reason::FIRST,
+        Some(last) if last.ts_ns == 0 => reasons |= event_reason::FIRST,
         Some(last) => {
             record.seq = last.seq.wrapping_add(1);
             if last.src_v4 != record.src_v4 {
@@ -392,7 +397,13 @@ fn record_advert(
     if cfg.state != state::BACKUP {
         reasons |= event_reason::NOT_BACKUP;
     }
-    let _ = ADVERT_RECORD.insert(key, &record, 0);
+    match slot {
+        // SAFETY: as above.
+        Some(p) => unsafe { *p = record },
+        None => {
+            let _ = ADVERT_RECORD.insert(key, &record, 0);
+        }
+    }
     if reasons != 0 {
         let event = AdvertEvent {
             key: *key,

@@ -39,7 +39,7 @@ enum Cmd {
     },
     /// Three routers and a client in network namespaces; kill the master; measure failover.
     Lab(LabOpts),
-    /// Benchmarks (placeholder: `cargo bench -p vrrp-tests`).
+    /// Benchmarks that print figures: XDP per-packet cost, agent CPU and memory.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
@@ -427,15 +427,19 @@ fn test(args: &[OsString]) -> Result<()> {
     std::process::exit(st.code().unwrap_or(1));
 }
 
-/// BENCHMARKS: placeholder, to be filled in by the lead with real benchmarks
-/// (BPF_PROG_TEST_RUN per-packet cost, failover time, memory). For now it only runs
-/// `cargo bench -p vrrp-tests`.
+/// Figures, no pass/fail: the XDP program's per-packet cost (BPF_PROG_TEST_RUN on the real
+/// object, next to a do-nothing XDP program) and the agent's steady-state CPU and memory in a
+/// namespace lab (tests/benches/dataplane.rs).
 fn bench(args: &[OsString]) -> Result<()> {
+    ensure_all()?;
+    let bin = build_release_agent()?;
     let args = match args.first() {
         Some(a) if a == "--" => &args[1..],
         _ => args,
     };
-    let st = stream_status(cargo().args(["bench", "-p", "vrrp-tests"]).args(args))?;
+    let mut c = cargo();
+    c.args(["bench", "-p", "vrrp-tests", "--bench", "dataplane"]).args(args).env("VRRP_AGENT_BIN", &bin);
+    let st = stream_status(&mut c)?;
     std::process::exit(st.code().unwrap_or(1));
 }
 

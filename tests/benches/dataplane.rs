@@ -1,0 +1,169 @@
+//! Figures for `cargo xtask bench` (no pass/fail on speed):
+//! 1. per-packet cost of the XDP program in the kernel (BPF_PROG_TEST_RUN, mean ns per run,
+//!    median of several batches) for each kind of frame, next to a do-nothing XDP program;
+//! 2. the agent in steady state as a backup while a master sends 100 adverts/s: its CPU time,
+//!    how often it was woken, and its resident memory.
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use vrrp_agent::{
+    dataplane::{Dataplane, KernelLogLevel},
+    wire::{self, arp, vrrp},
+};
+use vrrp_common::{AF_INET, VipKey, VipValue, VridConfig, VridKey, flags, names, state};
+use vrrp_tests::{agent_binary, has_addr, lan, require_root, spawn_agent, wait_for};
+
+const BATCHES: usize = 7;
+const REPEAT: u32 = 200_000;
+const MAC: [u8; 6] = [0x02, 0, 0x5e, 0x10, 0, 1];
+const PEER_MAC: [u8; 6] = [0x02, 0, 0x5e, 0x10, 0, 2];
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn median_ns(dp: &Dataplane, program: &'static str, frame: &[u8]) -> (u32, f64) {
+    let mut v = Vec::new();
+    let mut action = 0;
+    for _ in 0..BATCHES {
+        let (a, _, d) = dp.test_run_program(program, frame, 1, REPEAT).expect("test run");
+        action = a;
+        v.push(d.as_nanos() as f64);
+    }
+    v.sort_by(f64::total_cmp);
+    (action, v[BATCHES / 2])
+}
+
+/// For programs that rewrite the frame (XDP_TX): with `repeat` the kernel reruns the program
+/// on the already rewritten buffer, so these are measured one run per syscall (the kernel
+/// still times the run itself), median of many.
+fn median_single_ns(dp: &Dataplane, program: &'static str, frame: &[u8]) -> (u32, f64) {
+    let mut v = Vec::new();
+    let mut action = 0;
+    for _ in 0..20_000 {
+        let (a, _, d) = dp.test_run_program(program, frame, 1, 1).expect("test run");
+        action = a;
+        v.push(d.as_nanos() as f64);
+    }
+    v.sort_by(f64::total_cmp);
+    (action, v[v.len() / 2])
+}
+
+fn per_packet() {
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("load");
+    let key = |vrid: u8| VridKey { ifindex: 1, vrid: u16::from(vrid), family: AF_INET };
+    let pass = *b"benchpw!";
+    let cfg = VridConfig {
+        version: 2,
+        auth_type: 1,
+        adver_int_cs: 100,
+        state: state::BACKUP,
+        flags: flags::AUTH_PASS,
+        priority: 100,
+        auth_pass_lo: u32::from_ne_bytes([pass[0], pass[1], pass[2], pass[3]]),
+        auth_pass_hi: u32::from_ne_bytes([pass[4], pass[5], pass[6], pass[7]]),
+    };
+    dp.init_vrid(key(51), cfg).expect("cfg");
+    let v3 = VridConfig { version: 3, auth_type: 0, flags: 0, auth_pass_lo: 0, auth_pass_hi: 0, ..cfg };
+    dp.init_vrid(key(52), v3).expect("cfg");
+    dp.vips.insert(VipKey { ifindex: 1, addr_v4: VIP.octets() }, VipValue::new(MAC, 51), 0).expect("vip");
+
+    let v2 = vrrp::Repr { version: vrrp::Version::V2, vrid: 51, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::Pass(pass), addresses: vec![IpAddr::V4(VIP)] };
+    let v2_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v2, vrrp::ChecksumMode::Plain);
+    let v3r = vrrp::Repr { version: vrrp::Version::V3, vrid: 52, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::None, addresses: (1..=8).map(|i| IpAddr::V4(Ipv4Addr::new(198, 18, 1, i))).collect() };
+    let v3_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v3r, vrrp::ChecksumMode::PseudoHeader);
+    let mut bad = v2_frame.clone();
+    bad[34 + 7] ^= 1;
+    let mut udp = v2_frame.clone();
+    udp[23] = 17;
+    let mut ipv6 = vec![0u8; 78];
+    ipv6[12] = 0x86;
+    ipv6[13] = 0xdd;
+    ipv6[14] = 0x60;
+    let arp_tx = arp::request_frame(PEER_MAC, PEER, VIP);
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("IPv4 UDP (not VRRP), passed", udp),
+        ("IPv6, passed", ipv6),
+        ("ARP request for another host, passed", arp::request_frame(PEER_MAC, PEER, Ipv4Addr::new(198, 18, 0, 1))),
+        ("VRRPv2 advert, PASS auth, accepted (steady state)", v2_frame),
+        ("VRRPv3 advert, 8 addresses, pseudo-header csum, accepted", v3_frame),
+        ("VRRPv2 advert with a bad checksum, dropped", bad),
+    ];
+    let (_, baseline) = median_ns(&dp, names::PASS_PROGRAM, &cases[0].1);
+    println!("XDP program cost per packet (BPF_PROG_TEST_RUN, {BATCHES} batches x {REPEAT} runs, median of batch means):");
+    println!("  {:<58} {:>8.1} ns", "baseline: an XDP program that only returns XDP_PASS", baseline);
+    for (what, frame) in &cases {
+        let (action, ns) = median_ns(&dp, names::PROGRAM, frame);
+        let act = match action { 1 => "DROP", 2 => "PASS", 3 => "TX", _ => "?" };
+        println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {act})", what, ns, ns - baseline);
+    }
+    let (_, base1) = median_single_ns(&dp, names::PASS_PROGRAM, &arp_tx);
+    let (action, tx1) = median_single_ns(&dp, names::PROGRAM, &arp_tx);
+    println!("  single runs (the reply rewrites the frame in place; timer overhead included in both):");
+    println!("  {:<58} {:>8.1} ns", "baseline: XDP_PASS only", base1);
+    println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {})", "ARP request for an owned VIP, reply built in place", tx1, tx1 - base1, if action == 3 { "TX" } else { "?" });
+    let ev = dp.drain_events();
+    println!("  agent wake-ups for {} accepted adverts: {}", 2 * BATCHES as u64 * u64::from(REPEAT), ev.len());
+}
+
+fn proc_stat(pid: u32) -> Option<(f64, u64)> {
+    // utime + stime in clock ticks (fields 14, 15), VmRSS in kB.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / hz;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((cpu, rss))
+}
+
+fn steady_state() {
+    let Ok(bin) = agent_binary() else {
+        println!("agent steady state: skipped (no agent binary; `cargo xtask bench` builds it)");
+        return;
+    };
+    let lan = lan("bench", &[("m", Ipv4Addr::new(198, 18, 0, 1)), ("b", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
+    let conf = |prio: u8| format!(
+        "vrrp_instance VI_1 {{\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority {prio}\n \
+         version 3\n advert_int 0.01\n virtual_ipaddress {{\n  {VIP}/24\n }}\n}}\n");
+    let master = spawn_agent(&bin, lan.host("m"), &conf(200), &[]).expect("spawn master");
+    let backup = spawn_agent(&bin, lan.host("b"), &conf(100), &[]).expect("spawn backup");
+    wait_for(Duration::from_secs(5), "the master", || (has_addr(lan.host("m"), VIP) && !has_addr(lan.host("b"), VIP)).then_some(()))
+        .expect("election");
+    let status = |a: &vrrp_tests::Agent| -> serde_json::Value {
+        let out = std::process::Command::new(&bin).args(["status", "--json", "--bpffs"]).arg(&a.bpffs).output().expect("status");
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let secs = 10.0;
+    let s0 = status(&backup);
+    let (b_cpu0, _) = proc_stat(backup.pid).expect("backup stat");
+    let (m_cpu0, _) = proc_stat(master.pid).expect("master stat");
+    let t0 = Instant::now();
+    wait_for(Duration::from_secs_f64(secs + 1.0), "the measuring window", || (t0.elapsed().as_secs_f64() >= secs).then_some(())).expect("window");
+    let el = t0.elapsed().as_secs_f64();
+    let (b_cpu1, b_rss) = proc_stat(backup.pid).expect("backup stat");
+    let (m_cpu1, m_rss) = proc_stat(master.pid).expect("master stat");
+    let s1 = status(&backup);
+    let n = |v: &serde_json::Value, k: &str| v["instances"][0][k].as_u64().unwrap_or(0);
+    let adverts = n(&s1, "adverts_accepted") - n(&s0, "adverts_accepted");
+    let wakeups = n(&s1, "agent_wakeups") - n(&s0, "agent_wakeups");
+    println!("agent in steady state, VRRPv3 advert_int 10 ms (100 adverts/s), {el:.1} s window:");
+    println!("  backup: {adverts} adverts accepted in XDP, {wakeups} agent wake-ups for them, CPU {:.2}% of a core, RSS {} kB",
+        100.0 * (b_cpu1 - b_cpu0) / el, b_rss);
+    println!("  master: sent ~{} adverts, CPU {:.2}% of a core, RSS {} kB", (el * 100.0) as u64, 100.0 * (m_cpu1 - m_cpu0) / el, m_rss);
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: only run figures
+    // when asked for as a benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    if !require_root("dataplane bench") {
+        return;
+    }
+    per_packet();
+    steady_state();
+}
