@@ -139,6 +139,7 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     let routers = [("r1", 150), ("r2", 100), ("r3", 50)];
     let mut agents = start_and_elect(&lan, &routers, 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
     assert!(ping_once(lan.host("c"), VIP));
+    let garps = GarpCapture::start(&lan, "c");
 
     // The master dies: its agent is SIGKILLed and its host drops off the LAN (a killed
     // process cannot remove its VIP; a dead host cannot answer for it).
@@ -161,6 +162,69 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     assert!(!has_addr(lan.host("r3"), VIP), "r3 (lower priority) stays backup");
     assert_eq!(instance_state(&agents[2]), "BACKUP");
     assert!(agents[1].log_text().contains("(VI_1) Entering MASTER STATE"), "operators' log line");
+
+    // keepalived's defaults: garp_master_repeat 5 at takeover, again after garp_master_delay 5 s.
+    let r2_mac = lan.host("r2").mac_string();
+    let times = wait_for(Duration::from_secs(5) + Duration::from_secs(2), "10 gratuitous ARPs from r2", || {
+        let t = garps.from_mac(&r2_mac);
+        (t.len() >= 10).then_some(t)
+    })
+    .unwrap_or_else(|e| panic!("{e}; captured:\n{}", garps.text()));
+    let first = times[0];
+    assert!(times[..5].iter().all(|t| t - first < 1.0), "first burst of 5 together: {times:?}");
+    let second = times[5] - first;
+    assert!((4.5..=6.0).contains(&second), "second burst after garp_master_delay (5 s), got {second:.2} s: {times:?}");
+}
+
+/// tcpdump in a host's namespace capturing gratuitous ARPs (request, sender IP = target IP)
+/// for the VIP; bounded by packet count and killed on drop.
+struct GarpCapture {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+}
+
+impl GarpCapture {
+    fn start(lan: &Lan, host: &str) -> GarpCapture {
+        let out = std::env::temp_dir().join(format!("vrrp-garp-{}-{}.txt", lan.prefix, host));
+        let err = out.with_extension("err");
+        let child = lan
+            .host(host)
+            .ns
+            .cmd("tcpdump")
+            .args(["-i", "eth0", "-n", "-e", "-l", "-tt", "--immediate-mode", "-c", "20"])
+            .arg(format!("arp and arp[6:2] = 1 and arp[14:4] = arp[24:4] and arp[24:4] = 0x{:08x}", u32::from(VIP)))
+            .stdout(std::fs::File::create(&out).expect("capture file"))
+            .stderr(std::fs::File::create(&err).expect("capture err file"))
+            .spawn()
+            .expect("tcpdump");
+        wait_for(Duration::from_secs(5), "tcpdump to listen", || {
+            std::fs::read_to_string(&err).ok().filter(|t| t.contains("listening on")).map(|_| ())
+        })
+        .expect("tcpdump starts");
+        GarpCapture { child, out }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Capture times (seconds) of the gratuitous ARPs sent from `mac`.
+    fn from_mac(&self, mac: &str) -> Vec<f64> {
+        self.text()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(mac))
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for GarpCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(self.out.with_extension("err"));
+    }
 }
 
 #[test]

@@ -455,13 +455,13 @@ const ROUTERS: [(&str, Ipv4Addr, u8); 3] = [
     ("r3", Ipv4Addr::new(198, 18, 0, 3), 50),
 ];
 
-/// Master_Down_Interval: v2 (RFC 3768) 3*Advert + (256-Prio)/256 s; v3 (RFC 5798)
-/// 3*Advert + ((256-Prio)*Advert)/256 in centiseconds (integer division).
+/// Master_Down_Interval in integer centiseconds, as the RFCs and the agent compute it:
+/// v2 (RFC 3768) 3*Advert + (256-Prio)*100/256; v3 (RFC 5798) 3*Advert + ((256-Prio)*Advert)/256.
 fn master_down_interval(version: u8, priority: u8, advert_cs: u16) -> Duration {
     let adv = u64::from(advert_cs);
     let p = 256 - u64::from(priority);
     if version == 2 {
-        Duration::from_millis(3 * adv * 10) + Duration::from_micros(p * 1_000_000 / 256)
+        Duration::from_millis((3 * adv + p * 100 / 256) * 10)
     } else {
         Duration::from_millis((3 * adv + p * adv / 256) * 10)
     }
