@@ -61,11 +61,16 @@ fn instance_state(agent: &Agent) -> String {
 }
 
 /// Starts agents on `routers` (name, priority) and waits until `expected` holds the VIP.
+/// The last router runs with the XDP program's own trace logging on.
 fn start_and_elect(lan: &Lan, routers: &[(&str, u8)], version: u8, advert_int: &str, expected: &str, mdi: Duration) -> Vec<Agent> {
     let bin = agent_binary().expect("agent binary (cargo xtask test builds it)");
     let agents: Vec<Agent> = routers
         .iter()
-        .map(|(name, prio)| spawn_agent(&bin, lan.host(name), &config(*prio, version, advert_int), &[]).expect("spawn agent"))
+        .enumerate()
+        .map(|(i, (name, prio))| {
+            let extra: &[&str] = if i + 1 == routers.len() { &["--kernel-log", "trace", "--log", "info,vrrp_xdp=trace"] } else { &[] };
+            spawn_agent(&bin, lan.host(name), &config(*prio, version, advert_int), extra).expect("spawn agent")
+        })
         .collect();
     let names: Vec<&str> = routers.iter().map(|(n, _)| *n).collect();
     // Agents start a few hundred ms apart (program load), so a lower-priority one may win
@@ -113,6 +118,12 @@ fn three_routers_elect_one_master_and_the_vip_is_never_on_two() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(samples > 10);
+
+    // r3 runs with --kernel-log trace: the XDP program's own lines reach the agent's log.
+    let r3_log = agents[2].log_text();
+    assert!(r3_log.contains("vrrp: vrid 51 event reasons"), "kernel trace lines in the agent log:\n{}", agents[2].log_tail(20));
+    // The others run at the default (warn): no per-packet lines.
+    assert!(!agents[1].log_text().contains("vrrp: vrid 51"), "per-packet kernel lines are off by default");
 
     // The client reaches the VIP; the master's XDP program answered its ARP request.
     assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP");

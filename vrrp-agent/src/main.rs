@@ -35,6 +35,10 @@ enum Command {
         /// lines are at trace).
         #[arg(long, value_enum, default_value = "warn")]
         kernel_log: KernelLogLevel,
+        /// Log filter (tracing EnvFilter syntax, e.g. `info,vrrp_xdp=trace`); overrides RUST_LOG.
+        /// The XDP program's lines use the target `vrrp_xdp`.
+        #[arg(long)]
+        log: Option<String>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
     #[command(visible_alias = "-t")]
@@ -56,13 +60,16 @@ enum Command {
     },
 }
 
-fn init_logging() {
+fn init_logging(spec: Option<&str>) {
     use std::io::IsTerminal as _;
+    let spec = spec.map(str::to_string).or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("vrrp-agent: bad log filter {spec:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
     // netlink-packet-route warns on every link dump that this kernel's IPv6 device config has
     // more fields than it knows; that says nothing about VRRP, so it is kept to errors.
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("netlink_packet_route")) {
+    if !spec.contains("netlink_packet_route") {
         if let Ok(d) = "netlink_packet_route=error".parse() {
             filter = filter.add_directive(d);
         }
@@ -82,8 +89,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log } => {
-            init_logging();
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, log } => {
+            init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {

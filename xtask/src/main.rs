@@ -421,7 +421,7 @@ fn test(args: &[OsString]) -> Result<()> {
         _ => args,
     };
     let mut c = cargo();
-    c.args(["test", "--workspace", "--release"]).args(args).env("VRRP_AGENT_BIN", &bin);
+    c.args(["test", "--workspace", "--release", "--no-fail-fast"]).args(args).env("VRRP_AGENT_BIN", &bin);
     println!("[test] {} (VRRP_AGENT_BIN={})", describe(&c), bin.display());
     let st = stream_status(&mut c)?;
     std::process::exit(st.code().unwrap_or(1));
@@ -647,8 +647,10 @@ mod tests {
 
     #[test]
     fn mdi() {
-        assert_eq!(master_down_interval(2, 100, 100), Duration::from_micros(3_609_375));
-        assert_eq!(master_down_interval(2, 150, 100), Duration::from_micros(3_414_062));
+        // v2: 300 + 156*100/256 = 360 cs; 300 + 106*100/256 = 341 cs (integer division).
+        assert_eq!(master_down_interval(2, 100, 100), Duration::from_millis(3600));
+        assert_eq!(master_down_interval(2, 150, 100), Duration::from_millis(3410));
+        assert_eq!(master_down_interval(2, 100, 300), Duration::from_millis(9600));
         assert_eq!(master_down_interval(3, 100, 100), Duration::from_millis(3600));
         assert_eq!(master_down_interval(3, 100, 10), Duration::from_millis(360));
     }
