@@ -90,3 +90,21 @@ fn run_refuses_a_config_with_errors() {
     assert!(stderr.contains(&format!("{p}:7:")), "the error names the line: {stderr}");
     assert!(stderr.contains("not starting"), "{stderr}");
 }
+
+#[test]
+fn a_missing_interface_is_a_located_error_and_nothing_is_left_behind() {
+    if !vrrp_tests::require_root("a_missing_interface_is_a_located_error_and_nothing_is_left_behind") {
+        return;
+    }
+    let text = GOOD.replace("interface eth0", "interface nosuch0");
+    let path = write_conf("noiface", &text);
+    let p = path.to_str().expect("utf-8 path");
+    let pins = std::path::PathBuf::from("/sys/fs/bpf").join(format!("vrrp-cli-{}-noiface", std::process::id()));
+    let out = agent(&["run", "-f", p, "--bpffs", pins.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("{p}:4: vrrp_instance VI_1")), "names the instance's file and line: {stderr}");
+    assert!(stderr.contains("interface nosuch0 does not exist"), "{stderr}");
+    assert!(!pins.join("VRID_CONFIG").exists(), "no pins left behind");
+    let _ = std::fs::remove_dir(&pins);
+}

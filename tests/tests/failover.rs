@@ -284,3 +284,45 @@ fn native_mode_answers_arp_with_xdp_tx() {
     let st = status_json(&agent);
     assert!(st["counters"]["arp_replies"].as_u64().unwrap_or(0) >= 1, "{st}");
 }
+
+fn unicast_config(priority: u8, src: &str, peers: &[&str]) -> String {
+    let peers: String = peers.iter().map(|p| format!("    {p}\n")).collect();
+    format!(
+        "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  \
+         priority {priority}\n  advert_int 1\n  unicast_src_ip {src}\n  unicast_peer {{\n{peers}  }}\n  \
+         virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+    )
+}
+
+#[test]
+fn unicast_peers_elect_and_hand_over() {
+    if !require_root("unicast_peers_elect_and_hand_over") {
+        return;
+    }
+    let lan = lan("ucast", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    let bin = agent_binary().expect("agent binary");
+    let mut r1 = spawn_agent(&bin, lan.host("r1"), &unicast_config(150, "198.18.0.1", &["198.18.0.2"]), &[]).expect("spawn r1");
+    let r2 = spawn_agent(&bin, lan.host("r2"), &unicast_config(100, "198.18.0.2", &["198.18.0.1"]), &[]).expect("spawn r2");
+    wait_for(STARTUP + cs(v2_master_down_cs(150, 1)) + SLACK, "r1 to be the only holder of the VIP", || {
+        (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", r1.log_tail(20), r2.log_tail(20)));
+    // r2 hears r1's unicast adverts through XDP.
+    wait_for(cs(300), "r2 to accept r1's unicast adverts", || {
+        let st = status_json(&r2);
+        (st["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) >= 2
+            && st["instances"][0]["master"].as_str() == Some("198.18.0.1"))
+        .then_some(())
+    })
+    .expect("unicast adverts accepted");
+
+    let terminated = Instant::now();
+    r1.terminate();
+    let bound = cs((256 - 100) * 100 / 256) + SLACK;
+    wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", r2.log_tail(30)));
+    let elapsed = terminated.elapsed();
+    assert!(elapsed <= bound, "hand-over over unicast took {elapsed:?}, bound {bound:?}");
+    wait_for(Duration::from_secs(3), "the client to reach the VIP", || ping_once(lan.host("c"), VIP).then_some(()))
+        .expect("client reaches r2");
+}
