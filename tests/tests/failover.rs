@@ -177,7 +177,7 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     // keepalived's defaults: garp_master_repeat 5 at takeover, again after garp_master_delay 5 s.
     let r2_mac = lan.host("r2").mac_string();
     let times = wait_for(Duration::from_secs(5) + Duration::from_secs(2), "10 gratuitous ARPs from r2", || {
-        let t = garps.from_mac(&r2_mac);
+        let t = garps.sent_by(&r2_mac);
         (t.len() >= 10).then_some(t)
     })
     .unwrap_or_else(|e| panic!("{e}; captured:\n{}", garps.text()));
@@ -220,7 +220,7 @@ impl GarpCapture {
     }
 
     /// Capture times (seconds) of the gratuitous ARPs sent from `mac`.
-    fn from_mac(&self, mac: &str) -> Vec<f64> {
+    fn sent_by(&self, mac: &str) -> Vec<f64> {
         self.text()
             .lines()
             .filter(|l| l.split_whitespace().nth(1) == Some(mac))

@@ -132,11 +132,10 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::
     for v in &cfg.vips {
         match v.addr {
             IpAddr::V4(_) => {
-                if let Some(dev) = &v.dev {
-                    if dev != &cfg.interface {
+                if let Some(dev) = &v.dev
+                    && dev != &cfg.interface {
                         warn!(parent: &span, "line {}: VIP {} on another device ({dev}) is not supported yet; it is added on {}", v.line, v.addr, cfg.interface);
                     }
-                }
                 vips.push(Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() })
             }
             IpAddr::V6(_) => warn!(parent: &span, "line {}: IPv6 VIP {} is not supported yet; ignored", v.line, v.addr),
@@ -466,11 +465,10 @@ async fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
             tokio::time::sleep(ctx.garp_interval).await;
         }
         for vip in &inst.vips {
-            if let IpAddr::V4(a) = vip.addr {
-                if let Err(e) = ctx.senders[inst.sender].send_frame(&arp::gratuitous_frame(inst.link.mac, a)) {
+            if let IpAddr::V4(a) = vip.addr
+                && let Err(e) = ctx.senders[inst.sender].send_frame(&arp::gratuitous_frame(inst.link.mac, a)) {
                     warn!("sending gratuitous ARP for {a}: {e}");
                 }
-            }
         }
     }
     debug!("sent {count} gratuitous ARP round(s) for {} VIP(s)", inst.vips.len());

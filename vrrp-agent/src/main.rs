@@ -69,11 +69,10 @@ fn init_logging(spec: Option<&str>) {
     });
     // netlink-packet-route warns on every link dump that this kernel's IPv6 device config has
     // more fields than it knows; that says nothing about VRRP, so it is kept to errors.
-    if !spec.contains("netlink_packet_route") {
-        if let Ok(d) = "netlink_packet_route=error".parse() {
+    if !spec.contains("netlink_packet_route")
+        && let Ok(d) = "netlink_packet_route=error".parse() {
             filter = filter.add_directive(d);
         }
-    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -11,6 +11,10 @@
 //! - Everything else, including anything the parser does not fully understand, is passed.
 #![no_std]
 #![no_main]
+#![expect(
+    clippy::needless_borrows_for_generic_args,
+    reason = "map helpers take pointers: references keep map keys and values off extra stack copies"
+)]
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},

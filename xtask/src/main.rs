@@ -400,15 +400,20 @@ fn build_release_agent() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Arguments after a leading `--` (clap keeps it in trailing args).
+fn after_dashdash(args: &[OsString]) -> &[OsString] {
+    match args.first() {
+        Some(a) if a == "--" => &args[1..],
+        _ => args,
+    }
+}
+
 fn run(args: &[OsString]) -> Result<()> {
     use std::os::unix::process::CommandExt;
     ensure_ebpf_toolchain()?;
     ensure_bpffs()?;
     let bin = build_release_agent()?;
-    let args = match args.first() {
-        Some(a) if a == "--" => &args[1..],
-        _ => args,
-    };
+    let args = after_dashdash(args);
     let err = Command::new(&bin).args(args).exec();
     Err(err).with_context(|| format!("exec {}", bin.display()))
 }
@@ -416,10 +421,7 @@ fn run(args: &[OsString]) -> Result<()> {
 fn test(args: &[OsString]) -> Result<()> {
     ensure_all()?;
     let bin = build_release_agent()?;
-    let args = match args.first() {
-        Some(a) if a == "--" => &args[1..],
-        _ => args,
-    };
+    let args = after_dashdash(args);
     let mut c = cargo();
     c.args(["test", "--workspace", "--release", "--no-fail-fast"]).args(args).env("VRRP_AGENT_BIN", &bin);
     println!("[test] {} (VRRP_AGENT_BIN={})", describe(&c), bin.display());
@@ -433,10 +435,7 @@ fn test(args: &[OsString]) -> Result<()> {
 fn bench(args: &[OsString]) -> Result<()> {
     ensure_all()?;
     let bin = build_release_agent()?;
-    let args = match args.first() {
-        Some(a) if a == "--" => &args[1..],
-        _ => args,
-    };
+    let args = after_dashdash(args);
     let mut c = cargo();
     c.args(["bench", "-p", "vrrp-tests", "--bench", "dataplane"]).args(args).env("VRRP_AGENT_BIN", &bin);
     let st = stream_status(&mut c)?;
