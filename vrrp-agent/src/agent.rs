@@ -21,6 +21,7 @@ use crate::{
     dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
     fsm::{self, Action, State},
     netlink::{LinkInfo, Netlink, Vip},
+    notify::{Notifier, NotifyState, Scripts},
     tx::Sender,
     wire::{arp, vrrp},
 };
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub bpffs: PathBuf,
     pub xdp_mode: XdpMode,
     pub kernel_log: KernelLogLevel,
+    /// How long a notify script may run before it is killed.
+    pub notify_timeout: Duration,
 }
 
 /// One running VRRP instance and what it needs to act.
@@ -52,6 +55,7 @@ struct Vrrp {
     fsm: fsm::Instance,
     vips: Vec<Vip>,
     sender: usize,
+    scripts: Scripts,
     auth: vrrp::Auth,
     checksum: vrrp::ChecksumMode,
     /// Kernel timestamp of the newest advert already given to the FSM.
@@ -68,6 +72,7 @@ struct Ctx {
     nl: Netlink,
     senders: Vec<Sender>,
     garp_interval: Duration,
+    notifier: Notifier,
 }
 
 /// Loads and checks the config; refuses to run on errors (we never guess a value).
@@ -99,6 +104,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         nl,
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
+        notifier: Notifier::new(opts.notify_timeout),
     };
     let mut instances = Vec::new();
     for cfg in &config.instances {
@@ -120,6 +126,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             remove_vips(&mut ctx, inst).await;
         }
     }
+    // notify_stop and `notify ... STOP` were started above: give them a moment.
+    ctx.notifier.drain(Duration::from_secs(2)).await;
     ctx.dp.shutdown();
     info!("stopped");
     result
@@ -219,6 +227,13 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::
         fsm: fsm::Instance::new(params),
         vips,
         sender,
+        scripts: Scripts {
+            notify: cfg.notify.clone(),
+            master: cfg.notify_master.clone(),
+            backup: cfg.notify_backup.clone(),
+            fault: cfg.notify_fault.clone(),
+            stop: cfg.notify_stop.clone(),
+        },
         auth,
         checksum,
         last_fed_ts: 0,
@@ -350,9 +365,19 @@ fn feed_record(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
 }
 
 async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
+    // Notify scripts run after the transition's side effects (VIPs added, GARPs sent), as
+    // keepalived runs them.
+    let mut notify = None;
     while let Some(action) = inst.fsm.poll_action() {
         match action {
             Action::StateChange { from, to, reason } => {
+                notify = match to {
+                    State::Master => Some(NotifyState::Master),
+                    State::Backup => Some(NotifyState::Backup),
+                    State::Fault => Some(NotifyState::Fault),
+                    State::Initialize if reason == fsm::Reason::Shutdown => Some(NotifyState::Stop),
+                    State::Initialize => None,
+                };
                 let _e = inst.span.enter();
                 match to {
                     State::Initialize if reason == fsm::Reason::Shutdown => info!("({}) Entering STOP STATE ({reason})", inst.cfg.name),
@@ -395,6 +420,9 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
         }
     }
     write_status(ctx, inst);
+    if let Some(state) = notify {
+        ctx.notifier.notify(&inst.scripts, &inst.cfg.name, state, inst.fsm.priority());
+    }
 }
 
 async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dataplane;
 pub mod fsm;
 pub mod netlink;
+pub mod notify;
 pub mod status;
 pub mod tx;
 pub mod wire;

@@ -35,6 +35,9 @@ enum Command {
         /// lines are at trace).
         #[arg(long, value_enum, default_value = "warn")]
         kernel_log: KernelLogLevel,
+        /// Seconds a notify script may run before it is killed (with its children).
+        #[arg(long, default_value_t = 10.0)]
+        notify_timeout: f64,
         /// Log filter (tracing EnvFilter syntax, e.g. `info,vrrp_xdp=trace`); overrides RUST_LOG.
         /// The XDP program's lines use the target `vrrp_xdp`.
         #[arg(long)]
@@ -88,7 +91,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, log } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -97,7 +100,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log };
+            let Ok(notify_timeout) = std::time::Duration::try_from_secs_f64(notify_timeout) else {
+                eprintln!("vrrp-agent: --notify-timeout must be a non-negative number of seconds");
+                return ExitCode::from(2);
+            };
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout };
             match runtime.block_on(agent::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
