@@ -326,3 +326,45 @@ fn unicast_peers_elect_and_hand_over() {
     wait_for(Duration::from_secs(3), "the client to reach the VIP", || ping_once(lan.host("c"), VIP).then_some(()))
         .expect("client reaches r2");
 }
+
+#[test]
+fn excluded_vips_on_another_device_are_owned_but_not_advertised() {
+    if !require_root("excluded_vips_on_another_device_are_owned_but_not_advertised") {
+        return;
+    }
+    let lan = lan("excl", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
+    let r1 = lan.host("r1");
+    // A second device (this kernel has no dummy links: a veth pair inside the namespace).
+    r1.ns.ip(&["link", "add", "dummy1", "type", "veth", "peer", "name", "dummy1p"]).expect("dummy1");
+    r1.ns.ip(&["link", "set", "dummy1", "up"]).expect("dummy1 up");
+    r1.ns.ip(&["link", "set", "dummy1p", "up"]).expect("dummy1p up");
+    let excluded = Ipv4Addr::new(198, 18, 5, 1);
+    let conf = |prio: u8| {
+        config(prio, 2, "1").replace(
+            "  virtual_ipaddress {",
+            &format!("  virtual_ipaddress_excluded {{\n    {excluded}/32 dev dummy1\n  }}\n  virtual_ipaddress {{"),
+        )
+    };
+    let bin = agent_binary().expect("agent binary");
+    let mut a1 = spawn_agent(&bin, r1, &conf(150), &[]).expect("spawn r1");
+    // r2 has no dummy1: a backup never adds VIPs, but it must resolve the device to start, so
+    // give it one too.
+    lan.host("r2").ns.ip(&["link", "add", "dummy1", "type", "veth", "peer", "name", "dummy1p"]).expect("dummy1 on r2");
+    let a2 = spawn_agent(&bin, lan.host("r2"), &conf(100), &[]).expect("spawn r2");
+    wait_for(STARTUP + cs(v2_master_down_cs(150, 1)) + SLACK, "r1 to own the VIP and the excluded VIP", || {
+        let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();
+        (has_addr(r1, VIP) && on_dummy.contains(&format!("{excluded}/32")) && !has_addr(lan.host("r2"), VIP)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
+    // The backup sees adverts that list only the advertised VIP.
+    wait_for(cs(300), "r2 to record r1's advert", || {
+        let st = status_json(&a2);
+        st["instances"][0]["last_advert"]["addresses"].as_u64().map(|n| (n, st))
+    })
+    .map(|(n, st)| assert_eq!(n, 1, "virtual_ipaddress_excluded is not advertised: {st}"))
+    .expect("record");
+    a1.terminate();
+    a1.wait_exit(Duration::from_secs(5)).expect("r1 exits");
+    let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();
+    assert!(!on_dummy.contains(&excluded.to_string()), "excluded VIP removed on exit: {on_dummy}");
+}

@@ -53,7 +53,7 @@ struct Vrrp {
     link: LinkInfo,
     primary: Ipv4Addr,
     fsm: fsm::Instance,
-    vips: Vec<Vip>,
+    vips: Vec<OwnedVip>,
     sender: usize,
     scripts: Scripts,
     auth: vrrp::Auth,
@@ -65,6 +65,32 @@ struct Vrrp {
     last_transition_ns: u64,
     owns_vips: bool,
     span: tracing::Span,
+}
+
+/// A VIP as the instance owns it: on which device, sent out of which sender, advertised or
+/// excluded (virtual_ipaddress_excluded).
+struct OwnedVip {
+    vip: Vip,
+    link: LinkInfo,
+    sender: usize,
+    advertised: bool,
+}
+
+/// The sender for a device, opened on first use. `primary` joins the VRRP multicast group
+/// (only the instance's own interface needs it).
+fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<Ipv4Addr>) -> anyhow::Result<usize> {
+    if let Some(i) = ctx.senders.iter().position(|s| s.ifname() == link.name) {
+        if let Some(p) = primary {
+            ctx.senders[i].join_vrrp_group(p);
+        }
+        return Ok(i);
+    }
+    let mut s = Sender::new(&link.name, link.index).with_context(|| format!("opening sockets on {}", link.name))?;
+    if let Some(p) = primary {
+        s.join_vrrp_group(p);
+    }
+    ctx.senders.push(s);
+    Ok(ctx.senders.len() - 1)
 }
 
 struct Ctx {
@@ -136,39 +162,53 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::GlobalDefs, mode: XdpMode) -> anyhow::Result<Vrrp> {
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
-    let mut vips = Vec::new();
-    for v in &cfg.vips {
-        match v.addr {
-            IpAddr::V4(_) => {
-                if let Some(dev) = &v.dev
-                    && dev != &cfg.interface {
-                        warn!(parent: &span, "line {}: VIP {} on another device ({dev}) is not supported yet; it is added on {}", v.line, v.addr, cfg.interface);
-                    }
-                vips.push(Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() })
-            }
-            IpAddr::V6(_) => warn!(parent: &span, "line {}: IPv6 VIP {} is not supported yet; ignored", v.line, v.addr),
-        }
+    // Instance-level keywords the parser reads but the agent does not act on yet: say so.
+    for t in cfg.track_interfaces.iter().chain(&cfg.track_scripts) {
+        warn!(parent: &span, "{}:{}: tracking ({}) is not implemented yet; the instance runs without it", cfg.file.display(), t.line, t.name);
     }
-    let vip_addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+    if !cfg.accept {
+        warn!(parent: &span, "{}:{}: no_accept is not implemented yet: a master accepts traffic to its VIPs", cfg.file.display(), cfg.line);
+    }
     let primary = match cfg.unicast_src_ip {
         Some(IpAddr::V4(a)) => a,
         Some(IpAddr::V6(a)) => bail!("unicast_src_ip {a}: IPv6 instances are not supported yet"),
-        None => ctx.nl.primary_ipv4(&link, &vip_addrs).await?,
-    };
-    // A VIP left behind by an agent that was killed: keepalived removes them at start too.
-    for vip in &vips {
-        if ctx.nl.remove_vip(link.index, vip).await? {
-            warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, link.name);
-        }
-    }
-    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode)?;
-    let sender = match ctx.senders.iter().position(|s| s.ifname() == link.name) {
-        Some(i) => i,
         None => {
-            ctx.senders.push(Sender::new(&link.name, link.index, primary).with_context(|| format!("opening sockets on {}", link.name))?);
-            ctx.senders.len() - 1
+            let all: Vec<IpAddr> = cfg.vips.iter().chain(&cfg.excluded_vips).map(|v| v.addr).collect();
+            ctx.nl.primary_ipv4(&link, &all).await?
         }
     };
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode)?;
+    let sender = sender_for(ctx, &link, Some(primary))?;
+    // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
+    // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
+    let mut vips = Vec::new();
+    for (v, advertised) in cfg.vips.iter().map(|v| (v, true)).chain(cfg.excluded_vips.iter().map(|v| (v, false))) {
+        if v.addr.is_ipv6() {
+            warn!(parent: &span, "{}:{}: IPv6 VIP {} is not supported yet; ignored", cfg.file.display(), v.line, v.addr);
+            continue;
+        }
+        let vlink = match &v.dev {
+            Some(dev) if dev != &link.name => ctx
+                .nl
+                .link(dev)
+                .await
+                .with_context(|| format!("{}:{}: VIP {} dev {dev}", cfg.file.display(), v.line, v.addr))?,
+            _ => link.clone(),
+        };
+        if vlink.index != link.index {
+            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode)?;
+        }
+        let vip = Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() };
+        // A VIP left behind by an agent that was killed: keepalived removes them at start too.
+        if ctx.nl.remove_vip(vlink.index, &vip).await? {
+            warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, vlink.name);
+        }
+        let sender = sender_for(ctx, &vlink, None)?;
+        vips.push(OwnedVip { vip, advertised, sender, link: vlink });
+    }
+    if !vips.iter().any(|v| v.advertised) {
+        bail!("no usable IPv4 virtual_ipaddress: an advert must carry at least one address");
+    }
     let version = if cfg.version == 3 { fsm::Version::V3 } else { fsm::Version::V2 };
     let (auth, auth_type, pass) = match &cfg.auth {
         Some(config::Auth::Pass(p)) if cfg.version == 2 => (vrrp::Auth::Pass(*p), 1, Some(*p)),
@@ -427,13 +467,13 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
 
 async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     inst.owns_vips = true;
-    let value = VipValue::new(inst.link.mac, inst.cfg.vrid);
-    for vip in &inst.vips {
-        if let Err(e) = ctx.nl.add_vip(inst.link.index, vip).await {
-            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, inst.link.name);
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let Err(e) = ctx.nl.add_vip(link.index, vip).await {
+            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, link.name);
         }
         if let IpAddr::V4(a) = vip.addr {
-            let key = VipKey { ifindex: inst.link.index, addr_v4: a.octets() };
+            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
+            let value = VipValue::new(link.mac, inst.cfg.vrid);
             if let Err(e) = ctx.dp.vips.insert(key, value, 0) {
                 error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
             }
@@ -443,14 +483,14 @@ async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
 
 async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     // Stop answering ARP first, then remove the addresses.
-    for vip in &inst.vips {
+    for OwnedVip { vip, link, .. } in &inst.vips {
         if let IpAddr::V4(a) = vip.addr {
-            let _ = ctx.dp.vips.remove(&VipKey { ifindex: inst.link.index, addr_v4: a.octets() });
+            let _ = ctx.dp.vips.remove(&VipKey { ifindex: link.index, addr_v4: a.octets() });
         }
     }
-    for vip in &inst.vips {
-        if let Err(e) = ctx.nl.remove_vip(inst.link.index, vip).await {
-            error!(parent: &inst.span, "removing VIP {}/{} from {}: {e}", vip.addr, vip.prefix_len, inst.link.name);
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let Err(e) = ctx.nl.remove_vip(link.index, vip).await {
+            error!(parent: &inst.span, "removing VIP {}/{} from {}: {e}", vip.addr, vip.prefix_len, link.name);
         }
     }
     inst.owns_vips = false;
@@ -483,7 +523,7 @@ fn advert_repr(inst: &Vrrp, priority: u8) -> vrrp::Repr {
         priority,
         adver_int_cs: inst.cfg.advert_int_cs,
         auth: inst.auth,
-        addresses: inst.vips.iter().map(|v| v.addr).filter(IpAddr::is_ipv4).collect(),
+        addresses: inst.vips.iter().filter(|v| v.advertised).map(|v| v.vip.addr).collect(),
     }
 }
 
@@ -492,11 +532,12 @@ async fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
         if round > 0 && !ctx.garp_interval.is_zero() {
             tokio::time::sleep(ctx.garp_interval).await;
         }
-        for vip in &inst.vips {
+        for OwnedVip { vip, link, sender, .. } in &inst.vips {
             if let IpAddr::V4(a) = vip.addr
-                && let Err(e) = ctx.senders[inst.sender].send_frame(&arp::gratuitous_frame(inst.link.mac, a)) {
-                    warn!("sending gratuitous ARP for {a}: {e}");
-                }
+                && let Err(e) = ctx.senders[*sender].send_frame(&arp::gratuitous_frame(link.mac, a))
+            {
+                warn!("sending gratuitous ARP for {a} on {}: {e}", link.name);
+            }
         }
     }
     debug!("sent {count} gratuitous ARP round(s) for {} VIP(s)", inst.vips.len());

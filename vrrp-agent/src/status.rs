@@ -40,6 +40,8 @@ pub struct AdvertView {
     pub src: Ipv4Addr,
     pub priority: u32,
     pub adver_int_cs: u32,
+    /// How many addresses the advert listed.
+    pub addresses: u32,
     pub age_ms: u64,
 }
 
@@ -83,6 +85,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             src: Ipv4Addr::from(r.src_v4),
             priority: r.priority,
             adver_int_cs: r.adver_int_cs,
+            addresses: r.count_addrs,
             age_ms: now.saturating_sub(r.ts_ns) / 1_000_000,
         });
         instances.push(InstanceView {

@@ -18,13 +18,12 @@ pub struct Sender {
     raw: Socket,
     packet: Socket,
     /// Held for its group membership only.
-    _mcast: Option<Socket>,
+    mcast: Option<Socket>,
     ident: u16,
 }
 
 impl Sender {
-    /// `primary` is the interface address used to join the VRRP multicast group.
-    pub fn new(ifname: &str, ifindex: u32, primary: Ipv4Addr) -> io::Result<Self> {
+    pub fn new(ifname: &str, ifindex: u32) -> io::Result<Self> {
         let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))?;
         raw.set_header_included_v4(true)?;
         raw.bind_device(Some(ifname.as_bytes()))?;
@@ -36,27 +35,31 @@ impl Sender {
         let packet = Socket::new(Domain::PACKET, Type::RAW, None)?;
         packet.set_nonblocking(true)?;
 
-        // A UDP socket joined to 224.0.0.18 programs the NIC's multicast filter; it receives
-        // nothing we read (VRRP is not UDP), so its queue stays empty.
-        let mcast = Socket::new(Domain::IPV4, Type::DGRAM, None).and_then(|s| {
-            s.join_multicast_v4(&wire::vrrp::MCAST_V4, &primary)?;
-            Ok(s)
-        });
-        let mcast = match mcast {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(iface = ifname, "cannot join 224.0.0.18 on {ifname}: {e}; adverts may be filtered by the NIC");
-                None
-            }
-        };
         Ok(Sender {
             ifname: ifname.to_string(),
             ifindex,
             raw,
             packet,
-            _mcast: mcast,
+            mcast: None,
             ident: std::process::id() as u16,
         })
+    }
+
+    /// Joins 224.0.0.18 on this interface (once), through the interface address `primary`.
+    /// The membership programs a real NIC's multicast filter; the UDP socket holding it
+    /// receives nothing we read (VRRP is not UDP), so its queue stays empty.
+    pub fn join_vrrp_group(&mut self, primary: Ipv4Addr) {
+        if self.mcast.is_some() {
+            return;
+        }
+        let joined = Socket::new(Domain::IPV4, Type::DGRAM, None).and_then(|s| {
+            s.join_multicast_v4(&wire::vrrp::MCAST_V4, &primary)?;
+            Ok(s)
+        });
+        match joined {
+            Ok(s) => self.mcast = Some(s),
+            Err(e) => tracing::warn!(iface = %self.ifname, "cannot join 224.0.0.18 on {}: {e}; adverts may be filtered by the NIC", self.ifname),
+        }
     }
 
     pub fn ifname(&self) -> &str {
