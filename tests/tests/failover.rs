@@ -368,3 +368,32 @@ fn excluded_vips_on_another_device_are_owned_but_not_advertised() {
     let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();
     assert!(!on_dummy.contains(&excluded.to_string()), "excluded VIP removed on exit: {on_dummy}");
 }
+
+#[test]
+fn interface_down_is_fault_and_recovery_preempts_back() {
+    if !require_root("interface_down_is_fault_and_recovery_preempts_back") {
+        return;
+    }
+    let lan = lan("fault", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
+    let agents = start_and_elect(&lan, &[("r1", 150), ("r2", 100)], 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+    let r1 = lan.host("r1");
+
+    // The master's own interface goes down: FAULT (keepalived's), VIPs removed, no adverts;
+    // the backup takes over. The agent polls link state every 500 ms.
+    r1.ns.ip(&["link", "set", "eth0", "down"]).expect("eth0 down");
+    wait_for(Duration::from_millis(500) + SLACK, "r1 to enter FAULT", || (instance_state(&agents[0]) == "FAULT").then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agents[0].log_tail(20)));
+    assert!(!has_addr(r1, VIP), "no VIP in FAULT");
+    assert!(agents[0].log_text().contains("(VI_1) Entering FAULT STATE"));
+    wait_for(cs(v2_master_down_cs(100, 1)) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(20)));
+
+    // Back up: BACKUP first, then r1 (higher priority, preempt on) takes the VIP back once
+    // its master-down timer runs out (it ignores r2's lower-priority adverts).
+    r1.ns.ip(&["link", "set", "eth0", "up"]).expect("eth0 up");
+    wait_for(Duration::from_millis(500) + cs(v2_master_down_cs(150, 1)) + Duration::from_secs(1) + SLACK, "r1 to preempt back", || {
+        (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", agents[0].log_tail(20), agents[1].log_tail(20)));
+    assert_eq!(instance_state(&agents[1]), "BACKUP");
+}
