@@ -397,3 +397,28 @@ fn interface_down_is_fault_and_recovery_preempts_back() {
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", agents[0].log_tail(20), agents[1].log_tail(20)));
     assert_eq!(instance_state(&agents[1]), "BACKUP");
 }
+
+#[test]
+fn a_restarted_agent_removes_the_vip_a_killed_one_left_behind() {
+    if !require_root("a_restarted_agent_removes_the_vip_a_killed_one_left_behind") {
+        return;
+    }
+    let lan = lan("leftover", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let bin = agent_binary().expect("agent binary");
+    // The address owner is master at once.
+    let mut first = spawn_agent(&bin, r1, &config(255, 2, "1"), &[]).expect("spawn");
+    wait_for(STARTUP + SLACK, "the owner to hold the VIP", || has_addr(r1, VIP).then_some(())).expect("owner master");
+    first.kill();
+    first.wait_exit(Duration::from_secs(5)).expect("killed");
+    assert!(has_addr(r1, VIP), "a SIGKILLed agent cannot remove its VIP");
+
+    // A new agent (now a plain backup) removes it before it starts, and only adds it back
+    // when it becomes master on its own timer.
+    let second = spawn_agent(&bin, r1, &config(100, 2, "1"), &[]).expect("spawn again");
+    wait_for(STARTUP, "the leftover VIP to be removed", || (!has_addr(r1, VIP)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", second.log_tail(20)));
+    assert!(second.log_text().contains("left on eth0 by an earlier run"), "{}", second.log_tail(20));
+    wait_for(cs(v2_master_down_cs(100, 1)) + SLACK, "the new agent to become master", || has_addr(r1, VIP).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", second.log_tail(20)));
+}
