@@ -379,9 +379,9 @@ fn interface_down_is_fault_and_recovery_preempts_back() {
     let r1 = lan.host("r1");
 
     // The master's own interface goes down: FAULT (keepalived's), VIPs removed, no adverts;
-    // the backup takes over. The agent polls link state every 500 ms.
+    // the backup takes over. The kernel notifies the agent of link changes (RTNLGRP_LINK).
     r1.ns.ip(&["link", "set", "eth0", "down"]).expect("eth0 down");
-    wait_for(Duration::from_millis(500) + SLACK, "r1 to enter FAULT", || (instance_state(&agents[0]) == "FAULT").then_some(()))
+    wait_for(SLACK, "r1 to enter FAULT", || (instance_state(&agents[0]) == "FAULT").then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", agents[0].log_tail(20)));
     assert!(!has_addr(r1, VIP), "no VIP in FAULT");
     assert!(agents[0].log_text().contains("(VI_1) Entering FAULT STATE"));
@@ -391,7 +391,8 @@ fn interface_down_is_fault_and_recovery_preempts_back() {
     // Back up: BACKUP first, then r1 (higher priority, preempt on) takes the VIP back once
     // its master-down timer runs out (it ignores r2's lower-priority adverts).
     r1.ns.ip(&["link", "set", "eth0", "up"]).expect("eth0 up");
-    wait_for(Duration::from_millis(500) + cs(v2_master_down_cs(150, 1)) + Duration::from_secs(1) + SLACK, "r1 to preempt back", || {
+    // veth carrier comes back within a second of `link set up`.
+    wait_for(cs(v2_master_down_cs(150, 1)) + Duration::from_secs(1) + SLACK, "r1 to preempt back", || {
         (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", agents[0].log_tail(20), agents[1].log_tail(20)));

@@ -20,7 +20,7 @@ use crate::{
     config,
     dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
     fsm::{self, Action, State},
-    netlink::{LinkInfo, Netlink, Vip},
+    netlink::{LinkEvents, LinkInfo, Netlink, Vip},
     notify::{Notifier, NotifyState, Scripts},
     tx::Sender,
     wire::{arp, vrrp},
@@ -294,7 +294,17 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()>
         Some(l) => Some(register_fd(l)?),
         None => None,
     };
-    let mut link_poll = tokio::time::interval(Duration::from_millis(500));
+    // Link state: pushed by the kernel; a slow poll stays as a safety net in case a
+    // notification is lost (a netlink socket can overflow).
+    let mut link_events = match LinkEvents::subscribe() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            warn!("cannot subscribe to link notifications ({e}); polling link state every 500 ms");
+            None
+        }
+    };
+    let poll_every = if link_events.is_some() { Duration::from_secs(5) } else { Duration::from_millis(500) };
+    let mut link_poll = tokio::time::interval(poll_every);
     link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let now = now_ns();
@@ -341,27 +351,15 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()>
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
             }
-            _ = link_poll.tick() => {
-                for inst in instances.iter_mut() {
-                    match ctx.nl.link(&inst.link.name).await {
-                        Ok(link) if link.up != inst.link.up => {
-                            info!(parent: &inst.span, "interface {} is {}", link.name, if link.up { "up" } else { "down" });
-                            inst.link.up = link.up;
-                            inst.fsm.handle_fault(now_ns(), !link.up);
-                            apply_actions(ctx, inst).await;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            if inst.link.up {
-                                warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
-                                inst.link.up = false;
-                                inst.fsm.handle_fault(now_ns(), true);
-                                apply_actions(ctx, inst).await;
-                            }
-                        }
-                    }
+            event = async { match link_events.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
+                if event.is_none() {
+                    warn!("link notifications ended; polling link state every 500 ms");
+                    link_events = None;
+                    link_poll = tokio::time::interval(Duration::from_millis(500));
                 }
+                check_links(ctx, instances).await;
             }
+            _ = link_poll.tick() => check_links(ctx, instances).await,
             _ = tokio::time::sleep(sleep) => {}
         }
         let now = now_ns();
@@ -374,6 +372,28 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()>
                 inst.fsm.handle_timeout(now);
                 apply_actions(ctx, inst).await;
             }
+        }
+    }
+}
+
+/// Re-reads each instance's interface and raises or clears FAULT on a change (keepalived's
+/// FAULT: the interface is down or gone; no VIPs, no adverts).
+async fn check_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    for inst in instances.iter_mut() {
+        let up = match ctx.nl.link(&inst.link.name).await {
+            Ok(link) => link.up,
+            Err(e) => {
+                if inst.link.up {
+                    warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
+                }
+                false
+            }
+        };
+        if up != inst.link.up {
+            info!(parent: &inst.span, "interface {} is {}", inst.link.name, if up { "up" } else { "down" });
+            inst.link.up = up;
+            inst.fsm.handle_fault(now_ns(), !up);
+            apply_actions(ctx, inst).await;
         }
     }
 }

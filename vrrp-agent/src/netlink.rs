@@ -46,6 +46,36 @@ pub struct Netlink {
     handle: Handle,
 }
 
+/// Link change notifications (RTNLGRP_LINK): the kernel pushes a message whenever a link
+/// changes (up/down, carrier, added, removed), so interface faults are seen at once instead
+/// of by polling.
+pub struct LinkEvents {
+    messages: futures::channel::mpsc::UnboundedReceiver<(
+        netlink_packet_core::NetlinkMessage<netlink_packet_route::RouteNetlinkMessage>,
+        netlink_sys::SocketAddr,
+    )>,
+    /// The connection task ends when its last handle is dropped.
+    _handle: Handle,
+}
+
+impl LinkEvents {
+    pub fn subscribe() -> Result<Self, NetlinkError> {
+        use netlink_sys::AsyncSocket as _;
+        let (mut conn, handle, messages) = rtnetlink::new_connection()?;
+        conn.socket_mut()
+            .socket_mut()
+            .bind(&netlink_sys::SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK))?;
+        tokio::spawn(conn);
+        Ok(LinkEvents { messages, _handle: handle })
+    }
+
+    /// Waits for the next link notification; `None` if the subscription ended.
+    pub async fn next(&mut self) -> Option<()> {
+        use futures::StreamExt as _;
+        self.messages.next().await.map(|_| ())
+    }
+}
+
 impl Netlink {
     /// Opens a route netlink socket in the current network namespace; its connection task runs
     /// on the current tokio runtime.
