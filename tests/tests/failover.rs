@@ -423,3 +423,25 @@ fn a_restarted_agent_removes_the_vip_a_killed_one_left_behind() {
     wait_for(cs(v2_master_down_cs(100, 1)) + SLACK, "the new agent to become master", || has_addr(r1, VIP).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", second.log_tail(20)));
 }
+
+#[test]
+fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
+    if !require_root("vrrp_garp_interval_spaces_the_gratuitous_arps") {
+        return;
+    }
+    let lan = lan("garpint", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
+    let garps = GarpCapture::start(&lan, "c");
+    let conf = config(255, 2, "1").replace("  router_id test\n", "  router_id test\n  vrrp_garp_interval 0.2\n  vrrp_garp_master_delay 0\n");
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, lan.host("r1"), &conf, &[]).expect("spawn");
+    let mac = lan.host("r1").mac_string();
+    let times = wait_for(STARTUP + Duration::from_secs(2), "5 gratuitous ARPs", || {
+        let t = garps.sent_by(&mac);
+        (t.len() >= 5).then_some(t)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", garps.text(), agent.log_tail(20)));
+    for w in times.windows(2) {
+        let gap = w[1] - w[0];
+        assert!((0.15..=0.5).contains(&gap), "rounds 200 ms apart (vrrp_garp_interval), got {gap:.3} s: {times:?}");
+    }
+}

@@ -64,6 +64,8 @@ struct Vrrp {
     transitions: u32,
     last_transition_ns: u64,
     owns_vips: bool,
+    /// A GARP burst spaced by vrrp_garp_interval, running on its own so it delays nothing.
+    garp_task: Option<tokio::task::JoinHandle<()>>,
     span: tracing::Span,
 }
 
@@ -85,18 +87,18 @@ fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<Ipv4Addr>) -> anyh
         }
         return Ok(i);
     }
-    let mut s = Sender::new(&link.name, link.index).with_context(|| format!("opening sockets on {}", link.name))?;
+    let s = Sender::new(&link.name, link.index).with_context(|| format!("opening sockets on {}", link.name))?;
     if let Some(p) = primary {
         s.join_vrrp_group(p);
     }
-    ctx.senders.push(s);
+    ctx.senders.push(std::sync::Arc::new(s));
     Ok(ctx.senders.len() - 1)
 }
 
 struct Ctx {
     dp: Dataplane,
     nl: Netlink,
-    senders: Vec<Sender>,
+    senders: Vec<std::sync::Arc<Sender>>,
     garp_interval: Duration,
     notifier: Notifier,
 }
@@ -281,6 +283,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::
         transitions: 0,
         last_transition_ns: 0,
         owns_vips: false,
+        garp_task: None,
         span,
     })
 }
@@ -473,10 +476,7 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
             Action::AddVips => add_vips(ctx, inst).await,
             Action::RemoveVips => remove_vips(ctx, inst).await,
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
-            Action::SendGarp { count } => {
-                let span = inst.span.clone();
-                send_garps(ctx, inst, count).instrument(span).await
-            }
+            Action::SendGarp { count } => send_garps(ctx, inst, count),
         }
     }
     write_status(ctx, inst);
@@ -502,6 +502,9 @@ async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
 }
 
 async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+    if let Some(t) = inst.garp_task.take() {
+        t.abort();
+    }
     // Stop answering ARP first, then remove the addresses.
     for OwnedVip { vip, link, .. } in &inst.vips {
         if let IpAddr::V4(a) = vip.addr {
@@ -547,20 +550,47 @@ fn advert_repr(inst: &Vrrp, priority: u8) -> vrrp::Repr {
     }
 }
 
-async fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
-    for round in 0..count {
-        if round > 0 && !ctx.garp_interval.is_zero() {
-            tokio::time::sleep(ctx.garp_interval).await;
-        }
-        for OwnedVip { vip, link, sender, .. } in &inst.vips {
-            if let IpAddr::V4(a) = vip.addr
-                && let Err(e) = ctx.senders[*sender].send_frame(&arp::gratuitous_frame(link.mac, a))
-            {
-                warn!("sending gratuitous ARP for {a} on {}: {e}", link.name);
+fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
+    let frames: Vec<(std::sync::Arc<Sender>, Vec<u8>)> = inst
+        .vips
+        .iter()
+        .filter_map(|OwnedVip { vip, link, sender, .. }| match vip.addr {
+            IpAddr::V4(a) => Some((ctx.senders[*sender].clone(), arp::gratuitous_frame(link.mac, a))),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let send_round = |frames: &[(std::sync::Arc<Sender>, Vec<u8>)]| {
+        for (sender, frame) in frames {
+            if let Err(e) = sender.send_frame(frame) {
+                warn!("sending gratuitous ARP on {}: {e}", sender.ifname());
             }
         }
+    };
+    if ctx.garp_interval.is_zero() || count <= 1 {
+        for _ in 0..count {
+            send_round(&frames);
+        }
+        debug!(parent: &inst.span, "sent {count} gratuitous ARP round(s) for {} VIP(s)", frames.len());
+        return;
     }
-    debug!("sent {count} gratuitous ARP round(s) for {} VIP(s)", inst.vips.len());
+    // Spaced rounds (vrrp_garp_interval) run in a task so no other instance waits for them.
+    if let Some(t) = inst.garp_task.take() {
+        t.abort();
+    }
+    let interval = ctx.garp_interval;
+    let span = inst.span.clone();
+    inst.garp_task = Some(tokio::spawn(
+        async move {
+            for round in 0..count {
+                if round > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                send_round(&frames);
+            }
+            debug!("sent {count} gratuitous ARP rounds {} ms apart", interval.as_millis());
+        }
+        .instrument(span),
+    ));
 }
 
 fn write_status(ctx: &mut Ctx, inst: &Vrrp) {

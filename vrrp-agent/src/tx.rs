@@ -5,21 +5,26 @@ use std::{
     io,
     net::{Ipv4Addr, SocketAddrV4},
     os::fd::AsRawFd as _,
+    sync::{
+        OnceLock,
+        atomic::{AtomicU16, Ordering},
+    },
 };
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::wire::{self, ipv4, vrrp};
 
-/// One per interface: sends adverts and GARPs out of it.
+/// One per interface: sends adverts and GARPs out of it. Shared (`&self` everywhere) so a
+/// spaced GARP burst can run in its own task.
 pub struct Sender {
     ifname: String,
     ifindex: u32,
     raw: Socket,
     packet: Socket,
     /// Held for its group membership only.
-    mcast: Option<Socket>,
-    ident: u16,
+    mcast: OnceLock<Socket>,
+    ident: AtomicU16,
 }
 
 impl Sender {
@@ -40,16 +45,16 @@ impl Sender {
             ifindex,
             raw,
             packet,
-            mcast: None,
-            ident: std::process::id() as u16,
+            mcast: OnceLock::new(),
+            ident: AtomicU16::new(std::process::id() as u16),
         })
     }
 
     /// Joins 224.0.0.18 on this interface (once), through the interface address `primary`.
     /// The membership programs a real NIC's multicast filter; the UDP socket holding it
     /// receives nothing we read (VRRP is not UDP), so its queue stays empty.
-    pub fn join_vrrp_group(&mut self, primary: Ipv4Addr) {
-        if self.mcast.is_some() {
+    pub fn join_vrrp_group(&self, primary: Ipv4Addr) {
+        if self.mcast.get().is_some() {
             return;
         }
         let joined = Socket::new(Domain::IPV4, Type::DGRAM, None).and_then(|s| {
@@ -57,7 +62,9 @@ impl Sender {
             Ok(s)
         });
         match joined {
-            Ok(s) => self.mcast = Some(s),
+            Ok(s) => {
+                let _ = self.mcast.set(s);
+            }
             Err(e) => tracing::warn!(iface = %self.ifname, "cannot join 224.0.0.18 on {}: {e}; adverts may be filtered by the NIC", self.ifname),
         }
     }
@@ -67,16 +74,15 @@ impl Sender {
     }
 
     /// Sends one VRRP message (already emitted, checksum included) from `src` to `dst`.
-    pub fn send_vrrp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, vrrp_msg: &[u8]) -> io::Result<()> {
+    pub fn send_vrrp(&self, src: Ipv4Addr, dst: Ipv4Addr, vrrp_msg: &[u8]) -> io::Result<()> {
         let mut buf = vec![0u8; 20 + vrrp_msg.len()];
-        self.ident = self.ident.wrapping_add(1);
         let header = ipv4::HeaderRepr {
             src,
             dst,
             protocol: vrrp::IP_PROTO_VRRP,
             ttl: 255,
             payload_len: vrrp_msg.len() as u16,
-            ident: self.ident,
+            ident: self.ident.fetch_add(1, Ordering::Relaxed).wrapping_add(1),
         };
         header.emit(&mut buf[..20]);
         buf[20..].copy_from_slice(vrrp_msg);
