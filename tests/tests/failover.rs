@@ -56,6 +56,13 @@ fn status_json(agent: &Agent) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("status --json is JSON")
 }
 
+/// `status --json`, or None while the agent has not pinned its maps yet.
+fn try_status_json(agent: &Agent) -> Option<serde_json::Value> {
+    let bin = agent_binary().ok()?;
+    let out = std::process::Command::new(bin).args(["status", "--json", "--bpffs"]).arg(&agent.bpffs).output().ok()?;
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+}
+
 fn instance_state(agent: &Agent) -> String {
     status_json(agent)["instances"][0]["state"].as_str().unwrap_or("?").to_string()
 }
@@ -444,4 +451,39 @@ fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
         let gap = w[1] - w[0];
         assert!((0.15..=0.5).contains(&gap), "rounds 200 ms apart (vrrp_garp_interval), got {gap:.3} s: {times:?}");
     }
+}
+
+#[test]
+fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
+    if !require_root("v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways") {
+        return;
+    }
+    let lan = lan("v3csum", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
+    let bin = agent_binary().expect("agent binary");
+    // r1 sends RFC 9568 checksums (no pseudo-header); r2 sends keepalived's default (with).
+    let plain = config(150, 3, "0.5").replace("  version 3\n", "  version 3\n  v3_checksum_as_v2\n");
+    let mut a1 = spawn_agent(&bin, lan.host("r1"), &plain, &[]).expect("spawn r1");
+    let a2 = spawn_agent(&bin, lan.host("r2"), &config(100, 3, "0.5"), &[]).expect("spawn r2");
+    let mdi = cs(3 * 50 + v3_skew_cs(150, 50));
+    wait_for(STARTUP + mdi + SLACK, "r1 to be the only holder", || (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
+    // r2 accepts r1's plain-checksum adverts and counts them as such.
+    wait_for(cs(100), "r2 to count plain v3 checksums", || {
+        let i = status_json(&a2)["instances"][0].clone();
+        (i["v3_checksum_plain"].as_u64().unwrap_or(0) >= 2 && i["v3_checksum_pseudo"].as_u64() == Some(0) && i["adverts_dropped"].as_u64() == Some(0)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", status_json(&a2)));
+    // The other way: r1 goes away, r2 becomes master, r1 comes back and must accept r2's
+    // pseudo-header adverts while it waits to preempt.
+    a1.terminate();
+    a1.wait_exit(Duration::from_secs(5)).expect("r1 exits");
+    wait_for(cs(v3_skew_cs(100, 50)) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(())).expect("takeover");
+    let a1 = spawn_agent(&bin, lan.host("r1"), &plain, &[]).expect("respawn r1");
+    wait_for(STARTUP, "r1 to count pseudo-header v3 checksums", || {
+        let st = try_status_json(&a1)?;
+        let i = &st["instances"][0];
+        (i["v3_checksum_pseudo"].as_u64().unwrap_or(0) >= 1 && i["adverts_dropped"].as_u64() == Some(0)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", a1.log_tail(10)));
+    wait_for(mdi + SLACK, "r1 to preempt back", || (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())).expect("preempt");
 }

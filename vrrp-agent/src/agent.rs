@@ -136,7 +136,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     let mut instances = Vec::new();
     for cfg in &config.instances {
-        let inst = setup_instance(&mut ctx, cfg, &config.global, opts.xdp_mode)
+        let inst = setup_instance(&mut ctx, cfg, opts.xdp_mode)
             .await
             .with_context(|| format!("{}:{}: vrrp_instance {}", cfg.file.display(), cfg.line, cfg.name))?;
         instances.push(inst);
@@ -161,7 +161,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     result
 }
 
-async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::GlobalDefs, mode: XdpMode) -> anyhow::Result<Vrrp> {
+async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
     // Instance-level keywords the parser reads but the agent does not act on yet: say so.
@@ -254,7 +254,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, global: &config::
         garp_master_delay_cs: cfg.garp_master_delay_s.saturating_mul(100),
         garp_master_refresh_cs: cfg.garp_master_refresh_s.saturating_mul(100),
     };
-    let checksum = if cfg.version == 3 && !global.v3_checksum_as_v2 {
+    let checksum = if cfg.version == 3 && !cfg.v3_checksum_as_v2 {
         vrrp::ChecksumMode::PseudoHeader
     } else {
         vrrp::ChecksumMode::Plain

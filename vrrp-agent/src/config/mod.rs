@@ -154,8 +154,10 @@ pub struct GlobalDefs {
     pub garp_master_refresh_s: u32,
     /// `vrrp_garp_interval` in milliseconds, default 0.
     pub vrrp_garp_interval_ms: u32,
-    /// `v3_checksum_as_v2` (a vrrp-agent extension; keepalived 2.2.7 has no
-    /// such global keyword).
+    /// `v3_checksum_as_v2` in `global_defs` (keepalived after 2.2.7; an optional
+    /// true/false argument, bare = true): VRRPv3 over IPv4 checksums leave out
+    /// the pseudo-header. The default for every instance's
+    /// [`Instance::v3_checksum_as_v2`].
     pub v3_checksum_as_v2: bool,
 }
 
@@ -264,6 +266,9 @@ pub struct Instance {
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
     pub notify_stop: Option<String>,
+    /// `v3_checksum_as_v2` for this instance: its own keyword, else the
+    /// `global_defs` one, else false. Only meaningful for VRRPv3 over IPv4.
+    pub v3_checksum_as_v2: bool,
 }
 
 /// Read a configuration file (and its includes). Relative includes are

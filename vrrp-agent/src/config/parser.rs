@@ -1,6 +1,6 @@
 //! Brace tree construction and interpretation of the tree into [`Config`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -27,6 +27,9 @@ pub(crate) struct Node {
 pub(crate) struct Block {
     pub children: Vec<Node>,
     pub closed: bool,
+    /// Line of the closing '}' (of the last token read if unclosed), in the
+    /// file where it is (normally the owner's file).
+    pub end_line: usize,
 }
 
 impl Node {
@@ -174,6 +177,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
                     owner.block = Some(Block {
                         children: f.children,
                         closed: true,
+                        end_line: t.line,
                     });
                     parent.children.push(owner);
                 }
@@ -181,6 +185,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
         }
     }
     // End of input: close whatever is still open.
+    let last_line = toks.last().map(|t| t.line).unwrap_or(0);
     while let Some(mut f) = stack.pop() {
         if let Some(n) = f.cur.take() {
             f.children.push(n);
@@ -199,6 +204,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
                 owner.block = Some(Block {
                     children: f.children,
                     closed: false,
+                    end_line: last_line,
                 });
                 parent.children.push(owner);
             }
@@ -230,6 +236,16 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
             parse_global(&mut ctx, node, &mut global, &mut strict);
         }
     }
+
+    // vrrp_scripts keepalived keeps: named, with a `script` line. (A track_script
+    // naming anything else is dropped by keepalived with "track script X not found".)
+    let scripts: HashSet<String> = tree
+        .iter()
+        .filter(|n| n.kw() == "vrrp_script" && n.args().len() == 1)
+        .filter(|n| children(n).iter().any(|c| c.kw() == "script" && !c.args().is_empty()))
+        .map(|n| n.args()[0].clone())
+        .collect();
+    script_security(&mut ctx, &tree);
 
     let mut drafts: Vec<(Draft, bool)> = Vec::new();
     let mut names: HashMap<String, (usize, usize)> = HashMap::new();
@@ -267,16 +283,16 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 let what = if name.is_empty() { kw.to_string() } else { format!("{kw} {name}") };
                 ctx.warn(
                     node,
-                    format!("{what} at line {} is not implemented yet, ignored", node.line),
+                    format!("{what} at {} is not implemented yet, ignored", lines_of(node)),
                 );
             }
             "virtual_server" | "virtual_server_group" | "real_server" | "SSL" => {
                 ctx.warn(
                     node,
                     format!(
-                        "LVS/checker block '{}' at line {} skipped (vrrp-agent does not implement LVS)",
+                        "LVS/checker block '{}' at {} skipped (vrrp-agent does not implement LVS)",
                         node.text(),
-                        node.line
+                        lines_of(node)
                     ),
                 );
             }
@@ -293,7 +309,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     let mut vrids: HashMap<(String, bool, u8), (String, usize, usize)> = HashMap::new();
     for (draft, ok) in drafts {
         let before = ctx.error_count;
-        let inst = finish_instance(&mut ctx, draft, &global, strict);
+        let inst = finish_instance(&mut ctx, draft, &global, strict, &scripts);
         let Some(inst) = inst else { continue };
         if !ok || ctx.error_count != before {
             continue;
@@ -303,6 +319,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
             .first()
             .map(|v| v.addr.is_ipv6())
             .or(inst.unicast_src_ip.map(|a| a.is_ipv6()))
+            .or(inst.unicast_peers.first().map(|a| a.is_ipv6()))
             .unwrap_or(false);
         let key = (inst.interface.clone(), v6, inst.vrid);
         let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
@@ -326,8 +343,47 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     (Config { global, instances }, ctx.diags)
 }
 
-fn block_note(n: &Node) -> &'static str {
-    if n.block.is_some() { " (block skipped)" } else { "" }
+/// " (block, lines A-B, skipped)" for a node with a block, else "". The range
+/// says which lines we did not look at (keepalived may still complain about them).
+/// keepalived 2.2.7 `-t` exits 6 with "SECURITY VIOLATION - scripts are being
+/// executed but script_security not enabled" when scripts would run as root
+/// without `enable_script_security`: warn at the first script.
+fn script_security(ctx: &mut Ctx, tree: &[Node]) {
+    let enabled = tree
+        .iter()
+        .filter(|n| n.kw() == "global_defs")
+        .flat_map(children)
+        .any(|c| c.kw() == "enable_script_security");
+    if enabled {
+        return;
+    }
+    let is_notify = |c: &&Node| c.kw() == "notify" || c.kw().starts_with("notify_");
+    let first = tree.iter().find_map(|n| match n.kw() {
+        "vrrp_script" => Some(n),
+        "vrrp_instance" | "vrrp_sync_group" => children(n).iter().find(is_notify),
+        _ => None,
+    });
+    if let Some(n) = first {
+        ctx.warn(
+            n,
+            "scripts are configured but enable_script_security is not set: keepalived reports a SECURITY VIOLATION (scripts would run as root) and `keepalived -t` exits 6".to_string(),
+        );
+    }
+}
+
+fn block_note(n: &Node) -> String {
+    match &n.block {
+        Some(_) => format!(" (block, {}, skipped)", lines_of(n)),
+        None => String::new(),
+    }
+}
+
+/// "lines A-B" (or "line A") covered by a node and its block.
+fn lines_of(n: &Node) -> String {
+    match &n.block {
+        Some(b) if b.end_line > n.line => format!("lines {}-{}", n.line, b.end_line),
+        _ => format!("line {}", n.line),
+    }
 }
 
 fn not_implemented(ctx: &mut Ctx, n: &Node) {
@@ -425,6 +481,28 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// keepalived's optional boolean argument: bare keyword = true, else
+/// on|off|true|false|yes|no. `None` (with an error) for anything else.
+fn opt_bool(ctx: &mut Ctx, n: &Node) -> Option<bool> {
+    no_block(ctx, n);
+    let v = match n.args() {
+        [] => Some(true),
+        [a, rest @ ..] => {
+            if !rest.is_empty() {
+                ctx.warn(n, format!("{}: extra arguments '{}' ignored", n.kw(), rest.join(" ")));
+            }
+            parse_bool(a)
+        }
+    };
+    if v.is_none() {
+        ctx.error(
+            n,
+            format!("{}: '{}' is not a boolean (on|off|true|false|yes|no)", n.kw(), n.args().join(" ")),
+        );
+    }
+    v
+}
+
 fn u32_value(ctx: &mut Ctx, n: &Node) -> Option<u32> {
     let a = arg1(ctx, n)?;
     match parse_uint(a).and_then(|v| u32::try_from(v).ok()) {
@@ -471,6 +549,10 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
             "vrrp_garp_interval" => {
                 if let Some(a) = arg1(ctx, n) {
                     match parse_decimal_us(a).and_then(|us| u32::try_from(us.div_ceil(1000)).ok()) {
+                        Some(0) => ctx.warn(
+                            n,
+                            format!("vrrp_garp_interval '{a}' is invalid to keepalived (range 0.000001 .. 4294.967295 s), ignored: no delay between gratuitous ARPs, the default"),
+                        ),
                         Some(ms) => g.vrrp_garp_interval_ms = ms,
                         None => ctx.error(n, format!("vrrp_garp_interval '{a}' is not a valid number of seconds")),
                     }
@@ -486,20 +568,9 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                 );
             }
             "v3_checksum_as_v2" => {
-                no_block(ctx, n);
-                let v = match n.args().first() {
-                    None => Some(true),
-                    Some(a) => parse_bool(a),
-                };
-                match v {
-                    Some(v) => g.v3_checksum_as_v2 = v,
-                    None => ctx.error(n, "v3_checksum_as_v2 takes on|off|true|false|yes|no".to_string()),
+                if let Some(v) = opt_bool(ctx, n) {
+                    g.v3_checksum_as_v2 = v;
                 }
-                ctx.warn(
-                    n,
-                    "v3_checksum_as_v2 is a vrrp-agent extension: keepalived 2.2.7 rejects it (its nearest equivalent is the per-instance old_unicast_checksum)"
-                        .to_string(),
-                );
             }
             "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
             _ => not_implemented(ctx, n),
@@ -534,8 +605,17 @@ struct Draft {
     auth_pass: Option<(String, usize)>,
     vips: Vec<VirtualAddress>,
     excluded_vips: Vec<VirtualAddress>,
-    unicast_src_ip: Option<IpAddr>,
-    unicast_peers: Vec<IpAddr>,
+    unicast_src_ip: Option<(IpAddr, usize)>,
+    /// (address, line)
+    unicast_peers: Vec<(IpAddr, usize)>,
+    /// The address family as keepalived fixes it: by the first of
+    /// unicast_src_ip / unicast_peer / virtual_ipaddress in the file. (is_v6, line)
+    family: Option<(bool, usize)>,
+    /// Line of the instance's closing '}' (keepalived reports end-of-block checks there).
+    end_line: usize,
+    /// Seen `use_vmac` / `vmac_xmit_base`.
+    use_vmac: bool,
+    vmac_xmit_base: bool,
     garp_master_delay: Option<u32>,
     garp_master_repeat: Option<u32>,
     garp_master_refresh: Option<u32>,
@@ -548,6 +628,7 @@ struct Draft {
     notify_backup: Option<String>,
     notify_fault: Option<String>,
     notify_stop: Option<String>,
+    v3_checksum_as_v2: Option<bool>,
 }
 
 /// keepalived instance keywords vrrp-agent does not model (yet).
@@ -610,6 +691,10 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         excluded_vips: Vec::new(),
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
+        family: None,
+        end_line: node.block.as_ref().map(|b| b.end_line).unwrap_or(node.line),
+        use_vmac: false,
+        vmac_xmit_base: false,
         garp_master_delay: None,
         garp_master_repeat: None,
         garp_master_refresh: None,
@@ -621,6 +706,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         notify_backup: None,
         notify_fault: None,
         notify_stop: None,
+        v3_checksum_as_v2: None,
     };
     if node.block.is_none() {
         ctx.error(node, format!("vrrp_instance {} has no {{ ... }} block", d.name));
@@ -728,6 +814,9 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                         }
                         "auth_pass" => {
                             if let Some(v) = arg1(ctx, a) {
+                                if v.len() > 8 {
+                                    ctx.warn(a, format!("vrrp_instance {}: auth_pass truncated to 8 characters (as keepalived does)", d.name));
+                                }
                                 d.auth_pass = Some((v.to_string(), a.line));
                             }
                         }
@@ -739,6 +828,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 for a in need_block(ctx, n) {
                     if let Some(vip) = parse_vip(ctx, a) {
                         if kw == "virtual_ipaddress" {
+                            d.family.get_or_insert((vip.addr.is_ipv6(), vip.line));
                             d.vips.push(vip);
                         } else {
                             d.excluded_vips.push(vip);
@@ -749,7 +839,10 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
             "unicast_src_ip" => {
                 if let Some(v) = arg1(ctx, n) {
                     match parse_host_addr(ctx, n, v) {
-                        Some(ip) => d.unicast_src_ip = Some(ip),
+                        Some(ip) => {
+                            d.family.get_or_insert((ip.is_ipv6(), n.line));
+                            d.unicast_src_ip = Some((ip, n.line));
+                        }
                         None => ctx.error(n, format!("unicast_src_ip: bad address '{v}'")),
                     }
                 }
@@ -758,7 +851,10 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 for a in need_block(ctx, n) {
                     no_block(ctx, a);
                     match parse_host_addr(ctx, a, a.kw()) {
-                        Some(ip) => d.unicast_peers.push(ip),
+                        Some(ip) => {
+                            d.family.get_or_insert((ip.is_ipv6(), a.line));
+                            d.unicast_peers.push((ip, a.line));
+                        }
                         None => {
                             ctx.error(a, format!("unicast_peer: bad address '{}'", a.kw()));
                             continue;
@@ -779,6 +875,11 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                             }
                         }
                     }
+                }
+            }
+            "v3_checksum_as_v2" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    d.v3_checksum_as_v2 = Some(v);
                 }
             }
             "garp_master_delay" => d.garp_master_delay = u32_value(ctx, n).or(d.garp_master_delay),
@@ -819,8 +920,24 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 }
             }
             _ if INSTANCE_NOT_IMPLEMENTED.contains(&kw) => {
+                match kw {
+                    "use_vmac" => d.use_vmac = true,
+                    "vmac_xmit_base" => d.vmac_xmit_base = true,
+                    _ => {}
+                }
                 let msg = format!("keyword {kw} not implemented yet, ignored{}", block_note(n));
                 ctx.warn(n, msg);
+            }
+            _ if n.block.is_some() && !kw.is_empty() => {
+                let end = n.block.as_ref().map(|b| b.end_line).unwrap_or(n.line);
+                ctx.warn(
+                    n,
+                    format!(
+                        "unknown keyword '{kw}', ignored{}; keepalived 2.2.7 would not skip it but take its '}}' (line {end}) as the end of vrrp_instance {}, reading what follows as top-level keywords",
+                        block_note(n),
+                        d.name
+                    ),
+                );
             }
             _ => unknown(ctx, n),
         }
@@ -865,8 +982,12 @@ fn parse_track(ctx: &mut Ctx, a: &Node) -> Option<TrackRef> {
                             .ok()
                             .filter(|_| !w.starts_with("+-"));
                         match parsed {
-                            Some(v) if (-254..=254).contains(&v) => t.weight = Some(v),
-                            Some(v) => ctx.warn(a, format!("{}: weight {v} outside -254..254, ignored", t.name)),
+                            Some(v) if (-253..=253).contains(&v) => t.weight = Some(v),
+                            Some(v) if v.abs() == 254 => {
+                                ctx.warn(a, format!("{}: weight cannot be +/-254, set to {} (as keepalived does)", t.name, v.signum() * 253));
+                                t.weight = Some(v.signum() * 253);
+                            }
+                            Some(v) => ctx.warn(a, format!("{}: weight {v} outside -253..253, ignored (as keepalived does)", t.name)),
                             None => ctx.warn(a, format!("{}: weight '{w}' is not a number, ignored", t.name)),
                         }
                     }
@@ -976,7 +1097,13 @@ fn parse_vip(ctx: &mut Ctx, a: &Node) -> Option<VirtualAddress> {
 
 /// Apply defaults and keepalived's cross-field rules. `None` if the instance
 /// lacks required fields (errors are reported).
-fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -> Option<Instance> {
+fn finish_instance(
+    ctx: &mut Ctx,
+    d: Draft,
+    global: &GlobalDefs,
+    strict: bool,
+    scripts: &HashSet<String>,
+) -> Option<Instance> {
     let at = Node {
         words: Vec::new(),
         file: d.file,
@@ -1006,14 +1133,38 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         block: None,
     };
 
-    // Address family: first VIP, else unicast_src_ip, else IPv4. VIPs of the
-    // other family are dropped (keepalived does the same, with a message).
-    let v6 = d
-        .vips
-        .first()
-        .map(|v| v.addr.is_ipv6())
-        .or(d.unicast_src_ip.map(|a| a.is_ipv6()))
-        .unwrap_or(false);
+    // Address family: fixed by the first of unicast_src_ip / unicast_peer /
+    // virtual_ipaddress in the file, else IPv4 (as keepalived does). Addresses
+    // of the other family are dropped (keepalived does the same, with a message).
+    let v6 = d.family.map(|(f, _)| f).unwrap_or(false);
+    let fam = if v6 { "IPv6" } else { "IPv4" };
+    let unicast_src_ip = match d.unicast_src_ip {
+        Some((a, l)) if a.is_ipv6() != v6 => {
+            ctx.warn(
+                &line_node(l),
+                format!("vrrp_instance {name}: unicast_src_ip {a} does not match the instance's address family ({fam}), ignored (as keepalived does)"),
+            );
+            None
+        }
+        other => other.map(|(a, _)| a),
+    };
+    let mut unicast_peers = Vec::new();
+    for (a, l) in d.unicast_peers {
+        if a.is_ipv6() != v6 {
+            ctx.warn(
+                &line_node(l),
+                format!("vrrp_instance {name}: unicast_peer {a} does not match the instance's address family ({fam}), ignored (as keepalived does)"),
+            );
+        } else {
+            unicast_peers.push(a);
+        }
+    }
+    if let (Some(a), true) = (unicast_src_ip, unicast_peers.is_empty()) {
+        ctx.warn(
+            &at,
+            format!("vrrp_instance {name}: unicast_src_ip {a} without any unicast_peer: keepalived falls back to multicast (deprecated usage)"),
+        );
+    }
     let mut vips = Vec::new();
     for v in d.vips {
         if v.addr.is_ipv6() != v6 {
@@ -1028,6 +1179,12 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         } else {
             vips.push(v);
         }
+    }
+    if d.use_vmac && !d.vmac_xmit_base && (unicast_src_ip.is_some() || !unicast_peers.is_empty()) {
+        ctx.warn(
+            &line_node(d.end_line),
+            format!("vrrp_instance {name}: unicast with use_vmac requires vmac_xmit_base; keepalived sets it (use_vmac is not implemented by vrrp-agent)"),
+        );
     }
     if vips.is_empty() && d.excluded_vips.is_empty() {
         ctx.warn(&at, format!("vrrp_instance {name}: no virtual_ipaddress; at least one is sensible"));
@@ -1044,11 +1201,28 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         None => global.vrrp_version,
     };
 
-    let initial_state = d.state.unwrap_or(InitialState::Backup);
+    let mut initial_state = d.state.unwrap_or(InitialState::Backup);
     let priority = d.priority.unwrap_or(match initial_state {
         InitialState::Master => 255,
         InitialState::Backup => 100,
     });
+    if initial_state == InitialState::Master
+        && let Some((AuthType::Ah, l)) = d.auth_type
+        && version == 2
+    {
+        ctx.warn(
+            &line_node(l),
+            format!("vrrp_instance {name}: state MASTER is incompatible with AH authentication; starting as BACKUP (as keepalived does)"),
+        );
+        initial_state = InitialState::Backup;
+    }
+    if strict && initial_state == InitialState::Master && priority != 255 {
+        ctx.warn(
+            &at,
+            format!("vrrp_instance {name}: under vrrp_strict, state MASTER must match being the address owner (priority 255); starting as BACKUP (as keepalived does)"),
+        );
+        initial_state = InitialState::Backup;
+    }
 
     let mut preempt = true;
     if let Some(l) = d.nopreempt {
@@ -1117,6 +1291,10 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
     };
 
     let auth = match d.auth_type {
+        Some((_, l)) if strict && version == 2 => {
+            ctx.warn(&line_node(l), format!("vrrp_instance {name}: vrrp_strict does not support authentication, ignored (as keepalived does)"));
+            None
+        }
         None => {
             if let Some((_, l)) = &d.auth_pass {
                 ctx.warn(&line_node(*l), format!("vrrp_instance {name}: auth_pass without auth_type, ignored"));
@@ -1131,11 +1309,8 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         Some((AuthType::Pass, l)) => {
             let mut pass = [0u8; 8];
             match &d.auth_pass {
-                Some((p, pl)) => {
+                Some((p, _)) => {
                     let b = p.as_bytes();
-                    if b.len() > 8 {
-                        ctx.warn(&line_node(*pl), format!("vrrp_instance {name}: auth_pass truncated to 8 characters (as keepalived does)"));
-                    }
                     let n = b.len().min(8);
                     pass[..n].copy_from_slice(&b[..n]);
                 }
@@ -1154,6 +1329,33 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         None => !strict,
     };
 
+    let mut track_interfaces = Vec::new();
+    for t in d.track_interfaces {
+        if t.name == interface {
+            ctx.warn(
+                &line_node(t.line),
+                format!("vrrp_instance {name}: ignoring track_interface {} since it is the instance's own interface (as keepalived does)", t.name),
+            );
+        } else {
+            track_interfaces.push(t);
+        }
+    }
+    let mut track_scripts = Vec::new();
+    for t in d.track_scripts {
+        if scripts.contains(&t.name) {
+            ctx.warn(
+                &line_node(t.line),
+                format!("vrrp_instance {name}: track_script {}: vrrp_script is not implemented yet, so this tracker has no effect", t.name),
+            );
+            track_scripts.push(t);
+        } else {
+            ctx.warn(
+                &line_node(t.line),
+                format!("vrrp_instance {name}: track_script {}: no vrrp_script {} with a script is defined, ignored (as keepalived does)", t.name, t.name),
+            );
+        }
+    }
+
     Some(Instance {
         name,
         file: ctx.files.get(d.file).cloned().unwrap_or_default(),
@@ -1169,19 +1371,20 @@ fn finish_instance(ctx: &mut Ctx, d: Draft, global: &GlobalDefs, strict: bool) -
         auth,
         vips,
         excluded_vips: d.excluded_vips,
-        unicast_src_ip: d.unicast_src_ip,
-        unicast_peers: d.unicast_peers,
+        unicast_src_ip,
+        unicast_peers,
         garp_master_delay_s: d.garp_master_delay.unwrap_or(global.garp_master_delay_s),
         garp_master_repeat: d.garp_master_repeat.unwrap_or(global.garp_master_repeat),
         garp_master_refresh_s: d.garp_master_refresh.unwrap_or(global.garp_master_refresh_s),
         accept,
-        track_interfaces: d.track_interfaces,
-        track_scripts: d.track_scripts,
+        track_interfaces,
+        track_scripts,
         notify: d.notify,
         notify_master: d.notify_master,
         notify_backup: d.notify_backup,
         notify_fault: d.notify_fault,
         notify_stop: d.notify_stop,
+        v3_checksum_as_v2: d.v3_checksum_as_v2.unwrap_or(global.v3_checksum_as_v2),
     })
 }
 

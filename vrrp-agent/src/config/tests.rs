@@ -292,6 +292,10 @@ vrrp_instance VI_1 {
     notify_fault /etc/keepalived/fault.sh
     notify_stop /etc/keepalived/stop.sh
 }
+
+vrrp_script chk_haproxy {
+    script "killall -0 haproxy"
+}
 "#;
 
 #[test]
@@ -372,6 +376,7 @@ fn parse_full_instance_round_trip() {
         notify_backup: Some("/etc/keepalived/backup.sh".into()),
         notify_fault: Some("/etc/keepalived/fault.sh".into()),
         notify_stop: Some("/etc/keepalived/stop.sh".into()),
+        v3_checksum_as_v2: false,
     };
     assert_eq!(*a, expected);
     // min_ttl: warned, address kept.
@@ -543,13 +548,13 @@ fn parse_warnings_name_lines() {
     assert_eq!(w("keyword notification_email not implemented"), vec![(2, Severity::Warning)]);
     assert_eq!(w("keyword lvs_id not implemented, ignored"), vec![(5, Severity::Warning)]);
     assert_eq!(w("enable_script_security"), vec![(6, Severity::Warning)]);
-    assert_eq!(w("vrrp_script chk_x at line 8 is not implemented yet, ignored"), vec![(8, Severity::Warning)]);
-    assert_eq!(w("vrrp_sync_group G at line 11"), vec![(11, Severity::Warning)]);
+    assert_eq!(w("vrrp_script chk_x at lines 8-10 is not implemented yet, ignored"), vec![(8, Severity::Warning)]);
+    assert_eq!(w("vrrp_sync_group G at lines 11-15"), vec![(11, Severity::Warning)]);
     assert_eq!(w("virtual_server 10.0.0.1 80"), vec![(16, Severity::Warning)]);
     assert!(w("real_server").is_empty() && w("TCP_CHECK").is_empty()); // skipped whole
-    assert_eq!(w("static_ipaddress at line 22"), vec![(22, Severity::Warning)]);
+    assert_eq!(w("static_ipaddress at lines 22-24"), vec![(22, Severity::Warning)]);
     assert_eq!(w("use_vmac"), vec![(28, Severity::Warning)]);
-    assert_eq!(w("virtual_routes not implemented yet, ignored (block skipped)"), vec![(29, Severity::Warning)]);
+    assert_eq!(w("virtual_routes not implemented yet, ignored (block, lines 29-31, skipped)"), vec![(29, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'frobnicate'"), vec![(32, Severity::Warning)]);
     assert_eq!(w("nodad"), vec![(34, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'mystery_block'"), vec![(37, Severity::Warning)]);
@@ -760,4 +765,126 @@ fn compare_with_keepalived() {
         };
         assert_eq!(theirs, ours, "{name}: keepalived said {code}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+// ---------------------------------------------------------------- v3_checksum_as_v2
+
+#[test]
+fn parse_v3_checksum_as_v2_global_and_instance() {
+    let two = |global: &str, a: &str, b: &str| {
+        parse(&format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n version 3\n{a}\n virtual_ipaddress {{\n 198.18.0.1\n }}\n}}\nvrrp_instance B {{\n interface eth0\n virtual_router_id 2\n version 3\n{b}\n virtual_ipaddress {{\n 198.18.0.2\n }}\n}}\n"
+        ))
+    };
+    // Default: off everywhere.
+    let l = two("", "", "");
+    assert!(!l.config.global.v3_checksum_as_v2);
+    assert!(!inst(&l, "A").v3_checksum_as_v2 && !inst(&l, "B").v3_checksum_as_v2);
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+
+    // Bare global = true, inherited; an instance can turn it off.
+    let l = two(" v3_checksum_as_v2", " v3_checksum_as_v2 false", "");
+    assert!(l.config.global.v3_checksum_as_v2);
+    assert!(!inst(&l, "A").v3_checksum_as_v2);
+    assert!(inst(&l, "B").v3_checksum_as_v2);
+    // Implemented now: no "not implemented"/"extension" warning.
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+
+    // Per instance only, bare and with every spelling of true/false.
+    for (arg, want) in [("", true), ("true", true), ("on", true), ("yes", true), ("false", false), ("off", false), ("no", false)] {
+        let l = two("", &format!(" v3_checksum_as_v2 {arg}"), "");
+        assert_eq!(inst(&l, "A").v3_checksum_as_v2, want, "{arg}");
+        assert!(!inst(&l, "B").v3_checksum_as_v2);
+        assert!(!l.config.global.v3_checksum_as_v2);
+        assert!(l.diagnostics.is_empty(), "{arg}: {:?}", l.diagnostics);
+    }
+
+    // Garbage is an error naming the line; in an instance it invalidates only that instance.
+    let l = two("", " v3_checksum_as_v2 maybe", "");
+    assert_eq!(find(&l, "v3_checksum_as_v2"), vec![(8, Severity::Error)]);
+    assert!(l.config.instances.iter().all(|i| i.name != "A"));
+    assert!(!inst(&l, "B").v3_checksum_as_v2);
+    let l = two(" v3_checksum_as_v2 maybe", "", "");
+    assert_eq!(find(&l, "v3_checksum_as_v2"), vec![(2, Severity::Error)]);
+    assert_eq!(l.exit_code(), 4);
+
+    // Serialised for --dump.
+    let l = two(" v3_checksum_as_v2 on", "", "");
+    let json = serde_json::to_value(&l.config).unwrap();
+    assert_eq!(json["instances"][0]["v3_checksum_as_v2"], true);
+    assert_eq!(json["global"]["v3_checksum_as_v2"], true);
+}
+
+// ---------------------------------------------------------------- keepalived -t parity
+
+/// Complaints `keepalived -t` (2.2.7) makes that we now name too (see
+/// tests/tests/config_compat.rs for the comparison with the real program).
+#[test]
+fn parse_keepalived_parity_warnings() {
+    // The first address keyword fixes the family: an IPv6 unicast peer before an IPv4 VIP.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n  2001:db8::2\n  198.18.0.9\n }\n virtual_ipaddress {\n  198.18.0.1\n  2001:db8::1\n }\n}\n");
+    let a = inst(&l, "A");
+    assert_eq!(a.vips.len(), 1);
+    assert!(a.vips[0].addr.is_ipv6());
+    assert_eq!(a.unicast_peers, vec!["2001:db8::2".parse::<IpAddr>().unwrap()]);
+    assert_eq!(find(&l, "does not match the instance's address family"), vec![(6, Severity::Warning), (9, Severity::Warning)]);
+    assert_eq!(l.exit_code(), 0);
+
+    // Weights: +/-254 capped to 253, beyond ignored.
+    let l = one(" track_interface {\n  eth1 weight 254\n  eth2 weight -254\n  eth3 weight 255\n }");
+    let w: Vec<Option<i32>> = inst(&l, "A").track_interfaces.iter().map(|t| t.weight).collect();
+    assert_eq!(w, vec![Some(253), Some(-253), None]);
+    assert_eq!(find(&l, "cannot be +/-254"), vec![(5, Severity::Warning), (6, Severity::Warning)]);
+    assert_eq!(find(&l, "outside -253..253"), vec![(7, Severity::Warning)]);
+
+    // track_interface on the own interface is dropped.
+    let l = one(" track_interface {\n  eth0\n  eth1\n }");
+    assert_eq!(inst(&l, "A").track_interfaces.len(), 1);
+    assert_eq!(find(&l, "own interface"), vec![(5, Severity::Warning)]);
+
+    // track_script: an undefined script (or one without `script`) is dropped; a defined one
+    // is kept but said to have no effect yet.
+    let l = parse("vrrp_script ok {\n script /bin/true\n}\nvrrp_script empty {\n interval 1\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n  ok\n  empty\n  nowhere\n }\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
+    let names: Vec<&str> = inst(&l, "A").track_scripts.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["ok"]);
+    assert_eq!(find(&l, "with a script is defined"), vec![(12, Severity::Warning), (13, Severity::Warning)]);
+    assert_eq!(find(&l, "track_script ok: vrrp_script is not implemented"), vec![(11, Severity::Warning)]);
+    // ... and scripts without enable_script_security: keepalived's SECURITY VIOLATION.
+    assert_eq!(find(&l, "enable_script_security is not set"), vec![(1, Severity::Warning)]);
+    let l = parse("global_defs {\n enable_script_security\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n notify_master /bin/true\n}\n");
+    assert!(find(&l, "enable_script_security is not set").is_empty());
+    let l = one(" notify_master /bin/true");
+    assert_eq!(find(&l, "enable_script_security is not set"), vec![(4, Severity::Warning)]);
+
+    // AH with state MASTER: keepalived starts as BACKUP.
+    let l = one(" state MASTER\n priority 100\n authentication {\n  auth_type AH\n }");
+    assert_eq!(inst(&l, "A").initial_state, InitialState::Backup);
+    assert_eq!(find(&l, "incompatible with AH"), vec![(7, Severity::Warning)]);
+
+    // vrrp_strict: MASTER must be the owner; no authentication.
+    let l = parse("global_defs {\n vrrp_strict\n}\nvrrp_instance A {\n state MASTER\n priority 100\n interface eth0\n virtual_router_id 1\n authentication {\n  auth_type PASS\n  auth_pass x\n }\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
+    let a = inst(&l, "A");
+    assert_eq!((a.initial_state, a.auth.clone()), (InitialState::Backup, None));
+    assert_eq!(find(&l, "address owner"), vec![(4, Severity::Warning)]);
+    assert_eq!(find(&l, "vrrp_strict does not support authentication"), vec![(10, Severity::Warning)]);
+
+    // vrrp_garp_interval 0 is out of keepalived's range: warned, default kept.
+    let l = parse("global_defs {\n vrrp_garp_interval 0\n}\n");
+    assert_eq!(find(&l, "vrrp_garp_interval '0'"), vec![(2, Severity::Warning)]);
+    assert_eq!(l.config.global.vrrp_garp_interval_ms, 0);
+
+    // unicast_src_ip without peers; use_vmac with unicast (reported at the closing brace).
+    let l = one(" unicast_src_ip 198.18.0.5\n use_vmac");
+    assert_eq!(find(&l, "without any unicast_peer"), vec![(1, Severity::Warning)]);
+    assert_eq!(find(&l, "requires vmac_xmit_base"), vec![(9, Severity::Warning)]);
+
+    // auth_pass truncation is reported even when the instance (VRRPv3) drops authentication.
+    let l = one(" version 3\n authentication {\n  auth_type PASS\n  auth_pass 123456789\n }");
+    assert_eq!(find(&l, "truncated to 8"), vec![(7, Severity::Warning)]);
+
+    // An unknown block in an instance: skipped by us; keepalived 2.2.7 ends the instance there.
+    let l = one(" auth_hmac {\n  key 1 abc\n }");
+    let d = find(&l, "unknown keyword 'auth_hmac', ignored (block, lines 4-6, skipped); keepalived 2.2.7 would not skip it");
+    assert_eq!(d, vec![(4, Severity::Warning)]);
+    assert_eq!(inst(&l, "A").vips.len(), 1);
 }
