@@ -164,13 +164,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
-    // Instance-level keywords the parser reads but the agent does not act on yet: say so.
-    for t in cfg.track_interfaces.iter().chain(&cfg.track_scripts) {
-        warn!(parent: &span, "{}:{}: tracking ({}) is not implemented yet; the instance runs without it", cfg.file.display(), t.line, t.name);
-    }
-    if !cfg.accept {
-        warn!(parent: &span, "{}:{}: no_accept is not implemented yet: a master accepts traffic to its VIPs", cfg.file.display(), cfg.line);
-    }
     let primary = match cfg.unicast_src_ip {
         Some(IpAddr::V4(a)) => a,
         Some(IpAddr::V6(a)) => bail!("unicast_src_ip {a}: IPv6 instances are not supported yet"),

@@ -891,6 +891,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
             }
             "no_accept" => {
                 no_args(ctx, n);
+                ctx.warn(n, "no_accept is not implemented yet: a master accepts traffic to its VIPs".to_string());
                 d.accept = Some((false, n.line));
             }
             "track_interface" | "track_script" => {
@@ -1337,6 +1338,10 @@ fn finish_instance(
                 format!("vrrp_instance {name}: ignoring track_interface {} since it is the instance's own interface (as keepalived does)", t.name),
             );
         } else {
+            ctx.warn(
+                &line_node(t.line),
+                format!("vrrp_instance {name}: track_interface {} is not implemented yet, so this tracker has no effect", t.name),
+            );
             track_interfaces.push(t);
         }
     }
