@@ -885,6 +885,204 @@ impl Drop for Agent {
 }
 
 // ---------------------------------------------------------------------------------------
+// keepalived (the interop peer)
+// ---------------------------------------------------------------------------------------
+
+/// The keepalived binary: env `KEEPALIVED_BIN`, else `/usr/sbin/keepalived`.
+pub fn keepalived_binary() -> Result<PathBuf> {
+    let p = std::env::var_os("KEEPALIVED_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/sbin/keepalived"));
+    if !p.is_file() {
+        bail!("no keepalived at {} (install the Debian package `keepalived`, or set KEEPALIVED_BIN)", p.display());
+    }
+    Ok(p)
+}
+
+/// A running keepalived (VRRP subsystem only) inside a host's namespace. Drop: SIGKILL
+/// its process group (the parent and its VRRP child), reap it, remove its temp dir (config,
+/// pid files, log); the log is kept only if the thread is panicking or
+/// [`Keepalived::keep_files`] was called.
+pub struct Keepalived {
+    /// The keepalived parent process (nsenter execs it, so this is keepalived itself).
+    pub pid: u32,
+    pub host_name: String,
+    pub ns_name: String,
+    pub log: PathBuf,
+    pub config: PathBuf,
+    /// Per-instance temp dir: config, log and the pid files.
+    pub dir: PathBuf,
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+    keep: bool,
+}
+
+/// Write `config` and start `keepalived -f CONFIG --dont-fork --log-console --log-detail
+/// --no-syslog --vrrp` in the host's namespace (`nsenter --net`, host mount namespace kept).
+/// Every file keepalived writes goes to `<tmp>/vrrp-tests/<ns>-k<n>/`: the pid files of the
+/// parent, the VRRP, checker and BFD children (`--pid`, `--vrrp_pid`, `--checkers_pid`,
+/// `--bfd_pid`), so several keepalived instances on one machine never see each other's
+/// pid files ("daemon is already running"), and `keepalived.log` (stdout and stderr).
+/// Nothing is written to /run or /etc: keepalived 2.2.7 needs no /etc/keepalived when given
+/// `-f`, and no `script_user` when the config has no scripts.
+/// keepalived runs in its own process group (with its VRRP child); the group and the temp
+/// dir are registered for Ctrl-C cleanup ([`install_ctrlc_cleanup`] kills the group and
+/// removes the dir), and the kernel SIGKILLs the keepalived parent if the spawning thread
+/// dies (PR_SET_PDEATHSIG).
+pub fn spawn_keepalived(host: &Host, config: &str) -> Result<Keepalived> {
+    let bin = keepalived_binary()?;
+    let dir = run_tmp_dir(&format!("{}-k{}", host.ns.name, next_id()))?;
+    let cfg = dir.join("keepalived.conf");
+    fs::write(&cfg, config).with_context(|| format!("writing {}", cfg.display()))?;
+    let log = dir.join("keepalived.log");
+    let logf = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    // Ctrl-C cleanup removes the whole dir (pid files included) after killing keepalived.
+    register_dir(&dir);
+    let mut cmd = host.ns.cmd(&bin.to_string_lossy());
+    cmd.arg("--use-file")
+        .arg(&cfg)
+        .args(["--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp"])
+        .arg("--pid")
+        .arg(dir.join("keepalived.pid"))
+        .arg("--vrrp_pid")
+        .arg(dir.join("vrrp.pid"))
+        .arg("--checkers_pid")
+        .arg(dir.join("checkers.pid"))
+        .arg("--bfd_pid")
+        .arg(dir.join("bfd.pid"))
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone()?)
+        .stderr(logf);
+    let child = match spawn_registered(cmd, &host.ns.name) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&dir);
+            unregister_dir(&dir);
+            return Err(e);
+        }
+    };
+    Ok(Keepalived {
+        pid: child.id(),
+        host_name: host.name.clone(),
+        ns_name: host.ns.name.clone(),
+        log,
+        config: cfg,
+        dir,
+        child: Some(child),
+        status: None,
+        keep: false,
+    })
+}
+
+impl Keepalived {
+    /// SIGKILL keepalived and its process group (its VRRP child too), like a host losing
+    /// power: its VIPs stay where they are. Does not wait; see [`Keepalived::wait_exit`].
+    pub fn kill(&mut self) {
+        if self.child.is_some() {
+            sigkill(self.pid);
+        } else {
+            kill_group_leftovers(self.pid);
+        }
+    }
+
+    /// SIGTERM to the parent only: keepalived stops its children (a master sends priority 0
+    /// and removes its VIPs) and exits. Does not wait.
+    pub fn terminate(&mut self) {
+        if self.is_running() {
+            // SAFETY: the child is not reaped yet, so the pid is still ours.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+
+    fn reaped(&mut self, st: ExitStatus) -> ExitStatus {
+        self.status = Some(st);
+        self.child = None;
+        unregister_pid(self.pid);
+        st
+    }
+
+    /// Wait up to `timeout` for the keepalived parent to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        if let Some(st) = self.status {
+            return Ok(st);
+        }
+        let pid = self.pid;
+        let st = wait_for(timeout, &format!("keepalived on {} (pid {pid}) to exit", self.host_name), || {
+            self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        })?;
+        Ok(self.reaped(st))
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        if self.status.is_some() {
+            return false;
+        }
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(st))) => {
+                self.reaped(st);
+                false
+            }
+            Some(Ok(None)) => true,
+            _ => false,
+        }
+    }
+
+    /// Exit status if it has exited.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.is_running();
+        self.status
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = Vec::new();
+        let _ = File::open(&self.log).and_then(|mut f| f.read_to_end(&mut s));
+        String::from_utf8_lossy(&s).into_owned()
+    }
+
+    /// Last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        tail_lines(&self.log_text(), n)
+    }
+
+    /// Keep the config and log after drop (pid files are removed regardless).
+    pub fn keep_files(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        // The whole group, even if the parent has exited: its VRRP child may linger.
+        self.kill();
+        if self.status.is_none() {
+            let _ = self.wait_exit(Duration::from_secs(5));
+        }
+        if let Some(c) = self.child.as_mut() {
+            // Should not happen (SIGKILL'd above); reap best-effort.
+            let _ = c.kill();
+            let _ = c.wait();
+            unregister_pid(self.pid);
+        }
+        // A SIGKILLed keepalived leaves its pid files behind.
+        for f in ["keepalived.pid", "vrrp.pid", "checkers.pid", "bfd.pid"] {
+            let _ = fs::remove_file(self.dir.join(f));
+        }
+        unregister_dir(&self.dir);
+        if std::thread::panicking() {
+            eprintln!(
+                "---- keepalived on {} (pid {}) log kept at {}; last 40 lines:\n{}\n----",
+                self.host_name,
+                self.pid,
+                self.log.display(),
+                self.log_tail(40)
+            );
+        } else if !self.keep {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Ping
 // ---------------------------------------------------------------------------------------
 
