@@ -7,7 +7,7 @@
 //! ones. Addresses must come from 198.18.0.0/15 ([`in_test_range`]); [`lan`] and
 //! [`start_ping`] refuse anything else.
 //!
-//! Cleanup: [`Netns`], [`Agent`] and [`Pinger`] clean up in `Drop`. Everything they
+//! Cleanup: [`Netns`], [`Agent`], [`Keepalived`] and [`Pinger`] clean up in `Drop`. Everything they
 //! create is also recorded in a global registry, so [`install_ctrlc_cleanup`] can kill
 //! our children, delete our namespaces and remove our bpffs dirs on SIGINT/SIGTERM.
 //!
