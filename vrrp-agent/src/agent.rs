@@ -113,13 +113,13 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
         }
     }
     if loaded.has_errors() {
-        bail!("{}: configuration has errors (see above); not starting", path.display());
+        bail!("{}: configuration has errors (see above)", path.display());
     }
     Ok(loaded.config)
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let config = load_config(&opts.config, opts.config_id.clone())?;
+    let config = load_config(&opts.config, opts.config_id.clone()).context("not starting")?;
     if config.instances.is_empty() {
         warn!("no vrrp_instance in {}: nothing to do", opts.config.display());
     }
@@ -142,17 +142,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         instances.push(inst);
     }
 
-    let result = event_loop(&mut ctx, &mut instances).await;
+    let result = event_loop(&mut ctx, &mut instances, &opts).await;
 
     // Shutdown (also after an error): priority 0 from masters, VIPs removed, XDP detached.
     let now = now_ns();
     for inst in &mut instances {
-        inst.fsm.handle_shutdown(now);
-        apply_actions(&mut ctx, inst).await;
-        // Whatever happened above, leave no VIP behind.
-        if inst.owns_vips {
-            remove_vips(&mut ctx, inst).await;
-        }
+        stop_instance(&mut ctx, inst, now).await;
     }
     // notify_stop and `notify ... STOP` were started above: give them a moment.
     ctx.notifier.drain(Duration::from_secs(2)).await;
@@ -281,7 +276,101 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
     })
 }
 
-async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()> {
+/// Stops an instance: priority 0 if master, VIPs removed (whatever happened before: no VIP is
+/// left behind), STOP notifications.
+async fn stop_instance(ctx: &mut Ctx, inst: &mut Vrrp, now: u64) {
+    inst.fsm.handle_shutdown(now);
+    apply_actions(ctx, inst).await;
+    if inst.owns_vips {
+        remove_vips(ctx, inst).await;
+    }
+}
+
+/// Starts an instance's state machine (in FAULT if its interface is down).
+async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let now = now_ns();
+    if !inst.link.up {
+        inst.fsm.handle_fault(now, true);
+    }
+    inst.fsm.handle_startup(now);
+    apply_actions(ctx, inst).await;
+}
+
+/// An instance's settings without where they were written, so that a reload does not restart
+/// an instance because an edit above it moved its lines.
+fn settings(cfg: &config::Instance) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for k in ["file", "line", "lines"] {
+                    m.remove(k);
+                }
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    strip(&mut v);
+    v
+}
+
+/// SIGHUP, as keepalived: re-read the configuration; instances whose settings did not change
+/// keep running undisturbed, changed ones restart, removed ones stop, new ones start. A file
+/// with errors is refused and the running configuration stays.
+async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
+    let config = match load_config(&opts.config, opts.config_id.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("SIGHUP: {e:#}; the running configuration stays");
+            return;
+        }
+    };
+    ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
+    let mut old: Vec<Vrrp> = std::mem::take(instances);
+    let mut to_start = Vec::new();
+    let (mut kept, mut stopped) = (0, 0);
+    for cfg in &config.instances {
+        match old.iter().position(|i| i.cfg.name == cfg.name) {
+            Some(pos) if settings(&old[pos].cfg) == settings(cfg) => {
+                let mut inst = old.swap_remove(pos);
+                inst.cfg = cfg.clone();
+                instances.push(inst);
+                kept += 1;
+            }
+            Some(pos) => {
+                let mut inst = old.swap_remove(pos);
+                info!(parent: &inst.span, "({}) configuration changed: restarting the instance", inst.cfg.name);
+                stop_instance(ctx, &mut inst, now_ns()).await;
+                ctx.dp.forget_vrid(&inst.key);
+                stopped += 1;
+                to_start.push(cfg);
+            }
+            None => to_start.push(cfg),
+        }
+    }
+    for mut inst in old {
+        info!(parent: &inst.span, "({}) removed from the configuration: stopping it", inst.cfg.name);
+        stop_instance(ctx, &mut inst, now_ns()).await;
+        ctx.dp.forget_vrid(&inst.key);
+        stopped += 1;
+    }
+    let mut started = 0;
+    for cfg in to_start {
+        match setup_instance(ctx, cfg, opts.xdp_mode).await {
+            Ok(mut inst) => {
+                start_instance(ctx, &mut inst).await;
+                instances.push(inst);
+                started += 1;
+            }
+            Err(e) => error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name),
+        }
+    }
+    info!("SIGHUP: configuration reloaded: {kept} instance(s) unchanged, {started} started, {stopped} stopped");
+}
+
+async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) -> anyhow::Result<()> {
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
@@ -303,13 +392,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()>
     let mut link_poll = tokio::time::interval(poll_every);
     link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let now = now_ns();
     for inst in instances.iter_mut() {
-        if !inst.link.up {
-            inst.fsm.handle_fault(now, true);
-        }
-        inst.fsm.handle_startup(now);
-        apply_actions(ctx, inst).await;
+        start_instance(ctx, inst).await;
     }
 
     loop {
@@ -322,7 +406,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut [Vrrp]) -> anyhow::Result<()>
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
             _ = sighup.recv() => {
-                warn!("SIGHUP: configuration reload is not implemented yet; the running configuration stays");
+                info!("SIGHUP: reloading {}", opts.config.display());
+                reload(ctx, instances, opts).await;
             }
             guard = events.readable_mut() => {
                 let mut guard = guard?;

@@ -330,6 +330,14 @@ impl Dataplane {
         self.vrid_stats.get(key, 0).ok().map(|v| sum_vrid(&v))
     }
 
+    /// Removes an instance from the dataplane (XDP then passes its adverts as an unknown VRID).
+    pub fn forget_vrid(&mut self, key: &VridKey) {
+        let _ = self.config.remove(key);
+        let _ = self.records.remove(key);
+        let _ = self.vrid_stats.remove(key);
+        let _ = self.status.remove(key);
+    }
+
     /// Creates the zeroed per-CPU stats entry XDP updates in place.
     fn init_vrid_stats(&mut self, key: VridKey) -> Result<(), DataplaneError> {
         let n = aya::util::nr_cpus().map_err(|(_, e)| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source: e })?;

@@ -1,0 +1,73 @@
+//! SIGHUP reload as keepalived does it: unchanged instances keep running undisturbed (even if
+//! their lines moved), removed ones stop and drop their VIPs, new ones start, and a config
+//! with errors is refused while the running one stays.
+use std::{net::Ipv4Addr, time::Duration};
+
+use vrrp_tests::{Agent, Host, agent_binary, has_addr, lan, require_root, spawn_agent, wait_for};
+
+const STARTUP: Duration = Duration::from_secs(3);
+
+fn instance(name: &str, vrid: u8, vip: Ipv4Addr) -> String {
+    // Priority 255: the address owner is master at once (RFC 5798 §6.4.1).
+    format!(
+        "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  priority 255\n  \
+         advert_int 1\n  virtual_ipaddress {{\n    {vip}/24\n  }}\n}}\n"
+    )
+}
+
+fn sighup(agent: &Agent) {
+    // SAFETY: the agent is our child, alive (checked by the caller's waits).
+    assert_eq!(unsafe { libc::kill(agent.pid as i32, libc::SIGHUP) }, 0);
+}
+
+fn names_in_status(agent: &Agent) -> Vec<String> {
+    let bin = agent_binary().expect("agent binary");
+    let out = std::process::Command::new(bin).args(["status", "--json", "--bpffs"]).arg(&agent.bpffs).output().expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["instances"].as_array().map(|a| a.iter().filter_map(|i| i["name"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// Polls until the agent logs `marker` a `n`th time, checking on every poll that `vip` is
+/// still on `host` (it must never disappear during the reload).
+fn reload_keeping(agent: &Agent, host: &Host, vip: Ipv4Addr, marker: &str, n: usize) {
+    wait_for(Duration::from_secs(5), marker, || {
+        assert!(has_addr(host, vip), "{vip} (an unchanged instance's VIP) disappeared during the reload");
+        (agent.log_text().matches(marker).count() >= n).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+}
+
+#[test]
+fn sighup_reload_keeps_unchanged_instances_and_applies_the_rest() {
+    if !require_root("sighup_reload_keeps_unchanged_instances_and_applies_the_rest") {
+        return;
+    }
+    let lan = lan("reload", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let (v1, v2, v3) = (Ipv4Addr::new(198, 18, 0, 100), Ipv4Addr::new(198, 18, 0, 101), Ipv4Addr::new(198, 18, 0, 102));
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &format!("{}{}", instance("VI_1", 51, v1), instance("VI_2", 52, v2)), &[]).expect("spawn");
+    wait_for(STARTUP, "both owners to hold their VIPs", || (has_addr(r1, v1) && has_addr(r1, v2)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    let entered_before = agent.log_text().matches("(VI_1) Entering").count();
+
+    // VI_1 unchanged but two lines lower, VI_2 removed, VI_3 added.
+    let next = format!("! edited\n! for the reload test\n{}{}", instance("VI_1", 51, v1), instance("VI_3", 53, v3));
+    std::fs::write(&agent.config, next).expect("rewrite config");
+    sighup(&agent);
+    reload_keeping(&agent, r1, v1, "configuration reloaded: 1 instance(s) unchanged, 1 started, 1 stopped", 1);
+    wait_for(Duration::from_secs(2), "VI_3 to hold its VIP", || has_addr(r1, v3).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    assert!(!has_addr(r1, v2), "a removed instance's VIP is removed");
+    assert_eq!(agent.log_text().matches("(VI_1) Entering").count(), entered_before, "VI_1 was not restarted");
+    assert!(agent.log_text().contains("(VI_2) Entering STOP STATE"));
+    let mut names = names_in_status(&agent);
+    names.sort();
+    assert_eq!(names, ["VI_1", "VI_3"], "status shows the running instances only");
+
+    // A config with an error is refused; everything keeps running.
+    std::fs::write(&agent.config, instance("VI_1", 51, v1).replace("priority 255", "priority 400")).expect("rewrite");
+    sighup(&agent);
+    reload_keeping(&agent, r1, v1, "the running configuration stays", 1);
+    assert!(has_addr(r1, v3), "VI_3 keeps running after a refused reload");
+}
