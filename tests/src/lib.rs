@@ -707,85 +707,41 @@ pub fn workspace_root() -> PathBuf {
     here.parent().unwrap_or(here).to_path_buf()
 }
 
-/// A running `vrrp-agent` inside a host's namespace. Drop: SIGKILL if running, reap,
-/// remove its bpffs dir; its log is kept (path and tail printed) only if the thread is
-/// panicking or [`Agent::keep_files`] was called.
-pub struct Agent {
+/// A process this harness started inside a host's namespace (the agent, keepalived): its
+/// signals, waiting, its log, and the cleanup both kinds share.
+pub struct Daemon {
     pub pid: u32,
     pub host_name: String,
     pub ns_name: String,
-    pub bpffs: PathBuf,
     pub log: PathBuf,
     pub config: PathBuf,
-    /// Per-agent temp dir holding the config and the log.
+    /// Per-process temp dir holding the config and the log (and keepalived's pid files).
     pub dir: PathBuf,
+    /// "agent" or "keepalived", for messages.
+    what: &'static str,
     child: Option<Child>,
     status: Option<ExitStatus>,
     keep: bool,
 }
 
-/// Start `<bin> run -f <config> --bpffs <dir> <extra args>` in the host's namespace
-/// (nsenter --net). Output goes to `<tmp>/vrrp-tests/<ns>-a<n>/agent.log`; the bpffs dir
-/// is `/sys/fs/bpf/vrrp-test/<ns>-a<n>` (created empty). `RUST_LOG` defaults to `info`.
-/// The agent is SIGKILLed by the kernel if the thread that spawned it exits.
-pub fn spawn_agent(bin: &Path, host: &Host, config: &str, extra_args: &[&str]) -> Result<Agent> {
-    ensure_bpffs()?;
-    let tag = format!("{}-a{}", host.ns.name, next_id());
-    let dir = run_tmp_dir(&tag)?;
-    let cfg = dir.join("vrrp.conf");
-    fs::write(&cfg, config).with_context(|| format!("writing {}", cfg.display()))?;
-    let log = dir.join("agent.log");
-    let logf = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let bpffs = PathBuf::from(BPFFS_ROOT).join(&tag);
-    fs::create_dir_all(&bpffs).with_context(|| format!("creating {}", bpffs.display()))?;
-    register_dir(&bpffs);
-
-    let mut cmd = host.ns.cmd(&bin.to_string_lossy());
-    cmd.arg("run")
-        .arg("-f")
-        .arg(&cfg)
-        .arg("--bpffs")
-        .arg(&bpffs)
-        .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(logf.try_clone()?)
-        .stderr(logf);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info");
-    }
-    let child = match spawn_registered(cmd, &host.ns.name) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&bpffs);
-            unregister_dir(&bpffs);
-            return Err(e);
-        }
-    };
-    Ok(Agent {
-        pid: child.id(),
-        host_name: host.name.clone(),
-        ns_name: host.ns.name.clone(),
-        bpffs,
-        log,
-        config: cfg,
-        dir,
-        child: Some(child),
-        status: None,
-        keep: false,
-    })
-}
-
-impl Agent {
-    fn signal(&mut self, sig: libc::c_int) {
-        if self.is_running() {
-            // SAFETY: the child is not reaped yet, so the pid is still ours.
-            unsafe {
-                libc::kill(self.pid as libc::pid_t, sig);
-            }
+impl Daemon {
+    #[allow(clippy::too_many_arguments)]
+    fn new(what: &'static str, child: Child, host: &Host, log: PathBuf, config: PathBuf, dir: PathBuf) -> Daemon {
+        Daemon {
+            pid: child.id(),
+            host_name: host.name.clone(),
+            ns_name: host.ns.name.clone(),
+            log,
+            config,
+            dir,
+            what,
+            child: Some(child),
+            status: None,
+            keep: false,
         }
     }
 
-    /// SIGKILL the agent and its process group (does not wait; see [`Agent::wait_exit`]).
+    /// SIGKILL the process and its process group (does not wait; see [`Daemon::wait_exit`]).
     pub fn kill(&mut self) {
         if self.child.is_some() {
             sigkill(self.pid);
@@ -794,9 +750,14 @@ impl Agent {
         }
     }
 
-    /// SIGTERM to the agent only, for a graceful shutdown (does not wait).
+    /// SIGTERM to the process only, for a graceful shutdown (does not wait).
     pub fn terminate(&mut self) {
-        self.signal(libc::SIGTERM);
+        if self.is_running() {
+            // SAFETY: the child is not reaped yet, so the pid is still ours.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
     }
 
     fn reaped(&mut self, st: ExitStatus) -> ExitStatus {
@@ -806,13 +767,13 @@ impl Agent {
         st
     }
 
-    /// Wait up to `timeout` for the agent to exit.
+    /// Wait up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         if let Some(st) = self.status {
             return Ok(st);
         }
         let pid = self.pid;
-        let st = wait_for(timeout, &format!("agent on {} (pid {pid}) to exit", self.host_name), || {
+        let st = wait_for(timeout, &format!("{} on {} (pid {pid}) to exit", self.what, self.host_name), || {
             self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
         })?;
         Ok(self.reaped(st))
@@ -853,11 +814,10 @@ impl Agent {
     pub fn keep_files(&mut self) {
         self.keep = true;
     }
-}
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        // The whole group, even if the agent itself has exited: stragglers it started.
+    /// First half of a drop: kill the whole group (even if the process itself exited:
+    /// stragglers it started) and reap it.
+    fn stop_and_reap(&mut self) {
         self.kill();
         if self.status.is_none() {
             let _ = self.wait_exit(Duration::from_secs(5));
@@ -868,11 +828,15 @@ impl Drop for Agent {
             let _ = c.wait();
             unregister_pid(self.pid);
         }
-        let _ = fs::remove_dir_all(&self.bpffs);
-        unregister_dir(&self.bpffs);
+    }
+
+    /// Second half of a drop: a panicking test keeps the log and prints its tail; otherwise
+    /// the temp dir goes unless [`Daemon::keep_files`] was called.
+    fn report_or_clean(&mut self) {
         if std::thread::panicking() {
             eprintln!(
-                "---- agent on {} (pid {}) log kept at {}; last 40 lines:\n{}\n----",
+                "---- {} on {} (pid {}) log kept at {}; last 40 lines:\n{}\n----",
+                self.what,
                 self.host_name,
                 self.pid,
                 self.log.display(),
@@ -881,6 +845,76 @@ impl Drop for Agent {
         } else if !self.keep {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// A running `vrrp-agent` inside a host's namespace ([`Daemon`] methods through `Deref`).
+/// Drop: SIGKILL its group, reap, remove its bpffs dir; its log is kept (path and tail
+/// printed) only if the thread is panicking or [`Daemon::keep_files`] was called.
+pub struct Agent {
+    daemon: Daemon,
+    pub bpffs: PathBuf,
+}
+
+impl std::ops::Deref for Agent {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
+impl std::ops::DerefMut for Agent {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.daemon
+    }
+}
+
+/// Start `<bin> run -f <config> --bpffs <dir> <extra args>` in the host's namespace
+/// (nsenter --net). Output goes to `<tmp>/vrrp-tests/<ns>-a<n>/agent.log`; the bpffs dir
+/// is `/sys/fs/bpf/vrrp-test/<ns>-a<n>` (created empty). `RUST_LOG` defaults to `info`.
+/// The agent is SIGKILLed by the kernel if the thread that spawned it exits.
+pub fn spawn_agent(bin: &Path, host: &Host, config: &str, extra_args: &[&str]) -> Result<Agent> {
+    ensure_bpffs()?;
+    let tag = format!("{}-a{}", host.ns.name, next_id());
+    let dir = run_tmp_dir(&tag)?;
+    let cfg = dir.join("vrrp.conf");
+    fs::write(&cfg, config).with_context(|| format!("writing {}", cfg.display()))?;
+    let log = dir.join("agent.log");
+    let logf = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let bpffs = PathBuf::from(BPFFS_ROOT).join(&tag);
+    fs::create_dir_all(&bpffs).with_context(|| format!("creating {}", bpffs.display()))?;
+    register_dir(&bpffs);
+
+    let mut cmd = host.ns.cmd(&bin.to_string_lossy());
+    cmd.arg("run")
+        .arg("-f")
+        .arg(&cfg)
+        .arg("--bpffs")
+        .arg(&bpffs)
+        .args(extra_args)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone()?)
+        .stderr(logf);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    let child = match spawn_registered(cmd, &host.ns.name) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&bpffs);
+            unregister_dir(&bpffs);
+            return Err(e);
+        }
+    };
+    Ok(Agent { daemon: Daemon::new("agent", child, host, log, cfg, dir), bpffs })
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.daemon.stop_and_reap();
+        let _ = fs::remove_dir_all(&self.bpffs);
+        unregister_dir(&self.bpffs);
+        self.daemon.report_or_clean();
     }
 }
 
@@ -900,19 +934,22 @@ pub fn keepalived_binary() -> Result<PathBuf> {
 /// A running keepalived (VRRP subsystem only) inside a host's namespace. Drop: SIGKILL
 /// its process group (the parent and its VRRP child), reap it, remove its temp dir (config,
 /// pid files, log); the log is kept only if the thread is panicking or
-/// [`Keepalived::keep_files`] was called.
+/// [`Daemon::keep_files`] was called ([`Daemon`] methods through `Deref`).
 pub struct Keepalived {
-    /// The keepalived parent process (nsenter execs it, so this is keepalived itself).
-    pub pid: u32,
-    pub host_name: String,
-    pub ns_name: String,
-    pub log: PathBuf,
-    pub config: PathBuf,
-    /// Per-instance temp dir: config, log and the pid files.
-    pub dir: PathBuf,
-    child: Option<Child>,
-    status: Option<ExitStatus>,
-    keep: bool,
+    daemon: Daemon,
+}
+
+impl std::ops::Deref for Keepalived {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
+impl std::ops::DerefMut for Keepalived {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.daemon
+    }
 }
 
 /// Write `config` and start `keepalived -f CONFIG --dont-fork --log-console --log-detail
@@ -959,126 +996,19 @@ pub fn spawn_keepalived(host: &Host, config: &str) -> Result<Keepalived> {
             return Err(e);
         }
     };
-    Ok(Keepalived {
-        pid: child.id(),
-        host_name: host.name.clone(),
-        ns_name: host.ns.name.clone(),
-        log,
-        config: cfg,
-        dir,
-        child: Some(child),
-        status: None,
-        keep: false,
-    })
-}
-
-impl Keepalived {
-    /// SIGKILL keepalived and its process group (its VRRP child too), like a host losing
-    /// power: its VIPs stay where they are. Does not wait; see [`Keepalived::wait_exit`].
-    pub fn kill(&mut self) {
-        if self.child.is_some() {
-            sigkill(self.pid);
-        } else {
-            kill_group_leftovers(self.pid);
-        }
-    }
-
-    /// SIGTERM to the parent only: keepalived stops its children (a master sends priority 0
-    /// and removes its VIPs) and exits. Does not wait.
-    pub fn terminate(&mut self) {
-        if self.is_running() {
-            // SAFETY: the child is not reaped yet, so the pid is still ours.
-            unsafe {
-                libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-    }
-
-    fn reaped(&mut self, st: ExitStatus) -> ExitStatus {
-        self.status = Some(st);
-        self.child = None;
-        unregister_pid(self.pid);
-        st
-    }
-
-    /// Wait up to `timeout` for the keepalived parent to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        if let Some(st) = self.status {
-            return Ok(st);
-        }
-        let pid = self.pid;
-        let st = wait_for(timeout, &format!("keepalived on {} (pid {pid}) to exit", self.host_name), || {
-            self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
-        })?;
-        Ok(self.reaped(st))
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        if self.status.is_some() {
-            return false;
-        }
-        match self.child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(Some(st))) => {
-                self.reaped(st);
-                false
-            }
-            Some(Ok(None)) => true,
-            _ => false,
-        }
-    }
-
-    /// Exit status if it has exited.
-    pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.is_running();
-        self.status
-    }
-
-    pub fn log_text(&self) -> String {
-        let mut s = Vec::new();
-        let _ = File::open(&self.log).and_then(|mut f| f.read_to_end(&mut s));
-        String::from_utf8_lossy(&s).into_owned()
-    }
-
-    /// Last `n` lines of the log.
-    pub fn log_tail(&self, n: usize) -> String {
-        tail_lines(&self.log_text(), n)
-    }
-
-    /// Keep the config and log after drop (pid files are removed regardless).
-    pub fn keep_files(&mut self) {
-        self.keep = true;
-    }
+    Ok(Keepalived { daemon: Daemon::new("keepalived", child, host, log, cfg, dir) })
 }
 
 impl Drop for Keepalived {
     fn drop(&mut self) {
-        // The whole group, even if the parent has exited: its VRRP child may linger.
-        self.kill();
-        if self.status.is_none() {
-            let _ = self.wait_exit(Duration::from_secs(5));
-        }
-        if let Some(c) = self.child.as_mut() {
-            // Should not happen (SIGKILL'd above); reap best-effort.
-            let _ = c.kill();
-            let _ = c.wait();
-            unregister_pid(self.pid);
-        }
+        // Killing the group also takes keepalived's VRRP child.
+        self.daemon.stop_and_reap();
         // A SIGKILLed keepalived leaves its pid files behind.
         for f in ["keepalived.pid", "vrrp.pid", "checkers.pid", "bfd.pid"] {
-            let _ = fs::remove_file(self.dir.join(f));
+            let _ = fs::remove_file(self.daemon.dir.join(f));
         }
-        unregister_dir(&self.dir);
-        if std::thread::panicking() {
-            eprintln!(
-                "---- keepalived on {} (pid {}) log kept at {}; last 40 lines:\n{}\n----",
-                self.host_name,
-                self.pid,
-                self.log.display(),
-                self.log_tail(40)
-            );
-        } else if !self.keep {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
+        unregister_dir(&self.daemon.dir);
+        self.daemon.report_or_clean();
     }
 }
 
