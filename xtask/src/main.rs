@@ -420,6 +420,9 @@ fn run(args: &[OsString]) -> Result<()> {
 
 fn test(args: &[OsString]) -> Result<()> {
     ensure_all()?;
+    // Namespaces, pins and processes of earlier runs that were killed before their cleanup
+    // ran (only those whose creating process is gone).
+    harness::cleanup_stale();
     let bin = build_release_agent()?;
     let args = after_dashdash(args);
     let mut c = cargo();
