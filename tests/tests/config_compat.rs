@@ -318,7 +318,7 @@ fn error_class(text: &str) -> bool {
     const PATTERNS: &[&str] = &[
         "not valid", "invalid", "outside range", "must be set", "missing", "Extra '}'",
         "both use VRID", "already defined", "must have a name", "skipping", "Unknown interface",
-        "unknown authentication",
+        "unknown authentication", "more than one sync group",
     ];
     PATTERNS.iter().any(|p| text.contains(p))
 }

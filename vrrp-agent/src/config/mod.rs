@@ -18,6 +18,8 @@
 
 mod lexer;
 mod parser;
+mod routes;
+mod trackers;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
@@ -138,6 +140,22 @@ pub struct Config {
     pub global: GlobalDefs,
     /// Only instances without errors.
     pub instances: Vec<Instance>,
+    /// `vrrp_script` blocks keepalived keeps (named, with a `script`, a usable user).
+    /// Parsed and validated; vrrp-agent does not run them yet.
+    pub scripts: Vec<VrrpScript>,
+    /// `vrrp_track_file` / `track_file` blocks keepalived keeps (with a `file`).
+    pub track_files: Vec<TrackFile>,
+    /// `vrrp_track_process` blocks keepalived keeps (with a `process`).
+    pub track_processes: Vec<TrackProcess>,
+    /// `vrrp_sync_group` blocks, with only members that exist and are in no
+    /// earlier group; groups left without members are dropped (as keepalived does).
+    pub sync_groups: Vec<SyncGroup>,
+    /// `static_ipaddress` entries.
+    pub static_addresses: Vec<VirtualAddress>,
+    /// `static_routes` entries.
+    pub static_routes: Vec<Route>,
+    /// `static_rules` entries.
+    pub static_rules: Vec<Rule>,
 }
 
 /// `global_defs` values used by vrrp-agent.
@@ -225,11 +243,205 @@ pub struct VirtualAddress {
     pub line: usize,
 }
 
-/// A `track_interface` / `track_script` entry.
+/// A `track_interface` / `track_script` / `track_file` / `track_process` entry
+/// (in a `vrrp_instance` or a `vrrp_sync_group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrackRef {
     pub name: String,
+    /// `weight N` as written (already range-checked like keepalived); `None`
+    /// means the tracked object's own weight (0 for an interface).
     pub weight: Option<i32>,
+    pub line: usize,
+    /// `weight N reverse` (`noreverse` clears it); `false` if not given.
+    pub reverse: bool,
+}
+
+/// A `vrrp_script NAME { ... }` block (keepalived 2.2.7 defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VrrpScript {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// The command line as written (quotes removed).
+    pub script: String,
+    /// `interval`, seconds, default 1 (keepalived turns 0 into 1).
+    pub interval_s: u32,
+    /// `timeout`, seconds; `None` when not given (keepalived's 0 = unset).
+    pub timeout_s: Option<u32>,
+    /// `weight`, -253..253, default 0 (0: a failing script puts the instance in FAULT).
+    pub weight: i32,
+    /// `weight N reverse`.
+    pub weight_reverse: bool,
+    /// `rise`, default 1.
+    pub rise: u32,
+    /// `fall`, default 1.
+    pub fall: u32,
+    /// `user USER [GROUP]`; `None` = keepalived's default script user.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// `init_fail`: the script starts in the failed state.
+    pub init_fail: bool,
+}
+
+/// `init_file [VALUE] [overwrite]` of a track file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackFileInit {
+    /// Value written to the file, default 0.
+    pub value: i64,
+    /// `overwrite`: write it even if the file exists (else only create it).
+    pub overwrite: bool,
+}
+
+/// A `vrrp_track_file NAME { ... }` (or `track_file NAME { ... }`) block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// `file PATH`.
+    pub path: String,
+    /// `weight`, -254..254, default 1.
+    pub weight: i32,
+    pub weight_reverse: bool,
+    pub init_file: Option<TrackFileInit>,
+}
+
+/// `param_match` of a track process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamMatch {
+    /// Not given and no parameters: only the process name is matched.
+    None,
+    /// Bare `param_match`, or parameters given on the `process` line.
+    Exact,
+    Initial,
+    Partial,
+}
+
+/// A `vrrp_track_process NAME { ... }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackProcess {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// `process NAME [ARGS...]`: the name (or path).
+    pub process: String,
+    /// ... and its parameters.
+    pub args: Vec<String>,
+    pub param_match: ParamMatch,
+    /// `weight`, -254..254, default 0.
+    pub weight: i32,
+    pub weight_reverse: bool,
+    /// `quorum`, 1..65535, default 1 (0 only through `quorum_max 0`).
+    pub quorum: u32,
+    /// `quorum_max`, 0..65535; `None` = unlimited (keepalived's UINT_MAX).
+    pub quorum_max: Option<u32>,
+    /// `terminate_delay` (or `delay`), microseconds, 0 = none.
+    pub terminate_delay_us: u64,
+    /// `fork_delay` (or `delay`), microseconds, 0 = none.
+    pub fork_delay_us: u64,
+    /// `full_command` (also set by parameters or `param_match`).
+    pub full_command: bool,
+}
+
+/// A `vrrp_sync_group NAME { ... }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncGroup {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// Member instances (each exists and is in no other group).
+    pub instances: Vec<String>,
+    pub notify: Option<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    pub track_interfaces: Vec<TrackRef>,
+    pub track_scripts: Vec<TrackRef>,
+    pub track_files: Vec<TrackRef>,
+    pub track_processes: Vec<TrackRef>,
+    /// `sync_group_tracking_weight` (or the deprecated `global_tracking`):
+    /// members keep the weights of their own trackers.
+    pub sync_group_tracking_weight: bool,
+}
+
+/// An address with a prefix length (`ADDR[/LEN]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IpPrefix {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+/// The kind of a route (`blackhole`/`unreachable`/`prohibit`/`throw` before the destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+/// A `static_routes` / `virtual_routes` line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub kind: RouteKind,
+    /// Destination; `default` is 0.0.0.0/0 (or ::/0 with an IPv6 gateway/source).
+    pub dest: IpPrefix,
+    /// `via ADDR` (or the deprecated `gw ADDR`).
+    pub via: Option<IpAddr>,
+    /// Further gateways from the deprecated `or ADDR`.
+    pub or_via: Vec<IpAddr>,
+    pub dev: Option<String>,
+    /// `table`, numeric (names from rt_tables resolved; main=254, local=255, default=253).
+    pub table: Option<u32>,
+    /// `metric` / `priority` / `preference`.
+    pub metric: Option<u32>,
+    /// `src ADDR` (preferred source).
+    pub src: Option<IpAddr>,
+    pub scope: Option<String>,
+    /// `proto` / `protocol`.
+    pub proto: Option<String>,
+    pub onlink: bool,
+    /// keepalived tracks the route's interface: `virtual_routes` by default
+    /// (`no_track` turns it off), `static_routes` only with `track`.
+    pub track: bool,
+    pub line: usize,
+}
+
+/// The action of a rule (`blackhole`/`unreachable`/`prohibit`/`goto`/`nop`; else a table lookup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    Lookup,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Nop,
+    Goto,
+}
+
+/// A `static_rules` / `virtual_rules` line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub action: RuleAction,
+    /// `not`: invert the selectors.
+    pub invert: bool,
+    pub from: Option<IpPrefix>,
+    pub to: Option<IpPrefix>,
+    /// `table` / `lookup`, numeric (names resolved as for routes).
+    pub table: Option<u32>,
+    /// `priority` / `preference` / `pref`; `None` = keepalived assigns 16384, 16383, ...
+    pub priority: Option<u32>,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    /// `goto N` target priority.
+    pub goto: Option<u32>,
+    pub track: bool,
     pub line: usize,
 }
 
@@ -269,6 +481,16 @@ pub struct Instance {
     /// `v3_checksum_as_v2` for this instance: its own keyword, else the
     /// `global_defs` one, else false. Only meaningful for VRRPv3 over IPv4.
     pub v3_checksum_as_v2: bool,
+    /// `track_file` entries naming a defined track file.
+    pub track_files: Vec<TrackRef>,
+    /// `track_process` entries naming a defined track process.
+    pub track_processes: Vec<TrackRef>,
+    /// `virtual_routes`.
+    pub virtual_routes: Vec<Route>,
+    /// `virtual_rules`.
+    pub virtual_rules: Vec<Rule>,
+    /// The sync group this instance belongs to, if any.
+    pub sync_group: Option<String>,
 }
 
 /// Read a configuration file (and its includes). Relative includes are

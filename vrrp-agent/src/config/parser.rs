@@ -1,12 +1,17 @@
 //! Brace tree construction and interpretation of the tree into [`Config`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use super::lexer::{Tok, TokKind};
+use super::routes::{parse_route, parse_rule};
+use super::trackers::{
+    Defined, ScriptEnv, SyncDraft, TrackKind, parse_script, parse_sync_group, parse_track_entry, parse_track_file,
+    parse_track_process,
+};
 use super::{
-    Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, Severity, TrackRef,
+    Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, Route, Rule, Severity, TrackRef,
     VirtualAddress,
 };
 
@@ -33,25 +38,27 @@ pub(crate) struct Block {
 }
 
 impl Node {
-    fn kw(&self) -> &str {
+    pub(super) fn kw(&self) -> &str {
         self.words.first().map(String::as_str).unwrap_or("")
     }
-    fn args(&self) -> &[String] {
+    pub(super) fn args(&self) -> &[String] {
         self.words.get(1..).unwrap_or(&[])
     }
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         self.words.join(" ")
     }
 }
 
-struct Ctx<'a> {
-    files: &'a [PathBuf],
-    diags: Vec<Diagnostic>,
-    error_count: usize,
+pub(super) struct Ctx<'a> {
+    pub(super) files: &'a [PathBuf],
+    pub(super) diags: Vec<Diagnostic>,
+    pub(super) error_count: usize,
+    /// keepalived's priority for the next rule without one (16384, counting down).
+    pub(super) rule_pref: u32,
 }
 
 impl Ctx<'_> {
-    fn push(&mut self, file: usize, line: usize, severity: Severity, message: String) {
+    pub(super) fn push(&mut self, file: usize, line: usize, severity: Severity, message: String) {
         if severity >= Severity::Error {
             self.error_count += 1;
         }
@@ -62,13 +69,13 @@ impl Ctx<'_> {
             message,
         });
     }
-    fn warn(&mut self, n: &Node, message: String) {
+    pub(super) fn warn(&mut self, n: &Node, message: String) {
         self.push(n.file, n.line, Severity::Warning, message);
     }
-    fn error(&mut self, n: &Node, message: String) {
+    pub(super) fn error(&mut self, n: &Node, message: String) {
         self.push(n.file, n.line, Severity::Error, message);
     }
-    fn path(&self, file: usize) -> String {
+    pub(super) fn path(&self, file: usize) -> String {
         self.files
             .get(file)
             .map(|p| p.display().to_string())
@@ -87,6 +94,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
         files,
         diags: Vec::new(),
         error_count: 0,
+        rule_pref: 16384,
     };
     let mut stack = vec![Frame {
         owner: None,
@@ -226,6 +234,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         files,
         diags,
         error_count,
+        rule_pref: 16384,
     };
     let mut global = GlobalDefs::default();
     let mut strict = false;
@@ -237,15 +246,69 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         }
     }
 
-    // vrrp_scripts keepalived keeps: named, with a `script` line. (A track_script
-    // naming anything else is dropped by keepalived with "track script X not found".)
-    let scripts: HashSet<String> = tree
-        .iter()
-        .filter(|n| n.kw() == "vrrp_script" && n.args().len() == 1)
-        .filter(|n| children(n).iter().any(|c| c.kw() == "script" && !c.args().is_empty()))
-        .map(|n| n.args()[0].clone())
-        .collect();
+    // Tracked objects first: instances and sync groups refer to them by name wherever
+    // they are in the file. `defined` holds what keepalived keeps (a track_* entry
+    // naming anything else is dropped by keepalived with "... not found, ignoring");
+    // the Config lists hold only blocks without errors.
+    let mut defined = Defined::default();
+    let mut scripts = Vec::new();
+    let mut track_files = Vec::new();
+    let mut track_processes = Vec::new();
+    let global_kws: Vec<&str> = tree.iter().filter(|n| n.kw() == "global_defs").flat_map(children).map(|c| c.kw()).collect();
+    let env = ScriptEnv {
+        security: global_kws.contains(&"enable_script_security"),
+        script_user: global_kws.contains(&"script_user"),
+    };
+    for node in &tree {
+        let kw = node.kw();
+        if !matches!(kw, "vrrp_script" | "vrrp_track_file" | "track_file" | "vrrp_track_process") {
+            continue;
+        }
+        if node.args().len() != 1 {
+            ctx.error(node, format!("{kw} needs exactly one name; block skipped"));
+            continue;
+        }
+        if node.block.is_none() {
+            ctx.error(node, format!("{kw} {} has no {{ ... }} block", node.args()[0]));
+            continue;
+        }
+        let before = ctx.error_count;
+        match kw {
+            "vrrp_script" => {
+                if let Some(s) = parse_script(&mut ctx, node, env) {
+                    if !defined.scripts.insert(s.name.clone()) {
+                        ctx.warn(node, format!("vrrp_script {} is defined twice; track_script uses the first", s.name));
+                    } else if ctx.error_count == before {
+                        scripts.push(s);
+                    }
+                }
+            }
+            "vrrp_track_process" => {
+                if let Some(t) = parse_track_process(&mut ctx, node) {
+                    if !defined.processes.insert(t.name.clone()) {
+                        ctx.warn(node, format!("vrrp_track_process {} is defined twice; track_process uses the first", t.name));
+                    } else if ctx.error_count == before {
+                        track_processes.push(t);
+                    }
+                }
+            }
+            _ => {
+                if let Some(t) = parse_track_file(&mut ctx, node) {
+                    if !defined.files.insert(t.name.clone()) {
+                        ctx.warn(node, format!("track file {} is defined twice; track_file uses the first", t.name));
+                    } else if ctx.error_count == before {
+                        track_files.push(t);
+                    }
+                }
+            }
+        }
+    }
     script_security(&mut ctx, &tree);
+
+    let mut sync_drafts: Vec<SyncDraft> = Vec::new();
+    let mut static_addresses: Vec<VirtualAddress> = Vec::new();
+    let mut static_routes: Vec<Route> = Vec::new();
+    let mut static_rules: Vec<Rule> = Vec::new();
 
     let mut drafts: Vec<(Draft, bool)> = Vec::new();
     let mut names: HashMap<String, (usize, usize)> = HashMap::new();
@@ -276,9 +339,46 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 let broken = unclosed(node) || children(node).iter().any(unclosed);
                 drafts.push((draft, ctx.error_count == before && !broken));
             }
-            "vrrp_script" | "vrrp_sync_group" | "vrrp_track_file" | "vrrp_track_process"
-            | "static_ipaddress" | "static_routes" | "static_rules" | "static_track_group"
-            | "track_group" | "garp_group" | "linkbeat_interfaces" | "bfd_instance" => {
+            "vrrp_script" | "vrrp_track_file" | "track_file" | "vrrp_track_process" => {}
+            "vrrp_sync_group" => {
+                if node.args().len() != 1 {
+                    ctx.error(node, "vrrp_sync_group needs exactly one name; block skipped (as keepalived does)".to_string());
+                    continue;
+                }
+                let name = &node.args()[0];
+                if let Some(other) = sync_drafts.iter().find(|g| g.group.name == *name) {
+                    let first = format!("{}:{}", ctx.path(other.file), other.group.line);
+                    ctx.error(node, format!("duplicate vrrp_sync_group {name} (already defined at {first}); this one is ignored (as keepalived does)"));
+                    continue;
+                }
+                if node.block.is_none() {
+                    ctx.error(node, format!("vrrp_sync_group {name} has no {{ ... }} block"));
+                    continue;
+                }
+                sync_drafts.push(parse_sync_group(&mut ctx, node, &defined));
+            }
+            "static_ipaddress" | "static_routes" | "static_rules" => {
+                let lines = need_block(&mut ctx, node);
+                let before = (static_addresses.len(), static_routes.len(), static_rules.len());
+                for a in lines {
+                    match kw {
+                        "static_ipaddress" => static_addresses.extend(parse_vip(&mut ctx, a)),
+                        "static_routes" => static_routes.extend(parse_route(&mut ctx, a)),
+                        _ => {
+                            let mut pref = ctx.rule_pref;
+                            let r = parse_rule(&mut ctx, a, &mut pref);
+                            ctx.rule_pref = pref;
+                            static_rules.extend(r);
+                        }
+                    }
+                }
+                let n = static_addresses.len() + static_routes.len() + static_rules.len() - before.0 - before.1 - before.2;
+                ctx.warn(
+                    node,
+                    format!("{kw}: {n} entr{} parsed and checked, but vrrp-agent does not install them yet", if n == 1 { "y" } else { "ies" }),
+                );
+            }
+            "static_track_group" | "track_group" | "garp_group" | "linkbeat_interfaces" | "bfd_instance" => {
                 let name = node.args().join(" ");
                 let what = if name.is_empty() { kw.to_string() } else { format!("{kw} {name}") };
                 ctx.warn(
@@ -309,7 +409,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     let mut vrids: HashMap<(String, bool, u8), (String, usize, usize)> = HashMap::new();
     for (draft, ok) in drafts {
         let before = ctx.error_count;
-        let inst = finish_instance(&mut ctx, draft, &global, strict, &scripts);
+        let inst = finish_instance(&mut ctx, draft, &global, strict, &defined);
         let Some(inst) = inst else { continue };
         if !ok || ctx.error_count != before {
             continue;
@@ -340,7 +440,85 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         instances.push(inst);
     }
 
-    (Config { global, instances }, ctx.diags)
+    // Sync groups: members must exist and be in no earlier group (keepalived 2.2.7,
+    // vrrp_sync.c: "Virtual router X specified in sync group G doesn't exist - ignoring",
+    // "Virtual router X cannot exist in more than one sync group; ignoring G").
+    let mut sync_groups = Vec::new();
+    let mut member_of: HashMap<String, (String, usize, usize)> = HashMap::new();
+    for mut d in sync_drafts {
+        let gname = d.group.name.clone();
+        for (m, f, l) in std::mem::take(&mut d.members) {
+            let at = Node { words: Vec::new(), file: f, line: l, block: None };
+            if !names.contains_key(&m) {
+                ctx.warn(&at, format!("vrrp_sync_group {gname}: vrrp_instance {m} does not exist, ignored (as keepalived does)"));
+                continue;
+            }
+            if let Some((other, of, ol)) = member_of.get(&m) {
+                let loc = format!("{}:{ol}", ctx.path(*of));
+                ctx.error(&at, format!("vrrp_sync_group {gname}: vrrp_instance {m} is already in vrrp_sync_group {other} (at {loc}); an instance can be in only one sync group (keepalived ignores it here)"));
+                continue;
+            }
+            if d.group.instances.contains(&m) {
+                ctx.warn(&at, format!("vrrp_sync_group {gname}: vrrp_instance {m} listed twice"));
+                continue;
+            }
+            member_of.insert(m.clone(), (gname.clone(), f, l));
+            d.group.instances.push(m);
+        }
+        let at = Node { words: Vec::new(), file: d.file, line: d.group.line, block: None };
+        match d.group.instances.len() {
+            0 => {
+                ctx.warn(&at, format!("vrrp_sync_group {gname} has no (existing) member instances: keepalived removes it"));
+                continue;
+            }
+            1 => ctx.warn(&at, format!("vrrp_sync_group {gname} has only 1 instance ({}); this is probably not what you want (as keepalived says)", d.group.instances[0])),
+            _ => {}
+        }
+        ctx.warn(&at, format!("vrrp_sync_group {gname}: parsed and checked, but vrrp-agent does not synchronise instances yet"));
+        sync_groups.push(d.group);
+    }
+    // keepalived ignores weighted trackers of instances in a sync group unless the group
+    // has sync_group_tracking_weight ("ignoring tracked script X with weights due to SYNC group").
+    let script_weight: HashMap<&str, i32> = scripts.iter().map(|s| (s.name.as_str(), s.weight)).collect();
+    let file_weight: HashMap<&str, i32> = track_files.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+    let proc_weight: HashMap<&str, i32> = track_processes.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+    for inst in &mut instances {
+        let Some((g, _, _)) = member_of.get(&inst.name) else { continue };
+        inst.sync_group = Some(g.clone());
+        if sync_groups.iter().any(|sg| sg.name == *g && sg.sync_group_tracking_weight) {
+            continue;
+        }
+        let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        let iname = inst.name.clone();
+        let drop = |ctx: &mut Ctx, list: &mut Vec<TrackRef>, what: &str, own: &HashMap<&str, i32>| {
+            list.retain(|t| {
+                let w = t.weight.unwrap_or_else(|| own.get(t.name.as_str()).copied().unwrap_or(0));
+                if w != 0 {
+                    ctx.push(file_idx, t.line, Severity::Warning, format!("vrrp_instance {iname}: {what} {} has a weight ({w}) but the instance is in sync group {g} without sync_group_tracking_weight: ignored (as keepalived does)", t.name));
+                }
+                w == 0
+            });
+        };
+        drop(&mut ctx, &mut inst.track_interfaces, "track_interface", &HashMap::new());
+        drop(&mut ctx, &mut inst.track_scripts, "track_script", &script_weight);
+        drop(&mut ctx, &mut inst.track_files, "track_file", &file_weight);
+        drop(&mut ctx, &mut inst.track_processes, "track_process", &proc_weight);
+    }
+
+    (
+        Config {
+            global,
+            instances,
+            scripts,
+            track_files,
+            track_processes,
+            sync_groups,
+            static_addresses,
+            static_routes,
+            static_rules,
+        },
+        ctx.diags,
+    )
 }
 
 /// " (block, lines A-B, skipped)" for a node with a block, else "". The range
@@ -371,7 +549,7 @@ fn script_security(ctx: &mut Ctx, tree: &[Node]) {
     }
 }
 
-fn block_note(n: &Node) -> String {
+pub(super) fn block_note(n: &Node) -> String {
     match &n.block {
         Some(_) => format!(" (block, {}, skipped)", lines_of(n)),
         None => String::new(),
@@ -379,19 +557,19 @@ fn block_note(n: &Node) -> String {
 }
 
 /// "lines A-B" (or "line A") covered by a node and its block.
-fn lines_of(n: &Node) -> String {
+pub(super) fn lines_of(n: &Node) -> String {
     match &n.block {
         Some(b) if b.end_line > n.line => format!("lines {}-{}", n.line, b.end_line),
         _ => format!("line {}", n.line),
     }
 }
 
-fn not_implemented(ctx: &mut Ctx, n: &Node) {
+pub(super) fn not_implemented(ctx: &mut Ctx, n: &Node) {
     let msg = format!("keyword {} not implemented, ignored{}", n.kw(), block_note(n));
     ctx.warn(n, msg);
 }
 
-fn unknown(ctx: &mut Ctx, n: &Node) {
+pub(super) fn unknown(ctx: &mut Ctx, n: &Node) {
     if n.kw().is_empty() {
         ctx.error(n, "'{' without a keyword; block skipped".to_string());
         return;
@@ -401,7 +579,7 @@ fn unknown(ctx: &mut Ctx, n: &Node) {
 }
 
 /// The single argument of `n`; errors if missing, warns about extras.
-fn arg1<'n>(ctx: &mut Ctx, n: &'n Node) -> Option<&'n str> {
+pub(super) fn arg1<'n>(ctx: &mut Ctx, n: &'n Node) -> Option<&'n str> {
     no_block(ctx, n);
     match n.args() {
         [] => {
@@ -416,25 +594,25 @@ fn arg1<'n>(ctx: &mut Ctx, n: &'n Node) -> Option<&'n str> {
     }
 }
 
-fn no_block(ctx: &mut Ctx, n: &Node) {
+pub(super) fn no_block(ctx: &mut Ctx, n: &Node) {
     if n.block.is_some() {
         ctx.warn(n, format!("{} does not take a block; block skipped", n.kw()));
     }
 }
 
-fn no_args(ctx: &mut Ctx, n: &Node) {
+pub(super) fn no_args(ctx: &mut Ctx, n: &Node) {
     no_block(ctx, n);
     if !n.args().is_empty() {
         ctx.warn(n, format!("{}: arguments '{}' ignored", n.kw(), n.args().join(" ")));
     }
 }
 
-fn children(n: &Node) -> &[Node] {
+pub(super) fn children(n: &Node) -> &[Node] {
     n.block.as_ref().map(|b| b.children.as_slice()).unwrap_or(&[])
 }
 
 /// Children of a block keyword; errors if there is no block.
-fn need_block<'n>(ctx: &mut Ctx, n: &'n Node) -> &'n [Node] {
+pub(super) fn need_block<'n>(ctx: &mut Ctx, n: &'n Node) -> &'n [Node] {
     if n.block.is_none() {
         ctx.error(n, format!("{} needs a {{ ... }} block", n.kw()));
     } else if !n.args().is_empty() {
@@ -473,7 +651,7 @@ pub(crate) fn parse_decimal_us(s: &str) -> Option<u64> {
     i.checked_mul(1_000_000)?.checked_add(f)
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
+pub(super) fn parse_bool(s: &str) -> Option<bool> {
     match s.to_ascii_lowercase().as_str() {
         "on" | "true" | "yes" => Some(true),
         "off" | "false" | "no" => Some(false),
@@ -483,7 +661,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// keepalived's optional boolean argument: bare keyword = true, else
 /// on|off|true|false|yes|no. `None` (with an error) for anything else.
-fn opt_bool(ctx: &mut Ctx, n: &Node) -> Option<bool> {
+pub(super) fn opt_bool(ctx: &mut Ctx, n: &Node) -> Option<bool> {
     no_block(ctx, n);
     let v = match n.args() {
         [] => Some(true),
@@ -503,7 +681,7 @@ fn opt_bool(ctx: &mut Ctx, n: &Node) -> Option<bool> {
     v
 }
 
-fn u32_value(ctx: &mut Ctx, n: &Node) -> Option<u32> {
+pub(super) fn u32_value(ctx: &mut Ctx, n: &Node) -> Option<u32> {
     let a = arg1(ctx, n)?;
     match parse_uint(a).and_then(|v| u32::try_from(v).ok()) {
         Some(v) => Some(v),
@@ -621,8 +799,12 @@ struct Draft {
     garp_master_refresh: Option<u32>,
     /// (accept, line)
     accept: Option<(bool, usize)>,
-    track_interfaces: Vec<TrackRef>,
-    track_scripts: Vec<TrackRef>,
+    /// `track_*` blocks, resolved once every tracked object is known.
+    tracks: Vec<(TrackKind, Node)>,
+    virtual_routes: Vec<Route>,
+    virtual_rules: Vec<Rule>,
+    /// Seen `unicast_src_ip` (keepalived: a unicast keyword).
+    unicast_kw: bool,
     notify: Option<String>,
     notify_master: Option<String>,
     notify_backup: Option<String>,
@@ -642,7 +824,6 @@ const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
     "check_unicast_src",
     "skip_check_adv_addr",
     "strict_mode",
-    "mcast_src_ip",
     "mcast_dst_ip",
     "track_src_ip",
     "unicast_ttl",
@@ -664,11 +845,7 @@ const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
     "kernel_rx_buf_size",
     "promote_secondaries",
     "vrf",
-    "track_file",
-    "track_process",
     "track_bfd",
-    "virtual_routes",
-    "virtual_rules",
     "lvs_sync_daemon_interface",
 ];
 
@@ -699,8 +876,10 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         garp_master_repeat: None,
         garp_master_refresh: None,
         accept: None,
-        track_interfaces: Vec::new(),
-        track_scripts: Vec::new(),
+        tracks: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
+        unicast_kw: false,
         notify: None,
         notify_master: None,
         notify_backup: None,
@@ -836,16 +1015,50 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                     }
                 }
             }
-            "unicast_src_ip" => {
+            // keepalived 2.2.7 installs one handler for both (vrrp_srcip_handler): the
+            // advert source address; the last one given wins. Only unicast_src_ip counts
+            // as a unicast keyword; unicast itself is on only with unicast_peer.
+            "unicast_src_ip" | "mcast_src_ip" => {
+                if kw == "unicast_src_ip" {
+                    d.unicast_kw = true;
+                }
                 if let Some(v) = arg1(ctx, n) {
                     match parse_host_addr(ctx, n, v) {
+                        Some(ip) if ip.is_multicast() || ip.is_unspecified() => {
+                            ctx.warn(
+                                n,
+                                format!("{kw} {ip}: a multicast or unspecified address cannot be the advert source address; ignored by vrrp-agent (keepalived would try to use it)"),
+                            );
+                        }
                         Some(ip) => {
                             d.family.get_or_insert((ip.is_ipv6(), n.line));
+                            if let Some((old, _)) = d.unicast_src_ip {
+                                ctx.warn(n, format!("{kw} {ip} replaces the source address {old} given before (mcast_src_ip and unicast_src_ip set the same address; the last one wins, as in keepalived)"));
+                            }
                             d.unicast_src_ip = Some((ip, n.line));
                         }
-                        None => ctx.error(n, format!("unicast_src_ip: bad address '{v}'")),
+                        None => ctx.error(n, format!("{kw}: bad address '{v}'")),
                     }
                 }
+            }
+            "virtual_routes" | "virtual_rules" => {
+                let lines = need_block(ctx, n);
+                let before = d.virtual_routes.len() + d.virtual_rules.len();
+                for a in lines {
+                    if kw == "virtual_routes" {
+                        d.virtual_routes.extend(parse_route(ctx, a));
+                    } else {
+                        let mut pref = ctx.rule_pref;
+                        let r = parse_rule(ctx, a, &mut pref);
+                        ctx.rule_pref = pref;
+                        d.virtual_rules.extend(r);
+                    }
+                }
+                let got = d.virtual_routes.len() + d.virtual_rules.len() - before;
+                ctx.warn(
+                    n,
+                    format!("vrrp_instance {}: {kw}: {got} entr{} parsed and checked, but vrrp-agent does not install them yet", d.name, if got == 1 { "y" } else { "ies" }),
+                );
             }
             "unicast_peer" => {
                 for a in need_block(ctx, n) {
@@ -894,16 +1107,15 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 ctx.warn(n, "no_accept is not implemented yet: a master accepts traffic to its VIPs".to_string());
                 d.accept = Some((false, n.line));
             }
-            "track_interface" | "track_script" => {
-                for a in need_block(ctx, n) {
-                    if let Some(t) = parse_track(ctx, a) {
-                        if kw == "track_interface" {
-                            d.track_interfaces.push(t);
-                        } else {
-                            d.track_scripts.push(t);
-                        }
-                    }
-                }
+            "track_interface" | "track_script" | "track_file" | "track_process" => {
+                need_block(ctx, n);
+                let kind = match kw {
+                    "track_interface" => TrackKind::Interface,
+                    "track_script" => TrackKind::Script,
+                    "track_file" => TrackKind::File,
+                    _ => TrackKind::Process,
+                };
+                d.tracks.push((kind, n.clone()));
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
                 no_block(ctx, n);
@@ -947,7 +1159,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
 }
 
 /// A host address; keepalived ignores a `/len` suffix here, so do we (with a warning).
-fn parse_host_addr(ctx: &mut Ctx, n: &Node, s: &str) -> Option<IpAddr> {
+pub(super) fn parse_host_addr(ctx: &mut Ctx, n: &Node, s: &str) -> Option<IpAddr> {
     let (a, suffix) = match s.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (s, None),
@@ -959,57 +1171,7 @@ fn parse_host_addr(ctx: &mut Ctx, n: &Node, s: &str) -> Option<IpAddr> {
     Some(ip)
 }
 
-fn parse_track(ctx: &mut Ctx, a: &Node) -> Option<TrackRef> {
-    no_block(ctx, a);
-    if a.kw().is_empty() {
-        return None;
-    }
-    let mut t = TrackRef {
-        name: a.kw().to_string(),
-        weight: None,
-        line: a.line,
-    };
-    let opts = a.args();
-    let mut i = 0;
-    while i < opts.len() {
-        match opts[i].as_str() {
-            "weight" => {
-                match opts.get(i + 1) {
-                    Some(w) => {
-                        let parsed = w
-                            .strip_prefix('+')
-                            .unwrap_or(w)
-                            .parse::<i32>()
-                            .ok()
-                            .filter(|_| !w.starts_with("+-"));
-                        match parsed {
-                            Some(v) if (-253..=253).contains(&v) => t.weight = Some(v),
-                            Some(v) if v.abs() == 254 => {
-                                ctx.warn(a, format!("{}: weight cannot be +/-254, set to {} (as keepalived does)", t.name, v.signum() * 253));
-                                t.weight = Some(v.signum() * 253);
-                            }
-                            Some(v) => ctx.warn(a, format!("{}: weight {v} outside -253..253, ignored (as keepalived does)", t.name)),
-                            None => ctx.warn(a, format!("{}: weight '{w}' is not a number, ignored", t.name)),
-                        }
-                    }
-                    None => ctx.warn(a, format!("{}: weight needs a value", t.name)),
-                }
-                i += 2;
-            }
-            "reverse" | "noreverse" => {
-                ctx.warn(a, format!("{}: option {} not implemented, ignored", t.name, opts[i]));
-                i += 1;
-            }
-            o => {
-                ctx.warn(a, format!("{}: unknown option '{o}' ignored", t.name));
-                i += 1;
-            }
-        }
-    }
-    Some(t)
-}
-
-fn parse_vip(ctx: &mut Ctx, a: &Node) -> Option<VirtualAddress> {
+pub(super) fn parse_vip(ctx: &mut Ctx, a: &Node) -> Option<VirtualAddress> {
     no_block(ctx, a);
     let spec = a.kw();
     if spec.is_empty() {
@@ -1103,7 +1265,7 @@ fn finish_instance(
     d: Draft,
     global: &GlobalDefs,
     strict: bool,
-    scripts: &HashSet<String>,
+    defined: &Defined,
 ) -> Option<Instance> {
     let at = Node {
         words: Vec::new(),
@@ -1160,7 +1322,7 @@ fn finish_instance(
             unicast_peers.push(a);
         }
     }
-    if let (Some(a), true) = (unicast_src_ip, unicast_peers.is_empty()) {
+    if let (Some(a), true, true) = (unicast_src_ip, unicast_peers.is_empty(), d.unicast_kw) {
         ctx.warn(
             &at,
             format!("vrrp_instance {name}: unicast_src_ip {a} without any unicast_peer: keepalived falls back to multicast (deprecated usage)"),
@@ -1330,34 +1492,42 @@ fn finish_instance(
         None => !strict,
     };
 
+    // track_* entries, resolved against what keepalived keeps; one warning per block
+    // that the agent does not act on them yet.
+    let owner = format!("vrrp_instance {name}");
     let mut track_interfaces = Vec::new();
-    for t in d.track_interfaces {
-        if t.name == interface {
-            ctx.warn(
-                &line_node(t.line),
-                format!("vrrp_instance {name}: ignoring track_interface {} since it is the instance's own interface (as keepalived does)", t.name),
-            );
-        } else {
-            ctx.warn(
-                &line_node(t.line),
-                format!("vrrp_instance {name}: track_interface {} is not implemented yet, so this tracker has no effect", t.name),
-            );
-            track_interfaces.push(t);
-        }
-    }
     let mut track_scripts = Vec::new();
-    for t in d.track_scripts {
-        if scripts.contains(&t.name) {
+    let mut track_files = Vec::new();
+    let mut track_processes = Vec::new();
+    let mut seen: [Vec<String>; 4] = Default::default();
+    for (kind, n) in &d.tracks {
+        let mut got = Vec::new();
+        for a in children(n) {
+            if *kind == TrackKind::Interface && a.kw() == interface {
+                no_block(ctx, a);
+                ctx.warn(
+                    a,
+                    format!("vrrp_instance {name}: ignoring track_interface {} since it is the instance's own interface (as keepalived does)", a.kw()),
+                );
+                continue;
+            }
+            let idx = *kind as usize;
+            if let Some(t) = parse_track_entry(ctx, a, *kind, &owner, defined, &mut seen[idx]) {
+                got.push(t);
+            }
+        }
+        if !got.is_empty() {
+            let names: Vec<&str> = got.iter().map(|t| t.name.as_str()).collect();
             ctx.warn(
-                &line_node(t.line),
-                format!("vrrp_instance {name}: track_script {}: vrrp_script is not implemented yet, so this tracker has no effect", t.name),
+                n,
+                format!("vrrp_instance {name}: {} ({}) parsed, but vrrp-agent does not act on trackers yet, so they have no effect", kind.keyword(), names.join(", ")),
             );
-            track_scripts.push(t);
-        } else {
-            ctx.warn(
-                &line_node(t.line),
-                format!("vrrp_instance {name}: track_script {}: no vrrp_script {} with a script is defined, ignored (as keepalived does)", t.name, t.name),
-            );
+        }
+        match kind {
+            TrackKind::Interface => track_interfaces.extend(got),
+            TrackKind::Script => track_scripts.extend(got),
+            TrackKind::File => track_files.extend(got),
+            TrackKind::Process => track_processes.extend(got),
         }
     }
 
@@ -1390,6 +1560,11 @@ fn finish_instance(
         notify_fault: d.notify_fault,
         notify_stop: d.notify_stop,
         v3_checksum_as_v2: d.v3_checksum_as_v2.unwrap_or(global.v3_checksum_as_v2),
+        track_files,
+        track_processes,
+        virtual_routes: d.virtual_routes,
+        virtual_rules: d.virtual_rules,
+        sync_group: None,
     })
 }
 

@@ -367,16 +367,21 @@ fn parse_full_instance_round_trip() {
         garp_master_refresh_s: 60,
         accept: false,
         track_interfaces: vec![
-            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37 },
-            TrackRef { name: "eth2".into(), weight: None, line: 38 },
+            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: false },
+            TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: false },
         ],
-        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41 }],
+        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: false }],
         notify: Some("/etc/keepalived/notify.sh".into()),
         notify_master: Some("/etc/keepalived/master.sh arg".into()),
         notify_backup: Some("/etc/keepalived/backup.sh".into()),
         notify_fault: Some("/etc/keepalived/fault.sh".into()),
         notify_stop: Some("/etc/keepalived/stop.sh".into()),
         v3_checksum_as_v2: false,
+        track_files: vec![],
+        track_processes: vec![],
+        virtual_routes: vec![],
+        virtual_rules: vec![],
+        sync_group: None,
     };
     assert_eq!(*a, expected);
     // min_ttl: warned, address kept.
@@ -541,20 +546,22 @@ fn parse_errors_only_invalidate_their_instance() {
 #[test]
 fn parse_warnings_name_lines() {
     let l = parse(
-        "global_defs {\n notification_email {\n  a@b.c\n }\n lvs_id X\n enable_script_security\n}\nvrrp_script chk_x {\n script \"/bin/true\"\n}\nvrrp_sync_group G {\n group {\n  A\n }\n}\nvirtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\nstatic_ipaddress {\n 1.1.1.1/32 dev eth0\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n use_vmac\n virtual_routes {\n  1.0.0.0/8 via 2.2.2.2\n }\n frobnicate 3\n virtual_ipaddress {\n 10.0.0.1 nodad\n }\n}\nmystery_block {\n}\n",
+        "global_defs {\n notification_email {\n  a@b.c\n }\n script_user root\n enable_script_security\n}\nvrrp_script chk_x {\n script \"/bin/true\"\n}\nvrrp_sync_group G {\n group {\n  A\n }\n}\nvirtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\nstatic_ipaddress {\n 1.1.1.1/32 dev eth0\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n use_vmac\n virtual_routes {\n  1.0.0.0/8 via 2.2.2.2\n }\n frobnicate 3\n virtual_ipaddress {\n 10.0.0.1 nodad\n }\n}\nmystery_block {\n}\n",
     );
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let w = |n: &str| find(&l, n);
     assert_eq!(w("keyword notification_email not implemented"), vec![(2, Severity::Warning)]);
-    assert_eq!(w("keyword lvs_id not implemented, ignored"), vec![(5, Severity::Warning)]);
-    assert_eq!(w("enable_script_security"), vec![(6, Severity::Warning)]);
-    assert_eq!(w("vrrp_script chk_x at lines 8-10 is not implemented yet, ignored"), vec![(8, Severity::Warning)]);
-    assert_eq!(w("vrrp_sync_group G at lines 11-15"), vec![(11, Severity::Warning)]);
+    assert_eq!(w("keyword script_user not implemented, ignored"), vec![(5, Severity::Warning)]);
+    assert_eq!(w("keyword enable_script_security"), vec![(6, Severity::Warning)]);
+    assert_eq!(w("vrrp_script chk_x: parsed and checked, but vrrp-agent does not act on trackers yet"), vec![(8, Severity::Warning)]);
+    assert_eq!(w("vrrp_sync_group G: parsed and checked, but vrrp-agent does not synchronise"), vec![(11, Severity::Warning)]);
+    assert_eq!(w("has only 1 instance (A)"), vec![(11, Severity::Warning)]);
     assert_eq!(w("virtual_server 10.0.0.1 80"), vec![(16, Severity::Warning)]);
     assert!(w("real_server").is_empty() && w("TCP_CHECK").is_empty()); // skipped whole
-    assert_eq!(w("static_ipaddress at lines 22-24"), vec![(22, Severity::Warning)]);
+    assert_eq!(w("static_ipaddress: 1 entry parsed and checked, but vrrp-agent does not install them yet"), vec![(22, Severity::Warning)]);
     assert_eq!(w("use_vmac"), vec![(28, Severity::Warning)]);
-    assert_eq!(w("virtual_routes not implemented yet, ignored (block, lines 29-31, skipped)"), vec![(29, Severity::Warning)]);
+    assert_eq!(w("virtual_routes: 1 entry parsed and checked, but vrrp-agent does not install"), vec![(29, Severity::Warning)]);
+    assert_eq!(w("route 1.0.0.0/8 has no dev"), vec![(30, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'frobnicate'"), vec![(32, Severity::Warning)]);
     assert_eq!(w("nodad"), vec![(34, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'mystery_block'"), vec![(37, Severity::Warning)]);
@@ -830,12 +837,14 @@ fn parse_keepalived_parity_warnings() {
     assert_eq!(find(&l, "does not match the instance's address family"), vec![(6, Severity::Warning), (9, Severity::Warning)]);
     assert_eq!(l.exit_code(), 0);
 
-    // Weights: +/-254 capped to 253, beyond ignored.
-    let l = one(" track_interface {\n  eth1 weight 254\n  eth2 weight -254\n  eth3 weight 255\n }");
-    let w: Vec<Option<i32>> = inst(&l, "A").track_interfaces.iter().map(|t| t.weight).collect();
-    assert_eq!(w, vec![Some(253), Some(-253), None]);
+    // Weights: +/-254 capped to 253 (warning), beyond rejected (error: keepalived uses 0).
+    let l = one(" track_interface {\n  eth1 weight 254\n  eth2 weight -254 reverse\n }");
+    let w: Vec<(Option<i32>, bool)> = inst(&l, "A").track_interfaces.iter().map(|t| (t.weight, t.reverse)).collect();
+    assert_eq!(w, vec![(Some(253), false), (Some(-253), true)]);
     assert_eq!(find(&l, "cannot be +/-254"), vec![(5, Severity::Warning), (6, Severity::Warning)]);
-    assert_eq!(find(&l, "outside -253..253"), vec![(7, Severity::Warning)]);
+    let l = one(" track_interface {\n  eth3 weight 255\n }");
+    assert_eq!(find(&l, "weight '255' must be in -253..253"), vec![(5, Severity::Error)]);
+    assert!(l.config.instances.is_empty());
 
     // track_interface on the own interface is dropped.
     let l = one(" track_interface {\n  eth0\n  eth1\n }");
@@ -848,7 +857,9 @@ fn parse_keepalived_parity_warnings() {
     let names: Vec<&str> = inst(&l, "A").track_scripts.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["ok"]);
     assert_eq!(find(&l, "with a script is defined"), vec![(12, Severity::Warning), (13, Severity::Warning)]);
-    assert_eq!(find(&l, "track_script ok: vrrp_script is not implemented"), vec![(11, Severity::Warning)]);
+    assert_eq!(find(&l, "track_script (ok) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    // (reported at the block's closing brace, where keepalived reports it)
+    assert_eq!(find(&l, "vrrp_script empty has no script"), vec![(6, Severity::Warning)]);
     // ... and scripts without enable_script_security: keepalived's SECURITY VIOLATION.
     assert_eq!(find(&l, "enable_script_security is not set"), vec![(1, Severity::Warning)]);
     let l = parse("global_defs {\n enable_script_security\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n notify_master /bin/true\n}\n");
@@ -887,4 +898,299 @@ fn parse_keepalived_parity_warnings() {
     let d = find(&l, "unknown keyword 'auth_hmac', ignored (block, lines 4-6, skipped); keepalived 2.2.7 would not skip it");
     assert_eq!(d, vec![(4, Severity::Warning)]);
     assert_eq!(inst(&l, "A").vips.len(), 1);
+}
+
+// ---------------------------------------------------------------- trackers, sync groups, routes
+
+const SEC: &str = "global_defs {\n enable_script_security\n script_user root\n}\n";
+
+#[test]
+fn vrrp_script_round_trip_and_defaults() {
+    let l = parse(&format!(
+        "{SEC}vrrp_script a {{\n script \"/bin/true x\"\n interval 3\n timeout 2\n weight -20 reverse\n rise 2\n fall 4\n user root root\n init_fail\n}}\nvrrp_script b {{\n script /bin/true\n}}\n"
+    ));
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = &l.config.scripts[0];
+    assert_eq!(
+        *a,
+        VrrpScript {
+            name: "a".into(),
+            file: "test.conf".into(),
+            line: 5,
+            script: "/bin/true x".into(),
+            interval_s: 3,
+            timeout_s: Some(2),
+            weight: -20,
+            weight_reverse: true,
+            rise: 2,
+            fall: 4,
+            user: Some("root".into()),
+            group: Some("root".into()),
+            init_fail: true,
+        }
+    );
+    let b = &l.config.scripts[1];
+    assert_eq!((b.interval_s, b.timeout_s, b.weight, b.rise, b.fall, b.init_fail), (1, None, 0, 1, 1, false));
+    // One "does not act on it yet" warning per block.
+    assert_eq!(find(&l, "does not act on trackers yet"), vec![(5, Severity::Warning), (15, Severity::Warning)]);
+    let json = serde_json::to_value(&l.config).unwrap();
+    assert_eq!(json["scripts"][0]["weight_reverse"], true);
+}
+
+#[test]
+fn vrrp_script_bad_values_are_located_errors() {
+    let l = parse(&format!(
+        "{SEC}vrrp_script a {{\n script /bin/true\n interval 0\n timeout x\n weight 254\n weight 3 sideways\n rise 0\n fall -1\n user no_such_user_here\n}}\nvrrp_script empty {{\n interval 2\n}}\n"
+    ));
+    assert_eq!(find(&l, "interval must be greater than 0, set to 1"), vec![(7, Severity::Warning)]);
+    assert_eq!(find(&l, "timeout 'x' is not valid"), vec![(8, Severity::Error)]);
+    assert_eq!(find(&l, "weight '254' must be in -253..253"), vec![(9, Severity::Error)]);
+    assert_eq!(find(&l, "unknown weight option 'sideways'"), vec![(10, Severity::Error)]);
+    assert_eq!(find(&l, "rise '0' is not valid"), vec![(11, Severity::Error)]);
+    assert_eq!(find(&l, "fall '-1' is not valid"), vec![(12, Severity::Error)]);
+    assert_eq!(find(&l, "user 'no_such_user_here' does not exist"), vec![(13, Severity::Error)]);
+    // No script: removed at the block's closing brace, as keepalived reports it.
+    assert_eq!(find(&l, "vrrp_script empty has no script"), vec![(17, Severity::Warning)]);
+    assert!(l.config.scripts.is_empty());
+    assert_eq!(l.exit_code(), 4);
+    // A missing program is what keepalived disables at start-up.
+    let l = parse(&format!("{SEC}vrrp_script m {{\n script \"/nonexistent/check arg\"\n}}\n"));
+    assert_eq!(find(&l, "Disabling track script m"), vec![(6, Severity::Warning)]);
+    // Without a script user keepalived may use under enable_script_security, it removes the script.
+    if !std::fs::read_to_string("/etc/passwd").unwrap_or_default().contains("keepalived_script:") {
+        let l = parse("global_defs {\n enable_script_security\n}\nvrrp_script s {\n script /bin/true\n}\n");
+        assert_eq!(find(&l, "Unable to set default user for vrrp script s"), vec![(6, Severity::Warning)]);
+        assert!(l.config.scripts.is_empty());
+    }
+}
+
+#[test]
+fn track_file_round_trip_and_errors() {
+    let l = parse("vrrp_track_file f {\n file /run/x\n weight -7 reverse\n init_file 3 overwrite\n}\ntrack_file g {\n file /run/y\n}\n");
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(
+        l.config.track_files[0],
+        TrackFile {
+            name: "f".into(),
+            file: "test.conf".into(),
+            line: 1,
+            path: "/run/x".into(),
+            weight: -7,
+            weight_reverse: true,
+            init_file: Some(TrackFileInit { value: 3, overwrite: true }),
+        }
+    );
+    assert_eq!((l.config.track_files[1].weight, l.config.track_files[1].init_file.clone()), (1, None));
+
+    let l = parse("vrrp_track_file f {\n file /run/x\n file /run/z\n weight 255\n init_file 300 x\n init_file 9999999999\n}\nvrrp_track_file nofile {\n weight 2\n}\n");
+    assert_eq!(find(&l, "file already set"), vec![(3, Severity::Error)]);
+    assert_eq!(find(&l, "weight '255' must be in -254..254"), vec![(4, Severity::Error)]);
+    assert_eq!(find(&l, "init value 300 is outside the sensible range"), vec![(5, Severity::Warning)]);
+    assert_eq!(find(&l, "unknown init_file option 'x'"), vec![(5, Severity::Error)]);
+    assert_eq!(find(&l, "init value '9999999999' is not a valid integer"), vec![(6, Severity::Error)]);
+    assert_eq!(find(&l, "track file nofile has no file"), vec![(10, Severity::Warning)]);
+    assert!(l.config.track_files.is_empty());
+}
+
+#[test]
+fn track_process_round_trip_and_errors() {
+    let l = parse("vrrp_track_process p {\n process sshd -D -e\n param_match partial\n weight 254 reverse\n quorum 2\n quorum_max 4\n delay 1.5\n fork_delay 0.25\n}\nvrrp_track_process q {\n process nginx\n}\n");
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(
+        l.config.track_processes[0],
+        TrackProcess {
+            name: "p".into(),
+            file: "test.conf".into(),
+            line: 1,
+            process: "sshd".into(),
+            args: vec!["-D".into(), "-e".into()],
+            param_match: ParamMatch::Partial,
+            weight: 254,
+            weight_reverse: true,
+            quorum: 2,
+            quorum_max: Some(4),
+            terminate_delay_us: 1_500_000,
+            fork_delay_us: 250_000,
+            full_command: true,
+        }
+    );
+    let q = &l.config.track_processes[1];
+    assert_eq!((q.param_match, q.weight, q.quorum, q.quorum_max, q.full_command), (ParamMatch::None, 0, 1, None, false));
+
+    let l = parse("vrrp_track_process p {\n process a\n process b\n param_match often\n weight 255\n quorum 0\n quorum_max 70000\n quorum 3\n quorum_max 2\n terminate_delay 3601\n}\nvrrp_track_process none {\n weight 1\n}\n");
+    assert_eq!(find(&l, "process already set"), vec![(3, Severity::Error)]);
+    assert_eq!(find(&l, "param_match 'often'"), vec![(4, Severity::Error)]);
+    assert_eq!(find(&l, "weight '255' must be in -254..254"), vec![(5, Severity::Error)]);
+    assert_eq!(find(&l, "quorum '0' must be in 1..65535"), vec![(6, Severity::Error)]);
+    assert_eq!(find(&l, "quorum_max '70000' must be in 0..65535"), vec![(7, Severity::Error)]);
+    assert_eq!(find(&l, "quorum_max 2 is less than quorum 3"), vec![(9, Severity::Error)]);
+    assert_eq!(find(&l, "terminate_delay '3601'"), vec![(10, Severity::Error)]);
+    assert_eq!(find(&l, "track process none has no process"), vec![(14, Severity::Warning)]);
+}
+
+#[test]
+fn instance_track_file_and_process_entries() {
+    let l = parse(
+        "vrrp_track_file f {\n file /run/x\n}\nvrrp_track_process p {\n process sshd\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_file {\n  f weight 254 reverse\n  nofile\n  f\n }\n track_process {\n  p weight -254 noreverse\n  noproc weight 3\n }\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    assert_eq!(a.track_files, vec![TrackRef { name: "f".into(), weight: Some(254), line: 11, reverse: true }]);
+    assert_eq!(a.track_processes, vec![TrackRef { name: "p".into(), weight: Some(-254), line: 16, reverse: false }]);
+    assert_eq!(find(&l, "no vrrp_track_file nofile"), vec![(12, Severity::Warning)]);
+    assert_eq!(find(&l, "duplicate track_file f"), vec![(13, Severity::Warning)]);
+    assert_eq!(find(&l, "no vrrp_track_process noproc"), vec![(17, Severity::Warning)]);
+    assert_eq!(find(&l, "track_file (f) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    // Bad entries: rejected values are errors and invalidate the instance.
+    let l = parse("vrrp_track_file f {\n file /run/x\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_file {\n  f weight 255\n }\n track_script {\n }\n track_interface {\n  eth1 wait 3\n  eth2 weight\n }\n}\n");
+    assert_eq!(find(&l, "weight '255' must be in -254..254"), vec![(8, Severity::Error)]);
+    assert_eq!(find(&l, "unknown option 'wait'"), vec![(13, Severity::Error)]);
+    assert_eq!(find(&l, "weight without a value"), vec![(14, Severity::Error)]);
+    assert!(l.config.instances.is_empty());
+}
+
+#[test]
+fn sync_group_round_trip_and_membership_rules() {
+    let l = parse(
+        "vrrp_sync_group G {\n group {\n  A B\n }\n notify_master \"/bin/m x\"\n notify_master /bin/other\n notify /bin/n\n track_interface {\n  eth9 weight 10\n }\n sync_group_tracking_weight\n smtp_alert\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\nvrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  198.18.0.2\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let g = &l.config.sync_groups[0];
+    assert_eq!(g.instances, vec!["A".to_string(), "B".to_string()]);
+    assert_eq!(g.notify_master.as_deref(), Some("/bin/m x"));
+    assert_eq!(g.notify.as_deref(), Some("/bin/n"));
+    assert_eq!(g.track_interfaces[0].weight, Some(10));
+    assert!(g.sync_group_tracking_weight);
+    assert_eq!(find(&l, "notify_master script already given"), vec![(6, Severity::Warning)]);
+    assert_eq!(find(&l, "smtp_alert not implemented"), vec![(12, Severity::Warning)]);
+    assert_eq!(inst(&l, "B").sync_group.as_deref(), Some("G"));
+
+    let l = parse(
+        "vrrp_sync_group G1 {\n group {\n  A\n  NOPE\n }\n global_tracking\n}\nvrrp_sync_group G2 {\n group {\n  A\n }\n}\nvrrp_sync_group G3 {\n A\n}\nvrrp_sync_group G1 {\n group {\n  A\n }\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n",
+    );
+    assert_eq!(find(&l, "vrrp_instance NOPE does not exist"), vec![(4, Severity::Warning)]);
+    assert_eq!(find(&l, "global_tracking is deprecated"), vec![(6, Severity::Warning)]);
+    assert_eq!(find(&l, "vrrp_instance A is already in vrrp_sync_group G1"), vec![(10, Severity::Error)]);
+    assert_eq!(find(&l, "vrrp_sync_group G2 has no (existing) member"), vec![(8, Severity::Warning)]);
+    assert_eq!(find(&l, "unknown keyword 'A'"), vec![(14, Severity::Warning)]);
+    assert_eq!(find(&l, "duplicate vrrp_sync_group G1"), vec![(16, Severity::Error)]);
+    let names: Vec<&str> = l.config.sync_groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, vec!["G1"]);
+    assert!(l.config.sync_groups[0].sync_group_tracking_weight);
+    assert_eq!(l.exit_code(), 4);
+
+    // Weighted trackers of a member are ignored without sync_group_tracking_weight.
+    let l = parse(&format!(
+        "{SEC}vrrp_script s {{\n script /bin/true\n weight 5\n}}\nvrrp_sync_group G {{\n group {{\n  A\n }}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n track_script {{\n  s\n }}\n track_interface {{\n  eth1\n }}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n"
+    ));
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(find(&l, "without sync_group_tracking_weight: ignored"), vec![(18, Severity::Warning)]);
+    let a = inst(&l, "A");
+    assert!(a.track_scripts.is_empty());
+    assert_eq!(a.track_interfaces.len(), 1);
+}
+
+#[test]
+fn static_and_virtual_routes_and_rules() {
+    let l = parse(
+        "static_ipaddress {\n 198.18.1.1/24 dev eth0 scope link\n}\nstatic_routes {\n src 198.18.1.1 198.18.2.0/24 via 198.18.1.254 dev eth0 table 100 metric 7 scope link protocol keepalived\n blackhole 198.18.3.0/24 no_track\n default via 198.18.1.254 dev eth0 table main onlink\n}\nstatic_rules {\n from 198.18.1.0/24 to 198.18.9.0/24 table 100 priority 10 fwmark 0x10/0xff iif eth0 oif eth1\n not from all prohibit preference 11\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.1.100\n }\n virtual_routes {\n  2001:db8:1::/64 via 2001:db8::1 dev eth0\n }\n virtual_rules {\n  from 2001:db8::5/128 table 1 priority 100\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.static_addresses[0].scope.as_deref(), Some("link"));
+    let r = &l.config.static_routes[0];
+    assert_eq!(
+        *r,
+        Route {
+            kind: RouteKind::Unicast,
+            dest: IpPrefix { addr: "198.18.2.0".parse().unwrap(), prefix_len: 24 },
+            via: Some("198.18.1.254".parse().unwrap()),
+            or_via: vec![],
+            dev: Some("eth0".into()),
+            table: Some(100),
+            metric: Some(7),
+            src: Some("198.18.1.1".parse().unwrap()),
+            scope: Some("link".into()),
+            proto: Some("keepalived".into()),
+            onlink: false,
+            track: true,
+            line: 5,
+        }
+    );
+    let bh = &l.config.static_routes[1];
+    assert_eq!((bh.kind, bh.track, bh.dest.prefix_len), (RouteKind::Blackhole, false, 24));
+    let d = &l.config.static_routes[2];
+    assert_eq!((d.dest.addr, d.dest.prefix_len, d.table, d.onlink), ("0.0.0.0".parse::<IpAddr>().unwrap(), 0, Some(254), true));
+    let rule = &l.config.static_rules[0];
+    assert_eq!(
+        *rule,
+        Rule {
+            action: RuleAction::Lookup,
+            invert: false,
+            from: Some(IpPrefix { addr: "198.18.1.0".parse().unwrap(), prefix_len: 24 }),
+            to: Some(IpPrefix { addr: "198.18.9.0".parse().unwrap(), prefix_len: 24 }),
+            table: Some(100),
+            priority: Some(10),
+            fwmark: Some(16),
+            fwmask: Some(255),
+            iif: Some("eth0".into()),
+            oif: Some("eth1".into()),
+            goto: None,
+            track: true,
+            line: 10,
+        }
+    );
+    let r2 = &l.config.static_rules[1];
+    assert_eq!((r2.action, r2.invert, r2.from, r2.priority), (RuleAction::Prohibit, true, None, Some(11)));
+    let a = inst(&l, "A");
+    assert_eq!(a.virtual_routes[0].via, Some("2001:db8::1".parse().unwrap()));
+    assert_eq!(a.virtual_rules[0].from.unwrap().prefix_len, 128);
+    // One warning per block that the agent does not install them.
+    assert_eq!(find(&l, "does not install them yet").len(), 5);
+}
+
+#[test]
+fn route_and_rule_lines_keepalived_skips_are_named() {
+    let l = parse(
+        "static_routes {\n 198.18.2.0/33 dev eth0\n 198.18.3.0/24 via 2001:db8::1 dev eth0\n 198.18.4.0/24 dev eth0 table nosuchtable\n 198.18.5.0/24 dev eth0 metric x\n 198.18.6.0/24 dev eth0 scope bogus\n 198.18.7.0/24 dev eth0 proto static\n 198.18.8.0/24 gw 198.18.0.1\n 198.18.9.0/24 dev eth0 protocol static\n}\nstatic_rules {\n from 198.18.0.0/24 table 10\n to 198.18.100./24 table 1 priority 1\n from 198.18.0.0/24 to 2001:db8::/32 table 1 priority 2\n from 198.18.0.0/24 priority 3\n from 198.18.0.0/24 table 1 pref 4\n from 198.18.0.0/24 table 1\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "route/rule problems are warnings: {:?}", l.diagnostics);
+    let skipped = |n: usize| l.diagnostics.iter().any(|d| d.line == n && d.message.contains("skipped (as keepalived does)"));
+    for line in [2, 3, 4, 5, 6, 7, 13, 14, 15, 16] {
+        assert!(skipped(line), "line {line} not reported as skipped: {:?}", l.diagnostics);
+    }
+    assert_eq!(find(&l, "\"gw\" for routes is deprecated"), vec![(8, Severity::Warning)]);
+    assert_eq!(find(&l, "route 198.18.8.0/24 has no dev"), vec![(8, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived resets protocol static"), vec![(9, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16384"), vec![(12, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16383"), vec![(17, Severity::Warning)]);
+    assert_eq!(l.config.static_routes.len(), 2);
+    assert_eq!(l.config.static_rules.len(), 2);
+    // A bad static_ipaddress is an error, like a bad virtual_ipaddress.
+    let l = parse("static_ipaddress {\n 198.18.0.300 dev eth0\n}\n");
+    assert_eq!(find(&l, "bad address '198.18.0.300'"), vec![(2, Severity::Error)]);
+}
+
+#[test]
+fn mcast_src_ip_sets_the_source_address_without_unicast() {
+    let l = one(" mcast_src_ip 198.18.0.5");
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    assert_eq!(a.unicast_src_ip, Some("198.18.0.5".parse().unwrap()));
+    assert!(a.unicast_peers.is_empty());
+    assert!(find(&l, "mcast_src_ip").is_empty(), "{:?}", l.diagnostics);
+    assert!(find(&l, "falls back to multicast").is_empty());
+    // Both given: the last wins (one keepalived handler for both keywords).
+    let l = one(" unicast_src_ip 198.18.0.6\n mcast_src_ip 198.18.0.7\n unicast_peer {\n  198.18.0.8\n }");
+    assert_eq!(inst(&l, "A").unicast_src_ip, Some("198.18.0.7".parse().unwrap()));
+    assert_eq!(find(&l, "replaces the source address 198.18.0.6"), vec![(5, Severity::Warning)]);
+    // Errors and family rules as for unicast_src_ip.
+    let l = one(" mcast_src_ip 198.18.0.300");
+    assert_eq!(find(&l, "mcast_src_ip: bad address"), vec![(4, Severity::Error)]);
+    // ... it fixes the address family like unicast_src_ip, so the IPv4 VIP is dropped.
+    let l = one(" mcast_src_ip 2001:db8::1");
+    assert_eq!(find(&l, "does not match the instance's address family"), vec![(6, Severity::Warning)]);
+    // A multicast source (seen in the wild) cannot be used.
+    let l = one(" mcast_src_ip 224.0.0.1");
+    assert_eq!(find(&l, "cannot be the advert source address"), vec![(4, Severity::Warning)]);
+    assert_eq!(inst(&l, "A").unicast_src_ip, None);
 }
