@@ -71,3 +71,28 @@ fn sighup_reload_keeps_unchanged_instances_and_applies_the_rest() {
     reload_keeping(&agent, r1, v1, "the running configuration stays", 1);
     assert!(has_addr(r1, v3), "VI_3 keeps running after a refused reload");
 }
+
+#[test]
+fn an_instance_with_errors_is_not_started_and_the_others_run() {
+    if !require_root("an_instance_with_errors_is_not_started_and_the_others_run") {
+        return;
+    }
+    let lan = lan("partial", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let (v1, v2) = (Ipv4Addr::new(198, 18, 0, 100), Ipv4Addr::new(198, 18, 0, 101));
+    let bad = instance("VI_2", 52, v2).replace("priority 255", "priority 400");
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &format!("{}{bad}", instance("VI_1", 51, v1)), &[]).expect("spawn");
+    wait_for(STARTUP, "VI_1 to run", || has_addr(r1, v1).then_some(())).unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    let log = agent.log_text();
+    assert!(log.contains("vrrp.conf:13: error: priority 400"), "the error is located: {}", agent.log_tail(20));
+    assert!(log.contains("vrrp_instance VI_2: not started"), "{}", agent.log_tail(20));
+    assert!(!has_addr(r1, v2), "an instance with errors never takes its VIP");
+    assert_eq!(names_in_status(&agent), ["VI_1"]);
+
+    // On SIGHUP, an instance whose new version has errors keeps running as it was.
+    std::fs::write(&agent.config, format!("{}{}", instance("VI_1", 51, v1).replace("priority 255", "priority 0"), instance("VI_3", 53, Ipv4Addr::new(198, 18, 0, 102)))).expect("rewrite");
+    sighup(&agent);
+    reload_keeping(&agent, r1, v1, "configuration reloaded: 1 instance(s) unchanged, 1 started, 0 stopped", 1);
+    assert!(agent.log_text().contains("(VI_1) its new configuration has errors: it keeps running as before"));
+}

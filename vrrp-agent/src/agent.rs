@@ -103,7 +103,10 @@ struct Ctx {
     notifier: Notifier,
 }
 
-/// Loads and checks the config; refuses to run on errors (we never guess a value).
+/// Loads and checks the config. We never guess a value: an instance whose lines have errors
+/// does not run (each is named), and errors outside any instance (an unclosed block, a
+/// missing include, a bad global setting), which may hide or change what follows them, stop
+/// the whole file.
 pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow::Result<config::Config> {
     let loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
     for d in &loaded.diagnostics {
@@ -112,8 +115,15 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
             _ => error!("{d}"),
         }
     }
-    if loaded.has_errors() {
-        bail!("{}: configuration has errors (see above)", path.display());
+    let file_errors = loaded.file_level_errors();
+    if file_errors > 0 {
+        bail!("{}: {file_errors} error(s) outside any vrrp_instance (see above)", path.display());
+    }
+    for r in &loaded.config.rejected {
+        error!("{}:{}: vrrp_instance {}: not started: {} error(s) in its configuration (see above)", r.file.display(), r.line, r.name, r.errors);
+    }
+    if loaded.config.instances.is_empty() && !loaded.config.rejected.is_empty() {
+        bail!("{}: no vrrp_instance without errors", path.display());
     }
     Ok(loaded.config)
 }
@@ -351,6 +361,12 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
         }
     }
     for mut inst in old {
+        if config.rejected.iter().any(|r| r.name == inst.cfg.name) {
+            error!(parent: &inst.span, "({}) its new configuration has errors: it keeps running as before", inst.cfg.name);
+            instances.push(inst);
+            kept += 1;
+            continue;
+        }
         info!(parent: &inst.span, "({}) removed from the configuration: stopping it", inst.cfg.name);
         stop_instance(ctx, &mut inst, now_ns()).await;
         ctx.dp.forget_vrid(&inst.key);

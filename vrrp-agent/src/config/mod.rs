@@ -107,6 +107,16 @@ impl ConfigError {
     }
 }
 
+/// A `vrrp_instance` left out of [`Config::instances`] because of errors in its own lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedInstance {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// How many of the file's errors were in this instance.
+    pub errors: usize,
+}
+
 /// The result of reading a configuration: what vrrp-agent will run, and
 /// everything that was said about the file(s).
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +128,14 @@ pub struct Loaded {
 impl Loaded {
     /// keepalived-style exit code for a config check: 0 when clean or only
     /// warnings, 4 if any [`Severity::Error`], 3 if any [`Severity::Fatal`].
+    /// Errors not confined to one instance (an unclosed block, a missing include, a bad
+    /// global setting...): they may hide or change anything after them, so nothing should
+    /// run. Errors inside an instance only keep that instance from running.
+    pub fn file_level_errors(&self) -> usize {
+        let total = self.diagnostics.iter().filter(|d| d.severity >= Severity::Error).count();
+        total.saturating_sub(self.config.rejected.iter().map(|r| r.errors).sum())
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self.diagnostics.iter().map(|d| d.severity).max() {
             Some(Severity::Fatal) => 3,
@@ -140,6 +158,8 @@ pub struct Config {
     pub global: GlobalDefs,
     /// Only instances without errors.
     pub instances: Vec<Instance>,
+    /// Instances left out because their own lines had errors.
+    pub rejected: Vec<RejectedInstance>,
     /// `vrrp_script` blocks keepalived keeps (named, with a `script`, a usable user).
     /// Parsed and validated; vrrp-agent does not run them yet.
     pub scripts: Vec<VrrpScript>,

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use crate::config::RejectedInstance;
 
 use super::lexer::{Tok, TokKind};
 use super::routes::{parse_route, parse_rule};
@@ -58,6 +59,10 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    pub(super) fn path_buf(&self, file: usize) -> PathBuf {
+        self.files.get(file).cloned().unwrap_or_default()
+    }
+
     pub(super) fn push(&mut self, file: usize, line: usize, severity: Severity, message: String) {
         if severity >= Severity::Error {
             self.error_count += 1;
@@ -310,7 +315,9 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     let mut static_routes: Vec<Route> = Vec::new();
     let mut static_rules: Vec<Rule> = Vec::new();
 
-    let mut drafts: Vec<(Draft, bool)> = Vec::new();
+    // (draft, valid so far, errors found while parsing it)
+    let mut drafts: Vec<(Draft, bool, usize)> = Vec::new();
+    let mut rejected: Vec<RejectedInstance> = Vec::new();
     let mut names: HashMap<String, (usize, usize)> = HashMap::new();
     for node in &tree {
         let kw = node.kw();
@@ -328,6 +335,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                         node,
                         format!("duplicate vrrp_instance {name} (already defined at {first}); this one is ignored"),
                     );
+                    rejected.push(RejectedInstance { name, file: ctx.path_buf(node.file), line: node.line, errors: 1 });
                     continue;
                 }
                 names.insert(name.clone(), (node.file, node.line));
@@ -337,7 +345,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 // or around the instance makes it invalid too.
                 let unclosed = |n: &Node| n.block.as_ref().is_some_and(|b| !b.closed);
                 let broken = unclosed(node) || children(node).iter().any(unclosed);
-                drafts.push((draft, ctx.error_count == before && !broken));
+                drafts.push((draft, ctx.error_count == before && !broken, ctx.error_count - before));
             }
             "vrrp_script" | "vrrp_track_file" | "track_file" | "vrrp_track_process" => {}
             "vrrp_sync_group" => {
@@ -407,13 +415,15 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     // Finalise instances and check VRIDs.
     let mut instances: Vec<Instance> = Vec::new();
     let mut vrids: HashMap<(String, bool, u8), (String, usize, usize)> = HashMap::new();
-    for (draft, ok) in drafts {
+    for (draft, ok, parse_errors) in drafts {
         let before = ctx.error_count;
+        let (name, file, line) = (draft.name.clone(), ctx.path_buf(draft.file), draft.line);
         let inst = finish_instance(&mut ctx, draft, &global, strict, &defined);
-        let Some(inst) = inst else { continue };
-        if !ok || ctx.error_count != before {
+        let errors = parse_errors + (ctx.error_count - before);
+        let Some(inst) = inst.filter(|_| ok && ctx.error_count == before) else {
+            rejected.push(RejectedInstance { name, file, line, errors });
             continue;
-        }
+        };
         let v6 = inst
             .vips
             .first()
@@ -434,6 +444,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 inst.name
             );
             ctx.push(file_idx, inst.line, Severity::Error, msg);
+            rejected.push(RejectedInstance { name: inst.name.clone(), file: inst.file.clone(), line: inst.line, errors: 1 });
             continue;
         }
         vrids.insert(key, (inst.name.clone(), file_idx, inst.line));
@@ -509,6 +520,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         Config {
             global,
             instances,
+            rejected,
             scripts,
             track_files,
             track_processes,
