@@ -12,7 +12,7 @@ use vrrp_agent::{
     dataplane::{Dataplane, KernelLogLevel},
     wire::{self, arp, vrrp},
 };
-use vrrp_common::{AF_INET, VipKey, VipValue, VridConfig, VridKey, flags, names, state};
+use vrrp_common::{AF_INET, VipKey, VipValue, VridConfig, VridKey, names, state};
 use vrrp_tests::{agent_binary, has_addr, lan, require_root, spawn_agent, wait_for};
 
 const BATCHES: usize = 7;
@@ -53,18 +53,9 @@ fn per_packet() {
     let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("load");
     let key = |vrid: u8| VridKey { ifindex: 1, vrid: u16::from(vrid), family: AF_INET };
     let pass = *b"benchpw!";
-    let cfg = VridConfig {
-        version: 2,
-        auth_type: 1,
-        adver_int_cs: 100,
-        state: state::BACKUP,
-        flags: flags::AUTH_PASS,
-        priority: 100,
-        auth_pass_lo: u32::from_ne_bytes([pass[0], pass[1], pass[2], pass[3]]),
-        auth_pass_hi: u32::from_ne_bytes([pass[4], pass[5], pass[6], pass[7]]),
-    };
+    let cfg = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, ..VridConfig::default() }.with_pass(pass);
     dp.init_vrid(key(51), cfg).expect("cfg");
-    let v3 = VridConfig { version: 3, auth_type: 0, flags: 0, auth_pass_lo: 0, auth_pass_hi: 0, ..cfg };
+    let v3 = VridConfig { version: 3, ..cfg }.without_auth();
     dp.init_vrid(key(52), v3).expect("cfg");
     dp.vips.insert(VipKey { ifindex: 1, addr_v4: VIP.octets() }, VipValue::new(MAC, 51), 0).expect("vip");
 

@@ -37,20 +37,11 @@ fn key(vrid: u8) -> VridKey {
 }
 
 fn v2_config() -> VridConfig {
-    VridConfig {
-        version: 2,
-        auth_type: 1,
-        adver_int_cs: 100,
-        state: state::BACKUP,
-        flags: flags::AUTH_PASS,
-        priority: 100,
-        auth_pass_lo: u32::from_ne_bytes([PASS[0], PASS[1], PASS[2], PASS[3]]),
-        auth_pass_hi: u32::from_ne_bytes([PASS[4], PASS[5], PASS[6], PASS[7]]),
-    }
+    VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, ..VridConfig::default() }.with_pass(PASS)
 }
 
 fn v3_config() -> VridConfig {
-    VridConfig { version: 3, auth_type: 0, flags: 0, auth_pass_lo: 0, auth_pass_hi: 0, ..v2_config() }
+    VridConfig { version: 3, ..v2_config() }.without_auth()
 }
 
 fn configure(dp: &mut Dataplane, vrid: u8, cfg: VridConfig) {

@@ -210,35 +210,33 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         bail!("no usable IPv4 virtual_ipaddress: an advert must carry at least one address");
     }
     let version = if cfg.version == 3 { fsm::Version::V3 } else { fsm::Version::V2 };
-    let (auth, auth_type, pass) = match &cfg.auth {
-        Some(config::Auth::Pass(p)) if cfg.version == 2 => (vrrp::Auth::Pass(*p), 1, Some(*p)),
+    let (auth, pass) = match &cfg.auth {
+        Some(config::Auth::Pass(p)) if cfg.version == 2 => (vrrp::Auth::Pass(*p), Some(*p)),
         Some(config::Auth::Ah) if cfg.version == 2 => {
             bail!("auth_type AH is not supported yet (keepalived deprecates it; use PASS or none)")
         }
         Some(_) => {
             warn!(parent: &span, "authentication is a VRRPv2 feature; ignored for version 3 (as keepalived does)");
-            (vrrp::Auth::None, 0, None)
+            (vrrp::Auth::None, None)
         }
-        None => (vrrp::Auth::None, 0, None),
+        None => (vrrp::Auth::None, None),
     };
     let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
     let mut vflags = 0;
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
     }
-    if pass.is_some() {
-        vflags |= flags::AUTH_PASS;
-    }
-    let p = pass.unwrap_or([0; 8]);
     let vcfg = VridConfig {
         version: u32::from(cfg.version),
-        auth_type,
         adver_int_cs: u32::from(cfg.advert_int_cs),
         state: state::INIT,
         flags: vflags,
         priority: u32::from(cfg.priority),
-        auth_pass_lo: u32::from_ne_bytes([p[0], p[1], p[2], p[3]]),
-        auth_pass_hi: u32::from_ne_bytes([p[4], p[5], p[6], p[7]]),
+        ..VridConfig::default()
+    };
+    let vcfg = match pass {
+        Some(p) => vcfg.with_pass(p),
+        None => vcfg.without_auth(),
     };
     ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let params = fsm::Params {

@@ -85,6 +85,27 @@ pub struct VridConfig {
     pub auth_pass_hi: u32,
 }
 
+impl VridConfig {
+    /// VRRPv2 PASS authentication: auth type 1, and the 8-byte string XDP compares with the
+    /// advert's auth data, split into the two map words in wire order.
+    pub const fn with_pass(mut self, pass: [u8; 8]) -> Self {
+        self.auth_type = 1;
+        self.flags |= flags::AUTH_PASS;
+        self.auth_pass_lo = u32::from_ne_bytes([pass[0], pass[1], pass[2], pass[3]]);
+        self.auth_pass_hi = u32::from_ne_bytes([pass[4], pass[5], pass[6], pass[7]]);
+        self
+    }
+
+    /// No authentication (VRRPv3, or VRRPv2 without it).
+    pub const fn without_auth(mut self) -> Self {
+        self.auth_type = 0;
+        self.flags &= !flags::AUTH_PASS;
+        self.auth_pass_lo = 0;
+        self.auth_pass_hi = 0;
+        self
+    }
+}
+
 /// The last accepted advert for an instance.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
