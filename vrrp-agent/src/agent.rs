@@ -239,16 +239,22 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         None => vcfg.without_auth(),
     };
     ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
+    let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
     let params = fsm::Params {
         version,
         priority: cfg.priority,
         advert_int_cs: cfg.advert_int_cs,
         preempt: cfg.preempt,
-        preempt_delay_cs: cfg.preempt_delay_s.saturating_mul(100),
+        preempt_delay_us: secs(cfg.preempt_delay_s),
+        initial_master: cfg.initial_state == config::InitialState::Master && cfg.priority != 255,
         primary_addr: IpAddr::V4(primary),
         garp_master_repeat: cfg.garp_master_repeat,
-        garp_master_delay_cs: cfg.garp_master_delay_s.saturating_mul(100),
-        garp_master_refresh_cs: cfg.garp_master_refresh_s.saturating_mul(100),
+        garp_master_delay_us: secs(cfg.garp_master_delay_s),
+        garp_master_refresh_us: secs(cfg.garp_master_refresh_s),
+        lower_prio_advert: !cfg.lower_prio_no_advert,
+        garp_lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        garp_lower_prio_delay_us: secs(cfg.garp_lower_prio_delay_s),
+        make_before_break: true,
     };
     let checksum = if cfg.version == 3 && !cfg.v3_checksum_as_v2 {
         vrrp::ChecksumMode::PseudoHeader
@@ -256,7 +262,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         vrrp::ChecksumMode::Plain
     };
     info!(parent: &span, primary = %primary, xdp = ?used, priority = cfg.priority, version = cfg.version,
-        "instance ready: master down interval {} cs", fsm::master_down_interval_cs(version, cfg.priority, cfg.advert_int_cs));
+        "instance ready: master down interval {} us", fsm::master_down_interval_us(version, cfg.priority, cfg.advert_int_cs));
     Ok(Vrrp {
         cfg: cfg.clone(),
         key,
@@ -530,12 +536,12 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
                     State::Master => Some(NotifyState::Master),
                     State::Backup => Some(NotifyState::Backup),
                     State::Fault => Some(NotifyState::Fault),
-                    State::Initialize if reason == fsm::Reason::Shutdown => Some(NotifyState::Stop),
+                    State::Initialize if reason.is_stop() => Some(NotifyState::Stop),
                     State::Initialize => None,
                 };
                 let _e = inst.span.enter();
                 match to {
-                    State::Initialize if reason == fsm::Reason::Shutdown => info!("({}) Entering STOP STATE ({reason})", inst.cfg.name),
+                    State::Initialize if reason.is_stop() => info!("({}) Entering STOP STATE ({reason})", inst.cfg.name),
                     _ => info!(from = %from, "({}) Entering {to} STATE ({reason})", inst.cfg.name),
                 }
                 inst.transitions += 1;
@@ -569,6 +575,9 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
             Action::RemoveVips => remove_vips(ctx, inst).await,
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
             Action::SendGarp { count } => send_garps(ctx, inst, count),
+            Action::Reassert { src, priority } => {
+                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
+            }
         }
     }
     write_status(ctx, inst);
@@ -696,7 +705,7 @@ fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         priority: u32::from(inst.fsm.priority()),
         base_priority: u32::from(inst.cfg.priority),
         adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
-        master_down_interval_cs: inst.fsm.master_down_interval_cs(),
+        master_down_interval_us: u32::try_from(inst.fsm.master_down_interval_us()).unwrap_or(u32::MAX),
         master_v4: inst.master.map(|a| a.octets()).unwrap_or_default(),
         pid: std::process::id(),
         transitions: inst.transitions,

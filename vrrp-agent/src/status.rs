@@ -21,7 +21,7 @@ pub struct InstanceView {
     pub base_priority: u32,
     pub master: Option<Ipv4Addr>,
     pub adver_int_cs: u32,
-    pub master_down_interval_cs: u32,
+    pub master_down_interval_us: u32,
     pub transitions: u32,
     pub agent_pid: u32,
     pub agent_running: bool,
@@ -98,7 +98,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             base_priority: st.base_priority,
             master: (st.master_v4 != [0; 4]).then(|| Ipv4Addr::from(st.master_v4)),
             adver_int_cs: st.adver_int_cs,
-            master_down_interval_cs: st.master_down_interval_cs,
+            master_down_interval_us: st.master_down_interval_us,
             transitions: st.transitions,
             agent_pid: st.pid,
             agent_running: pid_alive(st.pid),
@@ -145,7 +145,7 @@ pub fn print(view: &StatusView) {
     for i in &view.instances {
         let iface = i.interface.clone().unwrap_or_else(|| format!("ifindex {}", i.ifindex));
         println!(
-            "{} {} vrid {}: {} priority {} (base {}), master {}, master down interval {} cs{}",
+            "{} {} vrid {}: {} priority {} (base {}), master {}, master down interval {:.3} ms{}",
             i.name,
             iface,
             i.vrid,
@@ -153,7 +153,7 @@ pub fn print(view: &StatusView) {
             i.priority,
             i.base_priority,
             i.master.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into()),
-            i.master_down_interval_cs,
+            f64::from(i.master_down_interval_us) / 1000.0,
             if i.agent_running { String::new() } else { format!(" [agent pid {} not running: state is stale]", i.agent_pid) },
         );
         println!(

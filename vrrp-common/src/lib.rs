@@ -6,6 +6,8 @@
 //! flags. With the `user` feature the types implement `bytemuck::Pod` and `aya::Pod`.
 #![no_std]
 
+pub mod timers;
+
 /// Names of the maps and the program, used by both sides (and by operators with bpftool).
 pub mod names {
     /// The XDP program.
@@ -230,7 +232,7 @@ pub struct InstanceStatus {
     pub priority: u32,
     pub base_priority: u32,
     pub adver_int_cs: u32,
-    pub master_down_interval_cs: u32,
+    pub master_down_interval_us: u32,
     /// Current master's address (wire order), ours when Master, 0.0.0.0 if unknown.
     pub master_v4: [u8; 4],
     /// Agent pid.

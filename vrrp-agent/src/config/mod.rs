@@ -190,6 +190,12 @@ pub struct GlobalDefs {
     pub garp_master_repeat: u32,
     /// `vrrp_garp_master_refresh`, 0 = off.
     pub garp_master_refresh_s: u32,
+    /// `vrrp_garp_lower_prio_repeat`; unset = each instance's `garp_master_repeat`.
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_garp_lower_prio_delay`, default 0 (no second burst).
+    pub garp_lower_prio_delay_s: u32,
+    /// `vrrp_lower_prio_no_advert`: a master does not answer a lower-priority advert.
+    pub lower_prio_no_advert: bool,
     /// `vrrp_garp_interval` in milliseconds, default 0.
     pub vrrp_garp_interval_ms: u32,
     /// `v3_checksum_as_v2` in `global_defs` (keepalived after 2.2.7; an optional
@@ -207,6 +213,9 @@ impl Default for GlobalDefs {
             garp_master_delay_s: 5,
             garp_master_repeat: 5,
             garp_master_refresh_s: 0,
+            garp_lower_prio_repeat: None,
+            garp_lower_prio_delay_s: 0,
+            lower_prio_no_advert: false,
             vrrp_garp_interval_ms: 0,
             v3_checksum_as_v2: false,
         }
@@ -490,6 +499,13 @@ pub struct Instance {
     pub garp_master_delay_s: u32,
     pub garp_master_repeat: u32,
     pub garp_master_refresh_s: u32,
+    /// GARPs re-announcing the VIPs when a master hears a lower-priority advert.
+    pub garp_lower_prio_repeat: u32,
+    /// Delay of a second such burst, 0 = none.
+    pub garp_lower_prio_delay_s: u32,
+    /// A master does not answer a lower-priority advert with its own
+    /// (`lower_prio_no_advert`, `vrrp_lower_prio_no_advert`, or `vrrp_strict`).
+    pub lower_prio_no_advert: bool,
     pub accept: bool,
     pub track_interfaces: Vec<TrackRef>,
     pub track_scripts: Vec<TrackRef>,

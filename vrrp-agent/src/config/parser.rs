@@ -736,6 +736,21 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     g.garp_master_refresh_s = v;
                 }
             }
+            "vrrp_garp_lower_prio_repeat" => {
+                if let Some(v) = u32_value(ctx, n) {
+                    g.garp_lower_prio_repeat = Some(v);
+                }
+            }
+            "vrrp_garp_lower_prio_delay" => {
+                if let Some(v) = u32_value(ctx, n) {
+                    g.garp_lower_prio_delay_s = v;
+                }
+            }
+            "vrrp_lower_prio_no_advert" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    g.lower_prio_no_advert = v;
+                }
+            }
             "vrrp_garp_interval" => {
                 if let Some(a) = arg1(ctx, n) {
                     match parse_decimal_us(a).and_then(|us| u32::try_from(us.div_ceil(1000)).ok()) {
@@ -809,6 +824,9 @@ struct Draft {
     garp_master_delay: Option<u32>,
     garp_master_repeat: Option<u32>,
     garp_master_refresh: Option<u32>,
+    garp_lower_prio_repeat: Option<u32>,
+    garp_lower_prio_delay: Option<u32>,
+    lower_prio_no_advert: Option<bool>,
     /// (accept, line)
     accept: Option<(bool, usize)>,
     /// `track_*` blocks, resolved once every tracked object is known.
@@ -848,11 +866,8 @@ const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
     "notify_priority_changes",
     "notify_deleted",
     "garp_master_refresh_repeat",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
     "garp_extra_if",
     "down_timer_adverts",
-    "lower_prio_no_advert",
     "higher_prio_send_advert",
     "kernel_rx_buf_size",
     "promote_secondaries",
@@ -887,6 +902,9 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         garp_master_delay: None,
         garp_master_repeat: None,
         garp_master_refresh: None,
+        garp_lower_prio_repeat: None,
+        garp_lower_prio_delay: None,
+        lower_prio_no_advert: None,
         accept: None,
         tracks: Vec::new(),
         virtual_routes: Vec::new(),
@@ -1110,6 +1128,9 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
             "garp_master_delay" => d.garp_master_delay = u32_value(ctx, n).or(d.garp_master_delay),
             "garp_master_repeat" => d.garp_master_repeat = u32_value(ctx, n).or(d.garp_master_repeat),
             "garp_master_refresh" => d.garp_master_refresh = u32_value(ctx, n).or(d.garp_master_refresh),
+            "garp_lower_prio_repeat" => d.garp_lower_prio_repeat = u32_value(ctx, n).or(d.garp_lower_prio_repeat),
+            "garp_lower_prio_delay" => d.garp_lower_prio_delay = u32_value(ctx, n).or(d.garp_lower_prio_delay),
+            "lower_prio_no_advert" => d.lower_prio_no_advert = opt_bool(ctx, n).or(d.lower_prio_no_advert),
             "accept" => {
                 no_args(ctx, n);
                 d.accept = Some((true, n.line));
@@ -1562,6 +1583,15 @@ fn finish_instance(
         unicast_peers,
         garp_master_delay_s: d.garp_master_delay.unwrap_or(global.garp_master_delay_s),
         garp_master_repeat: d.garp_master_repeat.unwrap_or(global.garp_master_repeat),
+        // Ours re-announce with a full burst by default (keepalived sends none unless set):
+        // a transient second master may have turned clients to its MAC.
+        garp_lower_prio_repeat: d
+            .garp_lower_prio_repeat
+            .or(global.garp_lower_prio_repeat)
+            .unwrap_or(d.garp_master_repeat.unwrap_or(global.garp_master_repeat)),
+        garp_lower_prio_delay_s: d.garp_lower_prio_delay.unwrap_or(global.garp_lower_prio_delay_s),
+        // vrrp_strict follows RFC 9568 to the letter: no extra advert.
+        lower_prio_no_advert: d.lower_prio_no_advert.unwrap_or(global.lower_prio_no_advert) || strict,
         garp_master_refresh_s: d.garp_master_refresh.unwrap_or(global.garp_master_refresh_s),
         accept,
         track_interfaces,

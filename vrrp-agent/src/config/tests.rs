@@ -313,6 +313,9 @@ fn parse_full_instance_round_trip() {
             garp_master_delay_s: 3,
             garp_master_repeat: 4,
             garp_master_refresh_s: 60,
+            garp_lower_prio_repeat: None,
+            garp_lower_prio_delay_s: 0,
+            lower_prio_no_advert: false,
             vrrp_garp_interval_ms: 1,
             v3_checksum_as_v2: false,
         }
@@ -365,6 +368,9 @@ fn parse_full_instance_round_trip() {
         garp_master_delay_s: 1,
         garp_master_repeat: 4,
         garp_master_refresh_s: 60,
+        garp_lower_prio_repeat: 4,
+        garp_lower_prio_delay_s: 0,
+        lower_prio_no_advert: false,
         accept: false,
         track_interfaces: vec![
             TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: false },

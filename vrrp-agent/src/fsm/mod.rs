@@ -1,0 +1,800 @@
+//! VRRP election state machine (RFC 5798 / RFC 9568 VRRPv3, RFC 3768 VRRPv2),
+//! with keepalived's extensions (FAULT state, `preempt_delay`, GARP bursts).
+//!
+//! Sans-IO, in the style of quinn-proto: no clocks, sockets or threads in here.
+//! The driver feeds events (`handle_*`) stamped with a monotonic time in
+//! nanoseconds, drains the resulting [`Action`]s with [`Instance::poll_action`]
+//! (a FIFO queue) and calls [`Instance::handle_timeout`] once the instant
+//! returned by [`Instance::poll_timeout`] has been reached.
+//!
+//! Event timestamps need not be monotonic across calls: a deadline is always
+//! computed from the timestamp of the event that set it, and a deadline that is
+//! already in the past fires on the next `handle_timeout`. Nothing here panics
+//! and all time arithmetic saturates.
+//!
+//! Protocol timers are computed in integer microseconds (`vrrp_common::timers`): whole
+//! centiseconds would erase Skew_Time, and with it the ordering of backups.
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod sim;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+
+pub use vrrp_common::timers::{
+    Micros, US_PER_CS, US_PER_S, Version, cs_to_us, initial_master_down_us, master_down_interval_us,
+    skew_time_us,
+};
+
+/// Nanoseconds on an arbitrary monotonic clock (CLOCK_MONOTONIC in the driver).
+pub type Nanos = u64;
+
+/// Nanoseconds per microsecond.
+pub const NANOS_PER_US: u64 = 1_000;
+
+/// Priority of the address owner (RFC 5798 §5.2.4).
+const OWNER_PRIORITY: u8 = 255;
+
+/// Protocol state (RFC 5798 §6.4, plus keepalived's FAULT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not running: before `handle_startup` and after `handle_shutdown`.
+    Initialize,
+    Backup,
+    Master,
+    /// keepalived's FAULT: interface down or a weight-0 tracker failed.
+    /// No VIPs, no adverts, no timers.
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// Configuration of one virtual router instance. Durations are in microseconds, the
+/// advertisement interval in centiseconds (its wire unit).
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub version: Version,
+    /// Configured (base) priority, 1..=255; 255 = address owner.
+    /// 0 is treated as 1.
+    pub priority: u8,
+    /// Configured advert interval in centiseconds (v2: a multiple of 100).
+    /// 0 is treated as 1.
+    pub advert_int_cs: u16,
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: once in Backup, the first lower-priority advert starts
+    /// this delay; until it has elapsed the lower-priority master is accepted (0 = off).
+    pub preempt_delay_us: Micros,
+    /// keepalived `state MASTER` on a non-owner: the first Master_Down_Timer (at startup
+    /// and on leaving Fault) is [`initial_master_down_us`], not Master_Down_Interval.
+    pub initial_master: bool,
+    /// Our primary address, for the equal-priority tie break.
+    pub primary_addr: IpAddr,
+    /// Gratuitous ARPs (or unsolicited NAs) per burst; 0 = none at all.
+    pub garp_master_repeat: u32,
+    /// Delay of the second burst after becoming master; 0 = no second burst.
+    pub garp_master_delay_us: Micros,
+    /// Period of refresh bursts while master; 0 = off.
+    pub garp_master_refresh_us: Micros,
+    /// A Master hearing a lower-priority advert answers with an advert at once
+    /// (keepalived's default; `vrrp_lower_prio_no_advert` and `vrrp_strict` turn it off).
+    pub lower_prio_advert: bool,
+    /// ... and re-announces its VIPs with a burst of this many GARPs/NAs (keepalived
+    /// `garp_lower_prio_repeat`; ours defaults to `garp_master_repeat`), 0 = none.
+    pub garp_lower_prio_repeat: u32,
+    /// A second such burst this long after the first (`garp_lower_prio_delay`), 0 = none.
+    pub garp_lower_prio_delay_us: Micros,
+    /// Make-before-break hand-over: on shutdown a Master sends priority 0 but keeps its
+    /// VIPs until it hears the successor's advert, at most Master_Down_Interval.
+    pub make_before_break: bool,
+}
+
+impl Params {
+    /// keepalived's defaults for everything but the identity of the instance.
+    pub fn new(version: Version, priority: u8, advert_int_cs: u16, primary_addr: IpAddr) -> Self {
+        Params {
+            version,
+            priority,
+            advert_int_cs,
+            preempt: true,
+            preempt_delay_us: 0,
+            initial_master: false,
+            primary_addr,
+            garp_master_repeat: 5,
+            garp_master_delay_us: 5 * US_PER_S,
+            garp_master_refresh_us: 0,
+            lower_prio_advert: true,
+            garp_lower_prio_repeat: 5,
+            garp_lower_prio_delay_us: 0,
+            make_before_break: true,
+        }
+    }
+}
+
+/// A received advertisement, already validated by the dataplane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advert {
+    /// Sender's primary address (IP source address).
+    pub src: IpAddr,
+    /// 0 = the master is leaving.
+    pub priority: u8,
+    /// v3: the Max Adver Int field, centiseconds. Ignored for v2.
+    pub max_adver_int_cs: u16,
+}
+
+/// Why a state transition happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `handle_startup` of a non-owner.
+    Startup,
+    /// `handle_startup` of the address owner (priority 255).
+    Owner,
+    /// The Master_Down_Timer expired.
+    MasterDown,
+    /// The Master_Down_Timer (set to Skew_Time by a priority-0 advert) expired:
+    /// the master released the virtual router.
+    PriorityZero,
+    HigherPriority {
+        src: IpAddr,
+        priority: u8,
+    },
+    EqualPriorityHigherAddress {
+        src: IpAddr,
+    },
+    /// Stopped (`handle_shutdown`). A Master that hands over make-before-break gets
+    /// [`Reason::HandedOver`] or [`Reason::NoSuccessor`] instead, when the hand-over ends.
+    Shutdown,
+    /// Make-before-break: the successor's advert was heard; the VIPs can go.
+    HandedOver {
+        src: IpAddr,
+    },
+    /// Make-before-break: no successor was heard within Master_Down_Interval.
+    NoSuccessor,
+    FaultRaised,
+    FaultCleared,
+}
+
+impl Reason {
+    /// The instance stopped (the transition to Initialize at shutdown).
+    pub fn is_stop(&self) -> bool {
+        matches!(self, Reason::Shutdown | Reason::HandedOver { .. } | Reason::NoSuccessor)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::Owner => f.write_str("address owner (priority 255)"),
+            Reason::MasterDown => f.write_str("master down timer expired"),
+            Reason::PriorityZero => f.write_str("master released (advert with priority 0)"),
+            Reason::HigherPriority { src, priority } => {
+                write!(f, "advert from {src} with higher priority {priority}")
+            }
+            Reason::EqualPriorityHigherAddress { src } => {
+                write!(
+                    f,
+                    "advert from {src} with equal priority and higher address"
+                )
+            }
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::HandedOver { src } => write!(f, "shutdown: {src} took over"),
+            Reason::NoSuccessor => f.write_str("shutdown: no successor heard within the master down interval"),
+            Reason::FaultRaised => f.write_str("fault raised"),
+            Reason::FaultCleared => f.write_str("fault cleared"),
+        }
+    }
+}
+
+/// Output of the state machine, drained with [`Instance::poll_action`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Emitted first for a transition, before its side effects.
+    StateChange {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+    /// Send one advertisement with this priority (and our configured interval).
+    SendAdvert { priority: u8 },
+    /// Install the virtual addresses (start answering for them).
+    AddVips,
+    /// Remove the virtual addresses.
+    RemoveVips,
+    /// Send `count` gratuitous ARPs / unsolicited NAs for every VIP; the driver
+    /// spaces them.
+    SendGarp { count: u32 },
+    /// For the log: a Master heard a lower-priority advert (a transient second master,
+    /// or a router that just started) and re-asserts itself with the actions that follow.
+    Reassert { src: IpAddr, priority: u8 },
+}
+
+/// `a > b` comparing the addresses as unsigned big-endian integers
+/// (RFC 5798 §6.4.3). Addresses of different families never compare greater.
+fn addr_greater(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.to_bits() > b.to_bits(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.to_bits() > b.to_bits(),
+        _ => false,
+    }
+}
+
+/// `t` plus `us` microseconds, saturating.
+fn after(t: Nanos, us: Micros) -> Nanos {
+    t.saturating_add(us.saturating_mul(NANOS_PER_US))
+}
+
+/// The instance's timers, in tie-break order for `handle_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    MasterDown,
+    Adver,
+    /// Make-before-break: the longest a leaving Master keeps its VIPs.
+    Release,
+    GarpDelay,
+    GarpRefresh,
+    GarpLowerPrio,
+}
+
+const TIMERS: [Timer; 6] = [
+    Timer::MasterDown,
+    Timer::Adver,
+    Timer::Release,
+    Timer::GarpDelay,
+    Timer::GarpRefresh,
+    Timer::GarpLowerPrio,
+];
+
+/// One VRRP virtual router instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    params: Params,
+    state: State,
+    /// Effective priority (base priority adjusted by trackers).
+    priority: u8,
+    /// Learned (v3 backup) or configured Master_Adver_Interval.
+    master_adver_int_cs: u16,
+    /// Last value given to `handle_fault`.
+    faulty: bool,
+    /// Backup: when the first lower-priority advert started `preempt_delay` (cleared on
+    /// entering Backup and by an advert of higher or equal priority).
+    preempt_since: Option<Nanos>,
+    /// Master: when we last re-asserted ourselves against a lower-priority advert.
+    last_reassert: Option<Nanos>,
+    /// Master_Down_Timer (Backup only).
+    master_down: Option<Nanos>,
+    /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
+    master_down_by_release: bool,
+    /// Adver_Timer (Master only).
+    adver: Option<Nanos>,
+    /// Make-before-break deadline (a Master that is shutting down).
+    release: Option<Nanos>,
+    /// Second GARP burst, `garp_master_delay` after becoming master.
+    garp_delay: Option<Nanos>,
+    /// Periodic GARP refresh while master.
+    garp_refresh: Option<Nanos>,
+    /// Second burst after re-asserting against a lower-priority advert.
+    garp_lower_prio: Option<Nanos>,
+    actions: VecDeque<Action>,
+}
+
+impl Instance {
+    /// A new instance in state Initialize, with nothing scheduled.
+    pub fn new(params: Params) -> Self {
+        let priority = params.priority.max(1);
+        let master_adver_int_cs = params.advert_int_cs.max(1);
+        Instance {
+            params,
+            state: State::Initialize,
+            priority,
+            master_adver_int_cs,
+            faulty: false,
+            preempt_since: None,
+            last_reassert: None,
+            master_down: None,
+            master_down_by_release: false,
+            adver: None,
+            release: None,
+            garp_delay: None,
+            garp_refresh: None,
+            garp_lower_prio: None,
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Effective priority.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// Master_Adver_Interval: learned from the master's adverts (v3 backup) or
+    /// our configured interval.
+    pub fn master_adver_int_cs(&self) -> u16 {
+        self.master_adver_int_cs
+    }
+
+    /// Skew_Time with the current effective priority and Master_Adver_Interval.
+    pub fn skew_time_us(&self) -> Micros {
+        skew_time_us(self.params.version, self.priority, self.master_adver_int_cs)
+    }
+
+    /// Master_Down_Interval with the current effective priority and
+    /// Master_Adver_Interval.
+    pub fn master_down_interval_us(&self) -> Micros {
+        master_down_interval_us(self.params.version, self.priority, self.master_adver_int_cs)
+    }
+
+    /// A Master that was shut down and keeps its VIPs until its successor speaks.
+    pub fn is_releasing(&self) -> bool {
+        self.release.is_some()
+    }
+
+    /// Stopped: in Initialize, with no hand-over in progress.
+    pub fn is_stopped(&self) -> bool {
+        self.state == State::Initialize
+    }
+
+    /// The Master_Down_Timer has run out: the next `handle_timeout(now)` makes this
+    /// Backup a Master unless an advert arrives first. The driver uses this to close the
+    /// takeover window (publish the state, drain pending adverts) before calling it.
+    pub fn takeover_due(&self, now: Nanos) -> bool {
+        self.state == State::Backup && self.master_down.is_some_and(|d| d <= now)
+    }
+
+    /// Start the instance (RFC 5798 §6.4.1). Ignored unless in Initialize.
+    /// If a fault was raised before startup, the instance goes to Fault.
+    pub fn handle_startup(&mut self, now: Nanos) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.faulty {
+            self.change_state(now, State::Fault, Reason::FaultRaised);
+        } else if self.is_owner() {
+            self.change_state(now, State::Master, Reason::Owner);
+        } else {
+            self.change_state(now, State::Backup, Reason::Startup);
+        }
+    }
+
+    /// An advertisement received at `at` (kernel receive timestamp), already
+    /// validated by the dataplane. Ignored in Initialize and Fault.
+    pub fn handle_advert(&mut self, at: Nanos, advert: Advert) {
+        match self.state {
+            State::Backup => self.backup_advert(at, advert),
+            State::Master if self.release.is_some() => self.releasing_advert(at, advert),
+            State::Master => self.master_advert(at, advert),
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// Fire every timer whose deadline is `<= now`, in deadline order. Each
+    /// timer fires at most once per call; re-armed timers are armed relative
+    /// to `now`, so a late call does not cause a burst of catch-up adverts.
+    pub fn handle_timeout(&mut self, now: Nanos) {
+        let mut fired: Vec<Timer> = Vec::with_capacity(TIMERS.len());
+        loop {
+            let due = TIMERS
+                .iter()
+                .copied()
+                .filter(|t| !fired.contains(t))
+                .filter_map(|t| self.deadline(t).filter(|&d| d <= now).map(|d| (d, t)))
+                // On equal deadlines `min_by_key` keeps the first in TIMERS order.
+                .min_by_key(|&(d, _)| d);
+            let Some((_, timer)) = due else { break };
+            fired.push(timer);
+            self.fire(now, timer);
+        }
+    }
+
+    /// Our effective priority changed (trackers). Ignored for the address
+    /// owner, which stays at 255; otherwise clamped to 1..=254. A Master sends
+    /// its next (regular) advert with the new priority; a Backup uses the new
+    /// Skew_Time at the next Master_Down_Timer restart (the running timer is
+    /// left alone).
+    pub fn handle_priority_change(&mut self, _now: Nanos, priority: u8) {
+        if self.is_owner() {
+            return;
+        }
+        self.priority = priority.clamp(1, OWNER_PRIORITY - 1);
+    }
+
+    /// keepalived FAULT. `faulty == true` from Backup or Master goes to Fault
+    /// (a Master sends a priority-0 advert, so a backup takes over after Skew_Time
+    /// rather than Master_Down_Interval when the link still carries it, and removes its
+    /// VIPs). `faulty == false` in Fault goes to Backup, or straight to Master for the
+    /// address owner. The flag is remembered in Initialize: starting with a fault raised
+    /// goes to Fault.
+    pub fn handle_fault(&mut self, now: Nanos, faulty: bool) {
+        self.faulty = faulty;
+        match (self.state, faulty) {
+            (State::Master, true) if self.release.is_some() => {
+                // Shutting down anyway: finish now, nothing can be handed over.
+                self.change_state(now, State::Initialize, Reason::Shutdown);
+            }
+            (State::Backup | State::Master, true) => {
+                self.change_state(now, State::Fault, Reason::FaultRaised);
+            }
+            (State::Fault, false) => {
+                let to = if self.is_owner() {
+                    State::Master
+                } else {
+                    State::Backup
+                };
+                self.change_state(now, to, Reason::FaultCleared);
+            }
+            _ => {}
+        }
+    }
+
+    /// Stop the instance (RFC 5798 §6.4.2/§6.4.3 Shutdown). A Master sends a
+    /// priority-0 advert. With `make_before_break` it keeps its VIPs (and keeps
+    /// answering for them) until it hears the successor's advert or Master_Down_Interval
+    /// passes, then removes them; watch [`Instance::is_stopped`]. Otherwise it removes
+    /// them at once. Every other state goes to Initialize at once. Nothing stays
+    /// scheduled afterwards; `handle_startup` may start it again.
+    pub fn handle_shutdown(&mut self, now: Nanos) {
+        match self.state {
+            State::Initialize => {}
+            State::Master if self.release.is_some() => {}
+            State::Master if self.params.make_before_break => {
+                self.cancel_master_timers();
+                self.push(Action::SendAdvert { priority: 0 });
+                self.release = Some(after(now, self.master_down_interval_us()));
+            }
+            _ => self.change_state(now, State::Initialize, Reason::Shutdown),
+        }
+    }
+
+    /// Next output, FIFO.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Earliest pending deadline; call `handle_timeout` when it is reached.
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        TIMERS.iter().filter_map(|&t| self.deadline(t)).min()
+    }
+
+    /// When the Master_Down_Timer fires (Backup only), for status output.
+    pub fn master_down_deadline(&self) -> Option<Nanos> {
+        self.master_down
+    }
+
+    // ---- internals ----
+
+    fn is_owner(&self) -> bool {
+        self.params.priority == OWNER_PRIORITY
+    }
+
+    fn advert_int_cs(&self) -> u16 {
+        self.params.advert_int_cs.max(1)
+    }
+
+    fn advert_int_us(&self) -> Micros {
+        cs_to_us(self.advert_int_cs())
+    }
+
+    fn deadline(&self, timer: Timer) -> Option<Nanos> {
+        match timer {
+            Timer::MasterDown => self.master_down,
+            Timer::Adver => self.adver,
+            Timer::Release => self.release,
+            Timer::GarpDelay => self.garp_delay,
+            Timer::GarpRefresh => self.garp_refresh,
+            Timer::GarpLowerPrio => self.garp_lower_prio,
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    fn restart_master_down(&mut self, at: Nanos) {
+        self.master_down = Some(after(at, self.master_down_interval_us()));
+        self.master_down_by_release = false;
+    }
+
+    fn cancel_master_timers(&mut self) {
+        self.adver = None;
+        self.garp_delay = None;
+        self.garp_refresh = None;
+        self.garp_lower_prio = None;
+    }
+
+    /// v3 only: Master_Adver_Interval := the advert's Max Adver Int
+    /// (RFC 5798 §6.4.2, §6.4.3). A zero field is treated as 1 cs.
+    fn learn_interval(&mut self, advert: &Advert) {
+        if self.params.version == Version::V3 {
+            self.master_adver_int_cs = advert.max_adver_int_cs.max(1);
+        }
+    }
+
+    /// keepalived `preempt_delay`: a lower-priority advert is still accepted while the
+    /// delay, started by the first such advert since we (re)entered Backup, runs.
+    fn preempt_held(&mut self, at: Nanos) -> bool {
+        let delay = self.params.preempt_delay_us;
+        if delay == 0 {
+            return false;
+        }
+        let since = *self.preempt_since.get_or_insert(at);
+        at < after(since, delay)
+    }
+
+    /// RFC 5798 §6.4.2, receiving an ADVERTISEMENT in Backup.
+    fn backup_advert(&mut self, at: Nanos, advert: Advert) {
+        if advert.priority == 0 {
+            // §6.4.2: "If the Priority is zero, then: Set the Master_Down_Timer
+            // to Skew_Time".
+            self.master_down = Some(after(at, self.skew_time_us()));
+            self.master_down_by_release = true;
+            return;
+        }
+        // §6.4.2: "If Preempt_Mode is False, or if the Priority in the
+        // ADVERTISEMENT is greater than or equal to the local Priority, then:
+        // set Master_Adver_Interval to Adver Interval contained in the
+        // ADVERTISEMENT, recompute the Skew_Time, recompute the
+        // Master_Down_Interval, reset the Master_Down_Timer to
+        // Master_Down_Interval. Else (preempt, and priority lower): discard".
+        // keepalived's preempt_delay postpones the discarding.
+        let lower = advert.priority < self.priority;
+        if !lower {
+            self.preempt_since = None;
+        }
+        if !self.params.preempt || !lower || self.preempt_held(at) {
+            self.learn_interval(&advert);
+            self.restart_master_down(at);
+        }
+    }
+
+    /// RFC 5798 §6.4.3, receiving an ADVERTISEMENT in Master.
+    fn master_advert(&mut self, at: Nanos, advert: Advert) {
+        if advert.priority == 0 {
+            // §6.4.3: "If the Priority in the ADVERTISEMENT is zero, then:
+            // Send an ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+            self.adver = Some(after(at, self.advert_int_us()));
+            return;
+        }
+        let reason = if advert.priority > self.priority {
+            Reason::HigherPriority {
+                src: advert.src,
+                priority: advert.priority,
+            }
+        } else if advert.priority == self.priority
+            && addr_greater(advert.src, self.params.primary_addr)
+        {
+            Reason::EqualPriorityHigherAddress { src: advert.src }
+        } else {
+            if advert.src != self.params.primary_addr {
+                self.reassert(at, advert);
+            }
+            return;
+        };
+        // §6.4.3: "Cancel Adver_Timer, set Master_Adver_Interval to Adver
+        // Interval contained in the ADVERTISEMENT, recompute the Skew_Time and
+        // Master_Down_Interval, set Master_Down_Timer to Master_Down_Interval,
+        // transition to the Backup state".
+        self.learn_interval(&advert);
+        self.change_state(at, State::Backup, reason);
+    }
+
+    /// A Master heard a lower-priority advert (or an equal one from a lower address): a
+    /// second master exists (a healed partition, a resumed process) or a router just
+    /// started. RFC 9568 and keepalived answer with an advert so it steps down at once;
+    /// we also re-announce the VIPs, because clients may have followed the other
+    /// master's GARPs. At most once per advertisement interval, so a flood of forged
+    /// low-priority adverts is never amplified.
+    fn reassert(&mut self, at: Nanos, advert: Advert) {
+        let p = &self.params;
+        if !p.lower_prio_advert && p.garp_lower_prio_repeat == 0 {
+            return;
+        }
+        if self
+            .last_reassert
+            .is_some_and(|last| at < after(last, self.advert_int_us()))
+        {
+            return;
+        }
+        self.last_reassert = Some(at);
+        self.push(Action::Reassert {
+            src: advert.src,
+            priority: advert.priority,
+        });
+        if self.params.lower_prio_advert {
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+        }
+        let repeat = self.params.garp_lower_prio_repeat;
+        if repeat > 0 {
+            self.push(Action::SendGarp { count: repeat });
+            if self.params.garp_lower_prio_delay_us > 0 {
+                self.garp_lower_prio = Some(after(at, self.params.garp_lower_prio_delay_us));
+            }
+        }
+    }
+
+    /// A leaving Master (make-before-break) hears an advert: any router but us
+    /// speaking with a non-zero priority is the successor (or a higher master); the
+    /// VIPs can go.
+    fn releasing_advert(&mut self, at: Nanos, advert: Advert) {
+        if advert.priority == 0 || advert.src == self.params.primary_addr {
+            return;
+        }
+        self.change_state(at, State::Initialize, Reason::HandedOver { src: advert.src });
+    }
+
+    fn fire(&mut self, now: Nanos, timer: Timer) {
+        match timer {
+            Timer::MasterDown => {
+                // §6.4.2: "If the Master_Down_Timer fires, then: ... transition
+                // to the Master state".
+                self.master_down = None;
+                if self.state == State::Backup {
+                    let reason = if self.master_down_by_release {
+                        Reason::PriorityZero
+                    } else {
+                        Reason::MasterDown
+                    };
+                    self.change_state(now, State::Master, reason);
+                }
+            }
+            Timer::Adver => {
+                // §6.4.3: "If the Adver_Timer fires, then: Send an
+                // ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
+                self.adver = None;
+                if self.state == State::Master {
+                    self.push(Action::SendAdvert {
+                        priority: self.priority,
+                    });
+                    self.adver = Some(after(now, self.advert_int_us()));
+                }
+            }
+            Timer::Release => {
+                // change_state clears the deadline; it must still see that we were
+                // releasing (the priority-0 advert has gone already).
+                if self.state == State::Master {
+                    self.change_state(now, State::Initialize, Reason::NoSuccessor);
+                }
+                self.release = None;
+            }
+            Timer::GarpDelay => {
+                // keepalived garp_master_delay: one more burst.
+                self.garp_delay = None;
+                if self.state == State::Master && self.params.garp_master_repeat > 0 {
+                    self.push(Action::SendGarp {
+                        count: self.params.garp_master_repeat,
+                    });
+                }
+            }
+            Timer::GarpRefresh => {
+                // keepalived garp_master_refresh: periodic bursts.
+                self.garp_refresh = None;
+                if self.state == State::Master && self.params.garp_master_repeat > 0 {
+                    self.push(Action::SendGarp {
+                        count: self.params.garp_master_repeat,
+                    });
+                    if self.params.garp_master_refresh_us > 0 {
+                        self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
+                    }
+                }
+            }
+            Timer::GarpLowerPrio => {
+                // keepalived garp_lower_prio_delay: the second re-announcement.
+                self.garp_lower_prio = None;
+                if self.state == State::Master && self.params.garp_lower_prio_repeat > 0 {
+                    self.push(Action::SendGarp {
+                        count: self.params.garp_lower_prio_repeat,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every transition goes through here: emits `StateChange` first, then
+    /// the side effects of leaving `self.state` and of entering `to`, and
+    /// (re)arms the timers of the new state. `now` is the timestamp of the
+    /// triggering event; new deadlines are computed from it.
+    fn change_state(&mut self, now: Nanos, to: State, reason: Reason) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.push(Action::StateChange {
+            from,
+            to,
+            reason: reason.clone(),
+        });
+        let releasing = self.release.is_some();
+
+        // Leaving a state: every timer belongs to exactly one state.
+        self.master_down = None;
+        self.master_down_by_release = false;
+        self.release = None;
+        self.cancel_master_timers();
+        self.preempt_since = None;
+        self.last_reassert = None;
+
+        if from == State::Master {
+            if matches!(to, State::Initialize | State::Fault) && !releasing {
+                // §6.4.3 Shutdown: "Cancel the Adver_Timer, send an
+                // ADVERTISEMENT with Priority = 0, transition to Initialize".
+                // Fault (keepalived sends it too): the backup takes over after Skew_Time
+                // if the link still carries the advert (a failed tracker), and the send
+                // fails harmlessly if it does not. A releasing Master sent it already.
+                self.push(Action::SendAdvert { priority: 0 });
+            }
+            // §6.4.3: a Backup/Initialize router MUST NOT answer for the VIPs
+            // (§6.4.2).
+            self.push(Action::RemoveVips);
+        }
+
+        self.state = to;
+        match to {
+            State::Backup => {
+                if matches!(from, State::Initialize | State::Fault) {
+                    // §6.4.1: "Set Master_Adver_Interval to Advertisement_Interval".
+                    // (On demotion from Master the caller already learned it.)
+                    self.master_adver_int_cs = self.advert_int_cs();
+                }
+                // §6.4.1 / §6.4.3: "Set the Master_Down_Timer to Master_Down_Interval".
+                self.restart_master_down(now);
+                if self.params.initial_master && matches!(from, State::Initialize | State::Fault) {
+                    // keepalived: a non-owner with `state MASTER` waits one interval
+                    // plus the smallest skew before claiming mastership.
+                    let first = initial_master_down_us(self.params.version, self.master_adver_int_cs);
+                    self.master_down = Some(after(now, first));
+                }
+            }
+            State::Master => {
+                // We are the master: the master's interval is ours.
+                self.master_adver_int_cs = self.advert_int_cs();
+                // §6.4.1 / §6.4.2 (becoming master): "Send an ADVERTISEMENT;
+                // broadcast a gratuitous ARP request ... [IPv6: send an Unsolicited
+                // ND Neighbor Advertisement]; set the Adver_Timer to
+                // Advertisement_Interval". The advert leaves first, before the VIPs
+                // are installed (a netlink round trip): the next backup's timer may be
+                // only (Δpriority/256) × interval behind ours, and it must hear us in
+                // time. The GARPs follow the VIPs, so nobody is pointed at us before we
+                // answer for them.
+                self.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+                self.push(Action::AddVips);
+                let repeat = self.params.garp_master_repeat;
+                if repeat > 0 {
+                    self.push(Action::SendGarp { count: repeat });
+                    if self.params.garp_master_delay_us > 0 {
+                        self.garp_delay = Some(after(now, self.params.garp_master_delay_us));
+                    }
+                    if self.params.garp_master_refresh_us > 0 {
+                        self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
+                    }
+                }
+                self.adver = Some(after(now, self.advert_int_us()));
+            }
+            State::Fault | State::Initialize => {}
+        }
+    }
+}

@@ -1,0 +1,916 @@
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const MS: Nanos = 1_000_000;
+
+    /// `n` centiseconds, as a time on the simulated clock.
+    fn cs(n: u64) -> Nanos {
+        n * 10 * MS
+    }
+
+    /// `n` microseconds, as a time on the simulated clock.
+    fn us(n: u64) -> Nanos {
+        n * NANOS_PER_US
+    }
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, last))
+    }
+
+    /// VRRPv3 at 1 s, keepalived's defaults, but no make-before-break (tests of it opt in).
+    fn params(priority: u8, last: u8) -> Params {
+        Params {
+            make_before_break: false,
+            ..Params::new(Version::V3, priority, 100, v4(last))
+        }
+    }
+
+    fn drain(i: &mut Instance) -> Vec<Action> {
+        std::iter::from_fn(|| i.poll_action()).collect()
+    }
+
+    fn advert(last: u8, priority: u8) -> Advert {
+        Advert {
+            src: v4(last),
+            priority,
+            max_adver_int_cs: 100,
+        }
+    }
+
+    fn change(from: State, to: State, reason: Reason) -> Action {
+        Action::StateChange { from, to, reason }
+    }
+
+    /// Start a non-owner and let its Master_Down_Timer fire: a Master at
+    /// `t0 + down`, with the actions drained.
+    fn make_master(p: Params, t0: Nanos) -> (Instance, Nanos) {
+        let mut i = Instance::new(p);
+        i.handle_startup(t0);
+        let t = i
+            .master_down_deadline()
+            .expect("backup has a master down timer");
+        i.handle_timeout(t);
+        assert_eq!(i.state(), State::Master);
+        drain(&mut i);
+        (i, t)
+    }
+
+    // ---------------------------------------------------------------- timer maths
+
+    /// The numbers in vrrp-notes.md and issue 6, hand-computed:
+    /// v3 skew = floor((256 - p) * interval_us / 256), down = 3 * interval + skew;
+    /// v2 skew = floor((256 - p) * 1e6 / 256) whatever the interval.
+    #[test]
+    fn timer_maths_in_exact_microseconds() {
+        // (version, priority, interval cs, skew us, down us)
+        let cases: &[(Version, u8, u16, u64, u64)] = &[
+            // v3 at 10 ms: 90 and 80 time out 391 us apart (whole centiseconds gave both 0).
+            (Version::V3, 90, 1, 6_484, 36_484),
+            (Version::V3, 80, 1, 6_875, 36_875),
+            (Version::V3, 100, 1, 6_093, 36_093),
+            (Version::V3, 254, 1, 78, 30_078),
+            (Version::V3, 255, 1, 39, 30_039),
+            (Version::V3, 1, 1, 9_960, 39_960),
+            // v3 at 100 ms: 90 and 80 got the same 6 cs before.
+            (Version::V3, 90, 10, 64_843, 364_843),
+            (Version::V3, 80, 10, 68_750, 368_750),
+            // v3 at 1 s, 500 ms, and the largest interval.
+            (Version::V3, 100, 100, 609_375, 3_609_375),
+            (Version::V3, 90, 100, 648_437, 3_648_437),
+            (Version::V3, 200, 100, 218_750, 3_218_750),
+            (Version::V3, 90, 50, 324_218, 1_824_218),
+            (Version::V3, 90, 4095, 26_553_515, 149_403_515),
+            // v2: the skew does not depend on the interval.
+            (Version::V2, 90, 100, 648_437, 3_648_437),
+            (Version::V2, 90, 300, 648_437, 9_648_437),
+            (Version::V2, 100, 100, 609_375, 3_609_375),
+            (Version::V2, 200, 100, 218_750, 3_218_750),
+            (Version::V2, 254, 100, 7_812, 3_007_812),
+            (Version::V2, 255, 100, 3_906, 3_003_906),
+            (Version::V2, 1, 100, 996_093, 3_996_093),
+        ];
+        for &(v, p, int, skew, down) in cases {
+            assert_eq!(skew_time_us(v, p, int), skew, "skew {v:?} p={p} int={int}");
+            assert_eq!(master_down_interval_us(v, p, int), down, "down {v:?} p={p} int={int}");
+            let mut prm = params(p, 1);
+            prm.version = v;
+            prm.advert_int_cs = int;
+            let i = Instance::new(prm);
+            assert_eq!((i.skew_time_us(), i.master_down_interval_us()), (skew, down));
+        }
+    }
+
+    #[test]
+    fn adjacent_priorities_always_get_different_deadlines() {
+        // The bug this replaces: whole-centisecond skews tied backups of different
+        // priorities. In microseconds every priority step moves the deadline at 10 ms and up.
+        for v in [Version::V2, Version::V3] {
+            for int in [1u16, 10, 100, 4095] {
+                for p in 1..254u8 {
+                    assert!(
+                        master_down_interval_us(v, p, int) > master_down_interval_us(v, p + 1, int),
+                        "{v:?} int={int} p={p}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn initial_master_timer_is_one_interval_plus_the_smallest_skew() {
+        assert_eq!(initial_master_down_us(Version::V3, 100), 1_003_906);
+        assert_eq!(initial_master_down_us(Version::V3, 1), 10_039);
+        assert_eq!(initial_master_down_us(Version::V2, 100), 1_003_906);
+        assert_eq!(initial_master_down_us(Version::V2, 300), 3_003_906);
+    }
+
+    #[test]
+    fn timer_maths_extremes_do_not_overflow() {
+        assert_eq!(skew_time_us(Version::V3, 0, u16::MAX), 655_350_000);
+        assert_eq!(master_down_interval_us(Version::V3, 0, u16::MAX), 4 * 655_350_000);
+        assert_eq!(master_down_interval_us(Version::V3, 255, 0), 0);
+        assert_eq!(master_down_interval_us(Version::V2, 0, u16::MAX), 3 * 655_350_000 + 1_000_000);
+    }
+
+    // ---------------------------------------------------------------- initial election
+
+    #[test]
+    fn owner_goes_master_at_once() {
+        let mut i = Instance::new(params(255, 1));
+        assert_eq!(i.state(), State::Initialize);
+        assert_eq!(i.poll_timeout(), None);
+        assert_eq!(i.poll_action(), None);
+        i.handle_startup(cs(7));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Initialize, State::Master, Reason::Owner),
+                Action::SendAdvert { priority: 255 },
+                Action::AddVips,
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(i.master_down_deadline(), None);
+        assert_eq!(i.poll_timeout(), Some(cs(107)));
+        i.handle_timeout(cs(107));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 255 }]);
+        assert_eq!(i.poll_timeout(), Some(cs(207)));
+    }
+
+    #[test]
+    fn non_owner_goes_backup_then_master_exactly_at_down_interval() {
+        let t0 = 123_456_789;
+        let mut i = Instance::new(params(90, 1));
+        i.handle_startup(t0);
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Initialize, State::Backup, Reason::Startup)]
+        );
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.master_adver_int_cs(), 100);
+        let deadline = t0 + us(3_648_437);
+        assert_eq!(i.master_down_deadline(), Some(deadline));
+        assert_eq!(i.poll_timeout(), Some(deadline));
+        i.handle_timeout(deadline - 1);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.poll_action(), None);
+        i.handle_timeout(deadline);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Backup, State::Master, Reason::MasterDown),
+                Action::SendAdvert { priority: 90 },
+                Action::AddVips,
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        assert_eq!(i.master_down_deadline(), None);
+        assert_eq!(i.poll_timeout(), Some(deadline + cs(100)));
+    }
+
+    #[test]
+    fn startup_is_ignored_when_running() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_startup(cs(50));
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.master_down_deadline(), Some(us(3_609_375)));
+    }
+
+    // ---------------------------------------------------------------- backup rules
+
+    #[test]
+    fn backup_restarts_timer_on_higher_or_equal_priority_and_ignores_lower_with_preempt() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_advert(cs(100), advert(2, 150));
+        assert_eq!(i.master_down_deadline(), Some(cs(100) + us(3_609_375)));
+        i.handle_advert(cs(200), advert(2, 100)); // equal: restart, whatever the address
+        assert_eq!(i.master_down_deadline(), Some(cs(200) + us(3_609_375)));
+        i.handle_advert(cs(300), advert(2, 99)); // lower, preempt: ignored
+        assert_eq!(i.master_down_deadline(), Some(cs(200) + us(3_609_375)));
+        assert_eq!(i.poll_action(), None);
+    }
+
+    #[test]
+    fn backup_without_preempt_accepts_lower_priority_master() {
+        let mut p = params(100, 1);
+        p.preempt = false;
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        i.handle_advert(cs(300), advert(2, 10));
+        assert_eq!(i.master_down_deadline(), Some(cs(300) + us(3_609_375)));
+    }
+
+    #[test]
+    fn backup_priority_zero_sets_timer_to_skew_and_reports_release() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_advert(cs(100), advert(2, 200));
+        i.handle_advert(cs(150), advert(2, 0));
+        assert_eq!(i.master_down_deadline(), Some(cs(150) + us(609_375))); // Skew_Time(100, 1 s)
+        i.handle_timeout(cs(150) + us(609_375));
+        assert_eq!(
+            drain(&mut i)[0],
+            change(State::Backup, State::Master, Reason::PriorityZero)
+        );
+    }
+
+    #[test]
+    fn v3_backup_learns_interval_from_each_accepted_advert() {
+        let mut i = Instance::new(params(90, 1));
+        i.handle_startup(0);
+        let adv = |int| Advert {
+            src: v4(2),
+            priority: 200,
+            max_adver_int_cs: int,
+        };
+        i.handle_advert(cs(10), adv(50));
+        assert_eq!(i.master_adver_int_cs(), 50);
+        assert_eq!(i.skew_time_us(), 324_218);
+        assert_eq!(i.master_down_deadline(), Some(cs(10) + us(1_824_218)));
+        i.handle_advert(cs(60), adv(4095));
+        assert_eq!(i.master_adver_int_cs(), 4095);
+        assert_eq!(i.master_down_deadline(), Some(cs(60) + us(149_403_515)));
+        // A lower-priority advert (ignored, preempt on) teaches nothing.
+        i.handle_advert(
+            cs(70),
+            Advert {
+                src: v4(3),
+                priority: 10,
+                max_adver_int_cs: 1,
+            },
+        );
+        assert_eq!(i.master_adver_int_cs(), 4095);
+        // A zero interval field is treated as 1 cs.
+        i.handle_advert(cs(80), adv(0));
+        assert_eq!(i.master_adver_int_cs(), 1);
+        assert_eq!(i.master_down_deadline(), Some(cs(80) + us(36_484)));
+    }
+
+    #[test]
+    fn v2_backup_does_not_learn_interval() {
+        let mut p = params(90, 1);
+        p.version = Version::V2;
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        i.handle_advert(
+            cs(10),
+            Advert {
+                src: v4(2),
+                priority: 200,
+                max_adver_int_cs: 300,
+            },
+        );
+        assert_eq!(i.master_adver_int_cs(), 100);
+        assert_eq!(i.master_down_deadline(), Some(cs(10) + us(3_648_437)));
+    }
+
+    #[test]
+    fn late_advert_uses_its_own_timestamp() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_advert(cs(500), advert(2, 200));
+        assert_eq!(i.master_down_deadline(), Some(cs(500) + us(3_609_375)));
+        // Delivered late, stamped earlier than the previous event.
+        i.handle_advert(cs(400), advert(2, 200));
+        assert_eq!(i.master_down_deadline(), Some(cs(400) + us(3_609_375)));
+        // A deadline already in the past fires on the next handle_timeout.
+        i.handle_advert(cs(50), advert(2, 200));
+        assert_eq!(i.poll_timeout(), Some(cs(50) + us(3_609_375)));
+        i.handle_timeout(cs(500));
+        assert_eq!(i.state(), State::Master);
+        // The new timers are armed from `now`, not from the stale deadline.
+        assert_eq!(i.poll_timeout(), Some(cs(600)));
+    }
+
+    #[test]
+    fn late_higher_priority_advert_demotes_master_with_timer_from_its_timestamp() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        i.handle_advert(t - cs(10), advert(2, 200));
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.master_down_deadline(), Some(t - cs(10) + us(3_609_375)));
+    }
+
+    #[test]
+    fn preempt_delay_counts_from_the_first_lower_priority_advert_in_backup() {
+        let mut p = params(200, 1);
+        p.preempt_delay_us = 10 * US_PER_S;
+        let down = us(3_218_750);
+        let mut i = Instance::new(p);
+        i.handle_startup(cs(100));
+        // Long after startup, the first lower-priority advert starts the delay...
+        i.handle_advert(cs(5000), advert(2, 50));
+        assert_eq!(i.master_down_deadline(), Some(cs(5000) + down));
+        // ... and lower-priority adverts are accepted until it has run.
+        i.handle_advert(cs(5999), advert(2, 50));
+        assert_eq!(i.master_down_deadline(), Some(cs(5999) + down));
+        // Delay elapsed: ignored, the timer runs out and we preempt.
+        i.handle_advert(cs(6000), advert(2, 50));
+        assert_eq!(i.master_down_deadline(), Some(cs(5999) + down));
+    }
+
+    #[test]
+    fn preempt_delay_restarts_after_a_higher_master_and_after_reentering_backup() {
+        let mut p = params(200, 1);
+        p.preempt_delay_us = 10 * US_PER_S;
+        let down = us(3_218_750);
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        i.handle_advert(cs(100), advert(2, 50)); // starts the delay
+        i.handle_advert(cs(200), advert(3, 250)); // a higher master: the delay stops
+        i.handle_advert(cs(1200), advert(2, 50)); // a new lower master: a new delay
+        assert_eq!(i.master_down_deadline(), Some(cs(1200) + down));
+        i.handle_advert(cs(2199), advert(2, 50));
+        assert_eq!(i.master_down_deadline(), Some(cs(2199) + down));
+        // Fault and back: the delay starts again at the next lower advert.
+        i.handle_fault(cs(2300), true);
+        i.handle_fault(cs(2400), false);
+        i.handle_advert(cs(9000), advert(2, 50));
+        assert_eq!(i.master_down_deadline(), Some(cs(9000) + down));
+    }
+
+    #[test]
+    fn initial_state_master_uses_the_short_first_timer_once() {
+        let mut p = params(100, 1);
+        p.initial_master = true;
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        assert_eq!(i.master_down_deadline(), Some(us(1_003_906)));
+        // Any advert restarts the regular Master_Down_Interval.
+        i.handle_advert(cs(10), advert(2, 200));
+        assert_eq!(i.master_down_deadline(), Some(cs(10) + us(3_609_375)));
+        // Leaving Fault is a new start: the short timer again (keepalived).
+        i.handle_fault(cs(20), true);
+        i.handle_fault(cs(30), false);
+        assert_eq!(i.master_down_deadline(), Some(cs(30) + us(1_003_906)));
+    }
+
+    // ---------------------------------------------------------------- master rules
+
+    #[test]
+    fn master_demoted_by_higher_priority() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        let at = t + cs(30);
+        i.handle_advert(
+            at,
+            Advert {
+                src: v4(9),
+                priority: 150,
+                max_adver_int_cs: 200,
+            },
+        );
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(
+                    State::Master,
+                    State::Backup,
+                    Reason::HigherPriority {
+                        src: v4(9),
+                        priority: 150
+                    }
+                ),
+                Action::RemoveVips,
+            ]
+        );
+        assert_eq!(i.state(), State::Backup);
+        // v3: learned 200 cs; down = 6 s + 156 * 2 s / 256 = 6 s + 1_218_750 us.
+        assert_eq!(i.master_adver_int_cs(), 200);
+        assert_eq!(i.master_down_deadline(), Some(at + us(7_218_750)));
+        assert_eq!(i.poll_timeout(), Some(at + us(7_218_750)));
+    }
+
+    #[test]
+    fn master_equal_priority_tie_break_on_address() {
+        let mut p = params(100, 5);
+        p.lower_prio_advert = false;
+        p.garp_lower_prio_repeat = 0;
+        let (mut i, t) = make_master(p, 0);
+        // Lower address, equal priority: we stay (re-asserting is off here).
+        i.handle_advert(t + 1, advert(4, 100));
+        // Lower priority: we stay.
+        i.handle_advert(t + 2, advert(200, 99));
+        // Our own address (looped back): ignored.
+        i.handle_advert(t + 3, advert(5, 100));
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(i.poll_timeout(), Some(t + cs(100)));
+        i.handle_advert(t + 4, advert(6, 100));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(
+                    State::Master,
+                    State::Backup,
+                    Reason::EqualPriorityHigherAddress { src: v4(6) }
+                ),
+                Action::RemoveVips,
+            ]
+        );
+    }
+
+    #[test]
+    fn address_comparison_is_unsigned_big_endian_per_family() {
+        assert!(addr_greater(v4(2), v4(1)));
+        assert!(addr_greater(
+            IpAddr::V4(Ipv4Addr::new(200, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(100, 255, 255, 255))
+        ));
+        assert!(!addr_greater(v4(1), v4(1)));
+        let a: IpAddr = "fe80::2"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        let b: IpAddr = "fe80::1"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        let c: IpAddr = "ff00::"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        assert!(addr_greater(a, b) && !addr_greater(b, a) && addr_greater(c, a));
+        // Mixed families never compare greater.
+        assert!(!addr_greater(a, v4(1)) && !addr_greater(v4(1), a));
+
+        let mut p = params(100, 1);
+        p.primary_addr = a;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_advert(
+            t + 1,
+            Advert {
+                src: b,
+                priority: 100,
+                max_adver_int_cs: 100,
+            },
+        );
+        i.handle_advert(
+            t + 2,
+            Advert {
+                src: v4(255),
+                priority: 100,
+                max_adver_int_cs: 100,
+            },
+        );
+        assert_eq!(i.state(), State::Master);
+        i.handle_advert(
+            t + 3,
+            Advert {
+                src: c,
+                priority: 100,
+                max_adver_int_cs: 100,
+            },
+        );
+        assert_eq!(i.state(), State::Backup);
+    }
+
+    #[test]
+    fn master_answers_priority_zero_with_immediate_advert() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        let at = t + cs(40);
+        i.handle_advert(at, advert(2, 0));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(i.poll_timeout(), Some(at + cs(100)));
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_order() {
+        let mut p = params(100, 1);
+        p.garp_master_delay_us = 500_000;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_timeout(t + cs(100));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::SendGarp { count: 5 },
+                Action::SendAdvert { priority: 100 }
+            ]
+        );
+        let mut p = params(100, 1);
+        p.garp_master_delay_us = 1_500_000;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_timeout(t + cs(150));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::SendAdvert { priority: 100 },
+                Action::SendGarp { count: 5 }
+            ]
+        );
+        // A late call does not burst catch-up adverts: one advert, re-armed from now.
+        i.handle_timeout(t + cs(1000));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.poll_timeout(), Some(t + cs(1100)));
+    }
+
+    #[test]
+    fn garp_bursts_delay_and_refresh() {
+        let mut p = params(100, 1);
+        p.garp_master_repeat = 3;
+        p.garp_master_delay_us = 5 * US_PER_S;
+        p.garp_master_refresh_us = 10 * US_PER_S;
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        let mut garps = Vec::new();
+        let mut now = 0;
+        while let Some(t) = i.poll_timeout() {
+            if t > cs(3500) {
+                break;
+            }
+            now = t;
+            i.handle_timeout(now);
+            for a in drain(&mut i) {
+                if let Action::SendGarp { count } = a {
+                    garps.push((now, count));
+                }
+            }
+        }
+        assert!(now <= cs(3500));
+        let m = us(3_609_375);
+        assert_eq!(
+            garps,
+            vec![
+                (m, 3),
+                (m + cs(500), 3),
+                (m + cs(1000), 3),
+                (m + cs(2000), 3),
+                (m + cs(3000), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn garp_repeat_zero_sends_none_and_demotion_cancels_pending_bursts() {
+        let mut p = params(100, 1);
+        p.garp_master_repeat = 0;
+        p.garp_master_refresh_us = US_PER_S;
+        let mut i = Instance::new(p);
+        i.handle_startup(0);
+        i.handle_timeout(us(3_609_375));
+        assert!(
+            !drain(&mut i)
+                .iter()
+                .any(|a| matches!(a, Action::SendGarp { .. }))
+        );
+        assert_eq!(i.poll_timeout(), Some(us(4_609_375))); // only the Adver_Timer
+
+        let mut p = params(100, 1);
+        p.garp_master_refresh_us = 2 * US_PER_S;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_advert(t + cs(10), advert(2, 200));
+        drain(&mut i);
+        assert_eq!(i.poll_timeout(), Some(t + cs(10) + us(3_609_375)));
+        i.handle_timeout(t + cs(300));
+        assert_eq!(i.poll_action(), None);
+    }
+
+    // ---------------------------------------------------------------- priority changes
+
+    #[test]
+    fn priority_change() {
+        // Owner: stays 255.
+        let mut o = Instance::new(params(255, 1));
+        o.handle_priority_change(0, 10);
+        assert_eq!(o.priority(), 255);
+
+        // Clamped to 1..=254 for non-owners.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_priority_change(0, 0);
+        assert_eq!(i.priority(), 1);
+        i.handle_priority_change(0, 255);
+        assert_eq!(i.priority(), 254);
+
+        // Backup: the running timer is kept, the next restart uses the new skew.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        i.handle_priority_change(cs(10), 200);
+        assert_eq!(i.master_down_deadline(), Some(us(3_609_375)));
+        assert_eq!(i.skew_time_us(), 218_750);
+        i.handle_advert(cs(20), advert(2, 250));
+        assert_eq!(i.master_down_deadline(), Some(cs(20) + us(3_218_750)));
+
+        // Master: next advert carries the new priority, and the new priority
+        // is used for the tie break.
+        let (mut i, t) = make_master(params(100, 1), 0);
+        i.handle_priority_change(t + 1, 50);
+        assert_eq!(i.poll_action(), None);
+        i.handle_timeout(t + cs(100));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 50 }]);
+        i.handle_advert(t + cs(110), advert(2, 60));
+        assert_eq!(i.state(), State::Backup);
+    }
+
+    // ---------------------------------------------------------------- fault, shutdown
+
+    #[test]
+    fn fault_and_recovery() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        i.handle_fault(t + 5, true);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Fault, Reason::FaultRaised),
+                // The backup takes over after Skew_Time if the advert still gets out.
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips
+            ]
+        );
+        assert_eq!(i.poll_timeout(), None);
+        // Nothing happens in Fault.
+        i.handle_fault(t + 6, true);
+        i.handle_advert(t + 7, advert(2, 0));
+        i.handle_advert(t + 8, advert(2, 200));
+        i.handle_timeout(u64::MAX);
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.state(), State::Fault);
+        // Recovery: Backup, with the configured interval.
+        i.handle_fault(cs(1000), false);
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Fault, State::Backup, Reason::FaultCleared)]
+        );
+        assert_eq!(i.master_down_deadline(), Some(cs(1000) + us(3_609_375)));
+        // Backup fault: no VIPs to remove.
+        i.handle_fault(cs(1100), true);
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Backup, State::Fault, Reason::FaultRaised)]
+        );
+        assert_eq!(i.poll_timeout(), None);
+    }
+
+    #[test]
+    fn owner_recovers_from_fault_straight_to_master() {
+        let mut i = Instance::new(params(255, 1));
+        i.handle_startup(0);
+        i.handle_fault(cs(10), true);
+        drain(&mut i);
+        i.handle_fault(cs(20), false);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Fault, State::Master, Reason::FaultCleared),
+                Action::SendAdvert { priority: 255 },
+                Action::AddVips,
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        assert_eq!(i.poll_timeout(), Some(cs(120)));
+    }
+
+    #[test]
+    fn fault_raised_before_startup_starts_in_fault() {
+        let mut i = Instance::new(params(255, 1));
+        i.handle_fault(0, true);
+        assert_eq!(i.state(), State::Initialize);
+        assert_eq!(i.poll_action(), None);
+        i.handle_startup(cs(1));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Initialize, State::Fault, Reason::FaultRaised)]
+        );
+        assert_eq!(i.poll_timeout(), None);
+    }
+
+    #[test]
+    fn shutdown() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        i.handle_shutdown(t + 5);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Initialize, Reason::Shutdown),
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+            ]
+        );
+        assert_eq!(i.state(), State::Initialize);
+        assert_eq!(i.poll_timeout(), None);
+        i.handle_advert(t + 6, advert(2, 0));
+        i.handle_shutdown(t + 7);
+        assert_eq!(i.poll_action(), None);
+        // Can be started again.
+        i.handle_startup(t + 8);
+        assert_eq!(i.state(), State::Backup);
+
+        let mut b = Instance::new(params(100, 1));
+        b.handle_startup(0);
+        drain(&mut b);
+        b.handle_shutdown(cs(1));
+        assert_eq!(
+            drain(&mut b),
+            vec![change(State::Backup, State::Initialize, Reason::Shutdown)]
+        );
+        assert_eq!(b.poll_timeout(), None);
+
+        let mut f = Instance::new(params(100, 1));
+        f.handle_fault(0, true);
+        f.handle_startup(0);
+        drain(&mut f);
+        f.handle_shutdown(cs(1));
+        assert_eq!(
+            drain(&mut f),
+            vec![change(State::Fault, State::Initialize, Reason::Shutdown)]
+        );
+    }
+
+    // ---------------------------------------------------------------- re-asserting (heal)
+
+    #[test]
+    fn master_reasserts_against_a_lower_priority_advert_at_most_once_per_interval() {
+        let (mut i, t) = make_master(params(100, 5), 0);
+        i.handle_advert(t + 1, advert(9, 50));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::Reassert { src: v4(9), priority: 50 },
+                Action::SendAdvert { priority: 100 },
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        // A flood within the same interval is not amplified.
+        for k in 2..1000 {
+            i.handle_advert(t + k * 1000, advert(9, 50));
+        }
+        assert_eq!(drain(&mut i), vec![]);
+        // Equal priority from a lower address is a second master too.
+        i.handle_advert(t + 1 + cs(100), advert(4, 100));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::Reassert { src: v4(4), priority: 100 },
+                Action::SendAdvert { priority: 100 },
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn reassert_follows_lower_prio_no_advert_and_garp_lower_prio_settings() {
+        let mut p = params(100, 5);
+        p.lower_prio_advert = false;
+        p.garp_lower_prio_repeat = 2;
+        p.garp_lower_prio_delay_us = 3 * US_PER_S;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_advert(t + 1, advert(9, 50));
+        assert_eq!(
+            drain(&mut i),
+            vec![Action::Reassert { src: v4(9), priority: 50 }, Action::SendGarp { count: 2 }]
+        );
+        i.handle_timeout(t + 1 + us(3_000_000));
+        assert!(drain(&mut i).contains(&Action::SendGarp { count: 2 }));
+    }
+
+    // ---------------------------------------------------------------- make-before-break
+
+    #[test]
+    fn make_before_break_keeps_the_vips_until_the_successor_speaks() {
+        let mut p = params(100, 1);
+        p.make_before_break = true;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_shutdown(t + 5);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 0 }]);
+        assert_eq!(i.state(), State::Master);
+        assert!(i.is_releasing() && !i.is_stopped());
+        // No more regular adverts or GARPs: only the release deadline is armed.
+        assert_eq!(i.poll_timeout(), Some(t + 5 + us(3_609_375)));
+        // Our own looped advert and another leaving router do not count.
+        i.handle_advert(t + 6, advert(1, 100));
+        i.handle_advert(t + 7, advert(3, 0));
+        assert_eq!(i.poll_action(), None);
+        // The successor (lower priority, naturally) speaks: VIPs go now, no second p0.
+        i.handle_advert(t + cs(30), advert(2, 90));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Initialize, Reason::HandedOver { src: v4(2) }),
+                Action::RemoveVips,
+            ]
+        );
+        assert!(i.is_stopped() && !i.is_releasing());
+        assert_eq!(i.poll_timeout(), None);
+    }
+
+    #[test]
+    fn make_before_break_gives_up_after_master_down_interval() {
+        let mut p = params(100, 1);
+        p.make_before_break = true;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_shutdown(t);
+        drain(&mut i);
+        i.handle_shutdown(t + 1); // a second SIGTERM changes nothing
+        assert_eq!(i.poll_action(), None);
+        i.handle_timeout(t + us(3_609_375));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Initialize, Reason::NoSuccessor), Action::RemoveVips]
+        );
+        // A fault while releasing ends it at once.
+        let mut p = params(100, 1);
+        p.make_before_break = true;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_shutdown(t);
+        drain(&mut i);
+        i.handle_fault(t + 1, true);
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Initialize, Reason::Shutdown), Action::RemoveVips]
+        );
+    }
+
+    // ---------------------------------------------------------------- robustness, display
+
+    #[test]
+    fn extreme_inputs_do_not_panic_or_hang() {
+        let mut p = params(0, 1);
+        p.advert_int_cs = 0;
+        p.garp_master_delay_us = u64::MAX;
+        p.garp_master_refresh_us = 1;
+        p.garp_lower_prio_delay_us = u64::MAX;
+        p.preempt_delay_us = u64::MAX;
+        let mut i = Instance::new(p);
+        assert_eq!(i.priority(), 1);
+        assert_eq!(i.master_adver_int_cs(), 1);
+        i.handle_startup(u64::MAX - 5);
+        assert_eq!(i.master_down_deadline(), Some(u64::MAX));
+        i.handle_advert(
+            u64::MAX,
+            Advert {
+                src: v4(2),
+                priority: 255,
+                max_adver_int_cs: u16::MAX,
+            },
+        );
+        i.handle_timeout(u64::MAX);
+        assert_eq!(i.state(), State::Master);
+        // Every timer saturates at u64::MAX; each fires at most once per call.
+        for _ in 0..3 {
+            i.handle_timeout(u64::MAX);
+        }
+        i.handle_advert(0, advert(2, 0));
+        i.handle_priority_change(0, 0);
+        i.handle_fault(0, true);
+        i.handle_fault(0, false);
+        i.handle_shutdown(0);
+        assert_eq!(i.state(), State::Initialize);
+        assert!(drain(&mut i).len() < 100);
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(State::Initialize.to_string(), "INIT");
+        assert_eq!(State::Backup.to_string(), "BACKUP");
+        assert_eq!(State::Master.to_string(), "MASTER");
+        assert_eq!(State::Fault.to_string(), "FAULT");
+        assert_eq!(Reason::MasterDown.to_string(), "master down timer expired");
+        assert_eq!(
+            Reason::HigherPriority {
+                src: v4(2),
+                priority: 150
+            }
+            .to_string(),
+            "advert from 198.18.0.2 with higher priority 150"
+        );
+        assert_eq!(
+            Reason::EqualPriorityHigherAddress { src: v4(3) }.to_string(),
+            "advert from 198.18.0.3 with equal priority and higher address"
+        );
+        for r in [
+            Reason::Startup,
+            Reason::Owner,
+            Reason::PriorityZero,
+            Reason::Shutdown,
+            Reason::HandedOver { src: v4(2) },
+            Reason::NoSuccessor,
+            Reason::FaultRaised,
+            Reason::FaultCleared,
+        ] {
+            assert!(!r.to_string().is_empty());
+        }
+    }
+
