@@ -14,6 +14,8 @@
 //! Processes run inside a namespace with `nsenter --net=/run/netns/NAME`, never
 //! `ip netns exec` (which remounts /sys and hides /sys/fs/bpf pins from the host).
 
+pub mod election;
+
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
 use std::io::Read;
@@ -504,6 +506,22 @@ impl Lan {
         self.switch.ip(&["link", "set", port, "up"]).map(|_| ())
     }
 
+    /// Partition a host from the LAN while its link stays up: its switch port leaves the
+    /// bridge (carrier stays, so its agent does not go to FAULT as with [`Lan::isolate`]; it
+    /// simply hears nobody and nobody hears it).
+    pub fn partition(&self, name: &str) -> Result<()> {
+        let port = &self.host(name).switch_port;
+        self.switch.ip(&["link", "set", port, "nomaster"]).map(|_| ())
+    }
+
+    /// Undo [`Lan::partition`]: the port joins the bridge again (STP off, forward delay 0:
+    /// it forwards at once).
+    pub fn heal(&self, name: &str) -> Result<()> {
+        let port = &self.host(name).switch_port;
+        self.switch.ip(&["link", "set", port, "master", "br0"])?;
+        self.switch.ip(&["link", "set", port, "up"]).map(|_| ())
+    }
+
     /// Attach a pass-through XDP program (native mode) to every switch-side veth port.
     /// Needed when an agent runs XDP in native mode on a veth and uses XDP_TX: the kernel
     /// drops XDP_TX frames on a veth unless its peer has an XDP program.
@@ -619,6 +637,23 @@ pub fn ipv4_addrs(host: &Host) -> Result<Vec<Ipv4Addr>> {
 
 pub fn has_addr(host: &Host, a: Ipv4Addr) -> bool {
     ipv4_addrs(host).map(|v| v.contains(&a)).unwrap_or(false)
+}
+
+/// The link-layer address (lower-case `aa:bb:..`) of `host`'s neighbour entry for `a` on
+/// its eth0, if it has one with an address (any state but FAILED/INCOMPLETE).
+pub fn neigh_lladdr(host: &Host, a: Ipv4Addr) -> Option<String> {
+    let out = host.ns.ip(&["-j", "-4", "neigh", "show", &a.to_string(), "dev", &host.ifname]).ok()?;
+    parse_neigh_json(&out, a)
+}
+
+/// The `lladdr` of the entry for `a` in `ip -j neigh show` output.
+pub fn parse_neigh_json(text: &str, a: Ipv4Addr) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|e| e["dst"].as_str() == Some(a.to_string().as_str()))
+        .and_then(|e| e["lladdr"].as_str())
+        .map(str::to_ascii_lowercase)
 }
 
 /// One bounded ping (`ping -c 1 -W 1`); true if a reply came back.
@@ -756,6 +791,17 @@ impl Daemon {
             // SAFETY: the child is not reaped yet, so the pid is still ours.
             unsafe {
                 libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Send `sig` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`) to the process only, if it has not
+    /// been reaped (so the pid is still ours). Does not wait.
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if self.child.is_some() && self.status.is_none() {
+            // SAFETY: kill(2) on our un-reaped child.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, sig);
             }
         }
     }
@@ -1045,6 +1091,11 @@ pub fn parse_ping_output(text: &str) -> Vec<PingReply> {
         .collect()
 }
 
+/// `N packets transmitted` from ping's summary.
+pub fn parse_ping_transmitted(text: &str) -> Option<u32> {
+    text.lines().find_map(|l| l.split_once(" packets transmitted")?.0.trim().parse().ok())
+}
+
 /// The longest interval between consecutive timestamps (sorted first); None if < 2.
 pub fn longest_gap(ts: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = ts.iter().copied().filter(|t| t.is_finite()).collect();
@@ -1055,7 +1106,7 @@ pub fn longest_gap(ts: &[f64]) -> Option<f64> {
     v.windows(2).map(|w| w[1] - w[0]).reduce(f64::max)
 }
 
-/// A bounded background `ping -D -n -i 0.01 -W 1 -w <secs>` from a host.
+/// A bounded background `ping -D -n -i <interval> -W 1 -w <secs>` from a host.
 pub struct Pinger {
     pub pid: u32,
     pub dst: Ipv4Addr,
@@ -1065,9 +1116,17 @@ pub struct Pinger {
     child: Option<Child>,
 }
 
-/// Start pinging `dst` (must be in 198.18.0.0/15) from `host` for at most `secs`
-/// (1..=600) seconds.
+/// Start pinging `dst` (must be in 198.18.0.0/15) from `host` every 10 ms for at most
+/// `secs` (1..=600) seconds.
 pub fn start_ping(host: &Host, dst: Ipv4Addr, secs: u32) -> Result<Pinger> {
+    start_ping_every(host, dst, Duration::from_millis(10), secs)
+}
+
+/// [`start_ping`] with another probe interval (1 ms..=1 s; below 2 ms needs root).
+pub fn start_ping_every(host: &Host, dst: Ipv4Addr, every: Duration, secs: u32) -> Result<Pinger> {
+    if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&every) {
+        bail!("ping interval {every:?} out of range 1 ms..=1 s");
+    }
     if !in_test_range(dst) {
         bail!("refusing to ping {dst}: outside 198.18.0.0/15");
     }
@@ -1078,7 +1137,8 @@ pub fn start_ping(host: &Host, dst: Ipv4Addr, secs: u32) -> Result<Pinger> {
     let out = dir.join("ping.out");
     let f = File::create(&out)?;
     let mut cmd = host.ns.cmd("ping");
-    cmd.args(["-D", "-n", "-i", "0.01", "-W", "1", "-w", &secs.to_string(), &dst.to_string()])
+    let every = format!("{:.3}", every.as_secs_f64());
+    cmd.args(["-D", "-n", "-i", &every, "-W", "1", "-w", &secs.to_string(), &dst.to_string()])
         .stdin(Stdio::null())
         .stdout(f.try_clone()?)
         .stderr(f);
@@ -1115,7 +1175,26 @@ impl Pinger {
         Ok(self.finish_replies()?.iter().map(|r| r.ts).collect())
     }
 
+    /// SIGINT now, wait for ping to end, and return the replies with the number of probes
+    /// ping says it transmitted (from its summary line; None if it printed none).
+    pub fn stop_counted(mut self) -> Result<(Vec<PingReply>, Option<u32>)> {
+        if let Some(c) = self.child.as_mut()
+            && matches!(c.try_wait(), Ok(None))
+        {
+            // SAFETY: un-reaped child of ours.
+            unsafe {
+                libc::kill(self.pid as libc::pid_t, libc::SIGINT);
+            }
+        }
+        let replies = self.finish_inner()?;
+        Ok((replies, parse_ping_transmitted(&self.output())))
+    }
+
     pub fn finish_replies(mut self) -> Result<Vec<PingReply>> {
+        self.finish_inner()
+    }
+
+    fn finish_inner(&mut self) -> Result<Vec<PingReply>> {
         let mut child = self.child.take().ok_or_else(|| anyhow!("ping already finished"))?;
         let limit = Duration::from_secs(u64::from(self.secs) + 5);
         let st = wait_for(limit, "ping to finish", || child.try_wait().ok().flatten());
@@ -1223,6 +1302,8 @@ mod tests {
         assert_eq!(r[1].seq, 2);
         assert!(r[2].dup);
         assert!(parse_ping_output("garbage\n[x] 64 bytes from").is_empty());
+        assert_eq!(parse_ping_transmitted(text), Some(3));
+        assert_eq!(parse_ping_transmitted("nothing"), None);
     }
 
     #[test]
@@ -1266,6 +1347,11 @@ mod tests {
         assert!(parse_ip_addr_json("[{}]").expect("parse").is_empty());
         assert!(parse_ip_addr_json("not json").is_err());
         assert_eq!(parse_netns_list("a (id: 1)\nb\n\n"), vec!["a", "b"]);
+        let n = r#"[{"dst":"198.18.0.100","dev":"eth0","lladdr":"02:76:72:00:00:02","state":["REACHABLE"]}]"#;
+        let vip = Ipv4Addr::new(198, 18, 0, 100);
+        assert_eq!(parse_neigh_json(n, vip).as_deref(), Some("02:76:72:00:00:02"));
+        assert_eq!(parse_neigh_json(r#"[{"dst":"198.18.0.100","dev":"eth0","state":["FAILED"]}]"#, vip), None);
+        assert_eq!(parse_neigh_json("[]", vip), None);
     }
 
     #[test]
