@@ -13,37 +13,30 @@ use anyhow::{Context, Result, bail};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vrrp_common::timers;
 
 // ---------------------------------------------------------------------------------------
 // Protocol timers, exact, in microseconds (as keepalived computes them)
 // ---------------------------------------------------------------------------------------
-
-/// Skew_Time in microseconds. v3 (RFC 5798 §6.1): ((256 - Priority) * Master_Adver_Interval)
-/// / 256; v2 (RFC 3768 §6.1): (256 - Priority) / 256 seconds, whatever the interval.
-pub fn skew_us(version: u8, priority: u8, interval_us: u64) -> u64 {
-    let p = 256 - u64::from(priority);
-    if version == 2 { p * 1_000_000 / 256 } else { p * interval_us / 256 }
-}
-
-/// Master_Down_Interval in microseconds: 3 * Advert_Interval + Skew_Time.
-pub fn master_down_us(version: u8, priority: u8, interval_us: u64) -> u64 {
-    3 * interval_us + skew_us(version, priority, interval_us)
-}
 
 /// The advert interval of `advert_int_cs` centiseconds.
 pub fn interval(advert_int_cs: u16) -> Duration {
     Duration::from_millis(u64::from(advert_int_cs) * 10)
 }
 
+fn version_of(version: u8) -> timers::Version {
+    if version == 2 { timers::Version::V2 } else { timers::Version::V3 }
+}
+
 /// Master_Down_Interval of a backup of `priority` when the master advertises every
 /// `advert_int_cs` centiseconds.
 pub fn master_down_interval(version: u8, priority: u8, advert_int_cs: u16) -> Duration {
-    Duration::from_micros(master_down_us(version, priority, interval(advert_int_cs).as_micros() as u64))
+    Duration::from_micros(timers::master_down_interval_us(version_of(version), priority, advert_int_cs))
 }
 
 /// Skew_Time of a backup of `priority` (how long it waits after a priority-0 advert).
 pub fn skew_time(version: u8, priority: u8, advert_int_cs: u16) -> Duration {
-    Duration::from_micros(skew_us(version, priority, interval(advert_int_cs).as_micros() as u64))
+    Duration::from_micros(timers::skew_time_us(version_of(version), priority, advert_int_cs))
 }
 
 /// The protocol's bound on a crash failover, as seen by the backup of `priority` that should
@@ -718,14 +711,11 @@ mod tests {
 
     #[test]
     fn timers_exact_in_microseconds() {
-        // vrrp-notes.md: v3 10 ms, priority 90 → skew 6484 us, down 36484 us; 80 → 6875, 36875.
-        assert_eq!(skew_us(3, 90, 10_000), 6484);
-        assert_eq!(master_down_us(3, 90, 10_000), 36_484);
-        assert_eq!(master_down_us(3, 80, 10_000), 36_875);
-        // The issue: v2 1 s, priority 90 → 3 648 437 us.
-        assert_eq!(master_down_us(2, 90, 1_000_000), 3_648_437);
-        // v2 skew does not depend on the interval.
-        assert_eq!(skew_us(2, 100, 3_000_000), 609_375);
+        // The formulas are vrrp_common::timers (tested there and in the FSM); these are
+        // the harness's wrappers around them.
+        assert_eq!(master_down_interval(3, 90, 1), Duration::from_micros(36_484));
+        assert_eq!(master_down_interval(2, 90, 100), Duration::from_micros(3_648_437));
+        assert_eq!(skew_time(2, 100, 300), Duration::from_micros(609_375));
         assert_eq!(master_down_interval(3, 90, 10), Duration::from_micros(364_843));
         assert_eq!(master_down_interval(3, 80, 10), Duration::from_micros(368_750));
         assert_eq!(failover_bound(3, 90, 1), Duration::from_micros(46_484));

@@ -254,6 +254,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         lower_prio_advert: !cfg.lower_prio_no_advert,
         garp_lower_prio_repeat: cfg.garp_lower_prio_repeat,
         garp_lower_prio_delay_us: secs(cfg.garp_lower_prio_delay_s),
+        higher_prio_send_advert: cfg.higher_prio_send_advert,
         make_before_break: true,
     };
     let checksum = if cfg.version == 3 && !cfg.v3_checksum_as_v2 {

@@ -196,6 +196,9 @@ pub struct GlobalDefs {
     pub garp_lower_prio_delay_s: u32,
     /// `vrrp_lower_prio_no_advert`: a master does not answer a lower-priority advert.
     pub lower_prio_no_advert: bool,
+    /// `vrrp_higher_prio_send_advert`; on by default here (keepalived: off), see
+    /// [`Instance::higher_prio_send_advert`].
+    pub higher_prio_send_advert: bool,
     /// `vrrp_garp_interval` in milliseconds, default 0.
     pub vrrp_garp_interval_ms: u32,
     /// `v3_checksum_as_v2` in `global_defs` (keepalived after 2.2.7; an optional
@@ -216,6 +219,7 @@ impl Default for GlobalDefs {
             garp_lower_prio_repeat: None,
             garp_lower_prio_delay_s: 0,
             lower_prio_no_advert: false,
+            higher_prio_send_advert: true,
             vrrp_garp_interval_ms: 0,
             v3_checksum_as_v2: false,
         }
@@ -506,6 +510,11 @@ pub struct Instance {
     /// A master does not answer a lower-priority advert with its own
     /// (`lower_prio_no_advert`, `vrrp_lower_prio_no_advert`, or `vrrp_strict`).
     pub lower_prio_no_advert: bool,
+    /// A master stepping down for a higher priority first sends one advert at its own
+    /// priority, so the winner re-announces the VIPs (`higher_prio_send_advert`; on by
+    /// default here, off in keepalived: without it a healed partition can leave clients
+    /// on the loser's MAC).
+    pub higher_prio_send_advert: bool,
     pub accept: bool,
     pub track_interfaces: Vec<TrackRef>,
     pub track_scripts: Vec<TrackRef>,

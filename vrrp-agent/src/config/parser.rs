@@ -746,6 +746,11 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     g.garp_lower_prio_delay_s = v;
                 }
             }
+            "vrrp_higher_prio_send_advert" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    g.higher_prio_send_advert = v;
+                }
+            }
             "vrrp_lower_prio_no_advert" => {
                 if let Some(v) = opt_bool(ctx, n) {
                     g.lower_prio_no_advert = v;
@@ -827,6 +832,7 @@ struct Draft {
     garp_lower_prio_repeat: Option<u32>,
     garp_lower_prio_delay: Option<u32>,
     lower_prio_no_advert: Option<bool>,
+    higher_prio_send_advert: Option<bool>,
     /// (accept, line)
     accept: Option<(bool, usize)>,
     /// `track_*` blocks, resolved once every tracked object is known.
@@ -868,7 +874,6 @@ const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
     "garp_master_refresh_repeat",
     "garp_extra_if",
     "down_timer_adverts",
-    "higher_prio_send_advert",
     "kernel_rx_buf_size",
     "promote_secondaries",
     "vrf",
@@ -905,6 +910,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         garp_lower_prio_repeat: None,
         garp_lower_prio_delay: None,
         lower_prio_no_advert: None,
+        higher_prio_send_advert: None,
         accept: None,
         tracks: Vec::new(),
         virtual_routes: Vec::new(),
@@ -1131,6 +1137,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
             "garp_lower_prio_repeat" => d.garp_lower_prio_repeat = u32_value(ctx, n).or(d.garp_lower_prio_repeat),
             "garp_lower_prio_delay" => d.garp_lower_prio_delay = u32_value(ctx, n).or(d.garp_lower_prio_delay),
             "lower_prio_no_advert" => d.lower_prio_no_advert = opt_bool(ctx, n).or(d.lower_prio_no_advert),
+            "higher_prio_send_advert" => d.higher_prio_send_advert = opt_bool(ctx, n).or(d.higher_prio_send_advert),
             "accept" => {
                 no_args(ctx, n);
                 d.accept = Some((true, n.line));
@@ -1592,6 +1599,7 @@ fn finish_instance(
         garp_lower_prio_delay_s: d.garp_lower_prio_delay.unwrap_or(global.garp_lower_prio_delay_s),
         // vrrp_strict follows RFC 9568 to the letter: no extra advert.
         lower_prio_no_advert: d.lower_prio_no_advert.unwrap_or(global.lower_prio_no_advert) || strict,
+        higher_prio_send_advert: d.higher_prio_send_advert.unwrap_or(global.higher_prio_send_advert),
         garp_master_refresh_s: d.garp_master_refresh.unwrap_or(global.garp_master_refresh_s),
         accept,
         track_interfaces,

@@ -316,6 +316,7 @@ fn parse_full_instance_round_trip() {
             garp_lower_prio_repeat: None,
             garp_lower_prio_delay_s: 0,
             lower_prio_no_advert: false,
+            higher_prio_send_advert: true,
             vrrp_garp_interval_ms: 1,
             v3_checksum_as_v2: false,
         }
@@ -371,6 +372,7 @@ fn parse_full_instance_round_trip() {
         garp_lower_prio_repeat: 4,
         garp_lower_prio_delay_s: 0,
         lower_prio_no_advert: false,
+        higher_prio_send_advert: true,
         accept: false,
         track_interfaces: vec![
             TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: false },

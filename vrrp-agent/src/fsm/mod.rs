@@ -95,6 +95,12 @@ pub struct Params {
     pub garp_lower_prio_repeat: u32,
     /// A second such burst this long after the first (`garp_lower_prio_delay`), 0 = none.
     pub garp_lower_prio_delay_us: Micros,
+    /// A Master that steps down for a higher-priority advert first sends one advert at its
+    /// own priority (keepalived `higher_prio_send_advert`), so the winner hears a
+    /// lower-priority advert and re-announces the VIPs: after a healed partition the
+    /// winner's advert may cross first, and the loser would otherwise go quiet leaving
+    /// clients on its MAC.
+    pub higher_prio_send_advert: bool,
     /// Make-before-break hand-over: on shutdown a Master sends priority 0 but keeps its
     /// VIPs until it hears the successor's advert, at most Master_Down_Interval.
     pub make_before_break: bool,
@@ -117,6 +123,7 @@ impl Params {
             lower_prio_advert: true,
             garp_lower_prio_repeat: 5,
             garp_lower_prio_delay_us: 0,
+            higher_prio_send_advert: true,
             make_before_break: true,
         }
     }
@@ -595,6 +602,11 @@ impl Instance {
         // Interval contained in the ADVERTISEMENT, recompute the Skew_Time and
         // Master_Down_Interval, set Master_Down_Timer to Master_Down_Interval,
         // transition to the Backup state".
+        if self.params.higher_prio_send_advert {
+            self.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+        }
         self.learn_interval(&advert);
         self.change_state(at, State::Backup, reason);
     }

@@ -330,6 +330,8 @@ fn sim_preempt_on_later_higher_priority_takes_over() {
     assert_eq!(
         demoted,
         vec![
+            // One last advert at its own priority (higher_prio_send_advert), then down.
+            (t + DELAY, Action::SendAdvert { priority: 100 }),
             (
                 t + DELAY,
                 change(
@@ -633,12 +635,11 @@ fn sim_healed_partition_leaves_one_master_that_reannounces() {
     sim.start(a);
     sim.run_until(cs(1000));
     // b starts alone on the other side of the partition: it becomes master too.
-    sim.nodes[b].inst.handle_startup(sim.now);
-    sim.nodes[b].inst.handle_timeout(sim.now + us(3_609_375));
-    sim.drain(b);
-    sim.now += us(3_609_375);
-    assert_eq!(sim.masters(), vec![a, b]);
     let healed = sim.now;
+    sim.nodes[b].inst.handle_startup(healed - us(3_609_375));
+    sim.nodes[b].inst.handle_timeout(healed);
+    sim.drain(b);
+    assert_eq!(sim.masters(), vec![a, b]);
     sim.run_until(healed + cs(300));
     assert_eq!(sim.masters(), vec![a]);
     let reasserts: Vec<Nanos> = sim

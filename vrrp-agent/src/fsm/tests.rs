@@ -388,6 +388,8 @@
         assert_eq!(
             drain(&mut i),
             vec![
+                // higher_prio_send_advert: the winner hears a lower advert and re-announces.
+                Action::SendAdvert { priority: 100 },
                 change(
                     State::Master,
                     State::Backup,
@@ -425,6 +427,7 @@
         assert_eq!(
             drain(&mut i),
             vec![
+                Action::SendAdvert { priority: 100 },
                 change(
                     State::Master,
                     State::Backup,
@@ -485,6 +488,25 @@
             },
         );
         assert_eq!(i.state(), State::Backup);
+    }
+
+    #[test]
+    fn higher_prio_send_advert_off_steps_down_silently() {
+        let mut p = params(100, 1);
+        p.higher_prio_send_advert = false;
+        let (mut i, t) = make_master(p, 0);
+        i.handle_advert(t + 1, advert(2, 200));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(
+                    State::Master,
+                    State::Backup,
+                    Reason::HigherPriority { src: v4(2), priority: 200 }
+                ),
+                Action::RemoveVips
+            ]
+        );
     }
 
     #[test]
