@@ -17,6 +17,7 @@ use tracing::{Instrument as _, debug, error, info, warn};
 use vrrp_common::{AF_INET, InstanceStatus, VipKey, VipValue, VridConfig, VridKey, flags, state};
 
 use crate::{
+    clock::Deadline,
     config,
     dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
     fsm::{self, Action, State},
@@ -26,14 +27,7 @@ use crate::{
     wire::{arp, vrrp},
 };
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock `bpf_ktime_get_ns` uses, so kernel receive
-/// timestamps and our deadlines compare directly.
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
-}
+pub use crate::clock::now_ns;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -60,6 +54,12 @@ struct Vrrp {
     checksum: vrrp::ChecksumMode,
     /// Kernel timestamp of the newest advert already given to the FSM.
     last_fed_ts: u64,
+    /// Sequence number of the last ring-buffer event given to the FSM: events are applied
+    /// in this order, and an event is never skipped because of a record read.
+    last_seq: Option<u32>,
+    /// (source, priority, interval) of the last event: a record read that matches it only
+    /// says "the same master is still there" and may refresh the timer.
+    known: Option<([u8; 4], u32, u32)>,
     master: Option<Ipv4Addr>,
     transitions: u32,
     last_transition_ns: u64,
@@ -282,6 +282,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         auth,
         checksum,
         last_fed_ts: 0,
+        last_seq: None,
+        known: None,
         master: None,
         transitions: 0,
         last_transition_ns: 0,
@@ -391,11 +393,15 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
     info!("SIGHUP: configuration reloaded: {kept} instance(s) unchanged, {started} started, {stopped} stopped");
 }
 
+/// The XDP program's wake-ups: the ring buffer of adverts that can change a decision.
+type Events = AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
+
 async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) -> anyhow::Result<()> {
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
-    let mut events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
+    let mut events: Events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
+    let mut deadline = Deadline::new().context("creating the timerfd")?;
     let mut logger = match ctx.dp.take_logger() {
         Some(l) => Some(register_fd(l)?),
         None => None,
@@ -418,35 +424,27 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
     }
 
     loop {
-        let deadline = instances.iter().filter_map(|i| i.fsm.poll_timeout()).min();
-        let sleep = match deadline {
-            Some(d) => Duration::from_nanos(d.saturating_sub(now_ns())),
-            None => Duration::from_secs(3600),
-        };
+        deadline.arm(next_deadline(instances))?;
         tokio::select! {
-            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); return Ok(()); }
-            _ = sigint.recv() => { info!("SIGINT: shutting down"); return Ok(()); }
+            _ = sigterm.recv() => {
+                info!("SIGTERM: shutting down");
+                hand_over(ctx, instances, &mut events, &mut deadline).await;
+                return Ok(());
+            }
+            _ = sigint.recv() => {
+                info!("SIGINT: shutting down");
+                hand_over(ctx, instances, &mut events, &mut deadline).await;
+                return Ok(());
+            }
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());
                 reload(ctx, instances, opts).await;
             }
             guard = events.readable_mut() => {
                 let mut guard = guard?;
-                let mut batch = Vec::new();
-                while let Some(item) = guard.get_inner_mut().next() {
-                    match dataplane::parse_event(&item) {
-                        Some(ev) => batch.push(ev),
-                        None => warn!("short event from the XDP program ({} bytes)", item.len()),
-                    }
-                }
+                let batch = drain_ring(guard.get_inner_mut());
                 guard.clear_ready();
-                for ev in batch {
-                    if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
-                        debug!(parent: &inst.span, reasons = ev.reasons, prio = ev.record.priority, "advert event");
-                        feed_record(inst, &ev.record);
-                        apply_actions(ctx, inst).await;
-                    }
-                }
+                dispatch(ctx, instances, batch).await;
             }
             guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
                 let mut guard = guard?;
@@ -462,19 +460,140 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                 check_links(ctx, instances).await;
             }
             _ = link_poll.tick() => check_links(ctx, instances).await,
-            _ = tokio::time::sleep(sleep) => {}
+            r = deadline.wait() => r?,
         }
-        let now = now_ns();
-        for inst in instances.iter_mut() {
-            if inst.fsm.poll_timeout().is_some_and(|d| d <= now) {
-                // An advert may have arrived since the deadline was set: take it first.
-                if let Some(rec) = ctx.dp.record(&inst.key) {
-                    feed_record(inst, &rec);
-                }
-                inst.fsm.handle_timeout(now);
+        run_due(ctx, instances, &mut events).await;
+    }
+}
+
+fn next_deadline(instances: &[Vrrp]) -> Option<u64> {
+    instances.iter().filter_map(|i| i.fsm.poll_timeout()).min()
+}
+
+/// Everything the XDP program queued, parsed.
+fn drain_ring(ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> Vec<vrrp_common::AdvertEvent> {
+    let mut batch = Vec::new();
+    while let Some(item) = ring.next() {
+        match dataplane::parse_event(&item) {
+            Some(ev) => batch.push(ev),
+            None => warn!("short event from the XDP program ({} bytes)", item.len()),
+        }
+    }
+    batch
+}
+
+/// Gives each instance its events in sequence order (two CPUs may queue them out of order).
+async fn dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], mut batch: Vec<vrrp_common::AdvertEvent>) {
+    batch.sort_by_key(|e| e.record.seq);
+    for ev in batch {
+        if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
+            debug!(parent: &inst.span, reasons = ev.reasons, seq = ev.record.seq, prio = ev.record.priority, "advert event");
+            if feed_event(inst, &ev.record) {
                 apply_actions(ctx, inst).await;
             }
         }
+    }
+}
+
+/// Fires the instances' due timers. A backup about to become master first closes the
+/// takeover window: it tells the XDP program it is (about to be) master, so every advert
+/// from now on wakes us, then takes every advert that arrived before: the ring buffer and
+/// the advert record. Only if none of them changed its mind does it take over; otherwise the
+/// XDP program is told it is a backup again.
+async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events) {
+    let now = now_ns();
+    let due: Vec<usize> = (0..instances.len()).filter(|&i| instances[i].fsm.poll_timeout().is_some_and(|d| d <= now)).collect();
+    if due.is_empty() {
+        return;
+    }
+    let takeovers: Vec<usize> = due.iter().copied().filter(|&i| instances[i].fsm.takeover_due(now)).collect();
+    if !takeovers.is_empty() {
+        for &i in &takeovers {
+            publish_state(ctx, &instances[i], state::MASTER);
+        }
+        let batch = drain_ring(events.get_mut());
+        dispatch(ctx, instances, batch).await;
+        for &i in &takeovers {
+            refresh_from_record(ctx, &mut instances[i]);
+        }
+    }
+    for i in due {
+        let inst = &mut instances[i];
+        // Adverts taken above carry their own (later) receive times: a restarted timer is
+        // no longer due at `now`, and handle_timeout leaves it alone.
+        inst.fsm.handle_timeout(now);
+        apply_actions(ctx, inst).await;
+        if takeovers.contains(&i) && inst.fsm.state() != State::Master {
+            publish_state(ctx, inst, state_code(inst.fsm.state()));
+            debug!(parent: &inst.span, "takeover cancelled by an advert that arrived at the deadline");
+        }
+    }
+}
+
+/// SIGTERM/SIGINT, make-before-break: masters send priority 0 but keep their VIPs (and keep
+/// answering for them) until their successor's advert arrives, at most Master_Down_Interval
+/// each; then everything is stopped. A second signal stops at once.
+async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, deadline: &mut Deadline) {
+    let now = now_ns();
+    for inst in instances.iter_mut() {
+        inst.fsm.handle_shutdown(now);
+        apply_actions(ctx, inst).await;
+    }
+    let releasing = instances.iter().filter(|i| i.fsm.is_releasing()).count();
+    if releasing == 0 {
+        return;
+    }
+    info!("waiting for {releasing} successor(s) to take over before removing the VIPs");
+    // The FSM bounds each hand-over by Master_Down_Interval; this bounds the loop itself.
+    let longest = instances.iter().map(|i| i.fsm.master_down_interval_us()).max().unwrap_or(0);
+    let limit = tokio::time::Instant::now() + Duration::from_micros(longest) + Duration::from_secs(1);
+    let (Ok(mut sigterm), Ok(mut sigint)) = (
+        tokio::signal::unix::signal(SignalKind::terminate()),
+        tokio::signal::unix::signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    while instances.iter().any(|i| i.fsm.is_releasing()) {
+        if let Err(e) = deadline.arm(next_deadline(instances)) {
+            warn!("timerfd: {e}; stopping without waiting for successors");
+            return;
+        }
+        tokio::select! {
+            guard = events.readable_mut() => {
+                let Ok(mut guard) = guard else { return };
+                let batch = drain_ring(guard.get_inner_mut());
+                guard.clear_ready();
+                dispatch(ctx, instances, batch).await;
+            }
+            r = deadline.wait() => if r.is_err() { return },
+            _ = sigterm.recv() => { info!("second signal: stopping now"); return; }
+            _ = sigint.recv() => { info!("second signal: stopping now"); return; }
+            _ = tokio::time::sleep_until(limit) => { warn!("successors did not take over in time; stopping"); return; }
+        }
+        run_due(ctx, instances, events).await;
+    }
+}
+
+fn state_code(s: State) -> u32 {
+    match s {
+        State::Initialize => state::INIT,
+        State::Backup => state::BACKUP,
+        State::Master => state::MASTER,
+        State::Fault => state::FAULT,
+    }
+}
+
+/// Tells the XDP program the instance's state (it wakes us for every advert unless Backup).
+fn publish_state(ctx: &mut Ctx, inst: &Vrrp, s: u32) {
+    match ctx.dp.config.get(&inst.key, 0) {
+        Ok(mut c) => {
+            c.state = s;
+            c.priority = u32::from(inst.fsm.priority());
+            if let Err(e) = ctx.dp.config.insert(inst.key, c, 0) {
+                error!(parent: &inst.span, "updating VRID_CONFIG: {e}");
+            }
+        }
+        Err(e) => error!(parent: &inst.span, "reading VRID_CONFIG: {e}"),
     }
 }
 
@@ -507,13 +626,43 @@ fn register_fd<T: std::os::fd::AsRawFd>(inner: T) -> anyhow::Result<AsyncFd<T>> 
     unsafe { AsyncFd::register(inner) }.map_err(|e| anyhow::anyhow!("registering a BPF map fd with tokio: {e}"))
 }
 
-/// Gives the FSM an advert the XDP program recorded, with its kernel receive time, unless
-/// it already has it.
-fn feed_record(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
-    if rec.ts_ns <= inst.last_fed_ts {
+fn content(rec: &vrrp_common::AdvertRecord) -> ([u8; 4], u32, u32) {
+    (rec.src_v4, rec.priority, rec.adver_int_cs)
+}
+
+/// An advert from the ring buffer: an exact copy, applied unless an event at or after its
+/// sequence number was applied already (wrapping comparison).
+fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bool {
+    if let Some(last) = inst.last_seq
+        && (rec.seq.wrapping_sub(last) as i32) <= 0
+    {
+        return false;
+    }
+    inst.last_seq = Some(rec.seq);
+    inst.known = Some(content(rec));
+    feed(inst, rec);
+    true
+}
+
+/// Re-reads the instance's advert record (XDP updates it in place for every accepted advert
+/// and wakes us only on changes). A record from the master we know refreshes its timer.
+/// A different one means its event is on its way (XDP writes the record first) or was lost
+/// (ring buffer full, counted as `events_lost`): it is applied as well, but never advances
+/// the event order, so the exact event is still applied when it comes.
+fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let Some(rec) = ctx.dp.record(&inst.key) else { return };
+    if rec.ts_ns == 0 || rec.ts_ns <= inst.last_fed_ts {
         return;
     }
-    inst.last_fed_ts = rec.ts_ns;
+    if inst.known != Some(content(&rec)) {
+        debug!(parent: &inst.span, seq = rec.seq, prio = rec.priority, "advert record ahead of the events: applying it");
+    }
+    feed(inst, &rec);
+}
+
+/// Gives the FSM an advert with its kernel receive time.
+fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
+    inst.last_fed_ts = inst.last_fed_ts.max(rec.ts_ns);
     let src = Ipv4Addr::from(rec.src_v4);
     if rec.priority != 0 && inst.fsm.state() == State::Backup {
         inst.master = Some(src);
@@ -558,19 +707,8 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
                     }
                     _ => inst.master = None,
                 }
-                let s = match to {
-                    State::Initialize => state::INIT,
-                    State::Backup => state::BACKUP,
-                    State::Master => state::MASTER,
-                    State::Fault => state::FAULT,
-                };
-                if let Ok(mut c) = ctx.dp.config.get(&inst.key, 0) {
-                    c.state = s;
-                    c.priority = u32::from(inst.fsm.priority());
-                    if let Err(e) = ctx.dp.config.insert(inst.key, c, 0) {
-                        error!("updating VRID_CONFIG: {e}");
-                    }
-                }
+                // Before the first advert of the new state leaves.
+                publish_state(ctx, inst, state_code(to));
             }
             Action::AddVips => add_vips(ctx, inst).await,
             Action::RemoveVips => remove_vips(ctx, inst).await,
@@ -697,12 +835,7 @@ fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
 
 fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
     let mut st = InstanceStatus {
-        state: match inst.fsm.state() {
-            State::Initialize => state::INIT,
-            State::Backup => state::BACKUP,
-            State::Master => state::MASTER,
-            State::Fault => state::FAULT,
-        },
+        state: state_code(inst.fsm.state()),
         priority: u32::from(inst.fsm.priority()),
         base_priority: u32::from(inst.cfg.priority),
         adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
