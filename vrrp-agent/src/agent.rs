@@ -293,10 +293,11 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
     })
 }
 
-/// Stops an instance: priority 0 if master, VIPs removed (whatever happened before: no VIP is
-/// left behind), STOP notifications.
+/// Stops an instance now (a reload, or after the SIGTERM hand-over): priority 0 if it is a
+/// master that has not sent it yet, VIPs removed (whatever happened before: no VIP is left
+/// behind), STOP notifications.
 async fn stop_instance(ctx: &mut Ctx, inst: &mut Vrrp, now: u64) {
-    inst.fsm.handle_shutdown(now);
+    inst.fsm.handle_stop_now(now);
     apply_actions(ctx, inst).await;
     if inst.owns_vips {
         remove_vips(ctx, inst).await;

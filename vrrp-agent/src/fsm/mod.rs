@@ -471,6 +471,15 @@ impl Instance {
         }
     }
 
+    /// Stop at once, without a make-before-break hand-over (a reload restarting the
+    /// instance, or a hand-over that must be cut short). A Master that has not sent its
+    /// priority-0 advert yet sends it; the VIPs are removed.
+    pub fn handle_stop_now(&mut self, now: Nanos) {
+        if self.state != State::Initialize {
+            self.change_state(now, State::Initialize, Reason::Shutdown);
+        }
+    }
+
     /// Next output, FIFO.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

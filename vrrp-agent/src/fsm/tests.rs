@@ -865,6 +865,30 @@
         );
     }
 
+    #[test]
+    fn stop_now_cuts_a_hand_over_short_and_stops_a_master_at_once() {
+        let mut p = params(100, 1);
+        p.make_before_break = true;
+        let (mut i, t) = make_master(p.clone(), 0);
+        i.handle_shutdown(t);
+        drain(&mut i);
+        i.handle_stop_now(t + 1);
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Initialize, Reason::Shutdown), Action::RemoveVips]
+        );
+        let (mut i, t) = make_master(p, 0);
+        i.handle_stop_now(t);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Initialize, Reason::Shutdown),
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips
+            ]
+        );
+    }
+
     // ---------------------------------------------------------------- robustness, display
 
     #[test]
