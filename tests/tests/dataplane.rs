@@ -44,7 +44,19 @@ fn v3_config() -> VridConfig {
     VridConfig { version: 3, ..v2_config() }.without_auth()
 }
 
+/// Our primary address (the instance's unicast_src_ip).
+const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+/// Configures an instance as the agent does: its addresses (one VIP advertised), then its
+/// settings.
 fn configure(dp: &mut Dataplane, vrid: u8, cfg: VridConfig) {
+    configure_with(dp, vrid, cfg, &[VIP.octets()], &[]);
+}
+
+fn configure_with(dp: &mut Dataplane, vrid: u8, mut cfg: VridConfig, addrs: &[[u8; 4]], peers: &[[u8; 4]]) {
+    cfg.primary_v4 = US.octets();
+    cfg.count_addrs = addrs.len() as u32;
+    dp.set_vrid_addrs(key(vrid), addrs, &[], peers).expect("the VRID's addresses");
     dp.init_vrid(key(vrid), cfg).expect("configure the VRID");
 }
 
@@ -254,7 +266,6 @@ fn each_receive_check_drops_and_counts_its_own_reason() {
         ("bad checksum", with(&good, &|f| f[VRRP_OFF + 7] ^= 1), |g| g.drop_checksum),
         ("bad checksum v3", with(&good_v3, &|f| f[VRRP_OFF + 7] ^= 1), |g| g.drop_checksum),
         ("address count larger than the packet", with(&good, &|f| { f[VRRP_OFF + 3] = 3; fix_checksum(f) }), |g| g.drop_truncated),
-        ("too many addresses", with(&good, &|f| { f[VRRP_OFF + 3] = 200; fix_checksum(f) }), |g| g.drop_too_many_addrs),
         ("auth type AH on a PASS instance", with(&good, &|f| { f[VRRP_OFF + 4] = 2; fix_checksum(f) }), |g| g.drop_auth_type),
         ("wrong password", with(&good, &|f| { f[VRRP_OFF + 12] ^= 0x20; fix_checksum(f) }), |g| g.drop_auth_pass),
         ("interval 2 s on a 1 s instance", with(&good, &|f| { f[VRRP_OFF + 5] = 2; fix_checksum(f) }), |g| g.drop_interval),
@@ -280,7 +291,7 @@ fn each_receive_check_drops_and_counts_its_own_reason() {
     assert!(dp.drain_events().is_empty(), "no invalid advert woke the agent");
     let s = dp.vrid_stats(&key(VRID)).expect("stats");
     assert_eq!(s.accepted, 0);
-    assert!(s.dropped >= 9);
+    assert!(s.dropped >= 8);
 }
 
 #[test]
