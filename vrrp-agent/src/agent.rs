@@ -226,18 +226,23 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
     }
+    // What the receive checks compare adverts with (XDP and the slow path read the same maps).
+    let rx = crate::rx::InstanceRules::new(cfg, vips.iter().map(|v| (v.vip.addr, v.advertised)));
     let vcfg = VridConfig {
         version: u32::from(cfg.version),
         adver_int_cs: u32::from(cfg.advert_int_cs),
         state: state::INIT,
-        flags: vflags,
+        flags: vflags | rx.flags,
         priority: u32::from(cfg.priority),
+        primary_v4: primary.octets(),
+        count_addrs: rx.count_addrs(),
         ..VridConfig::default()
     };
     let vcfg = match pass {
         Some(p) => vcfg.with_pass(p),
         None => vcfg.without_auth(),
     };
+    ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
     ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let params = fsm::Params {
         version,
@@ -402,6 +407,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
             None
         }
     };
+    // The slow path: adverts XDP does not judge (IP options, fragments, no XDP attached).
+    let mut slow_path = crate::rx::socket::SlowPath::open(&ctx.dp).context("opening the VRRP receive socket")?;
     let poll_every = if link_events.is_some() { Duration::from_secs(5) } else { Duration::from_millis(500) };
     let mut link_poll = tokio::time::interval(poll_every);
     link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -439,6 +446,13 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                         feed_record(inst, &ev.record);
                         apply_actions(ctx, inst).await;
                     }
+                }
+            }
+            ev = slow_path.recv() => {
+                if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
+                    debug!(parent: &inst.span, prio = ev.record.priority, "advert from the slow path");
+                    feed_record(inst, &ev.record);
+                    apply_actions(ctx, inst).await;
                 }
             }
             guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
