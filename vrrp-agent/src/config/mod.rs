@@ -16,6 +16,7 @@
 //!   deep / include loop). An unreadable top-level file is returned as
 //!   [`ConfigError`] from [`load`].
 
+pub mod advert_size;
 mod lexer;
 mod parser;
 mod routes;
