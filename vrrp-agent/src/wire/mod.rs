@@ -138,7 +138,7 @@ pub fn vrrp_frame_v4(
 /// If `options.len()` is not a multiple of 4 or above 40, or `frame` is shorter than its
 /// Ethernet and IPv4 headers or its IPv4 total length.
 pub fn with_ipv4_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
-    assert!(options.len() % 4 == 0 && options.len() <= 40, "IPv4 options: whole words, at most 40 bytes");
+    assert!(options.len().is_multiple_of(4) && options.len() <= 40, "IPv4 options: whole words, at most 40 bytes");
     let ip = ethernet::HEADER_LEN;
     let total = usize::from(u16::from_be_bytes([frame[ip + 2], frame[ip + 3]]));
     let mut out = frame[..ip + ipv4::HEADER_LEN].to_vec();
