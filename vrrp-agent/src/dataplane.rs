@@ -12,7 +12,7 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridAddr, VridAddrKey,
+    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridAddr, VridAddrKey,
     VridConfig, VridKey, VridPeer, VridStats, names,
 };
 
@@ -53,8 +53,9 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 }
 
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 8] = [
+const PINNED: [&str; 9] = [
     names::VRID_CONFIG,
+    names::VRID_ADDR_LIST,
     names::VRID_ADDRS,
     names::VRID_PEERS,
     names::ADVERT_RECORD,
@@ -75,6 +76,7 @@ pub struct Dataplane {
     pub status: HashMap<MapData, VridKey, InstanceStatus>,
     pub addrs: HashMap<MapData, VridAddrKey, VridAddr>,
     pub peers: HashMap<MapData, VridAddrKey, VridPeer>,
+    pub addr_lists: HashMap<MapData, VridKey, AddrList>,
     events: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
@@ -186,6 +188,7 @@ impl Dataplane {
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
         let addrs = HashMap::try_from(take(names::VRID_ADDRS)?).map_err(map_err(names::VRID_ADDRS))?;
         let peers = HashMap::try_from(take(names::VRID_PEERS)?).map_err(map_err(names::VRID_PEERS))?;
+        let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
         Ok(Dataplane {
             ebpf,
@@ -198,6 +201,7 @@ impl Dataplane {
             status,
             addrs,
             peers,
+            addr_lists,
             events: Some(events),
             logger,
             attached: BTreeMap::new(),
@@ -343,6 +347,7 @@ impl Dataplane {
         for (k, v) in crate::rx::validate::peer_entries(key, peers) {
             self.peers.insert(k, v, 0).map_err(map_err(names::VRID_PEERS))?;
         }
+        self.addr_lists.insert(key, AddrList::new(advertised), 0).map_err(map_err(names::VRID_ADDR_LIST))?;
         Ok(())
     }
 
@@ -356,6 +361,7 @@ impl Dataplane {
         for k in peers {
             let _ = self.peers.remove(&k);
         }
+        let _ = self.addr_lists.remove(key);
     }
 
     pub fn global_stats(&self) -> Option<GlobalStats> {

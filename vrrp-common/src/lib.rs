@@ -32,6 +32,9 @@ pub mod names {
     /// `VridAddrKey` → `VridPeer`: each unicast instance's `unicast_peer`s
     /// (checked when `vrrp_check_unicast_src` is set).
     pub const VRID_PEERS: &str = "VRID_PEERS";
+    /// `VridKey` → `AddrList`: our advertised addresses in advert order, so an advert that
+    /// lists them as we do is checked without a lookup per address.
+    pub const VRID_ADDR_LIST: &str = "VRID_ADDR_LIST";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -161,6 +164,39 @@ pub struct VridAddr {
     /// Position among the advertised addresses (0..count_addrs): lets the XDP program see
     /// that an advert names each of ours exactly once.
     pub index: u32,
+}
+
+/// Value of `VRID_ADDR_LIST`: the advertised addresses in advert order (the first `count`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrList {
+    pub count: u32,
+    /// IPv4 addresses, bytes in wire order.
+    pub addrs_v4: [[u8; 4]; MAX_ADDRS_V4 as usize],
+}
+
+impl Default for AddrList {
+    fn default() -> Self {
+        AddrList { count: 0, addrs_v4: [[0; 4]; MAX_ADDRS_V4 as usize] }
+    }
+}
+
+impl AddrList {
+    /// The first 255 of `addrs`.
+    pub fn new(addrs: &[[u8; 4]]) -> Self {
+        let mut l = AddrList::default();
+        for (slot, a) in l.addrs_v4.iter_mut().zip(addrs) {
+            *slot = *a;
+            l.count += 1;
+        }
+        l
+    }
+
+    /// Whether `packet_addrs` (4 bytes each) is exactly our list, in our order.
+    pub fn same_in_order(&self, packet_addrs: &[u8]) -> bool {
+        packet_addrs.len() == 4 * self.count as usize
+            && packet_addrs.chunks_exact(4).zip(&self.addrs_v4).all(|(p, a)| p == a)
+    }
 }
 
 /// Value of `VRID_PEERS` (its presence is what matters).
@@ -456,7 +492,7 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer);
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -465,6 +501,7 @@ const _: () = assert!(core::mem::size_of::<VridConfig>() == 40);
 const _: () = assert!(core::mem::size_of::<VridAddrKey>() == 12);
 const _: () = assert!(core::mem::size_of::<VridAddr>() == 8);
 const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
+const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
 const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
 const _: () = assert!(core::mem::size_of::<VridStats>() == 8 * 8);

@@ -25,7 +25,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::trace;
 use vrrp_common::{
-    AF_INET, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
+    AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VRRP_GROUP_V4, VipKey, VipValue, VridAddr,
     VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, addr_kind, event_reason, flags,
     is_martian_source_v4, state,
@@ -37,6 +37,8 @@ static VRID_CONFIG: HashMap<VridKey, VridConfig, { MAX_VRIDS as usize }> = HashM
 static VRID_ADDRS: HashMap<VridAddrKey, VridAddr, { MAX_VRID_ADDRS as usize }> = HashMap::new();
 #[btf_map]
 static VRID_PEERS: HashMap<VridAddrKey, VridPeer, { MAX_VRID_ADDRS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_ADDR_LIST: HashMap<VridKey, AddrList, { MAX_VRIDS as usize }> = HashMap::new();
 #[btf_map]
 static ADVERT_RECORD: HashMap<VridKey, AdvertRecord, { MAX_VRIDS as usize }> = HashMap::new();
 #[btf_map]
@@ -392,40 +394,27 @@ fn validate(
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
-        // Which of our addresses the advert named so far: a bitmap in a per-CPU scratch value
-        // (indexed without branches, so the verifier walks the loop once per path).
-        let Some(seen) = SEEN.get_ptr_mut(0) else {
-            return Err(DropReason::AddrList);
+        // Fast path: our list in our order (what our peers send), one lookup in all.
+        // SAFETY: whole-value reads of a map value.
+        let in_order = match unsafe { VRID_ADDR_LIST.get(key) } {
+            Some(list) if list.count as usize == count => {
+                let mut same = true;
+                for i in 0..MAX_ADDRS_V4 as usize {
+                    if i >= count {
+                        break;
+                    }
+                    let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
+                    if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
+                        same = false;
+                        break;
+                    }
+                }
+                same
+            }
+            _ => false,
         };
-        // SAFETY: per-CPU scratch value, only this CPU uses it while we run. Volatile: LLVM
-        // would merge four plain stores into a memset, which BPF cannot call.
-        unsafe {
-            let w = &raw mut (*seen).words;
-            for i in 0..4 {
-                core::ptr::write_volatile(&raw mut (*w)[i], 0);
-            }
-        }
-        for i in 0..MAX_ADDRS_V4 as usize {
-            if i >= count {
-                break;
-            }
-            let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
-            let k = VridAddrKey::new(*key, addr.to_ne_bytes());
-            // SAFETY: whole-value read of a map value.
-            let Some(a) = (unsafe { VRID_ADDRS.get(&k) }) else {
-                return Err(DropReason::AddrList);
-            };
-            if a.kind != addr_kind::ADVERTISED {
-                return Err(DropReason::AddrList);
-            }
-            let idx = (a.index & 0xff) as usize;
-            let bit = 1u64 << (idx & 63);
-            // SAFETY: idx >> 6 < 4: inside the scratch value.
-            let w = unsafe { &mut (*seen).words[idx >> 6] };
-            if *w & bit != 0 {
-                return Err(DropReason::AddrList);
-            }
-            *w |= bit;
+        if !in_order {
+            check_addr_set(ctx, key, count)?;
         }
     }
     // SAFETY: plain integer helper.
@@ -442,6 +431,48 @@ fn validate(
         },
         pseudo,
     ))
+}
+
+/// The address list as a set: each of the advert's addresses is one of our advertised ones,
+/// and none twice (with the count equal to ours, that is our list in another order).
+#[inline(always)]
+fn check_addr_set(ctx: &XdpContext, key: &VridKey, count: usize) -> Result<(), DropReason> {
+    // Which of our addresses the advert named so far: a bitmap in a per-CPU scratch value
+    // (indexed without branches, so the verifier walks the loop once per path).
+    let Some(seen) = SEEN.get_ptr_mut(0) else {
+        return Err(DropReason::AddrList);
+    };
+    // SAFETY: per-CPU scratch value, only this CPU uses it while we run. Volatile: LLVM
+    // would merge four plain stores into a memset, which BPF cannot call.
+    unsafe {
+        let w = &raw mut (*seen).words;
+        for i in 0..4 {
+            core::ptr::write_volatile(&raw mut (*w)[i], 0);
+        }
+    }
+    for i in 0..MAX_ADDRS_V4 as usize {
+        if i >= count {
+            break;
+        }
+        let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
+        let k = VridAddrKey::new(*key, addr.to_ne_bytes());
+        // SAFETY: whole-value read of a map value.
+        let Some(a) = (unsafe { VRID_ADDRS.get(&k) }) else {
+            return Err(DropReason::AddrList);
+        };
+        if a.kind != addr_kind::ADVERTISED {
+            return Err(DropReason::AddrList);
+        }
+        let idx = (a.index & 0xff) as usize;
+        let bit = 1u64 << (idx & 63);
+        // SAFETY: idx >> 6 < 4: inside the scratch value.
+        let w = unsafe { &mut (*seen).words[idx >> 6] };
+        if *w & bit != 0 {
+            return Err(DropReason::AddrList);
+        }
+        *w |= bit;
+    }
+    Ok(())
 }
 
 /// Folds a wide one's complement sum to 16 bits.

@@ -24,7 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 use vrrp_common::{
-    AdvertEvent, DropReason, GlobalStats, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
+    AddrList, AdvertEvent, DropReason, GlobalStats, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
     VridStats, event_reason,
 };
 
@@ -40,6 +40,7 @@ pub struct MapRules {
     config: HashMap<MapData, VridKey, VridConfig>,
     addrs: HashMap<MapData, VridAddrKey, VridAddr>,
     peers: HashMap<MapData, VridAddrKey, VridPeer>,
+    lists: HashMap<MapData, VridKey, AddrList>,
 }
 
 impl Rules for MapRules {
@@ -51,6 +52,9 @@ impl Rules for MapRules {
     }
     fn is_peer(&self, key: &VridAddrKey) -> bool {
         self.peers.get(key, 0).is_ok()
+    }
+    fn addr_list(&self, key: &VridKey) -> Option<AddrList> {
+        self.lists.get(key, 0).ok()
     }
 }
 
@@ -86,6 +90,7 @@ impl SlowPath {
             config: HashMap::try_from(reopen(dp.config.map())?)?,
             addrs: HashMap::try_from(reopen(dp.addrs.map())?)?,
             peers: HashMap::try_from(reopen(dp.peers.map())?)?,
+            lists: HashMap::try_from(reopen(dp.addr_lists.map())?)?,
         };
         let global = PerCpuArray::try_from(reopen(dp.global_stats.map())?)?;
         let vrid_stats = PerCpuHashMap::try_from(reopen(dp.vrid_stats.map())?)?;

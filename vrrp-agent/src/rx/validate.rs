@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use vrrp_common::{
-    AF_INET, AdvertRecord, DropReason, VRRP_GROUP_V4, VridAddr, VridAddrKey, VridConfig, VridKey,
+    AF_INET, AddrList, AdvertRecord, DropReason, VRRP_GROUP_V4, VridAddr, VridAddrKey, VridConfig, VridKey,
     VridPeer, addr_kind, flags, is_martian_source_v4,
 };
 
@@ -28,6 +28,8 @@ pub trait Rules {
     fn config(&self, key: &VridKey) -> Option<VridConfig>;
     fn addr(&self, key: &VridAddrKey) -> Option<VridAddr>;
     fn is_peer(&self, key: &VridAddrKey) -> bool;
+    /// `VRID_ADDR_LIST`: our advertised addresses in advert order.
+    fn addr_list(&self, key: &VridKey) -> Option<AddrList>;
 }
 
 /// The `VRID_ADDRS` entries of one instance: `advertised` in advert order (index = position),
@@ -56,6 +58,7 @@ pub struct RuleTable {
     pub configs: HashMap<VridKey, VridConfig>,
     pub addrs: HashMap<VridAddrKey, VridAddr>,
     pub peers: HashSet<VridAddrKey>,
+    pub lists: HashMap<VridKey, AddrList>,
 }
 
 impl RuleTable {
@@ -66,6 +69,7 @@ impl RuleTable {
         self.configs.insert(key, config);
         self.addrs.extend(addr_entries(key, advertised, excluded));
         self.peers.extend(peer_entries(key, peers).into_iter().map(|(k, _)| k));
+        self.lists.insert(key, AddrList::new(advertised));
     }
 }
 
@@ -78,6 +82,9 @@ impl Rules for RuleTable {
     }
     fn is_peer(&self, key: &VridAddrKey) -> bool {
         self.peers.contains(key)
+    }
+    fn addr_list(&self, key: &VridKey) -> Option<AddrList> {
+        self.lists.get(key).copied()
     }
 }
 
@@ -132,8 +139,8 @@ pub enum Verdict {
 /// 8. v2: auth type (`AuthType`), PASS (`AuthPass`), interval equal to ours (`Interval`);
 ///    v3: interval non-zero (`BadInterval`).
 /// 9. VRRP checksum; v3 over IPv4 with or without the pseudo-header (`Checksum`).
-/// 10. unless `vrrp_skip_check_adv_addr`: the same count as ours and each of our advertised
-///     addresses exactly once (`AddrList`).
+/// 10. unless `vrrp_skip_check_adv_addr`: the same count as ours, and either our list in our
+///     order (`VRID_ADDR_LIST`) or each of our advertised addresses exactly once (`AddrList`).
 pub fn validate(ip: &[u8], ifindex: u32, rules: &impl Rules) -> Verdict {
     // 0. What XDP passes without judging.
     let Some(fixed) = ip.get(..20) else {
@@ -272,8 +279,10 @@ fn check(ip: &[u8], header: &[u8], hdr: &[u8], key: VridKey, cfg: &VridConfig, r
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
+        // As XDP: our list in our order is accepted at once; otherwise as a set.
+        let in_order = rules.addr_list(&key).is_some_and(|l| l.same_in_order(addrs));
         let mut seen = [0u64; 4];
-        for a in addrs.chunks_exact(4) {
+        for a in addrs.chunks_exact(4).filter(|_| !in_order) {
             let k = VridAddrKey::new(key, [a[0], a[1], a[2], a[3]]);
             let Some(v) = rules.addr(&k).filter(|v| v.kind == addr_kind::ADVERTISED) else {
                 return Err(DropReason::AddrList);
