@@ -53,16 +53,25 @@ fn per_packet() {
     let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("load");
     let key = |vrid: u8| VridKey { ifindex: 1, vrid: u16::from(vrid), family: AF_INET };
     let pass = *b"benchpw!";
-    let cfg = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, ..VridConfig::default() }.with_pass(pass);
+    let cfg = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: [198, 18, 0, 1], count_addrs: 1, ..VridConfig::default() }.with_pass(pass);
+    dp.set_vrid_addrs(key(51), &[VIP.octets()], &[], &[]).expect("addrs");
     dp.init_vrid(key(51), cfg).expect("cfg");
-    let v3 = VridConfig { version: 3, ..cfg }.without_auth();
+    // The receive checks compare the address list: configure the advertised ones.
+    let v3_addrs: Vec<[u8; 4]> = (1..=8).map(|i| [198, 18, 1, i]).collect();
+    let v3 = VridConfig { version: 3, count_addrs: 8, ..cfg }.without_auth();
+    dp.set_vrid_addrs(key(52), &v3_addrs, &[], &[]).expect("addrs");
     dp.init_vrid(key(52), v3).expect("cfg");
+    let many: Vec<[u8; 4]> = (0..255u32).map(|i| (u32::from(Ipv4Addr::new(198, 18, 2, 0)) + i).to_be_bytes()).collect();
+    dp.set_vrid_addrs(key(53), &many, &[], &[]).expect("addrs");
+    dp.init_vrid(key(53), VridConfig { count_addrs: 255, ..v3 }).expect("cfg");
     dp.vips.insert(VipKey { ifindex: 1, addr_v4: VIP.octets() }, VipValue::new(MAC, 51), 0).expect("vip");
 
     let v2 = vrrp::Repr { version: vrrp::Version::V2, vrid: 51, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::Pass(pass), addresses: vec![IpAddr::V4(VIP)] };
     let v2_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v2, vrrp::ChecksumMode::Plain);
     let v3r = vrrp::Repr { version: vrrp::Version::V3, vrid: 52, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::None, addresses: (1..=8).map(|i| IpAddr::V4(Ipv4Addr::new(198, 18, 1, i))).collect() };
     let v3_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v3r, vrrp::ChecksumMode::PseudoHeader);
+    let v3_255 = vrrp::Repr { vrid: 53, addresses: many.iter().map(|a| IpAddr::V4(Ipv4Addr::from(*a))).collect(), ..v3r.clone() };
+    let v3_255_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v3_255, vrrp::ChecksumMode::PseudoHeader);
     let mut bad = v2_frame.clone();
     bad[34 + 7] ^= 1;
     let mut udp = v2_frame.clone();
@@ -72,12 +81,13 @@ fn per_packet() {
     ipv6[13] = 0xdd;
     ipv6[14] = 0x60;
     let arp_tx = arp::request_frame(PEER_MAC, PEER, VIP);
-    let cases: [(&str, Vec<u8>); 6] = [
+    let cases: [(&str, Vec<u8>); 7] = [
         ("IPv4 UDP (not VRRP), passed", udp),
         ("IPv6, passed", ipv6),
         ("ARP request for another host, passed", arp::request_frame(PEER_MAC, PEER, Ipv4Addr::new(198, 18, 0, 1))),
         ("VRRPv2 advert, PASS auth, accepted (steady state)", v2_frame),
         ("VRRPv3 advert, 8 addresses, pseudo-header csum, accepted", v3_frame),
+        ("VRRPv3 advert, 255 addresses, accepted (address list checked)", v3_255_frame),
         ("VRRPv2 advert with a bad checksum, dropped", bad),
     ];
     let (_, baseline) = median_ns(&dp, names::PASS_PROGRAM, &cases[0].1);
@@ -94,7 +104,7 @@ fn per_packet() {
     println!("  {:<58} {:>8.1} ns", "baseline: XDP_PASS only", base1);
     println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {})", "ARP request for an owned VIP, reply built in place", tx1, tx1 - base1, if action == 3 { "TX" } else { "?" });
     let ev = dp.drain_events();
-    println!("  agent wake-ups for {} accepted adverts: {}", 2 * BATCHES as u64 * u64::from(REPEAT), ev.len());
+    println!("  agent wake-ups for {} accepted adverts: {}", 3 * BATCHES as u64 * u64::from(REPEAT), ev.len());
 }
 
 fn proc_stat(pid: u32) -> Option<(f64, u64)> {

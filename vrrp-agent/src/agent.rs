@@ -18,6 +18,7 @@ use vrrp_common::{AF_INET, InstanceStatus, VipKey, VipValue, VridConfig, VridKey
 
 use crate::{
     clock::Deadline,
+    rx::socket::SlowPath,
     config,
     dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
     fsm::{self, Action, State},
@@ -226,18 +227,23 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
     }
+    // What the receive checks compare adverts with (XDP and the slow path read the same maps).
+    let rx = crate::rx::InstanceRules::new(cfg, vips.iter().map(|v| (v.vip.addr, v.advertised)));
     let vcfg = VridConfig {
         version: u32::from(cfg.version),
         adver_int_cs: u32::from(cfg.advert_int_cs),
         state: state::INIT,
-        flags: vflags,
+        flags: vflags | rx.flags,
         priority: u32::from(cfg.priority),
+        primary_v4: primary.octets(),
+        count_addrs: rx.count_addrs(),
         ..VridConfig::default()
     };
     let vcfg = match pass {
         Some(p) => vcfg.with_pass(p),
         None => vcfg.without_auth(),
     };
+    ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
     ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
     let params = fsm::Params {
@@ -416,6 +422,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
             None
         }
     };
+    // The slow path: adverts XDP does not judge (IP options, fragments, no XDP attached).
+    let mut slow_path = crate::rx::socket::SlowPath::open(&ctx.dp).context("opening the VRRP receive socket")?;
     let poll_every = if link_events.is_some() { Duration::from_secs(5) } else { Duration::from_millis(500) };
     let mut link_poll = tokio::time::interval(poll_every);
     link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -429,12 +437,12 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
         tokio::select! {
             _ = sigterm.recv() => {
                 info!("SIGTERM: shutting down");
-                hand_over(ctx, instances, &mut events, &mut deadline).await;
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline).await;
                 return Ok(());
             }
             _ = sigint.recv() => {
                 info!("SIGINT: shutting down");
-                hand_over(ctx, instances, &mut events, &mut deadline).await;
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline).await;
                 return Ok(());
             }
             _ = sighup.recv() => {
@@ -447,6 +455,7 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                 guard.clear_ready();
                 dispatch(ctx, instances, batch).await;
             }
+            ev = slow_path.recv() => slow_dispatch(ctx, instances, vec![ev]).await,
             guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
                 let mut guard = guard?;
                 guard.get_inner_mut().flush();
@@ -463,7 +472,7 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
             _ = link_poll.tick() => check_links(ctx, instances).await,
             r = deadline.wait() => r?,
         }
-        run_due(ctx, instances, &mut events).await;
+        run_due(ctx, instances, &mut events, &mut slow_path).await;
     }
 }
 
@@ -496,12 +505,24 @@ async fn dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], mut batch: Vec<vrrp_com
     }
 }
 
+/// Adverts from the slow path (what XDP passed: IP options, fragments, no XDP): judged by
+/// the same rules in userspace, given to the FSM in arrival order.
+async fn slow_dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], batch: Vec<vrrp_common::AdvertEvent>) {
+    for ev in batch {
+        if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
+            debug!(parent: &inst.span, prio = ev.record.priority, "advert from the slow path");
+            feed(inst, &ev.record);
+            apply_actions(ctx, inst).await;
+        }
+    }
+}
+
 /// Fires the instances' due timers. A backup about to become master first closes the
 /// takeover window: it tells the XDP program it is (about to be) master, so every advert
-/// from now on wakes us, then takes every advert that arrived before: the ring buffer and
-/// the advert record. Only if none of them changed its mind does it take over; otherwise the
+/// from now on wakes us, then takes every advert that arrived before: the ring buffer, the
+/// slow-path socket and the advert record. Only if none of them changed its mind does it take over; otherwise the
 /// XDP program is told it is a backup again.
-async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events) {
+async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slow_path: &mut SlowPath) {
     let now = now_ns();
     let due: Vec<usize> = (0..instances.len()).filter(|&i| instances[i].fsm.poll_timeout().is_some_and(|d| d <= now)).collect();
     if due.is_empty() {
@@ -514,6 +535,8 @@ async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events) {
         }
         let batch = drain_ring(events.get_mut());
         dispatch(ctx, instances, batch).await;
+        let slow = slow_path.drain_now();
+        slow_dispatch(ctx, instances, slow).await;
         for &i in &takeovers {
             refresh_from_record(ctx, &mut instances[i]);
         }
@@ -534,7 +557,7 @@ async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events) {
 /// SIGTERM/SIGINT, make-before-break: masters send priority 0 but keep their VIPs (and keep
 /// answering for them) until their successor's advert arrives, at most Master_Down_Interval
 /// each; then everything is stopped. A second signal stops at once.
-async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, deadline: &mut Deadline) {
+async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slow_path: &mut SlowPath, deadline: &mut Deadline) {
     let now = now_ns();
     for inst in instances.iter_mut() {
         inst.fsm.handle_shutdown(now);
@@ -566,12 +589,13 @@ async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, d
                 guard.clear_ready();
                 dispatch(ctx, instances, batch).await;
             }
+            ev = slow_path.recv() => slow_dispatch(ctx, instances, vec![ev]).await,
             r = deadline.wait() => if r.is_err() { return },
             _ = sigterm.recv() => { info!("second signal: stopping now"); return; }
             _ = sigint.recv() => { info!("second signal: stopping now"); return; }
             _ = tokio::time::sleep_until(limit) => { warn!("successors did not take over in time; stopping"); return; }
         }
-        run_due(ctx, instances, events).await;
+        run_due(ctx, instances, events, slow_path).await;
     }
 }
 

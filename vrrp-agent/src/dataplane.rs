@@ -12,8 +12,8 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridConfig, VridKey,
-    VridStats, names,
+    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridAddr, VridAddrKey,
+    VridConfig, VridKey, VridPeer, VridStats, names,
 };
 
 /// The XDP object this agent was built with (see build.rs).
@@ -53,8 +53,11 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 }
 
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 6] = [
+const PINNED: [&str; 9] = [
     names::VRID_CONFIG,
+    names::VRID_ADDR_LIST,
+    names::VRID_ADDRS,
+    names::VRID_PEERS,
     names::ADVERT_RECORD,
     names::VRID_STATS,
     names::GLOBAL_STATS,
@@ -71,6 +74,9 @@ pub struct Dataplane {
     pub global_stats: PerCpuArray<MapData, GlobalStats>,
     pub vips: HashMap<MapData, VipKey, VipValue>,
     pub status: HashMap<MapData, VridKey, InstanceStatus>,
+    pub addrs: HashMap<MapData, VridAddrKey, VridAddr>,
+    pub peers: HashMap<MapData, VridAddrKey, VridPeer>,
+    pub addr_lists: HashMap<MapData, VridKey, AddrList>,
     events: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
@@ -180,6 +186,9 @@ impl Dataplane {
         let global_stats = PerCpuArray::try_from(take(names::GLOBAL_STATS)?).map_err(map_err(names::GLOBAL_STATS))?;
         let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
+        let addrs = HashMap::try_from(take(names::VRID_ADDRS)?).map_err(map_err(names::VRID_ADDRS))?;
+        let peers = HashMap::try_from(take(names::VRID_PEERS)?).map_err(map_err(names::VRID_PEERS))?;
+        let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
         Ok(Dataplane {
             ebpf,
@@ -190,6 +199,9 @@ impl Dataplane {
             global_stats,
             vips,
             status,
+            addrs,
+            peers,
+            addr_lists,
             events: Some(events),
             logger,
             attached: BTreeMap::new(),
@@ -322,6 +334,36 @@ impl Dataplane {
         self.config.insert(key, config, 0).map_err(map_err(names::VRID_CONFIG))
     }
 
+    /// Writes an instance's addresses for the receive checks: `advertised` (our
+    /// `virtual_ipaddress`, in advert order; `VridConfig::count_addrs` must be their number),
+    /// `excluded` (`virtual_ipaddress_excluded`) and its unicast `peers`. Replaces what was
+    /// there for the instance.
+    pub fn set_vrid_addrs(&mut self, key: VridKey, advertised: &[[u8; 4]], excluded: &[[u8; 4]], peers: &[[u8; 4]]) -> Result<(), DataplaneError> {
+        self.forget_vrid_addrs(&key);
+        // The same entries the slow path's RuleTable holds (one function writes both).
+        for (k, v) in crate::rx::validate::addr_entries(key, advertised, excluded) {
+            self.addrs.insert(k, v, 0).map_err(map_err(names::VRID_ADDRS))?;
+        }
+        for (k, v) in crate::rx::validate::peer_entries(key, peers) {
+            self.peers.insert(k, v, 0).map_err(map_err(names::VRID_PEERS))?;
+        }
+        self.addr_lists.insert(key, AddrList::new(advertised), 0).map_err(map_err(names::VRID_ADDR_LIST))?;
+        Ok(())
+    }
+
+    fn forget_vrid_addrs(&mut self, key: &VridKey) {
+        let same = |k: &VridAddrKey| k.ifindex == key.ifindex && k.vrid == key.vrid && k.family == key.family;
+        let addrs: Vec<VridAddrKey> = self.addrs.keys().filter_map(Result::ok).filter(same).collect();
+        for k in addrs {
+            let _ = self.addrs.remove(&k);
+        }
+        let peers: Vec<VridAddrKey> = self.peers.keys().filter_map(Result::ok).filter(same).collect();
+        for k in peers {
+            let _ = self.peers.remove(&k);
+        }
+        let _ = self.addr_lists.remove(key);
+    }
+
     pub fn global_stats(&self) -> Option<GlobalStats> {
         self.global_stats.get(&0, 0).ok().map(|v| sum_global(&v))
     }
@@ -336,6 +378,7 @@ impl Dataplane {
         let _ = self.records.remove(key);
         let _ = self.vrid_stats.remove(key);
         let _ = self.status.remove(key);
+        self.forget_vrid_addrs(key);
     }
 
     /// Creates the zeroed per-CPU stats entry XDP updates in place.
@@ -356,6 +399,7 @@ pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
         acc.events += v.events;
         acc.dropped += v.dropped;
         acc.arp_replies += v.arp_replies;
+        acc.interval_mismatch += v.interval_mismatch;
         acc
     })
 }

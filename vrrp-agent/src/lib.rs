@@ -8,6 +8,7 @@ pub mod dataplane;
 pub mod fsm;
 pub mod netlink;
 pub mod notify;
+pub mod rx;
 pub mod status;
 pub mod tx;
 pub mod wire;

@@ -124,6 +124,10 @@ fn main() -> ExitCode {
             for d in &loaded.diagnostics {
                 eprintln!("{d}");
             }
+            // Environment-dependent (the interface's MTU), so not part of parsing.
+            for d in config::advert_size::warnings(&loaded.config, config::advert_size::interface_mtu) {
+                eprintln!("{d}");
+            }
             let code = loaded.exit_code();
             if dump && code == 0 {
                 match serde_json::to_string_pretty(&loaded.config) {

@@ -114,26 +114,12 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
     let g = global.get(&0, 0).map(|v| sum_global(&v)).unwrap_or_default();
-    let counters = [
-        ("vrrp_rx", g.vrrp_rx),
-        ("vrrp_accepted", g.vrrp_accepted),
-        ("drop_ttl", g.drop_ttl),
-        ("drop_version", g.drop_version),
-        ("drop_type", g.drop_type),
-        ("drop_truncated", g.drop_truncated),
-        ("drop_checksum", g.drop_checksum),
-        ("unknown_vrid", g.unknown_vrid),
-        ("drop_owner", g.drop_owner),
-        ("drop_auth_type", g.drop_auth_type),
-        ("drop_auth_pass", g.drop_auth_pass),
-        ("drop_interval", g.drop_interval),
-        ("drop_too_many_addrs", g.drop_too_many_addrs),
-        ("drop_bad_interval", g.drop_bad_interval),
-        ("events_lost", g.events_lost),
-        ("arp_requests", g.arp_requests),
-        ("arp_replies", g.arp_replies),
-    ]
-    .into_iter()
+    // Every GlobalStats field is a u64 counter, named in COUNTER_NAMES (one list, in
+    // vrrp-common, for the XDP program, the slow path and this view).
+    let counters = GlobalStats::COUNTER_NAMES
+        .iter()
+        .copied()
+        .zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(&g)).iter().copied())
     .collect();
     Ok(StatusView { instances, counters })
 }

@@ -28,13 +28,25 @@ pub mod names {
     pub const EVENTS: &str = "ADVERT_EVENTS";
     /// `VridKey` → `InstanceStatus`, written by the agent for `vrrp-agent status`.
     pub const INSTANCE_STATUS: &str = "INSTANCE_STATUS";
+    /// `VridAddrKey` → `VridAddr`: each instance's own addresses (advertised and excluded
+    /// VIPs), for the address-list check and the "source is one of our VIPs" check.
+    pub const VRID_ADDRS: &str = "VRID_ADDRS";
+    /// `VridAddrKey` → `VridPeer`: each unicast instance's `unicast_peer`s
+    /// (checked when `vrrp_check_unicast_src` is set).
+    pub const VRID_PEERS: &str = "VRID_PEERS";
+    /// `VridKey` → `AddrList`: our advertised addresses in advert order, so an advert that
+    /// lists them as we do is checked without a lookup per address.
+    pub const VRID_ADDR_LIST: &str = "VRID_ADDR_LIST";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
 pub const MAX_VIPS: u32 = 4096;
-/// The XDP program checksums at most this many addresses (RFC allows 255; keepalived
-/// rejects configs with more than a few dozen). Longer adverts are dropped as `too_many_addrs`.
-pub const MAX_ADDRS_V4: u32 = 64;
+/// Most addresses an advert can carry (the count is 8 bits): the XDP program validates all.
+pub const MAX_ADDRS_V4: u32 = 255;
+/// Entries of `VRID_ADDRS` and `VRID_PEERS` (all instances together).
+pub const MAX_VRID_ADDRS: u32 = 8192;
+/// The VRRP IPv4 multicast group, 224.0.0.18, bytes in wire order.
+pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 pub const EVENTS_BYTES: u32 = 64 * 1024;
 
 pub const AF_INET: u16 = 2;
@@ -64,6 +76,13 @@ pub mod flags {
     pub const OWNER: u32 = 1;
     /// Check the v2 PASS authentication string.
     pub const AUTH_PASS: u32 = 2;
+    /// A unicast instance (`unicast_peer`s configured): adverts must be addressed to
+    /// `VridConfig::primary_v4`, not to 224.0.0.18, and need not have TTL 255.
+    pub const UNICAST: u32 = 4;
+    /// `vrrp_check_unicast_src`: a unicast instance accepts adverts only from its peers.
+    pub const CHECK_UNICAST_SRC: u32 = 8;
+    /// `vrrp_skip_check_adv_addr`: do not compare the advert's address list with ours.
+    pub const SKIP_CHECK_ADV_ADDR: u32 = 16;
 }
 
 /// What the XDP program needs to validate an advert for one configured instance.
@@ -85,6 +104,11 @@ pub struct VridConfig {
     /// v2 PASS string, bytes 0..4 and 4..8 as they appear on the wire.
     pub auth_pass_lo: u32,
     pub auth_pass_hi: u32,
+    /// Our primary address (`unicast_src_ip`), wire order: adverts from it are ours
+    /// (dropped as `drop_src_is_self`); a unicast instance's adverts must be sent to it.
+    pub primary_v4: [u8; 4],
+    /// How many addresses our adverts carry (the `VRID_ADDRS` entries of kind ADVERTISED).
+    pub count_addrs: u32,
 }
 
 impl VridConfig {
@@ -106,6 +130,83 @@ impl VridConfig {
         self.auth_pass_hi = 0;
         self
     }
+}
+
+/// Key of `VRID_ADDRS` and `VRID_PEERS`: an address of one instance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VridAddrKey {
+    pub ifindex: u32,
+    pub vrid: u16,
+    pub family: u16,
+    /// IPv4 address, bytes in wire order.
+    pub addr_v4: [u8; 4],
+}
+
+impl VridAddrKey {
+    pub const fn new(key: VridKey, addr_v4: [u8; 4]) -> Self {
+        VridAddrKey { ifindex: key.ifindex, vrid: key.vrid, family: key.family, addr_v4 }
+    }
+}
+
+/// `VridAddr::kind`
+pub mod addr_kind {
+    /// In `virtual_ipaddress`: carried in our adverts.
+    pub const ADVERTISED: u32 = 1;
+    /// In `virtual_ipaddress_excluded`: ours, never advertised.
+    pub const EXCLUDED: u32 = 2;
+}
+
+/// Value of `VRID_ADDRS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridAddr {
+    /// `addr_kind::*`.
+    pub kind: u32,
+    /// Position among the advertised addresses (0..count_addrs): lets the XDP program see
+    /// that an advert names each of ours exactly once.
+    pub index: u32,
+}
+
+/// Value of `VRID_ADDR_LIST`: the advertised addresses in advert order (the first `count`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrList {
+    pub count: u32,
+    /// IPv4 addresses, bytes in wire order.
+    pub addrs_v4: [[u8; 4]; MAX_ADDRS_V4 as usize],
+}
+
+impl Default for AddrList {
+    fn default() -> Self {
+        AddrList { count: 0, addrs_v4: [[0; 4]; MAX_ADDRS_V4 as usize] }
+    }
+}
+
+impl AddrList {
+    /// The first 255 of `addrs`.
+    pub fn new(addrs: &[[u8; 4]]) -> Self {
+        let mut l = AddrList::default();
+        for (slot, a) in l.addrs_v4.iter_mut().zip(addrs) {
+            *slot = *a;
+            l.count += 1;
+        }
+        l
+    }
+
+    /// Whether `packet_addrs` (4 bytes each) is exactly our list, in our order.
+    pub fn same_in_order(&self, packet_addrs: &[u8]) -> bool {
+        packet_addrs.len() == 4 * self.count as usize
+            && packet_addrs.chunks_exact(4).zip(&self.addrs_v4).all(|(p, a)| p == a)
+    }
+}
+
+/// Value of `VRID_PEERS` (its presence is what matters).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VridPeer {
+    /// Position in the instance's `unicast_peer` list, for operators.
+    pub index: u32,
 }
 
 /// The last accepted advert for an instance.
@@ -134,6 +235,9 @@ pub mod event_reason {
     pub const INTERVAL_CHANGED: u32 = 16;
     /// We are not Backup (Master, or just starting): every advert matters.
     pub const NOT_BACKUP: u32 = 32;
+    /// Not from XDP: the agent's slow path (raw socket) accepted it (IP options, a
+    /// reassembled fragment, or no XDP on the interface).
+    pub const SLOW_PATH: u32 = 64;
 }
 
 /// Sent through the ring buffer for adverts that can change a decision.
@@ -163,30 +267,130 @@ pub struct VridStats {
     /// Adverts dropped for any reason (the reasons are in `GlobalStats`).
     pub dropped: u64,
     pub arp_replies: u64,
+    /// v3: accepted adverts whose interval differs from ours (v3 learns it; the agent logs it,
+    /// rate-limited, as keepalived >= 2.3.3 warns).
+    pub interval_mismatch: u64,
 }
 
-/// Global counters: one per drop reason, plus ARP and pass-through counts.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct GlobalStats {
-    pub vrrp_rx: u64,
-    pub vrrp_accepted: u64,
-    pub drop_ttl: u64,
-    pub drop_version: u64,
-    pub drop_type: u64,
-    pub drop_truncated: u64,
-    pub drop_checksum: u64,
-    /// A VRID not configured on this interface: counted and passed to the stack.
-    pub unknown_vrid: u64,
-    pub drop_owner: u64,
-    pub drop_auth_type: u64,
-    pub drop_auth_pass: u64,
-    pub drop_interval: u64,
-    pub drop_too_many_addrs: u64,
-    pub drop_bad_interval: u64,
-    pub events_lost: u64,
-    pub arp_requests: u64,
-    pub arp_replies: u64,
+/// Defines the drop reasons ONCE: the `DropReason` enum both validators return (the XDP
+/// program and the agent's slow path, `vrrp_agent::rx::validate`), and one `GlobalStats`
+/// counter per reason, in the same order. Adding a rule is one line here.
+macro_rules! drop_reasons {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $field:ident, )*) => {
+        /// Why an advert for a configured VRID was dropped. The order of the checks is the
+        /// order documented on `vrrp_agent::rx::validate::validate`; both validators keep it,
+        /// so they give the same reason for the same packet.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+
+            /// The name of its `GlobalStats` field (and of the counter in `status`).
+            pub const fn counter_name(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => stringify!($field),)*
+                }
+            }
+        }
+
+        /// Global counters (per CPU): traffic, then one counter per `DropReason`.
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct GlobalStats {
+            /// VRRP (protocol 112, IPv4 without options, not a fragment) frames seen.
+            pub vrrp_rx: u64,
+            pub vrrp_accepted: u64,
+            /// A VRID not configured on this interface: counted and passed to the stack.
+            pub unknown_vrid: u64,
+            /// v3 adverts accepted with an interval different from ours (learned).
+            pub interval_mismatch: u64,
+            pub events_lost: u64,
+            pub arp_requests: u64,
+            pub arp_replies: u64,
+            $( $(#[doc = $doc])* pub $field: u64, )*
+        }
+
+        impl GlobalStats {
+            /// Counter names in field order (every field is a u64).
+            pub const COUNTER_NAMES: &'static [&'static str] = &[
+                "vrrp_rx", "vrrp_accepted", "unknown_vrid", "interval_mismatch", "events_lost",
+                "arp_requests", "arp_replies", $(stringify!($field),)*
+            ];
+
+            /// The counter of one drop reason.
+            #[inline(always)]
+            pub fn drop_counter_mut(&mut self, reason: DropReason) -> &mut u64 {
+                match reason {
+                    $(DropReason::$variant => &mut self.$field,)*
+                }
+            }
+
+            pub const fn drop_count(&self, reason: DropReason) -> u64 {
+                match reason {
+                    $(DropReason::$variant => self.$field,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Multicast instance: TTL is not 255 (unicast instances skip this check, as keepalived).
+    Ttl => drop_ttl,
+    /// VRRP version is not the instance's.
+    Version => drop_version,
+    /// VRRP type is not 1 (advertisement).
+    Type => drop_type,
+    /// The packet is shorter than its headers or than the addresses (and auth data) it declares.
+    Truncated => drop_truncated,
+    /// VRRP checksum (v3 over IPv4: neither with nor without the pseudo-header).
+    Checksum => drop_checksum,
+    /// We are the address owner (priority 255).
+    Owner => drop_owner,
+    /// v2: auth type differs from ours.
+    AuthType => drop_auth_type,
+    /// v2: PASS string differs from ours.
+    AuthPass => drop_auth_pass,
+    /// v2: advert interval differs from ours.
+    Interval => drop_interval,
+    /// v3: advert interval 0.
+    BadInterval => drop_bad_interval,
+    /// IPv4 header checksum.
+    IpChecksum => drop_ip_checksum,
+    /// The VRRP message is longer than its address count says (count 1, 3 addresses sent).
+    Length => drop_length,
+    /// Address count 0.
+    AddrCountZero => drop_addr_count_zero,
+    /// Destination neither the VRRP group (multicast instance) nor our `unicast_src_ip`
+    /// (unicast instance).
+    WrongDestination => drop_wrong_dst,
+    /// An advert to 224.0.0.18 for a unicast instance.
+    MulticastToUnicast => drop_mcast_to_unicast,
+    /// A unicast advert for a multicast instance.
+    UnicastToMulticast => drop_unicast_to_mcast,
+    /// Source 0.0.0.0, 127.0.0.0/8, multicast or 255.255.255.255.
+    MartianSource => drop_martian_src,
+    /// Source is one of our VIPs.
+    SourceIsVip => drop_src_is_vip,
+    /// Source is our own primary address.
+    SourceIsSelf => drop_src_is_self,
+    /// Unicast instance with `vrrp_check_unicast_src`: source is not a `unicast_peer`.
+    UnknownPeer => drop_unknown_peer,
+    /// Address count or list differs from ours (unless `vrrp_skip_check_adv_addr`).
+    AddrList => drop_addr_list,
+}
+
+/// Whether a source address can never be a VRRP router's (keepalived's and the kernel's
+/// martians): 0.0.0.0, 127.0.0.0/8, multicast (224.0.0.0/4) and 255.255.255.255.
+#[inline(always)]
+pub const fn is_martian_source_v4(a: [u8; 4]) -> bool {
+    let w = u32::from_be_bytes(a);
+    w == 0 || a[0] == 127 || a[0] & 0xf0 == 0xe0 || w == u32::MAX
 }
 
 /// Key of `OWNED_VIPS`.
@@ -290,16 +494,21 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus);
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
 const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
-const _: () = assert!(core::mem::size_of::<VridConfig>() == 32);
+const _: () = assert!(core::mem::size_of::<VridConfig>() == 40);
+const _: () = assert!(core::mem::size_of::<VridAddrKey>() == 12);
+const _: () = assert!(core::mem::size_of::<VridAddr>() == 8);
+const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
+const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
 const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
-const _: () = assert!(core::mem::size_of::<VridStats>() == 7 * 8);
-const _: () = assert!(core::mem::size_of::<GlobalStats>() == 17 * 8);
+const _: () = assert!(core::mem::size_of::<VridStats>() == 8 * 8);
+const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
+const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 7 + DropReason::ALL.len());
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);

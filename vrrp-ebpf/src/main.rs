@@ -25,12 +25,20 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::trace;
 use vrrp_common::{
-    AF_INET, AdvertEvent, AdvertRecord, EVENTS_BYTES, GlobalStats, InstanceStatus, MAX_ADDRS_V4, MAX_VIPS,
-    MAX_VRIDS, VipKey, VipValue, VridConfig, VridKey, VridStats, event_reason, flags, state,
+    AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
+    MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VRRP_GROUP_V4, VipKey, VipValue, VridAddr,
+    VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, addr_kind, event_reason, flags,
+    is_martian_source_v4, state,
 };
 
 #[btf_map]
 static VRID_CONFIG: HashMap<VridKey, VridConfig, { MAX_VRIDS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_ADDRS: HashMap<VridAddrKey, VridAddr, { MAX_VRID_ADDRS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_PEERS: HashMap<VridAddrKey, VridPeer, { MAX_VRID_ADDRS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_ADDR_LIST: HashMap<VridKey, AddrList, { MAX_VRIDS as usize }> = HashMap::new();
 #[btf_map]
 static ADVERT_RECORD: HashMap<VridKey, AdvertRecord, { MAX_VRIDS as usize }> = HashMap::new();
 #[btf_map]
@@ -45,6 +53,14 @@ static OWNED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::n
 #[btf_map]
 static INSTANCE_STATUS: HashMap<VridKey, InstanceStatus, { MAX_VRIDS as usize }> =
     HashMap::new();
+/// Scratch space for the address-list check (one bit per advertised address of ours).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SeenAddrs {
+    words: [u64; 4],
+}
+#[btf_map]
+static SEEN: PerCpuArray<SeenAddrs, 1> = PerCpuArray::new();
 #[btf_map]
 static ADVERT_EVENTS: RingBuf<AdvertEvent, { EVENTS_BYTES as usize }> = RingBuf::new();
 
@@ -54,7 +70,7 @@ const ETH_P_ARP: u16 = 0x0806;
 const IPPROTO_VRRP: u8 = 112;
 const VRRP_HLEN: usize = 8;
 const VRRP_AUTH_LEN: usize = 8;
-/// Longest IPv4 VRRP message we checksum: header + MAX_ADDRS_V4 addresses + v2 auth data.
+/// Longest IPv4 VRRP message: header + 255 addresses + v2 auth data (259 words).
 const MAX_VRRP_WORDS: usize = (VRRP_HLEN + 4 * MAX_ADDRS_V4 as usize + VRRP_AUTH_LEN) / 4;
 
 #[xdp]
@@ -132,41 +148,18 @@ fn try_vrrp_xdp(ctx: &XdpContext) -> Result<u32, ()> {
     }
 }
 
-/// Drop reasons, each with its own counter.
-#[derive(Clone, Copy)]
-enum Drop {
-    Ttl,
-    Version,
-    Type,
-    Truncated,
-    Checksum,
-    Owner,
-    AuthType,
-    AuthPass,
-    Interval,
-    TooManyAddrs,
-    BadInterval,
-}
-
+/// Counts a drop under its reason (the counter list is defined once, in vrrp-common).
 #[inline(always)]
-fn count_drop(reason: Drop) {
-    match reason {
-        Drop::Ttl => count!(drop_ttl),
-        Drop::Version => count!(drop_version),
-        Drop::Type => count!(drop_type),
-        Drop::Truncated => count!(drop_truncated),
-        Drop::Checksum => count!(drop_checksum),
-        Drop::Owner => count!(drop_owner),
-        Drop::AuthType => count!(drop_auth_type),
-        Drop::AuthPass => count!(drop_auth_pass),
-        Drop::Interval => count!(drop_interval),
-        Drop::TooManyAddrs => count!(drop_too_many_addrs),
-        Drop::BadInterval => count!(drop_bad_interval),
+fn count_drop(reason: DropReason) {
+    if let Some(s) = global_stats() {
+        // SAFETY: per-CPU value, only this CPU writes it while we run.
+        unsafe { *(*s).drop_counter_mut(reason) += 1 };
     }
 }
 
 /// Offset of the VRRP message: Ethernet + an IPv4 header without options. VRRP routers
-/// never send IP options; a header with options is passed to the stack, not judged here.
+/// never send IP options; a header with options is passed to the stack, where the agent's
+/// slow path (a raw socket) judges it with the same rules.
 const L4: usize = ETH_HLEN + 20;
 
 #[inline(always)]
@@ -177,18 +170,15 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     if ip[0] != 0x45 || ip[9] != IPPROTO_VRRP {
         return Ok(XDP_PASS);
     }
-    // A fragment is not an advert we can judge whole: leave it to the stack.
+    // A fragment is not an advert we can judge whole: the stack reassembles it for the
+    // agent's slow path.
     if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
         return Ok(XDP_PASS);
     }
-    let total_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    let ttl = ip[8];
-    let src = [ip[12], ip[13], ip[14], ip[15]];
-    let dst = [ip[16], ip[17], ip[18], ip[19]];
     count!(vrrp_rx);
     // SAFETY: ptr_at checked that the 8-byte VRRP fixed header is inside the packet.
     let Ok(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, L4).map(|p| unsafe { *p }) else {
-        count!(drop_truncated);
+        count_drop(DropReason::Truncated);
         return Ok(XDP_DROP);
     };
     let vrid = hdr[1];
@@ -210,9 +200,13 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
         // SAFETY: per-CPU value.
         unsafe { (*s).rx += 1 };
     }
-    match validate(ctx, cfg, &hdr, total_len, ttl, src, dst) {
+    match validate(ctx, &key, cfg, &ip, &hdr) {
         Ok((record, pseudo)) => {
             count!(vrrp_accepted);
+            let mismatch = record.version == 3 && record.adver_int_cs != cfg.adver_int_cs;
+            if mismatch {
+                count!(interval_mismatch);
+            }
             if let Some(s) = stats {
                 // SAFETY: per-CPU value.
                 unsafe {
@@ -222,6 +216,9 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
                             (*s).v3_csum_pseudo += 1;
                         } else {
                             (*s).v3_csum_plain += 1;
+                        }
+                        if mismatch {
+                            (*s).interval_mismatch += 1;
                         }
                     }
                 }
@@ -240,88 +237,143 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     Ok(XDP_DROP)
 }
 
-/// RFC 5798 §7.1 / RFC 3768 §7.1 receive checks. Returns the record and whether a v3 advert
-/// matched with the IPv4 pseudo-header checksum.
+/// The receive checks (RFC 3768/5798 §7.1 and keepalived's), in THE order documented on
+/// `vrrp_agent::rx::validate::validate`, which implements the same rules for the slow path
+/// (tests/tests/validator_parity.rs holds the two to the same verdicts). Returns the record
+/// and whether a v3 advert matched with the IPv4 pseudo-header checksum.
 #[inline(always)]
 fn validate(
     ctx: &XdpContext,
+    key: &VridKey,
     cfg: &VridConfig,
+    ip: &[u8; 20],
     hdr: &[u8; VRRP_HLEN],
-    total_len: usize,
-    ttl: u8,
-    src: [u8; 4],
-    dst: [u8; 4],
-) -> Result<(AdvertRecord, bool), Drop> {
-    let ver_type = hdr[0];
-    if ttl != 255 {
-        return Err(Drop::Ttl);
+) -> Result<(AdvertRecord, bool), DropReason> {
+    // 1. IPv4 header checksum (the kernel would drop it; XDP runs before the kernel checks).
+    let mut ip_sum: u64 = 0;
+    let mut i = 0;
+    while i < 20 {
+        ip_sum += u16::from_ne_bytes([ip[i], ip[i + 1]]) as u64;
+        i += 2;
     }
+    if fold(ip_sum) != 0xffff {
+        return Err(DropReason::IpChecksum);
+    }
+    let total_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    let ttl = ip[8];
+    let src = [ip[12], ip[13], ip[14], ip[15]];
+    let dst = [ip[16], ip[17], ip[18], ip[19]];
+    // 2. Destination: the group for a multicast instance, our primary for a unicast one.
+    let unicast = cfg.flags & flags::UNICAST != 0;
+    if unicast {
+        if dst == VRRP_GROUP_V4 {
+            return Err(DropReason::MulticastToUnicast);
+        }
+        if dst != cfg.primary_v4 {
+            return Err(DropReason::WrongDestination);
+        }
+    } else if dst != VRRP_GROUP_V4 {
+        if dst[0] & 0xf0 == 0xe0 {
+            return Err(DropReason::WrongDestination);
+        }
+        return Err(DropReason::UnicastToMulticast);
+    }
+    // 3. TTL 255, multicast only (keepalived skips it for unicast: peers may be routed).
+    if !unicast && ttl != 255 {
+        return Err(DropReason::Ttl);
+    }
+    // 4. Source: never a martian, never us, never one of our VIPs.
+    if is_martian_source_v4(src) {
+        return Err(DropReason::MartianSource);
+    }
+    if src == cfg.primary_v4 {
+        return Err(DropReason::SourceIsSelf);
+    }
+    let src_key = VridAddrKey::new(*key, src);
+    // SAFETY: presence test only.
+    if unsafe { VRID_ADDRS.get(&src_key) }.is_some() {
+        return Err(DropReason::SourceIsVip);
+    }
+    // 5. Unicast peers, when vrrp_check_unicast_src is set.
+    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 {
+        // SAFETY: presence test only.
+        if unsafe { VRID_PEERS.get(&src_key) }.is_none() {
+            return Err(DropReason::UnknownPeer);
+        }
+    }
+    // 6. Version, type, address owner.
+    let ver_type = hdr[0];
     let version = (ver_type >> 4) as u32;
     if version != cfg.version {
-        return Err(Drop::Version);
+        return Err(DropReason::Version);
     }
     if ver_type & 0x0f != 1 {
-        return Err(Drop::Type);
+        return Err(DropReason::Type);
     }
     if cfg.flags & flags::OWNER != 0 {
-        return Err(Drop::Owner);
+        return Err(DropReason::Owner);
     }
+    // 7. Address count and lengths.
     let priority = hdr[2];
     let count = hdr[3] as usize;
-    if count > MAX_ADDRS_V4 as usize {
-        return Err(Drop::TooManyAddrs);
+    if count == 0 {
+        return Err(DropReason::AddrCountZero);
     }
     let auth_len = if version == 2 { VRRP_AUTH_LEN } else { 0 };
     let needed = VRRP_HLEN + 4 * count + auth_len;
-    let vrrp_len = total_len.checked_sub(20).ok_or(Drop::Truncated)?;
-    // IPv4 VRRP messages are whole 32-bit words; anything else is malformed.
-    if vrrp_len < needed || vrrp_len % 4 != 0 || vrrp_len > MAX_VRRP_WORDS * 4 {
-        return Err(Drop::Truncated);
+    if total_len < 20 + VRRP_HLEN {
+        return Err(DropReason::Truncated);
     }
-    if ctx.data() + L4 + vrrp_len > ctx.data_end() {
-        return Err(Drop::Truncated);
+    let vrrp_len = total_len - 20;
+    if vrrp_len < needed || ctx.data() + L4 + vrrp_len > ctx.data_end() {
+        return Err(DropReason::Truncated);
     }
+    if vrrp_len > needed {
+        return Err(DropReason::Length);
+    }
+    // 8. v2: authentication and interval; v3: a non-zero interval.
     let adver_int_cs = if version == 2 {
         let auth_type = hdr[4] as u32;
         if auth_type != cfg.auth_type {
-            return Err(Drop::AuthType);
+            return Err(DropReason::AuthType);
         }
         if cfg.flags & flags::AUTH_PASS != 0 {
-            // count <= MAX_ADDRS_V4, so the offset is bounded for the verifier.
-            let auth = L4 + VRRP_HLEN + 4 * (count & 0x7f);
-            let lo = read_raw32(ctx, auth).map_err(|()| Drop::Truncated)?;
-            let hi = read_raw32(ctx, auth + 4).map_err(|()| Drop::Truncated)?;
+            // count <= 255, so the offset is bounded for the verifier.
+            let auth = L4 + VRRP_HLEN + 4 * (count & 0xff);
+            let lo = read_raw32(ctx, auth).map_err(|()| DropReason::Truncated)?;
+            let hi = read_raw32(ctx, auth + 4).map_err(|()| DropReason::Truncated)?;
             if lo != cfg.auth_pass_lo || hi != cfg.auth_pass_hi {
-                return Err(Drop::AuthPass);
+                return Err(DropReason::AuthPass);
             }
         }
         let secs = hdr[5] as u32;
         if secs * 100 != cfg.adver_int_cs {
-            return Err(Drop::Interval);
+            return Err(DropReason::Interval);
         }
         secs * 100
     } else {
         let raw = u16::from_be_bytes([hdr[4], hdr[5]]) as u32 & 0x0fff;
         if raw == 0 {
-            return Err(Drop::BadInterval);
+            return Err(DropReason::BadInterval);
         }
         raw
     };
 
-    // One's complement sum of the message, 32 bits at a time (the length is a multiple of 4).
+    // 9. Checksum: one's complement sum of the message, 32 bits at a time (IPv4 VRRP
+    // messages are whole words: needed is a multiple of 4 and vrrp_len == needed).
     let words = vrrp_len / 4;
     let mut sum: u64 = 0;
     for i in 0..MAX_VRRP_WORDS {
         if i >= words {
             break;
         }
-        sum += read_raw32(ctx, L4 + i * 4).map_err(|()| Drop::Truncated)? as u64;
+        sum += read_raw32(ctx, L4 + i * 4).map_err(|()| DropReason::Truncated)? as u64;
     }
     let plain_ok = fold(sum) == 0xffff;
     let mut pseudo = false;
     if !plain_ok {
         if version != 3 {
-            return Err(Drop::Checksum);
+            return Err(DropReason::Checksum);
         }
         // v3 over IPv4 as keepalived and FRR send it by default: with the pseudo-header
         // (src, dst, zero, protocol, VRRP length), each summed as it lies on the wire.
@@ -332,9 +384,38 @@ fn validate(
             + u32::from_ne_bytes(dst) as u64
             + proto_len as u64;
         if fold(with_pseudo) != 0xffff {
-            return Err(Drop::Checksum);
+            return Err(DropReason::Checksum);
         }
         pseudo = true;
+    }
+    // 10. The address list must be ours: the same count, and each of ours exactly once
+    // (membership + a bitmap of our indexes catches repeats).
+    if cfg.flags & flags::SKIP_CHECK_ADV_ADDR == 0 {
+        if count as u32 != cfg.count_addrs {
+            return Err(DropReason::AddrList);
+        }
+        // Fast path: our list in our order (what our peers send), one lookup in all.
+        // SAFETY: whole-value reads of a map value.
+        let in_order = match unsafe { VRID_ADDR_LIST.get(key) } {
+            Some(list) if list.count as usize == count => {
+                let mut same = true;
+                for i in 0..MAX_ADDRS_V4 as usize {
+                    if i >= count {
+                        break;
+                    }
+                    let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
+                    if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
+                        same = false;
+                        break;
+                    }
+                }
+                same
+            }
+            _ => false,
+        };
+        if !in_order {
+            check_addr_set(ctx, key, count)?;
+        }
     }
     // SAFETY: plain integer helper.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -350,6 +431,48 @@ fn validate(
         },
         pseudo,
     ))
+}
+
+/// The address list as a set: each of the advert's addresses is one of our advertised ones,
+/// and none twice (with the count equal to ours, that is our list in another order).
+#[inline(always)]
+fn check_addr_set(ctx: &XdpContext, key: &VridKey, count: usize) -> Result<(), DropReason> {
+    // Which of our addresses the advert named so far: a bitmap in a per-CPU scratch value
+    // (indexed without branches, so the verifier walks the loop once per path).
+    let Some(seen) = SEEN.get_ptr_mut(0) else {
+        return Err(DropReason::AddrList);
+    };
+    // SAFETY: per-CPU scratch value, only this CPU uses it while we run. Volatile: LLVM
+    // would merge four plain stores into a memset, which BPF cannot call.
+    unsafe {
+        let w = &raw mut (*seen).words;
+        for i in 0..4 {
+            core::ptr::write_volatile(&raw mut (*w)[i], 0);
+        }
+    }
+    for i in 0..MAX_ADDRS_V4 as usize {
+        if i >= count {
+            break;
+        }
+        let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
+        let k = VridAddrKey::new(*key, addr.to_ne_bytes());
+        // SAFETY: whole-value read of a map value.
+        let Some(a) = (unsafe { VRID_ADDRS.get(&k) }) else {
+            return Err(DropReason::AddrList);
+        };
+        if a.kind != addr_kind::ADVERTISED {
+            return Err(DropReason::AddrList);
+        }
+        let idx = (a.index & 0xff) as usize;
+        let bit = 1u64 << (idx & 63);
+        // SAFETY: idx >> 6 < 4: inside the scratch value.
+        let w = unsafe { &mut (*seen).words[idx >> 6] };
+        if *w & bit != 0 {
+            return Err(DropReason::AddrList);
+        }
+        *w |= bit;
+    }
+    Ok(())
 }
 
 /// Folds a wide one's complement sum to 16 bits.

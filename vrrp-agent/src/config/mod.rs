@@ -16,6 +16,7 @@
 //!   deep / include loop). An unreadable top-level file is returned as
 //!   [`ConfigError`] from [`load`].
 
+pub mod advert_size;
 mod lexer;
 mod parser;
 mod routes;
@@ -206,6 +207,11 @@ pub struct GlobalDefs {
     /// the pseudo-header. The default for every instance's
     /// [`Instance::v3_checksum_as_v2`].
     pub v3_checksum_as_v2: bool,
+    /// `vrrp_skip_check_adv_addr`: do not compare a received advert's addresses with ours
+    /// (default: compare, and drop on a mismatch, as keepalived 2.2.7).
+    pub vrrp_skip_check_adv_addr: bool,
+    /// `vrrp_check_unicast_src`: unicast instances accept adverts only from their peers.
+    pub vrrp_check_unicast_src: bool,
 }
 
 impl Default for GlobalDefs {
@@ -222,6 +228,8 @@ impl Default for GlobalDefs {
             higher_prio_send_advert: true,
             vrrp_garp_interval_ms: 0,
             v3_checksum_as_v2: false,
+            vrrp_skip_check_adv_addr: false,
+            vrrp_check_unicast_src: false,
         }
     }
 }
@@ -526,6 +534,10 @@ pub struct Instance {
     /// `v3_checksum_as_v2` for this instance: its own keyword, else the
     /// `global_defs` one, else false. Only meaningful for VRRPv3 over IPv4.
     pub v3_checksum_as_v2: bool,
+    /// `skip_check_adv_addr` here, else `vrrp_skip_check_adv_addr` in `global_defs`.
+    pub skip_check_adv_addr: bool,
+    /// `check_unicast_src` here, else `vrrp_check_unicast_src` in `global_defs`.
+    pub check_unicast_src: bool,
     /// `track_file` entries naming a defined track file.
     pub track_files: Vec<TrackRef>,
     /// `track_process` entries naming a defined track process.

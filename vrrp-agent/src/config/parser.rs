@@ -782,6 +782,16 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     g.v3_checksum_as_v2 = v;
                 }
             }
+            "vrrp_skip_check_adv_addr" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    g.vrrp_skip_check_adv_addr = v;
+                }
+            }
+            "vrrp_check_unicast_src" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    g.vrrp_check_unicast_src = v;
+                }
+            }
             "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
             _ => not_implemented(ctx, n),
         }
@@ -847,6 +857,8 @@ struct Draft {
     notify_fault: Option<String>,
     notify_stop: Option<String>,
     v3_checksum_as_v2: Option<bool>,
+    skip_check_adv_addr: Option<bool>,
+    check_unicast_src: Option<bool>,
 }
 
 /// keepalived instance keywords vrrp-agent does not model (yet).
@@ -857,8 +869,6 @@ const INSTANCE_NOT_IMPLEMENTED: &[&str] = &[
     "use_ipvlan",
     "native_ipv6",
     "dont_track_primary",
-    "check_unicast_src",
-    "skip_check_adv_addr",
     "strict_mode",
     "mcast_dst_ip",
     "track_src_ip",
@@ -922,6 +932,8 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         notify_fault: None,
         notify_stop: None,
         v3_checksum_as_v2: None,
+        skip_check_adv_addr: None,
+        check_unicast_src: None,
     };
     if node.block.is_none() {
         ctx.error(node, format!("vrrp_instance {} has no {{ ... }} block", d.name));
@@ -1129,6 +1141,16 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
             "v3_checksum_as_v2" => {
                 if let Some(v) = opt_bool(ctx, n) {
                     d.v3_checksum_as_v2 = Some(v);
+                }
+            }
+            "skip_check_adv_addr" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    d.skip_check_adv_addr = Some(v);
+                }
+            }
+            "check_unicast_src" => {
+                if let Some(v) = opt_bool(ctx, n) {
+                    d.check_unicast_src = Some(v);
                 }
             }
             "garp_master_delay" => d.garp_master_delay = u32_value(ctx, n).or(d.garp_master_delay),
@@ -1610,6 +1632,8 @@ fn finish_instance(
         notify_fault: d.notify_fault,
         notify_stop: d.notify_stop,
         v3_checksum_as_v2: d.v3_checksum_as_v2.unwrap_or(global.v3_checksum_as_v2),
+        skip_check_adv_addr: d.skip_check_adv_addr.unwrap_or(global.vrrp_skip_check_adv_addr),
+        check_unicast_src: d.check_unicast_src.unwrap_or(global.vrrp_check_unicast_src),
         track_files,
         track_processes,
         virtual_routes: d.virtual_routes,

@@ -319,6 +319,8 @@ fn parse_full_instance_round_trip() {
             higher_prio_send_advert: true,
             vrrp_garp_interval_ms: 1,
             v3_checksum_as_v2: false,
+            vrrp_skip_check_adv_addr: false,
+            vrrp_check_unicast_src: false,
         }
     );
     let a = inst(&l, "VI_1");
@@ -385,6 +387,8 @@ fn parse_full_instance_round_trip() {
         notify_fault: Some("/etc/keepalived/fault.sh".into()),
         notify_stop: Some("/etc/keepalived/stop.sh".into()),
         v3_checksum_as_v2: false,
+        skip_check_adv_addr: false,
+        check_unicast_src: false,
         track_files: vec![],
         track_processes: vec![],
         virtual_routes: vec![],
@@ -780,6 +784,26 @@ fn compare_with_keepalived() {
         };
         assert_eq!(theirs, ours, "{name}: keepalived said {code}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+// ---------------------------------------------------------------- receive checks
+
+#[test]
+fn parse_skip_check_adv_addr_and_check_unicast_src() {
+    let conf = |global: &str, inst_lines: &str| {
+        parse(&format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n{inst_lines}\n virtual_ipaddress {{\n 198.18.0.1\n }}\n}}\n"
+        ))
+    };
+    let l = conf("", "");
+    assert!(!inst(&l, "A").skip_check_adv_addr && !inst(&l, "A").check_unicast_src);
+    let l = conf(" vrrp_skip_check_adv_addr\n vrrp_check_unicast_src", "");
+    assert!(l.config.global.vrrp_skip_check_adv_addr && l.config.global.vrrp_check_unicast_src);
+    assert!(inst(&l, "A").skip_check_adv_addr && inst(&l, "A").check_unicast_src);
+    assert!(l.diagnostics.is_empty(), "implemented: no warning: {:?}", l.diagnostics);
+    let l = conf(" vrrp_skip_check_adv_addr", " skip_check_adv_addr off\n check_unicast_src");
+    assert!(!inst(&l, "A").skip_check_adv_addr && inst(&l, "A").check_unicast_src);
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
 }
 
 // ---------------------------------------------------------------- v3_checksum_as_v2

@@ -128,6 +128,32 @@ pub fn vrrp_frame_v4(
     frame
 }
 
+/// Test/bench helper: `frame` (Ethernet + an IPv4 header without options + payload, as
+/// [`vrrp_frame_v4`] builds it) with `options` inserted after the IPv4 header: IHL, total
+/// length and header checksum updated. Anything after the IPv4 total length (Ethernet
+/// padding) is dropped.
+///
+/// # Panics
+///
+/// If `options.len()` is not a multiple of 4 or above 40, or `frame` is shorter than its
+/// Ethernet and IPv4 headers or its IPv4 total length.
+pub fn with_ipv4_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
+    assert!(options.len().is_multiple_of(4) && options.len() <= 40, "IPv4 options: whole words, at most 40 bytes");
+    let ip = ethernet::HEADER_LEN;
+    let total = usize::from(u16::from_be_bytes([frame[ip + 2], frame[ip + 3]]));
+    let mut out = frame[..ip + ipv4::HEADER_LEN].to_vec();
+    out.extend_from_slice(options);
+    out.extend_from_slice(&frame[ip + ipv4::HEADER_LEN..ip + total]);
+    out[ip] = 0x40 | ((ipv4::HEADER_LEN + options.len()) / 4) as u8;
+    let new_total = (total + options.len()) as u16;
+    out[ip + 2..ip + 4].copy_from_slice(&new_total.to_be_bytes());
+    out[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+    let hl = ipv4::HEADER_LEN + options.len();
+    let c = checksum::fold(checksum::ones_complement_sum(&out[ip..ip + hl], 0));
+    out[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::vrrp::{Auth, ChecksumMode, Repr, Version};

@@ -1,0 +1,250 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use proptest::prelude::*;
+use vrrp_common::{AF_INET, DropReason, VridConfig, VridKey, flags, state};
+
+use super::*;
+use crate::wire::{self, checksum, vrrp};
+
+const IFINDEX: u32 = 7;
+const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const PASS: [u8; 8] = *b"s3cret!!";
+
+fn key(vrid: u8) -> VridKey {
+    VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET }
+}
+
+fn rules() -> RuleTable {
+    let mut t = RuleTable::default();
+    let base = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: US.octets(), ..VridConfig::default() };
+    t.insert(key(51), base.with_pass(PASS), &[VIP.octets()], &[], &[]);
+    t.insert(key(52), VridConfig { version: 3, ..base }.without_auth(), &[VIP.octets()], &[], &[]);
+    t.insert(key(53), VridConfig { version: 3, flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..base }.without_auth(), &[VIP.octets()], &[], &[PEER.octets()]);
+    t
+}
+
+fn repr(version: vrrp::Version, vrid: u8) -> vrrp::Repr {
+    vrrp::Repr {
+        version,
+        vrid,
+        priority: 150,
+        adver_int_cs: 100,
+        auth: if version == vrrp::Version::V2 { vrrp::Auth::Pass(PASS) } else { vrrp::Auth::None },
+        addresses: vec![IpAddr::V4(VIP)],
+    }
+}
+
+/// The IP packet (no Ethernet header) of an advert.
+fn packet(r: &vrrp::Repr, dst: Ipv4Addr, mode: vrrp::ChecksumMode) -> Vec<u8> {
+    let f = wire::vrrp_frame_v4([2, 0, 0, 0, 0, 2], PEER, dst, 255, r, mode);
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    f[14..14 + total].to_vec()
+}
+
+/// The same packet with `opts` (a multiple of 4 bytes) of IP options inserted.
+fn with_options(p: &[u8], opts: &[u8]) -> Vec<u8> {
+    let mut out = p[..20].to_vec();
+    out.extend_from_slice(opts);
+    out.extend_from_slice(&p[20..]);
+    out[0] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = (out.len() as u16).to_be_bytes();
+    out[2..4].copy_from_slice(&total);
+    fix_ip_checksum(&mut out);
+    out
+}
+
+fn fix_ip_checksum(p: &mut [u8]) {
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum::fold(checksum::ones_complement_sum(&p[..ihl], 0));
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+fn reason(v: Verdict) -> Option<DropReason> {
+    match v {
+        Verdict::Drop { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
+#[test]
+fn accepts_v2_and_v3_in_both_checksum_modes() {
+    let t = rules();
+    let v2 = packet(&repr(vrrp::Version::V2, 51), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    let Verdict::Accept(a) = validate(&v2, IFINDEX, &t) else { panic!("v2 accepted") };
+    assert_eq!((a.key, a.record.priority, a.record.version, a.record.adver_int_cs, a.record.src_v4), (key(51), 150, 2, 100, PEER.octets()));
+    for (mode, pseudo) in [(vrrp::ChecksumMode::Plain, false), (vrrp::ChecksumMode::PseudoHeader, true)] {
+        let v3 = packet(&repr(vrrp::Version::V3, 52), vrrp::MCAST_V4, mode);
+        let Verdict::Accept(a) = validate(&v3, IFINDEX, &t) else { panic!("v3 accepted") };
+        assert_eq!(a.pseudo_header, pseudo);
+        assert!(!a.interval_mismatch);
+    }
+    let mut r = repr(vrrp::Version::V3, 52);
+    r.adver_int_cs = 4095;
+    let Verdict::Accept(a) = validate(&packet(&r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain), IFINDEX, &t) else { panic!("accepted") };
+    assert!(a.interval_mismatch, "v3 learns the interval, but it is counted");
+}
+
+#[test]
+fn an_advert_with_ip_options_is_judged_here() {
+    let t = rules();
+    // Router Alert (RFC 2113), then NOP padding to a whole word.
+    let ra = [0x94, 0x04, 0x00, 0x00];
+    let good = packet(&repr(vrrp::Version::V2, 51), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    let opt = with_options(&good, &ra);
+    assert_eq!(opt[0], 0x46);
+    assert!(matches!(validate(&opt, IFINDEX, &t), Verdict::Accept(_)));
+    let long = with_options(&good, &[1; 40]);
+    assert!(matches!(validate(&long, IFINDEX, &t), Verdict::Accept(_)));
+    // The same rules apply behind the options.
+    let mut bad = with_options(&good, &ra);
+    bad[24 + 7] ^= 1;
+    assert_eq!(reason(validate(&bad, IFINDEX, &t)), Some(DropReason::Checksum));
+    let mut ttl = with_options(&good, &ra);
+    ttl[8] = 1;
+    fix_ip_checksum(&mut ttl);
+    assert_eq!(reason(validate(&ttl, IFINDEX, &t)), Some(DropReason::Ttl));
+    let mut ipsum = with_options(&good, &ra);
+    ipsum[21] ^= 0x10;
+    assert_eq!(reason(validate(&ipsum, IFINDEX, &t)), Some(DropReason::IpChecksum));
+}
+
+#[test]
+fn the_issue_forgeries_are_dropped_with_their_reason() {
+    let t = rules();
+    let good = packet(&repr(vrrp::Version::V2, 51), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    let with_src = |src: [u8; 4]| {
+        let mut p = good.clone();
+        p[12..16].copy_from_slice(&src);
+        fix_ip_checksum(&mut p);
+        p
+    };
+    let cases: [(&str, Vec<u8>, DropReason); 6] = [
+        ("0.0.0.0", with_src([0, 0, 0, 0]), DropReason::MartianSource),
+        ("127.0.0.1", with_src([127, 0, 0, 1]), DropReason::MartianSource),
+        ("224.0.0.5", with_src([224, 0, 0, 5]), DropReason::MartianSource),
+        ("255.255.255.255", with_src([255; 4]), DropReason::MartianSource),
+        ("the VIP", with_src(VIP.octets()), DropReason::SourceIsVip),
+        ("us", with_src(US.octets()), DropReason::SourceIsSelf),
+    ];
+    for (what, p, r) in cases {
+        assert_eq!(reason(validate(&p, IFINDEX, &t)), Some(r), "{what}");
+    }
+    // Unicast instance: to 224.0.0.18, to someone else, from a stranger.
+    let u = repr(vrrp::Version::V3, 53);
+    assert_eq!(reason(validate(&packet(&u, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain), IFINDEX, &t)), Some(DropReason::MulticastToUnicast));
+    assert_eq!(reason(validate(&packet(&u, Ipv4Addr::new(198, 18, 0, 9), vrrp::ChecksumMode::Plain), IFINDEX, &t)), Some(DropReason::WrongDestination));
+    let mut ttl1 = packet(&u, US, vrrp::ChecksumMode::Plain);
+    ttl1[8] = 1;
+    fix_ip_checksum(&mut ttl1);
+    assert!(matches!(validate(&ttl1, IFINDEX, &t), Verdict::Accept(_)), "unicast: TTL is not checked");
+    let mut stranger = packet(&u, US, vrrp::ChecksumMode::Plain);
+    stranger[12..16].copy_from_slice(&[198, 18, 0, 3]);
+    fix_ip_checksum(&mut stranger);
+    assert_eq!(reason(validate(&stranger, IFINDEX, &t)), Some(DropReason::UnknownPeer));
+    // Multicast instance, unicast advert.
+    assert_eq!(reason(validate(&packet(&repr(vrrp::Version::V2, 51), US, vrrp::ChecksumMode::Plain), IFINDEX, &t)), Some(DropReason::UnicastToMulticast));
+}
+
+#[test]
+fn address_lists_must_match_unless_skipped() {
+    let mut t = rules();
+    let mut r = repr(vrrp::Version::V3, 52);
+    r.addresses = (1..=100).map(|i| IpAddr::V4(Ipv4Addr::new(198, 19, 0, i))).collect();
+    let foreign = packet(&r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    assert_eq!(reason(validate(&foreign, IFINDEX, &t)), Some(DropReason::AddrList));
+    // Same count, one of ours twice.
+    let ours: Vec<[u8; 4]> = vec![VIP.octets(), [198, 18, 0, 101]];
+    let cfg = t.configs[&key(52)];
+    t.insert(key(52), cfg, &ours, &[], &[]);
+    r.addresses = vec![IpAddr::V4(VIP), IpAddr::V4(VIP)];
+    assert_eq!(reason(validate(&packet(&r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain), IFINDEX, &t)), Some(DropReason::AddrList));
+    // Another order is the same list.
+    r.addresses = vec![IpAddr::V4(Ipv4Addr::new(198, 18, 0, 101)), IpAddr::V4(VIP)];
+    assert!(matches!(validate(&packet(&r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain), IFINDEX, &t), Verdict::Accept(_)));
+    // vrrp_skip_check_adv_addr.
+    t.configs.get_mut(&key(52)).expect("cfg").flags |= flags::SKIP_CHECK_ADV_ADDR;
+    assert!(matches!(validate(&foreign, IFINDEX, &t), Verdict::Accept(_)));
+}
+
+#[test]
+fn count_zero_and_length_mismatch() {
+    let t = rules();
+    let good = packet(&repr(vrrp::Version::V3, 52), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    let mut zero = good.clone();
+    zero[23] = 0;
+    assert_eq!(reason(validate(&zero, IFINDEX, &t)), Some(DropReason::AddrCountZero));
+    // Count 1, three addresses on the wire.
+    let mut r = repr(vrrp::Version::V3, 52);
+    r.addresses = vec![IpAddr::V4(VIP), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 101)), IpAddr::V4(Ipv4Addr::new(198, 18, 0, 102))];
+    let mut three = packet(&r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    three[23] = 1;
+    assert_eq!(reason(validate(&three, IFINDEX, &t)), Some(DropReason::Length));
+    let mut short = good.clone();
+    short[23] = 3;
+    assert_eq!(reason(validate(&short, IFINDEX, &t)), Some(DropReason::Truncated));
+    assert_eq!(reason(validate(&good[..25], IFINDEX, &t)), Some(DropReason::Truncated));
+}
+
+#[test]
+fn what_is_not_judged() {
+    let t = rules();
+    let good = packet(&repr(vrrp::Version::V2, 51), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    let mut unknown = packet(&repr(vrrp::Version::V2, 99), vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+    assert_eq!(validate(&unknown, IFINDEX, &t), Verdict::Pass(PassReason::UnknownVrid));
+    assert_eq!(validate(&good, IFINDEX + 1, &t), Verdict::Pass(PassReason::UnknownVrid), "another interface");
+    unknown[9] = 17;
+    assert_eq!(validate(&unknown, IFINDEX, &t), Verdict::Pass(PassReason::NotVrrp));
+    let mut frag = good.clone();
+    frag[6] = 0x20;
+    assert_eq!(validate(&frag, IFINDEX, &t), Verdict::Pass(PassReason::Fragment));
+    assert_eq!(validate(&[], IFINDEX, &t), Verdict::Pass(PassReason::NotVrrp));
+}
+
+/// A valid advert for one of the configured instances, or a random mutation of one.
+fn valid_packet() -> impl Strategy<Value = Vec<u8>> {
+    (0usize..3, any::<bool>()).prop_map(|(which, pseudo)| {
+        let mode = if pseudo { vrrp::ChecksumMode::PseudoHeader } else { vrrp::ChecksumMode::Plain };
+        match which {
+            0 => packet(&repr(vrrp::Version::V2, 51), vrrp::MCAST_V4, mode),
+            1 => packet(&repr(vrrp::Version::V3, 52), vrrp::MCAST_V4, mode),
+            _ => packet(&repr(vrrp::Version::V3, 53), US, mode),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, rng_seed: proptest::test_runner::RngSeed::Fixed(6), ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1200), ifindex in 0u32..10) {
+        let _ = validate(&bytes, ifindex, &rules());
+    }
+
+    #[test]
+    fn never_panics_on_mutated_adverts(
+        p in valid_packet(),
+        edits in proptest::collection::vec((0usize..64, any::<u8>()), 1..6),
+        cut in 0usize..80,
+        options in 0usize..11,
+    ) {
+        let mut p = p;
+        if options > 0 {
+            p = with_options(&p, &vec![1; options * 4]);
+        }
+        for (at, b) in edits {
+            if let Some(x) = p.get_mut(at) {
+                *x = b;
+            }
+        }
+        let n = p.len().saturating_sub(cut % 8);
+        let v = validate(&p[..n], IFINDEX, &rules());
+        if let Verdict::Accept(a) = v {
+            // Whatever got through really satisfies the rules that need no map.
+            prop_assert!(a.record.count_addrs >= 1);
+            prop_assert!(!vrrp_common::is_martian_source_v4(a.record.src_v4));
+        }
+    }
+}
