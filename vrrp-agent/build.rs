@@ -26,7 +26,8 @@ fn main() -> anyhow::Result<()> {
         .arg("--target-dir")
         .arg(&target_dir)
         // Our flags, not the outer build's: BTF for named bpftool dumps.
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf");
+        // target-cpu v3 (Linux >= 5.12 for BPF_FETCH): atomic fetch-and-add numbers the adverts.
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf\x1f-Ctarget-cpu=v3");
     for key in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTUP_TOOLCHAIN", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS"] {
         cmd.env_remove(key);
     }

@@ -181,7 +181,9 @@ fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
     }
     assert!(dp.drain_events().is_empty(), "steady-state adverts must not wake userspace");
     let rec2 = dp.record(&key(VRID)).expect("record");
-    assert_eq!(rec2.seq, 10);
+    // Every accepted advert took the next sequence number: 1 (the first) .. 11.
+    assert_eq!(rec.seq, 1);
+    assert_eq!(rec2.seq, 11);
     assert!(rec2.ts_ns >= rec.ts_ns);
 
     // A priority change, then priority 0: each wakes the agent with its reason.
@@ -189,6 +191,8 @@ fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
     let ev = dp.drain_events();
     assert_eq!(ev.len(), 1);
     assert_ne!(ev[0].reasons & event_reason::PRIORITY_CHANGED, 0);
+    // The event carries the advert's own sequence number: the agent orders events by it.
+    assert_eq!(ev[0].record.seq, 12);
     dp.test_run(&frame(&v2_advert(0), vrrp::ChecksumMode::Plain), IFINDEX).expect("run");
     let ev = dp.drain_events();
     assert_eq!(ev.len(), 1);

@@ -57,7 +57,7 @@ struct Vrrp {
     last_fed_ts: u64,
     /// Sequence number of the last ring-buffer event given to the FSM: events are applied
     /// in this order, and an event is never skipped because of a record read.
-    last_seq: Option<u32>,
+    last_seq: Option<u64>,
     /// (source, priority, interval) of the last event: a record read that matches it only
     /// says "the same master is still there" and may refresh the timer.
     known: Option<([u8; 4], u32, u32)>,
@@ -656,11 +656,9 @@ fn content(rec: &vrrp_common::AdvertRecord) -> ([u8; 4], u32, u32) {
 }
 
 /// An advert from the ring buffer: an exact copy, applied unless an event at or after its
-/// sequence number was applied already (wrapping comparison).
+/// sequence number was applied already.
 fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bool {
-    if let Some(last) = inst.last_seq
-        && (rec.seq.wrapping_sub(last) as i32) <= 0
-    {
+    if inst.last_seq.is_some_and(|last| rec.seq <= last) {
         return false;
     }
     inst.last_seq = Some(rec.seq);

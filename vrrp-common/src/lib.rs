@@ -222,8 +222,12 @@ pub struct AdvertRecord {
     pub adver_int_cs: u32,
     pub version: u32,
     pub count_addrs: u32,
-    /// How many adverts were accepted in total (lets the agent see it missed none).
-    pub seq: u32,
+    pub _pad: u32,
+    /// Sequence number of the advert: taken with one atomic add per accepted advert (so
+    /// unique across CPUs); in the map it is the number of the last one taken, and the agent
+    /// applies ring-buffer events in this order. 64 bits: BPF atomics are 64-bit wide, and it
+    /// never wraps.
+    pub seq: u64,
 }
 
 /// Why an `AdvertEvent` was sent to userspace.
@@ -504,7 +508,7 @@ const _: () = assert!(core::mem::size_of::<VridAddrKey>() == 12);
 const _: () = assert!(core::mem::size_of::<VridAddr>() == 8);
 const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
 const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
-const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4);
+const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
 const _: () = assert!(core::mem::size_of::<VridStats>() == 8 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);

@@ -11,6 +11,8 @@
 //! - Everything else, including anything the parser does not fully understand, is passed.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![allow(internal_features, reason = "atomic_xadd: BPF fetch-and-add for the advert sequence number")]
 #![expect(
     clippy::needless_borrows_for_generic_args,
     reason = "map helpers take pointers: references keep map keys and values off extra stack copies"
@@ -24,6 +26,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use aya_log_ebpf::trace;
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use vrrp_common::{
     AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VRRP_GROUP_V4, VipKey, VipValue, VridAddr,
@@ -427,6 +430,7 @@ fn validate(
             adver_int_cs,
             version,
             count_addrs: count as u32,
+            _pad: 0,
             seq: 0,
         },
         pseudo,
@@ -501,12 +505,25 @@ fn record_advert(
     // see a record half-written by another CPU; only the event (a private copy) has to be
     // exact, and in the steady state successive records are identical but for ts_ns and seq.
     let slot = ADVERT_RECORD.get_ptr_mut(key);
+    // The event order: every accepted advert takes the next number with one atomic add, so
+    // two CPUs never hand out the same one and the agent can apply events in this order.
+    // `seq` is written only here; the other fields are written one by one below.
+    record.seq = match slot {
+        // SAFETY: a valid, aligned map value pointer; the field is only ever accessed
+        // atomically by concurrent writers.
+        // (`AtomicU64::fetch_add` is not offered on BPF, which has no compare-and-swap in
+        // Rust's target spec; the intrinsic is BPF's atomic fetch-and-add. SeqCst, not
+        // Relaxed: with Relaxed this LLVM emits the non-fetching XADD and hands back the
+        // addend, so every event carried seq 2; tests/dataplane.rs checks the number.)
+        Some(p) => unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::SeqCst }>(&raw mut (*p).seq, 1) }
+            .wrapping_add(1),
+        None => 1,
+    };
     // SAFETY: a valid map value pointer; see above on concurrent writers.
     match slot.map(|p| unsafe { *p }) {
         None => reasons |= event_reason::FIRST,
         Some(last) if last.ts_ns == 0 => reasons |= event_reason::FIRST,
         Some(last) => {
-            record.seq = last.seq.wrapping_add(1);
             if last.src_v4 != record.src_v4 {
                 reasons |= event_reason::NEW_SOURCE;
             }
@@ -525,8 +542,15 @@ fn record_advert(
         reasons |= event_reason::NOT_BACKUP;
     }
     match slot {
-        // SAFETY: as above.
-        Some(p) => unsafe { *p = record },
+        // SAFETY: as above; every field but `seq`.
+        Some(p) => unsafe {
+            (*p).ts_ns = record.ts_ns;
+            (*p).src_v4 = record.src_v4;
+            (*p).priority = record.priority;
+            (*p).adver_int_cs = record.adver_int_cs;
+            (*p).version = record.version;
+            (*p).count_addrs = record.count_addrs;
+        },
         None => {
             let _ = ADVERT_RECORD.insert(key, &record, 0);
         }

@@ -304,6 +304,7 @@ fn check(ip: &[u8], header: &[u8], hdr: &[u8], key: VridKey, cfg: &VridConfig, r
             adver_int_cs,
             version,
             count_addrs: count as u32,
+            _pad: 0,
             seq: 0,
         },
         pseudo_header,
