@@ -389,6 +389,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let mut events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
+    let mut conflicts = register_fd(ctx.dp.take_conflicts().context("VIP conflict ring buffer already taken")?)?;
+    let mut conflict_log = crate::conflict::ConflictLog::default();
     let mut logger = match ctx.dp.take_logger() {
         Some(l) => Some(register_fd(l)?),
         None => None,
@@ -441,6 +443,22 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                     }
                 }
             }
+            guard = conflicts.readable_mut() => {
+                let mut guard = guard?;
+                while let Some(item) = guard.get_inner_mut().next() {
+                    let Some(ev) = dataplane::parse_conflict(&item) else { continue };
+                    if let Some(c) = conflict_log.handle(&ev, now_ns()) {
+                        let vip = IpAddr::V4(c.vip);
+                        let owner = instances.iter().find(|i| i.vips.iter().any(|v| v.vip.addr == vip && v.link.index == c.ifindex));
+                        let iface = owner.and_then(|i| i.vips.iter().find(|v| v.vip.addr == vip)).map_or(String::new(), |v| v.link.name.clone());
+                        match owner {
+                            Some(i) => warn!(parent: &i.span, "({}) {c} on {iface}", i.cfg.name),
+                            None => warn!("{c} on ifindex {}", c.ifindex),
+                        }
+                    }
+                }
+                guard.clear_ready();
+            }
             guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
                 let mut guard = guard?;
                 guard.get_inner_mut().flush();
@@ -484,12 +502,59 @@ async fn check_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
                 false
             }
         };
+        follow_macs(ctx, inst).await;
         if up != inst.link.up {
             info!(parent: &inst.span, "interface {} is {}", inst.link.name, if up { "up" } else { "down" });
             inst.link.up = up;
             inst.fsm.handle_fault(now_ns(), !up);
             apply_actions(ctx, inst).await;
         }
+    }
+}
+
+/// Follows MAC address changes of the instance's interface and of its VIPs' devices (seen
+/// through rtnetlink link notifications): XDP answers ARP with the interface's current MAC,
+/// so the OWNED_VIPS values are rewritten, and a master re-announces its VIPs at once.
+async fn follow_macs(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let mut devices: Vec<(String, u32)> = vec![(inst.link.name.clone(), inst.link.index)];
+    for v in &inst.vips {
+        if !devices.iter().any(|(n, _)| *n == v.link.name) {
+            devices.push((v.link.name.clone(), v.link.index));
+        }
+    }
+    let mut changed = false;
+    for (name, index) in devices {
+        let Ok(now) = ctx.nl.link(&name).await else { continue };
+        // A recreated interface (new ifindex) is not a MAC change.
+        if now.index != index {
+            continue;
+        }
+        if inst.link.name == name && inst.link.mac != now.mac {
+            inst.link.mac = now.mac;
+        }
+        let span = &inst.span;
+        for v in inst.vips.iter_mut().filter(|v| v.link.name == name && v.link.mac != now.mac) {
+            info!(parent: span, "interface {name}: MAC changed to {}; answering ARP for {} with it", crate::conflict::fmt_mac(&now.mac), v.vip.addr);
+            v.link.mac = now.mac;
+            changed = true;
+        }
+    }
+    if !changed || !inst.owns_vips {
+        return;
+    }
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let IpAddr::V4(a) = vip.addr {
+            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
+            // Only the VIPs marked owned (really added) are rewritten.
+            if ctx.dp.vips.get(&key, 0).is_ok()
+                && let Err(e) = ctx.dp.vips.insert(key, VipValue::new(link.mac, inst.cfg.vrid), 0)
+            {
+                error!(parent: &inst.span, "updating the MAC of VIP {a} in OWNED_VIPS: {e}");
+            }
+        }
+    }
+    if inst.fsm.state() == State::Master {
+        send_garps(ctx, inst, inst.cfg.garp_master_repeat.max(1));
     }
 }
 
@@ -581,7 +646,9 @@ async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     inst.owns_vips = true;
     for OwnedVip { vip, link, .. } in &inst.vips {
         if let Err(e) = ctx.nl.add_vip(link.index, vip).await {
-            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, link.name);
+            // Not on the interface: XDP must not answer ARP for it either.
+            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}; not answering ARP for it", vip.addr, vip.prefix_len, link.name);
+            continue;
         }
         if let IpAddr::V4(a) = vip.addr {
             let key = VipKey { ifindex: link.index, addr_v4: a.octets() };

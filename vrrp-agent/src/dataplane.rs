@@ -12,8 +12,8 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridConfig, VridKey,
-    VridStats, names,
+    AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipConflictEvent, VipKey, VipValue, VridConfig,
+    VridKey, VridStats, names,
 };
 
 /// The XDP object this agent was built with (see build.rs).
@@ -72,6 +72,7 @@ pub struct Dataplane {
     pub vips: HashMap<MapData, VipKey, VipValue>,
     pub status: HashMap<MapData, VridKey, InstanceStatus>,
     events: Option<RingBuf<MapData>>,
+    conflicts: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
 }
@@ -181,6 +182,7 @@ impl Dataplane {
         let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
+        let conflicts = RingBuf::try_from(take(names::VIP_CONFLICTS)?).map_err(map_err(names::VIP_CONFLICTS))?;
         Ok(Dataplane {
             ebpf,
             pin_dir: pin_dir.map(Path::to_path_buf),
@@ -191,6 +193,7 @@ impl Dataplane {
             vips,
             status,
             events: Some(events),
+            conflicts: Some(conflicts),
             logger,
             attached: BTreeMap::new(),
         })
@@ -305,6 +308,22 @@ impl Dataplane {
         self.events.take()
     }
 
+    /// Drains pending VIP conflict reports (for tests; the daemon polls the ring buffer).
+    pub fn drain_conflicts(&mut self) -> Vec<VipConflictEvent> {
+        let mut out = Vec::new();
+        if let Some(rb) = self.conflicts.as_mut() {
+            while let Some(item) = rb.next() {
+                out.extend(parse_conflict(&item));
+            }
+        }
+        out
+    }
+
+    /// The `VIP_CONFLICTS` ring buffer, for the daemon to poll.
+    pub fn take_conflicts(&mut self) -> Option<RingBuf<MapData>> {
+        self.conflicts.take()
+    }
+
     pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
         self.logger.take()
     }
@@ -356,6 +375,7 @@ pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
         acc.events += v.events;
         acc.dropped += v.dropped;
         acc.arp_replies += v.arp_replies;
+        acc.vip_conflict += v.vip_conflict;
         acc
     })
 }
@@ -383,6 +403,11 @@ impl Drop for Dataplane {
             self.shutdown();
         }
     }
+}
+
+/// Decodes one `VIP_CONFLICTS` ring buffer item.
+pub fn parse_conflict(bytes: &[u8]) -> Option<VipConflictEvent> {
+    bytemuck::try_pod_read_unaligned(bytes.get(..std::mem::size_of::<VipConflictEvent>())?).ok()
 }
 
 /// Decodes one ring buffer item.

@@ -2,6 +2,7 @@
 //! an XDP program. The election is a sans-IO state machine (`fsm`); the rest are drivers
 //! around it, one job each.
 pub mod agent;
+pub mod conflict;
 pub mod config;
 pub mod dataplane;
 pub mod fsm;

@@ -33,6 +33,8 @@ pub struct InstanceView {
     pub v3_checksum_plain: u64,
     pub agent_wakeups: u64,
     pub arp_replies: u64,
+    /// ARP frames from another MAC claiming one of this instance's VIPs.
+    pub vip_conflicts: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,6 +112,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             v3_checksum_plain: s.v3_csum_plain,
             agent_wakeups: s.events,
             arp_replies: s.arp_replies,
+            vip_conflicts: s.vip_conflict,
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
@@ -132,6 +135,14 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         ("events_lost", g.events_lost),
         ("arp_requests", g.arp_requests),
         ("arp_replies", g.arp_replies),
+        ("arp_drop_sender_multicast", g.arp_drop_sender_multicast),
+        ("arp_drop_sender_broadcast", g.arp_drop_sender_broadcast),
+        ("arp_drop_sender_loopback", g.arp_drop_sender_loopback),
+        ("arp_drop_group_src_mac", g.arp_drop_group_src_mac),
+        ("arp_other_host_dst", g.arp_other_host_dst),
+        ("arp_probe_replies", g.arp_probe_replies),
+        ("vip_conflict", g.vip_conflict),
+        ("vip_conflict_events_lost", g.vip_conflict_events_lost),
     ]
     .into_iter()
     .collect();
@@ -157,8 +168,8 @@ pub fn print(view: &StatusView) {
             if i.agent_running { String::new() } else { format!(" [agent pid {} not running: state is stale]", i.agent_pid) },
         );
         println!(
-            "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}",
-            i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies
+            "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}, VIP conflicts {}",
+            i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies, i.vip_conflicts
         );
         if let Some(a) = &i.last_advert {
             println!("    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);

@@ -26,6 +26,8 @@ pub mod names {
     pub const EVENTS: &str = "ADVERT_EVENTS";
     /// `VridKey` → `InstanceStatus`, written by the agent for `vrrp-agent status`.
     pub const INSTANCE_STATUS: &str = "INSTANCE_STATUS";
+    /// Ring buffer of `VipConflictEvent`s: another host announced one of our VIPs.
+    pub const VIP_CONFLICTS: &str = "VIP_CONFLICTS";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -34,6 +36,12 @@ pub const MAX_VIPS: u32 = 4096;
 /// rejects configs with more than a few dozen). Longer adverts are dropped as `too_many_addrs`.
 pub const MAX_ADDRS_V4: u32 = 64;
 pub const EVENTS_BYTES: u32 = 64 * 1024;
+/// Size of the `VIP_CONFLICTS` ring buffer (128 events; XDP sends at most one per VIP per
+/// `VIP_CONFLICT_EVENT_GAP_NS`, the rest are only counted).
+pub const VIP_CONFLICT_BYTES: u32 = 4096;
+/// Minimum gap between two `VipConflictEvent`s for the same VIP, so a flood of forged ARP
+/// costs the agent at most a few wake-ups per second (the agent logs once per second).
+pub const VIP_CONFLICT_EVENT_GAP_NS: u64 = 100_000_000;
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -161,6 +169,8 @@ pub struct VridStats {
     /// Adverts dropped for any reason (the reasons are in `GlobalStats`).
     pub dropped: u64,
     pub arp_replies: u64,
+    /// ARP frames from another MAC claiming one of this instance's VIPs (passed to the stack).
+    pub vip_conflict: u64,
 }
 
 /// Global counters: one per drop reason, plus ARP and pass-through counts.
@@ -185,6 +195,24 @@ pub struct GlobalStats {
     pub events_lost: u64,
     pub arp_requests: u64,
     pub arp_replies: u64,
+    /// ARP requests for an owned VIP not answered (dropped): sender IP in 224.0.0.0/4.
+    pub arp_drop_sender_multicast: u64,
+    /// ... sender IP 255.255.255.255.
+    pub arp_drop_sender_broadcast: u64,
+    /// ... sender IP in 127.0.0.0/8.
+    pub arp_drop_sender_loopback: u64,
+    /// ... Ethernet source or ARP sender MAC is broadcast/multicast (group bit set).
+    pub arp_drop_group_src_mac: u64,
+    /// ARP requests for an owned VIP sent unicast to another host's MAC: not answered,
+    /// passed (the stack drops them as PACKET_OTHERHOST; a bridge above may forward them).
+    pub arp_other_host_dst: u64,
+    /// ARP probes (sender 0.0.0.0, RFC 5227) for an owned VIP, answered as Linux does.
+    pub arp_probe_replies: u64,
+    /// ARP frames from another MAC claiming one of our VIPs (counted, passed, and reported
+    /// to the agent through `VIP_CONFLICTS`).
+    pub vip_conflict: u64,
+    /// `VipConflictEvent`s that did not fit the ring buffer.
+    pub vip_conflict_events_lost: u64,
 }
 
 /// Key of `OWNED_VIPS`.
@@ -214,6 +242,33 @@ impl VipValue {
             vrid: vrid as u16,
         }
     }
+    pub const fn mac(&self) -> [u8; 6] {
+        let a = self.mac_hi.to_ne_bytes();
+        let b = self.mac_lo.to_ne_bytes();
+        [a[0], a[1], a[2], a[3], b[0], b[1]]
+    }
+}
+
+/// Another host announced one of our VIPs: a gratuitous ARP, an ARP reply or a request whose
+/// sender IP is a VIP we own on that interface, from a MAC that is not ours.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipConflictEvent {
+    /// Interface and VIP.
+    pub vip: VipKey,
+    /// Kernel receive time, `bpf_ktime_get_ns`.
+    pub ts_ns: u64,
+    /// The offender's ARP sender MAC, bytes 0..4 and 4..6 in wire order (as `VipValue`).
+    pub mac_hi: u32,
+    pub mac_lo: u16,
+    /// The VRID owning the VIP.
+    pub vrid: u16,
+    /// ARP operation: 1 request, 2 reply.
+    pub op: u32,
+    pub _pad: u32,
+}
+
+impl VipConflictEvent {
     pub const fn mac(&self) -> [u8; 6] {
         let a = self.mac_hi.to_ne_bytes();
         let b = self.mac_lo.to_ne_bytes();
@@ -288,7 +343,7 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus);
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VipConflictEvent);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -296,8 +351,9 @@ const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VridConfig>() == 32);
 const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
-const _: () = assert!(core::mem::size_of::<VridStats>() == 7 * 8);
-const _: () = assert!(core::mem::size_of::<GlobalStats>() == 17 * 8);
+const _: () = assert!(core::mem::size_of::<VridStats>() == 8 * 8);
+const _: () = assert!(core::mem::size_of::<GlobalStats>() == 25 * 8);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);
