@@ -101,6 +101,8 @@ struct Ctx {
     senders: Vec<std::sync::Arc<Sender>>,
     garp_interval: Duration,
     notifier: Notifier,
+    /// Instances waiting in FAULT for their interface to appear (as keepalived starts them).
+    waiting: Vec<config::Instance>,
 }
 
 /// Loads and checks the config. We never guess a value: an instance whose lines have errors
@@ -108,7 +110,9 @@ struct Ctx {
 /// missing include, a bad global setting), which may hide or change what follows them, stop
 /// the whole file.
 pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow::Result<config::Config> {
-    let loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The same per-instance verdict as `check`.
+    crate::verdict::judge(&mut loaded, &crate::verdict::interface_exists);
     for d in &loaded.diagnostics {
         match d.severity {
             config::Severity::Warning => warn!("{d}"),
@@ -120,9 +124,13 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
         bail!("{}: {file_errors} error(s) outside any vrrp_instance (see above)", path.display());
     }
     for r in &loaded.config.rejected {
-        error!("{}:{}: vrrp_instance {}: not started: {} error(s) in its configuration (see above)", r.file.display(), r.line, r.name, r.errors);
+        match r.errors {
+            0 => warn!("{}:{}: vrrp_instance {}: not started: not supported yet (see above)", r.file.display(), r.line, r.name),
+            n => error!("{}:{}: vrrp_instance {}: not started: {n} error(s) in its configuration (see above)", r.file.display(), r.line, r.name),
+        }
     }
-    if loaded.config.instances.is_empty() && !loaded.config.rejected.is_empty() {
+    // As `check`: only errors make a file that runs nothing an error.
+    if loaded.config.instances.is_empty() && loaded.config.rejected.iter().any(|r| r.errors > 0) {
         bail!("{}: no vrrp_instance without errors", path.display());
     }
     Ok(loaded.config)
@@ -143,13 +151,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
         notifier: Notifier::new(opts.notify_timeout),
+        waiting: Vec::new(),
     };
     let mut instances = Vec::new();
     for cfg in &config.instances {
-        let inst = setup_instance(&mut ctx, cfg, opts.xdp_mode)
-            .await
-            .with_context(|| format!("{}:{}: vrrp_instance {}", cfg.file.display(), cfg.line, cfg.name))?;
-        instances.push(inst);
+        match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {
+            Ok(inst) => instances.push(inst),
+            Err(e) => setup_failed(&mut ctx, cfg, &e, false),
+        }
+    }
+    if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
+        ctx.dp.shutdown();
+        bail!("{}: no vrrp_instance could be started (see above)", opts.config.display());
     }
 
     let result = event_loop(&mut ctx, &mut instances, &opts).await;
@@ -164,6 +177,53 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     ctx.dp.shutdown();
     info!("stopped");
     result
+}
+
+/// An instance that could not be set up. One whose interface does not exist (or has no IPv4
+/// address yet) waits in FAULT and starts when it appears, as keepalived does; any other
+/// failure is named and the instance is not started. `quiet`: it was already waiting.
+fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Error, quiet: bool) {
+    let waits = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::netlink::NetlinkError>(),
+            Some(crate::netlink::NetlinkError::NoSuchInterface(_) | crate::netlink::NetlinkError::NoPrimaryAddress(_))
+        )
+    });
+    if !waits {
+        error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name);
+        return;
+    }
+    if !quiet {
+        warn!("{}:{}: vrrp_instance {}: {e:#}", cfg.file.display(), cfg.line, cfg.name);
+        info!("({}) Entering FAULT STATE ({e:#}; waiting for it)", cfg.name);
+        let scripts = Scripts {
+            notify: cfg.notify.clone(),
+            master: cfg.notify_master.clone(),
+            backup: cfg.notify_backup.clone(),
+            fault: cfg.notify_fault.clone(),
+            stop: cfg.notify_stop.clone(),
+        };
+        ctx.notifier.notify(&scripts, &cfg.name, NotifyState::Fault, cfg.priority);
+    }
+    ctx.waiting.push(cfg.clone());
+}
+
+/// Starts the instances waiting for an interface that is now there.
+async fn start_waiting(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode: XdpMode) {
+    for cfg in std::mem::take(&mut ctx.waiting) {
+        if !crate::verdict::interfaces(&cfg).into_iter().all(crate::verdict::interface_exists) {
+            ctx.waiting.push(cfg);
+            continue;
+        }
+        match setup_instance(ctx, &cfg, mode).await {
+            Ok(mut inst) => {
+                info!(parent: &inst.span, "({}) interface {} is there: starting the instance", cfg.name, cfg.interface);
+                start_instance(ctx, &mut inst).await;
+                instances.push(inst);
+            }
+            Err(e) => setup_failed(ctx, &cfg, &e, true),
+        }
+    }
 }
 
 async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
@@ -336,6 +396,8 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
         }
     };
     ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
+    // Waiting instances are set up again from the new file (and wait again if need be).
+    let was_waiting: Vec<String> = ctx.waiting.drain(..).map(|c| c.name).collect();
     let mut old: Vec<Vrrp> = std::mem::take(instances);
     let mut to_start = Vec::new();
     let (mut kept, mut stopped) = (0, 0);
@@ -378,7 +440,7 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
                 instances.push(inst);
                 started += 1;
             }
-            Err(e) => error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name),
+            Err(e) => setup_failed(ctx, cfg, &e, was_waiting.contains(&cfg.name)),
         }
     }
     info!("SIGHUP: configuration reloaded: {kept} instance(s) unchanged, {started} started, {stopped} stopped");
@@ -471,8 +533,12 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                     link_poll = tokio::time::interval(Duration::from_millis(500));
                 }
                 check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
             }
-            _ = link_poll.tick() => check_links(ctx, instances).await,
+            _ = link_poll.tick() => {
+                check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
+            }
             _ = tokio::time::sleep(sleep) => {}
         }
         let now = now_ns();

@@ -10,4 +10,5 @@ pub mod netlink;
 pub mod notify;
 pub mod status;
 pub mod tx;
+pub mod verdict;
 pub mod wire;
