@@ -237,7 +237,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
             ctx.nl.primary_ipv4(&link, &all).await?
         }
     };
-    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode)?;
+    let vlans = ctx.nl.vlan_uppers(link.index).await.unwrap_or_default();
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, &vlans)?;
     let sender = sender_for(ctx, &link, Some(primary))?;
     // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
     // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
@@ -256,7 +257,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
             _ => link.clone(),
         };
         if vlink.index != link.index {
-            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode)?;
+            let vlans = ctx.nl.vlan_uppers(vlink.index).await.unwrap_or_default();
+            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode, &vlans)?;
         }
         let vip = Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() };
         // A VIP left behind by an agent that was killed: keepalived removes them at start too.
