@@ -438,26 +438,6 @@ pub fn sum_global(values: &PerCpuValues<GlobalStats>) -> GlobalStats {
     bytemuck::cast(acc)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attach_modes_by_interface_kind() {
-        let plan = |kind, mode| plan_attach("x0", kind, mode).map_err(|e| e.to_string());
-        assert_eq!(plan(Some("bond"), XdpMode::Auto), Ok(Plan::Skb));
-        assert_eq!(plan(Some("vlan"), XdpMode::Auto), Ok(Plan::Skb));
-        assert_eq!(plan(Some("veth"), XdpMode::Auto), Ok(Plan::Skb));
-        assert_eq!(plan(None, XdpMode::Auto), Ok(Plan::NativeThenSkb));
-        assert_eq!(plan(Some("bond"), XdpMode::Skb), Ok(Plan::Skb));
-        assert_eq!(plan(Some("veth"), XdpMode::Native), Ok(Plan::Native));
-        let bond = plan(Some("bond"), XdpMode::Native).expect_err("refused");
-        assert!(bond.starts_with("XDP in Native mode on x0: the kernel runs a bond's native XDP program on each member"), "{bond}");
-        let vlan = plan(Some("vlan"), XdpMode::Native).expect_err("refused");
-        assert!(vlan.contains("VLAN devices have no native XDP"), "{vlan}");
-    }
-}
-
 /// Opens a pinned map of this agent (for `status`).
 pub fn open_pinned(dir: &Path, name: &str) -> Result<Map, aya::maps::MapError> {
     let data = MapData::from_pin(dir.join(name))?;
@@ -480,4 +460,24 @@ pub fn parse_conflict(bytes: &[u8]) -> Option<VipConflictEvent> {
 /// Decodes one ring buffer item.
 pub fn parse_event(bytes: &[u8]) -> Option<AdvertEvent> {
     bytemuck::try_pod_read_unaligned(bytes.get(..std::mem::size_of::<AdvertEvent>())?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_modes_by_interface_kind() {
+        let plan = |kind, mode| plan_attach("x0", kind, mode).map_err(|e| e.to_string());
+        assert_eq!(plan(Some("bond"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(Some("vlan"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(Some("veth"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(None, XdpMode::Auto), Ok(Plan::NativeThenSkb));
+        assert_eq!(plan(Some("bond"), XdpMode::Skb), Ok(Plan::Skb));
+        assert_eq!(plan(Some("veth"), XdpMode::Native), Ok(Plan::Native));
+        let bond = plan(Some("bond"), XdpMode::Native).expect_err("refused");
+        assert!(bond.starts_with("XDP in Native mode on x0: the kernel runs a bond's native XDP program on each member"), "{bond}");
+        let vlan = plan(Some("vlan"), XdpMode::Native).expect_err("refused");
+        assert!(vlan.contains("VLAN devices have no native XDP"), "{vlan}");
+    }
 }

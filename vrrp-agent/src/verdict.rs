@@ -8,6 +8,7 @@
 //!   `run` does not start the instance and names it;
 //! - an interface that does not exist (yet): a warning, as in keepalived; `run` starts the
 //!   instance in FAULT and brings it up when the interface appears.
+//!
 //! In every case the other instances run.
 use std::net::IpAddr;
 
