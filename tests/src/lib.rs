@@ -625,7 +625,29 @@ impl Lan {
     }
 }
 
-/// Minimal loader for an `XDP_PASS` program, via bpf(2), no toolchain needed.
+/// Makes every frame leaving `host`'s `eth0` carry 802.1Q tag `vid` out of band, in the skb
+/// metadata, as a VLAN device on a NIC with tx VLAN offload sends it (and as veth delivers it
+/// to the peer): a tc egress program calling `bpf_skb_vlan_push`. For tests of what XDP sees
+/// of such frames on the receiving side. Removed with the namespace.
+pub fn push_vlan_on_egress(host: &Host, vid: u16) -> Result<()> {
+    ensure_bpffs()?;
+    fs::create_dir_all(BPFFS_ROOT).with_context(|| format!("creating {BPFFS_ROOT}"))?;
+    let pin = PathBuf::from(BPFFS_ROOT).join(format!("{}-vlanpush", host.ns.name));
+    register_dir(&pin);
+    let res = (|| {
+        xdp_pass::load_vlan_push_and_pin(&pin, vid)?;
+        let pin_s = pin.to_string_lossy().into_owned();
+        // Not `ip netns exec`/`tc -n`: they remount /sys and would hide the pin.
+        host.ns.run("tc", &["qdisc", "add", "dev", &host.ifname, "clsact"])?;
+        host.ns.run("tc", &["filter", "add", "dev", &host.ifname, "egress", "bpf", "da", "object-pinned", &pin_s])?;
+        Ok(())
+    })();
+    let _ = fs::remove_file(&pin);
+    unregister_dir(&pin);
+    res
+}
+
+/// Minimal loaders for tiny programs (XDP_PASS; tc VLAN push), via bpf(2), no toolchain needed.
 mod xdp_pass {
     use anyhow::{Result, bail};
     use std::ffi::CString;
@@ -644,18 +666,38 @@ mod xdp_pass {
 
     pub fn load_and_pin(pin: &Path) -> Result<()> {
         // r0 = XDP_PASS (2); exit
-        let insns: [u64; 2] = [0xb7 | (2u64 << 32), 0x95];
+        load_and_pin_insns(pin, BPF_PROG_TYPE_XDP, b"vrt_xdp_pass\0\0\0\0", &[0xb7 | (2u64 << 32), 0x95])
+    }
+
+    /// tc (SCHED_CLS, direct action): bpf_skb_vlan_push(skb, htons(ETH_P_8021Q), vid); TC_ACT_OK.
+    pub fn load_vlan_push_and_pin(pin: &Path, vid: u16) -> Result<()> {
+        const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+        const BPF_FUNC_SKB_VLAN_PUSH: u64 = 18;
+        // One instruction: opcode, dst | src << 4, offset, immediate (little endian).
+        let insn = |code: u64, dst: u64, src: u64, imm: u32| code | (dst << 8) | (src << 12) | (u64::from(imm) << 32);
+        let insns = [
+            insn(0xbf, 6, 1, 0),                           // r6 = r1 (skb)
+            insn(0xbf, 1, 6, 0),                           // r1 = r6
+            insn(0xb7, 2, 0, u32::from(0x8100u16.to_be())), // r2 = htons(ETH_P_8021Q)
+            insn(0xb7, 3, 0, u32::from(vid)),              // r3 = vid
+            insn(0x85, 0, 0, BPF_FUNC_SKB_VLAN_PUSH as u32), // call bpf_skb_vlan_push
+            insn(0xb7, 0, 0, 0),                           // r0 = TC_ACT_OK
+            0x95,                                          // exit
+        ];
+        load_and_pin_insns(pin, BPF_PROG_TYPE_SCHED_CLS, b"vrt_vlan_push\0\0\0", &insns)
+    }
+
+    fn load_and_pin_insns(pin: &Path, prog_type: u32, name: &[u8; 16], insns: &[u64]) -> Result<()> {
         let license = b"GPL\0";
         let mut attr = [0u64; 16];
-        attr[0] = BPF_PROG_TYPE_XDP as u64 | ((insns.len() as u64) << 32);
+        attr[0] = prog_type as u64 | ((insns.len() as u64) << 32);
         attr[1] = insns.as_ptr() as u64;
         attr[2] = license.as_ptr() as u64;
-        let name = b"vrt_xdp_pass\0\0\0\0";
         attr[6] = u64::from_le_bytes(name[..8].try_into().expect("8 bytes"));
         attr[7] = u64::from_le_bytes(name[8..16].try_into().expect("8 bytes"));
         let fd = bpf(BPF_PROG_LOAD, &mut attr);
         if fd < 0 {
-            bail!("BPF_PROG_LOAD (XDP pass): {}", std::io::Error::last_os_error());
+            bail!("BPF_PROG_LOAD ({}): {}", pin.display(), std::io::Error::last_os_error());
         }
         let path = CString::new(pin.as_os_str().as_bytes())?;
         let mut attr = [0u64; 16];
