@@ -397,12 +397,16 @@ pub fn parse_netns_list(out: &str) -> Vec<String> {
 pub struct Host {
     pub name: String,
     pub ns: Netns,
-    /// Always "eth0".
+    /// The interface holding `addr`: "eth0", "bond0" ([`bonded_lan`]) or "eth0.<vid>"
+    /// ([`Lan::add_vlan`]).
     pub ifname: String,
     pub addr: Ipv4Addr,
     pub mac: [u8; 6],
-    /// The peer of `eth0`, attached to the bridge in the switch namespace.
+    /// The peer of `eth0` (or of the first bond member), attached to the bridge in the
+    /// switch namespace.
     pub switch_port: String,
+    /// Further switch-side ports of this host (the other bond member).
+    pub extra_switch_ports: Vec<String>,
 }
 
 impl Host {
@@ -464,6 +468,7 @@ pub fn lan(test: &str, hosts: &[(&str, Ipv4Addr)]) -> Result<Lan> {
             addr: *addr,
             mac,
             switch_port: port.clone(),
+            extra_switch_ports: Vec::new(),
         };
         lan.switch.ip(&[
             "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &host.ns.name,
@@ -475,6 +480,71 @@ pub fn lan(test: &str, hosts: &[(&str, Ipv4Addr)]) -> Result<Lan> {
         host.ns.ip(&["link", "set", "eth0", "address", &fmt_mac(&mac)])?;
         host.ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
         host.ns.ip(&["link", "set", "eth0", "up"])?;
+    }
+    Ok(lan)
+}
+
+/// Whether this kernel can create links of `kind` ("bond", "vlan", ...): tried in a scratch
+/// namespace (a VLAN on a veth). `Err` carries the kernel's answer, for a skip message.
+pub fn link_kind_supported(kind: &str) -> Result<()> {
+    let ns = Netns::create(&format!("{}-probe", new_prefix("kind")))?;
+    if kind == "vlan" {
+        ns.ip(&["link", "add", "vp0", "type", "veth", "peer", "name", "vp1"])?;
+        ns.ip(&["link", "add", "link", "vp0", "name", "vp0.5", "type", "vlan", "id", "5"])?;
+    } else {
+        ns.ip(&["link", "add", "probe0", "type", kind])?;
+    }
+    Ok(())
+}
+
+/// Like [`lan`], but each host reaches the bridge through `bond0` (active-backup, miimon
+/// 100) over two veth members `m0`, `m1`, whose switch-side ports are `p<i>-<host>` and
+/// `q<i>-<host>`; the address and MAC are on `bond0`, which is the host's `ifname`.
+pub fn bonded_lan(test: &str, hosts: &[(&str, Ipv4Addr)]) -> Result<Lan> {
+    for (name, a) in hosts {
+        if !in_test_range(*a) {
+            bail!("host {name}: address {a} is outside 198.18.0.0/15");
+        }
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            bail!("host name {name:?}: use [A-Za-z0-9_-]");
+        }
+    }
+    let prefix = new_prefix(test);
+    let switch = Netns::create(&format!("{prefix}-sw"))?;
+    switch.sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
+    switch.sysctl("net.ipv6.conf.default.disable_ipv6", "1")?;
+    switch.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"])?;
+    switch.ip(&["link", "set", "br0", "up"])?;
+    let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new(), switch };
+    for (i, (name, addr)) in hosts.iter().enumerate() {
+        let ns = Netns::create(&format!("{prefix}-{name}"))?;
+        let mac = [0x02, 0x76, 0x72, 0x00, 0x01, (i + 1) as u8];
+        let ports = [switch_port_name(i, name), {
+            let mut q = format!("q{i}-{}", sanitize_tag(name, 15));
+            q.truncate(15);
+            q
+        }];
+        let host = Host {
+            name: name.to_string(),
+            ns,
+            ifname: "bond0".to_string(),
+            addr: *addr,
+            mac,
+            switch_port: ports[0].clone(),
+            extra_switch_ports: vec![ports[1].clone()],
+        };
+        lan.hosts.push(host);
+        let host = lan.hosts.last().expect("just pushed");
+        host.ns.ip(&["link", "add", "bond0", "type", "bond", "mode", "active-backup", "miimon", "100"])?;
+        for (port, member) in ports.iter().zip(["m0", "m1"]) {
+            lan.switch.ip(&["link", "add", port, "type", "veth", "peer", "name", member, "netns", &host.ns.name])?;
+            lan.switch.ip(&["link", "set", port, "master", "br0"])?;
+            lan.switch.ip(&["link", "set", port, "up"])?;
+            host.ns.ip(&["link", "set", member, "master", "bond0"])?;
+        }
+        host.ns.ip(&["link", "set", "bond0", "address", &fmt_mac(&mac)])?;
+        host.ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "bond0"])?;
+        host.ns.ip(&["link", "set", "bond0", "up"])?;
     }
     Ok(lan)
 }
@@ -494,16 +564,41 @@ impl Lan {
         self.hosts.iter().map(|h| h.switch_port.clone()).collect()
     }
 
-    /// Cut a host off the LAN (switch port down), e.g. to simulate a dead host.
+    /// Cut a host off the LAN (its switch ports down), e.g. to simulate a dead host.
     pub fn isolate(&self, name: &str) -> Result<()> {
-        let port = &self.host(name).switch_port;
-        self.switch.ip(&["link", "set", port, "down"]).map(|_| ())
+        let h = self.host(name);
+        for port in std::iter::once(&h.switch_port).chain(&h.extra_switch_ports) {
+            self.switch.ip(&["link", "set", port, "down"])?;
+        }
+        Ok(())
     }
 
     /// Undo [`Lan::isolate`].
     pub fn reconnect(&self, name: &str) -> Result<()> {
-        let port = &self.host(name).switch_port;
-        self.switch.ip(&["link", "set", port, "up"]).map(|_| ())
+        let h = self.host(name);
+        for port in std::iter::once(&h.switch_port).chain(&h.extra_switch_ports) {
+            self.switch.ip(&["link", "set", port, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Gives every host a VLAN device `eth0.<vid>` on its `eth0` with the address listed for
+    /// it (/24, in 198.18.0.0/15), and makes it the host's interface (`ifname`, `addr`): the
+    /// tests then run VRRP over the VLAN. `eth0` keeps its untagged address.
+    pub fn add_vlan(&mut self, vid: u16, addrs: &[(&str, Ipv4Addr)]) -> Result<()> {
+        let dev = format!("eth0.{vid}");
+        for (name, a) in addrs {
+            if !in_test_range(*a) {
+                bail!("host {name}: address {a} is outside 198.18.0.0/15");
+            }
+            let host = self.hosts.iter_mut().find(|h| h.name == *name).ok_or_else(|| anyhow!("no host {name}"))?;
+            host.ns.ip(&["link", "add", "link", "eth0", "name", &dev, "type", "vlan", "id", &vid.to_string()])?;
+            host.ns.ip(&["addr", "add", &format!("{a}/24"), "dev", &dev])?;
+            host.ns.ip(&["link", "set", &dev, "up"])?;
+            host.ifname = dev.clone();
+            host.addr = *a;
+        }
+        Ok(())
     }
 
     /// Partition a host from the LAN while its link stays up: its switch port leaves the
@@ -548,7 +643,29 @@ impl Lan {
     }
 }
 
-/// Minimal loader for an `XDP_PASS` program, via bpf(2), no toolchain needed.
+/// Makes every frame leaving `host`'s `eth0` carry 802.1Q tag `vid` out of band, in the skb
+/// metadata, as a VLAN device on a NIC with tx VLAN offload sends it (and as veth delivers it
+/// to the peer): a tc egress program calling `bpf_skb_vlan_push`. For tests of what XDP sees
+/// of such frames on the receiving side. Removed with the namespace.
+pub fn push_vlan_on_egress(host: &Host, vid: u16) -> Result<()> {
+    ensure_bpffs()?;
+    fs::create_dir_all(BPFFS_ROOT).with_context(|| format!("creating {BPFFS_ROOT}"))?;
+    let pin = PathBuf::from(BPFFS_ROOT).join(format!("{}-vlanpush", host.ns.name));
+    register_dir(&pin);
+    let res = (|| {
+        xdp_pass::load_vlan_push_and_pin(&pin, vid)?;
+        let pin_s = pin.to_string_lossy().into_owned();
+        // Not `ip netns exec`/`tc -n`: they remount /sys and would hide the pin.
+        host.ns.run("tc", &["qdisc", "add", "dev", &host.ifname, "clsact"])?;
+        host.ns.run("tc", &["filter", "add", "dev", &host.ifname, "egress", "bpf", "da", "object-pinned", &pin_s])?;
+        Ok(())
+    })();
+    let _ = fs::remove_file(&pin);
+    unregister_dir(&pin);
+    res
+}
+
+/// Minimal loaders for tiny programs (XDP_PASS; tc VLAN push), via bpf(2), no toolchain needed.
 mod xdp_pass {
     use anyhow::{Result, bail};
     use std::ffi::CString;
@@ -567,18 +684,38 @@ mod xdp_pass {
 
     pub fn load_and_pin(pin: &Path) -> Result<()> {
         // r0 = XDP_PASS (2); exit
-        let insns: [u64; 2] = [0xb7 | (2u64 << 32), 0x95];
+        load_and_pin_insns(pin, BPF_PROG_TYPE_XDP, b"vrt_xdp_pass\0\0\0\0", &[0xb7 | (2u64 << 32), 0x95])
+    }
+
+    /// tc (SCHED_CLS, direct action): bpf_skb_vlan_push(skb, htons(ETH_P_8021Q), vid); TC_ACT_OK.
+    pub fn load_vlan_push_and_pin(pin: &Path, vid: u16) -> Result<()> {
+        const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+        const BPF_FUNC_SKB_VLAN_PUSH: u64 = 18;
+        // One instruction: opcode, dst | src << 4, offset, immediate (little endian).
+        let insn = |code: u64, dst: u64, src: u64, imm: u32| code | (dst << 8) | (src << 12) | (u64::from(imm) << 32);
+        let insns = [
+            insn(0xbf, 6, 1, 0),                           // r6 = r1 (skb)
+            insn(0xbf, 1, 6, 0),                           // r1 = r6
+            insn(0xb7, 2, 0, u32::from(0x8100u16.to_be())), // r2 = htons(ETH_P_8021Q)
+            insn(0xb7, 3, 0, u32::from(vid)),              // r3 = vid
+            insn(0x85, 0, 0, BPF_FUNC_SKB_VLAN_PUSH as u32), // call bpf_skb_vlan_push
+            insn(0xb7, 0, 0, 0),                           // r0 = TC_ACT_OK
+            0x95,                                          // exit
+        ];
+        load_and_pin_insns(pin, BPF_PROG_TYPE_SCHED_CLS, b"vrt_vlan_push\0\0\0", &insns)
+    }
+
+    fn load_and_pin_insns(pin: &Path, prog_type: u32, name: &[u8; 16], insns: &[u64]) -> Result<()> {
         let license = b"GPL\0";
         let mut attr = [0u64; 16];
-        attr[0] = BPF_PROG_TYPE_XDP as u64 | ((insns.len() as u64) << 32);
+        attr[0] = prog_type as u64 | ((insns.len() as u64) << 32);
         attr[1] = insns.as_ptr() as u64;
         attr[2] = license.as_ptr() as u64;
-        let name = b"vrt_xdp_pass\0\0\0\0";
         attr[6] = u64::from_le_bytes(name[..8].try_into().expect("8 bytes"));
         attr[7] = u64::from_le_bytes(name[8..16].try_into().expect("8 bytes"));
         let fd = bpf(BPF_PROG_LOAD, &mut attr);
         if fd < 0 {
-            bail!("BPF_PROG_LOAD (XDP pass): {}", std::io::Error::last_os_error());
+            bail!("BPF_PROG_LOAD ({}): {}", pin.display(), std::io::Error::last_os_error());
         }
         let path = CString::new(pin.as_os_str().as_bytes())?;
         let mut attr = [0u64; 16];

@@ -492,4 +492,122 @@ fn adverts_with_ip_options_or_fragments_go_to_the_slow_path() {
         assert_eq!(&out[..], &f[..], "{what}: untouched");
         assert_eq!(global(&dp), before, "{what}: nothing counted");
     }
+
+/// The owned-VIP setup of the ARP hardening tests: VIP owned on IFINDEX by VRID, stats entry.
+fn own_vip(dp: &mut Dataplane) {
+    let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
+    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    configure(dp, VRID, v2_config());
+}
+
+/// Every counter that moved between two snapshots, by position in `GlobalStats`.
+fn moved(before: &GlobalStats, after: &GlobalStats) -> u64 {
+    bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(after))
+        .iter()
+        .zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(before)))
+        .map(|(a, b)| a - b)
+        .sum()
+}
+
+/// Requests for an owned VIP that must never be answered: each martian sender, a
+/// broadcast/multicast source MAC, a request unicast to another host's MAC. Each is counted
+/// under its own reason (plus `arp_requests`), nothing else moves, and the frame is untouched.
+#[test]
+fn arp_requests_from_martians_bad_macs_or_to_another_host_are_not_answered() {
+    let Some(mut dp) = load("arp_requests_from_martians_bad_macs_or_to_another_host_are_not_answered") else { return };
+    own_vip(&mut dp);
+    let req = |sender: Ipv4Addr| arp::request_frame(PEER_MAC, sender, VIP);
+    let with = |mut f: Vec<u8>, edit: &dyn Fn(&mut Vec<u8>)| {
+        edit(&mut f);
+        f
+    };
+    type Case = (&'static str, Vec<u8>, u32, fn(&GlobalStats) -> u64);
+    let cases: Vec<Case> = vec![
+        ("sender 224.0.0.1", req(Ipv4Addr::new(224, 0, 0, 1)), XDP_DROP, |g| g.arp_drop_sender_multicast),
+        ("sender 239.255.255.250", req(Ipv4Addr::new(239, 255, 255, 250)), XDP_DROP, |g| g.arp_drop_sender_multicast),
+        ("sender 255.255.255.255", req(Ipv4Addr::BROADCAST), XDP_DROP, |g| g.arp_drop_sender_broadcast),
+        ("sender 127.0.0.1", req(Ipv4Addr::LOCALHOST), XDP_DROP, |g| g.arp_drop_sender_loopback),
+        ("sender 127.1.2.3", req(Ipv4Addr::new(127, 1, 2, 3)), XDP_DROP, |g| g.arp_drop_sender_loopback),
+        ("broadcast Ethernet source", with(req(CLIENT), &|f| f[6..12].fill(0xff)), XDP_DROP, |g| g.arp_drop_group_src_mac),
+        ("multicast Ethernet source", with(req(CLIENT), &|f| f[6..12].copy_from_slice(&[0x01, 0x00, 0x5e, 0, 0, 1])), XDP_DROP, |g| g.arp_drop_group_src_mac),
+        ("multicast ARP sender MAC", with(req(CLIENT), &|f| f[22] = 0x01), XDP_DROP, |g| g.arp_drop_group_src_mac),
+        ("unicast to another host's MAC", with(req(CLIENT), &|f| f[0..6].copy_from_slice(&[0x02, 0, 0x5e, 0x10, 0, 0x99])), XDP_PASS, |g| g.arp_other_host_dst),
+        ("multicast Ethernet destination", with(req(CLIENT), &|f| f[0..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0, 0, 1])), XDP_PASS, |g| g.arp_other_host_dst),
+    ];
+    for (what, f, want, field) in cases {
+        let before = global(&dp);
+        let (action, out) = dp.test_run(&f, IFINDEX).expect("test run");
+        let after = global(&dp);
+        assert_eq!(action, want, "{what}");
+        assert_eq!(&out[..], &f[..], "{what}: frame untouched");
+        assert_eq!(field(&after) - field(&before), 1, "{what}: counted under its reason");
+        assert_eq!(after.arp_requests - before.arp_requests, 1, "{what}: counted as a request");
+        assert_eq!(moved(&before, &after), 2, "{what}: arp_requests and one reason, nothing else");
+    }
+    assert_eq!(global(&dp).arp_replies, 0);
+    assert_eq!(dp.vrid_stats(&key(VRID)).expect("stats").arp_replies, 0);
+
+    // The same request unicast to our own MAC is answered.
+    let to_us = with(req(CLIENT), &|f| f[0..6].copy_from_slice(&OUR_MAC));
+    let (action, out) = dp.test_run(&to_us, IFINDEX).expect("test run");
+    assert_eq!(action, XDP_TX, "a request unicast to our MAC is answered");
+    assert_eq!(&out[0..6], &PEER_MAC);
+    assert_eq!(global(&dp).arp_replies, 1);
+}
+
+/// RFC 5227 probe (sender 0.0.0.0) for an owned VIP: answered as Linux's arp_process answers
+/// it (`arp_send_dst(ARPOP_REPLY, .., sip=0, .., tip, sha, dev_addr, sha)`): unicast to the
+/// prober's MAC, "VIP is at our MAC", target MAC the prober's, target IP 0.0.0.0.
+#[test]
+fn arp_probe_from_0_0_0_0_is_answered_like_linux() {
+    let Some(mut dp) = load("arp_probe_from_0_0_0_0_is_answered_like_linux") else { return };
+    own_vip(&mut dp);
+    let probe = arp::request_frame(PEER_MAC, Ipv4Addr::UNSPECIFIED, VIP);
+    let (action, out) = dp.test_run(&probe, IFINDEX).expect("test run");
+    assert_eq!(action, XDP_TX);
+    let (dst, src, r) = arp::parse_frame(&out).expect("an ARP frame");
+    assert_eq!((dst, src), (PEER_MAC, OUR_MAC), "unicast to the prober, from us");
+    assert_eq!(r.operation, arp::Operation::Reply);
+    assert_eq!((r.sender_mac, r.sender_ip), (OUR_MAC, VIP));
+    assert_eq!((r.target_mac, r.target_ip), (PEER_MAC, Ipv4Addr::UNSPECIFIED));
+    let g = global(&dp);
+    assert_eq!((g.arp_replies, g.arp_probe_replies, g.vip_conflict), (1, 1, 0));
+    assert!(dp.drain_conflicts().is_empty(), "a probe is not a conflict");
+}
+
+/// Another host announcing our VIP (gratuitous ARP request, gratuitous reply, or a request
+/// sent from the VIP) from a MAC that is not ours: passed to the stack untouched, counted
+/// globally and per VRID, and reported to the agent with the offender's MAC (rate-limited
+/// per VIP in XDP; every frame is counted). Our own announcement is none of that.
+#[test]
+fn gratuitous_arp_for_our_vip_from_another_mac_is_counted_reported_and_passed() {
+    let Some(mut dp) = load("gratuitous_arp_for_our_vip_from_another_mac_is_counted_reported_and_passed") else { return };
+    own_vip(&mut dp);
+    let garp = arp::gratuitous_frame(PEER_MAC, VIP);
+    let (action, out) = dp.test_run(&garp, IFINDEX).expect("test run");
+    assert_eq!(action, XDP_PASS, "passed to the stack");
+    assert_eq!(out, garp, "untouched");
+    let ev = dp.drain_conflicts();
+    assert_eq!(ev.len(), 1, "reported to the agent");
+    assert_eq!((ev[0].vip, ev[0].vrid, ev[0].mac(), ev[0].op), (VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() }, u16::from(VRID), PEER_MAC, 1));
+
+    // A gratuitous reply and a request from the VIP to someone else: counted too, and
+    // within the rate limit no second report.
+    let mut reply = garp.clone();
+    reply[21] = 2;
+    let asks = arp::request_frame(PEER_MAC, VIP, CLIENT);
+    for f in [&reply, &asks] {
+        assert_eq!(dp.test_run(f, IFINDEX).expect("test run").0, XDP_PASS);
+    }
+    assert!(dp.drain_conflicts().is_empty(), "at most one report per VIP per 100 ms");
+
+    // Our own gratuitous ARP (our MAC) is no conflict, nor one for a VIP we do not own.
+    let ours = arp::gratuitous_frame(OUR_MAC, VIP);
+    let not_ours = arp::gratuitous_frame(PEER_MAC, Ipv4Addr::new(198, 18, 0, 101));
+    for f in [&ours, &not_ours] {
+        assert_eq!(dp.test_run(f, IFINDEX).expect("test run").0, XDP_PASS);
+    }
+    let g = global(&dp);
+    assert_eq!((g.vip_conflict, g.arp_replies), (3, 0));
+    assert_eq!(dp.vrid_stats(&key(VRID)).expect("stats").vip_conflict, 3);
 }

@@ -140,3 +140,54 @@ fn hung_failing_and_missing_scripts_do_not_delay_the_election() {
     }
     assert!(!alive, "the hung script was killed at the timeout");
 }
+
+/// Is `pid` a live process (present and not a zombie)?
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().next() != Some("Z")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_script_that_never_exits_does_not_outlive_the_agent_nor_its_child() {
+    if !require_root("a_script_that_never_exits_does_not_outlive_the_agent_nor_its_child") {
+        return;
+    }
+    let dir = Dir::new("forever");
+    let (script_pid, child_pid) = (dir.0.join("script.pid"), dir.0.join("child.pid"));
+    // Starts a child in its process group and then sleeps (bounded, should nothing kill it).
+    let forever = dir.script(
+        "forever.sh",
+        &format!("sleep 600 &\necho $! > {}\necho $$ > {}\nsleep 600", child_pid.display(), script_pid.display()),
+    );
+    let lan = lan("notifyforever", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let bin = agent_binary().expect("agent binary");
+    // The notify timeout is far away: only the shutdown may stop the script.
+    let mut agent = spawn_agent(&bin, lan.host("r1"), &config(&format!("  notify_master {}\n", forever.display())), &["--notify-timeout", "600"])
+        .expect("spawn");
+    let read_pid = |p: &Path| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<i32>().ok());
+    let pids = wait_for(ELECTION, "notify_master to start and record its pids", || Some((read_pid(&script_pid)?, read_pid(&child_pid)?)))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    // Stops the two sleepers by pid if the test fails (they are bounded anyway).
+    struct Reap(i32, i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            for p in [self.0, self.1] {
+                if alive(p) {
+                    // SAFETY: kill(2) on a pid this test's agent started and recorded.
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+    let _reap = Reap(pids.0, pids.1);
+    assert!(alive(pids.0) && alive(pids.1), "script and child run while the agent does");
+
+    agent.terminate();
+    let st = agent.wait_exit(Duration::from_secs(10)).expect("the agent exits after SIGTERM");
+    assert!(st.success(), "exit status {st}\n{}", agent.log_tail(20));
+    wait_for(Duration::from_secs(3), "the script and its child to be gone", || (!alive(pids.0) && !alive(pids.1)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: script alive {}, child alive {}\n{}", alive(pids.0), alive(pids.1), agent.log_tail(20)));
+    assert!(agent.log_text().contains("still running at exit: killing their process groups"), "{}", agent.log_tail(20));
+}

@@ -102,6 +102,8 @@ struct Ctx {
     senders: Vec<std::sync::Arc<Sender>>,
     garp_interval: Duration,
     notifier: Notifier,
+    /// Instances waiting in FAULT for their interface to appear (as keepalived starts them).
+    waiting: Vec<config::Instance>,
 }
 
 /// Loads and checks the config. We never guess a value: an instance whose lines have errors
@@ -109,7 +111,9 @@ struct Ctx {
 /// missing include, a bad global setting), which may hide or change what follows them, stop
 /// the whole file.
 pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow::Result<config::Config> {
-    let loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loaded = config::load(path, &config::LoadOptions { config_id }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The same per-instance verdict as `check`.
+    crate::verdict::judge(&mut loaded, &crate::verdict::interface_exists);
     for d in &loaded.diagnostics {
         match d.severity {
             config::Severity::Warning => warn!("{d}"),
@@ -121,9 +125,13 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
         bail!("{}: {file_errors} error(s) outside any vrrp_instance (see above)", path.display());
     }
     for r in &loaded.config.rejected {
-        error!("{}:{}: vrrp_instance {}: not started: {} error(s) in its configuration (see above)", r.file.display(), r.line, r.name, r.errors);
+        match r.errors {
+            0 => warn!("{}:{}: vrrp_instance {}: not started: not supported yet (see above)", r.file.display(), r.line, r.name),
+            n => error!("{}:{}: vrrp_instance {}: not started: {n} error(s) in its configuration (see above)", r.file.display(), r.line, r.name),
+        }
     }
-    if loaded.config.instances.is_empty() && !loaded.config.rejected.is_empty() {
+    // As `check`: only errors make a file that runs nothing an error.
+    if loaded.config.instances.is_empty() && loaded.config.rejected.iter().any(|r| r.errors > 0) {
         bail!("{}: no vrrp_instance without errors", path.display());
     }
     Ok(loaded.config)
@@ -144,13 +152,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
         notifier: Notifier::new(opts.notify_timeout),
+        waiting: Vec::new(),
     };
     let mut instances = Vec::new();
     for cfg in &config.instances {
-        let inst = setup_instance(&mut ctx, cfg, opts.xdp_mode)
-            .await
-            .with_context(|| format!("{}:{}: vrrp_instance {}", cfg.file.display(), cfg.line, cfg.name))?;
-        instances.push(inst);
+        match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {
+            Ok(inst) => instances.push(inst),
+            Err(e) => setup_failed(&mut ctx, cfg, &e, false),
+        }
+    }
+    if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
+        ctx.dp.shutdown();
+        bail!("{}: no vrrp_instance could be started (see above)", opts.config.display());
     }
 
     let result = event_loop(&mut ctx, &mut instances, &opts).await;
@@ -167,6 +180,53 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     result
 }
 
+/// An instance that could not be set up. One whose interface does not exist (or has no IPv4
+/// address yet) waits in FAULT and starts when it appears, as keepalived does; any other
+/// failure is named and the instance is not started. `quiet`: it was already waiting.
+fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Error, quiet: bool) {
+    let waits = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::netlink::NetlinkError>(),
+            Some(crate::netlink::NetlinkError::NoSuchInterface(_) | crate::netlink::NetlinkError::NoPrimaryAddress(_))
+        )
+    });
+    if !waits {
+        error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name);
+        return;
+    }
+    if !quiet {
+        warn!("{}:{}: vrrp_instance {}: {e:#}", cfg.file.display(), cfg.line, cfg.name);
+        info!("({}) Entering FAULT STATE ({e:#}; waiting for it)", cfg.name);
+        let scripts = Scripts {
+            notify: cfg.notify.clone(),
+            master: cfg.notify_master.clone(),
+            backup: cfg.notify_backup.clone(),
+            fault: cfg.notify_fault.clone(),
+            stop: cfg.notify_stop.clone(),
+        };
+        ctx.notifier.notify(&scripts, &cfg.name, NotifyState::Fault, cfg.priority);
+    }
+    ctx.waiting.push(cfg.clone());
+}
+
+/// Starts the instances waiting for an interface that is now there.
+async fn start_waiting(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode: XdpMode) {
+    for cfg in std::mem::take(&mut ctx.waiting) {
+        if !crate::verdict::interfaces(&cfg).into_iter().all(crate::verdict::interface_exists) {
+            ctx.waiting.push(cfg);
+            continue;
+        }
+        match setup_instance(ctx, &cfg, mode).await {
+            Ok(mut inst) => {
+                info!(parent: &inst.span, "({}) interface {} is there: starting the instance", cfg.name, cfg.interface);
+                start_instance(ctx, &mut inst).await;
+                instances.push(inst);
+            }
+            Err(e) => setup_failed(ctx, &cfg, &e, true),
+        }
+    }
+}
+
 async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
@@ -178,7 +238,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
             ctx.nl.primary_ipv4(&link, &all).await?
         }
     };
-    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode)?;
+    let vlans = ctx.nl.vlan_uppers(link.index).await.unwrap_or_default();
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, &vlans)?;
     let sender = sender_for(ctx, &link, Some(primary))?;
     // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
     // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
@@ -197,7 +258,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
             _ => link.clone(),
         };
         if vlink.index != link.index {
-            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode)?;
+            let vlans = ctx.nl.vlan_uppers(vlink.index).await.unwrap_or_default();
+            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode, &vlans)?;
         }
         let vip = Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() };
         // A VIP left behind by an agent that was killed: keepalived removes them at start too.
@@ -352,6 +414,8 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
         }
     };
     ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
+    // Waiting instances are set up again from the new file (and wait again if need be).
+    let was_waiting: Vec<String> = ctx.waiting.drain(..).map(|c| c.name).collect();
     let mut old: Vec<Vrrp> = std::mem::take(instances);
     let mut to_start = Vec::new();
     let (mut kept, mut stopped) = (0, 0);
@@ -394,7 +458,7 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
                 instances.push(inst);
                 started += 1;
             }
-            Err(e) => error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name),
+            Err(e) => setup_failed(ctx, cfg, &e, was_waiting.contains(&cfg.name)),
         }
     }
     info!("SIGHUP: configuration reloaded: {kept} instance(s) unchanged, {started} started, {stopped} stopped");
@@ -409,6 +473,8 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
     let mut events: Events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
     let mut deadline = Deadline::new().context("creating the timerfd")?;
+    let mut conflicts = register_fd(ctx.dp.take_conflicts().context("VIP conflict ring buffer already taken")?)?;
+    let mut conflict_log = crate::conflict::ConflictLog::default();
     let mut logger = match ctx.dp.take_logger() {
         Some(l) => Some(register_fd(l)?),
         None => None,
@@ -456,6 +522,22 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                 dispatch(ctx, instances, batch).await;
             }
             ev = slow_path.recv() => slow_dispatch(ctx, instances, vec![ev]).await,
+            guard = conflicts.readable_mut() => {
+                let mut guard = guard?;
+                while let Some(item) = guard.get_inner_mut().next() {
+                    let Some(ev) = dataplane::parse_conflict(&item) else { continue };
+                    if let Some(c) = conflict_log.handle(&ev, now_ns()) {
+                        let vip = IpAddr::V4(c.vip);
+                        let owner = instances.iter().find(|i| i.vips.iter().any(|v| v.vip.addr == vip && v.link.index == c.ifindex));
+                        let iface = owner.and_then(|i| i.vips.iter().find(|v| v.vip.addr == vip)).map_or(String::new(), |v| v.link.name.clone());
+                        match owner {
+                            Some(i) => warn!(parent: &i.span, "({}) {c} on {iface}", i.cfg.name),
+                            None => warn!("{c} on ifindex {}", c.ifindex),
+                        }
+                    }
+                }
+                guard.clear_ready();
+            }
             guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
                 let mut guard = guard?;
                 guard.get_inner_mut().flush();
@@ -468,8 +550,12 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
                     link_poll = tokio::time::interval(Duration::from_millis(500));
                 }
                 check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
             }
-            _ = link_poll.tick() => check_links(ctx, instances).await,
+            _ = link_poll.tick() => {
+                check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
+            }
             r = deadline.wait() => r?,
         }
         run_due(ctx, instances, &mut events, &mut slow_path).await;
@@ -635,12 +721,59 @@ async fn check_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
                 false
             }
         };
+        follow_macs(ctx, inst).await;
         if up != inst.link.up {
             info!(parent: &inst.span, "interface {} is {}", inst.link.name, if up { "up" } else { "down" });
             inst.link.up = up;
             inst.fsm.handle_fault(now_ns(), !up);
             apply_actions(ctx, inst).await;
         }
+    }
+}
+
+/// Follows MAC address changes of the instance's interface and of its VIPs' devices (seen
+/// through rtnetlink link notifications): XDP answers ARP with the interface's current MAC,
+/// so the OWNED_VIPS values are rewritten, and a master re-announces its VIPs at once.
+async fn follow_macs(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let mut devices: Vec<(String, u32)> = vec![(inst.link.name.clone(), inst.link.index)];
+    for v in &inst.vips {
+        if !devices.iter().any(|(n, _)| *n == v.link.name) {
+            devices.push((v.link.name.clone(), v.link.index));
+        }
+    }
+    let mut changed = false;
+    for (name, index) in devices {
+        let Ok(now) = ctx.nl.link(&name).await else { continue };
+        // A recreated interface (new ifindex) is not a MAC change.
+        if now.index != index {
+            continue;
+        }
+        if inst.link.name == name && inst.link.mac != now.mac {
+            inst.link.mac = now.mac;
+        }
+        let span = &inst.span;
+        for v in inst.vips.iter_mut().filter(|v| v.link.name == name && v.link.mac != now.mac) {
+            info!(parent: span, "interface {name}: MAC changed to {}; answering ARP for {} with it", crate::conflict::fmt_mac(&now.mac), v.vip.addr);
+            v.link.mac = now.mac;
+            changed = true;
+        }
+    }
+    if !changed || !inst.owns_vips {
+        return;
+    }
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let IpAddr::V4(a) = vip.addr {
+            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
+            // Only the VIPs marked owned (really added) are rewritten.
+            if ctx.dp.vips.get(&key, 0).is_ok()
+                && let Err(e) = ctx.dp.vips.insert(key, VipValue::new(link.mac, inst.cfg.vrid), 0)
+            {
+                error!(parent: &inst.span, "updating the MAC of VIP {a} in OWNED_VIPS: {e}");
+            }
+        }
+    }
+    if inst.fsm.state() == State::Master {
+        send_garps(ctx, inst, inst.cfg.garp_master_repeat.max(1));
     }
 }
 
@@ -752,7 +885,9 @@ async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     inst.owns_vips = true;
     for OwnedVip { vip, link, .. } in &inst.vips {
         if let Err(e) = ctx.nl.add_vip(link.index, vip).await {
-            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}", vip.addr, vip.prefix_len, link.name);
+            // Not on the interface: XDP must not answer ARP for it either.
+            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}; not answering ARP for it", vip.addr, vip.prefix_len, link.name);
+            continue;
         }
         if let IpAddr::V4(a) = vip.addr {
             let key = VipKey { ifindex: link.index, addr_v4: a.octets() };

@@ -12,8 +12,8 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipKey, VipValue, VridAddr, VridAddrKey,
-    VridConfig, VridKey, VridPeer, VridStats, names,
+    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipConflictEvent, VipKey, VipValue, VridAddr,
+    VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
 };
 
 /// The XDP object this agent was built with (see build.rs).
@@ -46,6 +46,44 @@ pub enum DataplaneError {
     Bpffs { path: PathBuf, source: io::Error },
     #[error("detaching XDP: {0}")]
     Link(#[from] LinkError),
+    #[error("XDP in {mode:?} mode on {iface}: {reason}")]
+    Unsupported { iface: String, mode: XdpMode, reason: &'static str },
+}
+
+/// How to attach to one interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Native,
+    Skb,
+    /// Try native, fall back to generic.
+    NativeThenSkb,
+}
+
+/// Which XDP mode can attribute frames to this interface, by rtnetlink link kind. What the
+/// kernel does (net/core/dev.c, drivers/net/bonding, net/8021q):
+/// - bond, native: the bond installs the program on each member and it runs in the member's
+///   driver, so `ingress_ifindex` is the member's: adverts would be looked up under the wrong
+///   key (counted `unknown_vrid` and passed), never reaching the election. Refused; generic
+///   mode runs after the bond's rx handler, on the bond, with the bond's ifindex.
+/// - vlan, native: VLAN devices have no native XDP. Generic mode runs after the tag was
+///   removed and the frame handed to the VLAN device: the VLAN's ifindex, untagged frame.
+/// - veth: native XDP_TX frames are dropped unless the peer runs XDP too (toolchain.md).
+pub fn plan_attach(ifname: &str, kind: Option<&str>, mode: XdpMode) -> Result<Plan, DataplaneError> {
+    let refuse = |reason| Err(DataplaneError::Unsupported { iface: ifname.to_string(), mode, reason });
+    match (mode, kind) {
+        (XdpMode::Native, Some("bond")) => refuse(
+            "the kernel runs a bond's native XDP program on each member, with the member's ifindex, so adverts would \
+             not be attributed to the bond; use --xdp-mode skb (or auto), which runs on the bond itself",
+        ),
+        (XdpMode::Native, Some("vlan")) => refuse(
+            "VLAN devices have no native XDP; use --xdp-mode skb (or auto): generic XDP sees the VLAN's frames \
+             untagged, with the VLAN device's ifindex",
+        ),
+        (XdpMode::Native, _) => Ok(Plan::Native),
+        (XdpMode::Skb, _) => Ok(Plan::Skb),
+        (XdpMode::Auto, Some("veth" | "bond" | "vlan")) => Ok(Plan::Skb),
+        (XdpMode::Auto, _) => Ok(Plan::NativeThenSkb),
+    }
 }
 
 fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneError {
@@ -78,6 +116,7 @@ pub struct Dataplane {
     pub peers: HashMap<MapData, VridAddrKey, VridPeer>,
     pub addr_lists: HashMap<MapData, VridKey, AddrList>,
     events: Option<RingBuf<MapData>>,
+    conflicts: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
 }
@@ -190,6 +229,7 @@ impl Dataplane {
         let peers = HashMap::try_from(take(names::VRID_PEERS)?).map_err(map_err(names::VRID_PEERS))?;
         let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
+        let conflicts = RingBuf::try_from(take(names::VIP_CONFLICTS)?).map_err(map_err(names::VIP_CONFLICTS))?;
         Ok(Dataplane {
             ebpf,
             pin_dir: pin_dir.map(Path::to_path_buf),
@@ -203,36 +243,46 @@ impl Dataplane {
             peers,
             addr_lists,
             events: Some(events),
+            conflicts: Some(conflicts),
             logger,
             attached: BTreeMap::new(),
         })
     }
 
-    /// Attaches the XDP program to an interface. `kind` is the rtnetlink link kind, used by
-    /// `auto`: on veth, native XDP_TX frames are dropped unless the peer runs XDP too, which
-    /// we cannot see from here, so `auto` uses generic mode there; elsewhere it tries native
-    /// first and falls back to generic.
-    pub fn attach(&mut self, ifname: &str, ifindex: u32, kind: Option<&str>, mode: XdpMode) -> Result<XdpMode, DataplaneError> {
+    /// Attaches the XDP program to an interface. `kind` is the rtnetlink link kind; see
+    /// [`plan_attach`] for the modes each kind allows and what `auto` picks (generic on veth,
+    /// bond and VLAN devices; elsewhere native first, falling back to generic). `vlans` are
+    /// the VLAN devices stacked on the interface: frames of those VLANs whose tag travels out
+    /// of band (NIC VLAN stripping; always on veth) reach XDP on this interface untagged.
+    pub fn attach(&mut self, ifname: &str, ifindex: u32, kind: Option<&str>, mode: XdpMode, vlans: &[String]) -> Result<XdpMode, DataplaneError> {
         if let Some((_, _, m)) = self.attached.get(&ifindex) {
             return Ok(*m);
+        }
+        let plan = plan_attach(ifname, kind, mode)?;
+        if !vlans.is_empty() {
+            tracing::warn!(
+                iface = ifname,
+                "{ifname} carries VLANs ({}): when the NIC strips their tags (rx-vlan-offload; always on veth), XDP on \
+                 {ifname} sees their frames untagged, as if they arrived on {ifname}, so a VRRP advert for the same VRID \
+                 on one of those VLANs would count for the {ifname} instance. Use different VRIDs on {ifname} and its \
+                 VLANs, or `ethtool -K {ifname} rxvlan off` on a NIC",
+                vlans.join(", ")
+            );
         }
         let prog: &mut Xdp = self
             .ebpf
             .program_mut(names::PROGRAM)
             .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
             .try_into()?;
-        let (link, used) = match mode {
-            XdpMode::Native => {
+        let (link, used) = match plan {
+            Plan::Native => {
                 if kind == Some("veth") {
                     tracing::warn!(iface = ifname, "native XDP on a veth: ARP replies (XDP_TX) only leave if the peer also runs an XDP program");
                 }
                 (prog.attach_to_if_index(ifindex, AyaXdpMode::Driver)?, XdpMode::Native)
             }
-            XdpMode::Skb => (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb),
-            XdpMode::Auto if kind == Some("veth") => {
-                (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb)
-            }
-            XdpMode::Auto => match prog.attach_to_if_index(ifindex, AyaXdpMode::Driver) {
+            Plan::Skb => (prog.attach_to_if_index(ifindex, AyaXdpMode::Skb)?, XdpMode::Skb),
+            Plan::NativeThenSkb => match prog.attach_to_if_index(ifindex, AyaXdpMode::Driver) {
                 Ok(link) => (link, XdpMode::Native),
                 Err(e) => {
                     tracing::info!(iface = ifname, "native XDP unavailable ({e}); using generic (skb) mode");
@@ -315,6 +365,22 @@ impl Dataplane {
 
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
+    }
+
+    /// Drains pending VIP conflict reports (for tests; the daemon polls the ring buffer).
+    pub fn drain_conflicts(&mut self) -> Vec<VipConflictEvent> {
+        let mut out = Vec::new();
+        if let Some(rb) = self.conflicts.as_mut() {
+            while let Some(item) = rb.next() {
+                out.extend(parse_conflict(&item));
+            }
+        }
+        out
+    }
+
+    /// The `VIP_CONFLICTS` ring buffer, for the daemon to poll.
+    pub fn take_conflicts(&mut self) -> Option<RingBuf<MapData>> {
+        self.conflicts.take()
     }
 
     pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
@@ -400,19 +466,21 @@ pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
         acc.dropped += v.dropped;
         acc.arp_replies += v.arp_replies;
         acc.interval_mismatch += v.interval_mismatch;
+        acc.vip_conflict += v.vip_conflict;
         acc
     })
 }
 
 pub fn sum_global(values: &PerCpuValues<GlobalStats>) -> GlobalStats {
     // Every field is a u64 counter: sum them as a slice of u64s.
-    let mut acc = [0u64; std::mem::size_of::<GlobalStats>() / 8];
+    let mut acc = GlobalStats::default();
     for v in values.iter() {
-        for (a, x) in acc.iter_mut().zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(v))) {
+        let sum = bytemuck::cast_slice_mut::<GlobalStats, u64>(std::slice::from_mut(&mut acc));
+        for (a, x) in sum.iter_mut().zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(v))) {
             *a += x;
         }
     }
-    bytemuck::cast(acc)
+    acc
 }
 
 /// Opens a pinned map of this agent (for `status`).
@@ -429,7 +497,32 @@ impl Drop for Dataplane {
     }
 }
 
+/// Decodes one `VIP_CONFLICTS` ring buffer item.
+pub fn parse_conflict(bytes: &[u8]) -> Option<VipConflictEvent> {
+    bytemuck::try_pod_read_unaligned(bytes.get(..std::mem::size_of::<VipConflictEvent>())?).ok()
+}
+
 /// Decodes one ring buffer item.
 pub fn parse_event(bytes: &[u8]) -> Option<AdvertEvent> {
     bytemuck::try_pod_read_unaligned(bytes.get(..std::mem::size_of::<AdvertEvent>())?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_modes_by_interface_kind() {
+        let plan = |kind, mode| plan_attach("x0", kind, mode).map_err(|e| e.to_string());
+        assert_eq!(plan(Some("bond"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(Some("vlan"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(Some("veth"), XdpMode::Auto), Ok(Plan::Skb));
+        assert_eq!(plan(None, XdpMode::Auto), Ok(Plan::NativeThenSkb));
+        assert_eq!(plan(Some("bond"), XdpMode::Skb), Ok(Plan::Skb));
+        assert_eq!(plan(Some("veth"), XdpMode::Native), Ok(Plan::Native));
+        let bond = plan(Some("bond"), XdpMode::Native).expect_err("refused");
+        assert!(bond.starts_with("XDP in Native mode on x0: the kernel runs a bond's native XDP program on each member"), "{bond}");
+        let vlan = plan(Some("vlan"), XdpMode::Native).expect_err("refused");
+        assert!(vlan.contains("VLAN devices have no native XDP"), "{vlan}");
+    }
 }

@@ -3,6 +3,7 @@
 //! around it, one job each.
 pub mod agent;
 pub mod clock;
+pub mod conflict;
 pub mod config;
 pub mod dataplane;
 pub mod fsm;
@@ -11,4 +12,5 @@ pub mod notify;
 pub mod rx;
 pub mod status;
 pub mod tx;
+pub mod verdict;
 pub mod wire;

@@ -5,7 +5,7 @@ use vrrp_agent::{
     agent::{self, RunOptions},
     config,
     dataplane::{KernelLogLevel, XdpMode},
-    status,
+    status, verdict,
 };
 
 #[derive(Parser)]
@@ -114,13 +114,15 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { file, config_id, dump } => {
-            let loaded = match config::load(&file, &config::LoadOptions { config_id }) {
+            let mut loaded = match config::load(&file, &config::LoadOptions { config_id }) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(3);
                 }
             };
+            // The same per-instance verdict as `run`: what it would not start is an error.
+            verdict::judge(&mut loaded, &verdict::interface_exists);
             for d in &loaded.diagnostics {
                 eprintln!("{d}");
             }

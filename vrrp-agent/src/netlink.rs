@@ -121,6 +121,31 @@ impl Netlink {
         Ok(LinkInfo { name: name.to_string(), index: msg.header.index, mac, up, kind })
     }
 
+    /// The VLAN devices stacked on the interface (`ip link add link IF name IF.100 type vlan`).
+    pub async fn vlan_uppers(&self, index: u32) -> Result<Vec<String>, NetlinkError> {
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(msg) = links.try_next().await? {
+            let (mut lower, mut name, mut vlan) = (None, None, false);
+            for attr in &msg.attributes {
+                match attr {
+                    LinkAttribute::Link(l) => lower = Some(*l),
+                    LinkAttribute::IfName(n) => name = Some(n.clone()),
+                    LinkAttribute::LinkInfo(infos) => {
+                        vlan |= infos.iter().any(|i| matches!(i, NlLinkInfo::Kind(InfoKind::Vlan)));
+                    }
+                    _ => {}
+                }
+            }
+            if vlan && lower == Some(index)
+                && let Some(n) = name
+            {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
     /// IPv4 addresses on the interface, in the kernel's order, with their prefix lengths and
     /// whether the kernel marks them secondary.
     pub async fn ipv4_addrs(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8, bool)>, NetlinkError> {

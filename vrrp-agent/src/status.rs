@@ -33,6 +33,8 @@ pub struct InstanceView {
     pub v3_checksum_plain: u64,
     pub agent_wakeups: u64,
     pub arp_replies: u64,
+    /// ARP frames from another MAC claiming one of this instance's VIPs.
+    pub vip_conflicts: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,6 +112,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             v3_checksum_plain: s.v3_csum_plain,
             agent_wakeups: s.events,
             arp_replies: s.arp_replies,
+            vip_conflicts: s.vip_conflict,
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
@@ -143,8 +146,8 @@ pub fn print(view: &StatusView) {
             if i.agent_running { String::new() } else { format!(" [agent pid {} not running: state is stale]", i.agent_pid) },
         );
         println!(
-            "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}",
-            i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies
+            "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}, VIP conflicts {}",
+            i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies, i.vip_conflicts
         );
         if let Some(a) = &i.last_advert {
             println!("    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);

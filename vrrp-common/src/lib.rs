@@ -37,6 +37,8 @@ pub mod names {
     /// `VridKey` → `AddrList`: our advertised addresses in advert order, so an advert that
     /// lists them as we do is checked without a lookup per address.
     pub const VRID_ADDR_LIST: &str = "VRID_ADDR_LIST";
+    /// Ring buffer of `VipConflictEvent`s: another host announced one of our VIPs.
+    pub const VIP_CONFLICTS: &str = "VIP_CONFLICTS";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -48,6 +50,12 @@ pub const MAX_VRID_ADDRS: u32 = 8192;
 /// The VRRP IPv4 multicast group, 224.0.0.18, bytes in wire order.
 pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 pub const EVENTS_BYTES: u32 = 64 * 1024;
+/// Size of the `VIP_CONFLICTS` ring buffer (128 events; XDP sends at most one per VIP per
+/// `VIP_CONFLICT_EVENT_GAP_NS`, the rest are only counted).
+pub const VIP_CONFLICT_BYTES: u32 = 4096;
+/// Minimum gap between two `VipConflictEvent`s for the same VIP, so a flood of forged ARP
+/// costs the agent at most a few wake-ups per second (the agent logs once per second).
+pub const VIP_CONFLICT_EVENT_GAP_NS: u64 = 100_000_000;
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -274,6 +282,8 @@ pub struct VridStats {
     /// v3: accepted adverts whose interval differs from ours (v3 learns it; the agent logs it,
     /// rate-limited, as keepalived >= 2.3.3 warns).
     pub interval_mismatch: u64,
+    /// ARP frames from another MAC claiming one of this instance's VIPs (passed to the stack).
+    pub vip_conflict: u64,
 }
 
 /// Defines the drop reasons ONCE: the `DropReason` enum both validators return (the XDP
@@ -316,6 +326,25 @@ macro_rules! drop_reasons {
             pub events_lost: u64,
             pub arp_requests: u64,
             pub arp_replies: u64,
+            /// ARP requests for an owned VIP not answered (dropped): sender IP in 224.0.0.0/4.
+            pub arp_drop_sender_multicast: u64,
+            /// ... sender IP 255.255.255.255.
+            pub arp_drop_sender_broadcast: u64,
+            /// ... sender IP in 127.0.0.0/8.
+            pub arp_drop_sender_loopback: u64,
+            /// ... Ethernet source or ARP sender MAC is broadcast/multicast (group bit set).
+            pub arp_drop_group_src_mac: u64,
+            /// ARP requests for an owned VIP sent unicast to another host's MAC: not
+            /// answered, passed (the stack drops them as PACKET_OTHERHOST; a bridge above
+            /// may forward them).
+            pub arp_other_host_dst: u64,
+            /// ARP probes (sender 0.0.0.0, RFC 5227) for an owned VIP, answered as Linux does.
+            pub arp_probe_replies: u64,
+            /// ARP frames from another MAC claiming one of our VIPs (counted, passed, and
+            /// reported to the agent through `VIP_CONFLICTS`).
+            pub vip_conflict: u64,
+            /// `VipConflictEvent`s that did not fit the ring buffer.
+            pub vip_conflict_events_lost: u64,
             $( $(#[doc = $doc])* pub $field: u64, )*
         }
 
@@ -323,7 +352,9 @@ macro_rules! drop_reasons {
             /// Counter names in field order (every field is a u64).
             pub const COUNTER_NAMES: &'static [&'static str] = &[
                 "vrrp_rx", "vrrp_accepted", "unknown_vrid", "interval_mismatch", "events_lost",
-                "arp_requests", "arp_replies", $(stringify!($field),)*
+                "arp_requests", "arp_replies", "arp_drop_sender_multicast", "arp_drop_sender_broadcast",
+                "arp_drop_sender_loopback", "arp_drop_group_src_mac", "arp_other_host_dst",
+                "arp_probe_replies", "vip_conflict", "vip_conflict_events_lost", $(stringify!($field),)*
             ];
 
             /// The counter of one drop reason.
@@ -431,6 +462,33 @@ impl VipValue {
     }
 }
 
+/// Another host announced one of our VIPs: a gratuitous ARP, an ARP reply or a request whose
+/// sender IP is a VIP we own on that interface, from a MAC that is not ours.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VipConflictEvent {
+    /// Interface and VIP.
+    pub vip: VipKey,
+    /// Kernel receive time, `bpf_ktime_get_ns`.
+    pub ts_ns: u64,
+    /// The offender's ARP sender MAC, bytes 0..4 and 4..6 in wire order (as `VipValue`).
+    pub mac_hi: u32,
+    pub mac_lo: u16,
+    /// The VRID owning the VIP.
+    pub vrid: u16,
+    /// ARP operation: 1 request, 2 reply.
+    pub op: u32,
+    pub _pad: u32,
+}
+
+impl VipConflictEvent {
+    pub const fn mac(&self) -> [u8; 6] {
+        let a = self.mac_hi.to_ne_bytes();
+        let b = self.mac_lo.to_ne_bytes();
+        [a[0], a[1], a[2], a[3], b[0], b[1]]
+    }
+}
+
 /// Written by the agent for `vrrp-agent status` and for on-call engineers with bpftool.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -498,7 +556,7 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList);
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -510,9 +568,10 @@ const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
 const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
 const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
-const _: () = assert!(core::mem::size_of::<VridStats>() == 8 * 8);
+const _: () = assert!(core::mem::size_of::<VridStats>() == 9 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
-const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 7 + DropReason::ALL.len());
+const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 15 + DropReason::ALL.len());
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);

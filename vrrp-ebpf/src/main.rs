@@ -29,9 +29,9 @@ use aya_log_ebpf::trace;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use vrrp_common::{
     AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
-    MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VRRP_GROUP_V4, VipKey, VipValue, VridAddr,
-    VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, addr_kind, event_reason, flags,
-    is_martian_source_v4, state,
+    MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
+    VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
+    VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
 };
 
 #[btf_map]
@@ -579,29 +579,69 @@ const ARP_SHA: usize = 8;
 const ARP_SPA: usize = 14;
 const ARP_THA: usize = 18;
 const ARP_TPA: usize = 24;
+const ARP_REQUEST: u16 = 1;
+const ARP_REPLY: u16 = 2;
 
-/// Answers an ARP request for an owned VIP: check, validate, prepare, respond.
+/// Another host announcing one of our VIPs: reported to the agent, at most once per VIP per
+/// `VIP_CONFLICT_EVENT_GAP_NS` (the counters count every frame).
+#[btf_map]
+static VIP_CONFLICTS: RingBuf<VipConflictEvent, { VIP_CONFLICT_BYTES as usize }> = RingBuf::new();
+/// When the last `VipConflictEvent` was sent, per VIP (the rate limit above).
+#[btf_map]
+static VIP_CONFLICT_LAST: HashMap<VipKey, u64, { MAX_VIPS as usize }> = HashMap::new();
+
+/// ARP: answers requests for an owned VIP in place (check, validate, prepare, respond), and
+/// notices another host claiming one of our VIPs.
+///
+/// Not answered, each under its own counter: martian senders (224.0.0.0/4,
+/// 255.255.255.255, 127.0.0.0/8: the kernel's own ARP code refuses them as martian sources,
+/// so they are dropped here rather than passed for the stack to answer) and a
+/// broadcast/multicast Ethernet or ARP sender MAC (dropped: no valid station has one, and a
+/// reply to it would go to every host); a request unicast to another host's MAC (passed:
+/// the stack ignores it as PACKET_OTHERHOST, and a bridge above this port may forward it).
+/// Sender 0.0.0.0 is an RFC 5227 probe and is answered as Linux answers it (`arp_process`):
+/// a unicast reply to the prober's MAC, target IP 0.0.0.0.
 #[inline(always)]
 fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     let arp = ETH_HLEN;
-    // Check: the whole header is there and it is an Ethernet/IPv4 request.
+    // Check: the whole header is there and it is Ethernet/IPv4.
     ptr_at::<[u8; ARP_HLEN]>(ctx, arp)?;
     if read_be16(ctx, arp)? != 1
         || read_be16(ctx, arp + 2)? != ETH_P_IP
         || read_u8(ctx, arp + 4)? != 6
         || read_u8(ctx, arp + 5)? != 4
-        || read_be16(ctx, arp + ARP_OP)? != 1
     {
         return Ok(XDP_PASS);
     }
-    count!(arp_requests);
+    let op = read_be16(ctx, arp + ARP_OP)?;
+    if op != ARP_REQUEST && op != ARP_REPLY {
+        return Ok(XDP_PASS);
+    }
+    let ifindex = ctx.ingress_ifindex() as u32;
     let spa = read_raw32(ctx, arp + ARP_SPA)?;
+    let sha_hi = read_raw32(ctx, arp + ARP_SHA)?;
+    let sha_lo = read_raw16(ctx, arp + ARP_SHA + 4)?;
+
+    // Someone announcing one of our VIPs (gratuitous ARP, reply, or a request sent from it)
+    // from a MAC that is not ours: count it, tell the agent, and pass it to the stack.
+    if spa != 0 {
+        let claimed = VipKey { ifindex, addr_v4: spa.to_ne_bytes() };
+        // SAFETY: whole-value read.
+        if let Some(vip) = unsafe { OWNED_VIPS.get(&claimed) }
+            && (vip.mac_hi != sha_hi || vip.mac_lo != sha_lo)
+        {
+            let vrid = vip.vrid;
+            vip_conflict(ctx, &claimed, vrid, sha_hi, sha_lo, op);
+            return Ok(XDP_PASS);
+        }
+    }
+    if op != ARP_REQUEST {
+        return Ok(XDP_PASS);
+    }
+    count!(arp_requests);
     let tpa = read_raw32(ctx, arp + ARP_TPA)?;
-    let vip_key = VipKey {
-        ifindex: ctx.ingress_ifindex() as u32,
-        addr_v4: tpa.to_ne_bytes(),
-    };
-    // Validate: a VIP we own here, and not someone announcing it (a gratuitous ARP).
+    let vip_key = VipKey { ifindex, addr_v4: tpa.to_ne_bytes() };
+    // Validate: a VIP we own here, and not our own announcement of it.
     // SAFETY: whole-value read.
     let Some(vip) = (unsafe { OWNED_VIPS.get(&vip_key) }) else {
         return Ok(XDP_PASS);
@@ -612,17 +652,39 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     let mac_hi = vip.mac_hi;
     let mac_lo = vip.mac_lo;
     let vrid = vip.vrid;
+    let spa_b = spa.to_ne_bytes();
+    if spa_b[0] & 0xf0 == 0xe0 {
+        count!(arp_drop_sender_multicast);
+        return Ok(XDP_DROP);
+    }
+    if spa == u32::MAX {
+        count!(arp_drop_sender_broadcast);
+        return Ok(XDP_DROP);
+    }
+    if spa_b[0] == 127 {
+        count!(arp_drop_sender_loopback);
+        return Ok(XDP_DROP);
+    }
+    // The group bit is the lowest bit of a MAC's first byte.
+    if read_u8(ctx, 6)? & 1 != 0 || sha_hi.to_ne_bytes()[0] & 1 != 0 {
+        count!(arp_drop_group_src_mac);
+        return Ok(XDP_DROP);
+    }
+    let dst_hi = read_raw32(ctx, 0)?;
+    let dst_lo = read_raw16(ctx, 4)?;
+    let broadcast = dst_hi == u32::MAX && dst_lo == u16::MAX;
+    if !broadcast && (dst_hi != mac_hi || dst_lo != mac_lo) {
+        count!(arp_other_host_dst);
+        return Ok(XDP_PASS);
+    }
 
-    // Prepare and respond, in place. Read the requester's MAC before overwriting anything.
-    let eth_src_hi = read_raw32(ctx, 6)?;
-    let eth_src_lo = read_raw16(ctx, 10)?;
-    let sha_hi = read_raw32(ctx, arp + ARP_SHA)?;
-    let sha_lo = read_raw16(ctx, arp + ARP_SHA + 4)?;
-    write_raw32(ctx, 0, eth_src_hi)?;
-    write_raw16(ctx, 4, eth_src_lo)?;
+    // Prepare and respond, in place, as Linux's arp_process does: to the requester's ARP
+    // sender MAC, "VIP is at our MAC", target = the requester (0.0.0.0 for a probe).
+    write_raw32(ctx, 0, sha_hi)?;
+    write_raw16(ctx, 4, sha_lo)?;
     write_raw32(ctx, 6, mac_hi)?;
     write_raw16(ctx, 10, mac_lo)?;
-    write_raw16(ctx, arp + ARP_OP, 2u16.to_be())?;
+    write_raw16(ctx, arp + ARP_OP, ARP_REPLY.to_be())?;
     write_raw32(ctx, arp + ARP_THA, sha_hi)?;
     write_raw16(ctx, arp + ARP_THA + 4, sha_lo)?;
     write_raw32(ctx, arp + ARP_TPA, spa)?;
@@ -630,17 +692,51 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     write_raw16(ctx, arp + ARP_SHA + 4, mac_lo)?;
     write_raw32(ctx, arp + ARP_SPA, tpa)?;
     count!(arp_replies);
-    let key = VridKey {
-        ifindex: vip_key.ifindex,
-        vrid,
-        family: AF_INET,
-    };
+    if spa == 0 {
+        count!(arp_probe_replies);
+    }
+    let key = VridKey { ifindex, vrid, family: AF_INET };
     if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
         // SAFETY: per-CPU value.
         unsafe { (*s).arp_replies += 1 };
     }
     trace!(ctx, "arp: replied for owned vip, vrid {}", vrid);
     Ok(XDP_TX)
+}
+
+/// Counts a VIP conflict (global and per VRID) and reports it to the agent, rate-limited.
+#[inline(always)]
+fn vip_conflict(ctx: &XdpContext, vip: &VipKey, vrid: u16, mac_hi: u32, mac_lo: u16, op: u16) {
+    count!(vip_conflict);
+    let key = VridKey { ifindex: vip.ifindex, vrid, family: AF_INET };
+    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).vip_conflict += 1 };
+    }
+    trace!(ctx, "arp: another host claims an owned vip, vrid {}", vrid);
+    // SAFETY: plain integer helper.
+    let now = unsafe { bpf_ktime_get_ns() };
+    match VIP_CONFLICT_LAST.get_ptr_mut(vip) {
+        // SAFETY: a valid map value pointer; a race between CPUs costs one extra event.
+        Some(last) if now.wrapping_sub(unsafe { *last }) < VIP_CONFLICT_EVENT_GAP_NS => return,
+        // SAFETY: as above.
+        Some(last) => unsafe { *last = now },
+        None => {
+            let _ = VIP_CONFLICT_LAST.insert(vip, &now, 0);
+        }
+    }
+    let event = VipConflictEvent {
+        vip: *vip,
+        ts_ns: now,
+        mac_hi,
+        mac_lo,
+        vrid,
+        op: op as u32,
+        _pad: 0,
+    };
+    if VIP_CONFLICTS.output(&event, 0).is_err() {
+        count!(vip_conflict_events_lost);
+    }
 }
 
 #[inline(always)]
