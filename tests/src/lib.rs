@@ -573,6 +573,23 @@ impl Lan {
         Ok(())
     }
 
+    /// Deletes host `name`'s `eth0` (and with it its switch port) and creates it again with
+    /// the same names, MAC and address: the interface comes back with a new ifindex (a dummy
+    /// veth pair takes the old one).
+    pub fn recreate_link(&self, name: &str) -> Result<()> {
+        let h = self.host(name);
+        h.ns.ip(&["link", "del", "eth0"])?;
+        // Hold the old ifindex (the kernel would hand it out again) so eth0 gets a new one.
+        h.ns.ip(&["link", "add", "ifgap0", "type", "veth", "peer", "name", "ifgap1"])?;
+        self.switch.ip(&["link", "add", &h.switch_port, "type", "veth", "peer", "name", "eth0", "netns", &h.ns.name])?;
+        self.switch.ip(&["link", "set", &h.switch_port, "master", "br0"])?;
+        self.switch.ip(&["link", "set", &h.switch_port, "up"])?;
+        h.ns.ip(&["link", "set", "eth0", "address", &fmt_mac(&h.mac)])?;
+        h.ns.ip(&["addr", "add", &format!("{}/24", h.addr), "dev", "eth0"])?;
+        h.ns.ip(&["link", "set", "eth0", "up"])?;
+        Ok(())
+    }
+
     /// Undo [`Lan::isolate`].
     pub fn reconnect(&self, name: &str) -> Result<()> {
         let h = self.host(name);

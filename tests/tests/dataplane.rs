@@ -492,6 +492,7 @@ fn adverts_with_ip_options_or_fragments_go_to_the_slow_path() {
         assert_eq!(&out[..], &f[..], "{what}: untouched");
         assert_eq!(global(&dp), before, "{what}: nothing counted");
     }
+}
 
 /// The owned-VIP setup of the ARP hardening tests: VIP owned on IFINDEX by VRID, stats entry.
 fn own_vip(dp: &mut Dataplane) {

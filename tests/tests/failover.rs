@@ -10,21 +10,25 @@ use std::{
     time::{Duration, Instant},
 };
 
-use vrrp_tests::{Agent, Lan, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, wait_for};
+use vrrp_tests::{Agent, Lan, election, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const SLACK: Duration = Duration::from_millis(250);
 /// Startup of an agent (load + verify the XDP program, netlink) before its timers run.
 const STARTUP: Duration = Duration::from_secs(3);
 
-/// RFC 3768 §6.1 (v2), in centiseconds: 3 * Advert_Interval + (256 - Priority) / 256 s.
-fn v2_master_down_cs(priority: u32, advert_int_s: u32) -> u32 {
-    3 * advert_int_s * 100 + (256 - priority) * 100 / 256
+/// Master_Down_Interval of a VRRPv2 backup, 1 s adverts (vrrp_common::timers, exact in us).
+fn v2_mdi(priority: u8) -> Duration {
+    election::master_down_interval(2, priority, 100)
 }
 
-/// RFC 5798 §6.1 (v3), in centiseconds.
-fn v3_skew_cs(priority: u32, interval_cs: u32) -> u32 {
-    (256 - priority) * interval_cs / 256
+/// Master_Down_Interval and Skew_Time of a VRRPv3 backup at `interval_cs`.
+fn v3_mdi(priority: u8, interval_cs: u16) -> Duration {
+    election::master_down_interval(3, priority, interval_cs)
+}
+
+fn v3_skew(priority: u8, interval_cs: u16) -> Duration {
+    election::skew_time(3, priority, interval_cs)
 }
 
 fn cs(n: u32) -> Duration {
@@ -109,7 +113,7 @@ fn three_routers_elect_one_master_and_the_vip_is_never_on_two() {
     }
     let lan = lan("elect3", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("r3", Ipv4Addr::new(198, 18, 0, 3)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
     let routers = [("r1", 150), ("r2", 100), ("r3", 50)];
-    let agents = start_and_elect(&lan, &routers, 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+    let agents = start_and_elect(&lan, &routers, 2, "1", "r1", v2_mdi(150));
 
     let states: Vec<String> = agents.iter().map(instance_state).collect();
     assert_eq!(states, ["MASTER", "BACKUP", "BACKUP"]);
@@ -155,7 +159,7 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     }
     let lan = lan("kill", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("r3", Ipv4Addr::new(198, 18, 0, 3)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
     let routers = [("r1", 150), ("r2", 100), ("r3", 50)];
-    let mut agents = start_and_elect(&lan, &routers, 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+    let mut agents = start_and_elect(&lan, &routers, 2, "1", "r1", v2_mdi(150));
     assert!(ping_once(lan.host("c"), VIP));
     let garps = GarpCapture::start(&lan, "c");
 
@@ -165,7 +169,7 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     agents[0].kill();
     lan.isolate("r1").expect("isolate r1");
 
-    let bound = cs(v2_master_down_cs(100, 1)) + SLACK;
+    let bound = v2_mdi(100) + SLACK;
     let took_over = wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then(Instant::now))
         .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(30)));
     let elapsed = took_over - killed;
@@ -173,7 +177,7 @@ fn master_killed_backup_takes_over_within_master_down_interval() {
     assert!(elapsed <= bound, "takeover took {elapsed:?}, more than Master_Down_Interval + slack = {bound:?}");
     // And not before the protocol allows: the last advert came at most one interval before
     // the kill, so at least Master_Down_Interval - Advert_Interval must pass.
-    assert!(elapsed >= cs(v2_master_down_cs(100, 1) - 100), "takeover too early: {elapsed:?}");
+    assert!(elapsed >= v2_mdi(100) - Duration::from_secs(1), "takeover too early: {elapsed:?}");
 
     wait_for(Duration::from_secs(3), "the client to reach the VIP again", || ping_once(lan.host("c"), VIP).then_some(()))
         .expect("client reaches the new master");
@@ -252,12 +256,11 @@ fn master_terminated_hands_over_within_skew_time_v3() {
     }
     let lan = lan("term", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("c", Ipv4Addr::new(198, 18, 0, 10))]).expect("lan");
     // VRRPv3 with a sub-second interval: 50 cs.
-    let mdi = 3 * 50 + v3_skew_cs(200, 50);
-    let mut agents = start_and_elect(&lan, &[("r1", 200), ("r2", 100)], 3, "0.5", "r1", cs(mdi));
+    let mut agents = start_and_elect(&lan, &[("r1", 200), ("r2", 100)], 3, "0.5", "r1", v3_mdi(200, 50));
 
     let terminated = Instant::now();
     agents[0].terminate();
-    let bound = cs(v3_skew_cs(100, 50)) + SLACK;
+    let bound = v3_skew(100, 50) + SLACK;
     let took_over = wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then(Instant::now))
         .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(30)));
     let elapsed = took_over - terminated;
@@ -310,7 +313,7 @@ fn unicast_peers_elect_and_hand_over() {
     let bin = agent_binary().expect("agent binary");
     let mut r1 = spawn_agent(&bin, lan.host("r1"), &unicast_config(150, "198.18.0.1", &["198.18.0.2"]), &[]).expect("spawn r1");
     let r2 = spawn_agent(&bin, lan.host("r2"), &unicast_config(100, "198.18.0.2", &["198.18.0.1"]), &[]).expect("spawn r2");
-    wait_for(STARTUP + cs(v2_master_down_cs(150, 1)) + SLACK, "r1 to be the only holder of the VIP", || {
+    wait_for(STARTUP + v2_mdi(150) + SLACK, "r1 to be the only holder of the VIP", || {
         (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", r1.log_tail(20), r2.log_tail(20)));
@@ -325,7 +328,7 @@ fn unicast_peers_elect_and_hand_over() {
 
     let terminated = Instant::now();
     r1.terminate();
-    let bound = cs((256 - 100) * 100 / 256) + SLACK;
+    let bound = election::skew_time(2, 100, 100) + SLACK;
     wait_for(bound + Duration::from_secs(2), "r2 to hold the VIP", || has_addr(lan.host("r2"), VIP).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", r2.log_tail(30)));
     let elapsed = terminated.elapsed();
@@ -358,7 +361,7 @@ fn excluded_vips_on_another_device_are_owned_but_not_advertised() {
     // give it one too.
     lan.host("r2").ns.ip(&["link", "add", "dummy1", "type", "veth", "peer", "name", "dummy1p"]).expect("dummy1 on r2");
     let a2 = spawn_agent(&bin, lan.host("r2"), &conf(100), &[]).expect("spawn r2");
-    wait_for(STARTUP + cs(v2_master_down_cs(150, 1)) + SLACK, "r1 to own the VIP and the excluded VIP", || {
+    wait_for(STARTUP + v2_mdi(150) + SLACK, "r1 to own the VIP and the excluded VIP", || {
         let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();
         (has_addr(r1, VIP) && on_dummy.contains(&format!("{excluded}/32")) && !has_addr(lan.host("r2"), VIP)).then_some(())
     })
@@ -382,7 +385,7 @@ fn interface_down_is_fault_and_recovery_preempts_back() {
         return;
     }
     let lan = lan("fault", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
-    let agents = start_and_elect(&lan, &[("r1", 150), ("r2", 100)], 2, "1", "r1", cs(v2_master_down_cs(150, 1)));
+    let agents = start_and_elect(&lan, &[("r1", 150), ("r2", 100)], 2, "1", "r1", v2_mdi(150));
     let r1 = lan.host("r1");
 
     // The master's own interface goes down: FAULT (keepalived's), VIPs removed, no adverts;
@@ -392,14 +395,14 @@ fn interface_down_is_fault_and_recovery_preempts_back() {
         .unwrap_or_else(|e| panic!("{e}\n{}", agents[0].log_tail(20)));
     assert!(!has_addr(r1, VIP), "no VIP in FAULT");
     assert!(agents[0].log_text().contains("(VI_1) Entering FAULT STATE"));
-    wait_for(cs(v2_master_down_cs(100, 1)) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(()))
+    wait_for(v2_mdi(100) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", agents[1].log_tail(20)));
 
     // Back up: BACKUP first, then r1 (higher priority, preempt on) takes the VIP back once
     // its master-down timer runs out (it ignores r2's lower-priority adverts).
     r1.ns.ip(&["link", "set", "eth0", "up"]).expect("eth0 up");
     // veth carrier comes back within a second of `link set up`.
-    wait_for(cs(v2_master_down_cs(150, 1)) + Duration::from_secs(1) + SLACK, "r1 to preempt back", || {
+    wait_for(v2_mdi(150) + Duration::from_secs(1) + SLACK, "r1 to preempt back", || {
         (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", agents[0].log_tail(20), agents[1].log_tail(20)));
@@ -427,7 +430,7 @@ fn a_restarted_agent_removes_the_vip_a_killed_one_left_behind() {
     wait_for(STARTUP, "the leftover VIP to be removed", || (!has_addr(r1, VIP)).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", second.log_tail(20)));
     assert!(second.log_text().contains("left on eth0 by an earlier run"), "{}", second.log_tail(20));
-    wait_for(cs(v2_master_down_cs(100, 1)) + SLACK, "the new agent to become master", || has_addr(r1, VIP).then_some(()))
+    wait_for(v2_mdi(100) + SLACK, "the new agent to become master", || has_addr(r1, VIP).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", second.log_tail(20)));
 }
 
@@ -464,7 +467,7 @@ fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
     let plain = config(150, 3, "0.5").replace("  version 3\n", "  version 3\n  v3_checksum_as_v2\n");
     let mut a1 = spawn_agent(&bin, lan.host("r1"), &plain, &[]).expect("spawn r1");
     let a2 = spawn_agent(&bin, lan.host("r2"), &config(100, 3, "0.5"), &[]).expect("spawn r2");
-    let mdi = cs(3 * 50 + v3_skew_cs(150, 50));
+    let mdi = v3_mdi(150, 50);
     wait_for(STARTUP + mdi + SLACK, "r1 to be the only holder", || (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
     // r2 accepts r1's plain-checksum adverts and counts them as such.
@@ -477,7 +480,7 @@ fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
     // pseudo-header adverts while it waits to preempt.
     a1.terminate();
     a1.wait_exit(Duration::from_secs(5)).expect("r1 exits");
-    wait_for(cs(v3_skew_cs(100, 50)) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(())).expect("takeover");
+    wait_for(v3_skew(100, 50) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(())).expect("takeover");
     let a1 = spawn_agent(&bin, lan.host("r1"), &plain, &[]).expect("respawn r1");
     wait_for(STARTUP, "r1 to count pseudo-header v3 checksums", || {
         let st = try_status_json(&a1)?;
@@ -486,4 +489,40 @@ fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
     })
     .unwrap_or_else(|e| panic!("{e}: {}", a1.log_tail(10)));
     wait_for(mdi + SLACK, "r1 to preempt back", || (routers_with_vip(&lan, &["r1", "r2"]) == ["r1"]).then_some(())).expect("preempt");
+}
+
+/// The master's interface is deleted and created again (a new ifindex): the XDP program, the
+/// map keys and the sockets all belonged to the old one. The agent must not carry on as a
+/// master on a dead dataplane: it drops the VIP (FAULT), sets the instance up again on the
+/// new interface, and takes the VIP back as the highest priority; the backup holds it
+/// meanwhile. Afterwards exactly one master, XDP attached to the new eth0, no send errors.
+#[test]
+fn a_recreated_interface_is_attached_and_keyed_again() {
+    if !require_root("a_recreated_interface_is_attached_and_keyed_again") {
+        return;
+    }
+    let lan = lan("recreate", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
+    let agents = start_and_elect(&lan, &[("r1", 150), ("r2", 100)], 3, "0.1", "r1", v3_mdi(150, 10));
+    let r1 = lan.host("r1");
+    // (`ip`, not /sys: the harness enters only the network namespace, /sys is the host's.)
+    let ifindex = || r1.ns.ip(&["-o", "link", "show", "eth0"]).expect("ip link").split(':').next().unwrap_or_default().to_string();
+    let old_index = ifindex();
+
+    lan.recreate_link("r1").expect("re-create eth0");
+    assert_ne!(old_index, ifindex(), "a new ifindex");
+    // r1 is set up again as a backup and, priority 150 with preempt, takes the VIP back
+    // within its Master_Down_Interval (v3 100 ms, priority 150: 341 ms) of being set up; the harness
+    // re-adds the address and sets the link up right after creating it, and the agent
+    // learns of it from the link notification (5 s poll as a safety net).
+    let bound = Duration::from_secs(5) + v3_mdi(150, 10) + SLACK;
+    wait_for(bound, "r1 set up again on the new eth0 and master", || {
+        (agents[0].log_text().contains("was re-created") && routers_with_vip(&lan, &["r1", "r2"]) == ["r1"] && instance_state(&agents[0]) == "MASTER")
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", agents[0].log_tail(30), agents[1].log_tail(20)));
+    assert_eq!(instance_state(&agents[1]), "BACKUP");
+    let xdp = r1.ns.ip(&["-d", "link", "show", "eth0"]).expect("ip link");
+    assert!(xdp.contains("xdp"), "XDP attached to the new eth0: {xdp}");
+    let log = agents[0].log_text();
+    assert!(!log.contains("sending advert"), "no send errors on a dead interface:\n{log}");
 }

@@ -55,6 +55,8 @@ struct Vrrp {
     checksum: vrrp::ChecksumMode,
     /// Kernel timestamp of the newest advert already given to the FSM.
     last_fed_ts: u64,
+    /// The interface disappeared (deleted): when one of that name is back, it is a new one.
+    link_gone: bool,
     /// Sequence number of the last ring-buffer event given to the FSM: events are applied
     /// in this order, and an event is never skipped because of a record read.
     last_seq: Option<u64>,
@@ -82,7 +84,8 @@ struct OwnedVip {
 /// The sender for a device, opened on first use. `primary` joins the VRRP multicast group
 /// (only the instance's own interface needs it).
 fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<Ipv4Addr>) -> anyhow::Result<usize> {
-    if let Some(i) = ctx.senders.iter().position(|s| s.ifname() == link.name) {
+    // By name and index: a re-created interface of the same name needs new sockets.
+    if let Some(i) = ctx.senders.iter().position(|s| s.ifname() == link.name && s.ifindex() == link.index) {
         if let Some(p) = primary {
             ctx.senders[i].join_vrrp_group(p);
         }
@@ -350,6 +353,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         auth,
         checksum,
         last_fed_ts: 0,
+        link_gone: false,
         last_seq: None,
         known: None,
         master: None,
@@ -710,11 +714,21 @@ fn publish_state(ctx: &mut Ctx, inst: &Vrrp, s: u32) {
 
 /// Re-reads each instance's interface and raises or clears FAULT on a change (keepalived's
 /// FAULT: the interface is down or gone; no VIPs, no adverts).
-async fn check_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
-    for inst in instances.iter_mut() {
+async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
+    let mut recreated = Vec::new();
+    for (n, inst) in instances.iter_mut().enumerate() {
         let up = match ctx.nl.link(&inst.link.name).await {
+            Ok(link) if link.index != inst.link.index || inst.link_gone => {
+                // Deleted and created again: the XDP attachment went with the old interface,
+                // and the map keys and sockets belong to the old ifindex. Stop here (FAULT:
+                // VIPs removed) and set the instance up again on the new interface.
+                warn!(parent: &inst.span, "interface {} was re-created (ifindex {} -> {}): setting the instance up again", inst.link.name, inst.link.index, link.index);
+                recreated.push(n);
+                continue;
+            }
             Ok(link) => link.up,
             Err(e) => {
+                inst.link_gone = true;
                 if inst.link.up {
                     warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
                 }
@@ -728,6 +742,21 @@ async fn check_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
             inst.fsm.handle_fault(now_ns(), !up);
             apply_actions(ctx, inst).await;
         }
+    }
+    for n in recreated.into_iter().rev() {
+        let mut inst = instances.remove(n);
+        inst.link.up = false;
+        inst.fsm.handle_fault(now_ns(), true);
+        apply_actions(ctx, &mut inst).await;
+        if inst.owns_vips {
+            remove_vips(ctx, &mut inst).await;
+        }
+        ctx.dp.forget_vrid(&inst.key);
+        ctx.dp.forget_interface(inst.link.index);
+        // The old interface's sockets stay in ctx.senders (instances index into it); the new
+        // interface gets its own (senders are matched by name and ifindex).
+        // Set up again by start_waiting (right after this, on the same notification).
+        ctx.waiting.push(inst.cfg.clone());
     }
 }
 
@@ -932,7 +961,12 @@ fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
         }
         let bytes = repr.to_bytes(&carrier, inst.checksum);
         if let Err(e) = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes) {
-            warn!(parent: &inst.span, "sending advert to {dst}: {e}");
+            if inst.link.up {
+                warn!(parent: &inst.span, "sending advert to {dst}: {e}");
+            } else {
+                // The priority-0 advert of a master whose interface just went down or away.
+                debug!(parent: &inst.span, "sending advert to {dst} on a link that is down: {e}");
+            }
         }
     }
 }

@@ -296,6 +296,15 @@ impl Dataplane {
     }
 
     /// Detaches from every interface and removes the pins.
+    /// Forgets the attachment to an interface that was deleted (its XDP link went with it),
+    /// so a re-created interface of the same name is attached afresh.
+    pub fn forget_interface(&mut self, ifindex: u32) {
+        if let Some((ifname, link, _)) = self.attached.remove(&ifindex) {
+            drop(link);
+            tracing::info!(iface = %ifname, ifindex, "interface gone: XDP attachment forgotten");
+        }
+    }
+
     pub fn shutdown(&mut self) {
         if let Ok(prog) = self.ebpf.program_mut(names::PROGRAM).ok_or(()).and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ())) {
             for (_, (ifname, link, _)) in std::mem::take(&mut self.attached) {

@@ -73,6 +73,10 @@ impl Sender {
         &self.ifname
     }
 
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
     /// Sends one VRRP message (already emitted, checksum included) from `src` to `dst`.
     pub fn send_vrrp(&self, src: Ipv4Addr, dst: Ipv4Addr, vrrp_msg: &[u8]) -> io::Result<()> {
         let mut buf = vec![0u8; 20 + vrrp_msg.len()];
