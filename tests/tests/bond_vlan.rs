@@ -146,7 +146,8 @@ fn xdp_on_a_parent_sees_out_of_band_tagged_frames_untagged() {
     let r1 = spawn_agent(&bin, lan.host("r1"), &config("eth0", Ipv4Addr::new(198, 18, 26, 100), 150), &[]).expect("spawn r1");
     wait_for(ELECTION, "r1 to be master", || has_addr(lan.host("r1"), Ipv4Addr::new(198, 18, 26, 100)).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", r1.log_tail(20)));
-    let r2 = spawn_agent(&bin, lan.host("r2"), &config("eth0", Ipv4Addr::new(198, 18, 26, 101), 100), &[]).expect("spawn r2");
+    // The same VIP as r1's: the address-list check would drop the adverts otherwise.
+    let r2 = spawn_agent(&bin, lan.host("r2"), &config("eth0", Ipv4Addr::new(198, 18, 26, 100), 100), &[]).expect("spawn r2");
     let st = wait_for(ELECTION, "r2's XDP to accept r1's VLAN 100 adverts", || {
         let st = status_json(&r2);
         (st["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) > 0).then_some(st)

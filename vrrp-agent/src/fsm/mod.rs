@@ -16,6 +16,8 @@
 //! centiseconds would erase Skew_Time, and with it the ordering of backups.
 
 #[cfg(test)]
+mod testutil;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod sim;

@@ -1,42 +1,9 @@
 //! The multi-router simulation: several instances on one simulated clock, joined by a
 //! simulated multicast link, and the property tests that run thousands of seeded elections.
 
+use super::testutil::*;
 use super::*;
 use proptest::prelude::*;
-use std::net::Ipv4Addr;
-
-const MS: Nanos = 1_000_000;
-
-fn cs(n: u64) -> Nanos {
-    n * 10 * MS
-}
-
-fn us(n: u64) -> Nanos {
-    n * NANOS_PER_US
-}
-
-fn v4(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(198, 18, 0, last))
-}
-
-fn params(priority: u8, last: u8) -> Params {
-    Params {
-        make_before_break: false,
-        ..Params::new(Version::V3, priority, 100, v4(last))
-    }
-}
-
-fn advert(last: u8, priority: u8) -> Advert {
-    Advert {
-        src: v4(last),
-        priority,
-        max_adver_int_cs: 100,
-    }
-}
-
-fn change(from: State, to: State, reason: Reason) -> Action {
-    Action::StateChange { from, to, reason }
-}
 
 /// A stateless 64-bit mix (SplitMix64's finaliser): the per-message link delay is a pure
 /// function of the run's seed and the message number, so a run replays from its seed.
