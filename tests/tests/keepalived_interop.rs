@@ -28,7 +28,7 @@ use std::{
 };
 
 use vrrp_tests::{
-    Agent, Keepalived, Lan, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, spawn_keepalived, wait_for,
+    Agent, Keepalived, Lan, agent_binary, election, has_addr, lan, ping_once, require_root, spawn_agent, spawn_keepalived, wait_for,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -99,20 +99,19 @@ const V2_PASS: Proto = Proto { version: 2, advert_int: "1", int_cs: 100, auth: t
 const V2_PASS_UNICAST: Proto = Proto { version: 2, advert_int: "1", int_cs: 100, auth: true, unicast: true };
 const V3_500MS: Proto = Proto { version: 3, advert_int: "0.5", int_cs: 50, auth: false, unicast: false };
 
-impl Proto {
-    /// RFC 3768 / RFC 5798 §6.1 Master_Down_Interval in centiseconds (integer arithmetic,
-    /// as our FSM computes it; keepalived's microsecond arithmetic differs by < 1 cs).
-    fn mdi_cs(&self, priority: u32) -> u32 {
-        let skew = if self.version == 2 { (256 - priority) * 100 / 256 } else { (256 - priority) * self.int_cs / 256 };
-        3 * self.int_cs + skew
-    }
+fn prio(p: u32) -> u8 {
+    u8::try_from(p).unwrap_or(u8::MAX)
+}
 
+impl Proto {
+    /// Master_Down_Interval (RFC 3768 / RFC 5798 §6.1), exact in microseconds as both our FSM
+    /// and keepalived compute it (vrrp_common::timers, through the harness).
     fn mdi(&self, priority: u32) -> Duration {
-        cs(self.mdi_cs(priority))
+        election::master_down_interval(self.version, prio(priority), self.int_cs as u16)
     }
 
     fn skew(&self, priority: u32) -> Duration {
-        cs(self.mdi_cs(priority) - 3 * self.int_cs)
+        election::skew_time(self.version, prio(priority), self.int_cs as u16)
     }
 
     fn interval(&self) -> Duration {

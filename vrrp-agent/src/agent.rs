@@ -309,7 +309,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         None => vcfg.without_auth(),
     };
     ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
-    ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
+    let first_seq = ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
     let params = fsm::Params {
         version,
@@ -354,7 +354,8 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         checksum,
         last_fed_ts: 0,
         link_gone: false,
-        last_seq: None,
+        // Events of an earlier incarnation of this key (still queued) are older than this.
+        last_seq: Some(first_seq),
         known: None,
         master: None,
         transitions: 0,
@@ -507,12 +508,12 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
         tokio::select! {
             _ = sigterm.recv() => {
                 info!("SIGTERM: shutting down");
-                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline).await;
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline, [&mut sigterm, &mut sigint]).await;
                 return Ok(());
             }
             _ = sigint.recv() => {
                 info!("SIGINT: shutting down");
-                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline).await;
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline, [&mut sigterm, &mut sigint]).await;
                 return Ok(());
             }
             _ = sighup.recv() => {
@@ -631,12 +632,27 @@ async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slo
             refresh_from_record(ctx, &mut instances[i]);
         }
     }
-    for i in due {
+    // Two passes: every due instance's state and first advert go out before any of them
+    // waits on netlink for its VIPs, so several VRIDs taking over at once do not delay each
+    // other's adverts (the next backup may be only Δpriority/256 × interval behind).
+    let mut later = Vec::with_capacity(due.len());
+    for &i in &due {
         let inst = &mut instances[i];
         // Adverts taken above carry their own (later) receive times: a restarted timer is
         // no longer due at `now`, and handle_timeout leaves it alone.
         inst.fsm.handle_timeout(now);
-        apply_actions(ctx, inst).await;
+        let (first, rest) = split_before_netlink(take_actions(inst));
+        let mut notify = None;
+        run_actions(ctx, inst, first, &mut notify).await;
+        later.push((i, rest, notify));
+    }
+    for (i, rest, mut notify) in later {
+        let inst = &mut instances[i];
+        run_actions(ctx, inst, rest, &mut notify).await;
+        // Whatever the FSM queued meanwhile (nothing, normally) goes out too.
+        let more = take_actions(inst);
+        run_actions(ctx, inst, more, &mut notify).await;
+        finish_actions(ctx, inst, notify);
         if takeovers.contains(&i) && inst.fsm.state() != State::Master {
             publish_state(ctx, inst, state_code(inst.fsm.state()));
             debug!(parent: &inst.span, "takeover cancelled by an advert that arrived at the deadline");
@@ -647,7 +663,14 @@ async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slo
 /// SIGTERM/SIGINT, make-before-break: masters send priority 0 but keep their VIPs (and keep
 /// answering for them) until their successor's advert arrives, at most Master_Down_Interval
 /// each; then everything is stopped. A second signal stops at once.
-async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slow_path: &mut SlowPath, deadline: &mut Deadline) {
+async fn hand_over(
+    ctx: &mut Ctx,
+    instances: &mut [Vrrp],
+    events: &mut Events,
+    slow_path: &mut SlowPath,
+    deadline: &mut Deadline,
+    [sigterm, sigint]: [&mut tokio::signal::unix::Signal; 2],
+) {
     let now = now_ns();
     for inst in instances.iter_mut() {
         inst.fsm.handle_shutdown(now);
@@ -661,12 +684,6 @@ async fn hand_over(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, s
     // The FSM bounds each hand-over by Master_Down_Interval; this bounds the loop itself.
     let longest = instances.iter().map(|i| i.fsm.master_down_interval_us()).max().unwrap_or(0);
     let limit = tokio::time::Instant::now() + Duration::from_micros(longest) + Duration::from_secs(1);
-    let (Ok(mut sigterm), Ok(mut sigint)) = (
-        tokio::signal::unix::signal(SignalKind::terminate()),
-        tokio::signal::unix::signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
     while instances.iter().any(|i| i.fsm.is_releasing()) {
         if let Err(e) = deadline.arm(next_deadline(instances)) {
             warn!("timerfd: {e}; stopping without waiting for successors");
@@ -727,12 +744,18 @@ async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
                 continue;
             }
             Ok(link) => link.up,
-            Err(e) => {
+            Err(e @ crate::netlink::NetlinkError::NoSuchInterface(_)) => {
                 inst.link_gone = true;
                 if inst.link.up {
                     warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
                 }
                 false
+            }
+            Err(e) => {
+                // A netlink hiccup (ENOBUFS, a lost answer) says nothing about the link:
+                // keep the state we have; the next notification or poll looks again.
+                warn!(parent: &inst.span, "reading interface {}: {e}; state unchanged", inst.link.name);
+                continue;
             }
         };
         follow_macs(ctx, inst).await;
@@ -861,13 +884,39 @@ fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
 }
 
 async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
-    // Notify scripts run after the transition's side effects (VIPs added, GARPs sent), as
-    // keepalived runs them.
+    let actions = take_actions(inst);
     let mut notify = None;
-    while let Some(action) = inst.fsm.poll_action() {
+    run_actions(ctx, inst, actions, &mut notify).await;
+    finish_actions(ctx, inst, notify);
+}
+
+fn take_actions(inst: &mut Vrrp) -> Vec<Action> {
+    std::iter::from_fn(|| inst.fsm.poll_action()).collect()
+}
+
+/// Splits a batch of actions before its first netlink round trip (installing the VIPs):
+/// the part before (publishing the state, the first advert) is what other routers' timers
+/// are waiting for.
+fn split_before_netlink(mut actions: Vec<Action>) -> (Vec<Action>, Vec<Action>) {
+    let at = actions.iter().position(|a| matches!(a, Action::AddVips)).unwrap_or(actions.len());
+    let rest = actions.split_off(at);
+    (actions, rest)
+}
+
+/// After a batch: the status map, then the notify scripts (keepalived runs them after the
+/// transition's side effects: VIPs added, GARPs sent).
+fn finish_actions(ctx: &mut Ctx, inst: &mut Vrrp, notify: Option<NotifyState>) {
+    write_status(ctx, inst);
+    if let Some(state) = notify {
+        ctx.notifier.notify(&inst.scripts, &inst.cfg.name, state, inst.fsm.priority());
+    }
+}
+
+async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Action>, notify: &mut Option<NotifyState>) {
+    for action in actions {
         match action {
             Action::StateChange { from, to, reason } => {
-                notify = match to {
+                *notify = match to {
                     State::Master => Some(NotifyState::Master),
                     State::Backup => Some(NotifyState::Backup),
                     State::Fault => Some(NotifyState::Fault),
@@ -903,10 +952,6 @@ async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
                 info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
             }
         }
-    }
-    write_status(ctx, inst);
-    if let Some(state) = notify {
-        ctx.notifier.notify(&inst.scripts, &inst.cfg.name, state, inst.fsm.priority());
     }
 }
 

@@ -403,10 +403,18 @@ impl Dataplane {
 
     /// Configures an instance in the dataplane: its validation settings, a zeroed per-CPU
     /// stats entry and an empty advert record, both updated in place by XDP.
-    pub fn init_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<(), DataplaneError> {
+    ///
+    /// Returns the record's first sequence number. Sequence numbers are never reused for a
+    /// key, even when an instance is restarted (a reload, a re-created interface with the same
+    /// ifindex): they start at the current CLOCK_MONOTONIC time in ns, above any number handed
+    /// out before (at most one per accepted advert since an earlier, smaller start), so events
+    /// of an earlier incarnation still in the ring buffer are recognised as older and skipped.
+    pub fn init_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<u64, DataplaneError> {
         self.init_vrid_stats(key)?;
-        self.records.insert(key, AdvertRecord::default(), 0).map_err(map_err(names::ADVERT_RECORD))?;
-        self.config.insert(key, config, 0).map_err(map_err(names::VRID_CONFIG))
+        let seq = crate::clock::now_ns();
+        self.records.insert(key, AdvertRecord { seq, ..AdvertRecord::default() }, 0).map_err(map_err(names::ADVERT_RECORD))?;
+        self.config.insert(key, config, 0).map_err(map_err(names::VRID_CONFIG))?;
+        Ok(seq)
     }
 
     /// Writes an instance's addresses for the receive checks: `advertised` (our

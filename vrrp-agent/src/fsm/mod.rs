@@ -37,6 +37,13 @@ pub type Nanos = u64;
 /// Nanoseconds per microsecond.
 pub const NANOS_PER_US: u64 = 1_000;
 
+/// The shortest time between two GARP bursts re-announcing the VIPs against lower-priority
+/// adverts (a burst is `garp_lower_prio_repeat` × VIPs broadcast frames): at 10 ms adverts a
+/// forged advert per interval gets at most 10 bursts a second, not 100. Not longer: a client
+/// ignores an ARP update within `locktime` (1 s) of the last one, and a heal whose first
+/// burst came too soon after the other master's GARPs needs the next one to land.
+pub const REASSERT_GARP_EVERY_US: Micros = 100_000;
+
 /// Priority of the address owner (RFC 5798 §5.2.4).
 const OWNER_PRIORITY: u8 = 255;
 
@@ -279,8 +286,10 @@ pub struct Instance {
     /// Backup: when the first lower-priority advert started `preempt_delay` (cleared on
     /// entering Backup and by an advert of higher or equal priority).
     preempt_since: Option<Nanos>,
-    /// Master: when we last re-asserted ourselves against a lower-priority advert.
+    /// Master: when we last re-asserted ourselves against a lower-priority advert, and
+    /// when that last included a GARP burst.
     last_reassert: Option<Nanos>,
+    last_reassert_garp: Option<Nanos>,
     /// Master_Down_Timer (Backup only).
     master_down: Option<Nanos>,
     /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
@@ -311,6 +320,7 @@ impl Instance {
             faulty: false,
             preempt_since: None,
             last_reassert: None,
+            last_reassert_garp: None,
             master_down: None,
             master_down_by_release: false,
             adver: None,
@@ -626,8 +636,9 @@ impl Instance {
     /// second master exists (a healed partition, a resumed process) or a router just
     /// started. RFC 9568 and keepalived answer with an advert so it steps down at once;
     /// we also re-announce the VIPs, because clients may have followed the other
-    /// master's GARPs. At most once per advertisement interval, so a flood of forged
-    /// low-priority adverts is never amplified.
+    /// master's GARPs. The advert at most once per advertisement interval, the GARP burst at
+    /// most once per [`REASSERT_GARP_EVERY_US`] (or interval, if longer): a flood of forged
+    /// low-priority adverts is never amplified into a broadcast storm.
     fn reassert(&mut self, at: Nanos, advert: Advert) {
         let p = &self.params;
         if !p.lower_prio_advert && p.garp_lower_prio_repeat == 0 {
@@ -650,7 +661,10 @@ impl Instance {
             });
         }
         let repeat = self.params.garp_lower_prio_repeat;
-        if repeat > 0 {
+        let garp_gap = self.advert_int_us().max(REASSERT_GARP_EVERY_US);
+        let garp_due = self.last_reassert_garp.is_none_or(|last| at >= after(last, garp_gap));
+        if repeat > 0 && garp_due {
+            self.last_reassert_garp = Some(at);
             self.push(Action::SendGarp { count: repeat });
             if self.params.garp_lower_prio_delay_us > 0 {
                 self.garp_lower_prio = Some(after(at, self.params.garp_lower_prio_delay_us));
@@ -758,6 +772,7 @@ impl Instance {
         self.cancel_master_timers();
         self.preempt_since = None;
         self.last_reassert = None;
+        self.last_reassert_garp = None;
 
         if from == State::Master {
             if matches!(to, State::Initialize | State::Fault) && !releasing {

@@ -758,6 +758,28 @@
     }
 
     #[test]
+    fn reassert_garps_at_most_every_100ms_even_at_10ms_adverts() {
+        let mut p = params(100, 5);
+        p.advert_int_cs = 1;
+        let (mut i, t) = make_master(p, 0);
+        let mut garps = 0;
+        let mut adverts = 0;
+        // One forged lower-priority advert per interval for 2.5 s.
+        for k in 0..250u64 {
+            i.handle_advert(t + 1 + k * cs(1), advert(9, 50));
+            for a in drain(&mut i) {
+                match a {
+                    Action::SendGarp { .. } => garps += 1,
+                    Action::SendAdvert { .. } => adverts += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(adverts, 250, "one advert per interval");
+        assert_eq!(garps, 25, "GARP bursts every 100 ms only (0, 0.1, .. 2.4 s)");
+    }
+
+    #[test]
     fn reassert_follows_lower_prio_no_advert_and_garp_lower_prio_settings() {
         let mut p = params(100, 5);
         p.lower_prio_advert = false;
