@@ -211,6 +211,50 @@ fn planned_sigterm_hand_over_loses_no_probe_v3_100ms() {
     assert_eq!((r2_entered, r3_entered), (1, 0), "r2 alone takes over (entries into MASTER by r2, r3)");
 }
 
+/// (c') A reload that restarts the master (its priority drops below r2's) hands over
+/// make-before-break as SIGTERM does: r1 sends priority 0 and keeps the VIP until r2's advert
+/// arrives, then restarts as a backup. No 10 ms probe is lost.
+#[test]
+fn reload_restarting_the_master_hands_over_without_losing_a_probe_v3_100ms() {
+    if !require_root("reload_restarting_the_master_hands_over_without_losing_a_probe_v3_100ms") {
+        return;
+    }
+    let _serial = serial();
+    let spec = spec_v3(10);
+    let mut c = elected("reloadho", spec.clone());
+    let probe = spec.probe_interval();
+    let pinger = start_ping_every(c.client(), VIP, probe, 30).expect("ping");
+    wait_for(Duration::from_secs(5), "20 replies before the reload", || (pinger.replies_so_far().len() >= 20).then_some(()))
+        .expect("client reaches the VIP");
+    let conf_path = c.agents[0].as_ref().expect("r1's agent").config.clone();
+    let conf = std::fs::read_to_string(&conf_path).expect("r1's config");
+    assert!(conf.contains("priority 100"), "{conf}");
+    std::fs::write(&conf_path, conf.replace("priority 100", "priority 85")).expect("rewrite r1's config");
+    let hup_us = wall_clock_us();
+    c.agents[0].as_mut().expect("r1's agent").signal(libc::SIGHUP);
+    let r1 = c.agents[0].as_ref().expect("r1's agent");
+    let bound = spec.master_down_interval(90) + spec.interval() + SCHED_SLACK;
+    wait_for(bound, "r2 to be the only holder of the VIP", || (c.holders() == ["r2"]).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}; holders {:?}\n{}", c.holders(), r1.log_tail(15)));
+    wait_for(bound, "r1 restarted as a backup", || {
+        let log = r1.log_text();
+        (log.contains("(VI_1) Entering STOP STATE (shutdown:") && log.matches("Entering BACKUP STATE (startup)").count() >= 2).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", r1.log_tail(15)));
+    let after = wall_clock_us();
+    wait_for(Duration::from_secs(3), "20 replies after the hand-over", || {
+        (pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > after).count() >= 20).then_some(())
+    })
+    .expect("client reaches r2");
+    let replies = pinger.stop().expect("ping");
+    let lost = el::lost_probes(&replies);
+    let ts: Vec<f64> = replies.iter().filter(|r| (r.ts * 1e6) as i64 >= hup_us - 1_000_000).map(|r| r.ts).collect();
+    let gap = longest_gap(&ts).unwrap_or(0.0);
+    eprintln!("reload hand-over: {lost} probe(s) lost; longest gap {:.1} ms (probes {} ms apart)", gap * 1e3, probe.as_millis());
+    assert_eq!(lost, 0, "probes lost in a reload hand-over (make-before-break); longest gap {:.1} ms", gap * 1e3);
+    assert_eq!(c.state_changes(2).into_iter().filter(|s| s.state == "MASTER" && s.ts_us >= hup_us).count(), 0, "r3 stayed backup");
+}
+
 /// Shared by (d) and (e): r1 was cut off (or frozen) while r2 took over; now r1 is back.
 /// Within one advert interval (+ the client's probe interval + SCHED_SLACK) of `back_us`:
 /// r2 has stepped down (it hears r1's higher priority), so exactly one master is left, and the

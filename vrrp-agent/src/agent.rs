@@ -57,6 +57,8 @@ struct Vrrp {
     last_fed_ts: u64,
     /// The interface disappeared (deleted): when one of that name is back, it is a new one.
     link_gone: bool,
+    /// Retired by a reload and handing over: what to do once stopped.
+    pending: Option<Pending>,
     /// Sequence number of the last ring-buffer event given to the FSM: events are applied
     /// in this order, and an event is never skipped because of a record read.
     last_seq: Option<u64>,
@@ -354,6 +356,7 @@ async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) ->
         checksum,
         last_fed_ts: 0,
         link_gone: false,
+        pending: None,
         // Events of an earlier incarnation of this key (still queued) are older than this.
         last_seq: Some(first_seq),
         known: None,
@@ -426,7 +429,7 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
     let (mut kept, mut stopped) = (0, 0);
     for cfg in &config.instances {
         match old.iter().position(|i| i.cfg.name == cfg.name) {
-            Some(pos) if settings(&old[pos].cfg) == settings(cfg) => {
+            Some(pos) if old[pos].pending.is_none() && settings(&old[pos].cfg) == settings(cfg) => {
                 let mut inst = old.swap_remove(pos);
                 inst.cfg = cfg.clone();
                 instances.push(inst);
@@ -434,11 +437,12 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
             }
             Some(pos) => {
                 let mut inst = old.swap_remove(pos);
-                info!(parent: &inst.span, "({}) configuration changed: restarting the instance", inst.cfg.name);
-                stop_instance(ctx, &mut inst, now_ns()).await;
-                ctx.dp.forget_vrid(&inst.key);
                 stopped += 1;
-                to_start.push(cfg);
+                if retire(ctx, &mut inst, Pending::Restart(Box::new(cfg.clone()))).await {
+                    instances.push(inst);
+                } else {
+                    to_start.push(cfg);
+                }
             }
             None => to_start.push(cfg),
         }
@@ -450,10 +454,10 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
             kept += 1;
             continue;
         }
-        info!(parent: &inst.span, "({}) removed from the configuration: stopping it", inst.cfg.name);
-        stop_instance(ctx, &mut inst, now_ns()).await;
-        ctx.dp.forget_vrid(&inst.key);
         stopped += 1;
+        if retire(ctx, &mut inst, Pending::Remove).await {
+            instances.push(inst);
+        }
     }
     let mut started = 0;
     for cfg in to_start {
@@ -467,6 +471,56 @@ async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) {
         }
     }
     info!("SIGHUP: configuration reloaded: {kept} instance(s) unchanged, {started} started, {stopped} stopped");
+}
+
+/// What happens to an instance a reload changed or removed once its make-before-break
+/// hand-over is over.
+enum Pending {
+    Restart(Box<config::Instance>),
+    Remove,
+}
+
+/// Stops an instance a reload changed or removed. A master (or one already handing over)
+/// hands over make-before-break, as on SIGTERM: priority 0, VIPs kept until the successor
+/// speaks; it stays in the instance list with `pending` set, and `finish_retired` restarts or
+/// drops it once stopped (returns true). Anything else stops at once (returns false).
+async fn retire(ctx: &mut Ctx, inst: &mut Vrrp, then: Pending) -> bool {
+    let what = match then {
+        Pending::Restart(_) => "configuration changed: restarting the instance",
+        Pending::Remove => "removed from the configuration: stopping it",
+    };
+    if inst.fsm.state() == State::Master {
+        info!(parent: &inst.span, "({}) {what}, after handing over (priority 0; VIPs kept until the successor speaks)", inst.cfg.name);
+        inst.fsm.handle_shutdown(now_ns());
+        apply_actions(ctx, inst).await;
+    }
+    if inst.fsm.is_releasing() {
+        inst.pending = Some(then);
+        return true;
+    }
+    info!(parent: &inst.span, "({}) {what}", inst.cfg.name);
+    stop_instance(ctx, inst, now_ns()).await;
+    ctx.dp.forget_vrid(&inst.key);
+    false
+}
+
+/// Instances retired by a reload whose hand-over is over: forgotten, and set up again from
+/// their new configuration if they were changed.
+async fn finish_retired(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode: XdpMode) {
+    while let Some(n) = instances.iter().position(|i| i.pending.is_some() && i.fsm.is_stopped()) {
+        let mut inst = instances.remove(n);
+        stop_instance(ctx, &mut inst, now_ns()).await;
+        ctx.dp.forget_vrid(&inst.key);
+        if let Some(Pending::Restart(cfg)) = inst.pending.take() {
+            match setup_instance(ctx, &cfg, mode).await {
+                Ok(mut fresh) => {
+                    start_instance(ctx, &mut fresh).await;
+                    instances.push(fresh);
+                }
+                Err(e) => setup_failed(ctx, &cfg, &e, false),
+            }
+        }
+    }
 }
 
 /// The XDP program's wake-ups: the ring buffer of adverts that can change a decision.
@@ -564,6 +618,7 @@ async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions)
             r = deadline.wait() => r?,
         }
         run_due(ctx, instances, &mut events, &mut slow_path).await;
+        finish_retired(ctx, instances, opts.xdp_mode).await;
     }
 }
 
