@@ -300,7 +300,11 @@ impl Dataplane {
     /// so a re-created interface of the same name is attached afresh.
     pub fn forget_interface(&mut self, ifindex: u32) {
         if let Some((ifname, link, _)) = self.attached.remove(&ifindex) {
-            drop(link);
+            // The kernel dropped the attachment with the interface; this releases aya's
+            // handle on it (an error here only says the interface is gone).
+            if let Ok(prog) = self.ebpf.program_mut(names::PROGRAM).ok_or(()).and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ())) {
+                let _ = prog.detach(link);
+            }
             tracing::info!(iface = %ifname, ifindex, "interface gone: XDP attachment forgotten");
         }
     }
