@@ -350,6 +350,34 @@ fn split_brain_after_a_partition_heals_to_one_master_and_the_client_follows_v3_1
     }
 }
 
+/// (d') The same heal when r1 is the address owner (priority 255). An owner used to discard
+/// every advert (RFC 5798 §7.1), so after the partition it never heard the loser and never
+/// re-announced: the client stayed on r2's MAC. Now it hears r2's last advert and
+/// re-announces within one interval.
+#[test]
+fn split_brain_with_the_address_owner_heals_and_the_client_follows_v3_100ms() {
+    if !require_root("split_brain_with_the_address_owner_heals_and_the_client_follows_v3_100ms") {
+        return;
+    }
+    let _serial = serial();
+    let spec = ClusterSpec { priorities: vec![255, 90, 80], ..spec_v3(10) };
+    let mut c = elected("ownerheal", spec);
+    let what = "owner partition";
+    let pinger = start_ping_every(c.client(), VIP, c.spec.probe_interval(), 60).expect("ping");
+    wait_for(Duration::from_secs(5), "the client's first reply", || (!pinger.replies_so_far().is_empty()).then_some(())).expect("reply");
+    let cut = Instant::now();
+    let cut_us = wall_clock_us();
+    c.lan.partition("r1").expect("partition r1");
+    wait_r2_master_and_client_on_r2(&mut c, what);
+    if let Some(left) = PARTITION.checked_sub(cut.elapsed()) {
+        std::thread::sleep(left); // the scenario: how long the partition lasts
+    }
+    let back_us = wall_clock_us();
+    let back = Instant::now();
+    c.lan.heal("r1").expect("heal r1");
+    assert_healed(&mut c, what, cut_us, back_us, back, &pinger);
+}
+
 /// (e) Split brain by a frozen master: r1's agent is SIGSTOPped for ~1 s (its kernel keeps the
 /// VIP, its XDP program keeps recording r2's adverts), r2 takes over and the client follows
 /// r2; then SIGCONT. Exactly one master (r1) remains and the client follows it back, within one

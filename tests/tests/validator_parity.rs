@@ -133,7 +133,7 @@ fn table() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("type 2", edit(good(V3), |f| { f[34] = 0x32; fix_vrrp(f) }), Drop(R::Type)),
         ("bad checksum v2", edit(good(V2), |f| f[41] ^= 1), Drop(R::Checksum)),
         ("bad checksum v3", edit(good(V3), |f| f[41] ^= 1), Drop(R::Checksum)),
-        ("to the owner", edit(good(V3), |f| { f[35] = OWNER; fix_vrrp(f) }), Drop(R::Owner)),
+        ("to the owner (heard, so it can re-assert)", edit(good(V3), |f| { f[35] = OWNER; fix_vrrp(f) }), Accept),
         ("auth type 0 to a PASS instance", edit(good(V2), |f| { f[38] = 0; fix_vrrp(f) }), Drop(R::AuthType)),
         ("wrong password", edit(good(V2), |f| { f[50] ^= 0x20; fix_vrrp(f) }), Drop(R::AuthPass)),
         ("v2 interval 2 s", edit(good(V2), |f| { f[39] = 2; fix_vrrp(f) }), Drop(R::Interval)),

@@ -1003,6 +1003,9 @@ async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Action>, notif
             Action::RemoveVips => remove_vips(ctx, inst).await,
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
             Action::SendGarp { count } => send_garps(ctx, inst, count),
+            Action::Reassert { src, priority: 255 } => {
+                warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error", inst.cfg.name, inst.cfg.vrid);
+            }
             Action::Reassert { src, priority } => {
                 info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
             }

@@ -385,8 +385,6 @@ drop_reasons! {
     Truncated => drop_truncated,
     /// VRRP checksum (v3 over IPv4: neither with nor without the pseudo-header).
     Checksum => drop_checksum,
-    /// We are the address owner (priority 255).
-    Owner => drop_owner,
     /// v2: auth type differs from ours.
     AuthType => drop_auth_type,
     /// v2: PASS string differs from ours.

@@ -313,9 +313,9 @@ fn validate(
     if ver_type & 0x0f != 1 {
         return Err(DropReason::Type);
     }
-    if cfg.flags & flags::OWNER != 0 {
-        return Err(DropReason::Owner);
-    }
+    // The address owner hears adverts too (keepalived does; RFC 5798 §7.1 would discard
+    // them): only so can it re-announce after a healed split brain and notice a second
+    // owner. Its election never yields (the FSM), so they cannot demote it.
     // 7. Address count and lengths.
     let priority = hdr[2];
     let count = hdr[3] as usize;

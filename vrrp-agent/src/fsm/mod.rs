@@ -604,6 +604,15 @@ impl Instance {
             self.adver = Some(after(at, self.advert_int_us()));
             return;
         }
+        if self.is_owner() {
+            // The address owner never yields (RFC 5798: it always preempts). A lower
+            // priority is a second master to heal; another priority-255 router claims our
+            // addresses too: a configuration error we re-assert against and report.
+            if advert.src != self.params.primary_addr {
+                self.reassert(at, advert);
+            }
+            return;
+        }
         let reason = if advert.priority > self.priority {
             Reason::HigherPriority {
                 src: advert.src,

@@ -758,6 +758,31 @@
     }
 
     #[test]
+    fn the_owner_reasserts_against_lower_masters_and_a_second_owner_and_never_yields() {
+        let mut i = Instance::new(params(255, 5));
+        i.handle_startup(0);
+        drain(&mut i);
+        // A healed split brain: the other master (priority 100) speaks; the owner re-announces.
+        i.handle_advert(cs(1), advert(9, 100));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::Reassert { src: v4(9), priority: 100 },
+                Action::SendAdvert { priority: 255 },
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        // Another router claiming priority 255 from a higher address: the owner stays master
+        // (no tie-break for owners) and reports it.
+        i.handle_advert(cs(200), advert(200, 255));
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(drain(&mut i)[0], Action::Reassert { src: v4(200), priority: 255 });
+        // Its own looped-back advert is ignored.
+        i.handle_advert(cs(400), advert(5, 255));
+        assert_eq!(i.poll_action(), None);
+    }
+
+    #[test]
     fn reassert_garps_at_most_every_100ms_even_at_10ms_adverts() {
         let mut p = params(100, 5);
         p.advert_int_cs = 1;

@@ -133,7 +133,8 @@ pub enum Verdict {
 /// 4. source: martian (`MartianSource`), our primary (`SourceIsSelf`), one of our VIPs
 ///    (`SourceIsVip`).
 /// 5. unicast with `vrrp_check_unicast_src`: a configured peer (`UnknownPeer`).
-/// 6. version (`Version`), type (`Type`), we own the addresses (`Owner`).
+/// 6. version (`Version`), type (`Type`). (The address owner accepts adverts too: it
+///    re-asserts against them and reports a second owner.)
 /// 7. count 0 (`AddrCountZero`); message shorter than declared (`Truncated`), longer
 ///    (`Length`).
 /// 8. v2: auth type (`AuthType`), PASS (`AuthPass`), interval equal to ours (`Interval`);
@@ -214,9 +215,6 @@ fn check(ip: &[u8], header: &[u8], hdr: &[u8], key: VridKey, cfg: &VridConfig, r
     }
     if hdr[0] & 0x0f != 1 {
         return Err(DropReason::Type);
-    }
-    if cfg.flags & flags::OWNER != 0 {
-        return Err(DropReason::Owner);
     }
     // 7.
     let priority = hdr[2];
