@@ -373,6 +373,19 @@ fn excluded_vips_on_another_device_are_owned_but_not_advertised() {
     })
     .map(|(n, st)| assert_eq!(n, 1, "virtual_ipaddress_excluded is not advertised: {st}"))
     .expect("record");
+    // The VIP's device is deleted and created again (a new ifindex; a veth pair holds the
+    // old one): r1 sets the instance up again and, priority 150, is master again with the
+    // excluded VIP on the new dummy1 within its Master_Down_Interval of being set up.
+    r1.ns.ip(&["link", "del", "dummy1"]).expect("del dummy1");
+    r1.ns.ip(&["link", "add", "gap1", "type", "veth", "peer", "name", "gap1p"]).expect("gap");
+    r1.ns.ip(&["link", "add", "dummy1", "type", "veth", "peer", "name", "dummy1p"]).expect("dummy1 again");
+    r1.ns.ip(&["link", "set", "dummy1", "up"]).expect("dummy1 up");
+    r1.ns.ip(&["link", "set", "dummy1p", "up"]).expect("dummy1p up");
+    wait_for(Duration::from_secs(5) + v2_mdi(150) + SLACK, "r1 master again with the excluded VIP on the new dummy1", || {
+        let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();
+        (a1.log_text().contains("VIP device(s) re-created") && has_addr(r1, VIP) && on_dummy.contains(&format!("{excluded}/32"))).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
     a1.terminate();
     a1.wait_exit(Duration::from_secs(5)).expect("r1 exits");
     let on_dummy = r1.ns.ip(&["-4", "-o", "addr", "show", "dev", "dummy1"]).unwrap_or_default();

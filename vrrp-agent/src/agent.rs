@@ -795,10 +795,31 @@ async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
                 // and the map keys and sockets belong to the old ifindex. Stop here (FAULT:
                 // VIPs removed) and set the instance up again on the new interface.
                 warn!(parent: &inst.span, "interface {} was re-created (ifindex {} -> {}): setting the instance up again", inst.link.name, inst.link.index, link.index);
-                recreated.push(n);
+                recreated.push((n, vec![(inst.link.name.clone(), inst.link.index, link.index)]));
                 continue;
             }
-            Ok(link) => link.up,
+            Ok(link) => {
+                // A VIP's own device (`dev`) re-created: its XDP attachment and sockets are
+                // gone too, so the instance is set up again the same way.
+                let mut moved = Vec::new();
+                for v in inst.vips.iter().filter(|v| v.link.index != inst.link.index) {
+                    if moved.iter().any(|(name, _, _)| *name == v.link.name) {
+                        continue;
+                    }
+                    if let Ok(now) = ctx.nl.link(&v.link.name).await
+                        && now.index != v.link.index
+                    {
+                        moved.push((v.link.name.clone(), v.link.index, now.index));
+                    }
+                }
+                if !moved.is_empty() {
+                    warn!(parent: &inst.span, "VIP device(s) re-created ({}): setting the instance up again",
+                        moved.iter().map(|(n, a, b)| format!("{n}: ifindex {a} -> {b}")).collect::<Vec<_>>().join(", "));
+                    recreated.push((n, moved));
+                    continue;
+                }
+                link.up
+            }
             Err(e @ crate::netlink::NetlinkError::NoSuchInterface(_)) => {
                 inst.link_gone = true;
                 if inst.link.up {
@@ -821,7 +842,7 @@ async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
             apply_actions(ctx, inst).await;
         }
     }
-    for n in recreated.into_iter().rev() {
+    for (n, devices) in recreated.into_iter().rev() {
         let mut inst = instances.remove(n);
         inst.link.up = false;
         inst.fsm.handle_fault(now_ns(), true);
@@ -830,9 +851,18 @@ async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
             remove_vips(ctx, &mut inst).await;
         }
         ctx.dp.forget_vrid(&inst.key);
-        ctx.dp.forget_interface(inst.link.index);
-        // The old interface's sockets stay in ctx.senders (instances index into it); the new
-        // interface gets its own (senders are matched by name and ifindex).
+        for (name, old, new) in devices {
+            ctx.dp.forget_interface(old);
+            // Fresh sockets in place (instances hold indices into ctx.senders): bound to the
+            // new device, and the VRRP group joined again (the membership died with the
+            // old one, even when the ifindex is reused).
+            for s in ctx.senders.iter_mut().filter(|s| s.ifname() == name) {
+                match Sender::new(&name, new) {
+                    Ok(fresh) => *s = std::sync::Arc::new(fresh),
+                    Err(e) => warn!(parent: &inst.span, "opening sockets on the re-created {name}: {e}"),
+                }
+            }
+        }
         // Set up again by start_waiting (right after this, on the same notification).
         ctx.waiting.push(inst.cfg.clone());
     }
