@@ -41,7 +41,11 @@ fn sender(ns_path: std::path::PathBuf, packet: Vec<u8>, stop: Arc<AtomicBool>, s
         s.set_header_included_v4(true).expect("IP_HDRINCL");
         s.bind_device(Some(b"eth0")).expect("bind eth0");
         let to = SockAddr::from(SocketAddrV4::new(vrrp::MCAST_V4, 0));
-        while !stop.load(Ordering::Relaxed) {
+        // Bounded in count and time (at most 1200 adverts, one minute), whatever `stop` says.
+        for _ in 0..1200 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             s.send_to(&packet, &to).expect("send advert");
             sent.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(50));
