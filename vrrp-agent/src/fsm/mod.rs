@@ -298,6 +298,9 @@ pub struct Instance {
     adver: Option<Nanos>,
     /// Make-before-break deadline (a Master that is shutting down).
     release: Option<Nanos>,
+    /// Make-before-break: the successor whose advert was heard (the VIPs go one advert
+    /// interval later, once it has installed its own and sent its GARPs).
+    successor: Option<IpAddr>,
     /// Second GARP burst, `garp_master_delay` after becoming master.
     garp_delay: Option<Nanos>,
     /// Periodic GARP refresh while master.
@@ -325,6 +328,7 @@ impl Instance {
             master_down_by_release: false,
             adver: None,
             release: None,
+            successor: None,
             garp_delay: None,
             garp_refresh: None,
             garp_lower_prio: None,
@@ -682,13 +686,17 @@ impl Instance {
     }
 
     /// A leaving Master (make-before-break) hears an advert: any router but us
-    /// speaking with a non-zero priority is the successor (or a higher master); the
-    /// VIPs can go.
+    /// speaking with a non-zero priority is the successor (or a higher master). Its first
+    /// advert leaves before it has installed the VIPs and sent its GARPs (a netlink round
+    /// trip per VIP), so ours go one advert interval later (never after the release
+    /// deadline).
     fn releasing_advert(&mut self, at: Nanos, advert: Advert) {
-        if advert.priority == 0 || advert.src == self.params.primary_addr {
+        if advert.priority == 0 || advert.src == self.params.primary_addr || self.successor.is_some() {
             return;
         }
-        self.change_state(at, State::Initialize, Reason::HandedOver { src: advert.src });
+        self.successor = Some(advert.src);
+        let go = after(at, self.advert_int_us());
+        self.release = Some(self.release.map_or(go, |d| d.min(go)));
     }
 
     fn fire(&mut self, now: Nanos, timer: Timer) {
@@ -721,7 +729,11 @@ impl Instance {
                 // change_state clears the deadline; it must still see that we were
                 // releasing (the priority-0 advert has gone already).
                 if self.state == State::Master {
-                    self.change_state(now, State::Initialize, Reason::NoSuccessor);
+                    let reason = match self.successor {
+                        Some(src) => Reason::HandedOver { src },
+                        None => Reason::NoSuccessor,
+                    };
+                    self.change_state(now, State::Initialize, reason);
                 }
                 self.release = None;
             }
@@ -778,6 +790,7 @@ impl Instance {
         self.master_down = None;
         self.master_down_by_release = false;
         self.release = None;
+        self.successor = None;
         self.cancel_master_timers();
         self.preempt_since = None;
         self.last_reassert = None;

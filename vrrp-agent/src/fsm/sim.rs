@@ -578,14 +578,15 @@ fn sim_make_before_break_overlaps_the_vips_and_releases_on_the_successors_advert
     assert_eq!(sim.state(a), State::Initialize);
     let b_up = sim.became_master(b)[0];
     assert_eq!(b_up, cs(1000) + DELAY + us(609_375));
-    // a removed its VIPs only when b's first advert reached it: someone held them throughout.
+    // a removed its VIPs one interval after b's first advert reached it (b has installed its
+    // own and sent its GARPs by then): someone held them throughout.
     let removed: Vec<Nanos> = sim
         .actions(a)
         .into_iter()
         .filter(|(_, x)| *x == Action::RemoveVips)
         .map(|(t, _)| t)
         .collect();
-    assert_eq!(removed, vec![b_up + DELAY]);
+    assert_eq!(removed, vec![b_up + DELAY + cs(100)]);
     assert_eq!(
         sim.transitions(a).last().map(|x| x.3.clone()),
         Some(Reason::HandedOver { src: v4(2) })

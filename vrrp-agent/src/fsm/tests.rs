@@ -837,8 +837,15 @@
         i.handle_advert(t + 6, advert(1, 100));
         i.handle_advert(t + 7, advert(3, 0));
         assert_eq!(i.poll_action(), None);
-        // The successor (lower priority, naturally) speaks: VIPs go now, no second p0.
+        // The successor (lower priority, naturally) speaks: the VIPs go one advert interval
+        // later (it installs its own and sends its GARPs meanwhile), no second p0.
         i.handle_advert(t + cs(30), advert(2, 90));
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.poll_timeout(), Some(t + cs(30) + cs(100)));
+        i.handle_advert(t + cs(40), advert(2, 90)); // its next adverts change nothing
+        i.handle_timeout(t + cs(130) - 1);
+        assert_eq!(i.poll_action(), None);
+        i.handle_timeout(t + cs(130));
         assert_eq!(
             drain(&mut i),
             vec![
