@@ -507,12 +507,15 @@ impl Cluster {
         let name = self.routers[m].name.clone();
         let addr = self.routers[m].addr.to_string();
         let what = format!("{name} to be the only master, heard by every backup");
-        let start = Instant::now();
-        loop {
-            self.check_running()?;
-            let alive = self.alive();
+        // An agent that exits ends the wait at once, with its log.
+        let mut exited = None;
+        let waited = wait_for(timeout, &what, || {
+            if let Err(e) = self.check_running() {
+                exited = Some(e);
+                return Some(());
+            }
             let ok = self.holders() == [name.clone()]
-                && alive.iter().all(|&i| {
+                && self.alive().iter().all(|&i| {
                     let Some(st) = self.status(i) else { return false };
                     let inst = &st["instances"][0];
                     if i == m {
@@ -521,16 +524,16 @@ impl Cluster {
                         inst["state"] == "BACKUP" && inst["master"].as_str() == Some(addr.as_str())
                     }
                 });
-            if ok {
-                return Ok(());
-            }
-            if start.elapsed() >= timeout {
-                let states: Vec<String> =
-                    (0..self.routers.len()).map(|i| format!("{}={}", self.routers[i].name, self.state(i).unwrap_or_else(|| "-".into()))).collect();
-                bail!("timed out after {:.2} s waiting for {what} (holders {:?}, states {})", timeout.as_secs_f64(), self.holders(), states.join(" "));
-            }
-            std::thread::sleep(crate::POLL);
+            ok.then_some(())
+        });
+        if let Some(e) = exited {
+            return Err(e);
         }
+        waited.map_err(|e| {
+            let states: Vec<String> =
+                (0..self.routers.len()).map(|i| format!("{}={}", self.routers[i].name, self.state(i).unwrap_or_else(|| "-".into()))).collect();
+            anyhow::anyhow!("{e} (holders {:?}, states {})", self.holders(), states.join(" "))
+        })
     }
 
     /// The running router with the highest priority (ties: the higher address, RFC 5798 §6.4.3).
@@ -578,6 +581,8 @@ impl Cluster {
             while target < Instant::now() {
                 target += iv;
             }
+            // Deliberate: the crash happens at a chosen phase of the advert cycle (the
+            // scenario), not when some condition holds.
             std::thread::sleep(target - Instant::now());
             let since = last.elapsed().as_micros() as u64 % iv.as_micros().max(1) as u64;
             achieved_phase = Some(Duration::from_micros(since));

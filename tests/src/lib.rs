@@ -1056,6 +1056,26 @@ pub struct Agent {
     pub bpffs: PathBuf,
 }
 
+impl Agent {
+    /// `vrrp-agent status --json` on this agent's pins; None until it has pinned its maps
+    /// (or if the command fails).
+    pub fn try_status_json(&self) -> Option<serde_json::Value> {
+        let bin = agent_binary().ok()?;
+        let out = Command::new(bin).args(["status", "--json", "--bpffs"]).arg(&self.bpffs).output().ok()?;
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+    }
+
+    /// [`Agent::try_status_json`] for a running agent: a failure is a test failure.
+    pub fn status_json(&self) -> serde_json::Value {
+        self.try_status_json().unwrap_or_else(|| panic!("vrrp-agent status --json failed\n{}", self.log_tail(20)))
+    }
+
+    /// A global counter (a `GlobalStats` field) from `status`, 0 when not readable.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.try_status_json().and_then(|v| v["counters"][name].as_u64()).unwrap_or(0)
+    }
+}
+
 impl std::ops::Deref for Agent {
     type Target = Daemon;
     fn deref(&self) -> &Daemon {

@@ -3,7 +3,7 @@
 //! followed (gratuitous ARP with the new MAC, and XDP answers with it).
 use std::{net::Ipv4Addr, time::Duration};
 
-use vrrp_tests::{Agent, Host, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, wait_for};
+use vrrp_tests::{Host, agent_binary, has_addr, lan, ping_once, require_root, spawn_agent, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 /// Startup (XDP load and verification) plus Master_Down_Interval (v3, 100 ms: ~0.4 s), slack.
@@ -14,20 +14,6 @@ fn config() -> String {
         "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  \
          version 3\n  advert_int 0.1\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
     )
-}
-
-fn status_json(agent: &Agent) -> serde_json::Value {
-    let out = std::process::Command::new(agent_binary().expect("agent binary"))
-        .args(["status", "--json", "--bpffs"])
-        .arg(&agent.bpffs)
-        .output()
-        .expect("run status");
-    assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-}
-
-fn counter(agent: &Agent, name: &str) -> u64 {
-    status_json(agent)["counters"][name].as_u64().unwrap_or(0)
 }
 
 /// The MAC `host` has in its neighbour table for `ip`, if any.
@@ -52,11 +38,11 @@ fn another_hosts_gratuitous_arp_for_our_vip_is_counted_and_logged_once_per_secon
     let evil = lan.host("evil");
     let vip = VIP.to_string();
     let _ = evil.ns.cmd("arping").args(["-q", "-U", "-i", "eth0", "-S", &vip, "-c", "5", "-W", "0.05", "-w", "3", &vip]).output();
-    wait_for(Duration::from_secs(3), "the five conflicts to be counted", || (counter(&agent, "vip_conflict") >= 5).then_some(()))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", status_json(&agent), agent.log_tail(20)));
-    let st = status_json(&agent);
+    wait_for(Duration::from_secs(3), "the five conflicts to be counted", || (agent.counter("vip_conflict") >= 5).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", agent.status_json(), agent.log_tail(20)));
+    let st = agent.status_json();
     assert_eq!(st["instances"][0]["vip_conflicts"].as_u64(), Some(5), "counted per instance: {st}");
-    assert_eq!(counter(&agent, "arp_replies"), 0, "a gratuitous ARP is not answered: {st}");
+    assert_eq!(agent.counter("arp_replies"), 0, "a gratuitous ARP is not answered: {st}");
 
     let line = format!("VIP conflict: {VIP} (VRID 51) claimed by {} (ARP request)", evil.mac_string());
     wait_for(Duration::from_secs(2), "the conflict in the agent's log", || agent.log_text().contains(&line).then_some(()))
@@ -93,9 +79,9 @@ fn a_mac_change_is_followed_by_garp_and_xdp_replies() {
     assert!(agent.log_text().contains("MAC changed to 02:76:72:00:00:aa"), "{}", agent.log_tail(20));
 
     // And XDP answers a fresh request with the new MAC.
-    let replies = counter(&agent, "arp_replies");
+    let replies = agent.counter("arp_replies");
     c.ns.ip(&["neigh", "flush", "dev", "eth0"]).expect("flush");
     assert!(ping_once(c, VIP), "client reaches the VIP after the change");
     assert_eq!(neighbour_mac(c, VIP).as_deref(), Some(new_mac));
-    assert!(counter(&agent, "arp_replies") > replies, "answered by XDP");
+    assert!(agent.counter("arp_replies") > replies, "answered by XDP");
 }

@@ -8,7 +8,7 @@
 use std::{net::Ipv4Addr, time::Duration};
 
 use vrrp_tests::{
-    Agent, Lan, agent_binary, bonded_lan, has_addr, lan, link_kind_supported, ping_once, push_vlan_on_egress, require_root, spawn_agent,
+    Lan, agent_binary, bonded_lan, has_addr, lan, link_kind_supported, ping_once, push_vlan_on_egress, require_root, spawn_agent,
     wait_for,
 };
 
@@ -37,15 +37,6 @@ fn config(iface: &str, vip: Ipv4Addr, priority: u8) -> String {
     )
 }
 
-fn status_json(agent: &Agent) -> serde_json::Value {
-    let out = std::process::Command::new(agent_binary().expect("agent binary"))
-        .args(["status", "--json", "--bpffs"])
-        .arg(&agent.bpffs)
-        .output()
-        .expect("run status");
-    serde_json::from_slice(&out.stdout).unwrap_or_default()
-}
-
 /// r1 (150) and r2 (100) elect r1; r2 accepts r1's adverts under its own interface's key
 /// (nothing counted as an unknown VRID); r1 dies (SIGKILL, cut off); r2 takes the VIP.
 fn elect_and_fail_over(lan: &Lan, iface: &str, vip: Ipv4Addr) {
@@ -56,12 +47,12 @@ fn elect_and_fail_over(lan: &Lan, iface: &str, vip: Ipv4Addr) {
     wait_for(ELECTION, "r1 to be the only holder of the VIP", || (holders() == ["r1"]).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", r1.log_tail(20), r2.log_tail(20)));
     wait_for(Duration::from_secs(2), "r2 to record r1's adverts on its own interface", || {
-        let st = status_json(&r2);
+        let st = r2.try_status_json().unwrap_or_default();
         (st["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) > 0).then_some(st)
     })
-    .unwrap_or_else(|e| panic!("{e}: {}\n{}", status_json(&r2), r2.log_tail(20)));
-    assert_eq!(status_json(&r2)["counters"]["unknown_vrid"].as_u64(), Some(0), "adverts attributed to {iface}");
-    assert_eq!(status_json(&r2)["instances"][0]["state"], "BACKUP");
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", r2.try_status_json(), r2.log_tail(20)));
+    assert_eq!(r2.status_json()["counters"]["unknown_vrid"].as_u64(), Some(0), "adverts attributed to {iface}");
+    assert_eq!(r2.status_json()["instances"][0]["state"], "BACKUP");
 
     r1.kill();
     lan.isolate("r1").expect("cut r1 off");
@@ -149,9 +140,9 @@ fn xdp_on_a_parent_sees_out_of_band_tagged_frames_untagged() {
     // The same VIP as r1's: the address-list check would drop the adverts otherwise.
     let r2 = spawn_agent(&bin, lan.host("r2"), &config("eth0", Ipv4Addr::new(198, 18, 26, 100), 100), &[]).expect("spawn r2");
     let st = wait_for(ELECTION, "r2's XDP to accept r1's VLAN 100 adverts", || {
-        let st = status_json(&r2);
+        let st = r2.try_status_json().unwrap_or_default();
         (st["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) > 0).then_some(st)
     })
-    .unwrap_or_else(|e| panic!("{e}: {}\n{}", status_json(&r2), r2.log_tail(20)));
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", r2.try_status_json(), r2.log_tail(20)));
     assert_eq!(st["instances"][0]["last_advert"]["src"], "198.18.26.1", "{st}");
 }

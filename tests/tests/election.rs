@@ -164,6 +164,30 @@ fn client_keeps_the_vip_within_the_bound_at_10ms_adverts() {
     assert!(bad.is_empty(), "client outage over {:.1} ms in {}/{}:\n{}", ms(bound), bad.len(), reps.len(), bad.join("\n"));
 }
 
+/// A 10 ms prober on the VIP from the client, started once the client is answered.
+fn probe_vip(c: &Cluster, what: &str) -> vrrp_tests::Pinger {
+    let pinger = start_ping_every(c.client(), VIP, c.spec.probe_interval(), 30).expect("ping");
+    wait_for(Duration::from_secs(5), &format!("20 replies before {what}"), || (pinger.replies_so_far().len() >= 20).then_some(()))
+        .expect("client reaches the VIP");
+    pinger
+}
+
+/// Once the client has 20 more answers, stops the prober and reports (lost probes, longest
+/// gap in ms) from one second before `since_us` on.
+fn probes_lost(pinger: vrrp_tests::Pinger, since_us: i64, what: &str) -> (u32, f64) {
+    let after = wall_clock_us();
+    wait_for(Duration::from_secs(3), "20 replies after the hand-over", || {
+        (pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > after).count() >= 20).then_some(())
+    })
+    .expect("client reaches r2");
+    let replies = pinger.stop().expect("ping");
+    let lost = el::lost_probes(&replies);
+    let ts: Vec<f64> = replies.iter().filter(|r| (r.ts * 1e6) as i64 >= since_us - 1_000_000).map(|r| r.ts).collect();
+    let gap = longest_gap(&ts).unwrap_or(0.0) * 1e3;
+    eprintln!("{what}: {lost} probe(s) lost; longest gap {gap:.1} ms");
+    (lost, gap)
+}
+
 /// (c) Planned hand-over: SIGTERM to the master at VRRPv3 100 ms while the client probes
 /// every 10 ms. Make-before-break: the leaving master sends priority 0 but keeps its VIP (and
 /// keeps answering) until it hears its successor's advert, so not one probe is lost.
@@ -175,10 +199,7 @@ fn planned_sigterm_hand_over_loses_no_probe_v3_100ms() {
     let _serial = serial();
     let spec = spec_v3(10);
     let mut c = elected("handover", spec.clone());
-    let probe = spec.probe_interval();
-    let pinger = start_ping_every(c.client(), VIP, probe, 30).expect("ping");
-    wait_for(Duration::from_secs(5), "20 replies before the hand-over", || (pinger.replies_so_far().len() >= 20).then_some(()))
-        .expect("client reaches the VIP");
+    let pinger = probe_vip(&c, "the hand-over");
 
     let term_us = wall_clock_us();
     let terminated = Instant::now();
@@ -190,24 +211,11 @@ fn planned_sigterm_hand_over_loses_no_probe_v3_100ms() {
     let exited = terminated.elapsed();
     wait_for(bound, "r2 to be the only holder of the VIP", || (c.holders() == ["r2"]).then_some(()))
         .unwrap_or_else(|e| panic!("{e}; holders {:?}", c.holders()));
-    let after = wall_clock_us();
-    wait_for(Duration::from_secs(3), "20 replies after the hand-over", || {
-        (pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > after).count() >= 20).then_some(())
-    })
-    .expect("client reaches r2");
-    let replies = pinger.stop().expect("ping");
-    let lost = el::lost_probes(&replies);
-    let ts: Vec<f64> = replies.iter().filter(|r| (r.ts * 1e6) as i64 >= term_us - 1_000_000).map(|r| r.ts).collect();
-    let gap = longest_gap(&ts).unwrap_or(0.0);
-    eprintln!(
-        "hand-over: r1 exited {:.1} ms after SIGTERM; {lost} probe(s) lost; longest gap {:.1} ms (probes {} ms apart)",
-        ms(exited),
-        gap * 1e3,
-        probe.as_millis()
-    );
+    eprintln!("hand-over: r1 exited {:.1} ms after SIGTERM", ms(exited));
+    let (lost, gap) = probes_lost(pinger, term_us, "SIGTERM hand-over");
     let r2_entered = c.state_changes(1).into_iter().filter(|s| s.state == "MASTER" && s.ts_us >= term_us).count();
     let r3_entered = c.state_changes(2).into_iter().filter(|s| s.state == "MASTER" && s.ts_us >= term_us).count();
-    assert_eq!(lost, 0, "probes lost in a planned hand-over (make-before-break); longest gap {:.1} ms", gap * 1e3);
+    assert_eq!(lost, 0, "probes lost in a planned hand-over (make-before-break); longest gap {gap:.1} ms");
     assert_eq!((r2_entered, r3_entered), (1, 0), "r2 alone takes over (entries into MASTER by r2, r3)");
 }
 
@@ -222,10 +230,7 @@ fn reload_restarting_the_master_hands_over_without_losing_a_probe_v3_100ms() {
     let _serial = serial();
     let spec = spec_v3(10);
     let mut c = elected("reloadho", spec.clone());
-    let probe = spec.probe_interval();
-    let pinger = start_ping_every(c.client(), VIP, probe, 30).expect("ping");
-    wait_for(Duration::from_secs(5), "20 replies before the reload", || (pinger.replies_so_far().len() >= 20).then_some(()))
-        .expect("client reaches the VIP");
+    let pinger = probe_vip(&c, "the reload");
     let conf_path = c.agents[0].as_ref().expect("r1's agent").config.clone();
     let conf = std::fs::read_to_string(&conf_path).expect("r1's config");
     assert!(conf.contains("priority 100"), "{conf}");
@@ -241,17 +246,8 @@ fn reload_restarting_the_master_hands_over_without_losing_a_probe_v3_100ms() {
         (log.contains("(VI_1) Entering STOP STATE (shutdown:") && log.matches("Entering BACKUP STATE (startup)").count() >= 2).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", r1.log_tail(15)));
-    let after = wall_clock_us();
-    wait_for(Duration::from_secs(3), "20 replies after the hand-over", || {
-        (pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > after).count() >= 20).then_some(())
-    })
-    .expect("client reaches r2");
-    let replies = pinger.stop().expect("ping");
-    let lost = el::lost_probes(&replies);
-    let ts: Vec<f64> = replies.iter().filter(|r| (r.ts * 1e6) as i64 >= hup_us - 1_000_000).map(|r| r.ts).collect();
-    let gap = longest_gap(&ts).unwrap_or(0.0);
-    eprintln!("reload hand-over: {lost} probe(s) lost; longest gap {:.1} ms (probes {} ms apart)", gap * 1e3, probe.as_millis());
-    assert_eq!(lost, 0, "probes lost in a reload hand-over (make-before-break); longest gap {:.1} ms", gap * 1e3);
+    let (lost, gap) = probes_lost(pinger, hup_us, "reload hand-over");
+    assert_eq!(lost, 0, "probes lost in a reload hand-over (make-before-break); longest gap {gap:.1} ms");
     assert_eq!(c.state_changes(2).into_iter().filter(|s| s.state == "MASTER" && s.ts_us >= hup_us).count(), 0, "r3 stayed backup");
 }
 

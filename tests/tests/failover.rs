@@ -49,26 +49,8 @@ fn routers_with_vip<'a>(lan: &'a Lan, names: &[&'a str]) -> Vec<&'a str> {
     names.iter().copied().filter(|n| has_addr(lan.host(n), VIP)).collect()
 }
 
-fn status_json(agent: &Agent) -> serde_json::Value {
-    let bin = agent_binary().expect("agent binary");
-    let out = std::process::Command::new(bin)
-        .args(["status", "--json", "--bpffs"])
-        .arg(&agent.bpffs)
-        .output()
-        .expect("run status");
-    assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-}
-
-/// `status --json`, or None while the agent has not pinned its maps yet.
-fn try_status_json(agent: &Agent) -> Option<serde_json::Value> {
-    let bin = agent_binary().ok()?;
-    let out = std::process::Command::new(bin).args(["status", "--json", "--bpffs"]).arg(&agent.bpffs).output().ok()?;
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
-}
-
 fn instance_state(agent: &Agent) -> String {
-    status_json(agent)["instances"][0]["state"].as_str().unwrap_or("?").to_string()
+    agent.status_json()["instances"][0]["state"].as_str().unwrap_or("?").to_string()
 }
 
 /// Starts agents on `routers` (name, priority) and waits until `expected` holds the VIP.
@@ -97,7 +79,7 @@ fn start_and_elect(lan: &Lan, routers: &[(&str, u8)], version: u8, advert_int: &
     for (agent, (name, _)) in agents.iter().zip(routers) {
         if *name != expected {
             wait_for(cs(300), "backups to record the master's adverts", || {
-                let v = status_json(agent);
+                let v = agent.status_json();
                 (v["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) > 0).then_some(())
             })
             .expect("backup hears adverts");
@@ -138,11 +120,11 @@ fn three_routers_elect_one_master_and_the_vip_is_never_on_two() {
 
     // The client reaches the VIP; the master's XDP program answered its ARP request.
     assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP");
-    let st = status_json(&agents[0]);
+    let st = agents[0].status_json();
     assert!(st["counters"]["arp_replies"].as_u64().unwrap_or(0) >= 1, "ARP answered by XDP: {st}");
     // The backups' XDP programs accepted the master's adverts and nothing was dropped.
     for a in &agents[1..] {
-        let st = status_json(a);
+        let st = a.status_json();
         let i = &st["instances"][0];
         assert!(i["adverts_accepted"].as_u64().unwrap_or(0) >= 3, "{st}");
         assert_eq!(i["adverts_dropped"].as_u64(), Some(0), "{st}");
@@ -291,7 +273,7 @@ fn native_mode_answers_arp_with_xdp_tx() {
         .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
     assert!(agent.log_text().contains("mode=Native"), "attached in native mode:\n{}", agent.log_tail(20));
     assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP through an XDP_TX ARP reply");
-    let st = status_json(&agent);
+    let st = agent.status_json();
     assert!(st["counters"]["arp_replies"].as_u64().unwrap_or(0) >= 1, "{st}");
 }
 
@@ -319,7 +301,7 @@ fn unicast_peers_elect_and_hand_over() {
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", r1.log_tail(20), r2.log_tail(20)));
     // r2 hears r1's unicast adverts through XDP.
     wait_for(cs(300), "r2 to accept r1's unicast adverts", || {
-        let st = status_json(&r2);
+        let st = r2.status_json();
         (st["instances"][0]["adverts_accepted"].as_u64().unwrap_or(0) >= 2
             && st["instances"][0]["master"].as_str() == Some("198.18.0.1"))
         .then_some(())
@@ -368,7 +350,7 @@ fn excluded_vips_on_another_device_are_owned_but_not_advertised() {
     .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
     // The backup sees adverts that list only the advertised VIP.
     wait_for(cs(300), "r2 to record r1's advert", || {
-        let st = status_json(&a2);
+        let st = a2.status_json();
         st["instances"][0]["last_advert"]["addresses"].as_u64().map(|n| (n, st))
     })
     .map(|(n, st)| assert_eq!(n, 1, "virtual_ipaddress_excluded is not advertised: {st}"))
@@ -485,10 +467,10 @@ fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
         .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
     // r2 accepts r1's plain-checksum adverts and counts them as such.
     wait_for(cs(100), "r2 to count plain v3 checksums", || {
-        let i = status_json(&a2)["instances"][0].clone();
+        let i = a2.status_json()["instances"][0].clone();
         (i["v3_checksum_plain"].as_u64().unwrap_or(0) >= 2 && i["v3_checksum_pseudo"].as_u64() == Some(0) && i["adverts_dropped"].as_u64() == Some(0)).then_some(())
     })
-    .unwrap_or_else(|e| panic!("{e}: {}", status_json(&a2)));
+    .unwrap_or_else(|e| panic!("{e}: {}", a2.status_json()));
     // The other way: r1 goes away, r2 becomes master, r1 comes back and must accept r2's
     // pseudo-header adverts while it waits to preempt.
     a1.terminate();
@@ -496,7 +478,7 @@ fn v3_with_and_without_the_ipv4_pseudo_header_interoperate_both_ways() {
     wait_for(v3_skew(100, 50) + SLACK, "r2 to take over", || has_addr(lan.host("r2"), VIP).then_some(())).expect("takeover");
     let a1 = spawn_agent(&bin, lan.host("r1"), &plain, &[]).expect("respawn r1");
     wait_for(STARTUP, "r1 to count pseudo-header v3 checksums", || {
-        let st = try_status_json(&a1)?;
+        let st = a1.try_status_json()?;
         let i = &st["instances"][0];
         (i["v3_checksum_pseudo"].as_u64().unwrap_or(0) >= 1 && i["adverts_dropped"].as_u64() == Some(0)).then_some(())
     })

@@ -22,7 +22,7 @@
 //! of its packets is read from `vrrp-agent status --json` (the XDP program's counters).
 use std::{
     net::Ipv4Addr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -149,17 +149,6 @@ fn holders(lan: &Lan) -> Vec<&'static str> {
     ["ka", "ours"].into_iter().filter(|n| has_addr(lan.host(n), VIP)).collect()
 }
 
-fn status_json_at(bpffs: &Path) -> serde_json::Value {
-    let bin = agent_binary().expect("agent binary");
-    let out = Command::new(bin).args(["status", "--json", "--bpffs"]).arg(bpffs).output().expect("run status");
-    assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
-}
-
-fn status_json(agent: &Agent) -> serde_json::Value {
-    status_json_at(&agent.bpffs)
-}
-
 fn inst(st: &serde_json::Value) -> &serde_json::Value {
     &st["instances"][0]
 }
@@ -171,7 +160,7 @@ fn u(v: &serde_json::Value) -> u64 {
 /// Every per-reason drop counter of our XDP program is zero (and nothing arrived for a VRID
 /// we do not serve, nothing was lost on the way to the agent).
 fn assert_no_drops(agent: &Agent, when: &str) {
-    let st = status_json(agent);
+    let st = agent.status_json();
     let counters = st["counters"].as_object().expect("counters object");
     let bad: Vec<String> = counters
         .iter()
@@ -237,7 +226,7 @@ fn wait_link(lan: &Lan, name: &str) {
 /// and growing, nothing dropped. Returns the last status.
 fn assert_ours_follows_keepalived(p: Proto, ours: &Agent) -> serde_json::Value {
     let st = wait_for(3 * p.interval() + SLACK, "our agent to accept keepalived's adverts", || {
-        let st = status_json(ours);
+        let st = ours.status_json();
         (u(&inst(&st)["adverts_accepted"]) > 0).then_some(st)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", ours.log_tail(30)));
@@ -250,7 +239,7 @@ fn assert_ours_follows_keepalived(p: Proto, ours: &Agent) -> serde_json::Value {
     let a0 = u(&i["adverts_accepted"]);
     // Three more adverts in at most three intervals.
     let st = wait_for(3 * p.interval() + SLACK, "adverts_accepted to grow by 3", || {
-        let st = status_json(ours);
+        let st = ours.status_json();
         (u(&inst(&st)["adverts_accepted"]) >= a0 + 3).then_some(st)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", ours.log_tail(30)));
@@ -304,7 +293,7 @@ fn keepalived_master_ours_backup(test: &str, p: Proto) {
     assert!(elapsed >= p.mdi(LOW) - p.interval(), "takeover too early: {elapsed:?}");
     wait_for(Duration::from_secs(3), "the client to reach the VIP on our agent", || ping_once(lan.host("c"), VIP).then_some(()))
         .expect("client reaches our agent");
-    assert_eq!(inst(&status_json(&ours))["state"].as_str(), Some("MASTER"));
+    assert_eq!(inst(&ours.status_json())["state"].as_str(), Some("MASTER"));
     assert!(ours.log_text().contains("(VI_1) Entering MASTER STATE"));
     ka.wait_exit(Duration::from_secs(5)).expect("killed keepalived reaped");
     drop(ka);
@@ -316,7 +305,7 @@ fn keepalived_master_ours_backup(test: &str, p: Proto) {
     let (ka, ka_t0) = start_keepalived(&lan, &p.config(HIGH, KA_ADDR, OURS_ADDR));
     let bound = p.mdi(HIGH) + SLACK;
     let back = wait_for(bound + Duration::from_secs(2), "keepalived to preempt (sole holder, our agent BACKUP)", || {
-        (holders(&lan) == ["ka"] && inst(&status_json(&ours))["state"].as_str() == Some("BACKUP")).then(Instant::now)
+        (holders(&lan) == ["ka"] && inst(&ours.status_json())["state"].as_str() == Some("BACKUP")).then(Instant::now)
     })
     .unwrap_or_else(|e| panic!("{e}\nkeepalived:\n{}\nours:\n{}", ka.log_tail(20), ours.log_tail(20)));
     let elapsed = back - ka_t0;
@@ -357,7 +346,7 @@ fn ours_master_keepalived_backup(test: &str, p: Proto) {
     let log = ka.log_text();
     assert!(!log.contains("Entering MASTER STATE"), "keepalived became master: it ignored our adverts\n{log}");
     assert_no_complaints(&ka, "keepalived backup of our master");
-    assert_eq!(inst(&status_json(&ours))["state"].as_str(), Some("MASTER"));
+    assert_eq!(inst(&ours.status_json())["state"].as_str(), Some("MASTER"));
     assert!(ping_once(lan.host("c"), VIP), "client reaches the VIP on our agent");
 
     // Our host dies.
@@ -407,7 +396,7 @@ fn ours_master_keepalived_backup(test: &str, p: Proto) {
     // Ours, as master, also heard keepalived's adverts (before preempting): none dropped.
     assert_no_drops(&ours, "our agent preempting keepalived");
     if p.version == 3 {
-        let st = status_json(&ours);
+        let st = ours.status_json();
         assert!(u(&inst(&st)["v3_checksum_pseudo"]) >= 1, "keepalived's adverts counted as pseudo-header: {st:#}");
         assert_eq!(u(&inst(&st)["v3_checksum_plain"]), 0, "{st:#}");
     }
@@ -521,7 +510,7 @@ fn v3_checksum_pseudo_header_both_ways() {
     // A low-priority agent now follows keepalived: its adverts count as pseudo-header ones.
     let (follower, _) = start_ours(&lan, &p.config(50, OURS_ADDR, KA_ADDR));
     let st = wait_for(6 * p.interval() + SLACK, "5 of keepalived's v3 adverts accepted", || {
-        let st = status_json(&follower);
+        let st = follower.status_json();
         (u(&inst(&st)["adverts_accepted"]) >= 5).then_some(st)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", follower.log_tail(30)));
@@ -730,7 +719,7 @@ fn control_pass_mismatch_is_reported_by_both_sides() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", ka.log_tail(20)));
     let st = wait_for(p.interval() + SLACK, "our XDP program to drop keepalived's adverts (drop_auth_pass)", || {
-        let st = status_json(&ours);
+        let st = ours.status_json();
         (u(&st["counters"]["drop_auth_pass"]) >= 1).then_some(st)
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", ours.log_tail(20)));

@@ -24,13 +24,6 @@ fn config(priority: u8, vips: &[Ipv4Addr]) -> String {
     )
 }
 
-fn counter(agent: &Agent, name: &str) -> u64 {
-    let bin = agent_binary().expect("agent binary");
-    let out = std::process::Command::new(bin).args(["status", "--json", "--bpffs"]).arg(&agent.bpffs).output().expect("status");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v["counters"][name].as_u64().unwrap_or(0)
-}
-
 fn holders<'a>(hosts: &[&'a Host], vip: Ipv4Addr) -> Vec<&'a str> {
     hosts.iter().filter(|h| has_addr(h, vip)).map(|h| h.name.as_str()).collect()
 }
@@ -68,7 +61,7 @@ fn a_foreign_cluster_reusing_our_vrid_does_not_disturb_our_election() {
     }
     // The strangers' adverts are dropped and counted, on both sides.
     for a in &agents {
-        wait_for(Duration::from_secs(1), "address-list drops counted", || (counter(a, "drop_addr_list") > 0).then_some(()))
+        wait_for(Duration::from_secs(1), "address-list drops counted", || (a.counter("drop_addr_list") > 0).then_some(()))
             .unwrap_or_else(|e| panic!("{e}\n{}", a.log_tail(15)));
     }
     // A crash in our cluster moves our VIP to a2 only; b1 keeps theirs throughout. (Agents
@@ -104,10 +97,10 @@ fn adverts_with_100_addresses_elect_and_fail_over() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", a1.log_tail(15), a2.log_tail(15)));
     wait_for(Duration::from_secs(1), "r2 to accept r1's 100-address adverts", || {
-        (counter(&a2, "vrrp_accepted") > 0).then_some(())
+        (a2.counter("vrrp_accepted") > 0).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", a2.log_tail(15)));
-    assert_eq!(counter(&a2, "drop_addr_list"), 0, "the list matches ours");
+    assert_eq!(a2.counter("drop_addr_list"), 0, "the list matches ours");
     a1.kill();
     lan.isolate("r1").expect("isolate r1");
     wait_for(election::master_down_interval(3, 90, 10) + SLACK, "r2 to take all 100 VIPs", || {
@@ -161,9 +154,9 @@ fn a_routed_unicast_pair_elects_and_fails_over() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n---\n{}", a1.log_tail(15), a2.log_tail(15)));
     let a2_masters = a2.log_text().matches("Entering MASTER STATE").count();
-    wait_for(Duration::from_secs(1), "r2 to accept r1's routed adverts", || (counter(&a2, "vrrp_accepted") > 5).then_some(()))
+    wait_for(Duration::from_secs(1), "r2 to accept r1's routed adverts", || (a2.counter("vrrp_accepted") > 5).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", a2.log_tail(15)));
-    assert_eq!(counter(&a2, "drop_ttl"), 0, "TTL 254 is fine for unicast");
+    assert_eq!(a2.counter("drop_ttl"), 0, "TTL 254 is fine for unicast");
     assert_eq!(a2.log_text().matches("Entering MASTER STATE").count(), a2_masters, "r2 stayed backup while hearing r1");
     a1.kill();
     wait_for(mdi_100 + SLACK, "r2 to take the VIP", || has_addr(h2, vip).then_some(()))
