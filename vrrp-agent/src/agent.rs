@@ -21,10 +21,10 @@ use crate::{
     rx::socket::SlowPath,
     config,
     dataplane::{self, Dataplane, KernelLogLevel, XdpMode},
-    fsm::{self, Action, State},
-    netlink::{LinkEvents, LinkInfo, Netlink, Vip},
+    core::fsm::{self, Action, State},
+    net::netlink::{LinkEvents, LinkInfo, Netlink, Vip},
     notify::{Notifier, NotifyState, Scripts},
-    tx::Sender,
+    net::tx::Sender,
     wire::{arp, vrrp},
 };
 
@@ -191,8 +191,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Error, quiet: bool) {
     let waits = e.chain().any(|c| {
         matches!(
-            c.downcast_ref::<crate::netlink::NetlinkError>(),
-            Some(crate::netlink::NetlinkError::NoSuchInterface(_) | crate::netlink::NetlinkError::NoPrimaryAddress(_))
+            c.downcast_ref::<crate::net::netlink::NetlinkError>(),
+            Some(crate::net::netlink::NetlinkError::NoSuchInterface(_) | crate::net::netlink::NetlinkError::NoPrimaryAddress(_))
         )
     });
     if !waits {
@@ -820,7 +820,7 @@ async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
                 }
                 link.up
             }
-            Err(e @ crate::netlink::NetlinkError::NoSuchInterface(_)) => {
+            Err(e @ crate::net::netlink::NetlinkError::NoSuchInterface(_)) => {
                 inst.link_gone = true;
                 if inst.link.up {
                     warn!(parent: &inst.span, "interface {}: {e}", inst.link.name);
