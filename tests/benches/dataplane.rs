@@ -64,7 +64,7 @@ fn per_packet() {
     let many: Vec<[u8; 4]> = (0..255u32).map(|i| (u32::from(Ipv4Addr::new(198, 18, 2, 0)) + i).to_be_bytes()).collect();
     dp.set_vrid_addrs(key(53), &many, &[], &[]).expect("addrs");
     dp.init_vrid(key(53), VridConfig { count_addrs: 255, ..v3 }).expect("cfg");
-    dp.vips.insert(VipKey { ifindex: 1, addr_v4: VIP.octets() }, VipValue::new(MAC, 51), 0).expect("vip");
+    dp.own_vip(VipKey { ifindex: 1, addr_v4: VIP.octets() }, VipValue::new(MAC, 51)).expect("vip");
 
     let v2 = vrrp::Repr { version: vrrp::Version::V2, vrid: 51, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::Pass(pass), addresses: vec![IpAddr::V4(VIP)] };
     let v2_frame = wire::vrrp_frame_v4(PEER_MAC, PEER, vrrp::MCAST_V4, 255, &v2, vrrp::ChecksumMode::Plain);

@@ -108,7 +108,7 @@ fn global(dp: &Dataplane) -> GlobalStats {
 fn arp_request_for_an_owned_vip_is_answered_in_place() {
     let Some(mut dp) = load("arp_request_for_an_owned_vip_is_answered_in_place") else { return };
     let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
-    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    dp.own_vip(vip_key, VipValue::new(OUR_MAC, VRID)).expect("vip");
     configure(&mut dp, VRID, v2_config());
 
     let request = arp::request_frame(PEER_MAC, CLIENT, VIP);
@@ -136,7 +136,7 @@ fn arp_request_for_an_owned_vip_is_answered_in_place() {
 fn arp_for_anything_else_is_passed_untouched() {
     let Some(mut dp) = load("arp_for_anything_else_is_passed_untouched") else { return };
     let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
-    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    dp.own_vip(vip_key, VipValue::new(OUR_MAC, VRID)).expect("vip");
 
     // A VIP we do not own.
     let other = arp::request_frame(PEER_MAC, CLIENT, Ipv4Addr::new(198, 18, 0, 101));
@@ -147,8 +147,8 @@ fn arp_for_anything_else_is_passed_untouched() {
     reply[21] = 2;
     // Our VIP, but arriving on another interface (ifindex 1 vs key on ifindex 2 is the same
     // thing the other way round): a key on ifindex 2 must not answer on lo.
-    dp.vips.remove(&vip_key).expect("remove");
-    dp.vips.insert(VipKey { ifindex: 2, ..vip_key }, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    dp.disown_vip(&vip_key);
+    dp.own_vip(VipKey { ifindex: 2, ..vip_key }, VipValue::new(OUR_MAC, VRID)).expect("vip");
     let wrong_if = arp::request_frame(PEER_MAC, CLIENT, VIP);
     for (what, f) in [("unowned", &other), ("gratuitous", &garp), ("reply", &reply), ("other interface", &wrong_if)] {
         let (action, out) = dp.test_run(f, IFINDEX).expect("test run");
@@ -503,7 +503,7 @@ fn adverts_with_ip_options_or_fragments_go_to_the_slow_path() {
 /// The owned-VIP setup of the ARP hardening tests: VIP owned on IFINDEX by VRID, stats entry.
 fn own_vip(dp: &mut Dataplane) {
     let vip_key = VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() };
-    dp.vips.insert(vip_key, VipValue::new(OUR_MAC, VRID), 0).expect("vip");
+    dp.own_vip(vip_key, VipValue::new(OUR_MAC, VRID)).expect("vip");
     configure(dp, VRID, v2_config());
 }
 

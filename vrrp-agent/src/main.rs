@@ -2,7 +2,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use vrrp_agent::{
-    agent::{self, RunOptions},
+    driver::{self, RunOptions},
     config,
     dataplane::{KernelLogLevel, XdpMode},
     status, verdict,
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout };
-            match runtime.block_on(agent::run(opts)) {
+            match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

@@ -78,7 +78,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         HashMap::try_from(open_pinned(dir, names::ADVERT_RECORD).with_context(hint)?)?;
     let global: PerCpuArray<MapData, GlobalStats> =
         PerCpuArray::try_from(open_pinned(dir, names::GLOBAL_STATS).with_context(hint)?)?;
-    let now = crate::agent::now_ns();
+    let now = crate::clock::now_ns();
     let mut instances = Vec::new();
     for item in status.iter() {
         let (key, st) = item?;

@@ -106,15 +106,15 @@ const PINNED: [&str; 9] = [
 pub struct Dataplane {
     ebpf: Ebpf,
     pin_dir: Option<PathBuf>,
-    pub config: HashMap<MapData, VridKey, VridConfig>,
-    pub records: HashMap<MapData, VridKey, AdvertRecord>,
-    pub vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
-    pub global_stats: PerCpuArray<MapData, GlobalStats>,
-    pub vips: HashMap<MapData, VipKey, VipValue>,
-    pub status: HashMap<MapData, VridKey, InstanceStatus>,
-    pub addrs: HashMap<MapData, VridAddrKey, VridAddr>,
-    pub peers: HashMap<MapData, VridAddrKey, VridPeer>,
-    pub addr_lists: HashMap<MapData, VridKey, AddrList>,
+    config: HashMap<MapData, VridKey, VridConfig>,
+    records: HashMap<MapData, VridKey, AdvertRecord>,
+    vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
+    global_stats: PerCpuArray<MapData, GlobalStats>,
+    vips: HashMap<MapData, VipKey, VipValue>,
+    status: HashMap<MapData, VridKey, InstanceStatus>,
+    addrs: HashMap<MapData, VridAddrKey, VridAddr>,
+    peers: HashMap<MapData, VridAddrKey, VridPeer>,
+    addr_lists: HashMap<MapData, VridKey, AddrList>,
     events: Option<RingBuf<MapData>>,
     conflicts: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
@@ -398,6 +398,53 @@ impl Dataplane {
 
     pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
         self.logger.take()
+    }
+
+    /// Tells the XDP program an instance's state and priority. Unless it is BACKUP, the program
+    /// wakes the agent for every accepted advert.
+    pub fn set_role(&mut self, key: &VridKey, state: u32, priority: u32) -> Result<(), DataplaneError> {
+        let mut c = self.config.get(key, 0).map_err(map_err(names::VRID_CONFIG))?;
+        c.state = state;
+        c.priority = priority;
+        self.config.insert(key, c, 0).map_err(map_err(names::VRID_CONFIG))
+    }
+
+    /// Marks a VIP owned: XDP answers ARP for it on `key.ifindex` with `value`'s MAC. Call it
+    /// only once the address is really on the interface.
+    pub fn own_vip(&mut self, key: VipKey, value: VipValue) -> Result<(), DataplaneError> {
+        self.vips.insert(key, value, 0).map_err(map_err(names::OWNED_VIPS))
+    }
+
+    /// Stops answering ARP for a VIP (nothing to do if it was not owned).
+    pub fn disown_vip(&mut self, key: &VipKey) {
+        let _ = self.vips.remove(key);
+    }
+
+    /// Whether XDP answers ARP for this VIP now.
+    pub fn owns_vip(&self, key: &VipKey) -> bool {
+        self.vips.get(key, 0).is_ok()
+    }
+
+    /// Publishes an instance's status (read by `vrrp-agent status` and bpftool).
+    pub fn write_status(&mut self, key: VridKey, status: InstanceStatus) -> Result<(), DataplaneError> {
+        self.status.insert(key, status, 0).map_err(map_err(names::INSTANCE_STATUS))
+    }
+
+    /// A second handle on one of the maps the receive checks read (the slow path keeps its
+    /// own, on the same kernel maps).
+    pub fn reopen(&self, name: &'static str) -> Result<aya::maps::Map, DataplaneError> {
+        use aya::maps::IterableMap as _;
+        let data = match name {
+            names::VRID_CONFIG => self.config.map(),
+            names::VRID_ADDRS => self.addrs.map(),
+            names::VRID_PEERS => self.peers.map(),
+            names::VRID_ADDR_LIST => self.addr_lists.map(),
+            names::GLOBAL_STATS => self.global_stats.map(),
+            names::VRID_STATS => self.vrid_stats.map(),
+            _ => return Err(DataplaneError::MissingMap(name)),
+        };
+        let again = data.info().and_then(|info| MapData::from_id(info.id())).map_err(map_err(name))?;
+        aya::maps::Map::from_map_data(again).map_err(map_err(name))
     }
 
     /// The last accepted advert for an instance, if one was heard.

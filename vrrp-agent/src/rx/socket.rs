@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use aya::maps::{HashMap, IterableMap as _, Map, MapData, PerCpuArray, PerCpuHashMap};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
@@ -58,12 +58,6 @@ impl Rules for MapRules {
     }
 }
 
-/// A second handle on a loaded map (by its kernel id), so the slow path reads the very maps
-/// the XDP program reads without borrowing the `Dataplane`.
-fn reopen(map: &MapData) -> anyhow::Result<Map> {
-    Ok(Map::from_map_data(MapData::from_id(map.info()?.id())?)?)
-}
-
 pub struct SlowPath {
     sock: AsyncFd<Socket>,
     rules: MapRules,
@@ -87,13 +81,13 @@ impl SlowPath {
         sock.set_nonblocking(true)?;
         setsockopt(&sock, sockopt::Ipv4PacketInfo, &true)?;
         let rules = MapRules {
-            config: HashMap::try_from(reopen(dp.config.map())?)?,
-            addrs: HashMap::try_from(reopen(dp.addrs.map())?)?,
-            peers: HashMap::try_from(reopen(dp.peers.map())?)?,
-            lists: HashMap::try_from(reopen(dp.addr_lists.map())?)?,
+            config: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_CONFIG)?)?,
+            addrs: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_ADDRS)?)?,
+            peers: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_PEERS)?)?,
+            lists: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_ADDR_LIST)?)?,
         };
-        let global = PerCpuArray::try_from(reopen(dp.global_stats.map())?)?;
-        let vrid_stats = PerCpuHashMap::try_from(reopen(dp.vrid_stats.map())?)?;
+        let global = PerCpuArray::try_from(dp.reopen(vrrp_common::names::GLOBAL_STATS)?)?;
+        let vrid_stats = PerCpuHashMap::try_from(dp.reopen(vrrp_common::names::VRID_STATS)?)?;
         let mut report = tokio::time::interval(REPORT_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reported_global = global.get(&0, 0).map(|v| sum_global(&v)).unwrap_or_default();
@@ -161,7 +155,7 @@ impl SlowPath {
             Verdict::Accept(a) => {
                 self.accepted += 1;
                 let mut record = a.record;
-                record.ts_ns = crate::agent::now_ns();
+                record.ts_ns = crate::clock::now_ns();
                 debug!(vrid = a.key.vrid, ifindex, src = %std::net::Ipv4Addr::from(record.src_v4), prio = record.priority, "slow path: advert accepted");
                 Some(AdvertEvent { key: a.key, reasons: event_reason::SLOW_PATH, _pad: 0, record })
             }

@@ -1,0 +1,245 @@
+//! The FSM's actions carried out: the state published to XDP, adverts, VIPs through
+//! rtnetlink and OWNED_VIPS, gratuitous ARPs, the status map, notify scripts.
+use std::net::{IpAddr, Ipv4Addr};
+
+use tracing::{Instrument as _, debug, error, info, warn};
+use vrrp_common::{InstanceStatus, VipKey, VipValue, state};
+
+use crate::{
+    core::fsm::{self, Action, State},
+    notify::NotifyState,
+    net::tx::Sender,
+    wire::{arp, vrrp},
+};
+
+pub use crate::clock::now_ns;
+use super::Ctx;
+use super::instance::{OwnedVip, Vrrp};
+
+
+pub(super) fn state_code(s: State) -> u32 {
+    match s {
+        State::Initialize => state::INIT,
+        State::Backup => state::BACKUP,
+        State::Master => state::MASTER,
+        State::Fault => state::FAULT,
+    }
+}
+
+/// Tells the XDP program the instance's state (it wakes us for every advert unless Backup).
+pub(super) fn publish_state(ctx: &mut Ctx, inst: &Vrrp, s: u32) {
+    if let Err(e) = ctx.dp.set_role(&inst.key, s, u32::from(inst.fsm.priority())) {
+        error!(parent: &inst.span, "publishing the state to the XDP program: {e}");
+    }
+}
+
+pub(super) async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let actions = take_actions(inst);
+    let mut notify = None;
+    run_actions(ctx, inst, actions, &mut notify).await;
+    finish_actions(ctx, inst, notify);
+}
+
+pub(super) fn take_actions(inst: &mut Vrrp) -> Vec<Action> {
+    std::iter::from_fn(|| inst.fsm.poll_action()).collect()
+}
+
+/// Splits a batch of actions before its first netlink round trip (installing the VIPs):
+/// the part before (publishing the state, the first advert) is what other routers' timers
+/// are waiting for.
+pub(super) fn split_before_netlink(mut actions: Vec<Action>) -> (Vec<Action>, Vec<Action>) {
+    let at = actions.iter().position(|a| matches!(a, Action::AddVips)).unwrap_or(actions.len());
+    let rest = actions.split_off(at);
+    (actions, rest)
+}
+
+/// After a batch: the status map, then the notify scripts (keepalived runs them after the
+/// transition's side effects: VIPs added, GARPs sent).
+pub(super) fn finish_actions(ctx: &mut Ctx, inst: &mut Vrrp, notify: Option<NotifyState>) {
+    write_status(ctx, inst);
+    if let Some(state) = notify {
+        ctx.notifier.notify(&inst.scripts, &inst.cfg.name, state, inst.fsm.priority());
+    }
+}
+
+pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Action>, notify: &mut Option<NotifyState>) {
+    for action in actions {
+        match action {
+            Action::StateChange { from, to, reason } => {
+                *notify = match to {
+                    State::Master => Some(NotifyState::Master),
+                    State::Backup => Some(NotifyState::Backup),
+                    State::Fault => Some(NotifyState::Fault),
+                    State::Initialize if reason.is_stop() => Some(NotifyState::Stop),
+                    State::Initialize => None,
+                };
+                let _e = inst.span.enter();
+                match to {
+                    State::Initialize if reason.is_stop() => info!("({}) Entering STOP STATE ({reason})", inst.cfg.name),
+                    _ => info!(from = %from, "({}) Entering {to} STATE ({reason})", inst.cfg.name),
+                }
+                inst.transitions += 1;
+                inst.last_transition_ns = now_ns();
+                match to {
+                    State::Master => inst.master = Some(inst.primary),
+                    State::Backup => {
+                        inst.master = match &reason {
+                            fsm::Reason::HigherPriority { src: IpAddr::V4(a), .. }
+                            | fsm::Reason::EqualPriorityHigherAddress { src: IpAddr::V4(a) } => Some(*a),
+                            _ => None,
+                        }
+                    }
+                    _ => inst.master = None,
+                }
+                // Before the first advert of the new state leaves.
+                publish_state(ctx, inst, state_code(to));
+            }
+            Action::AddVips => add_vips(ctx, inst).await,
+            Action::RemoveVips => remove_vips(ctx, inst).await,
+            Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
+            Action::SendGarp { count } => send_garps(ctx, inst, count),
+            Action::Reassert { src, priority: 255 } => {
+                warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error", inst.cfg.name, inst.cfg.vrid);
+            }
+            Action::Reassert { src, priority } => {
+                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
+            }
+        }
+    }
+}
+
+pub(super) async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+    inst.owns_vips = true;
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let Err(e) = ctx.nl.add_vip(link.index, vip).await {
+            // Not on the interface: XDP must not answer ARP for it either.
+            error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}; not answering ARP for it", vip.addr, vip.prefix_len, link.name);
+            continue;
+        }
+        if let IpAddr::V4(a) = vip.addr {
+            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
+            let value = VipValue::new(link.mac, inst.cfg.vrid);
+            if let Err(e) = ctx.dp.own_vip(key, value) {
+                error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
+            }
+        }
+    }
+}
+
+pub(super) async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+    if let Some(t) = inst.garp_task.take() {
+        t.abort();
+    }
+    // Stop answering ARP first, then remove the addresses.
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let IpAddr::V4(a) = vip.addr {
+            ctx.dp.disown_vip(&VipKey { ifindex: link.index, addr_v4: a.octets() });
+        }
+    }
+    for OwnedVip { vip, link, .. } in &inst.vips {
+        if let Err(e) = ctx.nl.remove_vip(link.index, vip).await {
+            error!(parent: &inst.span, "removing VIP {}/{} from {}: {e}", vip.addr, vip.prefix_len, link.name);
+        }
+    }
+    inst.owns_vips = false;
+}
+
+pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
+    let repr = advert_repr(inst, priority);
+    let peers: Vec<Ipv4Addr> = if inst.cfg.unicast_peers.is_empty() {
+        vec![vrrp::MCAST_V4]
+    } else {
+        inst.cfg.unicast_peers.iter().filter_map(|p| match p { IpAddr::V4(a) => Some(*a), IpAddr::V6(_) => None }).collect()
+    };
+    for dst in peers {
+        let carrier = vrrp::Carrier { src: IpAddr::V4(inst.primary), dst: IpAddr::V4(dst) };
+        if let Err(e) = repr.validate(&carrier) {
+            error!(parent: &inst.span, "cannot build an advert: {e}");
+            return;
+        }
+        let bytes = repr.to_bytes(&carrier, inst.checksum);
+        if let Err(e) = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes) {
+            if inst.link.up {
+                warn!(parent: &inst.span, "sending advert to {dst}: {e}");
+            } else {
+                // The priority-0 advert of a master whose interface just went down or away.
+                debug!(parent: &inst.span, "sending advert to {dst} on a link that is down: {e}");
+            }
+        }
+    }
+}
+
+pub(super) fn advert_repr(inst: &Vrrp, priority: u8) -> vrrp::Repr {
+    vrrp::Repr {
+        version: if inst.cfg.version == 3 { vrrp::Version::V3 } else { vrrp::Version::V2 },
+        vrid: inst.cfg.vrid,
+        priority,
+        adver_int_cs: inst.cfg.advert_int_cs,
+        auth: inst.auth,
+        addresses: inst.vips.iter().filter(|v| v.advertised).map(|v| v.vip.addr).collect(),
+    }
+}
+
+pub(super) fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
+    let frames: Vec<(std::sync::Arc<Sender>, Vec<u8>)> = inst
+        .vips
+        .iter()
+        .filter_map(|OwnedVip { vip, link, sender, .. }| match vip.addr {
+            IpAddr::V4(a) => Some((ctx.senders[*sender].clone(), arp::gratuitous_frame(link.mac, a))),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let send_round = |frames: &[(std::sync::Arc<Sender>, Vec<u8>)]| {
+        for (sender, frame) in frames {
+            if let Err(e) = sender.send_frame(frame) {
+                warn!("sending gratuitous ARP on {}: {e}", sender.ifname());
+            }
+        }
+    };
+    if ctx.garp_interval.is_zero() || count <= 1 {
+        for _ in 0..count {
+            send_round(&frames);
+        }
+        debug!(parent: &inst.span, "sent {count} gratuitous ARP round(s) for {} VIP(s)", frames.len());
+        return;
+    }
+    // Spaced rounds (vrrp_garp_interval) run in a task so no other instance waits for them.
+    if let Some(t) = inst.garp_task.take() {
+        t.abort();
+    }
+    let interval = ctx.garp_interval;
+    let span = inst.span.clone();
+    inst.garp_task = Some(tokio::spawn(
+        async move {
+            for round in 0..count {
+                if round > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                send_round(&frames);
+            }
+            debug!("sent {count} gratuitous ARP rounds {} ms apart", interval.as_millis());
+        }
+        .instrument(span),
+    ));
+}
+
+pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
+    let mut st = InstanceStatus {
+        state: state_code(inst.fsm.state()),
+        priority: u32::from(inst.fsm.priority()),
+        base_priority: u32::from(inst.cfg.priority),
+        adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
+        master_down_interval_us: u32::try_from(inst.fsm.master_down_interval_us()).unwrap_or(u32::MAX),
+        master_v4: inst.master.map(|a| a.octets()).unwrap_or_default(),
+        pid: std::process::id(),
+        transitions: inst.transitions,
+        last_transition_ns: inst.last_transition_ns,
+        name: [0; 32],
+        ifname: [0; 16],
+    };
+    st.set_name(&inst.cfg.name);
+    st.set_ifname(&inst.link.name);
+    if let Err(e) = ctx.dp.write_status(inst.key, st) {
+        debug!("writing INSTANCE_STATUS: {e}");
+    }
+}

@@ -1,0 +1,232 @@
+//! The event loop: one select over signals, XDP events, the slow path, link notifications
+//! and the timerfd; due deadlines fired with the takeover window closed; SIGTERM's hand-over.
+use std::{net::IpAddr, time::Duration};
+
+use anyhow::Context as _;
+use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
+use tracing::{debug, info, warn};
+use vrrp_common::state;
+
+use crate::{
+    clock::Deadline,
+    rx::socket::SlowPath,
+    dataplane,
+    core::fsm::State,
+    net::netlink::LinkEvents,
+};
+
+pub use crate::clock::now_ns;
+use super::{Ctx, RunOptions};
+use super::actions::{apply_actions, finish_actions, publish_state, run_actions, split_before_netlink, state_code, take_actions};
+use super::adverts::{dispatch, drain_ring, refresh_from_record, slow_dispatch};
+use super::instance::{Vrrp, start_instance, start_waiting};
+use super::links::check_links;
+use super::reload::{finish_retired, reload};
+
+/// The XDP program's wake-ups: the ring buffer of adverts that can change a decision.
+pub(super) type Events = AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>;
+
+pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunOptions) -> anyhow::Result<()> {
+    let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    let mut events: Events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
+    let mut deadline = Deadline::new().context("creating the timerfd")?;
+    let mut conflicts = register_fd(ctx.dp.take_conflicts().context("VIP conflict ring buffer already taken")?)?;
+    let mut conflict_log = crate::conflict::ConflictLog::default();
+    let mut logger = match ctx.dp.take_logger() {
+        Some(l) => Some(register_fd(l)?),
+        None => None,
+    };
+    // Link state: pushed by the kernel; a slow poll stays as a safety net in case a
+    // notification is lost (a netlink socket can overflow).
+    let mut link_events = match LinkEvents::subscribe() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            warn!("cannot subscribe to link notifications ({e}); polling link state every 500 ms");
+            None
+        }
+    };
+    // The slow path: adverts XDP does not judge (IP options, fragments, no XDP attached).
+    let mut slow_path = crate::rx::socket::SlowPath::open(&ctx.dp).context("opening the VRRP receive socket")?;
+    let poll_every = if link_events.is_some() { Duration::from_secs(5) } else { Duration::from_millis(500) };
+    let mut link_poll = tokio::time::interval(poll_every);
+    link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    for inst in instances.iter_mut() {
+        start_instance(ctx, inst).await;
+    }
+
+    loop {
+        deadline.arm(next_deadline(instances))?;
+        tokio::select! {
+            _ = sigterm.recv() => {
+                info!("SIGTERM: shutting down");
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline, [&mut sigterm, &mut sigint]).await;
+                return Ok(());
+            }
+            _ = sigint.recv() => {
+                info!("SIGINT: shutting down");
+                hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline, [&mut sigterm, &mut sigint]).await;
+                return Ok(());
+            }
+            _ = sighup.recv() => {
+                info!("SIGHUP: reloading {}", opts.config.display());
+                reload(ctx, instances, opts).await;
+            }
+            guard = events.readable_mut() => {
+                let mut guard = guard?;
+                let batch = drain_ring(guard.get_inner_mut());
+                guard.clear_ready();
+                dispatch(ctx, instances, batch).await;
+            }
+            ev = slow_path.recv() => slow_dispatch(ctx, instances, vec![ev]).await,
+            guard = conflicts.readable_mut() => {
+                let mut guard = guard?;
+                while let Some(item) = guard.get_inner_mut().next() {
+                    let Some(ev) = dataplane::parse_conflict(&item) else { continue };
+                    if let Some(c) = conflict_log.handle(&ev, now_ns()) {
+                        let vip = IpAddr::V4(c.vip);
+                        let owner = instances.iter().find(|i| i.vips.iter().any(|v| v.vip.addr == vip && v.link.index == c.ifindex));
+                        let iface = owner.and_then(|i| i.vips.iter().find(|v| v.vip.addr == vip)).map_or(String::new(), |v| v.link.name.clone());
+                        match owner {
+                            Some(i) => warn!(parent: &i.span, "({}) {c} on {iface}", i.cfg.name),
+                            None => warn!("{c} on ifindex {}", c.ifindex),
+                        }
+                    }
+                }
+                guard.clear_ready();
+            }
+            guard = async { match logger.as_mut() { Some(l) => l.readable_mut().await, None => std::future::pending().await } } => {
+                let mut guard = guard?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+            event = async { match link_events.as_mut() { Some(l) => l.next().await, None => std::future::pending().await } } => {
+                if event.is_none() {
+                    warn!("link notifications ended; polling link state every 500 ms");
+                    link_events = None;
+                    link_poll = tokio::time::interval(Duration::from_millis(500));
+                }
+                check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
+            }
+            _ = link_poll.tick() => {
+                check_links(ctx, instances).await;
+                start_waiting(ctx, instances, opts.xdp_mode).await;
+            }
+            r = deadline.wait() => r?,
+        }
+        run_due(ctx, instances, &mut events, &mut slow_path).await;
+        finish_retired(ctx, instances, opts.xdp_mode).await;
+    }
+}
+
+pub(super) fn next_deadline(instances: &[Vrrp]) -> Option<u64> {
+    instances.iter().filter_map(|i| i.fsm.poll_timeout()).min()
+}
+
+/// Fires the instances' due timers. A backup about to become master first closes the
+/// takeover window: it tells the XDP program it is (about to be) master, so every advert
+/// from now on wakes us, then takes every advert that arrived before: the ring buffer, the
+/// slow-path socket and the advert record. Only if none of them changed its mind does it take over; otherwise the
+/// XDP program is told it is a backup again.
+pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut Events, slow_path: &mut SlowPath) {
+    let now = now_ns();
+    let due: Vec<usize> = (0..instances.len()).filter(|&i| instances[i].fsm.poll_timeout().is_some_and(|d| d <= now)).collect();
+    if due.is_empty() {
+        return;
+    }
+    let takeovers: Vec<usize> = due.iter().copied().filter(|&i| instances[i].fsm.takeover_due(now)).collect();
+    if !takeovers.is_empty() {
+        for &i in &takeovers {
+            publish_state(ctx, &instances[i], state::MASTER);
+        }
+        let batch = drain_ring(events.get_mut());
+        dispatch(ctx, instances, batch).await;
+        let slow = slow_path.drain_now();
+        slow_dispatch(ctx, instances, slow).await;
+        for &i in &takeovers {
+            refresh_from_record(ctx, &mut instances[i]);
+        }
+    }
+    // Two passes: every due instance's state and first advert go out before any of them
+    // waits on netlink for its VIPs, so several VRIDs taking over at once do not delay each
+    // other's adverts (the next backup may be only Δpriority/256 × interval behind).
+    let mut later = Vec::with_capacity(due.len());
+    for &i in &due {
+        let inst = &mut instances[i];
+        // Adverts taken above carry their own (later) receive times: a restarted timer is
+        // no longer due at `now`, and handle_timeout leaves it alone.
+        inst.fsm.handle_timeout(now);
+        let (first, rest) = split_before_netlink(take_actions(inst));
+        let mut notify = None;
+        run_actions(ctx, inst, first, &mut notify).await;
+        later.push((i, rest, notify));
+    }
+    for (i, rest, mut notify) in later {
+        let inst = &mut instances[i];
+        run_actions(ctx, inst, rest, &mut notify).await;
+        // Whatever the FSM queued meanwhile (nothing, normally) goes out too.
+        let more = take_actions(inst);
+        run_actions(ctx, inst, more, &mut notify).await;
+        finish_actions(ctx, inst, notify);
+        if takeovers.contains(&i) && inst.fsm.state() != State::Master {
+            publish_state(ctx, inst, state_code(inst.fsm.state()));
+            debug!(parent: &inst.span, "takeover cancelled by an advert that arrived at the deadline");
+        }
+    }
+}
+
+/// SIGTERM/SIGINT, make-before-break: masters send priority 0 but keep their VIPs (and keep
+/// answering for them) until their successor's advert arrives, at most Master_Down_Interval
+/// each; then everything is stopped. A second signal stops at once.
+pub(super) async fn hand_over(
+    ctx: &mut Ctx,
+    instances: &mut [Vrrp],
+    events: &mut Events,
+    slow_path: &mut SlowPath,
+    deadline: &mut Deadline,
+    [sigterm, sigint]: [&mut tokio::signal::unix::Signal; 2],
+) {
+    let now = now_ns();
+    for inst in instances.iter_mut() {
+        inst.fsm.handle_shutdown(now);
+        apply_actions(ctx, inst).await;
+    }
+    let releasing = instances.iter().filter(|i| i.fsm.is_releasing()).count();
+    if releasing == 0 {
+        return;
+    }
+    info!("waiting for {releasing} successor(s) to take over before removing the VIPs");
+    // The FSM bounds each hand-over by Master_Down_Interval; this bounds the loop itself.
+    let longest = instances.iter().map(|i| i.fsm.master_down_interval_us()).max().unwrap_or(0);
+    let limit = tokio::time::Instant::now() + Duration::from_micros(longest) + Duration::from_secs(1);
+    while instances.iter().any(|i| i.fsm.is_releasing()) {
+        if let Err(e) = deadline.arm(next_deadline(instances)) {
+            warn!("timerfd: {e}; stopping without waiting for successors");
+            return;
+        }
+        tokio::select! {
+            guard = events.readable_mut() => {
+                let Ok(mut guard) = guard else { return };
+                let batch = drain_ring(guard.get_inner_mut());
+                guard.clear_ready();
+                dispatch(ctx, instances, batch).await;
+            }
+            ev = slow_path.recv() => slow_dispatch(ctx, instances, vec![ev]).await,
+            r = deadline.wait() => if r.is_err() { return },
+            _ = sigterm.recv() => { info!("second signal: stopping now"); return; }
+            _ = sigint.recv() => { info!("second signal: stopping now"); return; }
+            _ = tokio::time::sleep_until(limit) => { warn!("successors did not take over in time; stopping"); return; }
+        }
+        run_due(ctx, instances, events, slow_path).await;
+    }
+}
+
+/// Registers a file descriptor we own with the tokio reactor.
+pub(super) fn register_fd<T: std::os::fd::AsRawFd>(inner: T) -> anyhow::Result<AsyncFd<T>> {
+    // SAFETY: `inner` owns its fd (a map or the log ring buffer) and the AsyncFd owns `inner`,
+    // so the fd stays open for as long as it is registered.
+    unsafe { AsyncFd::register(inner) }.map_err(|e| anyhow::anyhow!("registering a BPF map fd with tokio: {e}"))
+}

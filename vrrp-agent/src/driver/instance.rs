@@ -1,0 +1,287 @@
+//! One running VRRP instance: set up from its configuration (interface, addresses, XDP
+//! keys, sockets), started, stopped; instances waiting for their interface.
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::{Context as _, bail};
+use tracing::{error, info, warn};
+use vrrp_common::{AF_INET, VridConfig, VridKey, flags, state};
+
+use crate::{
+    config,
+    dataplane::XdpMode,
+    core::fsm,
+    net::netlink::{LinkInfo, Vip},
+    notify::{NotifyState, Scripts},
+    net::tx::Sender,
+    wire::vrrp,
+};
+
+pub use crate::clock::now_ns;
+use super::Ctx;
+use super::actions::{apply_actions, remove_vips};
+use super::reload::Pending;
+
+/// One running VRRP instance and what it needs to act.
+pub(super) struct Vrrp {
+    pub(super) cfg: config::Instance,
+    pub(super) key: VridKey,
+    pub(super) link: LinkInfo,
+    pub(super) primary: Ipv4Addr,
+    pub(super) fsm: fsm::Instance,
+    pub(super) vips: Vec<OwnedVip>,
+    pub(super) sender: usize,
+    pub(super) scripts: Scripts,
+    pub(super) auth: vrrp::Auth,
+    pub(super) checksum: vrrp::ChecksumMode,
+    /// Kernel timestamp of the newest advert already given to the FSM.
+    pub(super) last_fed_ts: u64,
+    /// The interface disappeared (deleted): when one of that name is back, it is a new one.
+    pub(super) link_gone: bool,
+    /// Retired by a reload and handing over: what to do once stopped.
+    pub(super) pending: Option<Pending>,
+    /// Sequence number of the last ring-buffer event given to the FSM: events are applied
+    /// in this order, and an event is never skipped because of a record read.
+    pub(super) last_seq: Option<u64>,
+    /// (source, priority, interval) of the last event: a record read that matches it only
+    /// says "the same master is still there" and may refresh the timer.
+    pub(super) known: Option<([u8; 4], u32, u32)>,
+    pub(super) master: Option<Ipv4Addr>,
+    pub(super) transitions: u32,
+    pub(super) last_transition_ns: u64,
+    pub(super) owns_vips: bool,
+    /// A GARP burst spaced by vrrp_garp_interval, running on its own so it delays nothing.
+    pub(super) garp_task: Option<tokio::task::JoinHandle<()>>,
+    pub(super) span: tracing::Span,
+}
+
+/// A VIP as the instance owns it: on which device, sent out of which sender, advertised or
+/// excluded (virtual_ipaddress_excluded).
+pub(super) struct OwnedVip {
+    pub(super) vip: Vip,
+    pub(super) link: LinkInfo,
+    pub(super) sender: usize,
+    pub(super) advertised: bool,
+}
+
+/// The sender for a device, opened on first use. `primary` joins the VRRP multicast group
+/// (only the instance's own interface needs it).
+pub(super) fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<Ipv4Addr>) -> anyhow::Result<usize> {
+    // By name and index: a re-created interface of the same name needs new sockets.
+    if let Some(i) = ctx.senders.iter().position(|s| s.ifname() == link.name && s.ifindex() == link.index) {
+        if let Some(p) = primary {
+            ctx.senders[i].join_vrrp_group(p);
+        }
+        return Ok(i);
+    }
+    let s = Sender::new(&link.name, link.index).with_context(|| format!("opening sockets on {}", link.name))?;
+    if let Some(p) = primary {
+        s.join_vrrp_group(p);
+    }
+    ctx.senders.push(std::sync::Arc::new(s));
+    Ok(ctx.senders.len() - 1)
+}
+
+/// An instance that could not be set up. One whose interface does not exist (or has no IPv4
+/// address yet) waits in FAULT and starts when it appears, as keepalived does; any other
+/// failure is named and the instance is not started. `quiet`: it was already waiting.
+pub(super) fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Error, quiet: bool) {
+    let waits = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::net::netlink::NetlinkError>(),
+            Some(crate::net::netlink::NetlinkError::NoSuchInterface(_) | crate::net::netlink::NetlinkError::NoPrimaryAddress(_))
+        )
+    });
+    if !waits {
+        error!("{}:{}: vrrp_instance {}: {e:#}; not started", cfg.file.display(), cfg.line, cfg.name);
+        return;
+    }
+    if !quiet {
+        warn!("{}:{}: vrrp_instance {}: {e:#}", cfg.file.display(), cfg.line, cfg.name);
+        info!("({}) Entering FAULT STATE ({e:#}; waiting for it)", cfg.name);
+        let scripts = Scripts {
+            notify: cfg.notify.clone(),
+            master: cfg.notify_master.clone(),
+            backup: cfg.notify_backup.clone(),
+            fault: cfg.notify_fault.clone(),
+            stop: cfg.notify_stop.clone(),
+        };
+        ctx.notifier.notify(&scripts, &cfg.name, NotifyState::Fault, cfg.priority);
+    }
+    ctx.waiting.push(cfg.clone());
+}
+
+/// Starts the instances waiting for an interface that is now there.
+pub(super) async fn start_waiting(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode: XdpMode) {
+    for cfg in std::mem::take(&mut ctx.waiting) {
+        if !crate::verdict::interfaces(&cfg).into_iter().all(crate::verdict::interface_exists) {
+            ctx.waiting.push(cfg);
+            continue;
+        }
+        match setup_instance(ctx, &cfg, mode).await {
+            Ok(mut inst) => {
+                info!(parent: &inst.span, "({}) interface {} is there: starting the instance", cfg.name, cfg.interface);
+                start_instance(ctx, &mut inst).await;
+                instances.push(inst);
+            }
+            Err(e) => setup_failed(ctx, &cfg, &e, true),
+        }
+    }
+}
+
+pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
+    let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
+    let link = ctx.nl.link(&cfg.interface).await?;
+    let primary = match cfg.unicast_src_ip {
+        Some(IpAddr::V4(a)) => a,
+        Some(IpAddr::V6(a)) => bail!("unicast_src_ip {a}: IPv6 instances are not supported yet"),
+        None => {
+            let all: Vec<IpAddr> = cfg.vips.iter().chain(&cfg.excluded_vips).map(|v| v.addr).collect();
+            ctx.nl.primary_ipv4(&link, &all).await?
+        }
+    };
+    let vlans = ctx.nl.vlan_uppers(link.index).await.unwrap_or_default();
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, &vlans)?;
+    let sender = sender_for(ctx, &link, Some(primary))?;
+    // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
+    // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
+    let mut vips = Vec::new();
+    for (v, advertised) in cfg.vips.iter().map(|v| (v, true)).chain(cfg.excluded_vips.iter().map(|v| (v, false))) {
+        if v.addr.is_ipv6() {
+            warn!(parent: &span, "{}:{}: IPv6 VIP {} is not supported yet; ignored", cfg.file.display(), v.line, v.addr);
+            continue;
+        }
+        let vlink = match &v.dev {
+            Some(dev) if dev != &link.name => ctx
+                .nl
+                .link(dev)
+                .await
+                .with_context(|| format!("{}:{}: VIP {} dev {dev}", cfg.file.display(), v.line, v.addr))?,
+            _ => link.clone(),
+        };
+        if vlink.index != link.index {
+            let vlans = ctx.nl.vlan_uppers(vlink.index).await.unwrap_or_default();
+            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode, &vlans)?;
+        }
+        let vip = Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() };
+        // A VIP left behind by an agent that was killed: keepalived removes them at start too.
+        if ctx.nl.remove_vip(vlink.index, &vip).await? {
+            warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, vlink.name);
+        }
+        let sender = sender_for(ctx, &vlink, None)?;
+        vips.push(OwnedVip { vip, advertised, sender, link: vlink });
+    }
+    if !vips.iter().any(|v| v.advertised) {
+        bail!("no usable IPv4 virtual_ipaddress: an advert must carry at least one address");
+    }
+    let version = if cfg.version == 3 { fsm::Version::V3 } else { fsm::Version::V2 };
+    let (auth, pass) = match &cfg.auth {
+        Some(config::Auth::Pass(p)) if cfg.version == 2 => (vrrp::Auth::Pass(*p), Some(*p)),
+        Some(config::Auth::Ah) if cfg.version == 2 => {
+            bail!("auth_type AH is not supported yet (keepalived deprecates it; use PASS or none)")
+        }
+        Some(_) => {
+            warn!(parent: &span, "authentication is a VRRPv2 feature; ignored for version 3 (as keepalived does)");
+            (vrrp::Auth::None, None)
+        }
+        None => (vrrp::Auth::None, None),
+    };
+    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
+    let mut vflags = 0;
+    if cfg.priority == 255 {
+        vflags |= flags::OWNER;
+    }
+    // What the receive checks compare adverts with (XDP and the slow path read the same maps).
+    let rx = crate::rx::InstanceRules::new(cfg, vips.iter().map(|v| (v.vip.addr, v.advertised)));
+    let vcfg = VridConfig {
+        version: u32::from(cfg.version),
+        adver_int_cs: u32::from(cfg.advert_int_cs),
+        state: state::INIT,
+        flags: vflags | rx.flags,
+        priority: u32::from(cfg.priority),
+        primary_v4: primary.octets(),
+        count_addrs: rx.count_addrs(),
+        ..VridConfig::default()
+    };
+    let vcfg = match pass {
+        Some(p) => vcfg.with_pass(p),
+        None => vcfg.without_auth(),
+    };
+    ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
+    let first_seq = ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
+    let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
+    let params = fsm::Params {
+        version,
+        priority: cfg.priority,
+        advert_int_cs: cfg.advert_int_cs,
+        preempt: cfg.preempt,
+        preempt_delay_us: secs(cfg.preempt_delay_s),
+        initial_master: cfg.initial_state == config::InitialState::Master && cfg.priority != 255,
+        primary_addr: IpAddr::V4(primary),
+        garp_master_repeat: cfg.garp_master_repeat,
+        garp_master_delay_us: secs(cfg.garp_master_delay_s),
+        garp_master_refresh_us: secs(cfg.garp_master_refresh_s),
+        lower_prio_advert: !cfg.lower_prio_no_advert,
+        garp_lower_prio_repeat: cfg.garp_lower_prio_repeat,
+        garp_lower_prio_delay_us: secs(cfg.garp_lower_prio_delay_s),
+        higher_prio_send_advert: cfg.higher_prio_send_advert,
+        make_before_break: true,
+    };
+    let checksum = if cfg.version == 3 && !cfg.v3_checksum_as_v2 {
+        vrrp::ChecksumMode::PseudoHeader
+    } else {
+        vrrp::ChecksumMode::Plain
+    };
+    info!(parent: &span, primary = %primary, xdp = ?used, priority = cfg.priority, version = cfg.version,
+        "instance ready: master down interval {} us", fsm::master_down_interval_us(version, cfg.priority, cfg.advert_int_cs));
+    Ok(Vrrp {
+        cfg: cfg.clone(),
+        key,
+        link,
+        primary,
+        fsm: fsm::Instance::new(params),
+        vips,
+        sender,
+        scripts: Scripts {
+            notify: cfg.notify.clone(),
+            master: cfg.notify_master.clone(),
+            backup: cfg.notify_backup.clone(),
+            fault: cfg.notify_fault.clone(),
+            stop: cfg.notify_stop.clone(),
+        },
+        auth,
+        checksum,
+        last_fed_ts: 0,
+        link_gone: false,
+        pending: None,
+        // Events of an earlier incarnation of this key (still queued) are older than this.
+        last_seq: Some(first_seq),
+        known: None,
+        master: None,
+        transitions: 0,
+        last_transition_ns: 0,
+        owns_vips: false,
+        garp_task: None,
+        span,
+    })
+}
+
+/// Stops an instance now (a reload, or after the SIGTERM hand-over): priority 0 if it is a
+/// master that has not sent it yet, VIPs removed (whatever happened before: no VIP is left
+/// behind), STOP notifications.
+pub(super) async fn stop_instance(ctx: &mut Ctx, inst: &mut Vrrp, now: u64) {
+    inst.fsm.handle_stop_now(now);
+    apply_actions(ctx, inst).await;
+    if inst.owns_vips {
+        remove_vips(ctx, inst).await;
+    }
+}
+
+/// Starts an instance's state machine (in FAULT if its interface is down).
+pub(super) async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let now = now_ns();
+    if !inst.link.up {
+        inst.fsm.handle_fault(now, true);
+    }
+    inst.fsm.handle_startup(now);
+    apply_actions(ctx, inst).await;
+}
