@@ -5,7 +5,7 @@ use vrrp_agent::{
     agent::{self, RunOptions},
     config,
     dataplane::{KernelLogLevel, XdpMode},
-    status, verdict,
+    crosscheck, status, verdict,
 };
 
 #[derive(Parser)]
@@ -44,15 +44,25 @@ enum Command {
         log: Option<String>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
+    /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
+    /// failover works as configured, 1 if it does not.
     #[command(visible_alias = "-t")]
     Check {
+        /// The configuration; repeat it, one file per node, to check nodes against each other.
         #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
-        file: PathBuf,
+        file: Vec<PathBuf>,
+        /// Config id selecting `@name` conditional lines (one file only).
         #[arg(short = 'i', long = "config-id")]
         config_id: Option<String>,
-        /// Print the configuration as understood, as JSON.
+        /// Print the configuration as understood, as JSON (one file only).
         #[arg(long)]
         dump: bool,
+        /// Several nodes: print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Several nodes: warnings fail too (exit 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Print each instance's state and counters from the pinned maps.
     Status {
@@ -81,6 +91,30 @@ fn init_logging(spec: Option<&str>) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// `check -f a.conf -f b.conf ...`: the nodes against each other.
+fn check_nodes(files: &[PathBuf], json: bool, strict: bool) -> ExitCode {
+    let nodes = match crosscheck::load_nodes(files) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(3);
+        }
+    };
+    let report = crosscheck::check(&nodes);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("cannot print the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    ExitCode::from(report.exit_code(strict))
 }
 
 fn main() -> ExitCode {
@@ -113,7 +147,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { file, config_id, dump } => {
+        Command::Check { file, config_id, dump, json, strict } => {
+            if file.len() > 1 {
+                if config_id.is_some() || dump {
+                    eprintln!("vrrp-agent check: -i and --dump take one file; several -f files are checked against each other");
+                    return ExitCode::from(2);
+                }
+                return check_nodes(&file, json, strict);
+            }
+            if json || strict {
+                eprintln!("vrrp-agent check: --json and --strict are for two or more -f files (one per node)");
+                return ExitCode::from(2);
+            }
+            let Some(file) = file.into_iter().next() else {
+                return ExitCode::from(2);
+            };
             let mut loaded = match config::load(&file, &config::LoadOptions { config_id }) {
                 Ok(l) => l,
                 Err(e) => {
