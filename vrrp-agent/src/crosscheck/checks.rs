@@ -83,7 +83,9 @@ pub(super) fn consistency(nodes: &[Node], clusters: &[Cluster]) -> Vec<Diagnosti
                     what.push(format!("only here: {}", only_here.join(" ")));
                 }
                 if !only_there.is_empty() {
-                    what.push(format!("only on {}: {}", rn.label, only_there.join(" ")));
+                    what.push(format!("only on {other}: {}", only_there.join(" ")));
+                } else {
+                    what.push(format!("against {other}"));
                 }
                 // A router that compares the addresses drops the other's adverts.
                 if m.skip_check_adv_addr && r.skip_check_adv_addr {
@@ -94,7 +96,7 @@ pub(super) fn consistency(nodes: &[Node], clusters: &[Cluster]) -> Vec<Diagnosti
                 } else {
                     out.push(mk(
                         Severity::Error,
-                        format!("virtual_ipaddress lists differ ({}; {other}): adverts are dropped as an address mismatch unless skip_check_adv_addr, both become master", what.join("; ")),
+                        format!("virtual_ipaddress lists differ ({}): adverts are dropped as an address mismatch unless skip_check_adv_addr, both become master", what.join("; ")),
                     ));
                 }
             } else {
@@ -179,17 +181,19 @@ fn unicast_peering(members: &[(&Node, &Instance)], out: &mut Vec<Diagnostic>) {
         let mut say = |sev: Severity, msg: String| {
             out.push(diag(sev, &a.file, a.line, format!("vrrp_instance {} (VRID {}): {msg}", a.name, a.vrid)));
         };
+        let mut missing = false;
         for &(bn, b) in &others {
             if let Some(src) = b.unicast_src_ip
                 && !a.unicast_peers.contains(&src)
             {
+                missing = true;
                 say(
                     Severity::Error,
                     format!("unicast_peer does not list {src}, the unicast_src_ip of {}: it never hears this node's adverts and becomes master too", at(bn, b)),
                 );
             }
         }
-        if !all_known && a.unicast_peers.len() < others.len() {
+        if !all_known && !missing && a.unicast_peers.len() < others.len() {
             say(
                 Severity::Error,
                 format!("unicast_peer lists {} address(es) for {} other node(s): at least one never hears this node's adverts", a.unicast_peers.len(), others.len()),

@@ -62,16 +62,16 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// "track_script chk_nginx (weight -20)" / "... (weight 0: FAULT)".
+    /// "track_script chk_nginx", "track_script chk_gw of sync group G1".
     pub fn describe(&self) -> String {
         let mut s = format!("{} {}", self.kind.keyword(), self.name);
         if let Some(g) = &self.sync_group {
-            s.push_str(&format!(" (sync group {g})"));
+            s.push_str(&format!(" of sync group {g}"));
         }
         s
     }
 
-    /// "weight -20", "weight 0 (FAULT)", "weight 10 reverse".
+    /// "weight -20", "weight 10 reverse".
     pub fn weight_text(&self) -> String {
         let mut s = format!("weight {}", self.weight);
         if self.reverse {

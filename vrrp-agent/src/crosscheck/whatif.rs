@@ -60,7 +60,7 @@ pub struct Outcome {
 pub struct WhatIf {
     /// The node where it happens.
     pub node: String,
-    /// "node-a stops (or eth0 goes down)", "track_script chk fails on node-a", ...
+    /// "node-a stops, or its eth0 goes down", "track_script chk fails on node-a", ...
     pub scenario: String,
     /// The tracker that fails, if it is one.
     pub tracker: Option<Tracker>,
@@ -117,6 +117,11 @@ fn elect(seats: &[Seat], prios: &[Effective]) -> Outcome {
     }
 }
 
+/// Whether the master differs (or, without one, who ties for it).
+fn changed(before: &Outcome, after: &Outcome) -> bool {
+    after.master != before.master || (after.master.is_none() && after.tied != before.tied)
+}
+
 fn who_wins_tie(o: &Outcome) -> String {
     match &o.master {
         Some(m) => format!("the higher primary address wins: {m} (unicast_src_ip)"),
@@ -146,7 +151,8 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
 
     // Equal priorities with every tracker healthy.
     for (k, s) in seats.iter().enumerate() {
-        if let Some(j) = (0..k).find(|&j| base_prios[j] == base_prios[k] && base_prios[k] != Effective::Fault) {
+        // Two owners (255) are an error of their own (checks.rs).
+        if let Some(j) = (0..k).find(|&j| base_prios[j] == base_prios[k] && base_prios[k].priority().is_some_and(|p| p < 255)) {
             let pair = elect(&[seats_ref(&seats[j]), seats_ref(s)], &[base_prios[j], base_prios[k]]);
             say(
                 &mut said,
@@ -169,7 +175,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
     let mut rows: Vec<WhatIf> = Vec::new();
     let row = |rows: &mut Vec<WhatIf>, k: usize, scenario: String, tracker: Option<Tracker>, prios: Vec<Effective>| {
         let outcome = elect(&seats, &prios);
-        let moves = outcome.master != baseline.master || outcome.tied != baseline.tied;
+        let moves = changed(&baseline, &outcome);
         let after_recovery = match (moves, base_master, &outcome.master) {
             (true, Some(b), Some(y)) if *y != seats[b].label => {
                 let yk = seats.iter().position(|s| s.label == y).unwrap_or(b);
@@ -198,20 +204,22 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
             v[k] = p;
             v
         };
-        row(&mut rows, k, format!("{} stops (or {} goes down)", s.label, s.inst.interface), None, others(Effective::Fault));
+        row(&mut rows, k, format!("{} stops, or its {} goes down", s.label, s.inst.interface), None, others(Effective::Fault));
         for (ti, t) in s.trackers.iter().enumerate() {
             if t.kind == TrackKind::File && t.weight != 0 {
                 // The value that first changes the master: lower on the master, higher elsewhere.
                 let m: i64 = if t.reverse { -1 } else { 1 };
                 let up = i64::from(t.weight).signum() * m;
                 let dir = if base_master == Some(k) { -up } else { up };
+                // A value that only ties is passed over: the next one settles it.
                 let found = (1..=254).map(|step| dir * step).find_map(|v| {
                     let prios = others(s.priority_with(Some((ti, Reading::Value(v)))));
                     let o = elect(&seats, &prios);
-                    (o.master != baseline.master || o.tied != baseline.tied).then_some((v, prios))
+                    (changed(&baseline, &o) && o.tied.is_empty()).then_some((v, prios))
                 });
                 if let Some((v, prios)) = found {
-                    row(&mut rows, k, format!("{} reads {v} on {}", t.describe(), s.label), Some(t.clone()), prios);
+                    let beyond = if v > 0 { "or more" } else { "or less" };
+                    row(&mut rows, k, format!("{} reads {v} {beyond} on {}", t.describe(), s.label), Some(t.clone()), prios);
                 }
                 continue;
             }
@@ -276,7 +284,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
                 );
             }
         }
-        if r.tracker.is_some() && r.outcome.tied.len() > 1 && baseline.tied.is_empty() {
+        if r.tracker.as_ref().is_some_and(|t| t.kind != TrackKind::File) && r.outcome.tied.len() > 1 && baseline.tied.is_empty() {
             say(
                 &mut said,
                 file,
