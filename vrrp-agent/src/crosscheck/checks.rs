@@ -14,7 +14,7 @@ fn at(node: &Node, inst: &Instance) -> String {
 
 fn interval(inst: &Instance) -> String {
     let cs = inst.advert_int_cs;
-    if cs % 100 == 0 { format!("{} s", cs / 100) } else { format!("{} ms", u32::from(cs) * 10) }
+    if cs.is_multiple_of(100) { format!("{} s", cs / 100) } else { format!("{} ms", u32::from(cs) * 10) }
 }
 
 fn auth_text(a: Option<&Auth>) -> &'static str {

@@ -165,3 +165,16 @@ vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_script {\n  chk weight -30\n
     let b = l.config.instances.iter().find(|i| i.name == "B").expect("B");
     assert_eq!(priority::trackers_of(&l.config, b)[0].weight, 0, "a group with an owner has no weights");
 }
+
+/// The README shows `check` on the typical pair with its real output: keep it real.
+#[test]
+fn readme_shows_the_real_output_of_the_typical_pair() {
+    let readme = std::fs::read_to_string("../README.md").expect("README.md");
+    let start = readme.find("$ vrrp-agent check -f node-a.conf -f node-b.conf\n").expect("the README shows the command");
+    let shown = &readme[start..];
+    let shown = &shown[shown.find('\n').expect("newline") + 1..shown.find("\n```").expect("end of the block") + 1];
+    let files = case_files(&Path::new(CORPUS).join("typical"));
+    // The README runs it from the case's directory.
+    let real = check(&load_nodes(&files).expect("load")).to_text().replace("testdata/crosscheck/typical/", "");
+    assert_eq!(shown, real, "update the README's example (run the command in {CORPUS}/typical)");
+}

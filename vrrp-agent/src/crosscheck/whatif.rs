@@ -318,17 +318,24 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         }
     }
     // Weight 0: FAULT, once per tracker (named the same on every node).
-    let mut faulting: BTreeMap<(String, String), (PathBuf, usize, &Instance, Vec<&str>)> = BTreeMap::new();
+    /// The first node's tracker (where the warning points) and the nodes that have it.
+    struct Faulting<'a> {
+        first: &'a Tracker,
+        inst: &'a Instance,
+        on: Vec<&'a str>,
+    }
+    let mut faulting: BTreeMap<(&str, &str), Faulting> = BTreeMap::new();
     for s in &seats {
         for t in s.trackers.iter().filter(|t| t.weight == 0) {
             faulting
-                .entry((t.kind.keyword().to_string(), t.name.clone()))
-                .or_insert_with(|| (t.file.clone(), t.line, s.inst, Vec::new()))
-                .3
+                .entry((t.kind.keyword(), t.name.as_str()))
+                .or_insert_with(|| Faulting { first: t, inst: s.inst, on: Vec::new() })
+                .on
                 .push(s.label);
         }
     }
-    for ((kw, name), (file, line, inst, on)) in faulting {
+    for ((kw, name), Faulting { first, inst, on }) in faulting {
+        let (file, line) = (&first.file, first.line);
         let everywhere = if on.len() == seats.len() && seats.len() > 1 {
             "; failing on every node at once leaves no master"
         } else {
@@ -336,7 +343,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         };
         say(
             &mut said,
-            &file,
+            file,
             line,
             inst,
             format!("{kw} {name} has weight 0: failing puts the instance in FAULT on {} (no VIPs there){everywhere}", on.join(", ")),
