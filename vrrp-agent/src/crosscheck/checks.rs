@@ -122,7 +122,40 @@ pub(super) fn consistency(nodes: &[Node], clusters: &[Cluster]) -> Vec<Diagnosti
         unicast_peering(&members, &mut out);
         priorities(&members, &mut out);
     }
+    sync_groups(nodes, clusters, &mut out);
     out
+}
+
+/// Instances that move together on one node (one sync group) must on every node, or after a
+/// failover one node can be master of one and backup of the other.
+fn sync_groups(nodes: &[Node], clusters: &[Cluster], out: &mut Vec<Diagnostic>) {
+    let on = |c: &Cluster, n: usize| c.members.iter().find(|&&(m, _)| m == n).map(|&(_, i)| nodes[n].instance(i));
+    for (a, ca) in clusters.iter().enumerate() {
+        for cb in clusters.iter().skip(a + 1) {
+            // (node, its instance in ca, its instance in cb, their common group)
+            let both: Vec<(usize, &Instance, &Instance, Option<&String>)> = (0..nodes.len())
+                .filter_map(|n| {
+                    let (x, y) = (on(ca, n)?, on(cb, n)?);
+                    let g = x.sync_group.as_ref().filter(|g| y.sync_group.as_ref() == Some(*g));
+                    Some((n, x, y, g))
+                })
+                .collect();
+            let Some(&(gn, _, _, Some(g))) = both.iter().find(|b| b.3.is_some()) else { continue };
+            for &(n, x, y, other) in &both {
+                if other.is_none() {
+                    out.push(diag(
+                        Severity::Warning,
+                        &x.file,
+                        x.line,
+                        format!(
+                            "vrrp_instance {} (VRID {}) and {} (VRID {}) are in sync group {g} on {} but do not move together on {}: a failover can split them across nodes",
+                            x.name, x.vrid, y.name, y.vrid, nodes[gn].label, nodes[n].label
+                        ),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Clusters of different VRIDs sharing a VIP across nodes: each elects its own master and

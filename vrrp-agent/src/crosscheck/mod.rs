@@ -16,7 +16,8 @@
 //!   leaves out a peer's `unicast_src_ip`, two address owners (priority 255), a configuration
 //!   error in one of the files;
 //! - warnings (exit 0 unless `--strict`): equal or defaulted priorities, an instance with no
-//!   peer, a `state MASTER` that is not the highest priority, a VRRPv3 interval mismatch, and
+//!   peer, a `state MASTER` that is not the highest priority, a VRRPv3 interval mismatch,
+//!   instances in one sync group on one node but not moving together on another, and
 //!   from the what-if table: a tracker that can never move mastership, one failure that makes
 //!   two nodes equal, `nopreempt` keeping a recovered node from taking back, a weight-0
 //!   tracker that puts the node in FAULT;

@@ -32,7 +32,7 @@ fn corpus_matches_golden_output() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 9, "the corpus is there: {cases:?}");
+    assert!(cases.len() >= 12, "the corpus is there: {cases:?}");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failed = Vec::new();
     for case in &cases {
@@ -66,6 +66,7 @@ fn corpus_verdicts() {
         ("tie-after-failure", 0, 1, &["one failure makes two nodes equal", "node-a and node-b are at 90"]),
         ("fault-weight0", 0, 1, &["track_script chk_upstream has weight 0", "failing on every node at once leaves no master"]),
         ("sync-group", 0, 1, &["track_process proc_haproxy of VI_INT loses quorum on node-a: sync group G1 to FAULT"]),
+        ("sync-group-split", 0, 1, &["node-b.conf:9: warning", "are in sync group G1 on node-a but do not move together on node-b"]),
         ("triple", 1, 1, &["node-c.conf:9: error", "unicast_peer does not list 198.18.7.2", "track_file maint reads 11 or more on node-a"]),
     ];
     for (case, code, strict, needles) in expect {
