@@ -34,11 +34,18 @@ pub(super) fn consistency(nodes: &[Node], clusters: &[Cluster]) -> Vec<Diagnosti
         let Some(&(rn, r)) = members.first() else { continue };
         if members.len() == 1 {
             if !overlapping.contains(&k) && nodes.len() > 1 {
+                // A peer of the same name that its file's errors keep from running explains it.
+                let broken: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| !std::ptr::eq(*n, rn))
+                    .flat_map(|n| n.loaded.config.rejected.iter().filter(|x| x.name == r.name).map(move |x| (n, x)))
+                    .map(|(n, x)| format!("; {}'s {} ({}:{}) is not started", n.label, x.name, x.file.display(), x.line))
+                    .collect();
                 out.push(diag(
                     Severity::Warning,
                     &r.file,
                     r.line,
-                    format!("vrrp_instance {} (VRID {}): no peer in the other files: {} runs it alone", r.name, r.vrid, rn.label),
+                    format!("vrrp_instance {} (VRID {}): no peer in the other files: {} runs it alone{}", r.name, r.vrid, rn.label, broken.concat()),
                 ));
             }
             continue;

@@ -155,7 +155,11 @@ pub fn check(nodes: &[Node]) -> Report {
     }
     // Order: by node (the order the files were given), then file, then line; one of each.
     let order = |d: &Diagnostic| {
-        let node = nodes.iter().position(|n| d.file == n.path || n.loaded.diagnostics.iter().any(|x| x.file == d.file));
+        let node = nodes.iter().position(|n| {
+            d.file == n.path
+                || n.loaded.config.instances.iter().any(|i| i.file == d.file)
+                || n.loaded.diagnostics.iter().any(|x| x.file == d.file)
+        });
         (node.unwrap_or(usize::MAX), d.file.clone(), d.line)
     };
     findings.sort_by_key(|d| order(d));

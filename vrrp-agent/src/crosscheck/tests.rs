@@ -138,11 +138,16 @@ fn json_names_nodes_priorities_and_masters() {
 
 #[test]
 fn a_file_with_errors_fails_the_check() {
-    let a = instance("A", "eth0", 7, 100, "198.18.10.1");
-    let b = instance("B", "eth0", 7, 90, "198.18.10.1").replace("priority 90", "priority 400");
+    let a = instance("VI", "eth0", 7, 100, "198.18.10.1");
+    let b = instance("VI", "eth0", 7, 90, "198.18.10.1").replace("priority 90", "priority 400");
     let r = check(&nodes(&[("a.conf", &a), ("b.conf", &b)]));
-    assert_eq!(r.exit_code(false), 1, "{}", r.to_text());
-    assert!(r.to_text().contains("b.conf:4: error: priority 400 is out of range"), "{}", r.to_text());
+    let text = r.to_text();
+    assert_eq!(r.exit_code(false), 1, "{text}");
+    assert!(text.contains("b.conf:4: error: priority 400 is out of range"), "{text}");
+    assert!(
+        text.contains("a.conf:1: warning: vrrp_instance VI (VRID 7): no peer in the other files: a runs it alone; b's VI (b.conf:1) is not started"),
+        "the missing peer is explained: {text}"
+    );
 }
 
 #[test]
