@@ -45,15 +45,16 @@ enum Command {
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
     /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
-    /// failover works as configured, 1 if it does not.
+    /// failover works as configured, 1 if it does not (3: a file cannot be read).
     #[command(visible_alias = "-t")]
     Check {
         /// The configuration; repeat it, one file per node, to check nodes against each other.
         #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
         file: Vec<PathBuf>,
-        /// Config id selecting `@name` conditional lines (one file only).
+        /// Config id selecting `@name` conditional lines; with several files, one per `-f`
+        /// (in order) or none.
         #[arg(short = 'i', long = "config-id")]
-        config_id: Option<String>,
+        config_id: Vec<String>,
         /// Print the configuration as understood, as JSON (one file only).
         #[arg(long)]
         dump: bool,
@@ -94,8 +95,8 @@ fn init_logging(spec: Option<&str>) {
 }
 
 /// `check -f a.conf -f b.conf ...`: the nodes against each other.
-fn check_nodes(files: &[PathBuf], json: bool, strict: bool) -> ExitCode {
-    let nodes = match crosscheck::load_nodes(files) {
+fn check_nodes(files: &[PathBuf], config_ids: &[String], json: bool, strict: bool) -> ExitCode {
+    let nodes = match crosscheck::load_nodes(files, config_ids) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("{e}");
@@ -149,17 +150,17 @@ fn main() -> ExitCode {
         }
         Command::Check { file, config_id, dump, json, strict } => {
             if file.len() > 1 {
-                if config_id.is_some() || dump {
-                    eprintln!("vrrp-agent check: -i and --dump take one file; several -f files are checked against each other");
+                if dump {
+                    eprintln!("vrrp-agent check: --dump takes one file; several -f files are checked against each other");
                     return ExitCode::from(2);
                 }
-                return check_nodes(&file, json, strict);
+                return check_nodes(&file, &config_id, json, strict);
             }
-            if json || strict {
-                eprintln!("vrrp-agent check: --json and --strict are for two or more -f files (one per node)");
+            if json || strict || config_id.len() > 1 {
+                eprintln!("vrrp-agent check: --json, --strict and several -i are for two or more -f files (one per node)");
                 return ExitCode::from(2);
             }
-            let Some(file) = file.into_iter().next() else {
+            let (Some(file), config_id) = (file.into_iter().next(), config_id.into_iter().next()) else {
                 return ExitCode::from(2);
             };
             let mut loaded = match config::load(&file, &config::LoadOptions { config_id }) {

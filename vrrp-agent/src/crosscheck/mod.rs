@@ -50,8 +50,8 @@ pub use whatif::{InstanceReport, Member, Outcome, WhatIf};
 /// One node's configuration.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// How the report names the node: the file name without its extension (the whole path
-    /// when two files share a name).
+    /// How the report names the node: its config id (`-i`) if given, else the file name
+    /// without its extension (the whole path when two nodes would share a name).
     pub label: String,
     pub path: PathBuf,
     pub loaded: Loaded,
@@ -63,15 +63,26 @@ impl Node {
     }
 }
 
-/// Reads one file per node. The per-instance verdict is `check -f FILE`'s, except that
-/// interfaces are not looked up: the files describe other hosts.
-pub fn load_nodes(paths: &[PathBuf]) -> Result<Vec<Node>, ConfigError> {
+/// Reads one file per node. `config_ids` is empty, or one `@id` selector (keepalived's `-i`)
+/// per file, in order: one keepalived.conf shared by all nodes with `@lb1`/`@lb2` lines is
+/// checked as `-f k.conf -i lb1 -f k.conf -i lb2`, and the nodes are named by their ids.
+/// The per-instance verdict is `check -f FILE`'s, except that interfaces are not looked up:
+/// the files describe other hosts.
+pub fn load_nodes(paths: &[PathBuf], config_ids: &[String]) -> Result<Vec<Node>, ConfigError> {
+    if !config_ids.is_empty() && config_ids.len() != paths.len() {
+        return Err(ConfigError {
+            file: paths.first().cloned().unwrap_or_default(),
+            line: 0,
+            message: format!("{} config ids (-i) for {} files (-f): give one per file, or none", config_ids.len(), paths.len()),
+        });
+    }
     let stem = |p: &Path| p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into_owned());
     let mut nodes = Vec::new();
-    for path in paths {
-        let mut loaded = config::load(path, &LoadOptions::default())?;
+    for (k, path) in paths.iter().enumerate() {
+        let config_id = config_ids.get(k).cloned();
+        let mut loaded = config::load(path, &LoadOptions { config_id: config_id.clone() })?;
         crate::verdict::judge(&mut loaded, &|_| true);
-        nodes.push(Node { label: stem(path), path: path.clone(), loaded });
+        nodes.push(Node { label: config_id.unwrap_or_else(|| stem(path)), path: path.clone(), loaded });
     }
     Ok(with_unique_labels(nodes))
 }

@@ -18,7 +18,7 @@ fn case_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn golden_text(files: &[PathBuf]) -> String {
-    let nodes = load_nodes(files).expect("load");
+    let nodes = load_nodes(files, &[]).expect("load");
     let report = check(&nodes);
     format!("{}exit: {}, with --strict: {}\n", report.to_text(), report.exit_code(false), report.exit_code(true))
 }
@@ -71,7 +71,7 @@ fn corpus_verdicts() {
     ];
     for (case, code, strict, needles) in expect {
         let files = case_files(&Path::new(CORPUS).join(case));
-        let report = check(&load_nodes(&files).expect("load"));
+        let report = check(&load_nodes(&files, &[]).expect("load"));
         let text = report.to_text();
         assert_eq!(report.exit_code(false), *code, "{case}:\n{text}");
         assert_eq!(report.exit_code(true), *strict, "{case} --strict:\n{text}");
@@ -119,7 +119,7 @@ fn a_different_family_is_a_different_election() {
 #[test]
 fn json_names_nodes_priorities_and_masters() {
     let files = case_files(&Path::new(CORPUS).join("typical"));
-    let report = check(&load_nodes(&files).expect("load"));
+    let report = check(&load_nodes(&files, &[]).expect("load"));
     let v = serde_json::to_value(&report).expect("json");
     let inst = &v["instances"][0];
     assert_eq!(inst["vrid"], 51);
@@ -181,6 +181,24 @@ fn readme_shows_the_real_output_of_the_typical_pair() {
     let shown = &shown[shown.find('\n').expect("newline") + 1..shown.find("\n```").expect("end of the block") + 1];
     let files = case_files(&Path::new(CORPUS).join("typical"));
     // The README runs it from the case's directory.
-    let real = check(&load_nodes(&files).expect("load")).to_text().replace("testdata/crosscheck/typical/", "");
+    let real = check(&load_nodes(&files, &[]).expect("load")).to_text().replace("testdata/crosscheck/typical/", "");
     assert_eq!(shown, real, "update the README's example (run the command in {CORPUS}/typical)");
+}
+
+/// One file for all nodes, `@id` lines telling them apart: `-f k.conf -i lb1 -f k.conf -i lb2`.
+#[test]
+fn one_shared_file_with_config_ids_is_checked_per_node() {
+    let dir = std::env::temp_dir().join(format!("vrrp-crosscheck-ids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("keepalived.conf");
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n @lb1 priority 100\n @lb2 priority 90\n virtual_ipaddress {\n  198.18.12.1\n }\n}\n";
+    std::fs::write(&path, text).expect("write");
+    let files = [path.clone(), path.clone()];
+    let nodes = load_nodes(&files, &["lb1".to_string(), "lb2".to_string()]).expect("load");
+    let r = check(&nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+    let m = &r.instances[0].members;
+    assert_eq!((m[0].node.as_str(), m[0].base_priority, m[1].node.as_str(), m[1].base_priority), ("lb1", 100, "lb2", 90), "{}", r.to_text());
+    assert_eq!(r.instances[0].baseline.master.as_deref(), Some("lb1"));
+    assert!(load_nodes(&files, &["lb1".to_string()]).is_err(), "one id per file, or none");
 }
