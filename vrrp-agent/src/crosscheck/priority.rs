@@ -40,7 +40,7 @@ impl TrackKind {
         match self {
             TrackKind::Script => "fails",
             TrackKind::Interface => "goes down",
-            TrackKind::File => "reads",
+            TrackKind::File => "changes",
             TrackKind::Process => "loses quorum",
         }
     }

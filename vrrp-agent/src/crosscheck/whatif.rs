@@ -117,6 +117,16 @@ fn elect(seats: &[Seat], prios: &[Effective]) -> Outcome {
     }
 }
 
+/// What failing means for a tracker without a weight to scale (a weight-0 file: the value
+/// that faults it).
+fn failing_words(t: &Tracker) -> &'static str {
+    match (t.kind, t.reverse) {
+        (TrackKind::File, false) => "reads non-zero",
+        (TrackKind::File, true) => "reads 0",
+        (kind, _) => kind.failing(),
+    }
+}
+
 /// Whether the master differs (or, without one, who ties for it).
 fn changed(before: &Outcome, after: &Outcome) -> bool {
     after.master != before.master || (after.master.is_none() && after.tied != before.tied)
@@ -227,12 +237,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
                 TrackKind::File => Reading::Value(if t.reverse { 0 } else { 1 }),
                 _ => Reading::Down,
             };
-            let what = match (t.kind, t.reverse) {
-                (TrackKind::File, false) => "reads non-zero",
-                (TrackKind::File, true) => "reads 0",
-                (kind, _) => kind.failing(),
-            };
-            row(&mut rows, k, format!("{} {what} on {}", t.describe(), s.label), Some(t.clone()), others(s.priority_with(Some((ti, failing)))));
+            row(&mut rows, k, format!("{} {} on {}", t.describe(), failing_words(t), s.label), Some(t.clone()), others(s.priority_with(Some((ti, failing)))));
         }
         // Another member of the sync group going to FAULT takes this one with it.
         if let Some(g) = &s.inst.sync_group {
@@ -241,7 +246,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
                     row(
                         &mut rows,
                         k,
-                        format!("{} {} of {} {} on {}: sync group {g} to FAULT", t.kind.keyword(), t.name, other.name, t.kind.failing(), s.label),
+                        format!("{} {} of {} {} on {}: sync group {g} to FAULT", t.kind.keyword(), t.name, other.name, failing_words(&t), s.label),
                         Some(t.clone()),
                         others(Effective::Fault),
                     );
