@@ -191,6 +191,9 @@ pub enum Reading {
 }
 
 // TODO(lead): switch to core::priority
+// (h-core: `InstanceTracks::from_config(cfg, inst)` replaces `trackers_of` above, and
+// `.evaluate(&|kind, name| reading)` this function: `faults` non-empty = FAULT, else
+// `priority`. This file is the only place `crosscheck` computes priorities.)
 /// keepalived 2.2.7's effective priority (vrrp_track.c): base + the trackers' weights,
 /// clamped to 1..=254; the address owner (255) never changes (keepalived ignores weights on
 /// it) but still goes to FAULT. A tracker with weight `w` and `reverse` (`m` = -1, else 1):
