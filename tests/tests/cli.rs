@@ -190,3 +190,63 @@ vrrp_instance LATE {
     .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
     assert!(agent.log_text().contains("(LATE) interface late0 is there: starting the instance"), "{}", agent.log_tail(30));
 }
+
+/// `check -f A -f B`: the nodes against each other (the corpus and its verdicts are unit
+/// tests in vrrp-agent's `crosscheck`; this is the command line around them).
+fn corpus_case(case: &str) -> Vec<String> {
+    let dir = vrrp_tests::workspace_root().join("vrrp-agent/testdata/crosscheck").join(case);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("corpus case")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .map(|p| p.to_str().expect("utf-8 path").to_string())
+        .collect();
+    files.sort();
+    files.into_iter().flat_map(|f| ["-f".to_string(), f]).collect()
+}
+
+fn check_nodes(case: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["check".to_string()];
+    args.extend(corpus_case(case));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    agent(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn check_across_nodes_exits_by_the_verdict_and_strict_fails_on_warnings() {
+    let out = check_nodes("typical", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "warnings alone pass: {stdout}");
+    assert!(stdout.contains("track_script chk_nginx fails on node-a  80      90      node-b (moves)"), "{stdout}");
+    assert!(stdout.contains("node-a.conf:35: warning: vrrp_instance VI_1 (VRID 51): track_script chk_disk (weight -5) can never move mastership"), "{stdout}");
+    assert_eq!(check_nodes("typical", &["--strict"]).status.code(), Some(1), "--strict: warnings fail");
+    assert_eq!(check_nodes("typical-clean", &["--strict"]).status.code(), Some(0));
+    let out = check_nodes("settings-mismatch", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn check_across_nodes_prints_json() {
+    let out = check_nodes("triple", &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "node-c's peer list is an error");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(3));
+    let inst = &v["instances"][0];
+    assert_eq!(inst["members"][2]["node"], "node-c");
+    assert_eq!(inst["baseline"]["master"], "node-a");
+    assert!(v["findings"].as_array().expect("findings").iter().any(|d| d["severity"] == "error" && d["line"] == 9));
+}
+
+#[test]
+fn check_options_that_need_one_file_or_several_say_so() {
+    let one = write_conf("one-node", GOOD);
+    let p = one.to_str().expect("utf-8 path");
+    let out = agent(&["check", "-f", p, "--json"]);
+    assert_eq!(out.status.code(), Some(2), "--json is for several files");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two or more -f files"));
+    let out = agent(&["check", "-f", p, "-f", p, "--dump"]);
+    assert_eq!(out.status.code(), Some(2), "--dump is for one file");
+    let out = agent(&["check", "-f", p, "-f", "/nonexistent/b.conf"]);
+    assert_eq!(out.status.code(), Some(3), "an unreadable file: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/b.conf"));
+}

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod conflict;
 pub mod core;
 pub mod config;
+pub mod crosscheck;
 pub mod dataplane;
 pub mod health;
 pub mod net;

@@ -5,7 +5,7 @@ use vrrp_agent::{
     driver::{self, RunOptions},
     config,
     dataplane::{KernelLogLevel, XdpMode},
-    status, verdict,
+    crosscheck, status, verdict,
 };
 
 #[derive(Parser)]
@@ -44,15 +44,26 @@ enum Command {
         log: Option<String>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
+    /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
+    /// failover works as configured, 1 if it does not (3: a file cannot be read).
     #[command(visible_alias = "-t")]
     Check {
+        /// The configuration; repeat it, one file per node, to check nodes against each other.
         #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
-        file: PathBuf,
+        file: Vec<PathBuf>,
+        /// Config id selecting `@name` conditional lines; with several files, one per `-f`
+        /// (in order) or none.
         #[arg(short = 'i', long = "config-id")]
-        config_id: Option<String>,
-        /// Print the configuration as understood, as JSON.
+        config_id: Vec<String>,
+        /// Print the configuration as understood, as JSON (one file only).
         #[arg(long)]
         dump: bool,
+        /// Several nodes: print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Several nodes: warnings fail too (exit 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Print each instance's state and counters from the pinned maps.
     Status {
@@ -81,6 +92,30 @@ fn init_logging(spec: Option<&str>) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// `check -f a.conf -f b.conf ...`: the nodes against each other.
+fn check_nodes(files: &[PathBuf], config_ids: &[String], json: bool, strict: bool) -> ExitCode {
+    let nodes = match crosscheck::load_nodes(files, config_ids) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(3);
+        }
+    };
+    let report = crosscheck::check(&nodes);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("cannot print the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    ExitCode::from(report.exit_code(strict))
 }
 
 fn main() -> ExitCode {
@@ -113,7 +148,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { file, config_id, dump } => {
+        Command::Check { file, config_id, dump, json, strict } => {
+            if file.len() > 1 {
+                if dump {
+                    eprintln!("vrrp-agent check: --dump takes one file; several -f files are checked against each other");
+                    return ExitCode::from(2);
+                }
+                return check_nodes(&file, &config_id, json, strict);
+            }
+            if json || strict || config_id.len() > 1 {
+                eprintln!("vrrp-agent check: --json, --strict and several -i are for two or more -f files (one per node)");
+                return ExitCode::from(2);
+            }
+            let (Some(file), config_id) = (file.into_iter().next(), config_id.into_iter().next()) else {
+                return ExitCode::from(2);
+            };
             let mut loaded = match config::load(&file, &config::LoadOptions { config_id }) {
                 Ok(l) => l,
                 Err(e) => {

@@ -497,6 +497,10 @@ pub struct Instance {
     pub interface: String,
     pub vrid: u8,
     pub priority: u8,
+    /// Line of the `priority` keyword; `None` when the default was used (100, or 255 with
+    /// `state MASTER`). Not part of `check --dump`.
+    #[serde(skip)]
+    pub priority_line: Option<usize>,
     /// Advertisement interval in centiseconds (already rounded like keepalived:
     /// whole seconds for VRRPv2, 10 ms units capped at 4095 for VRRPv3).
     pub advert_int_cs: u16,

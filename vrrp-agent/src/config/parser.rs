@@ -814,6 +814,8 @@ struct Draft {
     interface: Option<String>,
     vrid: Option<u8>,
     priority: Option<u8>,
+    /// Line of the last `priority`.
+    priority_line: Option<usize>,
     /// (microseconds, line)
     advert: Option<(u64, usize)>,
     version: Option<u8>,
@@ -900,6 +902,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         interface: None,
         vrid: None,
         priority: None,
+        priority_line: None,
         advert: None,
         version: None,
         nopreempt: None,
@@ -977,6 +980,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                             let x = x as u8;
                             if kw == "priority" {
                                 d.priority = Some(x);
+                                d.priority_line = Some(n.line);
                             } else {
                                 d.vrid = Some(x);
                             }
@@ -1601,6 +1605,7 @@ fn finish_instance(
         interface,
         vrid,
         priority,
+        priority_line: d.priority_line,
         advert_int_cs,
         version,
         preempt,

@@ -332,6 +332,7 @@ fn parse_full_instance_round_trip() {
         interface: "eth0".into(),
         vrid: 51,
         priority: 150,
+        priority_line: Some(15),
         advert_int_cs: 200,
         version: 2,
         preempt: true,
