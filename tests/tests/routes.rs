@@ -31,14 +31,19 @@ fn in_netns<T: Send>(ns: &Netns, f: impl AsyncFnOnce(rtnetlink::Handle) -> T + S
     })
 }
 
+/// `ip -n NS args...`; a failure fails the test with the command and its stderr.
+fn ip(ns: &Netns, args: &[&str]) -> String {
+    ns.ip(args).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 fn setup(test: &str) -> Netns {
     let ns = Netns::create(&format!("{}-ns", new_prefix(test))).expect("netns");
     // A veth pair (the dummy module is not everywhere), both ends up so d0 has carrier.
-    ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]).unwrap();
-    ns.ip(&["link", "set", "d1", "up"]).unwrap();
-    ns.ip(&["link", "set", "d0", "up"]).unwrap();
-    ns.ip(&["addr", "add", "198.18.0.1/24", "dev", "d0"]).unwrap();
-    ns.ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"]).unwrap();
+    ip(&ns, &["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ip(&ns, &["link", "set", "d1", "up"]);
+    ip(&ns, &["link", "set", "d0", "up"]);
+    ip(&ns, &["addr", "add", "198.18.0.1/24", "dev", "d0"]);
+    ip(&ns, &["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"]);
     ns
 }
 
@@ -83,9 +88,9 @@ fn routes_installed_checked_and_removed() {
     // Someone else's routes: one identical to ours but static (must survive our removal), one
     // to the same destination with another gateway (ours is prepended; theirs survives), and a
     // leftover of an earlier run with protocol keepalived (taken over and removed).
-    ns.ip(&["route", "add", "198.18.95.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "static"]).unwrap();
-    ns.ip(&["route", "add", "198.18.90.0/24", "via", "198.18.0.250", "dev", "d0", "table", "100"]).unwrap();
-    ns.ip(&["route", "add", "198.18.85.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "keepalived"]).unwrap();
+    ip(&ns, &["route", "add", "198.18.95.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "static"]);
+    ip(&ns, &["route", "add", "198.18.90.0/24", "via", "198.18.0.250", "dev", "d0", "table", "100"]);
+    ip(&ns, &["route", "add", "198.18.85.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "keepalived"]);
 
     in_netns(&ns, async |handle| {
         let mut r = Routes::new(handle);
@@ -110,9 +115,9 @@ fn routes_installed_checked_and_removed() {
             "{msgs:#?}"
         );
 
-        let t100 = ns.ip(&["route", "show", "table", "100"]).unwrap();
-        let t100_6 = ns.ip(&["-6", "route", "show", "table", "100"]).unwrap();
-        let t1000 = ns.ip(&["route", "show", "table", "1000"]).unwrap();
+        let t100 = ip(&ns, &["route", "show", "table", "100"]);
+        let t100_6 = ip(&ns, &["-6", "route", "show", "table", "100"]);
+        let t1000 = ip(&ns, &["route", "show", "table", "1000"]);
         for want in [
             "198.18.10.0/24 via 198.18.0.254 dev d0 proto keepalived",
             "blackhole 198.18.20.0/24 proto keepalived",
@@ -138,24 +143,24 @@ fn routes_installed_checked_and_removed() {
         // Idempotent: nothing new, no duplicate.
         let again = r.install_routes(&routes).await;
         assert_eq!(again.len(), 3, "the same three bad lines again");
-        assert_eq!(ns.ip(&["route", "show", "table", "100"]).unwrap(), t100, "a second install changed table 100");
+        assert_eq!(ip(&ns, &["route", "show", "table", "100"]), t100, "a second install changed table 100");
 
         // Removal: ours go, the others' stay.
         let errors = r.remove_routes(&routes).await;
         assert!(errors.is_empty(), "{errors:#?}");
-        let t100 = ns.ip(&["route", "show", "table", "100"]).unwrap();
+        let t100 = ip(&ns, &["route", "show", "table", "100"]);
         let left: Vec<&str> = t100.lines().map(str::trim_end).collect();
         assert_eq!(
             left,
             ["198.18.90.0/24 via 198.18.0.250 dev d0", "198.18.95.0/24 via 198.18.0.254 dev d0 proto static"],
             "only the routes we did not add are left:\n{t100}"
         );
-        assert_eq!(ns.ip(&["-6", "route", "show", "table", "100"]).unwrap().trim(), "", "IPv6 table 100 not empty");
-        assert_eq!(ns.ip(&["route", "show", "table", "1000"]).unwrap().trim(), "", "table 1000 not empty");
+        assert_eq!(ip(&ns, &["-6", "route", "show", "table", "100"]).trim(), "", "IPv6 table 100 not empty");
+        assert_eq!(ip(&ns, &["route", "show", "table", "1000"]).trim(), "", "table 1000 not empty");
 
         // Removing again, or removing routes we never installed, does nothing.
         assert!(r.remove_routes(&routes).await.is_empty());
-        assert_eq!(ns.ip(&["route", "show", "table", "100"]).unwrap(), t100);
+        assert_eq!(ip(&ns, &["route", "show", "table", "100"]), t100);
     });
 }
 
@@ -183,15 +188,15 @@ fn rules_installed_checked_and_removed() {
     let cfg = parse(RULES_CONF);
     let rules = cfg.static_rules.clone();
     assert_eq!(rules.len(), 10, "every line parsed: {rules:#?}");
-    let before4 = ns.ip(&["rule", "show"]).unwrap();
-    let before6 = ns.ip(&["-6", "rule", "show"]).unwrap();
+    let before4 = ip(&ns, &["rule", "show"]);
+    let before6 = ip(&ns, &["-6", "rule", "show"]);
 
     in_netns(&ns, async |handle| {
         let mut r = Routes::new(handle);
         let errors = r.install_rules(&rules).await;
         assert!(errors.is_empty(), "{errors:#?}");
-        let v4 = ns.ip(&["rule", "show"]).unwrap();
-        let v6 = ns.ip(&["-6", "rule", "show"]).unwrap();
+        let v4 = ip(&ns, &["rule", "show"]);
+        let v6 = ip(&ns, &["-6", "rule", "show"]);
         let tracked = |r: &config::Rule| r.track;
         let proto = if rules.iter().all(tracked) { " proto keepalived" } else { "" };
         for want in [
@@ -212,21 +217,21 @@ fn rules_installed_checked_and_removed() {
 
         // Idempotent.
         assert!(r.install_rules(&rules).await.is_empty());
-        assert_eq!(ns.ip(&["rule", "show"]).unwrap(), v4, "a second install changed the rules");
-        assert_eq!(ns.ip(&["-6", "rule", "show"]).unwrap(), v6);
+        assert_eq!(ip(&ns, &["rule", "show"]), v4, "a second install changed the rules");
+        assert_eq!(ip(&ns, &["-6", "rule", "show"]), v6);
 
         // Someone else adds a rule that looks like ours at another priority: it survives.
-        ns.ip(&["rule", "add", "from", "198.18.0.0/24", "table", "100", "priority", "300"]).unwrap();
+        ip(&ns, &["rule", "add", "from", "198.18.0.0/24", "table", "100", "priority", "300"]);
         let errors = r.remove_rules(&rules).await;
         assert!(errors.is_empty(), "{errors:#?}");
-        let after4 = ns.ip(&["rule", "show"]).unwrap();
+        let after4 = ip(&ns, &["rule", "show"]);
         let expected4: String = {
             let mut l: Vec<&str> = before4.lines().collect();
-            l.insert(l.iter().position(|x| x.starts_with("32766:")).unwrap(), "300:\tfrom 198.18.0.0/24 lookup 100");
+            l.insert(l.iter().position(|x| x.starts_with("32766:")).expect("the main rule"), "300:\tfrom 198.18.0.0/24 lookup 100");
             l.join("\n") + "\n"
         };
         assert_eq!(after4, expected4, "only the foreign rule is left");
-        assert_eq!(ns.ip(&["-6", "rule", "show"]).unwrap(), before6);
+        assert_eq!(ip(&ns, &["-6", "rule", "show"]), before6);
     });
 }
 
@@ -249,19 +254,19 @@ fn static_addresses_added_and_removed() {
     let addrs = cfg.static_addresses.clone();
     assert_eq!(addrs.len(), 4, "{addrs:#?}");
     // Someone else's address: never removed by us.
-    ns.ip(&["-6", "addr", "add", "2001:db8::10/64", "dev", "d0", "nodad"]).unwrap();
+    ip(&ns, &["-6", "addr", "add", "2001:db8::10/64", "dev", "d0", "nodad"]);
 
     in_netns(&ns, async |handle| {
         let mut r = Routes::new(handle);
         let errors = r.install_addresses(&addrs).await;
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![line_of(ADDRS_CONF, "nosuch0"), line_of(ADDRS_CONF, "198.18.0.12")], "{errors:#?}");
-        let shown = ns.ip(&["addr", "show", "dev", "d0"]).unwrap();
+        let shown = ip(&ns, &["addr", "show", "dev", "d0"]);
         assert!(shown.contains("inet 198.18.0.10/24 scope global secondary d0:st"), "{shown}");
         assert!(shown.contains("inet6 2001:db8::10/64"), "{shown}");
 
         assert!(r.remove_addresses(&addrs).await.is_empty());
-        let shown = ns.ip(&["addr", "show", "dev", "d0"]).unwrap();
+        let shown = ip(&ns, &["addr", "show", "dev", "d0"]);
         assert!(!shown.contains("198.18.0.10"), "{shown}");
         assert!(shown.contains("inet6 2001:db8::10/64"), "the foreign address was removed:\n{shown}");
     });

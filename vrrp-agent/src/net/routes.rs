@@ -901,4 +901,5 @@ pub fn describe_addr(a: &VirtualAddress) -> String {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failing step fails the test")]
 mod tests;
