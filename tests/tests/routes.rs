@@ -271,3 +271,96 @@ fn static_addresses_added_and_removed() {
         assert!(shown.contains("inet6 2001:db8::10/64"), "the foreign address was removed:\n{shown}");
     });
 }
+
+const FOLLOW_CONF: &str = "\
+static_routes {
+    198.18.10.0/24 via 198.18.0.254 dev d0 table 100
+}
+static_ipaddress {
+    198.18.0.10/24 dev d0
+}
+";
+
+#[test]
+fn routes_and_addresses_come_back_with_their_interface() {
+    if !require_root("routes_and_addresses_come_back_with_their_interface") {
+        return;
+    }
+    let ns = setup("relink");
+    let cfg = parse(FOLLOW_CONF);
+    in_netns(&ns, async |handle| {
+        let mut r = Routes::new(handle);
+        assert!(r.install_addresses(&cfg.static_addresses).await.is_empty());
+        assert!(r.install_routes(&cfg.static_routes).await.is_empty());
+        assert!(ip(&ns, &["route", "show", "table", "100"]).contains("198.18.10.0/24 via 198.18.0.254 dev d0"));
+
+        // The interface goes away: the kernel drops the route and the address with it.
+        ip(&ns, &["link", "del", "d0"]);
+        assert_eq!(ip(&ns, &["route", "show", "table", "100"]).trim(), "");
+        // Back, with a new index: installing again puts both back on the new interface.
+        ip(&ns, &["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+        ip(&ns, &["link", "set", "d1", "up"]);
+        ip(&ns, &["link", "set", "d0", "up"]);
+        ip(&ns, &["addr", "add", "198.18.0.1/24", "dev", "d0"]);
+        let errors = r.install_addresses(&cfg.static_addresses).await;
+        assert!(errors.is_empty(), "{errors:#?}");
+        let errors = r.install_routes(&cfg.static_routes).await;
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert!(ip(&ns, &["route", "show", "table", "100"]).contains("198.18.10.0/24 via 198.18.0.254 dev d0"));
+        assert!(ip(&ns, &["addr", "show", "dev", "d0"]).contains("inet 198.18.0.10/24"));
+
+        // Gone again, then removed: not an error.
+        ip(&ns, &["link", "del", "d0"]);
+        let errors = r.remove_all().await;
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert!(!r.has_route(&cfg.static_routes[0]) && !r.has_address(&cfg.static_addresses[0]));
+    });
+}
+
+const LEFTOVER_CONF: &str = "\
+static_routes {
+    198.18.10.0/24 via 198.18.0.254 dev d0 table 100
+    198.18.11.0/24 via 198.18.0.254 dev d0 table 100 protocol static no_track
+}
+static_rules {
+    from 198.18.5.0/24 table 100 priority 500
+    from 198.18.6.0/24 table 100
+    from 198.18.7.0/24 table 100 priority 502 no_track
+}
+";
+
+#[test]
+fn leftovers_of_an_earlier_run_are_removed_and_nothing_else() {
+    if !require_root("leftovers_of_an_earlier_run_are_removed_and_nothing_else") {
+        return;
+    }
+    let ns = setup("leftover");
+    let cfg = parse(LEFTOVER_CONF);
+    // What a killed agent left (protocol keepalived), and look-alikes it did not make.
+    ip(&ns, &["route", "add", "198.18.10.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "keepalived"]);
+    ip(&ns, &["route", "add", "198.18.10.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "metric", "5"]);
+    ip(&ns, &["route", "add", "198.18.11.0/24", "via", "198.18.0.254", "dev", "d0", "table", "100", "proto", "static"]);
+    ip(&ns, &["rule", "add", "from", "198.18.5.0/24", "table", "100", "priority", "500", "proto", "keepalived"]);
+    ip(&ns, &["rule", "add", "from", "198.18.6.0/24", "table", "100", "priority", "16384", "proto", "keepalived"]);
+    ip(&ns, &["rule", "add", "from", "198.18.5.0/24", "table", "100", "priority", "600"]);
+    ip(&ns, &["rule", "add", "from", "198.18.7.0/24", "table", "100", "priority", "502"]);
+    in_netns(&ns, async |handle| {
+        let mut r = Routes::new(handle);
+        let errors = r.remove_leftovers(&cfg.static_routes, &cfg.static_rules).await;
+        assert!(errors.is_empty(), "{errors:#?}");
+        let routes: Vec<String> =
+            ip(&ns, &["route", "show", "table", "100"]).lines().map(|l| l.trim_end().to_string()).collect();
+        assert_eq!(
+            routes,
+            [
+                "198.18.10.0/24 via 198.18.0.254 dev d0 metric 5",
+                "198.18.11.0/24 via 198.18.0.254 dev d0 proto static",
+            ],
+        );
+        let rules = ip(&ns, &["rule", "show"]);
+        assert!(!rules.contains("198.18.5.0/24 lookup 100 proto keepalived"), "{rules}");
+        assert!(!rules.contains("198.18.6.0/24"), "{rules}");
+        assert!(rules.contains("600:\tfrom 198.18.5.0/24 lookup 100"), "{rules}");
+        assert!(rules.contains("502:\tfrom 198.18.7.0/24 lookup 100"), "{rules}");
+    });
+}

@@ -95,14 +95,14 @@ impl Routes {
         Routes { handle, routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() }
     }
 
-    /// Installs each route not installed yet. Already installed ones are skipped; an identical
-    /// route already in the kernel is fine (see the module doc for whose it then is).
+    /// Installs the routes. Every call asks the kernel again, so a route the kernel flushed
+    /// (its interface went down or away and came back, perhaps with a new index) is put back;
+    /// one still there is left alone. An identical route already in the kernel that we did not
+    /// add is fine (see the module doc for whose it then is).
     pub async fn install_routes(&mut self, routes: &[Route]) -> Vec<RouteError> {
         let mut errors = Vec::new();
         for r in routes {
-            if self.routes.iter().any(|i| same_route(&i.cfg, r)) {
-                continue;
-            }
+            let recorded = self.routes.iter().position(|i| same_route(&i.cfg, r));
             let item = describe_route(r);
             if r.or_via.len() > 1 {
                 tracing::warn!(line = r.line, "{item}: only the first \"or\" gateway is used (as keepalived does)");
@@ -128,10 +128,16 @@ impl Routes {
             match self.talk(req).await {
                 Ok(()) => {
                     tracing::info!(line = r.line, "added {item}");
-                    self.routes.push(Installed { cfg: r.clone(), msg });
+                    match recorded {
+                        Some(i) => self.routes[i].msg = msg,
+                        None => self.routes.push(Installed { cfg: r.clone(), msg }),
+                    }
                 }
                 Err(RouteErrorKind::Kernel(e)) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    if u8::from(msg.header.protocol) == RTPROT_KEEPALIVED && self.route_present(&msg).await {
+                    if let Some(i) = recorded {
+                        // Ours, still there.
+                        self.routes[i].msg = msg;
+                    } else if u8::from(msg.header.protocol) == RTPROT_KEEPALIVED && self.route_present(&msg).await {
                         tracing::info!(line = r.line, "{item} is already there with protocol keepalived: taken over");
                         self.routes.push(Installed { cfg: r.clone(), msg });
                     } else {
@@ -164,7 +170,9 @@ impl Routes {
         errors
     }
 
-    /// Installs each rule not installed yet (see [`Routes::install_routes`]).
+    /// Installs each rule not installed yet (rules name interfaces, so they outlive them: one
+    /// installed stays installed). An identical rule already there is ours only if tracked
+    /// (protocol keepalived).
     pub async fn install_rules(&mut self, rules: &[Rule]) -> Vec<RouteError> {
         let mut errors = Vec::new();
         for r in rules {
@@ -257,15 +265,14 @@ impl Routes {
         errors
     }
 
-    /// Adds each `static_ipaddress` not added yet. An address without `dev` is an error (keepalived
-    /// would put it on its default interface; say `dev` explicitly). An address already on the
-    /// interface is not ours and stays when removed.
+    /// Adds the `static_ipaddress` entries (again, if the kernel dropped them with their
+    /// interface). An address without `dev` is an error (keepalived would put it on its default
+    /// interface; say `dev` explicitly). An address that was on the interface before we added
+    /// it is not ours and stays when removed.
     pub async fn install_addresses(&mut self, addrs: &[VirtualAddress]) -> Vec<RouteError> {
         let mut errors = Vec::new();
         for a in addrs {
-            if self.addrs.iter().any(|i| same_addr(&i.cfg, a)) {
-                continue;
-            }
+            let recorded = self.addrs.iter().position(|i| same_addr(&i.cfg, a));
             let item = describe_addr(a);
             let Some(dev) = &a.dev else {
                 errors.push(RouteError {
@@ -295,8 +302,12 @@ impl Routes {
             match self.talk(req).await {
                 Ok(()) => {
                     tracing::info!(line = a.line, "added {item}");
-                    self.addrs.push(Installed { cfg: a.clone(), msg });
+                    match recorded {
+                        Some(i) => self.addrs[i].msg = msg,
+                        None => self.addrs.push(Installed { cfg: a.clone(), msg }),
+                    }
                 }
+                Err(RouteErrorKind::Kernel(e)) if e.raw_os_error() == Some(libc::EEXIST) && recorded.is_some() => {}
                 Err(RouteErrorKind::Kernel(e)) if e.raw_os_error() == Some(libc::EEXIST) => {
                     tracing::info!(line = a.line, "{item} is already there, added by someone else: it will be left in place");
                 }
@@ -334,6 +345,53 @@ impl Routes {
         let mut errors = self.remove_rules(&rules).await;
         errors.extend(self.remove_routes(&routes).await);
         errors.extend(self.remove_addresses(&addrs).await);
+        errors
+    }
+
+    /// At start (a backup, or before the first install): removes what an earlier run that was
+    /// killed left behind: the routes of `routes` and the tracked rules of `rules` that are in
+    /// the kernel with protocol keepalived and not installed by this object. Nothing without
+    /// protocol keepalived is touched.
+    pub async fn remove_leftovers(&mut self, routes: &[Route], rules: &[Rule]) -> Vec<RouteError> {
+        let mut errors = Vec::new();
+        for r in routes.iter().filter(|r| !self.has_route(r)) {
+            let oif = match &r.dev {
+                Some(dev) => match self.ifindex(dev).await {
+                    Ok(i) => Some(i),
+                    Err(_) => continue, // no interface: nothing of ours can be on it
+                },
+                None => None,
+            };
+            let Ok(msg) = route_message(r, oif) else { continue };
+            if u8::from(msg.header.protocol) != RTPROT_KEEPALIVED || !self.route_present(&msg).await {
+                continue;
+            }
+            let item = describe_route(r);
+            match self.talk(new_request(RouteNetlinkMessage::DelRoute(msg), 0)).await {
+                Ok(()) => tracing::info!(line = r.line, "removed {item}, left behind by an earlier run"),
+                Err(RouteErrorKind::Kernel(e)) if is_gone(&e) => {}
+                Err(kind) => errors.push(RouteError { line: r.line, item, kind }),
+            }
+        }
+        for r in rules.iter().filter(|r| r.track && !self.has_rule(r)) {
+            let Ok(msg) = rule_message(r) else { continue };
+            let item = describe_rule(r);
+            let present = match self.matching_rules(&msg).await {
+                Ok(p) => p,
+                Err(kind) => {
+                    errors.push(RouteError { line: r.line, item, kind });
+                    continue;
+                }
+            };
+            for p in present.into_iter().filter(|p| r.priority.is_none_or(|want| want == *p)) {
+                let del = with_rule_priority(msg.clone(), p);
+                match self.talk(new_request(RouteNetlinkMessage::DelRule(del), 0)).await {
+                    Ok(()) => tracing::info!(line = r.line, "removed {item} (priority {p}), left behind by an earlier run"),
+                    Err(RouteErrorKind::Kernel(e)) if is_gone(&e) => {}
+                    Err(kind) => errors.push(RouteError { line: r.line, item: item.clone(), kind }),
+                }
+            }
+        }
         errors
     }
 
