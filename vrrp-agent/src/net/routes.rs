@@ -20,6 +20,16 @@
 //! `keepalived` (a leftover of an earlier run of this agent or of keepalived); anything else is
 //! left in place on removal and said so at info level.
 //!
+//! [`Routes::remove_leftovers`] removes, at start, what a killed earlier run left: identical
+//! objects with protocol keepalived only.
+//!
+//! A rule without a priority: keepalived numbers such rules 16384, 16383, ... across the file;
+//! the parsed [`Rule`] does not carry that number yet, so the kernel picks one (as `ip rule add`
+//! does) and it is read back so that removal deletes exactly that rule.
+//!
+//! Order, as keepalived does it: addresses, then routes, then rules on the way up; the reverse
+//! on the way down ([`Routes::remove_all`]).
+//!
 //! Errors are per item and located (`line N: route ...: why`): one bad line never stops the
 //! others from being installed.
 use std::net::IpAddr;
