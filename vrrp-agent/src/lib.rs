@@ -7,6 +7,7 @@ pub mod conflict;
 pub mod core;
 pub mod config;
 pub mod dataplane;
+pub mod exec;
 pub mod health;
 pub mod net;
 pub mod notify;
