@@ -52,7 +52,7 @@ use nix::{
 use tokio::{process::Command, sync::Notify};
 use tracing::{debug, warn};
 
-use crate::config::{GlobalDefs, ScriptUser};
+use crate::config::{Config, Diagnostic, GlobalDefs, ScriptCommand, ScriptUser, Severity};
 
 /// How long a timed-out script has between SIGTERM and SIGKILL (keepalived: 2 s).
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -255,6 +255,50 @@ pub fn prepare(label: &str, command: &str, user: Option<&ScriptUser>, env: &Exec
     let mut script = Script { argv, run_as, via_shell: false, insecure: None };
     check(label, &mut script, env.security)?;
     Ok(script)
+}
+
+/// Every script of `cfg` through [`prepare`], as `check` (keepalived `-t`) reports them: a
+/// script that will not run is an error at its line (keepalived disables it), one that runs
+/// with root rights from a path others can change without `enable_script_security` a
+/// warning.
+pub fn check_scripts(cfg: &Config) -> Vec<Diagnostic> {
+    let env = ExecEnv::from_global(&cfg.global);
+    let mut out = Vec::new();
+    let mut one = |file: &Path, line: usize, what: String, command: &str, user: Option<&ScriptUser>| {
+        let label = format!("{}:{line}: {what}", file.display());
+        let (severity, message) = match prepare(&label, command, user, &env) {
+            Ok(Script { insecure: None, .. }) => return,
+            Ok(Script { insecure: Some(why), .. }) => {
+                (Severity::Warning, format!("{what}: runs with root rights but {why}; enable_script_security would refuse it"))
+            }
+            Err(e) => (Severity::Error, format!("{what}: will not run: {e}")),
+        };
+        out.push(Diagnostic { file: file.to_path_buf(), line, severity, message });
+    };
+    for s in &cfg.scripts {
+        let user = s.user.clone().map(|user| ScriptUser { user, group: s.group.clone() });
+        one(&s.file, s.line, format!("vrrp_script {}", s.name), &s.script, user.as_ref());
+    }
+    let mut cmd = |owner: &str, kw: &str, c: &Option<ScriptCommand>| {
+        if let Some(c) = c {
+            one(&c.file, c.line, format!("{owner}: {kw}"), &c.command, c.user.as_ref());
+        }
+    };
+    for i in &cfg.instances {
+        let owner = format!("vrrp_instance {}", i.name);
+        for (kw, c) in [("notify", &i.notify), ("notify_master", &i.notify_master), ("notify_backup", &i.notify_backup), ("notify_fault", &i.notify_fault), ("notify_stop", &i.notify_stop)] {
+            cmd(&owner, kw, c);
+        }
+    }
+    for g in &cfg.sync_groups {
+        let owner = format!("vrrp_sync_group {}", g.name);
+        for (kw, c) in [("notify", &g.notify), ("notify_master", &g.notify_master), ("notify_backup", &g.notify_backup), ("notify_fault", &g.notify_fault), ("notify_stop", &g.notify_stop)] {
+            cmd(&owner, kw, c);
+        }
+    }
+    cmd("global_defs", "notify_fifo_script", &cfg.global.notify_fifo_script);
+    cmd("global_defs", "vrrp_notify_fifo_script", &cfg.global.vrrp_notify_fifo_script);
+    out
 }
 
 /// keepalived's `is_executable`: root needs any x bit; the owner the user bit; a member

@@ -322,3 +322,26 @@ async fn a_file_test_line_runs_through_the_shell() {
     let s = prepare("t", &format!("<{}", d.path("missing").display()), None, &env()).unwrap();
     assert!(matches!(runner.spawn(&s, &[], None).unwrap().wait().await.unwrap(), RunOutcome::Exited(c) if c != 0));
 }
+
+#[test]
+fn check_scripts_names_each_refused_script_at_its_line() {
+    let d = TempDir::new("check");
+    let ok = d.script("ok.sh", "exit 0");
+    let text = format!(
+        "global_defs {{\n script_user root\n enable_script_security\n}}\nvrrp_script good {{\n script {ok}\n}}\nvrrp_script gone {{\n script {missing}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n notify_master \"{ok} x\"\n notify_backup {plain}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n",
+        ok = ok.display(),
+        missing = d.path("missing.sh").display(),
+        plain = d.path("plain.sh").display(),
+    );
+    let plain = d.script("plain.sh", "exit 0");
+    chmod(&plain, 0o644);
+    let conf = d.path("k.conf");
+    std::fs::write(&conf, text).unwrap();
+    let loaded = crate::config::load(&conf, &crate::config::LoadOptions::default()).unwrap();
+    let diags = check_scripts(&loaded.config);
+    let got: Vec<(usize, Severity, bool)> = diags.iter().map(|x| (x.line, x.severity, x.file == conf)).collect();
+    // vrrp_script at its block line, notify at its own line.
+    assert_eq!(got, [(8, Severity::Error, true), (15, Severity::Error, true)], "{diags:?}");
+    assert!(diags[0].message.starts_with("vrrp_script gone: will not run: "), "{}", diags[0].message);
+    assert!(diags[1].message.contains("vrrp_instance A: notify_backup: will not run: ") && diags[1].message.contains("not executable"), "{}", diags[1].message);
+}
