@@ -255,11 +255,12 @@ impl Notifier {
     /// (bounded) and removes the FIFOs the agent created.
     pub async fn drain(&mut self, bound: Duration) {
         let all = async { while self.running.join_next().await.is_some() {} };
-        let finished = tokio::time::timeout(bound, all).await.is_ok();
+        if tokio::time::timeout(bound, all).await.is_err() {
+            debug!("notify scripts still running after {:.1} s", bound.as_secs_f64());
+        }
         let groups = self.runner.running();
         if !groups.is_empty() {
-            let what = if finished { "notify fifo" } else { "notify" };
-            info!("{} {what} script(s) still running at exit: killing their process groups {groups:?}", groups.len());
+            info!("{} script(s) still running at exit: killing their process groups {groups:?}", groups.len());
             self.runner.shutdown(SHUTDOWN_GRACE).await;
         }
         let all = async {
