@@ -8,6 +8,7 @@ pub mod core;
 pub mod config;
 pub mod crosscheck;
 pub mod dataplane;
+pub mod exec;
 pub mod health;
 pub mod net;
 pub mod notify;

@@ -212,6 +212,19 @@ pub struct GlobalDefs {
     pub vrrp_skip_check_adv_addr: bool,
     /// `vrrp_check_unicast_src`: unicast instances accept adverts only from their peers.
     pub vrrp_check_unicast_src: bool,
+    /// `enable_script_security`: refuse scripts that would run as root from a path a
+    /// non-root user could change.
+    pub enable_script_security: bool,
+    /// `script_user USER [GROUP]`: the user scripts run as when they name none.
+    pub script_user: Option<ScriptUser>,
+    /// `notify_fifo FIFO [USER [GROUP]]`: every VRRP notification as a line on a FIFO.
+    pub notify_fifo: Option<NotifyFifo>,
+    /// `notify_fifo_script`: started with the FIFO's path as its last argument.
+    pub notify_fifo_script: Option<ScriptCommand>,
+    /// `vrrp_notify_fifo FIFO [USER [GROUP]]`: the same lines on a second FIFO.
+    pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo_script`.
+    pub vrrp_notify_fifo_script: Option<ScriptCommand>,
 }
 
 impl Default for GlobalDefs {
@@ -230,8 +243,45 @@ impl Default for GlobalDefs {
             v3_checksum_as_v2: false,
             vrrp_skip_check_adv_addr: false,
             vrrp_check_unicast_src: false,
+            enable_script_security: false,
+            script_user: None,
+            notify_fifo: None,
+            notify_fifo_script: None,
+            vrrp_notify_fifo: None,
+            vrrp_notify_fifo_script: None,
         }
     }
+}
+
+/// `USER [GROUP]` after a script or a FIFO, in `script_user`, or a `vrrp_script`'s `user`.
+/// Without a group, the user's own group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// A `notify*` / `*_fifo_script` line as keepalived reads it: the first word after the
+/// keyword is the command line (quote it to pass arguments: it is split into words again
+/// when run), the next two are `USER [GROUP]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ScriptCommand {
+    /// The command line, split into argv (no shell) when run.
+    pub command: String,
+    /// `None`: `global_defs` `script_user`, else keepalived's default script user.
+    pub user: Option<ScriptUser>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// `notify_fifo` / `vrrp_notify_fifo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotifyFifo {
+    pub path: PathBuf,
+    /// Owner given to the FIFO when it is created.
+    pub user: Option<ScriptUser>,
+    pub file: PathBuf,
+    pub line: usize,
 }
 
 /// keepalived `state`.
@@ -303,7 +353,8 @@ pub struct VrrpScript {
     pub name: String,
     pub file: PathBuf,
     pub line: usize,
-    /// The command line as written (quotes removed).
+    /// The command line: the first word after `script` (quotes removed), split into argv
+    /// again when run, as keepalived does.
     pub script: String,
     /// `interval`, seconds, default 1 (keepalived turns 0 into 1).
     pub interval_s: u32,
@@ -393,11 +444,11 @@ pub struct SyncGroup {
     pub line: usize,
     /// Member instances (each exists and is in no other group).
     pub instances: Vec<String>,
-    pub notify: Option<String>,
-    pub notify_master: Option<String>,
-    pub notify_backup: Option<String>,
-    pub notify_fault: Option<String>,
-    pub notify_stop: Option<String>,
+    pub notify: Option<ScriptCommand>,
+    pub notify_master: Option<ScriptCommand>,
+    pub notify_backup: Option<ScriptCommand>,
+    pub notify_fault: Option<ScriptCommand>,
+    pub notify_stop: Option<ScriptCommand>,
     pub track_interfaces: Vec<TrackRef>,
     pub track_scripts: Vec<TrackRef>,
     pub track_files: Vec<TrackRef>,
@@ -530,11 +581,11 @@ pub struct Instance {
     pub accept: bool,
     pub track_interfaces: Vec<TrackRef>,
     pub track_scripts: Vec<TrackRef>,
-    pub notify: Option<String>,
-    pub notify_master: Option<String>,
-    pub notify_backup: Option<String>,
-    pub notify_fault: Option<String>,
-    pub notify_stop: Option<String>,
+    pub notify: Option<ScriptCommand>,
+    pub notify_master: Option<ScriptCommand>,
+    pub notify_backup: Option<ScriptCommand>,
+    pub notify_fault: Option<ScriptCommand>,
+    pub notify_stop: Option<ScriptCommand>,
     /// `v3_checksum_as_v2` for this instance: its own keyword, else the
     /// `global_defs` one, else false. Only meaningful for VRRPv3 over IPv4.
     pub v3_checksum_as_v2: bool,

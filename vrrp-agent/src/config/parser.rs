@@ -9,11 +9,11 @@ use super::lexer::{Tok, TokKind};
 use super::routes::{parse_route, parse_rule};
 use super::trackers::{
     Defined, ScriptEnv, SyncDraft, TrackKind, parse_script, parse_sync_group, parse_track_entry, parse_track_file,
-    parse_track_process,
+    parse_track_process, script_command, script_user,
 };
 use super::{
-    Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, Route, Rule, Severity, TrackRef,
-    VirtualAddress,
+    Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, NotifyFifo, Route, Rule, ScriptCommand, Severity,
+    TrackRef, VirtualAddress,
 };
 
 /// Deeper nesting is reported and its content skipped (keeps recursion and
@@ -248,6 +248,19 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
     for node in &tree {
         if node.kw() == "global_defs" {
             parse_global(&mut ctx, node, &mut global, &mut strict);
+        }
+    }
+    for (script, fifo, kw) in [
+        (&global.notify_fifo_script, global.notify_fifo.is_some(), "notify_fifo"),
+        (&global.vrrp_notify_fifo_script, global.vrrp_notify_fifo.is_some(), "vrrp_notify_fifo"),
+    ] {
+        if let Some(c) = script.as_ref().filter(|_| !fifo) {
+            ctx.diags.push(Diagnostic {
+                file: c.file.clone(),
+                line: c.line,
+                severity: Severity::Warning,
+                message: format!("{kw}_script without {kw}: keepalived never runs it"),
+            });
         }
     }
 
@@ -792,6 +805,44 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     g.vrrp_check_unicast_src = v;
                 }
             }
+            "enable_script_security" => {
+                no_block(ctx, n);
+                g.enable_script_security = true;
+            }
+            "script_user" => {
+                no_block(ctx, n);
+                if n.args().is_empty() {
+                    ctx.error(n, "script_user needs a user name (keepalived: \"No script username specified\")".to_string());
+                } else if let Some(u) = script_user(ctx, n, n.args(), "script_user") {
+                    g.script_user = Some(u);
+                }
+            }
+            kw @ ("notify_fifo" | "vrrp_notify_fifo") => {
+                no_block(ctx, n);
+                let slot = if kw == "notify_fifo" { &mut g.notify_fifo } else { &mut g.vrrp_notify_fifo };
+                match n.args() {
+                    [] => ctx.error(n, format!("{kw} needs a FIFO name")),
+                    [p, ..] if slot.is_some() => ctx.error(n, format!("{kw} already specified - '{p}' ignored (as keepalived does)")),
+                    [p, rest @ ..] => {
+                        let user = if rest.is_empty() { None } else { script_user(ctx, n, rest, &format!("{kw} {p}")) };
+                        if rest.is_empty() || user.is_some() {
+                            let (file, line) = (ctx.path_buf(n.file), n.line);
+                            let slot = if kw == "notify_fifo" { &mut g.notify_fifo } else { &mut g.vrrp_notify_fifo };
+                            *slot = Some(NotifyFifo { path: PathBuf::from(p), user, file, line });
+                        }
+                    }
+                }
+            }
+            kw @ ("notify_fifo_script" | "vrrp_notify_fifo_script") => {
+                let taken = if kw == "notify_fifo_script" { g.notify_fifo_script.is_some() } else { g.vrrp_notify_fifo_script.is_some() };
+                if taken {
+                    ctx.error(n, format!("{kw} already specified - '{}' ignored (as keepalived does)", n.args().join(" ")));
+                    continue;
+                }
+                if let Some(c) = script_command(ctx, n, kw) {
+                    if kw == "notify_fifo_script" { g.notify_fifo_script = Some(c) } else { g.vrrp_notify_fifo_script = Some(c) }
+                }
+            }
             "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
             _ => not_implemented(ctx, n),
         }
@@ -853,11 +904,11 @@ struct Draft {
     virtual_rules: Vec<Rule>,
     /// Seen `unicast_src_ip` (keepalived: a unicast keyword).
     unicast_kw: bool,
-    notify: Option<String>,
-    notify_master: Option<String>,
-    notify_backup: Option<String>,
-    notify_fault: Option<String>,
-    notify_stop: Option<String>,
+    notify: Option<ScriptCommand>,
+    notify_master: Option<ScriptCommand>,
+    notify_backup: Option<ScriptCommand>,
+    notify_fault: Option<ScriptCommand>,
+    notify_stop: Option<ScriptCommand>,
     v3_checksum_as_v2: Option<bool>,
     skip_check_adv_addr: Option<bool>,
     check_unicast_src: Option<bool>,
@@ -1184,12 +1235,8 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 d.tracks.push((kind, n.clone()));
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
-                no_block(ctx, n);
-                if n.args().is_empty() {
-                    ctx.error(n, format!("{kw} needs a script"));
-                    continue;
-                }
-                let cmd = Some(n.args().join(" "));
+                let Some(cmd) = script_command(ctx, n, kw) else { continue };
+                let cmd = Some(cmd);
                 match kw {
                     "notify" => d.notify = cmd,
                     "notify_master" => d.notify_master = cmd,

@@ -44,6 +44,11 @@ fn inst<'a>(l: &'a Loaded, name: &str) -> &'a Instance {
 }
 
 /// A minimal valid instance with extra body lines.
+/// The command of a notify line.
+fn cmd(c: &Option<ScriptCommand>) -> Option<&str> {
+    c.as_ref().map(|c| c.command.as_str())
+}
+
 fn one(body: &str) -> Loaded {
     parse(&format!(
         "vrrp_instance A {{\n interface eth0\n virtual_router_id 7\n{body}\n virtual_ipaddress {{\n  10.0.0.1/24\n }}\n}}\n"
@@ -74,17 +79,18 @@ fn lex_comments_anywhere_and_quotes() {
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let a = inst(&l, "A");
     assert_eq!(a.vrid, 7);
-    assert_eq!(a.notify_master.as_deref(), Some("/bin/echo a # b ! c"));
-    assert_eq!(a.notify_backup.as_deref(), Some("/bin/x y"));
+    assert_eq!(cmd(&a.notify_master), Some("/bin/echo a # b ! c"));
+    assert_eq!(cmd(&a.notify_backup), Some("/bin/x y"));
 }
 
 #[test]
 fn lex_quote_concatenation_and_escapes() {
-    let l = one(" notify \"/bin/a\"\" b\"\\ c\n notify_stop \"x\\ty\\\"z\"");
+    let l = one(" notify \"/bin/a\"\" b\"\\c\n notify_stop \"x\\ty\\\"z\"");
     let a = inst(&l, "A");
-    // `"/bin/a"" b"\` is one word (quoted parts concatenate), then `c`.
-    assert_eq!(a.notify.as_deref(), Some("/bin/a b\\ c"));
-    assert_eq!(a.notify_stop.as_deref(), Some("x\ty\"z"));
+    // `"/bin/a"" b"\c` is one word (quoted parts concatenate; a backslash outside quotes
+    // is kept).
+    assert_eq!(cmd(&a.notify), Some("/bin/a b\\c"));
+    assert_eq!(cmd(&a.notify_stop), Some("x\ty\"z"));
 }
 
 #[test]
@@ -187,7 +193,7 @@ fn lex_parameters() {
     let a = inst(&l, "A");
     assert_eq!(a.interface, "eth3");
     assert_eq!(a.priority, 150);
-    assert_eq!(a.notify.as_deref(), Some("/bin/x $UNDEFINED ${ALSO_UNDEF}"));
+    assert_eq!(cmd(&a.notify), Some("/bin/x $UNDEFINED ${ALSO_UNDEF}"));
     let addrs: Vec<String> = a.vips.iter().map(|v| v.addr.to_string()).collect();
     assert_eq!(addrs, ["10.2.0.100", "10.2.10.100"]);
 }
@@ -202,7 +208,7 @@ fn lex_multiline_parameters_and_predefined() {
     let v2 = inst(&l, "VI_2");
     assert_eq!(v2.vrid, 2);
     assert_eq!(v2.vips[0].addr.to_string(), "10.0.2.254");
-    assert_eq!(v2.notify.as_deref(), Some("#x"));
+    assert_eq!(cmd(&v2.notify), Some("#x"));
     // Lines produced by a parameter are attributed to the line using it.
     assert_eq!(v2.line, 14);
 }
@@ -321,6 +327,12 @@ fn parse_full_instance_round_trip() {
             v3_checksum_as_v2: false,
             vrrp_skip_check_adv_addr: false,
             vrrp_check_unicast_src: false,
+            enable_script_security: false,
+            script_user: None,
+            notify_fifo: None,
+            notify_fifo_script: None,
+            vrrp_notify_fifo: None,
+            vrrp_notify_fifo_script: None,
         }
     );
     let a = inst(&l, "VI_1");
@@ -382,11 +394,11 @@ fn parse_full_instance_round_trip() {
             TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: false },
         ],
         track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: false }],
-        notify: Some("/etc/keepalived/notify.sh".into()),
-        notify_master: Some("/etc/keepalived/master.sh arg".into()),
-        notify_backup: Some("/etc/keepalived/backup.sh".into()),
-        notify_fault: Some("/etc/keepalived/fault.sh".into()),
-        notify_stop: Some("/etc/keepalived/stop.sh".into()),
+        notify: Some(ScriptCommand { command: "/etc/keepalived/notify.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 43 }),
+        notify_master: Some(ScriptCommand { command: "/etc/keepalived/master.sh arg".into(), user: None, file: PathBuf::from("test.conf"), line: 44 }),
+        notify_backup: Some(ScriptCommand { command: "/etc/keepalived/backup.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 45 }),
+        notify_fault: Some(ScriptCommand { command: "/etc/keepalived/fault.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 46 }),
+        notify_stop: Some(ScriptCommand { command: "/etc/keepalived/stop.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 47 }),
         v3_checksum_as_v2: false,
         skip_check_adv_addr: false,
         check_unicast_src: false,
@@ -564,8 +576,10 @@ fn parse_warnings_name_lines() {
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let w = |n: &str| find(&l, n);
     assert_eq!(w("keyword notification_email not implemented"), vec![(2, Severity::Warning)]);
-    assert_eq!(w("keyword script_user not implemented, ignored"), vec![(5, Severity::Warning)]);
-    assert_eq!(w("keyword enable_script_security"), vec![(6, Severity::Warning)]);
+    // script_user and enable_script_security are implemented now (crate::exec).
+    assert!(w("keyword script_user").is_empty() && w("keyword enable_script_security").is_empty());
+    assert_eq!(l.config.global.script_user, Some(ScriptUser { user: "root".into(), group: None }));
+    assert!(l.config.global.enable_script_security);
     assert_eq!(w("vrrp_script chk_x: parsed and checked, but vrrp-agent does not act on trackers yet"), vec![(8, Severity::Warning)]);
     assert_eq!(w("vrrp_sync_group G: parsed and checked, but vrrp-agent does not synchronise"), vec![(11, Severity::Warning)]);
     assert_eq!(w("has only 1 instance (A)"), vec![(11, Severity::Warning)]);
@@ -1090,8 +1104,8 @@ fn sync_group_round_trip_and_membership_rules() {
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let g = &l.config.sync_groups[0];
     assert_eq!(g.instances, vec!["A".to_string(), "B".to_string()]);
-    assert_eq!(g.notify_master.as_deref(), Some("/bin/m x"));
-    assert_eq!(g.notify.as_deref(), Some("/bin/n"));
+    assert_eq!(cmd(&g.notify_master), Some("/bin/m x"));
+    assert_eq!(cmd(&g.notify), Some("/bin/n"));
     assert_eq!(g.track_interfaces[0].weight, Some(10));
     assert!(g.sync_group_tracking_weight);
     assert_eq!(find(&l, "notify_master script already given"), vec![(6, Severity::Warning)]);
@@ -1226,4 +1240,33 @@ fn mcast_src_ip_sets_the_source_address_without_unicast() {
     let l = one(" mcast_src_ip 224.0.0.1");
     assert_eq!(find(&l, "cannot be the advert source address"), vec![(4, Severity::Warning)]);
     assert_eq!(inst(&l, "A").unicast_src_ip, None);
+}
+
+#[test]
+fn script_lines_command_user_group_and_fifos() {
+    let l = parse(
+        "global_defs {\n script_user nobody\n vrrp_notify_fifo /run/k.fifo root\n vrrp_notify_fifo_script \"/bin/rd x\" nobody\n notify_fifo_script /bin/orphan\n notify_fifo /a\n notify_fifo /b\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n notify \"/bin/n a b\" nobody root\n notify_master /bin/m arg\n virtual_ipaddress {\n  198.18.0.1\n }\n}\nvrrp_script s {\n script /bin/true ignored words\n}\n",
+    );
+    let g = &l.config.global;
+    assert_eq!(g.script_user, Some(ScriptUser { user: "nobody".into(), group: None }));
+    let f = g.vrrp_notify_fifo.as_ref().unwrap();
+    assert_eq!((f.path.to_str(), f.user.as_ref().map(|u| u.user.as_str()), f.line), (Some("/run/k.fifo"), Some("root"), 3));
+    let fs = g.vrrp_notify_fifo_script.as_ref().unwrap();
+    assert_eq!((fs.command.as_str(), fs.user.as_ref().map(|u| u.user.as_str())), ("/bin/rd x", Some("nobody")));
+    assert_eq!(g.notify_fifo.as_ref().map(|f| f.path.to_str()), Some(Some("/a")));
+    assert_eq!(find(&l, "notify_fifo already specified - '/b' ignored"), vec![(7, Severity::Error)]);
+    assert_eq!(find(&l, "notify_fifo_script without notify_fifo"), Vec::<(usize, Severity)>::new());
+    // An unquoted command with arguments: keepalived reads the argument as a user name.
+    assert_eq!(find(&l, "notify_master /bin/m: user 'arg' does not exist"), vec![(13, Severity::Error)]);
+    assert_eq!(find(&l, "to pass arguments, quote the whole command"), vec![(13, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived runs only '/bin/true' and ignores 'ignored words'"), vec![(19, Severity::Warning)]);
+    assert_eq!(l.config.scripts[0].script, "/bin/true");
+    // The instance has an error (the dropped notify_master): look at the draft through
+    // a clean copy instead.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n notify \"/bin/n a b\" nobody root\n virtual_ipaddress {\n  198.18.0.1\n }\n}\nglobal_defs {\n notify_fifo_script /bin/x\n}\n");
+    let n = inst(&l, "A").notify.clone().unwrap();
+    assert_eq!(n.command, "/bin/n a b");
+    assert_eq!(n.user, Some(ScriptUser { user: "nobody".into(), group: Some("root".into()) }));
+    assert_eq!(n.line, 4);
+    assert_eq!(find(&l, "notify_fifo_script without notify_fifo"), vec![(10, Severity::Warning)]);
 }

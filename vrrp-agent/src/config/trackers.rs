@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::parser::{Ctx, Node, children, no_block, parse_decimal_us, parse_uint, unknown};
-use super::{ParamMatch, SyncGroup, TrackFile, TrackFileInit, TrackProcess, TrackRef, VrrpScript};
+use super::{ParamMatch, ScriptCommand, ScriptUser, SyncGroup, TrackFile, TrackFileInit, TrackProcess, TrackRef, VrrpScript};
 
 /// A signed decimal integer, optional leading '+'.
 fn parse_int(s: &str) -> Option<i64> {
@@ -29,13 +29,55 @@ fn u32_in(s: &str, lo: u64, hi: u64) -> Option<u32> {
 }
 
 /// Does `name` exist in /etc/passwd (or /etc/group)?
-fn in_db(db: &str, name: &str) -> bool {
+pub(super) fn in_db(db: &str, name: &str) -> bool {
     if name.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() {
         return true;
     }
     std::fs::read_to_string(db)
         .map(|t| t.lines().any(|l| l.split(':').next() == Some(name)))
         .unwrap_or(true) // cannot tell: do not complain
+}
+
+/// `USER [GROUP]` words (`what` names the line in messages). `None` (reported as an error,
+/// keepalived drops the line) if either does not exist here.
+pub(super) fn script_user(ctx: &mut Ctx, n: &Node, words: &[String], what: &str) -> Option<ScriptUser> {
+    let (u, g) = (words.first()?, words.get(1));
+    if !in_db("/etc/passwd", u) {
+        ctx.error(n, format!("{what}: user '{u}' does not exist on this host; keepalived ignores this line"));
+        return None;
+    }
+    if let Some(g) = g.filter(|g| !in_db("/etc/group", g)) {
+        ctx.error(n, format!("{what}: group '{g}' does not exist on this host; keepalived ignores this line"));
+        return None;
+    }
+    if words.len() > 2 {
+        ctx.warn(n, format!("{what}: extra arguments '{}' ignored", words[2..].join(" ")));
+    }
+    Some(ScriptUser { user: u.clone(), group: g.cloned() })
+}
+
+/// A `notify*` / `*_fifo_script` line: `COMMAND [USER [GROUP]]`, the command being one
+/// word (quoted when it has arguments), as keepalived reads it. `None` (reported) if
+/// keepalived ignores the line.
+pub(super) fn script_command(ctx: &mut Ctx, n: &Node, what: &str) -> Option<ScriptCommand> {
+    no_block(ctx, n);
+    let Some((command, rest)) = n.args().split_first() else {
+        ctx.error(n, format!("{what} needs a script"));
+        return None;
+    };
+    let user = if rest.is_empty() {
+        None
+    } else {
+        // keepalived takes the words after the command as USER [GROUP]: an unquoted
+        // command with arguments is a user name that probably does not exist.
+        let u = script_user(ctx, n, rest, &format!("{what} {command}"));
+        if u.is_none() {
+            ctx.warn(n, format!("{what}: to pass arguments, quote the whole command: \"{}\"", n.args().join(" ")));
+            return None;
+        }
+        u
+    };
+    Some(ScriptCommand { command: command.clone(), user, file: ctx.path_buf(n.file), line: n.line })
 }
 
 /// The `not implemented yet` warning, once per block.
@@ -92,10 +134,16 @@ pub(super) fn parse_script(ctx: &mut Ctx, node: &Node, env: ScriptEnv) -> Option
         match n.kw() {
             "script" => {
                 no_block(ctx, n);
-                if a.is_empty() {
-                    continue;
+                let Some(cmd) = a.first() else { continue };
+                // keepalived runs the first word (split again into argv): a quoted
+                // command line keeps its arguments, unquoted words after it are dropped.
+                if a.len() > 1 {
+                    ctx.warn(
+                        n,
+                        format!("vrrp_script {name}: keepalived runs only '{cmd}' and ignores '{}'; quote the whole command line to pass arguments", a[1..].join(" ")),
+                    );
                 }
-                s.script = a.join(" ");
+                s.script = cmd.clone();
                 script_line = Some(n);
             }
             kw @ ("interval" | "timeout") => {
@@ -595,11 +643,7 @@ pub(super) fn parse_sync_group(ctx: &mut Ctx, node: &Node, defined: &Defined) ->
                 }
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
-                no_block(ctx, n);
-                if n.args().is_empty() {
-                    ctx.error(n, format!("{owner}: {kw} needs a script"));
-                    continue;
-                }
+                let Some(cmd) = script_command(ctx, n, &format!("{owner}: {kw}")) else { continue };
                 let slot = match kw {
                     "notify" => &mut d.group.notify,
                     "notify_master" => &mut d.group.notify_master,
@@ -610,7 +654,7 @@ pub(super) fn parse_sync_group(ctx: &mut Ctx, node: &Node, defined: &Defined) ->
                 if slot.is_some() {
                     ctx.warn(n, format!("{owner}: {kw} script already given; '{}' ignored (as keepalived does)", n.args().join(" ")));
                 } else {
-                    *slot = Some(n.args().join(" "));
+                    *slot = Some(cmd);
                 }
             }
             "track_interface" | "track_script" | "track_file" | "track_process" => {
