@@ -103,6 +103,17 @@ impl Sim {
         self.drain(n);
     }
 
+    /// The node's effective priority changed (trackers).
+    fn set_priority(&mut self, n: usize, priority: u8) {
+        self.nodes[n].inst.handle_priority_change(self.now, priority);
+        self.drain(n);
+    }
+
+    fn tracker_fault(&mut self, n: usize, fault: TrackerFault) {
+        self.nodes[n].inst.handle_tracker_fault(self.now, fault);
+        self.drain(n);
+    }
+
     /// Crash: the node stops sending and processing (adverts already in
     /// flight still arrive).
     fn kill(&mut self, n: usize) {
@@ -591,6 +602,105 @@ fn sim_make_before_break_overlaps_the_vips_and_releases_on_the_successors_advert
         sim.transitions(a).last().map(|x| x.3.clone()),
         Some(Reason::HandedOver { src: v4(2) })
     );
+}
+
+// ---------------------------------------------------------------- trackers
+
+/// 200 / 150 / 100, the master's priority drops to 50 (a failing weighted tracker).
+fn priority_drop(preempt: bool) -> (Sim, Nanos) {
+    let mut sim = Sim::new(DELAY);
+    let a = sim.add(params(200, 1));
+    for (prio, last) in [(150, 2), (100, 3)] {
+        let mut p = params(prio, last);
+        p.preempt = preempt;
+        sim.add(p);
+    }
+    for n in 0..3 {
+        sim.start(n);
+    }
+    sim.run_until(cs(1000));
+    assert_eq!(sim.masters(), vec![a]);
+    let at = cs(1000) + cs(37); // mid-interval
+    sim.run_until(at);
+    sim.set_priority(a, 50);
+    // The new priority is advertised at once.
+    assert!(sim.actions(a).iter().any(|(t, x)| *t == at && *x == Action::SendAdvert { priority: 50 }));
+    sim.run_until(at + cs(2000));
+    (sim, at)
+}
+
+#[test]
+fn sim_priority_drop_with_preempt_moves_mastership_to_the_best_backup() {
+    let (sim, at) = priority_drop(true);
+    let (a, b, c) = (0, 1, 2);
+    assert_eq!(sim.masters(), vec![b]);
+    let up = sim.became_master(b);
+    assert_eq!(up.len(), 1);
+    // b ignored a's lower adverts and its timer, last restarted by a's advert at 200,
+    // ran out: within Master_Down_Interval (plus one interval) of the drop.
+    let mdi = us(master_down_interval_us(Version::V3, 150, 100));
+    assert!(up[0] > at && up[0] <= at + mdi + cs(100), "b became master at {}", up[0]);
+    assert!(sim.became_master(c).is_empty());
+    assert_eq!(
+        sim.transitions(a).last().map(|x| (x.2, x.3.clone())),
+        Some((State::Backup, Reason::HigherPriority { src: v4(2), priority: 150 }))
+    );
+}
+
+#[test]
+fn sim_priority_drop_without_preempt_keeps_the_master() {
+    let (sim, _) = priority_drop(false);
+    assert_eq!(sim.masters(), vec![0]);
+    for n in [1, 2] {
+        assert_eq!(sim.transitions(n).len(), 1, "node {n} only started");
+    }
+}
+
+#[test]
+fn sim_backup_priority_rise_with_preempt_takes_over_sooner() {
+    let mut sim = Sim::new(DELAY);
+    let a = sim.add(params(200, 1));
+    let b = sim.add(params(150, 2));
+    sim.start(a);
+    sim.start(b);
+    sim.run_until(cs(1000) + cs(37));
+    sim.set_priority(b, 254);
+    // Its running timer moved earlier by (254 - 150) / 256 s; a's adverts at 200 are now
+    // lower and ignored: b takes over when it runs out.
+    let last = sim.last_rx[b][a].expect("b heard a");
+    sim.run_until(cs(2000));
+    assert_eq!(sim.masters(), vec![b]);
+    assert_eq!(sim.became_master(b), vec![last + us(master_down_interval_us(Version::V3, 254, 100))]);
+}
+
+#[test]
+fn sim_tracker_fault_on_the_master_hands_over_make_before_break() {
+    let mut sim = Sim::new(DELAY);
+    let mut pa = params(200, 1);
+    pa.make_before_break = true;
+    let a = sim.add(pa);
+    let b = sim.add(params(100, 2));
+    sim.start(a);
+    sim.start(b);
+    sim.run_until(cs(1000));
+    sim.tracker_fault(a, TrackerFault::Fault);
+    assert_eq!(sim.state(a), State::Master);
+    sim.run_until(cs(3000));
+    assert_eq!(sim.masters(), vec![b]);
+    assert_eq!(sim.state(a), State::Fault);
+    let b_up = sim.became_master(b)[0];
+    assert_eq!(b_up, cs(1000) + DELAY + us(609_375));
+    let removed: Vec<Nanos> = sim
+        .actions(a)
+        .into_iter()
+        .filter(|(_, x)| *x == Action::RemoveVips)
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(removed, vec![b_up + DELAY + cs(100)]);
+    // The tracker recovers: a (preempt, 200) takes mastership back.
+    sim.tracker_fault(a, TrackerFault::Clear);
+    sim.run_until(cs(6000));
+    assert_eq!(sim.masters(), vec![a]);
 }
 
 #[test]
