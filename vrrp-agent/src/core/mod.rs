@@ -9,6 +9,22 @@
 //!   `HealthEvent`s and by link changes; reports changes as keepalived logs them.
 //! - `priority`: for one instance, its effective priority and fault sources from its
 //!   tracker references and any source of tracker states (live or hypothetical).
+//! - `sync_group`: `vrrp_sync_group` members moving together; member transitions in,
+//!   per-member commands out (applied with the FSM's `handle_sync_*`).
+//!
+//! How the driver wires them, per event:
+//! 1. A `HealthEvent` or link change goes to `tracker::Trackers` (`handle_health`,
+//!    `handle_link`); its deadlines join the driver's table (`poll_timeout`).
+//! 2. For each `poll_change` (logged as is), every instance whose
+//!    `priority::InstanceTracks` tracks that object is evaluated against the Trackers; the
+//!    verdict goes to its FSM: `handle_priority_change(now, v.priority)` (log keepalived's
+//!    "Changing effective priority from X to Y" when it differs) and
+//!    `handle_tracker_fault(now, v.tracker_fault())`.
+//! 3. For a sync group member, after any fault input: `SyncGroup::handle_own_fault(m,
+//!    fsm.own_fault())`; every drained `StateChange`: `handle_transition`; after every
+//!    `handle_timeout`/`handle_advert`: `poll_want_master` into `handle_want_master`. Apply
+//!    `poll_command`s with `handle_sync_master/backup/fault`, drain again, until quiet.
 pub mod fsm;
 pub mod priority;
+pub mod sync_group;
 pub mod tracker;

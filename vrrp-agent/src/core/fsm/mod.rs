@@ -198,8 +198,14 @@ pub enum Reason {
     /// [`TrackerFault::Fault`].
     TrackerFailed,
     /// Held in Fault until every weight-0 tracker has a first result
-    /// ([`TrackerFault::InitHold`]); keepalived does not run notify scripts for it.
+    /// ([`TrackerFault::InitHold`]), its own or (sync group) another member's; keepalived
+    /// does not run notify scripts for it.
     InitHold,
+    /// Another member of the sync group is in FAULT: [`Instance::handle_sync_fault`].
+    SyncFault,
+    /// Moved with its sync group (another member became MASTER or left it):
+    /// [`Instance::handle_sync_master`], [`Instance::handle_sync_backup`].
+    Synced,
     FaultCleared,
 }
 
@@ -233,6 +239,8 @@ impl fmt::Display for Reason {
             Reason::FaultRaised => f.write_str("fault raised"),
             Reason::TrackerFailed => f.write_str("tracker failed"),
             Reason::InitHold => f.write_str("waiting for the first result of a weight-0 tracker"),
+            Reason::SyncFault => f.write_str("another member of the sync group is in FAULT"),
+            Reason::Synced => f.write_str("synced with its sync group"),
             Reason::FaultCleared => f.write_str("fault cleared"),
         }
     }
@@ -310,6 +318,17 @@ pub struct Instance {
     link_fault: bool,
     /// Last value given to `handle_tracker_fault`.
     tracker_fault: TrackerFault,
+    /// Last value given to `handle_sync_fault`.
+    sync_fault: TrackerFault,
+    /// A sync group member: its Master_Down_Timer does not make it Master by itself; it
+    /// asks its group ([`Instance::poll_want_master`]), which answers with
+    /// `handle_sync_master` when every member wants it (keepalived
+    /// `vrrp_sync_can_goto_master`).
+    sync_gated: bool,
+    /// Gated: the Master_Down_Timer ran out and no advert has been accepted since.
+    wants_master: bool,
+    /// A change of `wants_master` the group has not been told yet.
+    want_event: Option<bool>,
     /// Backup: when the first lower-priority advert started `preempt_delay` (cleared on
     /// entering Backup and by an advert of higher or equal priority).
     preempt_since: Option<Nanos>,
@@ -353,6 +372,10 @@ impl Instance {
             master_adver_int_cs,
             link_fault: false,
             tracker_fault: TrackerFault::Clear,
+            sync_fault: TrackerFault::Clear,
+            sync_gated: false,
+            wants_master: false,
+            want_event: None,
             preempt_since: None,
             last_reassert: None,
             last_reassert_garp: None,
@@ -550,7 +573,66 @@ impl Instance {
             return;
         }
         self.tracker_fault = fault;
-        let faulty = fault != TrackerFault::Clear;
+        self.soft_fault_changed(now);
+    }
+
+    /// The sync group's word: another member is in FAULT ([`TrackerFault::Fault`]) or
+    /// waits for a first tracker result ([`TrackerFault::InitHold`]). Acts like
+    /// [`Instance::handle_tracker_fault`] (a Master hands over make-before-break), with
+    /// [`Reason::SyncFault`].
+    pub fn handle_sync_fault(&mut self, now: Nanos, fault: TrackerFault) {
+        if fault == self.sync_fault {
+            return;
+        }
+        self.sync_fault = fault;
+        self.soft_fault_changed(now);
+    }
+
+    /// The sync group goes MASTER: a Backup becomes Master at once ([`Reason::Synced`]).
+    /// Anything else is ignored.
+    pub fn handle_sync_master(&mut self, now: Nanos) {
+        if self.state == State::Backup {
+            self.change_state(now, State::Master, Reason::Synced);
+        }
+    }
+
+    /// The sync group goes BACKUP: a Master (not handing over) becomes Backup at once,
+    /// without a priority-0 advert, as keepalived does. Anything else is ignored.
+    pub fn handle_sync_backup(&mut self, now: Nanos) {
+        if self.state == State::Master && self.release.is_none() {
+            self.change_state(now, State::Backup, Reason::Synced);
+        }
+    }
+
+    /// Make this instance a sync group member (or not): see [`Instance::poll_want_master`].
+    pub fn set_sync_gated(&mut self, gated: bool) {
+        self.sync_gated = gated;
+        if !gated {
+            self.set_wants_master(false);
+        }
+    }
+
+    /// A sync group member's wish to become Master changed: `Some(true)` when its
+    /// Master_Down_Timer ran out (the timer is restarted, and it stays Backup until the
+    /// group says `handle_sync_master`), `Some(false)` when it accepted an advert or left
+    /// Backup since. Give it to the group (`SyncGroup::handle_want_master`).
+    pub fn poll_want_master(&mut self) -> Option<bool> {
+        self.want_event.take()
+    }
+
+    /// The faults of this instance itself (its link, its trackers), without the sync
+    /// group's: what its group needs (`SyncGroup::handle_own_fault`).
+    pub fn own_fault(&self) -> TrackerFault {
+        if self.link_fault {
+            TrackerFault::Fault
+        } else {
+            self.tracker_fault
+        }
+    }
+
+    /// React to a change of the tracker or sync group fault.
+    fn soft_fault_changed(&mut self, now: Nanos) {
+        let faulty = self.tracker_fault != TrackerFault::Clear || self.sync_fault != TrackerFault::Clear;
         match self.state {
             State::Initialize => {}
             State::Backup if faulty => {
@@ -583,11 +665,7 @@ impl Instance {
                 }
             }
             State::Master => {}
-            State::Fault => {
-                if !faulty && !self.link_fault {
-                    self.leave_fault(now);
-                }
-            }
+            State::Fault => self.leave_fault(now),
         }
     }
 
@@ -642,14 +720,24 @@ impl Instance {
     /// Why the instance must be in Fault now, if it must: the link first, then a failed
     /// tracker, then the init hold.
     fn fault_reason(&self) -> Option<Reason> {
+        use TrackerFault::{Fault, InitHold};
         if self.link_fault {
             Some(Reason::FaultRaised)
+        } else if self.tracker_fault == Fault {
+            Some(Reason::TrackerFailed)
+        } else if self.sync_fault == Fault {
+            Some(Reason::SyncFault)
+        } else if self.tracker_fault == InitHold || self.sync_fault == InitHold {
+            Some(Reason::InitHold)
         } else {
-            match self.tracker_fault {
-                TrackerFault::Clear => None,
-                TrackerFault::Fault => Some(Reason::TrackerFailed),
-                TrackerFault::InitHold => Some(Reason::InitHold),
-            }
+            None
+        }
+    }
+
+    fn set_wants_master(&mut self, wants: bool) {
+        if self.wants_master != wants {
+            self.wants_master = wants;
+            self.want_event = Some(wants);
         }
     }
 
@@ -752,6 +840,8 @@ impl Instance {
         if !self.params.preempt || !lower || self.preempt_held(at) {
             self.learn_interval(&advert);
             self.restart_master_down(at);
+            // There is a master we accept: a sync group member no longer wants to be one.
+            self.set_wants_master(false);
         }
     }
 
@@ -863,7 +953,11 @@ impl Instance {
                 // §6.4.2: "If the Master_Down_Timer fires, then: ... transition
                 // to the Master state".
                 self.master_down = None;
-                if self.state == State::Backup {
+                if self.state == State::Backup && self.sync_gated {
+                    // keepalived: wait for the other members, with the timer restarted.
+                    self.set_wants_master(true);
+                    self.restart_master_down(now);
+                } else if self.state == State::Backup {
                     let reason = if self.master_down_by_release {
                         Reason::PriorityZero
                     } else {
@@ -946,6 +1040,9 @@ impl Instance {
         });
         let releasing = self.release.is_some();
 
+        if from == State::Backup {
+            self.set_wants_master(false);
+        }
         // Leaving a state: every timer belongs to exactly one state.
         self.master_down = None;
         self.master_down_by_release = false;

@@ -1108,6 +1108,78 @@
         assert!(i.is_stopped());
     }
 
+    // ---------------------------------------------------------------- sync group entry points
+
+    #[test]
+    fn sync_gated_backup_asks_its_group_instead_of_taking_over() {
+        let mut i = Instance::new(params(100, 1));
+        i.set_sync_gated(true);
+        i.handle_startup(0);
+        drain(&mut i);
+        let d = us(3_609_375);
+        i.handle_timeout(d);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.poll_want_master(), Some(true));
+        assert_eq!(i.poll_want_master(), None);
+        // keepalived restarts the timer meanwhile; firing again asks nothing new.
+        assert_eq!(i.master_down_deadline(), Some(d + d));
+        i.handle_timeout(d + d);
+        assert_eq!(i.poll_want_master(), None);
+        // An accepted advert withdraws the wish.
+        i.handle_advert(d + d + 1, advert(2, 150));
+        assert_eq!(i.poll_want_master(), Some(false));
+        // The group says go: Master at once.
+        i.handle_sync_master(cs(1000));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Backup, State::Master, Reason::Synced),
+                Action::SendAdvert { priority: 100 },
+                Action::AddVips,
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        // And back: no priority-0 advert, the VIPs go.
+        i.handle_sync_backup(cs(1100));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Backup, Reason::Synced), Action::RemoveVips]
+        );
+        // Commands that do not apply are ignored.
+        i.handle_sync_backup(cs(1200));
+        assert_eq!(i.poll_action(), None);
+        // Ungated, the timer takes over as usual.
+        i.set_sync_gated(false);
+        i.handle_timeout(u64::MAX);
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn sync_fault_acts_like_a_tracker_fault() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_sync_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Backup, State::Fault, Reason::SyncFault)]);
+        // Its own faults are what the group hears about, not the group's.
+        assert_eq!(i.own_fault(), TrackerFault::Clear);
+        i.handle_tracker_fault(cs(2), TrackerFault::InitHold);
+        assert_eq!(i.own_fault(), TrackerFault::InitHold);
+        i.handle_fault(cs(3), true);
+        assert_eq!(i.own_fault(), TrackerFault::Fault);
+        i.handle_fault(cs(4), false);
+        i.handle_tracker_fault(cs(5), TrackerFault::Clear);
+        assert_eq!(i.state(), State::Fault);
+        i.handle_sync_fault(cs(6), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        // On a Master: make-before-break like a tracker fault.
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_sync_fault(t, TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 0 }]);
+        assert!(i.is_releasing());
+    }
+
     // ---------------------------------------------------------------- robustness, display
 
     #[test]
@@ -1175,6 +1247,8 @@
             Reason::FaultRaised,
             Reason::TrackerFailed,
             Reason::InitHold,
+            Reason::SyncFault,
+            Reason::Synced,
             Reason::FaultCleared,
         ] {
             assert!(!r.to_string().is_empty());
