@@ -172,20 +172,17 @@ impl SyncGroup {
         }
         match (from, to) {
             (_, State::Master) => self.go_master(),
-            (State::Master, State::Backup) => {
-                if self.state == State::Master {
-                    self.set_state(State::Backup);
-                    for (i, m) in self.members.iter().enumerate() {
-                        if i != member && m.state == State::Master {
-                            self.commands.push_back((i, SyncCommand::Backup));
-                        }
+            (State::Master, State::Backup) if self.state == State::Master => {
+                self.set_state(State::Backup);
+                for (i, m) in self.members.iter().enumerate() {
+                    if i != member && m.state == State::Master {
+                        self.commands.push_back((i, SyncCommand::Backup));
                     }
                 }
             }
-            (_, State::Backup) => {
-                if matches!(self.state, State::Initialize | State::Fault) {
-                    self.set_state(State::Backup);
-                }
+            (State::Master, State::Backup) => {}
+            (_, State::Backup) if matches!(self.state, State::Initialize | State::Fault) => {
+                self.set_state(State::Backup);
             }
             _ => {}
         }
