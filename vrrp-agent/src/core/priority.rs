@@ -141,6 +141,20 @@ impl Verdict {
     }
 }
 
+/// The reading of a tracker that is fine: up, or a file holding 0.
+pub fn nominal(kind: TrackKind) -> Reading {
+    match kind {
+        TrackKind::File => Reading::Value(0),
+        _ => Reading::Up,
+    }
+}
+
+/// Tracker states for a what-if question: every tracker [`nominal`] except `kind`/`name`,
+/// which reads `reading` (`vrrp-agent check`: "if this tracker fails on that node").
+pub fn all_nominal_but(kind: TrackKind, name: &str, reading: Reading) -> impl TrackerStates + '_ {
+    move |k: TrackKind, n: &str| if k == kind && n == name { reading } else { nominal(k) }
+}
+
 /// Everything one instance tracks, with its base priority.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceTracks {
@@ -292,6 +306,7 @@ impl InstanceTracks {
             let w = i64::from(t.weight);
             let fault = |why| FaultSource { kind: t.kind, name: t.name.clone(), why };
             let delta = match (t.kind, reading) {
+                (_, Reading::Reloaded) => 0,
                 (_, Reading::Unknown) => {
                     if t.weight == 0 {
                         v.waiting.push((t.kind, t.name.clone()));
@@ -434,6 +449,10 @@ mod tests {
         let v = one(100, Track::new(Process, "p", 0, true), Up);
         assert_eq!(v.faults[0].to_string(), "tracked process p quorum achieved (reverse)");
         assert_eq!(one(100, Track::new(Process, "p", 0, true), Down).tracker_fault(), TrackerFault::Clear);
+        // A script a reload added holds nothing and counts nothing until its first result.
+        let v = one(100, Track::new(Script, "chk", 0, false), Reading::Reloaded);
+        assert_eq!(v.tracker_fault(), TrackerFault::Clear);
+        assert_eq!(one(100, Track::new(Script, "chk", -10, false), Reading::Reloaded).priority, 100);
         // A weight-0 script in INIT holds the instance; a fault elsewhere wins.
         let v = one(100, Track::new(Script, "chk", 0, false), Unknown);
         assert_eq!(v.tracker_fault(), TrackerFault::InitHold);
@@ -469,6 +488,12 @@ mod tests {
         let failing = |k: TrackKind, n: &str| if k == Script && n == "chk" { Down } else { Up };
         assert_eq!(t.evaluate(&failing).priority, 80);
         assert_eq!(t.evaluate(&|_: TrackKind, _: &str| Up).priority, 100);
+        assert_eq!(t.evaluate(&all_nominal_but(Script, "chk", Down)).priority, 80);
+        assert_eq!(t.evaluate(&all_nominal_but(Script, "other", Down)).priority, 100);
+        // A file with weight 0 is fine at 0, faulty at anything else.
+        let f = InstanceTracks::new(100, vec![Track::new(File, "tf", 0, false)]);
+        assert_eq!(f.evaluate(&all_nominal_but(Script, "x", Down)).tracker_fault(), TrackerFault::Clear);
+        assert_eq!(f.evaluate(&all_nominal_but(File, "tf", Value(1))).tracker_fault(), TrackerFault::Fault);
     }
 
     fn cfg(text: &str) -> Config {

@@ -49,8 +49,13 @@ impl fmt::Display for TrackKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
     /// No result yet: a script before its first run ends (keepalived's INIT), a file,
-    /// process or interface the driver has not reported yet.
+    /// process or interface the driver has not reported yet. A weight-0 tracker in this
+    /// state holds its instance out of BACKUP/MASTER.
     Unknown,
+    /// No result yet from a script a reload added or changed (keepalived's INIT_RELOAD):
+    /// counts for nothing and, unlike `Unknown`, holds nothing, so a reload never takes a
+    /// running instance down while the new script has its first run.
+    Reloaded,
     /// Script succeeding, process quorum held, interface up.
     Up,
     /// Script failing, process quorum lost, interface down.
@@ -152,9 +157,9 @@ impl fmt::Display for TrackerChange {
             TrackerChange::File { name, from: None, to } => {
                 write!(f, "Tracked file {name} reads {to}")
             }
-            TrackerChange::Process { name, quorum, count } => write!(
+            TrackerChange::Process { name, quorum, .. } => write!(
                 f,
-                "Quorum {} for tracked process {name} ({count} running)",
+                "Quorum {} for tracked process {name}",
                 if *quorum { "gained" } else { "lost" }
             ),
             TrackerChange::Interface { name, up } => {
@@ -182,6 +187,8 @@ pub struct ScriptState {
     result: u32,
     /// No result yet (keepalived SCRIPT_INIT_STATE_INIT).
     init: bool,
+    /// Created by a reload (keepalived SCRIPT_INIT_STATE_INIT_RELOAD): no init hold.
+    reloaded: bool,
     /// The last exit status (keepalived starts from 0).
     last_exit: i32,
     /// When the last result came in.
@@ -197,6 +204,7 @@ impl ScriptState {
             fall: fall.max(1),
             result: if init_fail { 0 } else { rise - 1 },
             init: !init_fail,
+            reloaded: false,
             last_exit: 0,
             last_run: None,
         }
@@ -210,6 +218,11 @@ impl ScriptState {
         } else {
             ScriptStatus::Down
         }
+    }
+
+    /// No result yet since a reload added or changed it (keepalived's INIT_RELOAD).
+    pub fn is_reloaded(&self) -> bool {
+        self.reloaded && self.init
     }
 
     /// keepalived's counter, for status output.
@@ -368,8 +381,15 @@ impl Trackers {
         let mut t = Trackers::new(cfg);
         for s in &cfg.scripts {
             let same = old_cfg.scripts.iter().find(|o| o.name == s.name).is_some_and(|o| same_script(o, s));
-            if let (true, Some(st)) = (same, self.scripts.get(&s.name)) {
-                t.scripts.insert(s.name.clone(), st.clone());
+            match (same, self.scripts.get(&s.name)) {
+                (true, Some(st)) => {
+                    t.scripts.insert(s.name.clone(), st.clone());
+                }
+                _ => {
+                    if let Some(st) = t.scripts.get_mut(&s.name) {
+                        st.reloaded = true;
+                    }
+                }
             }
         }
         for f in &cfg.track_files {
@@ -518,10 +538,14 @@ impl TrackerStates for Trackers {
     fn reading(&self, kind: TrackKind, name: &str) -> Reading {
         let up = |b: bool| if b { Reading::Up } else { Reading::Down };
         match kind {
-            TrackKind::Script => match self.scripts.get(name).map(ScriptState::status) {
-                Some(ScriptStatus::Up) => Reading::Up,
-                Some(ScriptStatus::Down) => Reading::Down,
-                Some(ScriptStatus::Init) | None => Reading::Unknown,
+            TrackKind::Script => match self.scripts.get(name) {
+                Some(s) if s.is_reloaded() => Reading::Reloaded,
+                Some(s) => match s.status() {
+                    ScriptStatus::Up => Reading::Up,
+                    ScriptStatus::Down => Reading::Down,
+                    ScriptStatus::Init => Reading::Unknown,
+                },
+                None => Reading::Unknown,
             },
             TrackKind::File => match self.files.get(name) {
                 Some(Some(v)) => Reading::Value(*v),
@@ -741,7 +765,7 @@ vrrp_instance VI_1 {
         let ev = |c| HealthEvent::Process { name: "tp".into(), count: c };
         // The first reading counts at once: 1 < quorum 2.
         t.handle_health(0, &ev(1)).unwrap();
-        assert_eq!(t.poll_change().unwrap().to_string(), "Quorum lost for tracked process tp (1 running)");
+        assert_eq!(t.poll_change().unwrap().to_string(), "Quorum lost for tracked process tp");
         assert_eq!(t.reading(TrackKind::Process, "tp"), Reading::Down);
         // 2 processes: quorum gained after the fork delay (1 s).
         t.handle_health(10, &ev(2)).unwrap();
@@ -750,7 +774,7 @@ vrrp_instance VI_1 {
         t.handle_timeout(10 + S - 1);
         assert_eq!(t.poll_change(), None);
         t.handle_timeout(10 + S);
-        assert_eq!(t.poll_change().unwrap().to_string(), "Quorum gained for tracked process tp (2 running)");
+        assert_eq!(t.poll_change().unwrap().to_string(), "Quorum gained for tracked process tp");
         assert_eq!(t.reading(TrackKind::Process, "tp"), Reading::Up);
         assert_eq!(t.poll_timeout(), None);
         // 3 is still within quorum_max: nothing.
@@ -814,9 +838,13 @@ vrrp_instance VI_1 {
         assert_eq!(same.reading(TrackKind::File, "tf"), Reading::Value(3));
         assert_eq!(same.reading(TrackKind::Interface, "eth1"), Reading::Up);
         let changed = cfg(&CONF.replace("rise 2", "rise 3").replace("/tmp/x", "/tmp/y"));
-        let t2 = t.reload(&old, &changed);
-        assert_eq!(t2.reading(TrackKind::Script, "chk"), Reading::Unknown);
+        let mut t2 = t.reload(&old, &changed);
+        // A changed script holds nothing until its first result (keepalived INIT_RELOAD).
+        assert_eq!(t2.reading(TrackKind::Script, "chk"), Reading::Reloaded);
+        assert!(t2.script("chk").unwrap().is_reloaded());
         assert_eq!(t2.reading(TrackKind::File, "tf"), Reading::Unknown);
+        t2.handle_health(2, &HealthEvent::Script { name: "chk".into(), outcome: ScriptOutcome::Failed(Some(1)) }).unwrap();
+        assert_eq!(t2.reading(TrackKind::Script, "chk"), Reading::Down);
     }
 
     #[test]

@@ -1211,9 +1211,18 @@
         }
         i.handle_advert(0, advert(2, 0));
         i.handle_priority_change(0, 0);
+        i.handle_priority_change(u64::MAX, 254);
+        i.handle_tracker_fault(u64::MAX, TrackerFault::Fault);
+        i.handle_sync_fault(0, TrackerFault::InitHold);
+        i.handle_sync_master(0);
+        i.handle_sync_backup(u64::MAX);
+        i.handle_tracker_fault(0, TrackerFault::Clear);
+        i.handle_sync_fault(u64::MAX, TrackerFault::Clear);
+        i.handle_timeout(u64::MAX);
         i.handle_fault(0, true);
         i.handle_fault(0, false);
         i.handle_shutdown(0);
+        i.handle_timeout(u64::MAX);
         assert_eq!(i.state(), State::Initialize);
         assert!(drain(&mut i).len() < 100);
     }
