@@ -234,10 +234,14 @@ impl SyncGroup {
             TrackerFault::Fault => self.set_state(State::Fault),
             TrackerFault::InitHold => self.set_state(State::Initialize),
             TrackerFault::Clear => {
-                if matches!(self.state, State::Fault | State::Initialize)
-                    && self.members.iter().any(|m| m.state != State::Initialize)
-                {
-                    self.set_state(State::Backup);
+                if matches!(self.state, State::Fault | State::Initialize) {
+                    // Members still Master were handing over and heard no successor: they
+                    // carry on as masters.
+                    if self.members.iter().any(|m| m.state == State::Master) {
+                        self.set_state(State::Master);
+                    } else if self.members.iter().any(|m| m.state != State::Initialize) {
+                        self.set_state(State::Backup);
+                    }
                 }
             }
         }
@@ -291,6 +295,12 @@ mod tests {
         assert_eq!(commands(&mut g), vec![(0, SyncCommand::Fault(Fault)), (2, SyncCommand::Fault(Fault))]);
         assert_eq!(g.poll_change().unwrap().to_string(), "VRRP_Group(G) Syncing instances to FAULT state");
         assert_eq!(g.state(), State::Fault);
+        // The members' transitions (here without make-before-break) change nothing more.
+        g.handle_transition(1, State::Master, State::Fault, &Reason::TrackerFailed);
+        for i in [0, 2] {
+            g.handle_transition(i, State::Master, State::Fault, &Reason::SyncFault);
+        }
+        assert_eq!(commands(&mut g), vec![]);
         // A second faulty member: the first now hears of it too.
         g.handle_own_fault(2, Fault);
         assert_eq!(commands(&mut g), vec![(1, SyncCommand::Fault(Fault))]);
@@ -304,6 +314,27 @@ mod tests {
         );
         assert_eq!(g.state(), State::Backup);
         assert_eq!(g.poll_change().unwrap().to_string(), "VRRP_Group(G) Syncing instances to BACKUP state");
+    }
+
+    #[test]
+    fn fault_cleared_while_masters_still_hand_over_leaves_the_group_master() {
+        let mut g = group();
+        started(&mut g, State::Master);
+        // Members hand over make-before-break: they stay Master (no transition) meanwhile.
+        g.handle_own_fault(0, TrackerFault::Fault);
+        commands(&mut g);
+        g.handle_own_fault(0, TrackerFault::Clear);
+        assert_eq!(g.state(), State::Master);
+        // One of them had heard its successor and ends in Backup: the others follow.
+        g.handle_transition(
+            0,
+            State::Master,
+            State::Backup,
+            &Reason::FaultHandOver { successor: Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2))) },
+        );
+        let cmds = commands(&mut g);
+        assert!(cmds.contains(&(1, SyncCommand::Backup)) && cmds.contains(&(2, SyncCommand::Backup)), "{cmds:?}");
+        assert_eq!(g.state(), State::Backup);
     }
 
     #[test]

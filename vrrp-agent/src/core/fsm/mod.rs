@@ -184,14 +184,18 @@ pub enum Reason {
     /// Stopped (`handle_shutdown`). A Master that hands over make-before-break gets
     /// [`Reason::HandedOver`] or [`Reason::NoSuccessor`] instead, when the hand-over ends.
     Shutdown,
-    /// Make-before-break (shutdown, or a tracker fault on a Master): the successor's advert
-    /// was heard; the VIPs can go. The transition goes to Initialize (shutdown), Fault
-    /// (tracker fault) or Backup (the tracker fault cleared while handing over).
+    /// Make-before-break shutdown: the successor's advert was heard; the VIPs can go.
     HandedOver {
         src: IpAddr,
     },
-    /// Make-before-break: no successor was heard within Master_Down_Interval.
+    /// Make-before-break shutdown: no successor was heard within Master_Down_Interval.
     NoSuccessor,
+    /// The end of a make-before-break hand-over for a tracker or sync group fault: the
+    /// successor spoke (`Some`) or Master_Down_Interval passed (`None`). The transition goes
+    /// to Fault, or to Backup if the fault cleared after the successor spoke.
+    FaultHandOver {
+        successor: Option<IpAddr>,
+    },
     /// The link (the instance's interface) went down: [`Instance::handle_fault`].
     FaultRaised,
     /// A weight-0 tracker failed: [`Instance::handle_tracker_fault`] with
@@ -210,8 +214,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The instance stopped (with a transition to Initialize: the end of a shutdown; a
-    /// make-before-break hand-over also ends a tracker fault, with a transition to Fault).
+    /// The instance stopped (the transition to Initialize at shutdown).
     pub fn is_stop(&self) -> bool {
         matches!(self, Reason::Shutdown | Reason::HandedOver { .. } | Reason::NoSuccessor)
     }
@@ -234,8 +237,12 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::Shutdown => f.write_str("shutdown"),
-            Reason::HandedOver { src } => write!(f, "handed over: {src} took over"),
-            Reason::NoSuccessor => f.write_str("handed over: no successor heard within the master down interval"),
+            Reason::HandedOver { src } => write!(f, "shutdown: {src} took over"),
+            Reason::NoSuccessor => f.write_str("shutdown: no successor heard within the master down interval"),
+            Reason::FaultHandOver { successor: Some(src) } => write!(f, "fault hand-over: {src} took over"),
+            Reason::FaultHandOver { successor: None } => {
+                f.write_str("fault hand-over: no successor heard within the master down interval")
+            }
             Reason::FaultRaised => f.write_str("fault raised"),
             Reason::TrackerFailed => f.write_str("tracker failed"),
             Reason::InitHold => f.write_str("waiting for the first result of a weight-0 tracker"),
@@ -981,11 +988,12 @@ impl Instance {
                 // change_state clears the deadline; it must still see that we were
                 // releasing (the priority-0 advert has gone already).
                 if self.state == State::Master {
-                    let reason = match self.successor {
-                        Some(src) => Reason::HandedOver { src },
-                        None => Reason::NoSuccessor,
-                    };
                     let to = self.release_to;
+                    let reason = match (to, self.successor) {
+                        (State::Initialize, Some(src)) => Reason::HandedOver { src },
+                        (State::Initialize, None) => Reason::NoSuccessor,
+                        (_, successor) => Reason::FaultHandOver { successor },
+                    };
                     self.change_state(now, to, reason);
                 }
                 self.release = None;

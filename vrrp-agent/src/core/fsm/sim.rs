@@ -804,7 +804,10 @@ fn sim_sync_group_fails_over_together_on_one_members_tracker() {
     assert_eq!(sim.masters(), vec![r2a, r2b]);
     assert_eq!(sim.state(r1a), State::Fault);
     assert_eq!(sim.state(r1b), State::Fault);
-    assert_eq!(sim.transitions(r1b).last().map(|x| x.3.clone()), Some(Reason::HandedOver { src: v4(2) }));
+    assert_eq!(
+        sim.transitions(r1b).last().map(|x| x.3.clone()),
+        Some(Reason::FaultHandOver { successor: Some(v4(2)) })
+    );
     // Router 2 took both over together, after the priority-0 adverts' Skew_Time.
     let up_a = sim.became_master(r2a);
     assert_eq!(up_a, sim.became_master(r2b));
@@ -1034,5 +1037,66 @@ proptest! {
     #[test]
     fn prop_master_death_leaves_the_best_survivor_as_sole_master(s in scenario()) {
         run_scenario(&s)?;
+    }
+}
+
+/// Tracker-driven priority changes: routers, their base priorities, and a list of
+/// (time in permille of the run, router, new effective priority).
+#[derive(Debug, Clone)]
+struct PriorityScenario {
+    priorities: Vec<u8>,
+    changes: Vec<(u64, usize, u8)>,
+    jitter_us: u64,
+    seed: u64,
+}
+
+fn priority_scenario() -> impl Strategy<Value = PriorityScenario> {
+    (2usize..=4).prop_flat_map(|n| {
+        (
+            prop::collection::vec(1u8..=254, n),
+            prop::collection::vec((0u64..1000, 0..n, 1u8..=254), 1..6),
+            0u64..=1000,
+            any::<u64>(),
+        )
+            .prop_map(|(priorities, changes, jitter_us, seed)| PriorityScenario { priorities, changes, jitter_us, seed })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// 2–4 routers with preempt at VRRPv3 1 s, effective priorities changing at random
+    /// times (weighted trackers): once the changes stop, within Master_Down_Interval plus
+    /// one interval there is exactly one master, and it has the highest priority (with a
+    /// tie, whichever was master first may stay: RFC 5798 §6.4.2).
+    #[test]
+    fn prop_priority_changes_leave_one_master_of_the_top_priority(s in priority_scenario()) {
+        let n = s.priorities.len();
+        let mut sim = Sim::new(0);
+        sim.jitter = Some((s.seed, s.jitter_us * NANOS_PER_US));
+        for i in 0..n {
+            sim.add(params(s.priorities[i], i as u8 + 1));
+        }
+        for i in 0..n {
+            sim.start(i);
+        }
+        let mut current = s.priorities.clone();
+        let mut changes = s.changes.clone();
+        changes.sort_by_key(|c| c.0);
+        let start = cs(1000);
+        for &(at, node, prio) in &changes {
+            sim.run_until(start + at * cs(1000) / 1000);
+            sim.set_priority(node, prio);
+            current[node] = prio;
+        }
+        let last = sim.now;
+        let top = current.iter().copied().max().unwrap_or(1);
+        let mdi = us(master_down_interval_us(Version::V3, 1, 100));
+        sim.run_until(last + mdi + cs(100));
+        let masters = sim.masters();
+        prop_assert_eq!(masters.len(), 1, "masters {:?} with priorities {:?}", masters, current);
+        prop_assert_eq!(current[masters[0]], top, "master {} with priorities {:?}", masters[0], current);
+        sim.run_until(last + 3 * mdi);
+        prop_assert_eq!(sim.masters(), masters, "and it stays");
     }
 }

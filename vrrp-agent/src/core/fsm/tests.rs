@@ -1002,7 +1002,7 @@
         assert_eq!(
             drain(&mut i),
             vec![
-                change(State::Master, State::Fault, Reason::HandedOver { src: v4(2) }),
+                change(State::Master, State::Fault, Reason::FaultHandOver { successor: Some(v4(2)) }),
                 Action::RemoveVips,
             ]
         );
@@ -1020,7 +1020,7 @@
         i.handle_timeout(t + us(3_609_375));
         assert_eq!(
             drain(&mut i),
-            vec![change(State::Master, State::Fault, Reason::NoSuccessor), Action::RemoveVips]
+            vec![change(State::Master, State::Fault, Reason::FaultHandOver { successor: None }), Action::RemoveVips]
         );
     }
 
@@ -1083,7 +1083,7 @@
         assert_eq!(
             drain(&mut i),
             vec![
-                change(State::Master, State::Backup, Reason::HandedOver { src: v4(2) }),
+                change(State::Master, State::Backup, Reason::FaultHandOver { successor: Some(v4(2)) }),
                 Action::RemoveVips,
             ]
         );
@@ -1258,6 +1258,8 @@
             Reason::InitHold,
             Reason::SyncFault,
             Reason::Synced,
+            Reason::FaultHandOver { successor: None },
+            Reason::FaultHandOver { successor: Some(v4(2)) },
             Reason::FaultCleared,
         ] {
             assert!(!r.to_string().is_empty());
