@@ -15,11 +15,16 @@
 //! How the driver wires them, per event:
 //! 1. A `HealthEvent` or link change goes to `tracker::Trackers` (`handle_health`,
 //!    `handle_link`); its deadlines join the driver's table (`poll_timeout`).
-//! 2. For each `poll_change` (logged as is), every instance whose
-//!    `priority::InstanceTracks` tracks that object is evaluated against the Trackers; the
-//!    verdict goes to its FSM: `handle_priority_change(now, v.priority)` (log keepalived's
-//!    "Changing effective priority from X to Y" when it differs) and
-//!    `handle_tracker_fault(now, v.tracker_fault())`.
+//!    At startup, report every tracked interface (`Trackers::interface_names`; a missing
+//!    one is down) and the first file/process readings before starting the instances:
+//!    a weight-0 tracker without a reading holds its instance (keepalived's INIT).
+//! 2. For each `poll_change` (logged as is), `priority::Priorities::reevaluate(kind, name,
+//!    &trackers)` re-evaluates the instances that track it; each `VerdictChange` goes to its
+//!    FSM: `handle_priority_change(now, v.priority)` (log `priority_log()`, keepalived's
+//!    "Changing effective priority from X to Y") and `handle_tracker_fault(now,
+//!    v.tracker_fault())` (log the `faults` as "entering FAULT state (...)"). At startup,
+//!    each FSM gets its `Priorities::verdict` the same way before `handle_startup`.
+//!    Transitions with `Reason::InitHold` run no notify script (keepalived does not).
 //! 3. For a sync group member, after any fault input: `SyncGroup::handle_own_fault(m,
 //!    fsm.own_fault())`; every drained `StateChange`: `handle_transition`; after every
 //!    `handle_timeout`/`handle_advert`: `poll_want_master` into `handle_want_master`. Apply

@@ -361,6 +361,86 @@ impl InstanceTracks {
     }
 }
 
+/// A change of an instance's verdict after a tracker change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictChange {
+    pub instance: String,
+    /// The effective priority before.
+    pub from_priority: u8,
+    /// The fault state before.
+    pub from_fault: TrackerFault,
+    pub verdict: Verdict,
+}
+
+impl VerdictChange {
+    /// keepalived's log line for a priority change (`None` if only the fault state changed).
+    pub fn priority_log(&self) -> Option<String> {
+        (self.from_priority != self.verdict.priority).then(|| {
+            format!(
+                "({}) Changing effective priority from {} to {}",
+                self.instance, self.from_priority, self.verdict.priority
+            )
+        })
+    }
+}
+
+/// Every instance's tracks and current verdict: which instances a tracker change concerns,
+/// and what changed for them. The driver feeds each FSM from the returned changes
+/// (`handle_priority_change`, `handle_tracker_fault`) and shows [`Priorities::verdict`] in
+/// `status`.
+#[derive(Debug, Clone)]
+pub struct Priorities {
+    instances: Vec<(String, InstanceTracks, Verdict)>,
+}
+
+impl Priorities {
+    /// Resolve every instance of `cfg` and evaluate it against `states`; also returns
+    /// [`InstanceTracks::from_config`]'s notes.
+    pub fn new(cfg: &Config, states: &impl TrackerStates) -> (Self, Vec<String>) {
+        let mut notes = Vec::new();
+        let instances = cfg
+            .instances
+            .iter()
+            .map(|inst| {
+                let (tracks, n) = InstanceTracks::from_config(cfg, inst);
+                notes.extend(n);
+                let v = tracks.evaluate(states);
+                (inst.name.clone(), tracks, v)
+            })
+            .collect();
+        (Priorities { instances }, notes)
+    }
+
+    /// The current verdict of an instance (for its FSM at startup, and for status).
+    pub fn verdict(&self, instance: &str) -> Option<&Verdict> {
+        self.instances.iter().find(|(n, _, _)| n == instance).map(|(_, _, v)| v)
+    }
+
+    pub fn tracks(&self, instance: &str) -> Option<&InstanceTracks> {
+        self.instances.iter().find(|(n, _, _)| n == instance).map(|(_, t, _)| t)
+    }
+
+    /// Re-evaluate the instances that track `kind`/`name` (after a
+    /// [`crate::core::tracker::TrackerChange`] about it); the ones whose effective priority
+    /// or fault state changed.
+    pub fn reevaluate(&mut self, kind: TrackKind, name: &str, states: &impl TrackerStates) -> Vec<VerdictChange> {
+        let mut out = Vec::new();
+        for (inst, tracks, verdict) in &mut self.instances {
+            if !tracks.tracks(kind, name) {
+                continue;
+            }
+            let v = tracks.evaluate(states);
+            let (from_priority, from_fault) = (verdict.priority, verdict.tracker_fault());
+            let changed = v.priority != from_priority || v.tracker_fault() != from_fault;
+            *verdict = v;
+            if changed {
+                out.push(VerdictChange { instance: inst.clone(), from_priority, from_fault, verdict: verdict.clone() });
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -646,5 +726,55 @@ vrrp_instance VI_2 {
         let (t, notes) = InstanceTracks::from_config(&c2, &c2.instances[0]);
         assert!(notes.is_empty());
         assert_eq!(t.tracks, vec![Track::new(Script, "chk", -20, false)]);
+    }
+
+    #[test]
+    fn priorities_reevaluate_only_the_instances_that_track_the_change() {
+        use crate::core::tracker::Trackers;
+        use crate::health::{HealthEvent, ScriptOutcome};
+        let c = cfg(r#"
+vrrp_script chk {
+    script "/bin/true"
+    weight -20
+}
+vrrp_track_file tf {
+    file /tmp/x
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    virtual_ipaddress { 198.18.0.10/24 }
+    track_script {
+        chk
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 2
+    priority 244
+    virtual_ipaddress { 198.18.0.11/24 }
+    track_file {
+        tf
+    }
+}
+"#);
+        let mut t = Trackers::new(&c);
+        let (mut p, notes) = Priorities::new(&c, &t);
+        assert!(notes.is_empty());
+        assert_eq!(p.verdict("VI_1").unwrap().priority, 100);
+        t.handle_health(1, &HealthEvent::Script { name: "chk".into(), outcome: ScriptOutcome::Failed(Some(1)) }).unwrap();
+        let change = t.poll_change().unwrap();
+        let (kind, name) = change.tracker();
+        let got = p.reevaluate(kind, name, &t);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].priority_log().unwrap(), "(VI_1) Changing effective priority from 100 to 80");
+        // The file: only VI_2, 244 + 5 = 249.
+        t.handle_health(2, &HealthEvent::File { name: "tf".into(), value: 5 }).unwrap();
+        let got = p.reevaluate(File, "tf", &t);
+        assert_eq!(got.iter().map(|c| (c.instance.as_str(), c.verdict.priority)).collect::<Vec<_>>(), vec![("VI_2", 249)]);
+        // Nothing changed: nothing reported.
+        assert!(p.reevaluate(File, "tf", &t).is_empty());
+        assert!(p.tracks("VI_2").unwrap().tracks(File, "tf"));
     }
 }
