@@ -47,6 +47,19 @@ pub const REASSERT_GARP_EVERY_US: Micros = 100_000;
 /// Priority of the address owner (RFC 5798 §5.2.4).
 const OWNER_PRIORITY: u8 = 255;
 
+/// What the trackers say about an instance running at all (computed by
+/// [`crate::core::priority`], given to [`Instance::handle_tracker_fault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrackerFault {
+    #[default]
+    Clear,
+    /// A weight-0 tracker has no result yet: keepalived keeps the instance out of
+    /// BACKUP/MASTER (in FAULT, without notifying) until it has one.
+    InitHold,
+    /// A weight-0 tracker failed, or a track file's status is -254 or below.
+    Fault,
+}
+
 /// Protocol state (RFC 5798 §6.4, plus keepalived's FAULT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -171,13 +184,32 @@ pub enum Reason {
     /// Stopped (`handle_shutdown`). A Master that hands over make-before-break gets
     /// [`Reason::HandedOver`] or [`Reason::NoSuccessor`] instead, when the hand-over ends.
     Shutdown,
-    /// Make-before-break: the successor's advert was heard; the VIPs can go.
+    /// Make-before-break shutdown: the successor's advert was heard; the VIPs can go.
     HandedOver {
         src: IpAddr,
     },
-    /// Make-before-break: no successor was heard within Master_Down_Interval.
+    /// Make-before-break shutdown: no successor was heard within Master_Down_Interval.
     NoSuccessor,
+    /// The end of a make-before-break hand-over for a tracker or sync group fault: the
+    /// successor spoke (`Some`) or Master_Down_Interval passed (`None`). The transition goes
+    /// to Fault, or to Backup if the fault cleared after the successor spoke.
+    FaultHandOver {
+        successor: Option<IpAddr>,
+    },
+    /// The link (the instance's interface) went down: [`Instance::handle_fault`].
     FaultRaised,
+    /// A weight-0 tracker failed: [`Instance::handle_tracker_fault`] with
+    /// [`TrackerFault::Fault`].
+    TrackerFailed,
+    /// Held in Fault until every weight-0 tracker has a first result
+    /// ([`TrackerFault::InitHold`]), its own or (sync group) another member's; keepalived
+    /// does not run notify scripts for it.
+    InitHold,
+    /// Another member of the sync group is in FAULT: [`Instance::handle_sync_fault`].
+    SyncFault,
+    /// Moved with its sync group (another member became MASTER or left it):
+    /// [`Instance::handle_sync_master`], [`Instance::handle_sync_backup`].
+    Synced,
     FaultCleared,
 }
 
@@ -207,7 +239,15 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::HandedOver { src } => write!(f, "shutdown: {src} took over"),
             Reason::NoSuccessor => f.write_str("shutdown: no successor heard within the master down interval"),
+            Reason::FaultHandOver { successor: Some(src) } => write!(f, "fault hand-over: {src} took over"),
+            Reason::FaultHandOver { successor: None } => {
+                f.write_str("fault hand-over: no successor heard within the master down interval")
+            }
             Reason::FaultRaised => f.write_str("fault raised"),
+            Reason::TrackerFailed => f.write_str("tracker failed"),
+            Reason::InitHold => f.write_str("waiting for the first result of a weight-0 tracker"),
+            Reason::SyncFault => f.write_str("another member of the sync group is in FAULT"),
+            Reason::Synced => f.write_str("synced with its sync group"),
             Reason::FaultCleared => f.write_str("fault cleared"),
         }
     }
@@ -281,8 +321,21 @@ pub struct Instance {
     priority: u8,
     /// Learned (v3 backup) or configured Master_Adver_Interval.
     master_adver_int_cs: u16,
-    /// Last value given to `handle_fault`.
-    faulty: bool,
+    /// Last value given to `handle_fault` (the link).
+    link_fault: bool,
+    /// Last value given to `handle_tracker_fault`.
+    tracker_fault: TrackerFault,
+    /// Last value given to `handle_sync_fault`.
+    sync_fault: TrackerFault,
+    /// A sync group member: its Master_Down_Timer does not make it Master by itself; it
+    /// asks its group ([`Instance::poll_want_master`]), which answers with
+    /// `handle_sync_master` when every member wants it (keepalived
+    /// `vrrp_sync_can_goto_master`).
+    sync_gated: bool,
+    /// Gated: the Master_Down_Timer ran out and no advert has been accepted since.
+    wants_master: bool,
+    /// A change of `wants_master` the group has not been told yet.
+    want_event: Option<bool>,
     /// Backup: when the first lower-priority advert started `preempt_delay` (cleared on
     /// entering Backup and by an advert of higher or equal priority).
     preempt_since: Option<Nanos>,
@@ -296,8 +349,12 @@ pub struct Instance {
     master_down_by_release: bool,
     /// Adver_Timer (Master only).
     adver: Option<Nanos>,
-    /// Make-before-break deadline (a Master that is shutting down).
+    /// Make-before-break deadline (a Master that is shutting down, or leaving for a
+    /// tracker fault).
     release: Option<Nanos>,
+    /// Where the hand-over ends: Initialize (shutdown), Fault (tracker fault), Backup (the
+    /// tracker fault cleared after the successor spoke).
+    release_to: State,
     /// Make-before-break: the successor whose advert was heard (the VIPs go one advert
     /// interval later, once it has installed its own and sent its GARPs).
     successor: Option<IpAddr>,
@@ -320,7 +377,12 @@ impl Instance {
             state: State::Initialize,
             priority,
             master_adver_int_cs,
-            faulty: false,
+            link_fault: false,
+            tracker_fault: TrackerFault::Clear,
+            sync_fault: TrackerFault::Clear,
+            sync_gated: false,
+            wants_master: false,
+            want_event: None,
             preempt_since: None,
             last_reassert: None,
             last_reassert_garp: None,
@@ -328,6 +390,7 @@ impl Instance {
             master_down_by_release: false,
             adver: None,
             release: None,
+            release_to: State::Initialize,
             successor: None,
             garp_delay: None,
             garp_refresh: None,
@@ -389,8 +452,8 @@ impl Instance {
         if self.state != State::Initialize {
             return;
         }
-        if self.faulty {
-            self.change_state(now, State::Fault, Reason::FaultRaised);
+        if let Some(reason) = self.fault_reason() {
+            self.change_state(now, State::Fault, reason);
         } else if self.is_owner() {
             self.change_state(now, State::Master, Reason::Owner);
         } else {
@@ -428,44 +491,194 @@ impl Instance {
         }
     }
 
-    /// Our effective priority changed (trackers). Ignored for the address
-    /// owner, which stays at 255; otherwise clamped to 1..=254. A Master sends
-    /// its next (regular) advert with the new priority; a Backup uses the new
-    /// Skew_Time at the next Master_Down_Timer restart (the running timer is
-    /// left alone).
-    pub fn handle_priority_change(&mut self, _now: Nanos, priority: u8) {
+    /// Our effective priority changed (trackers). Ignored for the address owner, which
+    /// stays at 255; otherwise clamped to 1..=254.
+    ///
+    /// - Backup: Master_Down_Interval (or Skew_Time, after a priority-0 advert) is
+    ///   recomputed and the running Master_Down_Timer moves by the difference, as keepalived
+    ///   does (`vrrp_set_effective_priority`): a backup whose priority rose is due sooner.
+    /// - Master: an advert with the new priority goes out at once (and the Adver_Timer
+    ///   restarts), so the backups learn it now rather than one interval later. A backup with
+    ///   preempt whose priority is now higher ignores it and takes over when its timer runs
+    ///   out.
+    pub fn handle_priority_change(&mut self, now: Nanos, priority: u8) {
         if self.is_owner() {
             return;
         }
-        self.priority = priority.clamp(1, OWNER_PRIORITY - 1);
+        let new = priority.clamp(1, OWNER_PRIORITY - 1);
+        let old = self.priority;
+        if new == old {
+            return;
+        }
+        let running = |this: &Self| {
+            if this.master_down_by_release {
+                this.skew_time_us()
+            } else {
+                this.master_down_interval_us()
+            }
+        };
+        let before = running(self);
+        self.priority = new;
+        let after_us = running(self);
+        match self.state {
+            State::Backup => {
+                if let Some(d) = self.master_down {
+                    self.master_down = Some(if after_us >= before {
+                        d.saturating_add((after_us - before).saturating_mul(NANOS_PER_US))
+                    } else {
+                        d.saturating_sub((before - after_us).saturating_mul(NANOS_PER_US))
+                    });
+                }
+            }
+            State::Master if self.release.is_none() => {
+                self.push(Action::SendAdvert { priority: new });
+                self.adver = Some(after(now, self.advert_int_us()));
+            }
+            _ => {}
+        }
     }
 
-    /// keepalived FAULT. `faulty == true` from Backup or Master goes to Fault
-    /// (a Master sends a priority-0 advert, so a backup takes over after Skew_Time
-    /// rather than Master_Down_Interval when the link still carries it, and removes its
-    /// VIPs). `faulty == false` in Fault goes to Backup, or straight to Master for the
-    /// address owner. The flag is remembered in Initialize: starting with a fault raised
-    /// goes to Fault.
+    /// keepalived FAULT for the link (the instance's interface down, or gone).
+    /// `faulty == true` from Backup or Master goes to Fault at once (a Master sends a
+    /// priority-0 advert, so a backup takes over after Skew_Time rather than
+    /// Master_Down_Interval if the link still carries it, and removes its VIPs): a link that
+    /// is down cannot hand over. A Master handing over (shutdown, tracker fault) finishes at
+    /// once. `faulty == false` leaves Fault (to Backup, or Master for the address owner)
+    /// unless a tracker still holds it there. The flag is remembered in Initialize:
+    /// starting with a fault raised goes to Fault.
     pub fn handle_fault(&mut self, now: Nanos, faulty: bool) {
-        self.faulty = faulty;
+        self.link_fault = faulty;
         match (self.state, faulty) {
             (State::Master, true) if self.release.is_some() => {
-                // Shutting down anyway: finish now, nothing can be handed over.
-                self.change_state(now, State::Initialize, Reason::Shutdown);
+                let (to, reason) = if self.release_to == State::Initialize {
+                    (State::Initialize, Reason::Shutdown)
+                } else {
+                    (State::Fault, Reason::FaultRaised)
+                };
+                self.change_state(now, to, reason);
             }
             (State::Backup | State::Master, true) => {
                 self.change_state(now, State::Fault, Reason::FaultRaised);
             }
-            (State::Fault, false) => {
-                let to = if self.is_owner() {
-                    State::Master
-                } else {
-                    State::Backup
-                };
-                self.change_state(now, to, Reason::FaultCleared);
-            }
+            (State::Fault, false) => self.leave_fault(now),
             _ => {}
         }
+    }
+
+    /// keepalived FAULT from trackers (see [`crate::core::priority::Verdict::tracker_fault`]).
+    /// - Backup: to Fault at once.
+    /// - Master: hands over make-before-break, as [`Instance::handle_shutdown`] does (with
+    ///   `make_before_break`; else at once): a priority-0 advert, the VIPs kept until the
+    ///   successor's first advert plus one advert interval, at most Master_Down_Interval,
+    ///   then Fault without VIPs. If the trackers clear before that, a Master that has not
+    ///   heard a successor yet stays Master (an advert at its priority at once); one that has
+    ///   goes to Backup when the hand-over ends.
+    /// - Fault: leaves it when the link is up too.
+    /// - Initialize: remembered for `handle_startup`.
+    pub fn handle_tracker_fault(&mut self, now: Nanos, fault: TrackerFault) {
+        if fault == self.tracker_fault {
+            return;
+        }
+        self.tracker_fault = fault;
+        self.soft_fault_changed(now);
+    }
+
+    /// The sync group's word: another member is in FAULT ([`TrackerFault::Fault`]) or
+    /// waits for a first tracker result ([`TrackerFault::InitHold`]). Acts like
+    /// [`Instance::handle_tracker_fault`] (a Master hands over make-before-break), with
+    /// [`Reason::SyncFault`].
+    pub fn handle_sync_fault(&mut self, now: Nanos, fault: TrackerFault) {
+        if fault == self.sync_fault {
+            return;
+        }
+        self.sync_fault = fault;
+        self.soft_fault_changed(now);
+    }
+
+    /// The sync group goes MASTER: a Backup becomes Master at once ([`Reason::Synced`]).
+    /// Anything else is ignored.
+    pub fn handle_sync_master(&mut self, now: Nanos) {
+        if self.state == State::Backup {
+            self.change_state(now, State::Master, Reason::Synced);
+        }
+    }
+
+    /// The sync group goes BACKUP: a Master (not handing over) becomes Backup at once,
+    /// without a priority-0 advert, as keepalived does. Anything else is ignored.
+    pub fn handle_sync_backup(&mut self, now: Nanos) {
+        if self.state == State::Master && self.release.is_none() {
+            self.change_state(now, State::Backup, Reason::Synced);
+        }
+    }
+
+    /// Make this instance a sync group member (or not): see [`Instance::poll_want_master`].
+    pub fn set_sync_gated(&mut self, gated: bool) {
+        self.sync_gated = gated;
+        if !gated {
+            self.set_wants_master(false);
+        }
+    }
+
+    /// A sync group member's wish to become Master changed: `Some(true)` when its
+    /// Master_Down_Timer ran out (the timer is restarted, and it stays Backup until the
+    /// group says `handle_sync_master`), `Some(false)` when it accepted an advert or left
+    /// Backup since. Give it to the group (`SyncGroup::handle_want_master`).
+    pub fn poll_want_master(&mut self) -> Option<bool> {
+        self.want_event.take()
+    }
+
+    /// The faults of this instance itself (its link, its trackers), without the sync
+    /// group's: what its group needs (`SyncGroup::handle_own_fault`).
+    pub fn own_fault(&self) -> TrackerFault {
+        if self.link_fault {
+            TrackerFault::Fault
+        } else {
+            self.tracker_fault
+        }
+    }
+
+    /// React to a change of the tracker or sync group fault.
+    fn soft_fault_changed(&mut self, now: Nanos) {
+        let faulty = self.tracker_fault != TrackerFault::Clear || self.sync_fault != TrackerFault::Clear;
+        match self.state {
+            State::Initialize => {}
+            State::Backup if faulty => {
+                if let Some(reason) = self.fault_reason() {
+                    self.change_state(now, State::Fault, reason);
+                }
+            }
+            State::Backup => {}
+            State::Master if self.release.is_some() => match self.release_to {
+                // Shutting down anyway.
+                State::Initialize => {}
+                _ if faulty => self.release_to = State::Fault,
+                _ if self.successor.is_some() => self.release_to = State::Backup,
+                _ => {
+                    // Nobody took over: carry on as Master.
+                    self.release = None;
+                    self.release_to = State::Initialize;
+                    self.push(Action::SendAdvert { priority: self.priority });
+                    self.adver = Some(after(now, self.advert_int_us()));
+                    if self.params.garp_master_refresh_us > 0 && self.params.garp_master_repeat > 0 {
+                        self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
+                    }
+                }
+            },
+            State::Master if faulty => {
+                if self.params.make_before_break {
+                    self.start_release(now, State::Fault);
+                } else if let Some(reason) = self.fault_reason() {
+                    self.change_state(now, State::Fault, reason);
+                }
+            }
+            State::Master => {}
+            State::Fault => self.leave_fault(now),
+        }
+    }
+
+    /// The trackers' last word, as given to `handle_tracker_fault`.
+    pub fn tracker_fault(&self) -> TrackerFault {
+        self.tracker_fault
     }
 
     /// Stop the instance (RFC 5798 §6.4.2/§6.4.3 Shutdown). A Master sends a
@@ -477,11 +690,9 @@ impl Instance {
     pub fn handle_shutdown(&mut self, now: Nanos) {
         match self.state {
             State::Initialize => {}
-            State::Master if self.release.is_some() => {}
+            State::Master if self.release.is_some() => self.release_to = State::Initialize,
             State::Master if self.params.make_before_break => {
-                self.cancel_master_timers();
-                self.push(Action::SendAdvert { priority: 0 });
-                self.release = Some(after(now, self.master_down_interval_us()));
+                self.start_release(now, State::Initialize);
             }
             _ => self.change_state(now, State::Initialize, Reason::Shutdown),
         }
@@ -512,6 +723,48 @@ impl Instance {
     }
 
     // ---- internals ----
+
+    /// Why the instance must be in Fault now, if it must: the link first, then a failed
+    /// tracker, then the init hold.
+    fn fault_reason(&self) -> Option<Reason> {
+        use TrackerFault::{Fault, InitHold};
+        if self.link_fault {
+            Some(Reason::FaultRaised)
+        } else if self.tracker_fault == Fault {
+            Some(Reason::TrackerFailed)
+        } else if self.sync_fault == Fault {
+            Some(Reason::SyncFault)
+        } else if self.tracker_fault == InitHold || self.sync_fault == InitHold {
+            Some(Reason::InitHold)
+        } else {
+            None
+        }
+    }
+
+    fn set_wants_master(&mut self, wants: bool) {
+        if self.wants_master != wants {
+            self.wants_master = wants;
+            self.want_event = Some(wants);
+        }
+    }
+
+    /// Fault is over: Backup, or Master for the address owner.
+    fn leave_fault(&mut self, now: Nanos) {
+        if self.fault_reason().is_some() {
+            return;
+        }
+        let to = if self.is_owner() { State::Master } else { State::Backup };
+        self.change_state(now, to, Reason::FaultCleared);
+    }
+
+    /// Make-before-break: a priority-0 advert now, the VIPs kept until the successor
+    /// speaks (plus one interval) or Master_Down_Interval passes; then `to`.
+    fn start_release(&mut self, now: Nanos, to: State) {
+        self.cancel_master_timers();
+        self.push(Action::SendAdvert { priority: 0 });
+        self.release = Some(after(now, self.master_down_interval_us()));
+        self.release_to = to;
+    }
 
     fn is_owner(&self) -> bool {
         self.params.priority == OWNER_PRIORITY
@@ -594,6 +847,8 @@ impl Instance {
         if !self.params.preempt || !lower || self.preempt_held(at) {
             self.learn_interval(&advert);
             self.restart_master_down(at);
+            // There is a master we accept: a sync group member no longer wants to be one.
+            self.set_wants_master(false);
         }
     }
 
@@ -705,7 +960,11 @@ impl Instance {
                 // §6.4.2: "If the Master_Down_Timer fires, then: ... transition
                 // to the Master state".
                 self.master_down = None;
-                if self.state == State::Backup {
+                if self.state == State::Backup && self.sync_gated {
+                    // keepalived: wait for the other members, with the timer restarted.
+                    self.set_wants_master(true);
+                    self.restart_master_down(now);
+                } else if self.state == State::Backup {
                     let reason = if self.master_down_by_release {
                         Reason::PriorityZero
                     } else {
@@ -729,13 +988,16 @@ impl Instance {
                 // change_state clears the deadline; it must still see that we were
                 // releasing (the priority-0 advert has gone already).
                 if self.state == State::Master {
-                    let reason = match self.successor {
-                        Some(src) => Reason::HandedOver { src },
-                        None => Reason::NoSuccessor,
+                    let to = self.release_to;
+                    let reason = match (to, self.successor) {
+                        (State::Initialize, Some(src)) => Reason::HandedOver { src },
+                        (State::Initialize, None) => Reason::NoSuccessor,
+                        (_, successor) => Reason::FaultHandOver { successor },
                     };
-                    self.change_state(now, State::Initialize, reason);
+                    self.change_state(now, to, reason);
                 }
                 self.release = None;
+                self.release_to = State::Initialize;
             }
             Timer::GarpDelay => {
                 // keepalived garp_master_delay: one more burst.
@@ -786,10 +1048,14 @@ impl Instance {
         });
         let releasing = self.release.is_some();
 
+        if from == State::Backup {
+            self.set_wants_master(false);
+        }
         // Leaving a state: every timer belongs to exactly one state.
         self.master_down = None;
         self.master_down_by_release = false;
         self.release = None;
+        self.release_to = State::Initialize;
         self.successor = None;
         self.cancel_master_timers();
         self.preempt_since = None;

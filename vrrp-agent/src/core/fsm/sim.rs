@@ -3,6 +3,7 @@
 
 use super::testutil::*;
 use super::*;
+use crate::core::sync_group::{SyncCommand, SyncGroup};
 use proptest::prelude::*;
 
 /// A stateless 64-bit mix (SplitMix64's finaliser): the per-message link delay is a pure
@@ -30,11 +31,17 @@ struct Sim {
     log: Vec<(Nanos, usize, Action)>,
     /// last_rx[to][from]: arrival time of the last advert from `from` at `to`.
     last_rx: Vec<Vec<Option<Nanos>>>,
+    /// Sync groups: the nodes (instances of one router) in member order, and the group.
+    groups: Vec<(Vec<usize>, SyncGroup)>,
 }
 
 struct Node {
     inst: Instance,
     alive: bool,
+    /// Adverts reach only nodes with the same VRID.
+    vrid: u8,
+    /// (group, member index) of a sync group member.
+    group: Option<(usize, usize)>,
 }
 
 impl Sim {
@@ -48,6 +55,24 @@ impl Sim {
             seq: 0,
             log: Vec::new(),
             last_rx: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn add_vrid(&mut self, p: Params, vrid: u8) -> usize {
+        let n = self.add(p);
+        self.nodes[n].vrid = vrid;
+        n
+    }
+
+    /// Make `nodes` (instances of one router) a sync group.
+    fn group(&mut self, nodes: &[usize]) {
+        let g = self.groups.len();
+        let names: Vec<String> = nodes.iter().map(|n| format!("node{n}")).collect();
+        self.groups.push((nodes.to_vec(), SyncGroup::new(&format!("G{g}"), &names)));
+        for (m, &n) in nodes.iter().enumerate() {
+            self.nodes[n].group = Some((g, m));
+            self.nodes[n].inst.set_sync_gated(true);
         }
     }
 
@@ -55,6 +80,8 @@ impl Sim {
         self.nodes.push(Node {
             inst: Instance::new(p),
             alive: true,
+            vrid: 0,
+            group: None,
         });
         for row in &mut self.last_rx {
             row.push(None);
@@ -63,8 +90,46 @@ impl Sim {
         self.nodes.len() - 1
     }
 
+    /// Drain a node's actions, and, for a sync group member, run its group: feed it the
+    /// member's faults, transitions and wish to be master, apply its commands and drain the
+    /// members they touched, until quiet.
     fn drain(&mut self, n: usize) {
+        let mut work = vec![n];
+        for _ in 0..10_000 {
+            let Some(n) = work.pop() else { return };
+            let transitions = self.drain_one(n);
+            let Some((g, m)) = self.nodes[n].group else { continue };
+            let own = self.nodes[n].inst.own_fault();
+            let want = self.nodes[n].inst.poll_want_master();
+            let now = self.now;
+            let (members, group) = &mut self.groups[g];
+            group.handle_own_fault(m, own);
+            for (from, to, reason) in transitions {
+                group.handle_transition(m, from, to, &reason);
+            }
+            if let Some(w) = want {
+                group.handle_want_master(m, w);
+            }
+            while let Some((mi, cmd)) = group.poll_command() {
+                let node = members[mi];
+                let inst = &mut self.nodes[node].inst;
+                match cmd {
+                    SyncCommand::Master => inst.handle_sync_master(now),
+                    SyncCommand::Backup => inst.handle_sync_backup(now),
+                    SyncCommand::Fault(f) => inst.handle_sync_fault(now, f),
+                }
+                work.push(node);
+            }
+        }
+        panic!("sync group commands did not settle");
+    }
+
+    fn drain_one(&mut self, n: usize) -> Vec<(State, State, Reason)> {
+        let mut transitions = Vec::new();
         while let Some(a) = self.nodes[n].inst.poll_action() {
+            if let Action::StateChange { from, to, reason } = &a {
+                transitions.push((*from, *to, reason.clone()));
+            }
             if let Action::SendAdvert { priority } = a {
                 let p = self.nodes[n].inst.params();
                 let adv = Advert {
@@ -73,7 +138,7 @@ impl Sim {
                     max_adver_int_cs: p.advert_int_cs,
                 };
                 for to in 0..self.nodes.len() {
-                    if to != n {
+                    if to != n && self.nodes[to].vrid == self.nodes[n].vrid {
                         self.seq += 1;
                         let extra = match self.jitter {
                             Some((seed, max)) => mix(seed ^ self.seq) % (max + 1),
@@ -86,6 +151,7 @@ impl Sim {
             }
             self.log.push((self.now, n, a));
         }
+        transitions
     }
 
     fn start(&mut self, n: usize) {
@@ -100,6 +166,17 @@ impl Sim {
 
     fn fault(&mut self, n: usize, faulty: bool) {
         self.nodes[n].inst.handle_fault(self.now, faulty);
+        self.drain(n);
+    }
+
+    /// The node's effective priority changed (trackers).
+    fn set_priority(&mut self, n: usize, priority: u8) {
+        self.nodes[n].inst.handle_priority_change(self.now, priority);
+        self.drain(n);
+    }
+
+    fn tracker_fault(&mut self, n: usize, fault: TrackerFault) {
+        self.nodes[n].inst.handle_tracker_fault(self.now, fault);
         self.drain(n);
     }
 
@@ -593,6 +670,218 @@ fn sim_make_before_break_overlaps_the_vips_and_releases_on_the_successors_advert
     );
 }
 
+// ---------------------------------------------------------------- trackers
+
+/// 200 / 150 / 100, the master's priority drops to 50 (a failing weighted tracker).
+fn priority_drop(preempt: bool) -> (Sim, Nanos) {
+    let mut sim = Sim::new(DELAY);
+    let a = sim.add(params(200, 1));
+    for (prio, last) in [(150, 2), (100, 3)] {
+        let mut p = params(prio, last);
+        p.preempt = preempt;
+        sim.add(p);
+    }
+    for n in 0..3 {
+        sim.start(n);
+    }
+    sim.run_until(cs(1000));
+    assert_eq!(sim.masters(), vec![a]);
+    let at = cs(1000) + cs(37); // mid-interval
+    sim.run_until(at);
+    sim.set_priority(a, 50);
+    // The new priority is advertised at once.
+    assert!(sim.actions(a).iter().any(|(t, x)| *t == at && *x == Action::SendAdvert { priority: 50 }));
+    sim.run_until(at + cs(2000));
+    (sim, at)
+}
+
+#[test]
+fn sim_priority_drop_with_preempt_moves_mastership_to_the_best_backup() {
+    let (sim, at) = priority_drop(true);
+    let (a, b, c) = (0, 1, 2);
+    assert_eq!(sim.masters(), vec![b]);
+    let up = sim.became_master(b);
+    assert_eq!(up.len(), 1);
+    // b ignored a's lower adverts and its timer, last restarted by a's advert at 200,
+    // ran out: within Master_Down_Interval (plus one interval) of the drop.
+    let mdi = us(master_down_interval_us(Version::V3, 150, 100));
+    assert!(up[0] > at && up[0] <= at + mdi + cs(100), "b became master at {}", up[0]);
+    assert!(sim.became_master(c).is_empty());
+    assert_eq!(
+        sim.transitions(a).last().map(|x| (x.2, x.3.clone())),
+        Some((State::Backup, Reason::HigherPriority { src: v4(2), priority: 150 }))
+    );
+}
+
+#[test]
+fn sim_priority_drop_without_preempt_keeps_the_master() {
+    let (sim, _) = priority_drop(false);
+    assert_eq!(sim.masters(), vec![0]);
+    for n in [1, 2] {
+        assert_eq!(sim.transitions(n).len(), 1, "node {n} only started");
+    }
+}
+
+#[test]
+fn sim_backup_priority_rise_with_preempt_takes_over_sooner() {
+    let mut sim = Sim::new(DELAY);
+    let a = sim.add(params(200, 1));
+    let b = sim.add(params(150, 2));
+    sim.start(a);
+    sim.start(b);
+    sim.run_until(cs(1000) + cs(37));
+    sim.set_priority(b, 254);
+    // Its running timer moved earlier by (254 - 150) / 256 s; a's adverts at 200 are now
+    // lower and ignored: b takes over when it runs out.
+    let last = sim.last_rx[b][a].expect("b heard a");
+    sim.run_until(cs(2000));
+    assert_eq!(sim.masters(), vec![b]);
+    assert_eq!(sim.became_master(b), vec![last + us(master_down_interval_us(Version::V3, 254, 100))]);
+}
+
+#[test]
+fn sim_tracker_fault_on_the_master_hands_over_make_before_break() {
+    let mut sim = Sim::new(DELAY);
+    let mut pa = params(200, 1);
+    pa.make_before_break = true;
+    let a = sim.add(pa);
+    let b = sim.add(params(100, 2));
+    sim.start(a);
+    sim.start(b);
+    sim.run_until(cs(1000));
+    sim.tracker_fault(a, TrackerFault::Fault);
+    assert_eq!(sim.state(a), State::Master);
+    sim.run_until(cs(3000));
+    assert_eq!(sim.masters(), vec![b]);
+    assert_eq!(sim.state(a), State::Fault);
+    let b_up = sim.became_master(b)[0];
+    assert_eq!(b_up, cs(1000) + DELAY + us(609_375));
+    let removed: Vec<Nanos> = sim
+        .actions(a)
+        .into_iter()
+        .filter(|(_, x)| *x == Action::RemoveVips)
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(removed, vec![b_up + DELAY + cs(100)]);
+    // The tracker recovers: a (preempt, 200) takes mastership back.
+    sim.tracker_fault(a, TrackerFault::Clear);
+    sim.run_until(cs(6000));
+    assert_eq!(sim.masters(), vec![a]);
+}
+
+// ---------------------------------------------------------------- sync groups
+
+/// Two routers, each with two instances (VRID 1 and 2) in a sync group; router 1 (200) is
+/// master of both, router 2 (100) backup of both.
+fn two_by_two() -> (Sim, [usize; 4]) {
+    let mut sim = Sim::new(DELAY);
+    let mk = |prio, last| {
+        let mut p = params(prio, last);
+        p.make_before_break = true;
+        p
+    };
+    let r1a = sim.add_vrid(mk(200, 1), 1);
+    let r1b = sim.add_vrid(mk(200, 1), 2);
+    let r2a = sim.add_vrid(mk(100, 2), 1);
+    let r2b = sim.add_vrid(mk(100, 2), 2);
+    sim.group(&[r1a, r1b]);
+    sim.group(&[r2a, r2b]);
+    for n in [r1a, r1b, r2a, r2b] {
+        sim.start(n);
+    }
+    sim.run_until(cs(1000));
+    assert_eq!(sim.masters(), vec![r1a, r1b]);
+    (sim, [r1a, r1b, r2a, r2b])
+}
+
+#[test]
+fn sim_sync_group_fails_over_together_on_one_members_tracker() {
+    let (mut sim, [r1a, r1b, r2a, r2b]) = two_by_two();
+    // Only r1a's tracker fails; r1b is healthy but goes with its group.
+    sim.tracker_fault(r1a, TrackerFault::Fault);
+    assert_eq!(sim.groups[0].1.state(), State::Fault);
+    sim.run_until(cs(3000));
+    assert_eq!(sim.masters(), vec![r2a, r2b]);
+    assert_eq!(sim.state(r1a), State::Fault);
+    assert_eq!(sim.state(r1b), State::Fault);
+    assert_eq!(
+        sim.transitions(r1b).last().map(|x| x.3.clone()),
+        Some(Reason::FaultHandOver { successor: Some(v4(2)) })
+    );
+    // Router 2 took both over together, after the priority-0 adverts' Skew_Time.
+    let up_a = sim.became_master(r2a);
+    assert_eq!(up_a, sim.became_master(r2b));
+    assert_eq!(up_a, vec![cs(1000) + DELAY + us(609_375)]);
+    // Make-before-break for both: each VIP set was held throughout.
+    for (old, new) in [(r1a, r2a), (r1b, r2b)] {
+        let removed: Vec<Nanos> = sim
+            .actions(old)
+            .into_iter()
+            .filter(|(_, x)| *x == Action::RemoveVips)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(removed, vec![sim.became_master(new)[0] + DELAY + cs(100)]);
+    }
+    // The tracker recovers: router 1 (preempt, 200) takes both back, together.
+    sim.tracker_fault(r1a, TrackerFault::Clear);
+    assert_eq!(sim.state(r1b), State::Backup);
+    sim.run_until(cs(6000));
+    assert_eq!(sim.masters(), vec![r1a, r1b]);
+    assert_eq!(sim.became_master(r1a).last(), sim.became_master(r1b).last());
+    assert_eq!(sim.state(r2a), State::Backup);
+    assert_eq!(sim.state(r2b), State::Backup);
+}
+
+#[test]
+fn sim_sync_group_member_alone_does_not_take_over() {
+    let (mut sim, [r1a, r1b, r2a, _]) = two_by_two();
+    // r2a alone is raised above r1a: it wants to be master, but its group partner still
+    // hears a better master, and keepalived prefers BACKUP to thrashing.
+    sim.set_priority(r2a, 250);
+    sim.run_until(cs(3000));
+    assert_eq!(sim.masters(), vec![r1a, r1b]);
+    assert_eq!(sim.state(r2a), State::Backup);
+}
+
+#[test]
+fn sim_sync_group_member_losing_mastership_takes_the_other_along() {
+    let mut sim = Sim::new(DELAY);
+    let r1a = sim.add_vrid(params(100, 1), 1);
+    let r1b = sim.add_vrid(params(100, 1), 2);
+    let r2a = sim.add_vrid(params(200, 2), 1);
+    let r2b = sim.add_vrid(params(200, 2), 2);
+    sim.group(&[r1a, r1b]);
+    sim.group(&[r2a, r2b]);
+    // Router 1 alone: master of both, together.
+    sim.start(r1a);
+    sim.start(r1b);
+    sim.run_until(cs(1000));
+    assert_eq!(sim.masters(), vec![r1a, r1b]);
+    assert_eq!(sim.became_master(r1a), sim.became_master(r1b));
+    // Router 2 (200, preempt) starts: both its members want to be master, so its group
+    // goes master; the first of router 1's members to hear a higher advert steps down and
+    // takes the other to BACKUP with it.
+    sim.start(r2a);
+    sim.start(r2b);
+    sim.run_until(cs(2000));
+    assert_eq!(sim.masters(), vec![r2a, r2b]);
+    assert_eq!(sim.became_master(r2a), sim.became_master(r2b));
+    let mut reasons: Vec<(State, Reason)> = [r1a, r1b]
+        .iter()
+        .filter_map(|&n| sim.transitions(n).last().map(|x| (x.2, x.3.clone())))
+        .collect();
+    reasons.sort_by_key(|r| r.1 == Reason::Synced);
+    assert_eq!(
+        reasons,
+        vec![
+            (State::Backup, Reason::HigherPriority { src: v4(2), priority: 200 }),
+            (State::Backup, Reason::Synced)
+        ]
+    );
+    assert_eq!(sim.groups[0].1.state(), State::Backup);
+    assert_eq!(sim.groups[1].1.state(), State::Master);
+}
+
 #[test]
 fn sim_healed_partition_leaves_one_master_that_reannounces() {
     // Two masters (a partition that just healed): the higher one stays, the lower one
@@ -748,5 +1037,66 @@ proptest! {
     #[test]
     fn prop_master_death_leaves_the_best_survivor_as_sole_master(s in scenario()) {
         run_scenario(&s)?;
+    }
+}
+
+/// Tracker-driven priority changes: routers, their base priorities, and a list of
+/// (time in permille of the run, router, new effective priority).
+#[derive(Debug, Clone)]
+struct PriorityScenario {
+    priorities: Vec<u8>,
+    changes: Vec<(u64, usize, u8)>,
+    jitter_us: u64,
+    seed: u64,
+}
+
+fn priority_scenario() -> impl Strategy<Value = PriorityScenario> {
+    (2usize..=4).prop_flat_map(|n| {
+        (
+            prop::collection::vec(1u8..=254, n),
+            prop::collection::vec((0u64..1000, 0..n, 1u8..=254), 1..6),
+            0u64..=1000,
+            any::<u64>(),
+        )
+            .prop_map(|(priorities, changes, jitter_us, seed)| PriorityScenario { priorities, changes, jitter_us, seed })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// 2–4 routers with preempt at VRRPv3 1 s, effective priorities changing at random
+    /// times (weighted trackers): once the changes stop, within Master_Down_Interval plus
+    /// one interval there is exactly one master, and it has the highest priority (with a
+    /// tie, whichever was master first may stay: RFC 5798 §6.4.2).
+    #[test]
+    fn prop_priority_changes_leave_one_master_of_the_top_priority(s in priority_scenario()) {
+        let n = s.priorities.len();
+        let mut sim = Sim::new(0);
+        sim.jitter = Some((s.seed, s.jitter_us * NANOS_PER_US));
+        for i in 0..n {
+            sim.add(params(s.priorities[i], i as u8 + 1));
+        }
+        for i in 0..n {
+            sim.start(i);
+        }
+        let mut current = s.priorities.clone();
+        let mut changes = s.changes.clone();
+        changes.sort_by_key(|c| c.0);
+        let start = cs(1000);
+        for &(at, node, prio) in &changes {
+            sim.run_until(start + at * cs(1000) / 1000);
+            sim.set_priority(node, prio);
+            current[node] = prio;
+        }
+        let last = sim.now;
+        let top = current.iter().copied().max().unwrap_or(1);
+        let mdi = us(master_down_interval_us(Version::V3, 1, 100));
+        sim.run_until(last + mdi + cs(100));
+        let masters = sim.masters();
+        prop_assert_eq!(masters.len(), 1, "masters {:?} with priorities {:?}", masters, current);
+        prop_assert_eq!(current[masters[0]], top, "master {} with priorities {:?}", masters[0], current);
+        sim.run_until(last + 3 * mdi);
+        prop_assert_eq!(sim.masters(), masters, "and it stays");
     }
 }

@@ -591,21 +591,41 @@
         i.handle_priority_change(0, 255);
         assert_eq!(i.priority(), 254);
 
-        // Backup: the running timer is kept, the next restart uses the new skew.
+        // Backup: the running timer moves by the change of Master_Down_Interval, as
+        // keepalived does: 100 -> 200 shortens it by (200 - 100) / 256 s = 390.625 ms.
         let mut i = Instance::new(params(100, 1));
         i.handle_startup(0);
         i.handle_priority_change(cs(10), 200);
-        assert_eq!(i.master_down_deadline(), Some(us(3_609_375)));
+        assert_eq!(i.master_down_deadline(), Some(us(3_609_375 - 390_625)));
         assert_eq!(i.skew_time_us(), 218_750);
+        assert_eq!(i.poll_action(), Some(change(State::Initialize, State::Backup, Reason::Startup)));
+        assert_eq!(i.poll_action(), None);
+        // ... and back.
+        i.handle_priority_change(cs(11), 100);
+        assert_eq!(i.master_down_deadline(), Some(us(3_609_375)));
         i.handle_advert(cs(20), advert(2, 250));
-        assert_eq!(i.master_down_deadline(), Some(cs(20) + us(3_218_750)));
+        assert_eq!(i.master_down_deadline(), Some(cs(20) + us(3_609_375)));
+        // The same value again changes nothing.
+        i.handle_priority_change(cs(21), 100);
+        assert_eq!(i.master_down_deadline(), Some(cs(20) + us(3_609_375)));
+        // After a priority-0 advert the timer runs Skew_Time: it moves by the skew change.
+        i.handle_advert(cs(30), advert(2, 0));
+        assert_eq!(i.master_down_deadline(), Some(cs(30) + us(609_375)));
+        i.handle_priority_change(cs(31), 200);
+        assert_eq!(i.master_down_deadline(), Some(cs(30) + us(218_750)));
+        // A deadline moved into the past fires on the next timeout.
+        let mut i = Instance::new(params(1, 1));
+        i.handle_startup(0);
+        i.handle_priority_change(cs(390), 254);
+        assert!(i.takeover_due(cs(390)));
 
-        // Master: next advert carries the new priority, and the new priority
-        // is used for the tie break.
+        // Master: an advert with the new priority at once, the Adver_Timer restarted; the
+        // new priority is used for the tie break.
         let (mut i, t) = make_master(params(100, 1), 0);
         i.handle_priority_change(t + 1, 50);
-        assert_eq!(i.poll_action(), None);
-        i.handle_timeout(t + cs(100));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 50 }]);
+        assert_eq!(i.poll_timeout(), Some(t + 1 + cs(100)));
+        i.handle_timeout(t + 1 + cs(100));
         assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 50 }]);
         i.handle_advert(t + cs(110), advert(2, 60));
         assert_eq!(i.state(), State::Backup);
@@ -908,6 +928,258 @@
         );
     }
 
+    // ---------------------------------------------------------------- tracker faults
+
+    fn mbb(priority: u8) -> Params {
+        let mut p = params(priority, 1);
+        p.make_before_break = true;
+        p
+    }
+
+    #[test]
+    fn tracker_fault_in_backup_is_immediate_and_clears_to_backup() {
+        let mut i = Instance::new(mbb(100));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_tracker_fault(cs(10), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Backup, State::Fault, Reason::TrackerFailed)]);
+        assert_eq!(i.poll_timeout(), None);
+        // The same verdict again changes nothing.
+        i.handle_tracker_fault(cs(11), TrackerFault::Fault);
+        assert_eq!(i.poll_action(), None);
+        // A link fault on top: both must clear.
+        i.handle_fault(cs(12), true);
+        i.handle_tracker_fault(cs(13), TrackerFault::Clear);
+        assert_eq!(i.state(), State::Fault);
+        assert_eq!(i.poll_action(), None);
+        i.handle_tracker_fault(cs(14), TrackerFault::Fault);
+        i.handle_fault(cs(15), false);
+        assert_eq!(i.state(), State::Fault);
+        i.handle_tracker_fault(cs(20), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        assert_eq!(i.master_down_deadline(), Some(cs(20) + us(3_609_375)));
+    }
+
+    #[test]
+    fn init_hold_keeps_the_instance_out_until_the_first_result() {
+        let mut i = Instance::new(mbb(100));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        assert_eq!(i.poll_action(), None);
+        i.handle_startup(cs(1));
+        assert_eq!(drain(&mut i), vec![change(State::Initialize, State::Fault, Reason::InitHold)]);
+        // The first result is good: Backup.
+        i.handle_tracker_fault(cs(5), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        // The owner goes straight to Master once held no more.
+        let mut o = Instance::new(mbb(255));
+        o.handle_tracker_fault(0, TrackerFault::InitHold);
+        o.handle_startup(0);
+        o.handle_tracker_fault(cs(5), TrackerFault::Clear);
+        assert_eq!(o.state(), State::Master);
+        // A link fault wins over the hold as the reason.
+        let mut i = Instance::new(mbb(100));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        i.handle_fault(0, true);
+        i.handle_startup(0);
+        assert_eq!(drain(&mut i), vec![change(State::Initialize, State::Fault, Reason::FaultRaised)]);
+    }
+
+    #[test]
+    fn tracker_fault_on_a_master_hands_over_make_before_break() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t + 5, TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 0 }]);
+        assert_eq!(i.state(), State::Master);
+        assert!(i.is_releasing());
+        assert_eq!(i.poll_timeout(), Some(t + 5 + us(3_609_375)));
+        // A priority change while handing over sends nothing.
+        i.handle_priority_change(t + 6, 50);
+        assert_eq!(i.poll_action(), None);
+        // The successor speaks: the VIPs go one interval later, then Fault.
+        i.handle_advert(t + cs(70), advert(2, 90));
+        assert_eq!(i.poll_timeout(), Some(t + cs(170)));
+        i.handle_timeout(t + cs(170));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Fault, Reason::FaultHandOver { successor: Some(v4(2)) }),
+                Action::RemoveVips,
+            ]
+        );
+        assert!(!i.is_releasing());
+        assert_eq!(i.poll_timeout(), None);
+        i.handle_tracker_fault(cs(1000), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+    }
+
+    #[test]
+    fn tracker_fault_hand_over_without_successor_ends_at_master_down_interval() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        drain(&mut i);
+        i.handle_timeout(t + us(3_609_375));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Fault, Reason::FaultHandOver { successor: None }), Action::RemoveVips]
+        );
+    }
+
+    #[test]
+    fn tracker_fault_on_a_master_without_make_before_break_is_immediate() {
+        let (mut i, t) = make_master(params(100, 1), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Fault, Reason::TrackerFailed),
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips
+            ]
+        );
+    }
+
+    #[test]
+    fn link_fault_during_a_tracker_hand_over_ends_it_at_once() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        drain(&mut i);
+        i.handle_fault(t + cs(10), true);
+        // No second priority-0 advert.
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Fault, Reason::FaultRaised), Action::RemoveVips]
+        );
+        // The link comes back, the tracker is still failed: Fault stays.
+        i.handle_fault(t + cs(20), false);
+        assert_eq!(i.state(), State::Fault);
+    }
+
+    #[test]
+    fn tracker_clearing_before_a_successor_speaks_keeps_the_master() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        drain(&mut i);
+        i.handle_tracker_fault(t + cs(50), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.state(), State::Master);
+        assert!(!i.is_releasing());
+        assert_eq!(i.poll_timeout(), Some(t + cs(150)));
+        i.handle_timeout(t + cs(150));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+    }
+
+    #[test]
+    fn tracker_clearing_after_the_successor_spoke_ends_in_backup() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        drain(&mut i);
+        i.handle_advert(t + cs(70), advert(2, 90));
+        i.handle_tracker_fault(t + cs(80), TrackerFault::Clear);
+        assert_eq!(i.poll_action(), None);
+        // Failing again before the end: back to Fault as planned.
+        i.handle_tracker_fault(t + cs(81), TrackerFault::Fault);
+        i.handle_tracker_fault(t + cs(82), TrackerFault::Clear);
+        i.handle_timeout(t + cs(170));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Master, State::Backup, Reason::FaultHandOver { successor: Some(v4(2)) }),
+                Action::RemoveVips,
+            ]
+        );
+        assert_eq!(i.master_down_deadline(), Some(t + cs(170) + us(3_609_375)));
+    }
+
+    #[test]
+    fn shutdown_during_a_tracker_hand_over_ends_in_initialize() {
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_tracker_fault(t, TrackerFault::Fault);
+        drain(&mut i);
+        i.handle_shutdown(t + 1);
+        assert_eq!(i.poll_action(), None);
+        // Clearing the tracker does not resume a Master that is shutting down.
+        i.handle_tracker_fault(t + 2, TrackerFault::Clear);
+        assert_eq!(i.poll_action(), None);
+        i.handle_timeout(t + us(3_609_375));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Initialize, Reason::NoSuccessor), Action::RemoveVips]
+        );
+        assert!(i.is_stopped());
+    }
+
+    // ---------------------------------------------------------------- sync group entry points
+
+    #[test]
+    fn sync_gated_backup_asks_its_group_instead_of_taking_over() {
+        let mut i = Instance::new(params(100, 1));
+        i.set_sync_gated(true);
+        i.handle_startup(0);
+        drain(&mut i);
+        let d = us(3_609_375);
+        i.handle_timeout(d);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.poll_action(), None);
+        assert_eq!(i.poll_want_master(), Some(true));
+        assert_eq!(i.poll_want_master(), None);
+        // keepalived restarts the timer meanwhile; firing again asks nothing new.
+        assert_eq!(i.master_down_deadline(), Some(d + d));
+        i.handle_timeout(d + d);
+        assert_eq!(i.poll_want_master(), None);
+        // An accepted advert withdraws the wish.
+        i.handle_advert(d + d + 1, advert(2, 150));
+        assert_eq!(i.poll_want_master(), Some(false));
+        // The group says go: Master at once.
+        i.handle_sync_master(cs(1000));
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                change(State::Backup, State::Master, Reason::Synced),
+                Action::SendAdvert { priority: 100 },
+                Action::AddVips,
+                Action::SendGarp { count: 5 },
+            ]
+        );
+        // And back: no priority-0 advert, the VIPs go.
+        i.handle_sync_backup(cs(1100));
+        assert_eq!(
+            drain(&mut i),
+            vec![change(State::Master, State::Backup, Reason::Synced), Action::RemoveVips]
+        );
+        // Commands that do not apply are ignored.
+        i.handle_sync_backup(cs(1200));
+        assert_eq!(i.poll_action(), None);
+        // Ungated, the timer takes over as usual.
+        i.set_sync_gated(false);
+        i.handle_timeout(u64::MAX);
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn sync_fault_acts_like_a_tracker_fault() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_sync_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Backup, State::Fault, Reason::SyncFault)]);
+        // Its own faults are what the group hears about, not the group's.
+        assert_eq!(i.own_fault(), TrackerFault::Clear);
+        i.handle_tracker_fault(cs(2), TrackerFault::InitHold);
+        assert_eq!(i.own_fault(), TrackerFault::InitHold);
+        i.handle_fault(cs(3), true);
+        assert_eq!(i.own_fault(), TrackerFault::Fault);
+        i.handle_fault(cs(4), false);
+        i.handle_tracker_fault(cs(5), TrackerFault::Clear);
+        assert_eq!(i.state(), State::Fault);
+        i.handle_sync_fault(cs(6), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        // On a Master: make-before-break like a tracker fault.
+        let (mut i, t) = make_master(mbb(100), 0);
+        i.handle_sync_fault(t, TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 0 }]);
+        assert!(i.is_releasing());
+    }
+
     // ---------------------------------------------------------------- robustness, display
 
     #[test]
@@ -939,9 +1211,18 @@
         }
         i.handle_advert(0, advert(2, 0));
         i.handle_priority_change(0, 0);
+        i.handle_priority_change(u64::MAX, 254);
+        i.handle_tracker_fault(u64::MAX, TrackerFault::Fault);
+        i.handle_sync_fault(0, TrackerFault::InitHold);
+        i.handle_sync_master(0);
+        i.handle_sync_backup(u64::MAX);
+        i.handle_tracker_fault(0, TrackerFault::Clear);
+        i.handle_sync_fault(u64::MAX, TrackerFault::Clear);
+        i.handle_timeout(u64::MAX);
         i.handle_fault(0, true);
         i.handle_fault(0, false);
         i.handle_shutdown(0);
+        i.handle_timeout(u64::MAX);
         assert_eq!(i.state(), State::Initialize);
         assert!(drain(&mut i).len() < 100);
     }
@@ -973,6 +1254,12 @@
             Reason::HandedOver { src: v4(2) },
             Reason::NoSuccessor,
             Reason::FaultRaised,
+            Reason::TrackerFailed,
+            Reason::InitHold,
+            Reason::SyncFault,
+            Reason::Synced,
+            Reason::FaultHandOver { successor: None },
+            Reason::FaultHandOver { successor: Some(v4(2)) },
             Reason::FaultCleared,
         ] {
             assert!(!r.to_string().is_empty());
