@@ -6,6 +6,8 @@
 //! Interfaces (`track_interface`) need no tracker of their own: the driver already follows
 //! the kernel's link notifications and feeds them to the core the same way.
 
+pub mod process;
+
 /// One reading from a tracker, named by its configuration block (`vrrp_script <name>`,
 /// `vrrp_track_file <name>`, `vrrp_track_process <name>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
