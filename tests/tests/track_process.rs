@@ -383,3 +383,74 @@ async fn thread_exits_are_not_process_exits() {
     drop(stdin);
     expect_count(&mut rx, "threaded", 0).await;
 }
+
+#[tokio::test]
+async fn reload_keeps_unchanged_definitions_and_detaches_when_none_is_left() {
+    let test = "reload_keeps_unchanged_definitions_and_detaches_when_none_is_left";
+    if !require_root(test) {
+        return;
+    }
+    let scratch = Scratch::new(test);
+    let a = scratch.copy("/bin/sleep", "a");
+    let b = scratch.copy("/bin/sleep", "b");
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).expect("utf-8").to_string();
+    let def_a = format!("vrrp_track_process A {{\n process {}\n}}\n", name(&a));
+    let def_a_weight = format!("vrrp_track_process A {{\n process {}\n weight 10\n}}\n", name(&a));
+    let def_b = format!("vrrp_track_process B {{\n process {}\n}}\n", name(&b));
+    // Every event an update() produces is sent before it returns.
+    let sent_by_update = |rx: &mut mpsc::Receiver<HealthEvent>| {
+        let mut v = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            v.push(ev);
+        }
+        v
+    };
+    let mut dp = load_dataplane();
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut trackers = ProcessTrackers::start(&mut dp, &defs(&def_a), tx).await.expect("start");
+    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "A".into(), count: 0 }]);
+    let mut procs = Procs::default();
+    let spawn_a = |procs: &mut Procs| {
+        let mut c = Command::new(&a);
+        c.arg("600");
+        procs.spawn(c)
+    };
+    spawn_a(&mut procs);
+    expect_count(&mut rx, "A", 1).await;
+
+    // A new definition reports; the unchanged one does not.
+    trackers.update(&mut dp, &defs(&format!("{def_a}{def_b}"))).await.expect("update");
+    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "B".into(), count: 0 }]);
+    // A weight change is not a matching change: nothing to report.
+    trackers.update(&mut dp, &defs(&format!("{def_a_weight}{def_b}"))).await.expect("update");
+    assert_eq!(sent_by_update(&mut rx), vec![]);
+    // No definitions left: the programs are detached (the kernel has no link to them),
+    // nothing more is reported.
+    let programs = trackers.attached_programs().to_vec();
+    assert_eq!(programs.len(), 4, "exec, exit, fork, rename");
+    assert_eq!(links_to(&programs), 4);
+    trackers.update(&mut dp, &[]).await.expect("update");
+    assert_eq!(sent_by_update(&mut rx), vec![]);
+    assert!(trackers.attached_programs().is_empty());
+    assert_eq!(links_to(&programs), 0);
+    spawn_a(&mut procs);
+    // Back: attached again, A starts over from a scan that finds both processes.
+    trackers.update(&mut dp, &defs(&def_a)).await.expect("update");
+    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "A".into(), count: 2 }]);
+    assert_eq!(links_to(trackers.attached_programs()), 4);
+    // And events flow again.
+    drop(procs);
+    expect_count(&mut rx, "A", 0).await;
+    // Dropped: detached.
+    let programs = trackers.attached_programs().to_vec();
+    drop(trackers);
+    assert_eq!(links_to(&programs), 0);
+}
+
+/// How many kernel links attach one of these programs.
+fn links_to(programs: &[u32]) -> usize {
+    aya::programs::loaded_links()
+        .filter_map(Result::ok)
+        .filter(|l| programs.contains(&l.program_id()))
+        .count()
+}

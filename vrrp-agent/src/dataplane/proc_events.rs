@@ -28,11 +28,19 @@ const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 /// Attached process-event programs; dropping this detaches them.
 pub struct ProcEventLinks {
     _links: Vec<TracePointLink>,
+    program_ids: Vec<u32>,
+}
+
+impl ProcEventLinks {
+    /// The kernel's ids of the attached programs (`bpftool prog show id N`).
+    pub fn program_ids(&self) -> &[u32] {
+        &self.program_ids
+    }
 }
 
 impl std::fmt::Debug for ProcEventLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcEventLinks").field("links", &self._links.len()).finish()
+        f.debug_struct("ProcEventLinks").field("program_ids", &self.program_ids).finish()
     }
 }
 
@@ -45,17 +53,19 @@ impl Dataplane {
         let tracefs = ensure_tracefs()?;
         check_tracepoint_formats(tracefs)?;
         let mut links = Vec::with_capacity(PROGRAMS.len());
+        let mut program_ids = Vec::with_capacity(PROGRAMS.len());
         for (name, category, event) in PROGRAMS {
             let prog: &mut TracePoint =
                 self.ebpf.program_mut(name).ok_or(DataplaneError::MissingMap(name))?.try_into()?;
             if prog.fd().is_err() {
                 prog.load()?;
             }
+            program_ids.push(prog.info()?.id());
             let id = prog.attach(category, event)?;
             links.push(prog.take_link(id)?);
         }
-        tracing::debug!("process-event programs attached");
-        Ok(ProcEventLinks { _links: links })
+        tracing::debug!(?program_ids, "process-event programs attached");
+        Ok(ProcEventLinks { _links: links, program_ids })
     }
 
     /// The `PROC_EVENTS` ring buffer (`vrrp_common::ProcEvent` records), handed out once.

@@ -442,6 +442,13 @@ impl ProcessTrackers {
     }
 }
 
+impl ProcessTrackers {
+    /// The kernel ids of the attached tracepoint programs; empty while detached.
+    pub fn attached_programs(&self) -> &[u32] {
+        self.links.as_ref().map_or(&[], |l| l.program_ids())
+    }
+}
+
 impl Drop for ProcessTrackers {
     fn drop(&mut self) {
         if let Some((task, _)) = self.task.take() {
