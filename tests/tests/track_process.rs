@@ -454,3 +454,70 @@ fn links_to(programs: &[u32]) -> usize {
         .filter(|l| programs.contains(&l.program_id()))
         .count()
 }
+
+#[tokio::test]
+async fn lost_events_are_recovered_by_a_proc_scan() {
+    let test = "lost_events_are_recovered_by_a_proc_scan";
+    if !require_root(test) {
+        return;
+    }
+    let scratch = Scratch::new(test);
+    let blocker = scratch.copy("/bin/sleep", "b");
+    let flood = scratch.copy("/bin/sh", "f");
+    let late = scratch.copy("/bin/sh", "x");
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).expect("utf-8").to_string();
+    let d = defs(&format!(
+        "vrrp_track_process blocker {{\n process {}\n}}\nvrrp_track_process flood {{\n process {}\n}}\n\
+         vrrp_track_process late {{\n process {}\n}}\n",
+        name(&blocker),
+        name(&flood),
+        name(&late)
+    ));
+    let mut dp = load_dataplane();
+    let (tx, mut rx) = mpsc::channel(3);
+    let probe = tx.clone();
+    let trackers = ProcessTrackers::start(&mut dp, &d, tx).await.expect("start");
+    for n in ["blocker", "flood", "late"] {
+        expect_count(&mut rx, n, 0).await;
+    }
+    // Fill the channel (nobody reads it now): the tracker's next report blocks it, and
+    // the ring buffer fills up behind it.
+    let mut procs = Procs::default();
+    for queued in 1..=3 {
+        let mut c = Command::new(&blocker);
+        c.arg("600");
+        procs.spawn(c);
+        // One at a time: reports of changes that come in one batch are merged.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while probe.capacity() > 3 - queued {
+            assert!(tokio::time::Instant::now() < deadline, "the tracker reported blocker {queued}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // 7000 short-lived subshells: a fork and an exit event each, more than the ring holds.
+    let mut c = Command::new(&flood);
+    c.args(["-c", "i=0; while [ $i -lt 7000 ]; do (:); i=$((i+1)); done; echo done; read x"]).stdout(Stdio::piped());
+    let i = procs.spawn(c);
+    let stdout = procs.0[i].stdout.take().expect("piped");
+    let done = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "done"));
+    assert!(tokio::time::timeout(DEADLINE * 3, done).await.expect("flood in time").expect("join"), "the flood ran");
+    // Started while the ring buffer is full: its events are lost. (Waiting for its output
+    // makes sure its exec was over before the tracker is unblocked: spawn returns as soon
+    // as the child has left our memory, before the exec tracepoints fire.)
+    let mut child = Command::new(&late)
+        .args(["-c", "echo up; read x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawn late");
+    let stdout = child.stdout.take().expect("piped");
+    procs.0.push(child);
+    let up = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "up"));
+    assert!(tokio::time::timeout(DEADLINE, up).await.expect("late started in time").expect("join"), "late ran");
+    assert_eq!(trackers.stats().lost, 0, "the tracker has not looked yet");
+    // Reading again unblocks the tracker: it finds the loss and rescans /proc.
+    expect_count(&mut rx, "late", 1).await;
+    let stats = trackers.stats();
+    assert!(stats.lost > 0 && stats.rescans > 0, "{stats:?}");
+}

@@ -33,6 +33,10 @@ use std::{
     fs::File,
     io::{self, Read as _},
     path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -382,11 +386,30 @@ enum Command {
     Update(Vec<TrackProcess>, oneshot::Sender<()>),
 }
 
+/// What the tracker has done so far (for `status` and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ProcessStats {
+    /// Process events read from the ring buffer.
+    pub events: u64,
+    /// Events the kernel could not queue (ring buffer full).
+    pub lost: u64,
+    /// Full `/proc` scans after lost events.
+    pub rescans: u64,
+}
+
+#[derive(Debug, Default)]
+struct SharedStats {
+    events: AtomicU64,
+    lost: AtomicU64,
+    rescans: AtomicU64,
+}
+
 /// The `vrrp_track_process` trackers of a running agent: the tracepoint programs are
 /// attached only while at least one definition exists. Dropping it detaches them and stops
 /// its task.
 pub struct ProcessTrackers {
     tx: mpsc::Sender<HealthEvent>,
+    stats: Arc<SharedStats>,
     links: Option<ProcEventLinks>,
     task: Option<(JoinHandle<()>, mpsc::UnboundedSender<Command>)>,
 }
@@ -397,7 +420,7 @@ impl ProcessTrackers {
     /// on `tx` before returning, then another whenever a count changes. Must be called in a
     /// tokio runtime.
     pub async fn start(dp: &mut Dataplane, defs: &[TrackProcess], tx: mpsc::Sender<HealthEvent>) -> Result<Self, ProcessTrackError> {
-        let mut me = ProcessTrackers { tx, links: None, task: None };
+        let mut me = ProcessTrackers { tx, stats: Arc::default(), links: None, task: None };
         me.update(dp, defs).await?;
         Ok(me)
     }
@@ -432,7 +455,7 @@ impl ProcessTrackers {
             // so the fd stays open exactly as long as it is registered.
             let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProcessTrackError::Register(e.into()))?;
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(run(ring, lost, cmd_rx, self.tx.clone()));
+            let task = tokio::spawn(run(ring, lost, cmd_rx, self.tx.clone(), self.stats.clone()));
             self.task = Some((task, cmd_tx));
         }
         let Some((_, cmd)) = &self.task else { return Ok(()) };
@@ -443,6 +466,14 @@ impl ProcessTrackers {
 }
 
 impl ProcessTrackers {
+    pub fn stats(&self) -> ProcessStats {
+        ProcessStats {
+            events: self.stats.events.load(Ordering::Relaxed),
+            lost: self.stats.lost.load(Ordering::Relaxed),
+            rescans: self.stats.rescans.load(Ordering::Relaxed),
+        }
+    }
+
     /// The kernel ids of the attached tracepoint programs; empty while detached.
     pub fn attached_programs(&self) -> &[u32] {
         self.links.as_ref().map_or(&[], |l| l.program_ids())
@@ -464,6 +495,7 @@ async fn run(
     lost_map: PerCpuArray<MapData, u64>,
     mut cmds: mpsc::UnboundedReceiver<Command>,
     tx: mpsc::Sender<HealthEvent>,
+    stats: Arc<SharedStats>,
 ) {
     let proc = Path::new("/proc");
     let mut table = ProcessTable::default();
@@ -500,8 +532,11 @@ async fn run(
                 }
                 guard.clear_ready();
                 tracing::trace!("{n} process event(s)");
+                stats.events.fetch_add(u64::from(n), Ordering::Relaxed);
                 let now_lost = proc_events_lost(&lost_map);
                 if now_lost != lost {
+                    stats.lost.fetch_add(now_lost.wrapping_sub(lost), Ordering::Relaxed);
+                    stats.rescans.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         "{} process event(s) lost (ring buffer full): rescanning /proc for vrrp_track_process",
                         now_lost.wrapping_sub(lost)
