@@ -397,18 +397,16 @@ async fn reload_keeps_unchanged_definitions_and_detaches_when_none_is_left() {
     let def_a = format!("vrrp_track_process A {{\n process {}\n}}\n", name(&a));
     let def_a_weight = format!("vrrp_track_process A {{\n process {}\n weight 10\n}}\n", name(&a));
     let def_b = format!("vrrp_track_process B {{\n process {}\n}}\n", name(&b));
-    // Every event an update() produces is sent before it returns.
-    let sent_by_update = |rx: &mut mpsc::Receiver<HealthEvent>| {
-        let mut v = Vec::new();
-        while let Ok(ev) = rx.try_recv() {
-            v.push(ev);
-        }
-        v
-    };
+    // The next report, whichever it is: reports come in order, so what a later change
+    // reports shows that an earlier step reported nothing.
+    async fn next(rx: &mut mpsc::Receiver<HealthEvent>) -> HealthEvent {
+        tokio::time::timeout(DEADLINE, rx.recv()).await.expect("a report in time").expect("channel open")
+    }
+    let ev = |name: &str, count| HealthEvent::Process { name: name.into(), count };
     let mut dp = load_dataplane();
     let (tx, mut rx) = mpsc::channel(64);
     let mut trackers = ProcessTrackers::start(&mut dp, &defs(&def_a), tx).await.expect("start");
-    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "A".into(), count: 0 }]);
+    assert_eq!(next(&mut rx).await, ev("A", 0));
     let mut procs = Procs::default();
     let spawn_a = |procs: &mut Procs| {
         let mut c = Command::new(&a);
@@ -416,27 +414,32 @@ async fn reload_keeps_unchanged_definitions_and_detaches_when_none_is_left() {
         procs.spawn(c)
     };
     spawn_a(&mut procs);
-    expect_count(&mut rx, "A", 1).await;
+    assert_eq!(next(&mut rx).await, ev("A", 1));
 
     // A new definition reports; the unchanged one does not.
     trackers.update(&mut dp, &defs(&format!("{def_a}{def_b}"))).await.expect("update");
-    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "B".into(), count: 0 }]);
-    // A weight change is not a matching change: nothing to report.
+    assert_eq!(next(&mut rx).await, ev("B", 0));
+    // A weight change is not a matching change: nothing to report (the next report is
+    // B's, for a B process started after it).
     trackers.update(&mut dp, &defs(&format!("{def_a_weight}{def_b}"))).await.expect("update");
-    assert_eq!(sent_by_update(&mut rx), vec![]);
+    let mut c = Command::new(&b);
+    c.arg("600");
+    let pb = procs.spawn(c);
+    assert_eq!(next(&mut rx).await, ev("B", 1));
+    procs.kill(pb);
+    assert_eq!(next(&mut rx).await, ev("B", 0));
     // No definitions left: the programs are detached (the kernel has no link to them),
     // nothing more is reported.
     let programs = trackers.attached_programs().to_vec();
     assert_eq!(programs.len(), 4, "exec, exit, fork, rename");
     assert_eq!(links_to(&programs), 4);
     trackers.update(&mut dp, &[]).await.expect("update");
-    assert_eq!(sent_by_update(&mut rx), vec![]);
     assert!(trackers.attached_programs().is_empty());
     assert_eq!(links_to(&programs), 0);
     spawn_a(&mut procs);
     // Back: attached again, A starts over from a scan that finds both processes.
     trackers.update(&mut dp, &defs(&def_a)).await.expect("update");
-    assert_eq!(sent_by_update(&mut rx), vec![HealthEvent::Process { name: "A".into(), count: 2 }]);
+    assert_eq!(next(&mut rx).await, ev("A", 2), "nothing was reported while detached");
     assert_eq!(links_to(trackers.attached_programs()), 4);
     // And events flow again.
     drop(procs);
@@ -462,62 +465,75 @@ async fn lost_events_are_recovered_by_a_proc_scan() {
         return;
     }
     let scratch = Scratch::new(test);
-    let blocker = scratch.copy("/bin/sleep", "b");
     let flood = scratch.copy("/bin/sh", "f");
     let late = scratch.copy("/bin/sh", "x");
     let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).expect("utf-8").to_string();
     let d = defs(&format!(
-        "vrrp_track_process blocker {{\n process {}\n}}\nvrrp_track_process flood {{\n process {}\n}}\n\
-         vrrp_track_process late {{\n process {}\n}}\n",
-        name(&blocker),
+        "vrrp_track_process flood {{\n process {}\n}}\nvrrp_track_process late {{\n process {}\n}}\n",
         name(&flood),
         name(&late)
     ));
     let mut dp = load_dataplane();
-    let (tx, mut rx) = mpsc::channel(3);
-    let probe = tx.clone();
+    let (tx, mut rx) = mpsc::channel(64);
     let trackers = ProcessTrackers::start(&mut dp, &d, tx).await.expect("start");
-    for n in ["blocker", "flood", "late"] {
-        expect_count(&mut rx, n, 0).await;
-    }
-    // Fill the channel (nobody reads it now): the tracker's next report blocks it, and
-    // the ring buffer fills up behind it.
-    let mut procs = Procs::default();
-    for queued in 1..=3 {
-        let mut c = Command::new(&blocker);
-        c.arg("600");
-        procs.spawn(c);
-        // One at a time: reports of changes that come in one batch are merged.
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while probe.capacity() > 3 - queued {
-            assert!(tokio::time::Instant::now() < deadline, "the tracker reported blocker {queued}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+    expect_count(&mut rx, "flood", 0).await;
+    expect_count(&mut rx, "late", 0).await;
+    // From here until the next await this test holds the runtime's only thread (a
+    // current-thread runtime), so the tracker task cannot read the ring buffer: it fills up.
     // 7000 short-lived subshells: a fork and an exit event each, more than the ring holds.
+    let mut procs = Procs::default();
+    let wait_line = |child: &mut Child, want: &'static str| {
+        let stdout = child.stdout.take().expect("piped");
+        let (found_tx, found_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let found = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == want);
+            let _ = found_tx.send(found);
+        });
+        assert_eq!(found_rx.recv_timeout(DEADLINE * 3), Ok(true), "{want} from the child in time");
+    };
     let mut c = Command::new(&flood);
-    c.args(["-c", "i=0; while [ $i -lt 7000 ]; do (:); i=$((i+1)); done; echo done; read x"]).stdout(Stdio::piped());
+    c.args(["-c", "i=0; while [ $i -lt 7000 ]; do (:); i=$((i+1)); done; echo done"]).stdout(Stdio::piped());
     let i = procs.spawn(c);
-    let stdout = procs.0[i].stdout.take().expect("piped");
-    let done = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "done"));
-    assert!(tokio::time::timeout(DEADLINE * 3, done).await.expect("flood in time").expect("join"), "the flood ran");
-    // Started while the ring buffer is full: its events are lost. (Waiting for its output
-    // makes sure its exec was over before the tracker is unblocked: spawn returns as soon
-    // as the child has left our memory, before the exec tracepoints fire.)
-    let mut child = Command::new(&late)
-        .args(["-c", "echo up; read x"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawn late");
-    let stdout = child.stdout.take().expect("piped");
-    procs.0.push(child);
-    let up = tokio::task::spawn_blocking(move || BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l == "up"));
-    assert!(tokio::time::timeout(DEADLINE, up).await.expect("late started in time").expect("join"), "late ran");
+    wait_line(&mut procs.0[i], "done");
+    // Started while the ring buffer is full: its events are lost. (Its output shows its exec
+    // is over: spawn returns as soon as a vfork child leaves our memory, before the exec
+    // tracepoints fire.)
+    let mut c = Command::new(&late);
+    // (`; :` keeps the shell from exec'ing sleep in its place.)
+    c.args(["-c", "echo up; /bin/sleep 600; :"]).stdout(Stdio::piped());
+    let j = procs.spawn(c);
+    wait_line(&mut procs.0[j], "up");
     assert_eq!(trackers.stats().lost, 0, "the tracker has not looked yet");
-    // Reading again unblocks the tracker: it finds the loss and rescans /proc.
+    // Awaiting lets the tracker run: it finds the loss and rescans /proc.
     expect_count(&mut rx, "late", 1).await;
     let stats = trackers.stats();
     assert!(stats.lost > 0 && stats.rescans > 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn start_and_update_never_wait_for_the_receiver() {
+    let test = "start_and_update_never_wait_for_the_receiver";
+    if !require_root(test) {
+        return;
+    }
+    // The agent's event loop both calls update() (on SIGHUP) and receives the reports: if
+    // update() waited for them to be received with the channel full, it would hang.
+    let d = defs("vrrp_track_process a {\n process a\n}\nvrrp_track_process b {\n process b\n}\nvrrp_track_process c {\n process c\n}\n");
+    let mut dp = load_dataplane();
+    let (tx, mut rx) = mpsc::channel(1);
+    let mut trackers = tokio::time::timeout(DEADLINE, ProcessTrackers::start(&mut dp, &d, tx))
+        .await
+        .expect("start returns with the channel full")
+        .expect("start");
+    let d2 = defs("vrrp_track_process d {\n process d\n}\nvrrp_track_process e {\n process e\n}\n");
+    tokio::time::timeout(DEADLINE, trackers.update(&mut dp, &d2)).await.expect("update returns with the channel full").expect("update");
+    // Everything arrives once read, in order.
+    let mut names = Vec::new();
+    while names.len() < 5 {
+        match tokio::time::timeout(DEADLINE, rx.recv()).await.expect("reports in time") {
+            Some(HealthEvent::Process { name, .. }) => names.push(name),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
 }

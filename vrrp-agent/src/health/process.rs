@@ -29,7 +29,7 @@
 //! Process ids are the kernel's global ones: an agent in its own PID namespace (not only a
 //! network namespace) cannot see the processes' `/proc` entries under those ids; it warns.
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashSet, VecDeque},
     fs::File,
     io::{self, Read as _},
     path::Path,
@@ -416,9 +416,10 @@ pub struct ProcessTrackers {
 
 impl ProcessTrackers {
     /// Starts tracking `defs`: attaches the tracepoint programs (not when `defs` is empty),
-    /// scans `/proc` once, and sends a [`HealthEvent::Process`] with each definition's count
-    /// on `tx` before returning, then another whenever a count changes. Must be called in a
-    /// tokio runtime.
+    /// scans `/proc` once, then sends a [`HealthEvent::Process`] with each definition's
+    /// count on `tx`, and another whenever a count changes. Returns once the scan is done;
+    /// the reports follow (it never waits for the receiver). Must be called in a tokio
+    /// runtime.
     pub async fn start(dp: &mut Dataplane, defs: &[TrackProcess], tx: mpsc::Sender<HealthEvent>) -> Result<Self, ProcessTrackError> {
         let mut me = ProcessTrackers { tx, stats: Arc::default(), links: None, task: None };
         me.update(dp, defs).await?;
@@ -426,9 +427,10 @@ impl ProcessTrackers {
     }
 
     /// Applies new definitions (SIGHUP). Unchanged ones keep their processes and send
-    /// nothing; new or changed ones are filled from a `/proc` scan and report their count
-    /// (even 0) before this returns; removed ones send nothing more. Attaches the programs
-    /// when the first definition appears, detaches them when the last one goes.
+    /// nothing; new or changed ones are filled from a `/proc` scan (done when this returns)
+    /// and report their count, even 0; removed ones send nothing more. Reports are sent in
+    /// order: those of one update before any of the next. Attaches the programs when the
+    /// first definition appears, detaches them when the last one goes.
     pub async fn update(&mut self, dp: &mut Dataplane, defs: &[TrackProcess]) -> Result<(), ProcessTrackError> {
         if defs.is_empty() {
             if self.links.take().is_some() {
@@ -489,7 +491,14 @@ impl Drop for ProcessTrackers {
     }
 }
 
-/// The tracker task: owns the table, applies events in ring-buffer order, sends changes.
+/// Reports waiting for room in the channel, beyond which they are merged (the latest count
+/// of each definition kept) rather than queued: a receiver that stopped reading must not
+/// make the tracker grow without bound.
+const MAX_OUTBOX: usize = 4096;
+
+/// The tracker task: owns the table, applies events in ring-buffer order, queues reports.
+/// It never waits for the receiver: the one who reads the reports may be the one waiting
+/// for an update to be applied.
 async fn run(
     mut ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
@@ -500,17 +509,25 @@ async fn run(
     let proc = Path::new("/proc");
     let mut table = ProcessTable::default();
     let mut lost = proc_events_lost(&lost_map);
+    let mut outbox = VecDeque::new();
     loop {
         tokio::select! {
+            permit = tx.reserve(), if !outbox.is_empty() => {
+                let Ok(permit) = permit else {
+                    tracing::debug!("health event receiver gone: process tracker stops");
+                    return;
+                };
+                if let Some(ev) = outbox.pop_front() {
+                    permit.send(ev);
+                }
+            }
             cmd = cmds.recv() => {
                 let Some(Command::Update(defs, done)) = cmd else { return };
                 table.update(&defs);
                 if table.needs_scan() {
                     scan(&mut table, proc, false);
                 }
-                if !send_changes(&mut table, &tx).await {
-                    return;
-                }
+                queue(&mut outbox, table.poll_events());
                 let _ = done.send(());
             }
             guard = ring.readable_mut() => {
@@ -544,11 +561,28 @@ async fn run(
                     lost = now_lost;
                     scan(&mut table, proc, true);
                 }
-                if !send_changes(&mut table, &tx).await {
-                    return;
-                }
+                queue(&mut outbox, table.poll_events());
             }
         }
+    }
+}
+
+/// Appends reports in order; past [`MAX_OUTBOX`], keeps only each definition's latest.
+fn queue(outbox: &mut VecDeque<HealthEvent>, reports: Vec<HealthEvent>) {
+    outbox.extend(reports);
+    if outbox.len() > MAX_OUTBOX {
+        tracing::warn!("{} process reports not yet received: keeping only the latest count of each", outbox.len());
+        let mut seen = HashSet::new();
+        let mut latest: Vec<HealthEvent> = outbox
+            .drain(..)
+            .rev()
+            .filter(|e| match e {
+                HealthEvent::Process { name, .. } => seen.insert(name.clone()),
+                _ => true,
+            })
+            .collect();
+        latest.reverse();
+        outbox.extend(latest);
     }
 }
 
@@ -575,16 +609,6 @@ fn apply(table: &mut ProcessTable, proc: &Path, ev: &ProcEvent) {
         proc_event::COMM => table.handle_comm(ev.pid, ev.comm_bytes()),
         other => tracing::debug!("unknown process event kind {other} ignored"),
     }
-}
-
-async fn send_changes(table: &mut ProcessTable, tx: &mpsc::Sender<HealthEvent>) -> bool {
-    for ev in table.poll_events() {
-        if tx.send(ev).await.is_err() {
-            tracing::debug!("health event receiver gone: process tracker stops");
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]

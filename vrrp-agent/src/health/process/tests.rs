@@ -279,3 +279,17 @@ fn a_rescan_after_lost_events_replaces_every_count() {
     assert_eq!(count_of(&ev, "web"), Some(1));
     assert_eq!(count_of(&ev, "db"), Some(1));
 }
+
+#[test]
+fn reports_queue_in_order_and_merge_when_nobody_reads() {
+    let ev = |name: &str, count| HealthEvent::Process { name: name.into(), count };
+    let mut outbox = VecDeque::new();
+    queue(&mut outbox, vec![ev("a", 1), ev("b", 1), ev("a", 2)]);
+    assert_eq!(Vec::from(outbox.clone()), vec![ev("a", 1), ev("b", 1), ev("a", 2)], "in order, every change");
+    // Past the bound, each definition keeps its latest count, in the order of those.
+    let many: Vec<_> = (0..MAX_OUTBOX as u32).map(|i| ev(if i % 2 == 0 { "a" } else { "c" }, i)).collect();
+    queue(&mut outbox, many);
+    let last_a = MAX_OUTBOX as u32 - 2;
+    let last_c = MAX_OUTBOX as u32 - 1;
+    assert_eq!(Vec::from(outbox), vec![ev("b", 1), ev("a", last_a), ev("c", last_c)]);
+}
