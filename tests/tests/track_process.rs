@@ -36,6 +36,16 @@ struct Scratch {
 
 impl Scratch {
     fn new(test: &str) -> Scratch {
+        // Left behind by a run that was interrupted (its process is gone): remove.
+        if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name.strip_prefix("vrrp-trackproc-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+                if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let tag = format!("t{}{}", std::process::id() % 100_000, sanitize_tag(test, 3));
         let dir = std::env::temp_dir().join(format!("vrrp-trackproc-{}-{}", std::process::id(), sanitize_tag(test, 20)));
         let _ = std::fs::remove_dir_all(&dir);
@@ -59,13 +69,27 @@ impl Drop for Scratch {
     }
 }
 
-/// Children killed (with their process groups) and reaped on drop.
+/// Children killed (with their process groups) and reaped on drop; killed by the kernel
+/// too if this test process dies first (Ctrl-C).
 #[derive(Default)]
 struct Procs(Vec<Child>);
 
+/// Lets the kernel kill the child when the thread that started it ends.
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 impl Procs {
     fn spawn(&mut self, mut cmd: Command) -> usize {
-        let child = cmd.stdin(Stdio::null()).process_group(0).spawn().expect("spawn");
+        let child = die_with_parent(&mut cmd).stdin(Stdio::null()).process_group(0).spawn().expect("spawn");
         self.0.push(child);
         self.0.len() - 1
     }
@@ -145,6 +169,7 @@ async fn counts_processes_of_another_network_namespace() {
     if !require_root(test) {
         return;
     }
+    vrrp_tests::install_ctrlc_cleanup();
     let ns = Netns::create(&new_prefix("tpns")).expect("netns");
     // The processes live in `ns`; the tracker in this test's namespace.
     zero_one_two_zero(test, |prog| {
@@ -171,6 +196,7 @@ async fn counts_with_the_tracker_inside_a_network_namespace() {
     if !require_root(test) {
         return;
     }
+    vrrp_tests::install_ctrlc_cleanup();
     let ns = Netns::create(&new_prefix("tpin")).expect("netns");
     let exe = std::env::current_exe().expect("test binary");
     let mut procs = Procs::default();
@@ -295,8 +321,9 @@ async fn fork_without_exec_counts_fork_and_exec_does_not() {
     let mut procs = Procs::default();
     // The shell forks a subshell (same program, same name: counts) which forks `sleep`
     // (counts until it execs sleep, then not); `; :` keeps the subshell from exec'ing it.
+    // (Grandchildren do not die with this test if it is interrupted: 60 s bounds them.)
     let mut c = Command::new(&sh);
-    c.args(["-c", "(/bin/sleep 600; :) & wait"]);
+    c.args(["-c", "(/bin/sleep 60; :) & wait"]);
     let i = procs.spawn(c);
     expect_count(&mut rx, "shells", 2).await;
     // Cross-check with /proc: two processes by that name.
@@ -345,7 +372,7 @@ async fn thread_exits_are_not_process_exits() {
     expect_count(&mut rx, "threaded", 0).await;
     expect_count(&mut rx, "sentinel", 0).await;
 
-    let mut child = Command::new(&me)
+    let mut child = die_with_parent(&mut Command::new(&me))
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "threads")
         .stdin(Stdio::piped())
@@ -500,7 +527,7 @@ async fn lost_events_are_recovered_by_a_proc_scan() {
     // tracepoints fire.)
     let mut c = Command::new(&late);
     // (`; :` keeps the shell from exec'ing sleep in its place.)
-    c.args(["-c", "echo up; /bin/sleep 600; :"]).stdout(Stdio::piped());
+    c.args(["-c", "echo up; /bin/sleep 60; :"]).stdout(Stdio::piped());
     let j = procs.spawn(c);
     wait_line(&mut procs.0[j], "up");
     assert_eq!(trackers.stats().lost, 0, "the tracker has not looked yet");
