@@ -6,8 +6,8 @@
 //! exit and process rename on the host, from any network namespace (keepalived's proc
 //! connector only delivers in the initial one). `/proc` is scanned once when a definition
 //! starts being tracked, and again only if the kernel reports that events were lost (the
-//! ring buffer was full); otherwise an exec costs one read of `/proc/PID/cmdline`, and only
-//! when some definition matches the command line.
+//! ring buffer was full); otherwise an exec costs at most one read of `/proc/PID/cmdline`
+//! (only when some definition compares command lines; names come with the event).
 //!
 //! Matching is keepalived 2.2.7's (track_process.c, keepalived.conf(5)):
 //! - without `full_command` the `process` string is compared, exactly, with the process name
