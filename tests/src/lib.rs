@@ -1441,6 +1441,81 @@ pub fn cleanup_stale() {
 // Tests
 // ---------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------
+// Helper processes (tracked processes, scripts' fixtures)
+// ---------------------------------------------------------------------------------------
+
+/// A scratch directory for one test, `<tmp>/vrrp-tests/<tag>` (created empty; removed by
+/// the caller's `ScratchDir` drop).
+pub struct ScratchDir {
+    pub path: PathBuf,
+}
+
+impl ScratchDir {
+    pub fn new(tag: &str) -> Result<ScratchDir> {
+        let path = run_tmp_dir(&format!("{tag}-{}", next_id()))?;
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(ScratchDir { path })
+    }
+
+    /// Writes an executable file (mode 0755) and returns its path.
+    pub fn script(&self, name: &str, text: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.path.join(name);
+        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755))?;
+        Ok(p)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A process the test started in a host's namespace, SIGKILLed (by pid) and reaped on drop.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    pub fn spawn(host: &Host, program: &Path, args: &[&str]) -> Result<Proc> {
+        let mut cmd = host.ns.cmd(&program.to_string_lossy());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        Ok(Proc { child: spawn_registered(cmd, &host.ns.name)? })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL and reap now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1665,80 +1740,5 @@ mod tests {
         let out = lan.switch.ip(&["-d", "link", "show", "dev", "p0-a"]).expect("show");
         assert!(out.contains("xdp"), "{out}");
         assert!(ping_once(lan.host("a"), Ipv4Addr::new(198, 18, 2, 2)));
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Helper processes (tracked processes, scripts' fixtures)
-// ---------------------------------------------------------------------------------------
-
-/// A scratch directory for one test, `<tmp>/vrrp-tests/<tag>` (created empty; removed by
-/// the caller's `ScratchDir` drop).
-pub struct ScratchDir {
-    pub path: PathBuf,
-}
-
-impl ScratchDir {
-    pub fn new(tag: &str) -> Result<ScratchDir> {
-        let path = run_tmp_dir(&format!("{tag}-{}", next_id()))?;
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(ScratchDir { path })
-    }
-
-    /// Writes an executable file (mode 0755) and returns its path.
-    pub fn script(&self, name: &str, text: &str) -> Result<PathBuf> {
-        use std::os::unix::fs::PermissionsExt;
-        let p = self.path.join(name);
-        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755))?;
-        Ok(p)
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
-/// A process the test started in a host's namespace, SIGKILLed (by pid) and reaped on drop.
-pub struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    pub fn spawn(host: &Host, program: &Path, args: &[&str]) -> Result<Proc> {
-        let mut cmd = host.ns.cmd(&program.to_string_lossy());
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        Ok(Proc { child: spawn_registered(cmd, &host.ns.name)? })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL and reap now.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Whether a process with this pid exists (and is not a zombie).
-pub fn pid_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
     }
 }

@@ -14,6 +14,7 @@ use crate::{
 
 pub use crate::clock::now_ns;
 use super::Ctx;
+use super::health::Transition;
 use super::instance::{OwnedVip, Vrrp};
 
 
@@ -67,6 +68,8 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
         match action {
             Action::StateChange { from, to, reason } => {
                 *notify = match to {
+                    // Held until the trackers' first results: keepalived runs no script.
+                    _ if matches!(reason, fsm::Reason::InitHold) => None,
                     State::Master => Some(NotifyState::Master),
                     State::Backup => Some(NotifyState::Backup),
                     State::Fault => Some(NotifyState::Fault),
@@ -80,6 +83,7 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 }
                 inst.transitions += 1;
                 inst.last_transition_ns = now_ns();
+                ctx.health.transitions.push(Transition { instance: inst.cfg.name.clone(), from, to, reason: reason.clone() });
                 match to {
                     State::Master => inst.master = Some(inst.primary),
                     State::Backup => {
@@ -94,8 +98,14 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 // Before the first advert of the new state leaves.
                 publish_state(ctx, inst, state_code(to));
             }
-            Action::AddVips => add_vips(ctx, inst).await,
-            Action::RemoveVips => remove_vips(ctx, inst).await,
+            Action::AddVips => {
+                add_vips(ctx, inst).await;
+                add_routes(ctx, inst).await;
+            }
+            Action::RemoveVips => {
+                remove_routes(ctx, inst).await;
+                remove_vips(ctx, inst).await;
+            }
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
             Action::SendGarp { count } => send_garps(ctx, inst, count),
             Action::Reassert { src, priority: 255 } => {
@@ -105,6 +115,24 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
             }
         }
+    }
+}
+
+/// The instance's virtual_routes and virtual_rules, after its VIPs (keepalived's order).
+async fn add_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let mut errors = ctx.routes.install_routes(&inst.cfg.virtual_routes).await;
+    errors.extend(ctx.routes.install_rules(&inst.cfg.virtual_rules).await);
+    for e in errors {
+        error!(parent: &inst.span, "({}) {}:{e}", inst.cfg.name, inst.cfg.file.display());
+    }
+}
+
+/// The instance's virtual_rules and virtual_routes, before its VIPs.
+pub(super) async fn remove_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let mut errors = ctx.routes.remove_rules(&inst.cfg.virtual_rules).await;
+    errors.extend(ctx.routes.remove_routes(&inst.cfg.virtual_routes).await);
+    for e in errors {
+        error!(parent: &inst.span, "({}) {}:{e}", inst.cfg.name, inst.cfg.file.display());
     }
 }
 

@@ -20,6 +20,7 @@ use super::{Ctx, RunOptions};
 use super::actions::{apply_actions, finish_actions, publish_state, run_actions, split_before_netlink, state_code, take_actions};
 use super::adverts::{dispatch, drain_ring, refresh_from_record, slow_dispatch};
 use super::instance::{Vrrp, start_instance, start_waiting};
+use super::health;
 use super::links::check_links;
 use super::reload::{finish_retired, reload};
 
@@ -58,7 +59,7 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
     }
 
     loop {
-        deadline.arm(next_deadline(instances))?;
+        deadline.arm(next_deadline(instances).into_iter().chain(ctx.health.poll_timeout()).min())?;
         tokio::select! {
             _ = sigterm.recv() => {
                 info!("SIGTERM: shutting down");
@@ -109,15 +110,20 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
                     link_poll = tokio::time::interval(Duration::from_millis(500));
                 }
                 check_links(ctx, instances).await;
+                health::check_tracked_links(ctx, instances).await;
                 start_waiting(ctx, instances, opts.xdp_mode).await;
             }
             _ = link_poll.tick() => {
                 check_links(ctx, instances).await;
+                health::check_tracked_links(ctx, instances).await;
                 start_waiting(ctx, instances, opts.xdp_mode).await;
             }
+            Some(ev) = ctx.health.rx.recv() => health::handle_event(ctx, instances, ev).await,
             r = deadline.wait() => r?,
         }
         run_due(ctx, instances, &mut events, &mut slow_path).await;
+        health::run_due(ctx, instances).await;
+        health::settle_groups(ctx, instances).await;
         finish_retired(ctx, instances, opts.xdp_mode).await;
     }
 }

@@ -18,7 +18,7 @@ use crate::{
 
 pub use crate::clock::now_ns;
 use super::Ctx;
-use super::actions::{apply_actions, remove_vips};
+use super::actions::{apply_actions, remove_routes, remove_vips};
 use super::reload::Pending;
 
 /// One running VRRP instance and what it needs to act.
@@ -272,6 +272,7 @@ pub(super) async fn stop_instance(ctx: &mut Ctx, inst: &mut Vrrp, now: u64) {
     inst.fsm.handle_stop_now(now);
     apply_actions(ctx, inst).await;
     if inst.owns_vips {
+        remove_routes(ctx, inst).await;
         remove_vips(ctx, inst).await;
     }
 }
@@ -282,6 +283,7 @@ pub(super) async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
     if !inst.link.up {
         inst.fsm.handle_fault(now, true);
     }
+    super::health::prepare_instance(ctx, inst);
     inst.fsm.handle_startup(now);
     apply_actions(ctx, inst).await;
 }

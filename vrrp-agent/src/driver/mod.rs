@@ -30,9 +30,11 @@ pub use crate::clock::now_ns;
 mod actions;
 mod adverts;
 mod event_loop;
+mod health;
 mod instance;
 mod links;
 mod reload;
+mod static_routes;
 
 use self::event_loop::event_loop;
 use self::instance::{setup_failed, setup_instance, stop_instance};
@@ -54,6 +56,9 @@ pub(super) struct Ctx {
     pub(super) senders: Vec<std::sync::Arc<Sender>>,
     pub(super) garp_interval: Duration,
     pub(super) notifier: Notifier,
+    pub(super) health: health::Health,
+    /// virtual_routes/rules with mastership, static_* for the agent's lifetime.
+    pub(super) routes: crate::net::routes::Routes,
     /// Instances waiting in FAULT for their interface to appear (as keepalived starts them).
     pub(super) waiting: Vec<config::Instance>,
 }
@@ -98,14 +103,25 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let dp = Dataplane::load(&opts.bpffs, opts.kernel_log).context("loading the XDP dataplane")?;
     info!(bpffs = %opts.bpffs.display(), "maps pinned; inspect with `bpftool map dump pinned {}/<MAP>`", opts.bpffs.display());
 
+    let runner = crate::exec::Runner::new();
+    let routes = crate::net::routes::Routes::new(nl.handle());
     let mut ctx = Ctx {
         dp,
         nl,
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
-        notifier: Notifier::new(opts.notify_timeout),
+        notifier: Notifier::from_config(opts.notify_timeout, &config.global, runner.clone()),
+        health: health::Health::start(&config, &runner),
+        routes,
         waiting: Vec::new(),
     };
+    static_routes::install(&mut ctx, &config).await;
+    // The tracked interfaces' first readings (files were read above), then every instance's
+    // verdict, before any instance starts.
+    ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
+    health::read_tracked_links(&mut ctx).await;
+    ctx.health.take_queued();
+    ctx.health.evaluate_all();
     let mut instances = Vec::new();
     for cfg in &config.instances {
         match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {
@@ -125,6 +141,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     for inst in &mut instances {
         stop_instance(&mut ctx, inst, now).await;
     }
+    static_routes::remove(&mut ctx).await;
+    ctx.health.stop().await;
     // notify_stop and `notify ... STOP` were started above: give them a moment.
     ctx.notifier.drain(Duration::from_secs(2)).await;
     ctx.dp.shutdown();

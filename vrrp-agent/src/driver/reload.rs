@@ -83,6 +83,14 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
             instances.push(inst);
         }
     }
+    // Trackers and sync groups from the new file (unchanged trackers keep their state); the
+    // instances kept get their verdict again, as a tracker change would give it.
+    ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
+    ctx.health.reload(&config, instances);
+    for inst in instances.iter_mut().filter(|i| i.pending.is_none()) {
+        super::health::prepare_instance(ctx, inst);
+        apply_actions(ctx, inst).await;
+    }
     let mut started = 0;
     for cfg in to_start {
         match setup_instance(ctx, cfg, opts.xdp_mode).await {

@@ -46,6 +46,13 @@ pub struct Netlink {
     handle: Handle,
 }
 
+impl Netlink {
+    /// A handle on the same rtnetlink connection (routes and rules use it).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
 /// Link change notifications (RTNLGRP_LINK): the kernel pushes a message whenever a link
 /// changes (up/down, carrier, added, removed), so interface faults are seen at once instead
 /// of by polling.

@@ -1,0 +1,367 @@
+//! Health tracking with real agents, real scripts, files, processes and interfaces in
+//! network namespaces: `track_script`, `track_file`, `track_process`, `track_interface`,
+//! `vrrp_sync_group`, `virtual_routes`.
+//!
+//! Bounds are derived from the configuration: a script tracker changes state after `fall`
+//! (or `rise`) consecutive results, one every `interval`, the first of them at most one
+//! interval after the change; a priority change is advertised at once; a backup that now
+//! outranks the master takes over at most Master_Down_Interval after the master's last
+//! advert at the old priority. SLACK covers script start-up, process scheduling on a shared
+//! 2-core machine, the 10 ms polling of `ip addr` and netlink latency.
+use std::{
+    net::Ipv4Addr,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use vrrp_tests::{
+    Agent, Lan, Proc, ScratchDir, agent_binary, election, has_addr, lan, pid_alive, require_root, spawn_agent,
+    wait_for,
+};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const VIP2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
+const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const R2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const SLACK: Duration = Duration::from_millis(1500);
+/// Agent start-up (XDP load and verify, netlink) before its timers run.
+const STARTUP: Duration = Duration::from_secs(5);
+/// VRRPv3 at 10 cs: failovers in a few hundred ms, so the scripts' seconds dominate.
+const INTERVAL_CS: u16 = 10;
+
+fn mdi(priority: u8) -> Duration {
+    election::master_down_interval(3, priority, INTERVAL_CS)
+}
+
+fn advert() -> Duration {
+    Duration::from_millis(u64::from(INTERVAL_CS) * 10)
+}
+
+/// One `vrrp_instance` block; `extra` goes inside it.
+fn instance(name: &str, vrid: u8, priority: u8, vip: Ipv4Addr, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  \
+         priority {priority}\n  advert_int 0.{INTERVAL_CS}\n  version 3\n  \
+         virtual_ipaddress {{\n    {vip}/24\n  }}\n{extra}}}\n"
+    )
+}
+
+fn holders(lan: &Lan, vip: Ipv4Addr) -> Vec<&str> {
+    ["r1", "r2"].into_iter().filter(|n| has_addr(lan.host(n), vip)).collect()
+}
+
+/// Waits until `who` (alone) holds `vip`.
+fn wait_holder(lan: &Lan, agents: &[&Agent], vip: Ipv4Addr, who: &str, within: Duration, what: &str) -> Duration {
+    let t0 = Instant::now();
+    wait_for(within, what, || (holders(lan, vip) == [who]).then_some(())).unwrap_or_else(|e| {
+        let logs: Vec<String> = agents.iter().map(|a| a.log_tail(30)).collect();
+        panic!("{e}: holders {:?}\n{}", holders(lan, vip), logs.join("\n-----\n"))
+    });
+    t0.elapsed()
+}
+
+fn start(lan: &Lan, host: &str, config: &str) -> Agent {
+    let bin = agent_binary().expect("agent binary (cargo xtask test builds it)");
+    spawn_agent(&bin, lan.host(host), config, &[]).expect("spawn agent")
+}
+
+fn two_routers(test: &str) -> Lan {
+    lan(test, &[("r1", R1), ("r2", R2)]).expect("lan")
+}
+
+/// How long a script tracker takes to change state after the world changed: `n` results,
+/// one per interval, the first at most one interval later; each run may take `run` more.
+fn script_delay(n: u32, interval: Duration) -> Duration {
+    interval * (n + 1)
+}
+
+#[test]
+fn failing_script_moves_the_vip_after_fall_and_back_after_rise() {
+    if !require_root("failing_script_moves_the_vip_after_fall_and_back_after_rise") {
+        return;
+    }
+    let lan = two_routers("trkscr");
+    let dir = ScratchDir::new("trkscr").expect("scratch dir");
+    let flag = dir.join("down");
+    let chk = dir
+        .script("chk.sh", &format!("#!/bin/sh\n[ ! -e {} ]\n", flag.display()))
+        .expect("script");
+    let script = format!(
+        "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  weight -20\n  fall 2\n  rise 2\n}}\n",
+        chk.display()
+    );
+    let track = "  track_script {\n    chk\n  }\n";
+    let a1 = start(&lan, "r1", &format!("{script}{}", instance("VI_1", 51, 100, VIP, track)));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+
+    // Fails twice in a row: 100 - 20 = 80 < 90, advertised at once; r2 takes over.
+    std::fs::write(&flag, "").expect("flag");
+    let bound = script_delay(2, Duration::from_secs(1)) + mdi(90) + advert() + SLACK;
+    let took = wait_holder(&lan, &[&a1, &a2], VIP, "r2", bound, "r2 to take over from the failing r1");
+    eprintln!("failing script: r2 took over after {took:?} (bound {bound:?})");
+    assert!(a1.log_text().contains("VRRP_Script(chk) failed"), "{}", a1.log_tail(30));
+    wait_for(Duration::from_secs(2), "r1 to report effective priority 80", || {
+        (a1.status_json()["instances"][0]["priority"].as_u64() == Some(80)).then_some(())
+    })
+    .expect("priority 80");
+
+    // Succeeds twice: back to 100 > 90, r1 preempts.
+    std::fs::remove_file(&flag).expect("unflag");
+    let bound = script_delay(2, Duration::from_secs(1)) + mdi(100) + advert() + SLACK;
+    let took = wait_holder(&lan, &[&a1, &a2], VIP, "r1", bound, "r1 to take back after rise");
+    eprintln!("recovered script: r1 took back after {took:?} (bound {bound:?})");
+    assert!(a1.log_text().contains("VRRP_Script(chk) succeeded"), "{}", a1.log_tail(30));
+}
+
+#[test]
+fn hung_script_is_killed_at_its_timeout_and_counts_as_failed() {
+    if !require_root("hung_script_is_killed_at_its_timeout_and_counts_as_failed") {
+        return;
+    }
+    let lan = two_routers("trkhung");
+    let dir = ScratchDir::new("trkhung").expect("scratch dir");
+    let hang = dir.join("hang");
+    let pids = dir.join("pids");
+    // Hangs (with a child in its process group) while the flag exists.
+    let chk = dir
+        .script(
+            "chk.sh",
+            &format!(
+                "#!/bin/sh\nif [ -e {hang} ]; then\n  sleep 60 &\n  echo $$ $! >> {pids}\n  wait\nfi\nexit 0\n",
+                hang = hang.display(),
+                pids = pids.display()
+            ),
+        )
+        .expect("script");
+    let script = format!(
+        "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  timeout 1\n  weight 0\n  fall 1\n  rise 1\n}}\n",
+        chk.display()
+    );
+    let track = "  track_script {\n    chk\n  }\n";
+    let a1 = start(&lan, "r1", &format!("{script}{}", instance("VI_1", 51, 100, VIP, track)));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+
+    // weight 0: one timed-out run sends r1 to FAULT; r2 takes over.
+    std::fs::write(&hang, "").expect("flag");
+    let bound = script_delay(1, Duration::from_secs(1)) + Duration::from_secs(1) + mdi(90) + advert() + SLACK;
+    let took = wait_holder(&lan, &[&a1, &a2], VIP, "r2", bound, "r2 to take over from r1 in FAULT");
+    eprintln!("hung script: r2 took over after {took:?} (bound {bound:?})");
+    wait_for(Duration::from_secs(2), "r1 in FAULT", || {
+        (a1.status_json()["instances"][0]["state"].as_str() == Some("FAULT")).then_some(())
+    })
+    .expect("FAULT");
+    // The run was killed with its process group: neither the script nor its child lives.
+    let text = std::fs::read_to_string(&pids).expect("pids written by the hung script");
+    let first: Vec<u32> = text.lines().next().expect("a line").split_whitespace().map(|p| p.parse().expect("pid")).collect();
+    wait_for(Duration::from_secs(3), "the hung script and its child to be killed", || {
+        first.iter().all(|&p| !pid_alive(p)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {first:?} still alive"));
+
+    std::fs::remove_file(&hang).expect("unflag");
+    let bound = script_delay(1, Duration::from_secs(1)) + Duration::from_secs(1) + mdi(100) + advert() + SLACK;
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", bound, "r1 back from FAULT");
+}
+
+#[test]
+fn killing_a_tracked_process_fails_over() {
+    if !require_root("killing_a_tracked_process_fails_over") {
+        return;
+    }
+    let lan = two_routers("trkproc");
+    let dir = ScratchDir::new("trkproc").expect("scratch dir");
+    // A copy of sleep under a unique name (at most 15 characters: the kernel's comm).
+    let name = format!("trk{}", std::process::id() % 1_000_000);
+    let bin = dir.join(&name);
+    std::fs::copy("/bin/sleep", &bin).expect("copy sleep");
+    let mut p = Proc::spawn(lan.host("r1"), &bin, &["600"]).expect("tracked process");
+    let tracker = format!("vrrp_track_process app {{\n  process {name}\n  weight -20\n}}\n");
+    let track = "  track_process {\n    app\n  }\n";
+    let a1 = start(&lan, "r1", &format!("{tracker}{}", instance("VI_1", 51, 100, VIP, track)));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+
+    p.kill();
+    let bound = mdi(90) + advert() + SLACK;
+    let took = wait_holder(&lan, &[&a1, &a2], VIP, "r2", bound, "r2 to take over when the process dies");
+    eprintln!("tracked process killed: r2 took over after {took:?} (bound {bound:?})");
+
+    let _p2 = Proc::spawn(lan.host("r1"), &bin, &["600"]).expect("tracked process again");
+    let bound = mdi(100) + advert() + SLACK;
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", bound, "r1 to take back when the process is back");
+}
+
+/// The priorities r1 advertises, read from a bounded tcpdump capture on r1's switch port
+/// (r2's XDP program consumes the adverts it accepts before a capture on r2 could see them).
+fn advertised_priorities(lan: &Lan, count: u32) -> Vec<u32> {
+    let port = lan.host("r1").switch_port.clone();
+    let out = lan
+        .switch
+        .cmd("timeout")
+        .args(["5", "tcpdump", "-i", &port, "-n", "-v", "-l", "-c", &count.to_string()])
+        .arg(format!("ip proto 112 and src host {R1}"))
+        .output()
+        .expect("tcpdump");
+    String::from_utf8_lossy(&out.stdout)
+        .split("prio ")
+        .skip(1)
+        .filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn track_file_value_times_weight_is_advertised() {
+    if !require_root("track_file_value_times_weight_is_advertised") {
+        return;
+    }
+    let lan = two_routers("trkfile");
+    let dir = ScratchDir::new("trkfile").expect("scratch dir");
+    let file = dir.join("prio");
+    std::fs::write(&file, "5\n").expect("track file");
+    let tracker = format!("vrrp_track_file tf {{\n  file \"{}\"\n  weight 1\n}}\n", file.display());
+    let track = "  track_file {\n    tf\n  }\n";
+    let a1 = start(&lan, "r1", &format!("{tracker}{}", instance("VI_1", 51, 244, VIP, track)));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 200, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(200) + SLACK, "r1 to be master");
+    // 244 + 5 x 1 = 249, on the wire.
+    let seen = advertised_priorities(&lan, 3);
+    assert!(!seen.is_empty() && seen.iter().all(|&p| p == 249), "advertised priorities {seen:?}\n{}", a1.log_tail(20));
+
+    // The file changes: -60 x 1 -> 184 < 200: advertised at once, r2 takes over.
+    std::fs::write(&file, "-60\n").expect("rewrite");
+    let took = wait_holder(&lan, &[&a1, &a2], VIP, "r2", mdi(200) + advert() + SLACK, "r2 to take over at 184 < 200");
+    eprintln!("track file -60: r2 took over after {took:?}");
+    assert_eq!(a1.status_json()["instances"][0]["priority"].as_u64(), Some(184));
+}
+
+#[test]
+fn track_interface_with_weight_and_with_fault() {
+    if !require_root("track_interface_with_weight_and_with_fault") {
+        return;
+    }
+    let lan = two_routers("trkif");
+    let r1 = lan.host("r1");
+    r1.ns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]).expect("veth");
+    r1.ns.ip(&["link", "add", "fl0", "type", "veth", "peer", "name", "fl1"]).expect("veth");
+    for l in ["up0", "up1", "fl0", "fl1"] {
+        r1.ns.ip(&["link", "set", l, "up"]).expect("up");
+    }
+    // up0: weight -20 (priority 80 < 90 while down); fl0: no weight, FAULT while down.
+    let track = "  track_interface {\n    up0 weight -20\n    fl0\n  }\n";
+    let a1 = start(&lan, "r1", &instance("VI_1", 51, 100, VIP, track));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+
+    r1.ns.ip(&["link", "set", "up0", "down"]).expect("down");
+    wait_holder(&lan, &[&a1, &a2], VIP, "r2", mdi(90) + advert() + SLACK, "r2 to take over (r1 at 80)");
+    assert_eq!(a1.status_json()["instances"][0]["state"].as_str(), Some("BACKUP"));
+    r1.ns.ip(&["link", "set", "up0", "up"]).expect("up");
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", mdi(100) + advert() + SLACK, "r1 back at 100");
+
+    r1.ns.ip(&["link", "set", "fl0", "down"]).expect("down");
+    wait_holder(&lan, &[&a1, &a2], VIP, "r2", mdi(90) + advert() + SLACK, "r2 to take over (r1 in FAULT)");
+    wait_for(Duration::from_secs(2), "r1 in FAULT", || {
+        (a1.status_json()["instances"][0]["state"].as_str() == Some("FAULT")).then_some(())
+    })
+    .expect("FAULT");
+    r1.ns.ip(&["link", "set", "fl0", "up"]).expect("up");
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", mdi(100) + advert() + SLACK, "r1 back from FAULT");
+}
+
+#[test]
+fn nopreempt_backup_does_not_take_over_from_a_degraded_master() {
+    if !require_root("nopreempt_backup_does_not_take_over_from_a_degraded_master") {
+        return;
+    }
+    let lan = two_routers("trknop");
+    let dir = ScratchDir::new("trknop").expect("scratch dir");
+    let file = dir.join("w");
+    std::fs::write(&file, "0\n").expect("track file");
+    let tracker = format!("vrrp_track_file tf {{\n  file \"{}\"\n  weight -1\n}}\n", file.display());
+    let track = "  track_file {\n    tf\n  }\n  nopreempt\n";
+    // With nopreempt on both, whoever times out first stays master: r1 starts alone.
+    let a1 = start(&lan, "r1", &format!("{tracker}{}", instance("VI_1", 51, 100, VIP, track)));
+    wait_holder(&lan, &[&a1], VIP, "r1", STARTUP + mdi(100) + SLACK, "r1 to be master alone");
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, "  nopreempt\n"));
+    wait_for(STARTUP, "r2 in BACKUP", || a2.try_status_json().filter(|s| s["instances"][0]["state"] == "BACKUP").map(|_| ()))
+        .expect("r2 backup");
+    // r1 drops to 70 < 90, but r2 does not preempt a live master: r1 keeps the VIP.
+    std::fs::write(&file, "30\n").expect("rewrite");
+    wait_for(Duration::from_secs(3), "r1 to advertise 70", || {
+        (a1.status_json()["instances"][0]["priority"].as_u64() == Some(70)).then_some(())
+    })
+    .expect("priority 70");
+    let window = mdi(90) * 3 + SLACK;
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        assert_eq!(holders(&lan, VIP), ["r1"], "r2 preempted despite nopreempt\n{}", a2.log_tail(20));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!a2.log_text().contains("Entering MASTER"), "{}", a2.log_tail(20));
+}
+
+#[test]
+fn sync_group_members_fail_over_together() {
+    if !require_root("sync_group_members_fail_over_together") {
+        return;
+    }
+    let lan = two_routers("trksync");
+    let r1 = lan.host("r1");
+    r1.ns.ip(&["link", "add", "fl0", "type", "veth", "peer", "name", "fl1"]).expect("veth");
+    for l in ["fl0", "fl1"] {
+        r1.ns.ip(&["link", "set", l, "up"]).expect("up");
+    }
+    let group = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    let c1 = format!(
+        "{group}{}{}",
+        instance("VI_1", 51, 100, VIP, "  track_interface {\n    fl0\n  }\n"),
+        instance("VI_2", 52, 100, VIP2, "")
+    );
+    let c2 = format!("{group}{}{}", instance("VI_1", 51, 90, VIP, ""), instance("VI_2", 52, 90, VIP2, ""));
+    let a1 = start(&lan, "r1", &c1);
+    let a2 = start(&lan, "r2", &c2);
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r1", STARTUP + mdi(90) + SLACK, "r1 master of both");
+    }
+    // Only VI_1 tracks fl0; the group takes VI_2 along.
+    r1.ns.ip(&["link", "set", "fl0", "down"]).expect("down");
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r2", mdi(90) + advert() + SLACK, "r2 master of both");
+    }
+    let st = a1.status_json();
+    let states: Vec<&str> = st["instances"].as_array().expect("instances").iter().filter_map(|i| i["state"].as_str()).collect();
+    assert_eq!(states, ["FAULT", "FAULT"], "{st}");
+    r1.ns.ip(&["link", "set", "fl0", "up"]).expect("up");
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r1", mdi(100) + advert() + SLACK, "r1 master of both again");
+    }
+}
+
+fn has_route(lan: &Lan, host: &str, dest: &str) -> bool {
+    let out = Command::new("ip").args(["-n", &lan.host(host).ns.name, "route", "show", dest]).output();
+    out.map(|o| !o.stdout.is_empty()).unwrap_or(false)
+}
+
+#[test]
+fn virtual_routes_follow_the_master() {
+    if !require_root("virtual_routes_follow_the_master") {
+        return;
+    }
+    let lan = two_routers("trkroute");
+    let routes = "  virtual_routes {\n    198.19.5.0/24 via 198.18.0.254 dev eth0\n  }\n";
+    let mut a1 = start(&lan, "r1", &instance("VI_1", 51, 100, VIP, routes));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, routes));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+    wait_for(Duration::from_secs(2), "the virtual route on r1", || has_route(&lan, "r1", "198.19.5.0/24").then_some(()))
+        .expect("route on master");
+    assert!(!has_route(&lan, "r2", "198.19.5.0/24"), "a backup must not have the virtual route");
+
+    a1.terminate();
+    wait_holder(&lan, &[&a2], VIP, "r2", mdi(90) + SLACK, "r2 to take over");
+    wait_for(Duration::from_secs(2), "the virtual route on r2", || has_route(&lan, "r2", "198.19.5.0/24").then_some(()))
+        .expect("route on new master");
+    wait_for(Duration::from_secs(2), "the route gone from r1", || (!has_route(&lan, "r1", "198.19.5.0/24")).then_some(()))
+        .expect("route removed from the old master");
+}

@@ -1,0 +1,392 @@
+//! Health tracking, driven: the trackers' readings (scripts, files, processes, tracked
+//! interfaces) go to the core (`core::tracker`), whose changes re-evaluate the instances
+//! that track them (`core::priority`); each verdict goes to its FSM. Sync groups
+//! (`core::sync_group`) see every member's transitions, faults and wishes, and their
+//! commands are applied until the group is quiet. Trackers never touch an instance
+//! themselves.
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::{
+    clock::now_ns,
+    config::{self, Config},
+    core::{
+        fsm::{Reason, State, TrackerFault},
+        priority::{Priorities, Verdict},
+        sync_group::{SyncCommand, SyncGroup},
+        tracker::{TrackKind, Trackers},
+    },
+    exec::{ExecEnv, Runner},
+    health::{HealthEvent, file::FileTrackers, process::ProcessTrackers, script::ScriptTrackers},
+    notify::{NotifyState, Scripts},
+};
+
+use crate::dataplane::Dataplane;
+
+use super::Ctx;
+use super::actions::{apply_actions, publish_state, state_code};
+use super::instance::Vrrp;
+
+/// Readings queued by the trackers' tasks before the event loop takes them.
+const HEALTH_QUEUE: usize = 1024;
+
+/// A member transition, queued by `run_actions` for the sync groups.
+pub(super) struct Transition {
+    pub(super) instance: String,
+    pub(super) from: State,
+    pub(super) to: State,
+    pub(super) reason: Reason,
+}
+
+/// Everything health tracking needs at run time.
+pub(crate) struct Health {
+    /// The configuration the trackers were built from (a reload compares against it).
+    config: Config,
+    env: ExecEnv,
+    runner: Runner,
+    pub(super) trackers: Trackers,
+    pub(super) priorities: Priorities,
+    groups: Vec<SyncGroup>,
+    scripts: Option<ScriptTrackers>,
+    files: Option<FileTrackers>,
+    processes: Option<ProcessTrackers>,
+    tx: mpsc::Sender<HealthEvent>,
+    pub(super) rx: mpsc::Receiver<HealthEvent>,
+    /// Member transitions not yet given to their sync group.
+    pub(super) transitions: Vec<Transition>,
+}
+
+impl Health {
+    /// Starts the script and file trackers of `cfg` (inside the runtime).
+    pub(super) fn start(cfg: &Config, runner: &Runner) -> Health {
+        let (tx, rx) = mpsc::channel(HEALTH_QUEUE);
+        let env = ExecEnv::from_global(&cfg.global);
+        let scripts = (!cfg.scripts.is_empty()).then(|| ScriptTrackers::start(&cfg.scripts, &env, runner.clone(), tx.clone()));
+        if let Some(s) = &scripts {
+            for d in s.disabled() {
+                error!("{}: vrrp_script {}: {}; disabled (it counts as failed)", d.at, d.name, d.error);
+            }
+        }
+        let files = start_files(&cfg.track_files, tx.clone());
+        let trackers = Trackers::new(cfg);
+        let (priorities, _) = Priorities::new(cfg, &trackers);
+        let mut health = Health {
+            config: cfg.clone(),
+            env,
+            runner: runner.clone(),
+            trackers,
+            priorities,
+            groups: SyncGroup::from_config(cfg),
+            scripts,
+            files,
+            processes: None,
+            tx,
+            rx,
+            transitions: Vec::new(),
+        };
+        health.read_files_now();
+        health
+    }
+
+    /// Every instance evaluated against the trackers' readings now (at start, once the first
+    /// readings are in; the notes are logged once).
+    pub(super) fn evaluate_all(&mut self) {
+        let (priorities, notes) = Priorities::new(&self.config, &self.trackers);
+        for n in notes {
+            warn!("{n}");
+        }
+        self.priorities = priorities;
+    }
+
+    /// A track file's current value, read synchronously, so an instance starts with it.
+    fn read_files_now(&mut self) {
+        let Some(files) = &self.files else { return };
+        let now = now_ns();
+        for name in files.names() {
+            if let Some(value) = files.value(&name) {
+                let _ = self.trackers.handle_health(now, &HealthEvent::File { name, value });
+            }
+        }
+    }
+
+    /// Readings already queued (the first ones, at start) taken now, synchronously.
+    pub(super) fn take_queued(&mut self) {
+        let now = now_ns();
+        while let Ok(ev) = self.rx.try_recv() {
+            if let Err(e) = self.trackers.handle_health(now, &ev) {
+                warn!("{e}");
+            }
+        }
+    }
+
+    /// Process trackers (tracepoint programs attached only while some are configured).
+    pub(super) async fn start_processes(&mut self, dp: &mut Dataplane, defs: &[config::TrackProcess]) {
+        match &mut self.processes {
+            Some(p) => {
+                if let Err(e) = p.update(dp, defs).await {
+                    error!("vrrp_track_process: {e}; process trackers keep their last state");
+                }
+            }
+            None if defs.is_empty() => {}
+            None => match ProcessTrackers::start(dp, defs, self.tx.clone()).await {
+                Ok(p) => self.processes = Some(p),
+                // Without readings, their instances count them as down (weight 0: FAULT).
+                Err(e) => error!("vrrp_track_process: cannot watch processes: {e}"),
+            },
+        }
+    }
+
+    /// The instance's verdict now (at startup: before `handle_startup`).
+    pub(super) fn verdict(&self, instance: &str) -> Option<&Verdict> {
+        self.priorities.verdict(instance)
+    }
+
+    pub(super) fn is_sync_member(&self, instance: &str) -> bool {
+        self.groups.iter().any(|g| g.member_index(instance).is_some())
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<u64> {
+        self.trackers.poll_timeout()
+    }
+
+    /// SIGHUP: trackers whose definition did not change keep their state (and keep running);
+    /// changed and new ones start again; sync groups are rebuilt from the new file.
+    pub(super) fn reload(&mut self, cfg: &Config, instances: &[Vrrp]) {
+        self.env = ExecEnv::from_global(&cfg.global);
+        self.trackers = self.trackers.reload(&self.config, cfg);
+        match &mut self.scripts {
+            Some(s) => {
+                let restarted = s.update(&cfg.scripts, &self.env);
+                if !restarted.is_empty() {
+                    info!("SIGHUP: vrrp_script(s) started again: {}", restarted.join(", "));
+                }
+            }
+            None if !cfg.scripts.is_empty() => {
+                self.scripts = Some(ScriptTrackers::start(&cfg.scripts, &self.env, self.runner.clone(), self.tx.clone()));
+            }
+            None => {}
+        }
+        match &mut self.files {
+            Some(f) => {
+                for e in f.update(&cfg.track_files) {
+                    error!("{e}");
+                }
+            }
+            None => self.files = start_files(&cfg.track_files, self.tx.clone()),
+        }
+        self.read_files_now();
+        let (priorities, notes) = Priorities::new(cfg, &self.trackers);
+        for n in notes {
+            warn!("{n}");
+        }
+        self.priorities = priorities;
+        self.groups = SyncGroup::from_config(cfg);
+        // The rebuilt groups learn where their running members are.
+        for g in &mut self.groups {
+            for inst in instances {
+                if let Some(m) = g.member_index(&inst.cfg.name) {
+                    g.handle_transition(m, State::Initialize, inst.fsm.state(), &Reason::Synced);
+                    g.handle_own_fault(m, inst.fsm.own_fault());
+                }
+            }
+            while g.poll_command().is_some() {}
+            while g.poll_change().is_some() {}
+        }
+        self.config = cfg.clone();
+    }
+
+    /// Shutdown: scripts stopped (their process groups killed), watchers dropped.
+    pub(super) async fn stop(&mut self) {
+        if let Some(s) = self.scripts.take() {
+            s.stop().await;
+        }
+        self.files = None;
+        self.processes = None;
+    }
+}
+
+fn start_files(defs: &[config::TrackFile], tx: mpsc::Sender<HealthEvent>) -> Option<FileTrackers> {
+    if defs.is_empty() {
+        return None;
+    }
+    match FileTrackers::start(defs, tx) {
+        Ok((files, errors)) => {
+            for e in errors {
+                error!("{e}");
+            }
+            Some(files)
+        }
+        Err(e) => {
+            error!("{e}; track files are not watched");
+            None
+        }
+    }
+}
+
+/// Gives an instance its verdict before it starts (effective priority, tracker faults) and
+/// gates it if it is a sync group member.
+pub(super) fn prepare_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
+    let now = now_ns();
+    if ctx.health.is_sync_member(&inst.cfg.name) {
+        inst.fsm.set_sync_gated(true);
+    }
+    let Some(v) = ctx.health.verdict(&inst.cfg.name).cloned() else { return };
+    if v.priority != inst.fsm.priority() {
+        info!(parent: &inst.span, "({}) Changing effective priority from {} to {}", inst.cfg.name, inst.fsm.priority(), v.priority);
+        inst.fsm.handle_priority_change(now, v.priority);
+    }
+    apply_fault(inst, now, &v);
+}
+
+fn apply_fault(inst: &mut Vrrp, now: u64, v: &Verdict) {
+    let fault = v.tracker_fault();
+    if fault == TrackerFault::Fault {
+        let why: Vec<String> = v.faults.iter().map(ToString::to_string).collect();
+        info!(parent: &inst.span, "({}) entering FAULT state ({})", inst.cfg.name, why.join(", "));
+    }
+    inst.fsm.handle_tracker_fault(now, fault);
+}
+
+/// One reading from a tracker task.
+pub(super) async fn handle_event(ctx: &mut Ctx, instances: &mut [Vrrp], ev: HealthEvent) {
+    let now = now_ns();
+    if let Err(e) = ctx.health.trackers.handle_health(now, &ev) {
+        warn!("{e}");
+    }
+    apply_changes(ctx, instances).await;
+}
+
+/// The trackers' own deadlines (process delays).
+pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    let now = now_ns();
+    if ctx.health.trackers.poll_timeout().is_some_and(|d| d <= now) {
+        ctx.health.trackers.handle_timeout(now);
+        apply_changes(ctx, instances).await;
+    }
+}
+
+/// Tracked interfaces read again after a link notification (a missing one is down).
+pub(super) async fn check_tracked_links(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    read_tracked_links(ctx).await;
+    apply_changes(ctx, instances).await;
+}
+
+/// Every tracked interface's state, from rtnetlink, into the trackers.
+pub(super) async fn read_tracked_links(ctx: &mut Ctx) {
+    let names: Vec<String> = ctx.health.trackers.interface_names().map(str::to_string).collect();
+    let now = now_ns();
+    for name in names {
+        let up = match ctx.nl.link(&name).await {
+            Ok(l) => l.up,
+            Err(crate::net::netlink::NetlinkError::NoSuchInterface(_)) => false,
+            Err(e) => {
+                warn!("reading tracked interface {name}: {e}; state unchanged");
+                continue;
+            }
+        };
+        ctx.health.trackers.handle_link(now, &name, up);
+    }
+}
+
+/// Logs the trackers' changes and hands the instances that track them their new verdicts.
+async fn apply_changes(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    let now = now_ns();
+    while let Some(change) = ctx.health.trackers.poll_change() {
+        info!("{change}");
+        if !change.affects_instances() {
+            continue;
+        }
+        let (kind, name): (TrackKind, String) = {
+            let (k, n) = change.tracker();
+            (k, n.to_string())
+        };
+        let changes = ctx.health.priorities.reevaluate(kind, &name, &ctx.health.trackers);
+        for vc in changes {
+            let Some(inst) = instances.iter_mut().find(|i| i.cfg.name == vc.instance) else { continue };
+            if let Some(line) = vc.priority_log() {
+                info!(parent: &inst.span, "{line}");
+            }
+            if vc.verdict.priority != inst.fsm.priority() {
+                inst.fsm.handle_priority_change(now, vc.verdict.priority);
+                // XDP decides which adverts wake us by our priority.
+                publish_state(ctx, inst, state_code(inst.fsm.state()));
+            }
+            if vc.verdict.tracker_fault() != vc.from_fault {
+                if vc.verdict.tracker_fault() == TrackerFault::Clear {
+                    info!(parent: &inst.span, "({}) tracker fault cleared", inst.cfg.name);
+                }
+                apply_fault(inst, now, &vc.verdict);
+            }
+            apply_actions(ctx, inst).await;
+        }
+    }
+    settle_groups(ctx, instances).await;
+}
+
+/// Feeds the sync groups every member's transitions, faults and wishes, and applies their
+/// commands, until no group has anything more to say.
+pub(super) async fn settle_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    if ctx.health.groups.is_empty() {
+        ctx.health.transitions.clear();
+        return;
+    }
+    // Bounded: every round applies commands that cause transitions the groups ignore
+    // (Reason::Synced / SyncFault), so two or three rounds are the most a change needs.
+    for _ in 0..16 {
+        let transitions = std::mem::take(&mut ctx.health.transitions);
+        let mut commands = Vec::new();
+        for g in &mut ctx.health.groups {
+            for t in &transitions {
+                if let Some(m) = g.member_index(&t.instance) {
+                    g.handle_transition(m, t.from, t.to, &t.reason);
+                }
+            }
+            for inst in instances.iter_mut() {
+                let Some(m) = g.member_index(&inst.cfg.name) else { continue };
+                g.handle_own_fault(m, inst.fsm.own_fault());
+                if let Some(wants) = inst.fsm.poll_want_master() {
+                    g.handle_want_master(m, wants);
+                }
+            }
+            while let Some(change) = g.poll_change() {
+                info!("{change}");
+                if let Some(sg) = ctx.health.config.sync_groups.iter().find(|s| s.name == change.group) {
+                    let state = match change.to {
+                        State::Master => Some(NotifyState::Master),
+                        State::Backup => Some(NotifyState::Backup),
+                        State::Fault => Some(NotifyState::Fault),
+                        State::Initialize => None,
+                    };
+                    if let Some(state) = state {
+                        let scripts = Scripts {
+                            notify: sg.notify.clone(),
+                            master: sg.notify_master.clone(),
+                            backup: sg.notify_backup.clone(),
+                            fault: sg.notify_fault.clone(),
+                            stop: sg.notify_stop.clone(),
+                        };
+                        ctx.notifier.notify_group(&scripts, &sg.name, state);
+                    }
+                }
+            }
+            while let Some((m, cmd)) = g.poll_command() {
+                let name = g.member_names().nth(m).map(str::to_string);
+                commands.extend(name.map(|n| (n, cmd)));
+            }
+        }
+        if commands.is_empty() && ctx.health.transitions.is_empty() {
+            return;
+        }
+        let now = now_ns();
+        for (name, cmd) in commands {
+            let Some(inst) = instances.iter_mut().find(|i| i.cfg.name == name) else { continue };
+            match cmd {
+                SyncCommand::Master => inst.fsm.handle_sync_master(now),
+                SyncCommand::Backup => inst.fsm.handle_sync_backup(now),
+                SyncCommand::Fault(f) => inst.fsm.handle_sync_fault(now, f),
+            }
+            apply_actions(ctx, inst).await;
+        }
+    }
+    warn!("sync groups did not settle after 16 rounds; carrying on");
+}
