@@ -343,8 +343,20 @@ pub struct TrackRef {
     /// means the tracked object's own weight (0 for an interface).
     pub weight: Option<i32>,
     pub line: usize,
-    /// `weight N reverse` (`noreverse` clears it); `false` if not given.
-    pub reverse: bool,
+    /// `weight N reverse`: `Some(true)`; `weight N noreverse` (not for interfaces):
+    /// `Some(false)`; neither: `None`, the tracked object's own `reverse` applies (keepalived
+    /// 2.2.7 vrrp_track.c / track_file.c start from the object's flag and let the entry
+    /// override it either way). Resolve it with [`TrackRef::reverse_or`].
+    pub reverse: Option<bool>,
+}
+
+impl TrackRef {
+    /// The reverse flag this entry ends up with, given the tracked object's own
+    /// (`weight_reverse` of a `vrrp_script` / track file / track process; `false` for an
+    /// interface).
+    pub fn reverse_or(&self, object_reverse: bool) -> bool {
+        self.reverse.unwrap_or(object_reverse)
+    }
 }
 
 /// A `vrrp_script NAME { ... }` block (keepalived 2.2.7 defaults).

@@ -390,10 +390,10 @@ fn parse_full_instance_round_trip() {
         higher_prio_send_advert: true,
         accept: false,
         track_interfaces: vec![
-            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: false },
-            TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: false },
+            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: None },
+            TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: None },
         ],
-        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: false }],
+        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: None }],
         notify: Some(ScriptCommand { command: "/etc/keepalived/notify.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 43 }),
         notify_master: Some(ScriptCommand { command: "/etc/keepalived/master.sh arg".into(), user: None, file: PathBuf::from("test.conf"), line: 44 }),
         notify_backup: Some(ScriptCommand { command: "/etc/keepalived/backup.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 45 }),
@@ -886,8 +886,8 @@ fn parse_keepalived_parity_warnings() {
 
     // Weights: +/-254 capped to 253 (warning), beyond rejected (error: keepalived uses 0).
     let l = one(" track_interface {\n  eth1 weight 254\n  eth2 weight -254 reverse\n }");
-    let w: Vec<(Option<i32>, bool)> = inst(&l, "A").track_interfaces.iter().map(|t| (t.weight, t.reverse)).collect();
-    assert_eq!(w, vec![(Some(253), false), (Some(-253), true)]);
+    let w: Vec<(Option<i32>, Option<bool>)> = inst(&l, "A").track_interfaces.iter().map(|t| (t.weight, t.reverse)).collect();
+    assert_eq!(w, vec![(Some(253), None), (Some(-253), Some(true))]);
     assert_eq!(find(&l, "cannot be +/-254"), vec![(5, Severity::Warning), (6, Severity::Warning)]);
     let l = one(" track_interface {\n  eth3 weight 255\n }");
     assert_eq!(find(&l, "weight '255' must be in -253..253"), vec![(5, Severity::Error)]);
@@ -1082,8 +1082,8 @@ fn instance_track_file_and_process_entries() {
     );
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let a = inst(&l, "A");
-    assert_eq!(a.track_files, vec![TrackRef { name: "f".into(), weight: Some(254), line: 11, reverse: true }]);
-    assert_eq!(a.track_processes, vec![TrackRef { name: "p".into(), weight: Some(-254), line: 16, reverse: false }]);
+    assert_eq!(a.track_files, vec![TrackRef { name: "f".into(), weight: Some(254), line: 11, reverse: Some(true) }]);
+    assert_eq!(a.track_processes, vec![TrackRef { name: "p".into(), weight: Some(-254), line: 16, reverse: Some(false) }]);
     assert_eq!(find(&l, "no vrrp_track_file nofile"), vec![(12, Severity::Warning)]);
     assert_eq!(find(&l, "duplicate track_file f"), vec![(13, Severity::Warning)]);
     assert_eq!(find(&l, "no vrrp_track_process noproc"), vec![(17, Severity::Warning)]);
@@ -1269,4 +1269,31 @@ fn script_lines_command_user_group_and_fifos() {
     assert_eq!(n.user, Some(ScriptUser { user: "nobody".into(), group: Some("root".into()) }));
     assert_eq!(n.line, 4);
     assert_eq!(find(&l, "notify_fifo_script without notify_fifo"), vec![(10, Severity::Warning)]);
+}
+
+/// `noreverse` on a `track_*` entry overrides the tracked object's own `weight N reverse`
+/// (keepalived 2.2.7 vrrp_track.c / track_file.c); an entry that says neither keeps it.
+#[test]
+fn track_entry_noreverse_overrides_the_objects_reverse() {
+    use crate::core::priority::{InstanceTracks, Track};
+    use crate::core::tracker::TrackKind;
+    let l = parse(
+        "vrrp_script s {\n script /bin/true\n weight -10 reverse\n}\nvrrp_track_file f {\n file /run/x\n weight 3 reverse\n}\nvrrp_track_process p {\n process sshd\n weight 4 reverse\n}\nvrrp_script t {\n script /bin/true\n weight 5 reverse\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n  s weight -10 noreverse\n  t weight 6\n }\n track_file {\n  f weight 3 noreverse\n }\n track_process {\n  p\n }\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    let refs: Vec<(&str, Option<bool>)> =
+        a.track_scripts.iter().chain(&a.track_files).chain(&a.track_processes).map(|t| (t.name.as_str(), t.reverse)).collect();
+    assert_eq!(refs, vec![("s", Some(false)), ("t", None), ("f", Some(false)), ("p", None)]);
+    let (tracks, _) = InstanceTracks::from_config(&l.config, a);
+    assert_eq!(
+        tracks.tracks,
+        vec![
+            Track::new(TrackKind::Script, "s", -10, false),
+            // A weight without reverse/noreverse keeps the script's reverse.
+            Track::new(TrackKind::Script, "t", 6, true),
+            Track::new(TrackKind::File, "f", 3, false),
+            Track::new(TrackKind::Process, "p", 4, true),
+        ]
+    );
 }

@@ -542,7 +542,7 @@ pub(super) fn parse_track_entry(
         return None;
     }
     seen.push(name.to_string());
-    let mut t = TrackRef { name: name.to_string(), weight: None, line: a.line, reverse: false };
+    let mut t = TrackRef { name: name.to_string(), weight: None, line: a.line, reverse: None };
     let opts = a.args();
     let Some(first) = opts.first() else { return Some(t) };
     if first != "weight" {
@@ -569,8 +569,8 @@ pub(super) fn parse_track_entry(
     }
     match opts.get(2).map(String::as_str) {
         None => {}
-        Some("reverse") => t.reverse = true,
-        Some("noreverse") if kind != TrackKind::Interface => t.reverse = false,
+        Some("reverse") => t.reverse = Some(true),
+        Some("noreverse") if kind != TrackKind::Interface => t.reverse = Some(false),
         Some(o) => {
             ctx.error(a, format!("{owner}: {kw} {name}: unknown weight option '{o}' (reverse|noreverse), ignored"));
             if matches!(kind, TrackKind::File) {

@@ -94,7 +94,7 @@ pub fn trackers_of(cfg: &Config, inst: &Instance) -> Vec<Tracker> {
             }
         };
         let (weight, reverse) = match r.weight {
-            Some(w) => (w, r.reverse),
+            Some(w) => (w, r.reverse_or(obj_reverse)),
             None => (obj_weight, obj_reverse),
         };
         Tracker { kind, name: r.name.clone(), weight, reverse, sync_group: group.map(str::to_string), file: file.clone(), line: r.line }
