@@ -13,7 +13,7 @@ use super::trackers::{
 };
 use super::{
     Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, NotifyFifo, Route, Rule, ScriptCommand, Severity,
-    TrackRef, VirtualAddress,
+    SyncGroup, TrackFile, TrackProcess, VirtualAddress, VrrpScript,
 };
 
 /// Deeper nesting is reported and its content skipped (keeps recursion and
@@ -501,33 +501,12 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         ctx.warn(&at, format!("vrrp_sync_group {gname}: parsed and checked, but vrrp-agent does not synchronise instances yet"));
         sync_groups.push(d.group);
     }
-    // keepalived ignores weighted trackers of instances in a sync group unless the group
-    // has sync_group_tracking_weight ("ignoring tracked script X with weights due to SYNC group").
-    let script_weight: HashMap<&str, i32> = scripts.iter().map(|s| (s.name.as_str(), s.weight)).collect();
-    let file_weight: HashMap<&str, i32> = track_files.iter().map(|t| (t.name.as_str(), t.weight)).collect();
-    let proc_weight: HashMap<&str, i32> = track_processes.iter().map(|t| (t.name.as_str(), t.weight)).collect();
     for inst in &mut instances {
-        let Some((g, _, _)) = member_of.get(&inst.name) else { continue };
-        inst.sync_group = Some(g.clone());
-        if sync_groups.iter().any(|sg| sg.name == *g && sg.sync_group_tracking_weight) {
-            continue;
+        if let Some((g, _, _)) = member_of.get(&inst.name) {
+            inst.sync_group = Some(g.clone());
         }
-        let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
-        let iname = inst.name.clone();
-        let drop = |ctx: &mut Ctx, list: &mut Vec<TrackRef>, what: &str, own: &HashMap<&str, i32>| {
-            list.retain(|t| {
-                let w = t.weight.unwrap_or_else(|| own.get(t.name.as_str()).copied().unwrap_or(0));
-                if w != 0 {
-                    ctx.push(file_idx, t.line, Severity::Warning, format!("vrrp_instance {iname}: {what} {} has a weight ({w}) but the instance is in sync group {g} without sync_group_tracking_weight: ignored (as keepalived does)", t.name));
-                }
-                w == 0
-            });
-        };
-        drop(&mut ctx, &mut inst.track_interfaces, "track_interface", &HashMap::new());
-        drop(&mut ctx, &mut inst.track_scripts, "track_script", &script_weight);
-        drop(&mut ctx, &mut inst.track_files, "track_file", &file_weight);
-        drop(&mut ctx, &mut inst.track_processes, "track_process", &proc_weight);
     }
+    weights_keepalived_ignores(&mut ctx, &instances, &sync_groups, &scripts, &track_files, &track_processes);
 
     (
         Config {
@@ -544,6 +523,85 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         },
         ctx.diags,
     )
+}
+
+/// keepalived 2.2.7 (vrrp.c, vrrp_complete_instance and the sync group pass after it) keeps
+/// but changes the tracker weights of an address owner (priority 255) and of a sync group
+/// member whose group has no `sync_group_tracking_weight`: a weighted interface counts with
+/// weight 0 (the owner stops tracking it), a weighted script is dropped, a track file with the
+/// default weight 1 counts with weight 0 and one with another weight is dropped; a track
+/// process keeps its weight. A sync group's own weighted trackers count with weight 0 when a
+/// member is the owner. The entries stay in the [`Config`]: `core::priority::InstanceTracks::
+/// from_config` applies these rules where priorities are computed; this says, located, where
+/// they apply (keepalived reports each at startup).
+fn weights_keepalived_ignores(
+    ctx: &mut Ctx,
+    instances: &[Instance],
+    groups: &[SyncGroup],
+    scripts: &[VrrpScript],
+    files: &[TrackFile],
+    processes: &[TrackProcess],
+) {
+    let script = |n: &str| scripts.iter().find(|s| s.name == n).map(|s| s.weight);
+    let file = |n: &str| files.iter().find(|f| f.name == n).map(|f| f.weight);
+    let process = |n: &str| processes.iter().find(|p| p.name == n).map(|p| p.weight);
+    for inst in instances {
+        let group = inst.sync_group.as_ref().and_then(|g| groups.iter().find(|sg| &sg.name == g));
+        let owner = inst.priority == 255;
+        let why = match group {
+            _ if owner => "the instance is the address owner (priority 255)".to_string(),
+            Some(g) if !g.sync_group_tracking_weight => {
+                format!("the instance is in vrrp_sync_group {} without sync_group_tracking_weight", g.name)
+            }
+            _ => continue,
+        };
+        let fi = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        let me = format!("vrrp_instance {}", inst.name);
+        for t in &inst.track_interfaces {
+            match t.weight.unwrap_or(0) {
+                0 => {}
+                w if owner => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_interface {} (weight {w}) is not tracked at all since {why} (as keepalived does)", t.name)),
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_interface {} counts with weight 0, not {w}, since {why}: the instance goes to FAULT while it is down (as keepalived does)", t.name)),
+            }
+        }
+        for t in &inst.track_scripts {
+            match t.weight.or_else(|| script(&t.name)).unwrap_or(0) {
+                0 => {}
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_script {} (weight {w}) is ignored since {why} (as keepalived does)", t.name)),
+            }
+        }
+        for t in &inst.track_files {
+            match t.weight.or_else(|| file(&t.name)).unwrap_or(1) {
+                0 => {}
+                1 => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_file {} counts with weight 0, not its default 1, since {why}: the instance goes to FAULT while the file holds a value other than 0 (as keepalived does; write weight 0 to say so)", t.name)),
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_file {} (weight {w}) is ignored since {why} (as keepalived does)", t.name)),
+            }
+        }
+    }
+    for g in groups {
+        let owners: Vec<&str> = g
+            .instances
+            .iter()
+            .filter(|m| instances.iter().any(|i| &i.name == *m && i.priority == 255))
+            .map(String::as_str)
+            .collect();
+        let Some(first_owner) = owners.first() else { continue };
+        let fi = ctx.files.iter().position(|f| *f == g.file).unwrap_or(0);
+        let lists = [
+            ("track_interface", &g.track_interfaces, None),
+            ("track_script", &g.track_scripts, Some(&script as &dyn Fn(&str) -> Option<i32>)),
+            ("track_file", &g.track_files, Some(&file as &dyn Fn(&str) -> Option<i32>)),
+            ("track_process", &g.track_processes, Some(&process as &dyn Fn(&str) -> Option<i32>)),
+        ];
+        for (kw, refs, own) in lists {
+            for t in refs {
+                let w = t.weight.or_else(|| own.and_then(|f| f(&t.name))).unwrap_or(0);
+                if w != 0 {
+                    ctx.push(fi, t.line, Severity::Warning, format!("vrrp_sync_group {}: {kw} {} counts with weight 0, not {w}, since member {first_owner} is the address owner (priority 255) (as keepalived does)", g.name, t.name));
+                }
+            }
+        }
+    }
 }
 
 /// " (block, lines A-B, skipped)" for a node with a block, else "". The range

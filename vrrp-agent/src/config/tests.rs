@@ -1126,15 +1126,77 @@ fn sync_group_round_trip_and_membership_rules() {
     assert!(l.config.sync_groups[0].sync_group_tracking_weight);
     assert_eq!(l.exit_code(), 4);
 
-    // Weighted trackers of a member are ignored without sync_group_tracking_weight.
-    let l = parse(&format!(
-        "{SEC}vrrp_script s {{\n script /bin/true\n weight 5\n}}\nvrrp_sync_group G {{\n group {{\n  A\n }}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n track_script {{\n  s\n }}\n track_interface {{\n  eth1\n }}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n"
-    ));
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+/// A sync group member without `sync_group_tracking_weight` and an address owner keep their
+/// tracker entries in the Config, as keepalived 2.2.7 keeps them (vrrp.c): the parser says,
+/// located, what keepalived changes, and core::priority applies exactly that.
+#[test]
+fn weights_keepalived_ignores_are_kept_and_said_and_core_agrees() {
+    use crate::core::priority::{InstanceTracks, Track};
+    use crate::core::tracker::TrackKind::{File, Interface, Process, Script};
+    let text = format!(
+        "{SEC}vrrp_script s {{\n script /bin/true\n weight 5\n}}\nvrrp_script z {{\n script /bin/true\n}}\n\
+vrrp_track_file f1 {{\n file /run/f1\n}}\nvrrp_track_file f5 {{\n file /run/f5\n weight 5\n}}\nvrrp_track_file f0 {{\n file /run/f0\n weight 0\n}}\n\
+vrrp_track_process p {{\n process sshd\n weight 4\n}}\n\
+vrrp_sync_group G {{\n group {{\n  A\n  O\n }}\n track_script {{\n  s weight -3 # group\n }}\n}}\n\
+vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n\
+ track_interface {{\n  eth1 weight 7 # A\n  eth2 # A\n }}\n\
+ track_script {{\n  s # A\n  z # A\n }}\n\
+ track_file {{\n  f1 # A\n  f5 # A\n  f0 # A\n }}\n\
+ track_process {{\n  p # A\n }}\n\
+ virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n\
+vrrp_instance O {{\n interface eth0\n virtual_router_id 2\n priority 255\n\
+ track_interface {{\n  eth1 weight 7 # O\n }}\n\
+ virtual_ipaddress {{\n  198.18.0.2\n }}\n}}\n"
+    );
+    let l = parse(&text);
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
-    assert_eq!(find(&l, "without sync_group_tracking_weight: ignored"), vec![(18, Severity::Warning)]);
     let a = inst(&l, "A");
-    assert!(a.track_scripts.is_empty());
-    assert_eq!(a.track_interfaces.len(), 1);
+    // Everything is kept in the Config.
+    let names = |refs: &[TrackRef]| refs.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a.track_interfaces), vec!["eth1", "eth2"]);
+    assert_eq!(names(&a.track_scripts), vec!["s", "z"]);
+    assert_eq!(names(&a.track_files), vec!["f1", "f5", "f0"]);
+    assert_eq!(names(&a.track_processes), vec!["p"]);
+    // Located warnings where keepalived changes something.
+    let at = |n: &str| vec![(line_of(&text, n), Severity::Warning)];
+    assert_eq!(find(&l, "track_interface eth1 counts with weight 0, not 7"), at("eth1 weight 7 # A"));
+    assert_eq!(find(&l, "track_script s (weight 5) is ignored since the instance is in vrrp_sync_group G"), at("  s # A"));
+    assert_eq!(find(&l, "track_file f1 counts with weight 0, not its default 1"), at("f1 # A"));
+    assert_eq!(find(&l, "track_file f5 (weight 5) is ignored"), at("f5 # A"));
+    assert_eq!(find(&l, "track_interface eth1 (weight 7) is not tracked at all since the instance is the address owner"), at("eth1 weight 7 # O"));
+    assert_eq!(find(&l, "vrrp_sync_group G: track_script s counts with weight 0, not -3, since member O is the address owner"), at("s weight -3 # group"));
+    // Nothing about eth2, z, f0 (weight 0 already) or p (a process keeps its weight).
+    let said = l.diagnostics.iter().filter(|d| d.message.contains(" since the instance is") || d.message.contains(" since member")).count();
+    assert_eq!(said, 6, "{:?}", l.diagnostics);
+    // core::priority counts exactly what the warnings say.
+    let (t, _) = InstanceTracks::from_config(&l.config, a);
+    let got: Vec<(crate::core::tracker::TrackKind, &str, i32)> = t.tracks.iter().map(|t| (t.kind, t.name.as_str(), t.weight)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Interface, "eth1", 0),
+            (Interface, "eth2", 0),
+            (Script, "z", 0),
+            (File, "f1", 0),
+            (File, "f0", 0),
+            (Process, "p", 4),
+            // The group's script: weight 0 because of the owner among the members.
+            (Script, "s", 0),
+        ]
+    );
+    let (o, _) = InstanceTracks::from_config(&l.config, inst(&l, "O"));
+    assert_eq!(o.tracks, vec![{
+        let mut g = Track::new(Script, "s", 0, false);
+        g.origin = crate::core::priority::Origin::SyncGroup;
+        g
+    }]);
 }
 
 #[test]
