@@ -537,7 +537,9 @@ pub struct Rule {
     pub to: Option<IpPrefix>,
     /// `table` / `lookup`, numeric (names resolved as for routes).
     pub table: Option<u32>,
-    /// `priority` / `preference` / `pref`; `None` = keepalived assigns 16384, 16383, ...
+    /// `priority` / `preference` / `order`. A parsed rule always has one: without it,
+    /// keepalived's 16384, 16383, ... in file order across `static_rules` and `virtual_rules`,
+    /// IPv4 and IPv6 counted apart. (`None` only in rules built by hand: the kernel picks.)
     pub priority: Option<u32>,
     pub fwmark: Option<u32>,
     pub fwmask: Option<u32>,

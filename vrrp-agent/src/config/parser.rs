@@ -54,8 +54,32 @@ pub(super) struct Ctx<'a> {
     pub(super) files: &'a [PathBuf],
     pub(super) diags: Vec<Diagnostic>,
     pub(super) error_count: usize,
-    /// keepalived's priority for the next rule without one (16384, counting down).
-    pub(super) rule_pref: u32,
+    /// keepalived's priority for the next rule without one, IPv4 and IPv6 counted apart
+    /// (16384, counting down, across the whole file: vrrp_iprule.c).
+    pub(super) rule_pref: RulePrefs,
+}
+
+/// The priorities keepalived gives the next IPv4 and IPv6 rule written without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RulePrefs {
+    pub(super) v4: u32,
+    pub(super) v6: u32,
+}
+
+impl Default for RulePrefs {
+    fn default() -> Self {
+        RulePrefs { v4: 16384, v6: 16384 }
+    }
+}
+
+impl RulePrefs {
+    /// The next priority for a rule of this family (and count down).
+    pub(super) fn take(&mut self, v6: bool) -> u32 {
+        let next = if v6 { &mut self.v6 } else { &mut self.v4 };
+        let p = *next;
+        *next = next.saturating_sub(1);
+        p
+    }
 }
 
 impl Ctx<'_> {
@@ -99,7 +123,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
         files,
         diags: Vec::new(),
         error_count: 0,
-        rule_pref: 16384,
+        rule_pref: RulePrefs::default(),
     };
     let mut stack = vec![Frame {
         owner: None,
@@ -239,7 +263,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         files,
         diags,
         error_count,
-        rule_pref: 16384,
+        rule_pref: RulePrefs::default(),
     };
     let mut global = GlobalDefs::default();
     let mut strict = false;
@@ -386,10 +410,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                         "static_ipaddress" => static_addresses.extend(parse_vip(&mut ctx, a)),
                         "static_routes" => static_routes.extend(parse_route(&mut ctx, a)),
                         _ => {
-                            let mut pref = ctx.rule_pref;
-                            let r = parse_rule(&mut ctx, a, &mut pref);
-                            ctx.rule_pref = pref;
-                            static_rules.extend(r);
+                            static_rules.extend(parse_rule(&mut ctx, a));
                         }
                     }
                 }
@@ -1209,9 +1230,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                     if kw == "virtual_routes" {
                         d.virtual_routes.extend(parse_route(ctx, a));
                     } else {
-                        let mut pref = ctx.rule_pref;
-                        let r = parse_rule(ctx, a, &mut pref);
-                        ctx.rule_pref = pref;
+                        let r = parse_rule(ctx, a);
                         d.virtual_rules.extend(r);
                     }
                 }

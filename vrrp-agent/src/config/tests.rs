@@ -1279,6 +1279,25 @@ fn route_and_rule_lines_keepalived_skips_are_named() {
     assert_eq!(find(&l, "bad address '198.18.0.300'"), vec![(2, Severity::Error)]);
 }
 
+/// Rules without a priority get keepalived's 16384, 16383, ... in file order across
+/// static_rules and virtual_rules, IPv4 and IPv6 counted apart (vrrp_iprule.c); a goto rule
+/// needs a priority below its target.
+#[test]
+fn rules_without_priority_are_numbered_like_keepalived() {
+    let l = parse(
+        "static_rules {\n from 198.18.0.0/24 table 10\n from 2001:db8::/64 table 10\n to 198.18.1.0/24 table 11 priority 50\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n virtual_rules {\n  fwmark 7 table 12\n  to 2001:db8:1::/64 table 12\n  from 198.18.2.0/24 table 13 order 60\n  from 198.18.3.0/24 goto 100\n  from 198.18.3.0/24 goto 100 priority 100\n  from 198.18.3.0/24 goto 100 priority 99\n }\n}\nstatic_rules {\n not from 198.18.4.0/24 blackhole\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let prios = |rules: &[Rule]| rules.iter().map(|r| r.priority).collect::<Vec<_>>();
+    assert_eq!(prios(&l.config.static_rules), vec![Some(16384), Some(16384), Some(50), Some(16382)]);
+    assert_eq!(prios(&inst(&l, "A").virtual_rules), vec![Some(16383), Some(16383), Some(60), Some(99)]);
+    assert_eq!(find(&l, "keepalived sets 16384"), vec![(2, Severity::Warning), (3, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16383"), vec![(13, Severity::Warning), (14, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16382"), vec![(22, Severity::Warning)]);
+    assert_eq!(find(&l, "goto 100 without a priority"), vec![(16, Severity::Warning)]);
+    assert_eq!(find(&l, "priority 100 is not below its goto target 100"), vec![(17, Severity::Warning)]);
+}
+
 #[test]
 fn mcast_src_ip_sets_the_source_address_without_unicast() {
     let l = one(" mcast_src_ip 198.18.0.5");
