@@ -2,9 +2,10 @@
 //!
 //! Reads keepalived 2.2.7 style configuration (comments, quoting, `include`,
 //! `$NAME` parameters, `@id` conditional lines), builds a brace tree and turns
-//! the parts vrrp-agent implements (`global_defs`, `vrrp_instance`) into a
-//! [`Config`]. Everything else is reported as a [`Diagnostic`]: nothing in the
-//! file is silently ignored.
+//! the parts vrrp-agent implements (`global_defs`, `vrrp_instance`, `vrrp_script`,
+//! `vrrp_track_file`, `vrrp_track_process`, `vrrp_sync_group`, `static_ipaddress`,
+//! `static_routes`, `static_rules`) into a [`Config`]. Everything else is reported as a
+//! [`Diagnostic`]: nothing in the file is silently ignored.
 //!
 //! Severities:
 //! * [`Severity::Warning`]: accepted, possibly adjusted the way keepalived does
@@ -162,7 +163,6 @@ pub struct Config {
     /// Instances left out because their own lines had errors.
     pub rejected: Vec<RejectedInstance>,
     /// `vrrp_script` blocks keepalived keeps (named, with a `script`, a usable user).
-    /// Parsed and validated; vrrp-agent does not run them yet.
     pub scripts: Vec<VrrpScript>,
     /// `vrrp_track_file` / `track_file` blocks keepalived keeps (with a `file`).
     pub track_files: Vec<TrackFile>,

@@ -403,22 +403,13 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 sync_drafts.push(parse_sync_group(&mut ctx, node, &defined));
             }
             "static_ipaddress" | "static_routes" | "static_rules" => {
-                let lines = need_block(&mut ctx, node);
-                let before = (static_addresses.len(), static_routes.len(), static_rules.len());
-                for a in lines {
+                for a in need_block(&mut ctx, node) {
                     match kw {
                         "static_ipaddress" => static_addresses.extend(parse_vip(&mut ctx, a)),
                         "static_routes" => static_routes.extend(parse_route(&mut ctx, a)),
-                        _ => {
-                            static_rules.extend(parse_rule(&mut ctx, a));
-                        }
+                        _ => static_rules.extend(parse_rule(&mut ctx, a)),
                     }
                 }
-                let n = static_addresses.len() + static_routes.len() + static_rules.len() - before.0 - before.1 - before.2;
-                ctx.warn(
-                    node,
-                    format!("{kw}: {n} entr{} parsed and checked, but vrrp-agent does not install them yet", if n == 1 { "y" } else { "ies" }),
-                );
             }
             "static_track_group" | "track_group" | "garp_group" | "linkbeat_interfaces" | "bfd_instance" => {
                 let name = node.args().join(" ");
@@ -519,7 +510,6 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
             1 => ctx.warn(&at, format!("vrrp_sync_group {gname} has only 1 instance ({}); this is probably not what you want (as keepalived says)", d.group.instances[0])),
             _ => {}
         }
-        ctx.warn(&at, format!("vrrp_sync_group {gname}: parsed and checked, but vrrp-agent does not synchronise instances yet"));
         sync_groups.push(d.group);
     }
     for inst in &mut instances {
@@ -1224,21 +1214,13 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 }
             }
             "virtual_routes" | "virtual_rules" => {
-                let lines = need_block(ctx, n);
-                let before = d.virtual_routes.len() + d.virtual_rules.len();
-                for a in lines {
+                for a in need_block(ctx, n) {
                     if kw == "virtual_routes" {
                         d.virtual_routes.extend(parse_route(ctx, a));
                     } else {
-                        let r = parse_rule(ctx, a);
-                        d.virtual_rules.extend(r);
+                        d.virtual_rules.extend(parse_rule(ctx, a));
                     }
                 }
-                let got = d.virtual_routes.len() + d.virtual_rules.len() - before;
-                ctx.warn(
-                    n,
-                    format!("vrrp_instance {}: {kw}: {got} entr{} parsed and checked, but vrrp-agent does not install them yet", d.name, if got == 1 { "y" } else { "ies" }),
-                );
             }
             "unicast_peer" => {
                 for a in need_block(ctx, n) {
@@ -1682,8 +1664,7 @@ fn finish_instance(
         None => !strict,
     };
 
-    // track_* entries, resolved against what keepalived keeps; one warning per block
-    // that the agent does not act on them yet.
+    // track_* entries, resolved against what keepalived keeps.
     let owner = format!("vrrp_instance {name}");
     let mut track_interfaces = Vec::new();
     let mut track_scripts = Vec::new();
@@ -1705,13 +1686,6 @@ fn finish_instance(
             if let Some(t) = parse_track_entry(ctx, a, *kind, &owner, defined, &mut seen[idx]) {
                 got.push(t);
             }
-        }
-        if !got.is_empty() {
-            let names: Vec<&str> = got.iter().map(|t| t.name.as_str()).collect();
-            ctx.warn(
-                n,
-                format!("vrrp_instance {name}: {} ({}) parsed, but vrrp-agent does not act on trackers yet, so they have no effect", kind.keyword(), names.join(", ")),
-            );
         }
         match kind {
             TrackKind::Interface => track_interfaces.extend(got),

@@ -580,14 +580,17 @@ fn parse_warnings_name_lines() {
     assert!(w("keyword script_user").is_empty() && w("keyword enable_script_security").is_empty());
     assert_eq!(l.config.global.script_user, Some(ScriptUser { user: "root".into(), group: None }));
     assert!(l.config.global.enable_script_security);
-    assert_eq!(w("vrrp_script chk_x: parsed and checked, but vrrp-agent does not act on trackers yet"), vec![(8, Severity::Warning)]);
-    assert_eq!(w("vrrp_sync_group G: parsed and checked, but vrrp-agent does not synchronise"), vec![(11, Severity::Warning)]);
+    // Trackers, sync groups, static and virtual routes are implemented: nothing says otherwise.
+    assert!(w("vrrp_script chk_x").is_empty(), "{:?}", l.diagnostics);
+    for gone in ["does not act", "does not synchronise", "does not install"] {
+        assert!(w(gone).is_empty(), "{gone}: {:?}", l.diagnostics);
+    }
     assert_eq!(w("has only 1 instance (A)"), vec![(11, Severity::Warning)]);
     assert_eq!(w("virtual_server 10.0.0.1 80"), vec![(16, Severity::Warning)]);
     assert!(w("real_server").is_empty() && w("TCP_CHECK").is_empty()); // skipped whole
-    assert_eq!(w("static_ipaddress: 1 entry parsed and checked, but vrrp-agent does not install them yet"), vec![(22, Severity::Warning)]);
+    assert!(w("static_ipaddress").is_empty());
     assert_eq!(w("use_vmac"), vec![(28, Severity::Warning)]);
-    assert_eq!(w("virtual_routes: 1 entry parsed and checked, but vrrp-agent does not install"), vec![(29, Severity::Warning)]);
+    assert!(w("virtual_routes").is_empty());
     assert_eq!(w("route 1.0.0.0/8 has no dev"), vec![(30, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'frobnicate'"), vec![(32, Severity::Warning)]);
     assert_eq!(w("nodad"), vec![(34, Severity::Warning)]);
@@ -899,12 +902,12 @@ fn parse_keepalived_parity_warnings() {
     assert_eq!(find(&l, "own interface"), vec![(5, Severity::Warning)]);
 
     // track_script: an undefined script (or one without `script`) is dropped; a defined one
-    // is kept but said to have no effect yet.
+    // is kept, without a word.
     let l = parse("vrrp_script ok {\n script /bin/true\n}\nvrrp_script empty {\n interval 1\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n  ok\n  empty\n  nowhere\n }\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
     let names: Vec<&str> = inst(&l, "A").track_scripts.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["ok"]);
     assert_eq!(find(&l, "with a script is defined"), vec![(12, Severity::Warning), (13, Severity::Warning)]);
-    assert_eq!(find(&l, "track_script (ok) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    assert!(l.diagnostics.iter().all(|d| d.line != 10 && d.line != 11), "{:?}", l.diagnostics);
     // (reported at the block's closing brace, where keepalived reports it)
     assert_eq!(find(&l, "vrrp_script empty has no script"), vec![(6, Severity::Warning)]);
     // ... and scripts without enable_script_security: keepalived's SECURITY VIOLATION.
@@ -978,8 +981,8 @@ fn vrrp_script_round_trip_and_defaults() {
     );
     let b = &l.config.scripts[1];
     assert_eq!((b.interval_s, b.timeout_s, b.weight, b.rise, b.fall, b.init_fail), (1, None, 0, 1, 1, false));
-    // One "does not act on it yet" warning per block.
-    assert_eq!(find(&l, "does not act on trackers yet"), vec![(5, Severity::Warning), (15, Severity::Warning)]);
+    // Nothing said about the blocks themselves (trackers are implemented).
+    assert!(l.diagnostics.iter().all(|d| d.line != 5 && d.line != 15), "{:?}", l.diagnostics);
     let json = serde_json::to_value(&l.config).unwrap();
     assert_eq!(json["scripts"][0]["weight_reverse"], true);
 }
@@ -1087,7 +1090,7 @@ fn instance_track_file_and_process_entries() {
     assert_eq!(find(&l, "no vrrp_track_file nofile"), vec![(12, Severity::Warning)]);
     assert_eq!(find(&l, "duplicate track_file f"), vec![(13, Severity::Warning)]);
     assert_eq!(find(&l, "no vrrp_track_process noproc"), vec![(17, Severity::Warning)]);
-    assert_eq!(find(&l, "track_file (f) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    assert!(l.diagnostics.iter().all(|d| d.line != 10 && d.line != 11), "{:?}", l.diagnostics);
     // Bad entries: rejected values are errors and invalidate the instance.
     let l = parse("vrrp_track_file f {\n file /run/x\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_file {\n  f weight 255\n }\n track_script {\n }\n track_interface {\n  eth1 wait 3\n  eth2 weight\n }\n}\n");
     assert_eq!(find(&l, "weight '255' must be in -254..254"), vec![(8, Severity::Error)]);
@@ -1253,8 +1256,8 @@ fn static_and_virtual_routes_and_rules() {
     let a = inst(&l, "A");
     assert_eq!(a.virtual_routes[0].via, Some("2001:db8::1".parse().unwrap()));
     assert_eq!(a.virtual_rules[0].from.unwrap().prefix_len, 128);
-    // One warning per block that the agent does not install them.
-    assert_eq!(find(&l, "does not install them yet").len(), 5);
+    // Installed by the agent (net::routes): nothing says they are not.
+    assert!(find(&l, "does not install").is_empty(), "{:?}", l.diagnostics);
 }
 
 #[test]
