@@ -162,14 +162,14 @@ vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_script {\n  chk weight -30\n
     let cfg = &l.config;
     let a = cfg.instances.iter().find(|i| i.name == "A").expect("A");
     let b = cfg.instances.iter().find(|i| i.name == "B").expect("B");
-    let ta = priority::trackers_of(cfg, a);
-    let tb = priority::trackers_of(cfg, b);
-    assert_eq!((ta.len(), ta[0].weight, ta[0].sync_group.as_deref()), (1, 0, Some("G")), "A's own weight 0 stays: {ta:?}");
-    assert_eq!((tb.len(), tb[0].weight), (1, -30), "B gets the group's weight: {tb:?}");
+    let ta = priority::tracked(cfg, a).trackers;
+    let tb = priority::tracked(cfg, b).trackers;
+    assert_eq!((ta.len(), ta[0].weight, ta[0].line), (1, 0, 13), "A's own weight 0 stays: {ta:?}");
+    assert_eq!((tb.len(), tb[0].weight, tb[0].sync_group.as_deref()), (1, -30, Some("G")), "B gets the group's weight: {tb:?}");
     let owner = text.replace("virtual_router_id 2\n priority 100", "virtual_router_id 2\n priority 255");
     let l = config::parse_str(&owner, "k.conf", &LoadOptions::default()).expect("parse");
     let b = l.config.instances.iter().find(|i| i.name == "B").expect("B");
-    assert_eq!(priority::trackers_of(&l.config, b)[0].weight, 0, "a group with an owner has no weights");
+    assert_eq!(priority::tracked(&l.config, b).trackers[0].weight, 0, "a group with an owner has no weights");
 }
 
 /// The README shows `check` on the typical pair with its real output: keep it real.
