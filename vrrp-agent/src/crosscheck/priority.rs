@@ -89,13 +89,19 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// "track_script chk_nginx", "track_script chk_gw of sync group G1", "interface eth3 of a
-    /// tracked virtual route".
-    pub fn describe(&self) -> String {
+    /// "track_script chk_nginx", "route interface eth3" (the interface of a tracked virtual route
+    /// or rule).
+    pub fn what(&self) -> String {
         if self.route {
-            return format!("interface {} of a tracked virtual route", self.name);
+            format!("route interface {}", self.name)
+        } else {
+            format!("{} {}", self.kind.keyword(), self.name)
         }
-        let mut s = format!("{} {}", self.kind.keyword(), self.name);
+    }
+
+    /// [`Tracker::what`], and "of sync group G1" for a sync group's tracker.
+    pub fn describe(&self) -> String {
+        let mut s = self.what();
         if let Some(g) = &self.sync_group {
             s.push_str(&format!(" of sync group {g}"));
         }
@@ -305,7 +311,7 @@ vrrp_instance A {
                 ("track_script chk".to_string(), "weight -10".to_string(), 31),
                 ("track_file tf".to_string(), "weight 5".to_string(), 34),
                 ("track_script gchk of sync group G".to_string(), "weight -30".to_string(), 19),
-                ("interface eth3 of a tracked virtual route".to_string(), "weight 0".to_string(), 37),
+                ("route interface eth3".to_string(), "weight 0".to_string(), 37),
             ]
         );
         assert_eq!(t.trackers.len(), t.tracks.tracks.len());

@@ -240,7 +240,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
                     row(
                         &mut rows,
                         k,
-                        format!("{} {} of {} {} on {}: sync group {g} to FAULT", t.kind.keyword(), t.name, other.name, failing_words(&t), s.label),
+                        format!("{} of {} {} on {}: sync group {g} to FAULT", t.what(), other.name, failing_words(&t), s.label),
                         Some(t.clone()),
                         others(Effective::Fault),
                     );
@@ -323,17 +323,17 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         inst: &'a Instance,
         on: Vec<&'a str>,
     }
-    let mut faulting: BTreeMap<(&str, &str), Faulting> = BTreeMap::new();
+    let mut faulting: BTreeMap<String, Faulting> = BTreeMap::new();
     for s in &seats {
         for t in s.tracked.trackers.iter().filter(|t| t.weight == 0) {
             faulting
-                .entry((t.kind.keyword(), t.name.as_str()))
+                .entry(t.what())
                 .or_insert_with(|| Faulting { first: t, inst: s.inst, on: Vec::new() })
                 .on
                 .push(s.label);
         }
     }
-    for ((kw, name), Faulting { first, inst, on }) in faulting {
+    for (what, Faulting { first, inst, on }) in faulting {
         let (file, line) = (&first.file, first.line);
         let everywhere = if on.len() == seats.len() && seats.len() > 1 {
             "; failing on every node at once leaves no master"
@@ -345,7 +345,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
             file,
             line,
             inst,
-            format!("{kw} {name} has weight 0: failing puts the instance in FAULT on {} (no VIPs there){everywhere}", on.join(", ")),
+            format!("{what} has weight 0: failing puts the instance in FAULT on {} (no VIPs there){everywhere}", on.join(", ")),
         );
     }
 
