@@ -589,6 +589,24 @@ fn weights_keepalived_ignores(
             }
         }
     }
+    // The same tracker on a member and on its group: keepalived keeps one, with the group's
+    // weight unless the member's is 0 (vrrp.c add_vrrp_to_track_script / _interface /
+    // _process, track_file.c add_obj_to_track_file), and asks to remove one of them.
+    for inst in instances {
+        let Some(g) = inst.sync_group.as_ref().and_then(|g| groups.iter().find(|sg| &sg.name == g)) else { continue };
+        let fi = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        let pairs = [
+            ("track_interface", &inst.track_interfaces, &g.track_interfaces),
+            ("track_script", &inst.track_scripts, &g.track_scripts),
+            ("track_file", &inst.track_files, &g.track_files),
+            ("track_process", &inst.track_processes, &g.track_processes),
+        ];
+        for (kw, own, theirs) in pairs {
+            for t in own.iter().filter(|t| theirs.iter().any(|x| x.name == t.name)) {
+                ctx.push(fi, t.line, Severity::Warning, format!("vrrp_instance {}: {kw} {} is also on its vrrp_sync_group {}: it counts once, with the group's weight unless this one is 0 (keepalived: remove one of them)", inst.name, t.name, g.name));
+            }
+        }
+    }
     for g in groups {
         let owners: Vec<&str> = g
             .instances

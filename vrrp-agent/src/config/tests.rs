@@ -1381,3 +1381,16 @@ fn track_entry_noreverse_overrides_the_objects_reverse() {
         ]
     );
 }
+
+/// The same tracker on a member and on its sync group is named: keepalived counts it once.
+#[test]
+fn tracker_on_member_and_group_is_named() {
+    let text = format!(
+        "{SEC}vrrp_script s {{\n script /bin/true\n}}\nvrrp_sync_group G {{\n group {{\n  A\n }}\n track_script {{\n  s weight -30\n }}\n track_interface {{\n  eth1\n }}\n sync_group_tracking_weight\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n track_script {{\n  s weight -5 # own\n }}\n track_interface {{\n  eth1 # own\n  eth2\n }}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n"
+    );
+    let l = parse(&text);
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(find(&l, "track_script s is also on its vrrp_sync_group G"), vec![(line_of(&text, "s weight -5 # own"), Severity::Warning)]);
+    assert_eq!(find(&l, "track_interface eth1 is also on its vrrp_sync_group G"), vec![(line_of(&text, "eth1 # own"), Severity::Warning)]);
+    assert!(find(&l, "eth2 is also").is_empty());
+}
