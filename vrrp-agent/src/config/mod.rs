@@ -2,9 +2,10 @@
 //!
 //! Reads keepalived 2.2.7 style configuration (comments, quoting, `include`,
 //! `$NAME` parameters, `@id` conditional lines), builds a brace tree and turns
-//! the parts vrrp-agent implements (`global_defs`, `vrrp_instance`) into a
-//! [`Config`]. Everything else is reported as a [`Diagnostic`]: nothing in the
-//! file is silently ignored.
+//! the parts vrrp-agent implements (`global_defs`, `vrrp_instance`, `vrrp_script`,
+//! `vrrp_track_file`, `vrrp_track_process`, `vrrp_sync_group`, `static_ipaddress`,
+//! `static_routes`, `static_rules`) into a [`Config`]. Everything else is reported as a
+//! [`Diagnostic`]: nothing in the file is silently ignored.
 //!
 //! Severities:
 //! * [`Severity::Warning`]: accepted, possibly adjusted the way keepalived does
@@ -162,7 +163,6 @@ pub struct Config {
     /// Instances left out because their own lines had errors.
     pub rejected: Vec<RejectedInstance>,
     /// `vrrp_script` blocks keepalived keeps (named, with a `script`, a usable user).
-    /// Parsed and validated; vrrp-agent does not run them yet.
     pub scripts: Vec<VrrpScript>,
     /// `vrrp_track_file` / `track_file` blocks keepalived keeps (with a `file`).
     pub track_files: Vec<TrackFile>,
@@ -343,8 +343,20 @@ pub struct TrackRef {
     /// means the tracked object's own weight (0 for an interface).
     pub weight: Option<i32>,
     pub line: usize,
-    /// `weight N reverse` (`noreverse` clears it); `false` if not given.
-    pub reverse: bool,
+    /// `weight N reverse`: `Some(true)`; `weight N noreverse` (not for interfaces):
+    /// `Some(false)`; neither: `None`, the tracked object's own `reverse` applies (keepalived
+    /// 2.2.7 vrrp_track.c / track_file.c start from the object's flag and let the entry
+    /// override it either way). Resolve it with [`TrackRef::reverse_or`].
+    pub reverse: Option<bool>,
+}
+
+impl TrackRef {
+    /// The reverse flag this entry ends up with, given the tracked object's own
+    /// (`weight_reverse` of a `vrrp_script` / track file / track process; `false` for an
+    /// interface).
+    pub fn reverse_or(&self, object_reverse: bool) -> bool {
+        self.reverse.unwrap_or(object_reverse)
+    }
 }
 
 /// A `vrrp_script NAME { ... }` block (keepalived 2.2.7 defaults).
@@ -525,7 +537,9 @@ pub struct Rule {
     pub to: Option<IpPrefix>,
     /// `table` / `lookup`, numeric (names resolved as for routes).
     pub table: Option<u32>,
-    /// `priority` / `preference` / `pref`; `None` = keepalived assigns 16384, 16383, ...
+    /// `priority` / `preference` / `order`. A parsed rule always has one: without it,
+    /// keepalived's 16384, 16383, ... in file order across `static_rules` and `virtual_rules`,
+    /// IPv4 and IPv6 counted apart. (`None` only in rules built by hand: the kernel picks.)
     pub priority: Option<u32>,
     pub fwmark: Option<u32>,
     pub fwmask: Option<u32>,

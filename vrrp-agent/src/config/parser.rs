@@ -13,7 +13,7 @@ use super::trackers::{
 };
 use super::{
     Auth, Config, Diagnostic, GlobalDefs, InitialState, Instance, NotifyFifo, Route, Rule, ScriptCommand, Severity,
-    TrackRef, VirtualAddress,
+    SyncGroup, TrackFile, TrackProcess, VirtualAddress, VrrpScript,
 };
 
 /// Deeper nesting is reported and its content skipped (keeps recursion and
@@ -54,8 +54,32 @@ pub(super) struct Ctx<'a> {
     pub(super) files: &'a [PathBuf],
     pub(super) diags: Vec<Diagnostic>,
     pub(super) error_count: usize,
-    /// keepalived's priority for the next rule without one (16384, counting down).
-    pub(super) rule_pref: u32,
+    /// keepalived's priority for the next rule without one, IPv4 and IPv6 counted apart
+    /// (16384, counting down, across the whole file: vrrp_iprule.c).
+    pub(super) rule_pref: RulePrefs,
+}
+
+/// The priorities keepalived gives the next IPv4 and IPv6 rule written without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RulePrefs {
+    pub(super) v4: u32,
+    pub(super) v6: u32,
+}
+
+impl Default for RulePrefs {
+    fn default() -> Self {
+        RulePrefs { v4: 16384, v6: 16384 }
+    }
+}
+
+impl RulePrefs {
+    /// The next priority for a rule of this family (and count down).
+    pub(super) fn take(&mut self, v6: bool) -> u32 {
+        let next = if v6 { &mut self.v6 } else { &mut self.v4 };
+        let p = *next;
+        *next = next.saturating_sub(1);
+        p
+    }
 }
 
 impl Ctx<'_> {
@@ -99,7 +123,7 @@ pub(crate) fn build_tree(toks: &[Tok], files: &[PathBuf], diags: &mut Vec<Diagno
         files,
         diags: Vec::new(),
         error_count: 0,
-        rule_pref: 16384,
+        rule_pref: RulePrefs::default(),
     };
     let mut stack = vec![Frame {
         owner: None,
@@ -239,7 +263,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         files,
         diags,
         error_count,
-        rule_pref: 16384,
+        rule_pref: RulePrefs::default(),
     };
     let mut global = GlobalDefs::default();
     let mut strict = false;
@@ -379,25 +403,13 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
                 sync_drafts.push(parse_sync_group(&mut ctx, node, &defined));
             }
             "static_ipaddress" | "static_routes" | "static_rules" => {
-                let lines = need_block(&mut ctx, node);
-                let before = (static_addresses.len(), static_routes.len(), static_rules.len());
-                for a in lines {
+                for a in need_block(&mut ctx, node) {
                     match kw {
                         "static_ipaddress" => static_addresses.extend(parse_vip(&mut ctx, a)),
                         "static_routes" => static_routes.extend(parse_route(&mut ctx, a)),
-                        _ => {
-                            let mut pref = ctx.rule_pref;
-                            let r = parse_rule(&mut ctx, a, &mut pref);
-                            ctx.rule_pref = pref;
-                            static_rules.extend(r);
-                        }
+                        _ => static_rules.extend(parse_rule(&mut ctx, a)),
                     }
                 }
-                let n = static_addresses.len() + static_routes.len() + static_rules.len() - before.0 - before.1 - before.2;
-                ctx.warn(
-                    node,
-                    format!("{kw}: {n} entr{} parsed and checked, but vrrp-agent does not install them yet", if n == 1 { "y" } else { "ies" }),
-                );
             }
             "static_track_group" | "track_group" | "garp_group" | "linkbeat_interfaces" | "bfd_instance" => {
                 let name = node.args().join(" ");
@@ -498,36 +510,14 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
             1 => ctx.warn(&at, format!("vrrp_sync_group {gname} has only 1 instance ({}); this is probably not what you want (as keepalived says)", d.group.instances[0])),
             _ => {}
         }
-        ctx.warn(&at, format!("vrrp_sync_group {gname}: parsed and checked, but vrrp-agent does not synchronise instances yet"));
         sync_groups.push(d.group);
     }
-    // keepalived ignores weighted trackers of instances in a sync group unless the group
-    // has sync_group_tracking_weight ("ignoring tracked script X with weights due to SYNC group").
-    let script_weight: HashMap<&str, i32> = scripts.iter().map(|s| (s.name.as_str(), s.weight)).collect();
-    let file_weight: HashMap<&str, i32> = track_files.iter().map(|t| (t.name.as_str(), t.weight)).collect();
-    let proc_weight: HashMap<&str, i32> = track_processes.iter().map(|t| (t.name.as_str(), t.weight)).collect();
     for inst in &mut instances {
-        let Some((g, _, _)) = member_of.get(&inst.name) else { continue };
-        inst.sync_group = Some(g.clone());
-        if sync_groups.iter().any(|sg| sg.name == *g && sg.sync_group_tracking_weight) {
-            continue;
+        if let Some((g, _, _)) = member_of.get(&inst.name) {
+            inst.sync_group = Some(g.clone());
         }
-        let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
-        let iname = inst.name.clone();
-        let drop = |ctx: &mut Ctx, list: &mut Vec<TrackRef>, what: &str, own: &HashMap<&str, i32>| {
-            list.retain(|t| {
-                let w = t.weight.unwrap_or_else(|| own.get(t.name.as_str()).copied().unwrap_or(0));
-                if w != 0 {
-                    ctx.push(file_idx, t.line, Severity::Warning, format!("vrrp_instance {iname}: {what} {} has a weight ({w}) but the instance is in sync group {g} without sync_group_tracking_weight: ignored (as keepalived does)", t.name));
-                }
-                w == 0
-            });
-        };
-        drop(&mut ctx, &mut inst.track_interfaces, "track_interface", &HashMap::new());
-        drop(&mut ctx, &mut inst.track_scripts, "track_script", &script_weight);
-        drop(&mut ctx, &mut inst.track_files, "track_file", &file_weight);
-        drop(&mut ctx, &mut inst.track_processes, "track_process", &proc_weight);
     }
+    weights_keepalived_ignores(&mut ctx, &instances, &sync_groups, &scripts, &track_files, &track_processes);
 
     (
         Config {
@@ -544,6 +534,103 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
         },
         ctx.diags,
     )
+}
+
+/// keepalived 2.2.7 (vrrp.c, vrrp_complete_instance and the sync group pass after it) keeps
+/// but changes the tracker weights of an address owner (priority 255) and of a sync group
+/// member whose group has no `sync_group_tracking_weight`: a weighted interface counts with
+/// weight 0 (the owner stops tracking it), a weighted script is dropped, a track file with the
+/// default weight 1 counts with weight 0 and one with another weight is dropped; a track
+/// process keeps its weight. A sync group's own weighted trackers count with weight 0 when a
+/// member is the owner. The entries stay in the [`Config`]: `core::priority::InstanceTracks::
+/// from_config` applies these rules where priorities are computed; this says, located, where
+/// they apply (keepalived reports each at startup).
+fn weights_keepalived_ignores(
+    ctx: &mut Ctx,
+    instances: &[Instance],
+    groups: &[SyncGroup],
+    scripts: &[VrrpScript],
+    files: &[TrackFile],
+    processes: &[TrackProcess],
+) {
+    let script = |n: &str| scripts.iter().find(|s| s.name == n).map(|s| s.weight);
+    let file = |n: &str| files.iter().find(|f| f.name == n).map(|f| f.weight);
+    let process = |n: &str| processes.iter().find(|p| p.name == n).map(|p| p.weight);
+    for inst in instances {
+        let group = inst.sync_group.as_ref().and_then(|g| groups.iter().find(|sg| &sg.name == g));
+        let owner = inst.priority == 255;
+        let why = match group {
+            _ if owner => "the instance is the address owner (priority 255)".to_string(),
+            Some(g) if !g.sync_group_tracking_weight => {
+                format!("the instance is in vrrp_sync_group {} without sync_group_tracking_weight", g.name)
+            }
+            _ => continue,
+        };
+        let fi = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        let me = format!("vrrp_instance {}", inst.name);
+        for t in &inst.track_interfaces {
+            match t.weight.unwrap_or(0) {
+                0 => {}
+                w if owner => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_interface {} (weight {w}) is not tracked at all since {why} (as keepalived does)", t.name)),
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_interface {} counts with weight 0, not {w}, since {why}: the instance goes to FAULT while it is down (as keepalived does)", t.name)),
+            }
+        }
+        for t in &inst.track_scripts {
+            match t.weight.or_else(|| script(&t.name)).unwrap_or(0) {
+                0 => {}
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_script {} (weight {w}) is ignored since {why} (as keepalived does)", t.name)),
+            }
+        }
+        for t in &inst.track_files {
+            match t.weight.or_else(|| file(&t.name)).unwrap_or(1) {
+                0 => {}
+                1 => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_file {} counts with weight 0, not its default 1, since {why}: the instance goes to FAULT while the file holds a value other than 0 (as keepalived does; write weight 0 to say so)", t.name)),
+                w => ctx.push(fi, t.line, Severity::Warning, format!("{me}: track_file {} (weight {w}) is ignored since {why} (as keepalived does)", t.name)),
+            }
+        }
+    }
+    // The same tracker on a member and on its group: keepalived keeps one, with the group's
+    // weight unless the member's is 0 (vrrp.c add_vrrp_to_track_script / _interface /
+    // _process, track_file.c add_obj_to_track_file), and asks to remove one of them.
+    for inst in instances {
+        let Some(g) = inst.sync_group.as_ref().and_then(|g| groups.iter().find(|sg| &sg.name == g)) else { continue };
+        let fi = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
+        let pairs = [
+            ("track_interface", &inst.track_interfaces, &g.track_interfaces),
+            ("track_script", &inst.track_scripts, &g.track_scripts),
+            ("track_file", &inst.track_files, &g.track_files),
+            ("track_process", &inst.track_processes, &g.track_processes),
+        ];
+        for (kw, own, theirs) in pairs {
+            for t in own.iter().filter(|t| theirs.iter().any(|x| x.name == t.name)) {
+                ctx.push(fi, t.line, Severity::Warning, format!("vrrp_instance {}: {kw} {} is also on its vrrp_sync_group {}: it counts once, with the group's weight unless this one is 0 (keepalived: remove one of them)", inst.name, t.name, g.name));
+            }
+        }
+    }
+    for g in groups {
+        let owners: Vec<&str> = g
+            .instances
+            .iter()
+            .filter(|m| instances.iter().any(|i| &i.name == *m && i.priority == 255))
+            .map(String::as_str)
+            .collect();
+        let Some(first_owner) = owners.first() else { continue };
+        let fi = ctx.files.iter().position(|f| *f == g.file).unwrap_or(0);
+        let lists = [
+            ("track_interface", &g.track_interfaces, None),
+            ("track_script", &g.track_scripts, Some(&script as &dyn Fn(&str) -> Option<i32>)),
+            ("track_file", &g.track_files, Some(&file as &dyn Fn(&str) -> Option<i32>)),
+            ("track_process", &g.track_processes, Some(&process as &dyn Fn(&str) -> Option<i32>)),
+        ];
+        for (kw, refs, own) in lists {
+            for t in refs {
+                let w = t.weight.or_else(|| own.and_then(|f| f(&t.name))).unwrap_or(0);
+                if w != 0 {
+                    ctx.push(fi, t.line, Severity::Warning, format!("vrrp_sync_group {}: {kw} {} counts with weight 0, not {w}, since member {first_owner} is the address owner (priority 255) (as keepalived does)", g.name, t.name));
+                }
+            }
+        }
+    }
 }
 
 /// " (block, lines A-B, skipped)" for a node with a block, else "". The range
@@ -1145,23 +1232,13 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                 }
             }
             "virtual_routes" | "virtual_rules" => {
-                let lines = need_block(ctx, n);
-                let before = d.virtual_routes.len() + d.virtual_rules.len();
-                for a in lines {
+                for a in need_block(ctx, n) {
                     if kw == "virtual_routes" {
                         d.virtual_routes.extend(parse_route(ctx, a));
                     } else {
-                        let mut pref = ctx.rule_pref;
-                        let r = parse_rule(ctx, a, &mut pref);
-                        ctx.rule_pref = pref;
-                        d.virtual_rules.extend(r);
+                        d.virtual_rules.extend(parse_rule(ctx, a));
                     }
                 }
-                let got = d.virtual_routes.len() + d.virtual_rules.len() - before;
-                ctx.warn(
-                    n,
-                    format!("vrrp_instance {}: {kw}: {got} entr{} parsed and checked, but vrrp-agent does not install them yet", d.name, if got == 1 { "y" } else { "ies" }),
-                );
             }
             "unicast_peer" => {
                 for a in need_block(ctx, n) {
@@ -1605,8 +1682,7 @@ fn finish_instance(
         None => !strict,
     };
 
-    // track_* entries, resolved against what keepalived keeps; one warning per block
-    // that the agent does not act on them yet.
+    // track_* entries, resolved against what keepalived keeps.
     let owner = format!("vrrp_instance {name}");
     let mut track_interfaces = Vec::new();
     let mut track_scripts = Vec::new();
@@ -1628,13 +1704,6 @@ fn finish_instance(
             if let Some(t) = parse_track_entry(ctx, a, *kind, &owner, defined, &mut seen[idx]) {
                 got.push(t);
             }
-        }
-        if !got.is_empty() {
-            let names: Vec<&str> = got.iter().map(|t| t.name.as_str()).collect();
-            ctx.warn(
-                n,
-                format!("vrrp_instance {name}: {} ({}) parsed, but vrrp-agent does not act on trackers yet, so they have no effect", kind.keyword(), names.join(", ")),
-            );
         }
         match kind {
             TrackKind::Interface => track_interfaces.extend(got),

@@ -1,10 +1,9 @@
 //! `static_routes` / `virtual_routes` and `static_rules` / `virtual_rules` lines.
 //!
 //! keepalived 2.2.7 skips a route or rule line it cannot use (bad address, unknown
-//! table, mixed address families, a rule without an action) and carries on. vrrp-agent
-//! does not install routes or rules yet, so such a line is a located warning that says
-//! the line is skipped, as keepalived does (see `parse_route` / `parse_rule`); it does
-//! not invalidate the instance.
+//! table, mixed address families, a rule without an action) and carries on. So does
+//! vrrp-agent: such a line is a located warning that says the line is skipped, as
+//! keepalived does (see `parse_route` / `parse_rule`); it does not invalidate the instance.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -317,9 +316,10 @@ pub(super) fn parse_route(ctx: &mut Ctx, n: &Node) -> Option<Route> {
     Some(r)
 }
 
-/// One rule line. `next_pref` is keepalived's counter for rules without a priority
-/// (16384, then one less for each such rule, across the whole file).
-pub(super) fn parse_rule(ctx: &mut Ctx, n: &Node, next_pref: &mut u32) -> Option<Rule> {
+/// One rule line. A rule without a priority gets keepalived's: 16384, then one less for each
+/// such rule, across the whole file (`static_rules` and `virtual_rules` in file order), IPv4
+/// and IPv6 counted apart (vrrp_iprule.c); a rule with neither `from` nor `to` is IPv4.
+pub(super) fn parse_rule(ctx: &mut Ctx, n: &Node) -> Option<Rule> {
     no_block(ctx, n);
     let w: Vec<&str> = n.words.iter().map(String::as_str).collect();
     let skip = |ctx: &mut Ctx, why: String| {
@@ -402,7 +402,7 @@ pub(super) fn parse_rule(ctx: &mut Ctx, n: &Node, next_pref: &mut u32) -> Option
                     return None;
                 }
             },
-            "priority" | "preference" | "prio" => match u32_num(v) {
+            "priority" | "preference" | "order" | "prio" => match u32_num(v) {
                 Some(p) => r.priority = Some(p),
                 None => {
                     skip(ctx, format!("{o} '{v}' is not a valid number"));
@@ -458,12 +458,28 @@ pub(super) fn parse_rule(ctx: &mut Ctx, n: &Node, next_pref: &mut u32) -> Option
         skip(ctx, "no action (table, goto, blackhole, unreachable, prohibit or nop)".to_string());
         return None;
     }
+    if let Some(target) = r.goto {
+        // keepalived checks a goto rule's own priority before numbering rules without one.
+        match r.priority {
+            None => {
+                skip(ctx, format!("goto {target} without a priority"));
+                return None;
+            }
+            Some(p) if p >= target => {
+                skip(ctx, format!("priority {p} is not below its goto target {target}"));
+                return None;
+            }
+            Some(_) => {}
+        }
+    }
     if r.priority.is_none() {
+        let v6 = fams.first().copied().unwrap_or(false);
+        let p = ctx.rule_pref.take(v6);
         ctx.warn(
             n,
-            format!("rule has no priority: keepalived sets {next_pref}, which is probably not what you want (\"Rule has no preference specified\")"),
+            format!("rule has no priority: keepalived sets {p}, which is probably not what you want (\"Rule has no preference specified\")"),
         );
-        *next_pref = next_pref.saturating_sub(1);
+        r.priority = Some(p);
     }
     Some(r)
 }

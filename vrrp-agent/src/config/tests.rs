@@ -390,10 +390,10 @@ fn parse_full_instance_round_trip() {
         higher_prio_send_advert: true,
         accept: false,
         track_interfaces: vec![
-            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: false },
-            TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: false },
+            TrackRef { name: "eth1".into(), weight: Some(-20), line: 37, reverse: None },
+            TrackRef { name: "eth2".into(), weight: None, line: 38, reverse: None },
         ],
-        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: false }],
+        track_scripts: vec![TrackRef { name: "chk_haproxy".into(), weight: Some(2), line: 41, reverse: None }],
         notify: Some(ScriptCommand { command: "/etc/keepalived/notify.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 43 }),
         notify_master: Some(ScriptCommand { command: "/etc/keepalived/master.sh arg".into(), user: None, file: PathBuf::from("test.conf"), line: 44 }),
         notify_backup: Some(ScriptCommand { command: "/etc/keepalived/backup.sh".into(), user: None, file: PathBuf::from("test.conf"), line: 45 }),
@@ -580,14 +580,17 @@ fn parse_warnings_name_lines() {
     assert!(w("keyword script_user").is_empty() && w("keyword enable_script_security").is_empty());
     assert_eq!(l.config.global.script_user, Some(ScriptUser { user: "root".into(), group: None }));
     assert!(l.config.global.enable_script_security);
-    assert_eq!(w("vrrp_script chk_x: parsed and checked, but vrrp-agent does not act on trackers yet"), vec![(8, Severity::Warning)]);
-    assert_eq!(w("vrrp_sync_group G: parsed and checked, but vrrp-agent does not synchronise"), vec![(11, Severity::Warning)]);
+    // Trackers, sync groups, static and virtual routes are implemented: nothing says otherwise.
+    assert!(w("vrrp_script chk_x").is_empty(), "{:?}", l.diagnostics);
+    for gone in ["does not act", "does not synchronise", "does not install"] {
+        assert!(w(gone).is_empty(), "{gone}: {:?}", l.diagnostics);
+    }
     assert_eq!(w("has only 1 instance (A)"), vec![(11, Severity::Warning)]);
     assert_eq!(w("virtual_server 10.0.0.1 80"), vec![(16, Severity::Warning)]);
     assert!(w("real_server").is_empty() && w("TCP_CHECK").is_empty()); // skipped whole
-    assert_eq!(w("static_ipaddress: 1 entry parsed and checked, but vrrp-agent does not install them yet"), vec![(22, Severity::Warning)]);
+    assert!(w("static_ipaddress").is_empty());
     assert_eq!(w("use_vmac"), vec![(28, Severity::Warning)]);
-    assert_eq!(w("virtual_routes: 1 entry parsed and checked, but vrrp-agent does not install"), vec![(29, Severity::Warning)]);
+    assert!(w("virtual_routes").is_empty());
     assert_eq!(w("route 1.0.0.0/8 has no dev"), vec![(30, Severity::Warning)]);
     assert_eq!(w("unknown keyword 'frobnicate'"), vec![(32, Severity::Warning)]);
     assert_eq!(w("nodad"), vec![(34, Severity::Warning)]);
@@ -886,8 +889,8 @@ fn parse_keepalived_parity_warnings() {
 
     // Weights: +/-254 capped to 253 (warning), beyond rejected (error: keepalived uses 0).
     let l = one(" track_interface {\n  eth1 weight 254\n  eth2 weight -254 reverse\n }");
-    let w: Vec<(Option<i32>, bool)> = inst(&l, "A").track_interfaces.iter().map(|t| (t.weight, t.reverse)).collect();
-    assert_eq!(w, vec![(Some(253), false), (Some(-253), true)]);
+    let w: Vec<(Option<i32>, Option<bool>)> = inst(&l, "A").track_interfaces.iter().map(|t| (t.weight, t.reverse)).collect();
+    assert_eq!(w, vec![(Some(253), None), (Some(-253), Some(true))]);
     assert_eq!(find(&l, "cannot be +/-254"), vec![(5, Severity::Warning), (6, Severity::Warning)]);
     let l = one(" track_interface {\n  eth3 weight 255\n }");
     assert_eq!(find(&l, "weight '255' must be in -253..253"), vec![(5, Severity::Error)]);
@@ -899,12 +902,12 @@ fn parse_keepalived_parity_warnings() {
     assert_eq!(find(&l, "own interface"), vec![(5, Severity::Warning)]);
 
     // track_script: an undefined script (or one without `script`) is dropped; a defined one
-    // is kept but said to have no effect yet.
+    // is kept, without a word.
     let l = parse("vrrp_script ok {\n script /bin/true\n}\nvrrp_script empty {\n interval 1\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n  ok\n  empty\n  nowhere\n }\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
     let names: Vec<&str> = inst(&l, "A").track_scripts.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["ok"]);
     assert_eq!(find(&l, "with a script is defined"), vec![(12, Severity::Warning), (13, Severity::Warning)]);
-    assert_eq!(find(&l, "track_script (ok) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    assert!(l.diagnostics.iter().all(|d| d.line != 10 && d.line != 11), "{:?}", l.diagnostics);
     // (reported at the block's closing brace, where keepalived reports it)
     assert_eq!(find(&l, "vrrp_script empty has no script"), vec![(6, Severity::Warning)]);
     // ... and scripts without enable_script_security: keepalived's SECURITY VIOLATION.
@@ -978,8 +981,8 @@ fn vrrp_script_round_trip_and_defaults() {
     );
     let b = &l.config.scripts[1];
     assert_eq!((b.interval_s, b.timeout_s, b.weight, b.rise, b.fall, b.init_fail), (1, None, 0, 1, 1, false));
-    // One "does not act on it yet" warning per block.
-    assert_eq!(find(&l, "does not act on trackers yet"), vec![(5, Severity::Warning), (15, Severity::Warning)]);
+    // Nothing said about the blocks themselves (trackers are implemented).
+    assert!(l.diagnostics.iter().all(|d| d.line != 5 && d.line != 15), "{:?}", l.diagnostics);
     let json = serde_json::to_value(&l.config).unwrap();
     assert_eq!(json["scripts"][0]["weight_reverse"], true);
 }
@@ -1082,12 +1085,12 @@ fn instance_track_file_and_process_entries() {
     );
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
     let a = inst(&l, "A");
-    assert_eq!(a.track_files, vec![TrackRef { name: "f".into(), weight: Some(254), line: 11, reverse: true }]);
-    assert_eq!(a.track_processes, vec![TrackRef { name: "p".into(), weight: Some(-254), line: 16, reverse: false }]);
+    assert_eq!(a.track_files, vec![TrackRef { name: "f".into(), weight: Some(254), line: 11, reverse: Some(true) }]);
+    assert_eq!(a.track_processes, vec![TrackRef { name: "p".into(), weight: Some(-254), line: 16, reverse: Some(false) }]);
     assert_eq!(find(&l, "no vrrp_track_file nofile"), vec![(12, Severity::Warning)]);
     assert_eq!(find(&l, "duplicate track_file f"), vec![(13, Severity::Warning)]);
     assert_eq!(find(&l, "no vrrp_track_process noproc"), vec![(17, Severity::Warning)]);
-    assert_eq!(find(&l, "track_file (f) parsed, but vrrp-agent does not act on trackers yet"), vec![(10, Severity::Warning)]);
+    assert!(l.diagnostics.iter().all(|d| d.line != 10 && d.line != 11), "{:?}", l.diagnostics);
     // Bad entries: rejected values are errors and invalidate the instance.
     let l = parse("vrrp_track_file f {\n file /run/x\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_file {\n  f weight 255\n }\n track_script {\n }\n track_interface {\n  eth1 wait 3\n  eth2 weight\n }\n}\n");
     assert_eq!(find(&l, "weight '255' must be in -254..254"), vec![(8, Severity::Error)]);
@@ -1126,15 +1129,77 @@ fn sync_group_round_trip_and_membership_rules() {
     assert!(l.config.sync_groups[0].sync_group_tracking_weight);
     assert_eq!(l.exit_code(), 4);
 
-    // Weighted trackers of a member are ignored without sync_group_tracking_weight.
-    let l = parse(&format!(
-        "{SEC}vrrp_script s {{\n script /bin/true\n weight 5\n}}\nvrrp_sync_group G {{\n group {{\n  A\n }}\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n track_script {{\n  s\n }}\n track_interface {{\n  eth1\n }}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n"
-    ));
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+/// A sync group member without `sync_group_tracking_weight` and an address owner keep their
+/// tracker entries in the Config, as keepalived 2.2.7 keeps them (vrrp.c): the parser says,
+/// located, what keepalived changes, and core::priority applies exactly that.
+#[test]
+fn weights_keepalived_ignores_are_kept_and_said_and_core_agrees() {
+    use crate::core::priority::{InstanceTracks, Track};
+    use crate::core::tracker::TrackKind::{File, Interface, Process, Script};
+    let text = format!(
+        "{SEC}vrrp_script s {{\n script /bin/true\n weight 5\n}}\nvrrp_script z {{\n script /bin/true\n}}\n\
+vrrp_track_file f1 {{\n file /run/f1\n}}\nvrrp_track_file f5 {{\n file /run/f5\n weight 5\n}}\nvrrp_track_file f0 {{\n file /run/f0\n weight 0\n}}\n\
+vrrp_track_process p {{\n process sshd\n weight 4\n}}\n\
+vrrp_sync_group G {{\n group {{\n  A\n  O\n }}\n track_script {{\n  s weight -3 # group\n }}\n}}\n\
+vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n\
+ track_interface {{\n  eth1 weight 7 # A\n  eth2 # A\n }}\n\
+ track_script {{\n  s # A\n  z # A\n }}\n\
+ track_file {{\n  f1 # A\n  f5 # A\n  f0 # A\n }}\n\
+ track_process {{\n  p # A\n }}\n\
+ virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n\
+vrrp_instance O {{\n interface eth0\n virtual_router_id 2\n priority 255\n\
+ track_interface {{\n  eth1 weight 7 # O\n }}\n\
+ virtual_ipaddress {{\n  198.18.0.2\n }}\n}}\n"
+    );
+    let l = parse(&text);
     assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
-    assert_eq!(find(&l, "without sync_group_tracking_weight: ignored"), vec![(18, Severity::Warning)]);
     let a = inst(&l, "A");
-    assert!(a.track_scripts.is_empty());
-    assert_eq!(a.track_interfaces.len(), 1);
+    // Everything is kept in the Config.
+    let names = |refs: &[TrackRef]| refs.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a.track_interfaces), vec!["eth1", "eth2"]);
+    assert_eq!(names(&a.track_scripts), vec!["s", "z"]);
+    assert_eq!(names(&a.track_files), vec!["f1", "f5", "f0"]);
+    assert_eq!(names(&a.track_processes), vec!["p"]);
+    // Located warnings where keepalived changes something.
+    let at = |n: &str| vec![(line_of(&text, n), Severity::Warning)];
+    assert_eq!(find(&l, "track_interface eth1 counts with weight 0, not 7"), at("eth1 weight 7 # A"));
+    assert_eq!(find(&l, "track_script s (weight 5) is ignored since the instance is in vrrp_sync_group G"), at("  s # A"));
+    assert_eq!(find(&l, "track_file f1 counts with weight 0, not its default 1"), at("f1 # A"));
+    assert_eq!(find(&l, "track_file f5 (weight 5) is ignored"), at("f5 # A"));
+    assert_eq!(find(&l, "track_interface eth1 (weight 7) is not tracked at all since the instance is the address owner"), at("eth1 weight 7 # O"));
+    assert_eq!(find(&l, "vrrp_sync_group G: track_script s counts with weight 0, not -3, since member O is the address owner"), at("s weight -3 # group"));
+    // Nothing about eth2, z, f0 (weight 0 already) or p (a process keeps its weight).
+    let said = l.diagnostics.iter().filter(|d| d.message.contains(" since the instance is") || d.message.contains(" since member")).count();
+    assert_eq!(said, 6, "{:?}", l.diagnostics);
+    // core::priority counts exactly what the warnings say.
+    let (t, _) = InstanceTracks::from_config(&l.config, a);
+    let got: Vec<(crate::core::tracker::TrackKind, &str, i32)> = t.tracks.iter().map(|t| (t.kind, t.name.as_str(), t.weight)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Interface, "eth1", 0),
+            (Interface, "eth2", 0),
+            (Script, "z", 0),
+            (File, "f1", 0),
+            (File, "f0", 0),
+            (Process, "p", 4),
+            // The group's script: weight 0 because of the owner among the members.
+            (Script, "s", 0),
+        ]
+    );
+    let (o, _) = InstanceTracks::from_config(&l.config, inst(&l, "O"));
+    assert_eq!(o.tracks, vec![{
+        let mut g = Track::new(Script, "s", 0, false);
+        g.origin = crate::core::priority::Origin::SyncGroup;
+        g
+    }]);
 }
 
 #[test]
@@ -1191,8 +1256,8 @@ fn static_and_virtual_routes_and_rules() {
     let a = inst(&l, "A");
     assert_eq!(a.virtual_routes[0].via, Some("2001:db8::1".parse().unwrap()));
     assert_eq!(a.virtual_rules[0].from.unwrap().prefix_len, 128);
-    // One warning per block that the agent does not install them.
-    assert_eq!(find(&l, "does not install them yet").len(), 5);
+    // Installed by the agent (net::routes): nothing says they are not.
+    assert!(find(&l, "does not install").is_empty(), "{:?}", l.diagnostics);
 }
 
 #[test]
@@ -1215,6 +1280,25 @@ fn route_and_rule_lines_keepalived_skips_are_named() {
     // A bad static_ipaddress is an error, like a bad virtual_ipaddress.
     let l = parse("static_ipaddress {\n 198.18.0.300 dev eth0\n}\n");
     assert_eq!(find(&l, "bad address '198.18.0.300'"), vec![(2, Severity::Error)]);
+}
+
+/// Rules without a priority get keepalived's 16384, 16383, ... in file order across
+/// static_rules and virtual_rules, IPv4 and IPv6 counted apart (vrrp_iprule.c); a goto rule
+/// needs a priority below its target.
+#[test]
+fn rules_without_priority_are_numbered_like_keepalived() {
+    let l = parse(
+        "static_rules {\n from 198.18.0.0/24 table 10\n from 2001:db8::/64 table 10\n to 198.18.1.0/24 table 11 priority 50\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n virtual_rules {\n  fwmark 7 table 12\n  to 2001:db8:1::/64 table 12\n  from 198.18.2.0/24 table 13 order 60\n  from 198.18.3.0/24 goto 100\n  from 198.18.3.0/24 goto 100 priority 100\n  from 198.18.3.0/24 goto 100 priority 99\n }\n}\nstatic_rules {\n not from 198.18.4.0/24 blackhole\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let prios = |rules: &[Rule]| rules.iter().map(|r| r.priority).collect::<Vec<_>>();
+    assert_eq!(prios(&l.config.static_rules), vec![Some(16384), Some(16384), Some(50), Some(16382)]);
+    assert_eq!(prios(&inst(&l, "A").virtual_rules), vec![Some(16383), Some(16383), Some(60), Some(99)]);
+    assert_eq!(find(&l, "keepalived sets 16384"), vec![(2, Severity::Warning), (3, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16383"), vec![(13, Severity::Warning), (14, Severity::Warning)]);
+    assert_eq!(find(&l, "keepalived sets 16382"), vec![(22, Severity::Warning)]);
+    assert_eq!(find(&l, "goto 100 without a priority"), vec![(16, Severity::Warning)]);
+    assert_eq!(find(&l, "priority 100 is not below its goto target 100"), vec![(17, Severity::Warning)]);
 }
 
 #[test]
@@ -1269,4 +1353,44 @@ fn script_lines_command_user_group_and_fifos() {
     assert_eq!(n.user, Some(ScriptUser { user: "nobody".into(), group: Some("root".into()) }));
     assert_eq!(n.line, 4);
     assert_eq!(find(&l, "notify_fifo_script without notify_fifo"), vec![(10, Severity::Warning)]);
+}
+
+/// `noreverse` on a `track_*` entry overrides the tracked object's own `weight N reverse`
+/// (keepalived 2.2.7 vrrp_track.c / track_file.c); an entry that says neither keeps it.
+#[test]
+fn track_entry_noreverse_overrides_the_objects_reverse() {
+    use crate::core::priority::{InstanceTracks, Track};
+    use crate::core::tracker::TrackKind;
+    let l = parse(
+        "vrrp_script s {\n script /bin/true\n weight -10 reverse\n}\nvrrp_track_file f {\n file /run/x\n weight 3 reverse\n}\nvrrp_track_process p {\n process sshd\n weight 4 reverse\n}\nvrrp_script t {\n script /bin/true\n weight 5 reverse\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_script {\n  s weight -10 noreverse\n  t weight 6\n }\n track_file {\n  f weight 3 noreverse\n }\n track_process {\n  p\n }\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n",
+    );
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    let a = inst(&l, "A");
+    let refs: Vec<(&str, Option<bool>)> =
+        a.track_scripts.iter().chain(&a.track_files).chain(&a.track_processes).map(|t| (t.name.as_str(), t.reverse)).collect();
+    assert_eq!(refs, vec![("s", Some(false)), ("t", None), ("f", Some(false)), ("p", None)]);
+    let (tracks, _) = InstanceTracks::from_config(&l.config, a);
+    assert_eq!(
+        tracks.tracks,
+        vec![
+            Track::new(TrackKind::Script, "s", -10, false),
+            // A weight without reverse/noreverse keeps the script's reverse.
+            Track::new(TrackKind::Script, "t", 6, true),
+            Track::new(TrackKind::File, "f", 3, false),
+            Track::new(TrackKind::Process, "p", 4, true),
+        ]
+    );
+}
+
+/// The same tracker on a member and on its sync group is named: keepalived counts it once.
+#[test]
+fn tracker_on_member_and_group_is_named() {
+    let text = format!(
+        "{SEC}vrrp_script s {{\n script /bin/true\n}}\nvrrp_sync_group G {{\n group {{\n  A\n }}\n track_script {{\n  s weight -30\n }}\n track_interface {{\n  eth1\n }}\n sync_group_tracking_weight\n}}\nvrrp_instance A {{\n interface eth0\n virtual_router_id 1\n track_script {{\n  s weight -5 # own\n }}\n track_interface {{\n  eth1 # own\n  eth2\n }}\n virtual_ipaddress {{\n  198.18.0.1\n }}\n}}\n"
+    );
+    let l = parse(&text);
+    assert!(errors(&l).is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(find(&l, "track_script s is also on its vrrp_sync_group G"), vec![(line_of(&text, "s weight -5 # own"), Severity::Warning)]);
+    assert_eq!(find(&l, "track_interface eth1 is also on its vrrp_sync_group G"), vec![(line_of(&text, "eth1 # own"), Severity::Warning)]);
+    assert!(find(&l, "eth2 is also").is_empty());
 }

@@ -80,14 +80,6 @@ pub(super) fn script_command(ctx: &mut Ctx, n: &Node, what: &str) -> Option<Scri
     Some(ScriptCommand { command: command.clone(), user, file: ctx.path_buf(n.file), line: n.line })
 }
 
-/// The `not implemented yet` warning, once per block.
-fn not_acted_on(ctx: &mut Ctx, n: &Node, what: &str) {
-    ctx.warn(
-        n,
-        format!("{what}: parsed and checked, but vrrp-agent does not act on trackers yet (no effect on any instance)"),
-    );
-}
-
 /// What `global_defs` says about script users.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct ScriptEnv {
@@ -252,7 +244,6 @@ pub(super) fn parse_script(ctx: &mut Ctx, node: &Node, env: ScriptEnv) -> Option
     if removed {
         return None;
     }
-    not_acted_on(ctx, node, &format!("vrrp_script {name}"));
     Some(s)
 }
 
@@ -334,7 +325,6 @@ pub(super) fn parse_track_file(ctx: &mut Ctx, node: &Node) -> Option<TrackFile> 
         ctx.warn(&end_of(node), format!("track file {name} has no file: keepalived ignores it (\"No file set for track_file {name}\")"));
         return None;
     }
-    not_acted_on(ctx, node, &format!("{} {name}", node.kw()));
     Some(t)
 }
 
@@ -470,7 +460,6 @@ pub(super) fn parse_track_process(ctx: &mut Ctx, node: &Node) -> Option<TrackPro
         ctx.warn(&end_of(node), format!("track process {name} has no process: keepalived ignores it (\"process name not specified\")"));
         return None;
     }
-    not_acted_on(ctx, node, &format!("vrrp_track_process {name}"));
     Some(t)
 }
 
@@ -542,7 +531,7 @@ pub(super) fn parse_track_entry(
         return None;
     }
     seen.push(name.to_string());
-    let mut t = TrackRef { name: name.to_string(), weight: None, line: a.line, reverse: false };
+    let mut t = TrackRef { name: name.to_string(), weight: None, line: a.line, reverse: None };
     let opts = a.args();
     let Some(first) = opts.first() else { return Some(t) };
     if first != "weight" {
@@ -569,8 +558,8 @@ pub(super) fn parse_track_entry(
     }
     match opts.get(2).map(String::as_str) {
         None => {}
-        Some("reverse") => t.reverse = true,
-        Some("noreverse") if kind != TrackKind::Interface => t.reverse = false,
+        Some("reverse") => t.reverse = Some(true),
+        Some("noreverse") if kind != TrackKind::Interface => t.reverse = Some(false),
         Some(o) => {
             ctx.error(a, format!("{owner}: {kw} {name}: unknown weight option '{o}' (reverse|noreverse), ignored"));
             if matches!(kind, TrackKind::File) {
@@ -673,10 +662,6 @@ pub(super) fn parse_sync_group(ctx: &mut Ctx, node: &Node, defined: &Defined) ->
                     if let Some(t) = parse_track_entry(ctx, a, kind, &owner, defined, &mut seen[idx]) {
                         got.push(t);
                     }
-                }
-                if !got.is_empty() {
-                    let names: Vec<&str> = got.iter().map(|t| t.name.as_str()).collect();
-                    ctx.warn(n, format!("{owner}: {kw} ({}) parsed, but vrrp-agent does not act on trackers yet", names.join(", ")));
                 }
                 match kind {
                     TrackKind::Interface => d.group.track_interfaces.extend(got),

@@ -179,8 +179,8 @@ impl InstanceTracks {
     /// - a sync group's own trackers apply to every member, with weight 0 if a member is the
     ///   address owner.
     ///
-    /// A reference's `reverse` is the object's own unless the reference says `reverse`
-    /// (the parsed `TrackRef` cannot tell `noreverse` from nothing).
+    /// A reference's `reverse` is the object's own unless the reference says `reverse` or
+    /// `noreverse` ([`crate::config::TrackRef::reverse_or`]).
     pub fn from_config(cfg: &Config, inst: &Instance) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
         let mut tracks: Vec<Track> = Vec::new();
@@ -200,7 +200,7 @@ impl InstanceTracks {
         };
 
         for r in &inst.track_interfaces {
-            let mut t = Track::new(TrackKind::Interface, &r.name, r.weight.unwrap_or(0), r.reverse);
+            let mut t = Track::new(TrackKind::Interface, &r.name, r.weight.unwrap_or(0), r.reverse_or(false));
             if no_weights && t.weight != 0 {
                 if owner {
                     notes.push(format!("({me}) ignoring tracked interface {} due to {because}", t.name));
@@ -213,7 +213,7 @@ impl InstanceTracks {
         }
         for r in &inst.track_scripts {
             let Some(s) = cfg.scripts.iter().find(|s| s.name == r.name) else { continue };
-            let t = Track::new(TrackKind::Script, &r.name, r.weight.unwrap_or(s.weight), r.reverse || s.weight_reverse);
+            let t = Track::new(TrackKind::Script, &r.name, r.weight.unwrap_or(s.weight), r.reverse_or(s.weight_reverse));
             if no_weights && t.weight != 0 {
                 notes.push(format!("({me}) ignoring tracked script {} with weights due to {because}", t.name));
                 continue;
@@ -222,7 +222,7 @@ impl InstanceTracks {
         }
         for r in &inst.track_files {
             let Some(f) = cfg.track_files.iter().find(|f| f.name == r.name) else { continue };
-            let mut t = Track::new(TrackKind::File, &r.name, r.weight.unwrap_or(f.weight), r.reverse || f.weight_reverse);
+            let mut t = Track::new(TrackKind::File, &r.name, r.weight.unwrap_or(f.weight), r.reverse_or(f.weight_reverse));
             if no_weights && t.weight == 1 {
                 notes.push(format!("({me}) ignoring weight from tracked file {} due to {because}: it counts with weight 0 (specify weight 0)", t.name));
                 t.weight = 0;
@@ -234,7 +234,7 @@ impl InstanceTracks {
         }
         for r in &inst.track_processes {
             let Some(p) = cfg.track_processes.iter().find(|p| p.name == r.name) else { continue };
-            let t = Track::new(TrackKind::Process, &r.name, r.weight.unwrap_or(p.weight), r.reverse || p.weight_reverse);
+            let t = Track::new(TrackKind::Process, &r.name, r.weight.unwrap_or(p.weight), r.reverse_or(p.weight_reverse));
             push(&mut tracks, t);
         }
 
@@ -258,7 +258,7 @@ impl InstanceTracks {
                         TrackKind::Process => cfg.track_processes.iter().find(|s| s.name == r.name).map(|s| (s.weight, s.weight_reverse)),
                     };
                     let Some((w, rev)) = own else { continue };
-                    let mut t = Track::new(kind, &r.name, r.weight.unwrap_or(w), r.reverse || rev);
+                    let mut t = Track::new(kind, &r.name, r.weight.unwrap_or(w), r.reverse_or(rev));
                     t.origin = Origin::SyncGroup;
                     if member_owner && t.weight != 0 {
                         notes.push(format!("({gname}) cannot have weighted track {kind} '{}' with a member having priority 255: weight 0", t.name));

@@ -22,8 +22,10 @@
 //!   two nodes equal, `nopreempt` keeping a recovered node from taking back, a weight-0
 //!   tracker that puts the node in FAULT;
 //! - a what-if table per instance: every node stopping, and every tracker of the instance
-//!   (its own and its sync group's, and a FAULT of another member of its sync group) failing
-//!   on every node, with the effective priorities and who becomes master. A `track_file` with
+//!   (its own and its sync group's, the interfaces of its tracked virtual routes and rules,
+//!   and a FAULT of another member of its sync group) failing on every node, with the
+//!   effective priorities (computed by `core::priority`, as the agent computes them) and who
+//!   becomes master. A `track_file` with
 //!   a weight is shown at the value that first changes the master.
 //!
 //! Per-file diagnostics (what `check -f FILE` prints) are carried along; their errors count,

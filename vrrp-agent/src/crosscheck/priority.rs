@@ -1,18 +1,22 @@
 //! Which trackers reach an instance on one node, with what weight, and the effective
-//! priority they give it.
+//! priority they give it, for the what-if table.
 //!
-//! The tracker list follows keepalived 2.2.7's configuration rules (vrrp.c, "Add sync group
-//! members to the vrrp list of the script, file, i/f"): a `track_*` entry without `weight`
-//! takes the tracked object's own weight (and `reverse`); a sync group's trackers apply to
-//! every member, replacing the member's own weight for the same tracker unless that weight is
-//! 0; a sync group with an address owner (priority 255) among its members has its tracker
-//! weights cleared to 0. The parser has already dropped weighted instance-level trackers of
-//! sync group members without `sync_group_tracking_weight` (with a located warning).
+//! Nothing here decides a weight or a priority: [`core::priority::InstanceTracks`] does,
+//! exactly as the agent does when it runs (keepalived 2.2.7's rules: a `track_*` entry without
+//! `weight` takes the tracked object's own weight and `reverse`; the address owner and the
+//! members of a sync group without `sync_group_tracking_weight` lose weights the way keepalived
+//! drops or zeroes them; a sync group's trackers apply to every member; a tracked
+//! `virtual_routes`/`virtual_rules` interface counts with weight 0). This module only adds
+//! where each tracker is written, for located warnings, and asks the core "what if".
+//!
+//! [`core::priority::InstanceTracks`]: crate::core::priority::InstanceTracks
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::config::{Config, Instance, TrackRef};
+use crate::core::priority::{InstanceTracks, Origin, nominal};
+use crate::core::tracker::{self, Reading};
 
 /// What a tracker watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -32,6 +36,25 @@ impl TrackKind {
             TrackKind::Interface => "track_interface",
             TrackKind::File => "track_file",
             TrackKind::Process => "track_process",
+        }
+    }
+
+    /// The core's name for it.
+    pub fn core(self) -> tracker::TrackKind {
+        match self {
+            TrackKind::Script => tracker::TrackKind::Script,
+            TrackKind::Interface => tracker::TrackKind::Interface,
+            TrackKind::File => tracker::TrackKind::File,
+            TrackKind::Process => tracker::TrackKind::Process,
+        }
+    }
+
+    fn from_core(kind: tracker::TrackKind) -> Self {
+        match kind {
+            tracker::TrackKind::Script => TrackKind::Script,
+            tracker::TrackKind::Interface => TrackKind::Interface,
+            tracker::TrackKind::File => TrackKind::File,
+            tracker::TrackKind::Process => TrackKind::Process,
         }
     }
 
@@ -56,15 +79,29 @@ pub struct Tracker {
     pub reverse: bool,
     /// `None`: the instance's own `track_*`; `Some(group)`: the sync group's.
     pub sync_group: Option<String>,
+    /// The interface of a tracked `virtual_routes` / `virtual_rules` entry (weight 0: keepalived
+    /// tracks it without a `track_interface`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub route: bool,
     /// Where the `track_*` entry is.
     pub file: PathBuf,
     pub line: usize,
 }
 
 impl Tracker {
-    /// "track_script chk_nginx", "track_script chk_gw of sync group G1".
+    /// "track_script chk_nginx", "route interface eth3" (the interface of a tracked virtual route
+    /// or rule).
+    pub fn what(&self) -> String {
+        if self.route {
+            format!("route interface {}", self.name)
+        } else {
+            format!("{} {}", self.kind.keyword(), self.name)
+        }
+    }
+
+    /// [`Tracker::what`], and "of sync group G1" for a sync group's tracker.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} {}", self.kind.keyword(), self.name);
+        let mut s = self.what();
         if let Some(g) = &self.sync_group {
             s.push_str(&format!(" of sync group {g}"));
         }
@@ -81,68 +118,73 @@ impl Tracker {
     }
 }
 
-/// The trackers that reach `inst` on the node whose configuration is `cfg`.
-pub fn trackers_of(cfg: &Config, inst: &Instance) -> Vec<Tracker> {
-    let own = |kind: TrackKind, r: &TrackRef, group: Option<&str>, file: &PathBuf| -> Tracker {
-        // An entry without a weight takes the object's weight and its `reverse`.
-        let (obj_weight, obj_reverse) = match kind {
-            TrackKind::Interface => (0, false),
-            TrackKind::Script => cfg.scripts.iter().find(|s| s.name == r.name).map_or((0, false), |s| (s.weight, s.weight_reverse)),
-            TrackKind::File => cfg.track_files.iter().find(|t| t.name == r.name).map_or((1, false), |t| (t.weight, t.weight_reverse)),
-            TrackKind::Process => {
-                cfg.track_processes.iter().find(|t| t.name == r.name).map_or((0, false), |t| (t.weight, t.weight_reverse))
-            }
-        };
-        let (weight, reverse) = match r.weight {
-            Some(w) => (w, r.reverse),
-            None => (obj_weight, obj_reverse),
-        };
-        Tracker { kind, name: r.name.clone(), weight, reverse, sync_group: group.map(str::to_string), file: file.clone(), line: r.line }
-    };
-    let lists = |i: &Instance| -> Vec<(TrackKind, Vec<TrackRef>)> {
-        vec![
-            (TrackKind::Interface, i.track_interfaces.clone()),
-            (TrackKind::Script, i.track_scripts.clone()),
-            (TrackKind::File, i.track_files.clone()),
-            (TrackKind::Process, i.track_processes.clone()),
-        ]
-    };
-    let mut out: Vec<Tracker> = Vec::new();
-    for (kind, refs) in lists(inst) {
-        out.extend(refs.iter().map(|r| own(kind, r, None, &inst.file)));
-    }
-    let Some(group) = inst.sync_group.as_deref().and_then(|g| cfg.sync_groups.iter().find(|sg| sg.name == g)) else {
-        return out;
-    };
-    let has_owner = group.instances.iter().any(|m| cfg.instances.iter().any(|i| i.name == *m && i.priority == 255));
-    let glists = [
-        (TrackKind::Interface, &group.track_interfaces),
-        (TrackKind::Script, &group.track_scripts),
-        (TrackKind::File, &group.track_files),
-        (TrackKind::Process, &group.track_processes),
-    ];
-    for (kind, refs) in glists {
-        for r in refs {
-            let mut t = own(kind, r, Some(&group.name), &group.file);
-            if has_owner {
-                t.weight = 0;
-            }
-            match out.iter_mut().find(|o| o.kind == kind && o.name == t.name) {
-                // keepalived keeps one entry: the group's weight, unless the instance's is 0.
-                Some(o) => {
-                    if o.weight != 0 {
-                        o.weight = t.weight;
-                        o.reverse = t.reverse;
-                    }
-                    o.sync_group = t.sync_group;
-                    o.file = t.file;
-                    o.line = t.line;
-                }
-                None => out.push(t),
-            }
+/// What one instance tracks on one node: the core's resolved tracks (what priorities come
+/// from) and, one for one in the same order, the report's view of each, located.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub tracks: InstanceTracks,
+    pub trackers: Vec<Tracker>,
+}
+
+/// The trackers that reach `inst` on the node whose configuration is `cfg`, resolved by
+/// [`InstanceTracks::from_config`] (whose notes the parser already reported, located).
+pub fn tracked(cfg: &Config, inst: &Instance) -> Tracked {
+    let (tracks, _notes) = InstanceTracks::from_config(cfg, inst);
+    let group = inst.sync_group.as_deref().and_then(|g| cfg.sync_groups.iter().find(|sg| sg.name == g));
+    let refs = |kind: tracker::TrackKind, i: &Instance| -> Vec<TrackRef> {
+        match kind {
+            tracker::TrackKind::Interface => i.track_interfaces.clone(),
+            tracker::TrackKind::Script => i.track_scripts.clone(),
+            tracker::TrackKind::File => i.track_files.clone(),
+            tracker::TrackKind::Process => i.track_processes.clone(),
         }
-    }
-    out
+    };
+    let trackers = tracks
+        .tracks
+        .iter()
+        .map(|t| {
+            let (file, line, sync_group) = match t.origin {
+                Origin::Instance => {
+                    let line = refs(t.kind, inst).iter().find(|r| r.name == t.name).map_or(inst.line, |r| r.line);
+                    (inst.file.clone(), line, None)
+                }
+                Origin::SyncGroup => match group {
+                    Some(g) => {
+                        let list = match t.kind {
+                            tracker::TrackKind::Interface => &g.track_interfaces,
+                            tracker::TrackKind::Script => &g.track_scripts,
+                            tracker::TrackKind::File => &g.track_files,
+                            tracker::TrackKind::Process => &g.track_processes,
+                        };
+                        let line = list.iter().find(|r| r.name == t.name).map_or(g.line, |r| r.line);
+                        (g.file.clone(), line, Some(g.name.clone()))
+                    }
+                    None => (inst.file.clone(), inst.line, None),
+                },
+                Origin::Route => {
+                    let route = inst.virtual_routes.iter().find(|r| r.track && r.dev.as_deref() == Some(t.name.as_str())).map(|r| r.line);
+                    let rule = || {
+                        inst.virtual_rules
+                            .iter()
+                            .find(|r| r.track && (r.iif.as_deref() == Some(t.name.as_str()) || r.oif.as_deref() == Some(t.name.as_str())))
+                            .map(|r| r.line)
+                    };
+                    (inst.file.clone(), route.or_else(rule).unwrap_or(inst.line), None)
+                }
+            };
+            Tracker {
+                kind: TrackKind::from_core(t.kind),
+                name: t.name.clone(),
+                weight: t.weight,
+                reverse: t.reverse,
+                sync_group,
+                route: t.origin == Origin::Route,
+                file,
+                line,
+            }
+        })
+        .collect();
+    Tracked { tracks, trackers }
 }
 
 /// An instance's effective priority, or FAULT.
@@ -179,111 +221,114 @@ impl Serialize for Effective {
     }
 }
 
-/// What a tracker reads at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
-    /// Script succeeding, interface up, process quorum reached.
-    Up,
-    /// Script failing, interface down, process quorum lost.
-    Down,
-    /// The integer a track file holds.
-    Value(i64),
-}
-
-// TODO(lead): switch to core::priority
-// (h-core: `InstanceTracks::from_config(cfg, inst)` replaces `trackers_of` above, and
-// `.evaluate(&|kind, name| reading)` this function: `faults` non-empty = FAULT, else
-// `priority`. This file is the only place `crosscheck` computes priorities.)
-/// keepalived 2.2.7's effective priority (vrrp_track.c): base + the trackers' weights,
-/// clamped to 1..=254; the address owner (255) never changes (keepalived ignores weights on
-/// it) but still goes to FAULT. A tracker with weight `w` and `reverse` (`m` = -1, else 1):
-/// up adds `w × m` when `w > 0`, down adds `w × m` when `w < 0`; `w = 0` is FAULT while down
-/// (while up with `reverse`). A track file adds `value × w × m` (at most 253), and is FAULT
-/// at `≤ -254`; with `w = 0` a non-zero value is FAULT (a zero one with `reverse`).
-pub fn effective_priority(base: u8, trackers: &[(&Tracker, Reading)]) -> Effective {
-    let mut total = i64::from(base);
-    for (t, reading) in trackers {
-        let m: i64 = if t.reverse { -1 } else { 1 };
-        let w = i64::from(t.weight);
-        match reading {
-            Reading::Value(v) => {
-                let status = if w == 0 {
-                    if (*v != 0) == (m == 1) { -254 } else { 0 }
-                } else {
-                    v.saturating_mul(w).saturating_mul(m)
-                };
-                if status <= -254 {
-                    return Effective::Fault;
-                }
-                total += status.min(253);
-            }
-            Reading::Up | Reading::Down => {
-                let up = *reading == Reading::Up;
-                if w == 0 {
-                    if up != (m == 1) {
-                        return Effective::Fault;
-                    }
-                } else if (up && w > 0) || (!up && w < 0) {
-                    total += w * m;
-                }
-            }
+/// keepalived 2.2.7's verdict for `tracked` with every tracker healthy ([`healthy`]) except
+/// tracker number `failing` (in `tracked.trackers` order), which reads the given reading: the
+/// core's [`InstanceTracks::evaluate`] on a hypothetical source. A fault wins.
+pub fn effective(cfg: &Config, tracked: &Tracked, failing: Option<(usize, Reading)>) -> Effective {
+    let states = |kind: tracker::TrackKind, name: &str| -> Reading {
+        if let Some((k, reading)) = failing
+            && let Some(t) = tracked.tracks.tracks.get(k)
+            && t.kind == kind
+            && t.name == name
+        {
+            return reading;
         }
-    }
-    if base == 255 {
-        return Effective::Priority(255);
-    }
-    Effective::Priority(total.clamp(1, 254) as u8)
+        healthy(cfg, kind, name)
+    };
+    let v = tracked.tracks.evaluate(&states);
+    if v.faults.is_empty() { Effective::Priority(v.priority) } else { Effective::Fault }
 }
 
-/// The reading of a healthy tracker: up, or a track file's `init_file` value (else 0).
-pub fn healthy(cfg: &Config, t: &Tracker) -> Reading {
-    match t.kind {
-        TrackKind::File => Reading::Value(
-            cfg.track_files.iter().find(|f| f.name == t.name).and_then(|f| f.init_file.as_ref()).map_or(0, |i| i.value),
-        ),
-        _ => Reading::Up,
+/// The reading of a healthy tracker: [`nominal`] (up, or a track file holding 0), except that a
+/// track file with `init_file` holds that value.
+pub fn healthy(cfg: &Config, kind: tracker::TrackKind, name: &str) -> Reading {
+    let init = cfg.track_files.iter().find(|f| f.name == name).and_then(|f| f.init_file.as_ref());
+    match (kind, init) {
+        (tracker::TrackKind::File, Some(i)) => Reading::Value(i.value),
+        _ => nominal(kind),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
-    fn t(kind: TrackKind, weight: i32, reverse: bool) -> Tracker {
-        Tracker { kind, name: "x".into(), weight, reverse, sync_group: None, file: PathBuf::new(), line: 1 }
+    fn cfg(text: &str) -> Config {
+        crate::config::parse_str(text, "n.conf", &Default::default()).unwrap().config
+    }
+
+    const CONF: &str = "vrrp_script chk {
+    script /bin/true
+    weight -20 reverse
+}
+vrrp_script gchk {
+    script /bin/true
+    weight -30
+}
+vrrp_track_file tf {
+    file /run/tf
+    weight 5
+    init_file 2
+}
+vrrp_sync_group G {
+    group {
+        A
+    }
+    track_script {
+        gchk
+    }
+    sync_group_tracking_weight
+}
+vrrp_instance A {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    virtual_ipaddress {
+        198.18.0.1
+    }
+    track_script {
+        chk weight -10 noreverse
+    }
+    track_file {
+        tf
+    }
+    virtual_routes {
+        198.18.5.0/24 dev eth3
+    }
+}
+";
+
+    #[test]
+    fn trackers_are_the_cores_located_in_the_file() {
+        let c = cfg(CONF);
+        let t = tracked(&c, &c.instances[0]);
+        let got: Vec<(String, String, usize)> = t.trackers.iter().map(|t| (t.describe(), t.weight_text(), t.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                // noreverse overrides the script's own reverse.
+                ("track_script chk".to_string(), "weight -10".to_string(), 31),
+                ("track_file tf".to_string(), "weight 5".to_string(), 34),
+                ("track_script gchk of sync group G".to_string(), "weight -30".to_string(), 19),
+                ("route interface eth3".to_string(), "weight 0".to_string(), 37),
+            ]
+        );
+        assert_eq!(t.trackers.len(), t.tracks.tracks.len());
     }
 
     #[test]
-    fn weights_follow_keepalived() {
-        let neg = t(TrackKind::Script, -20, false);
-        let pos = t(TrackKind::Script, 10, false);
-        let rev = t(TrackKind::Script, 10, true);
-        let zero = t(TrackKind::Interface, 0, false);
-        use Effective::*;
-        assert_eq!(effective_priority(100, &[(&neg, Reading::Up)]), Priority(100));
-        assert_eq!(effective_priority(100, &[(&neg, Reading::Down)]), Priority(80));
-        assert_eq!(effective_priority(100, &[(&pos, Reading::Up)]), Priority(110));
-        assert_eq!(effective_priority(100, &[(&pos, Reading::Down)]), Priority(100));
-        assert_eq!(effective_priority(100, &[(&rev, Reading::Up)]), Priority(90), "reverse: up subtracts");
-        assert_eq!(effective_priority(100, &[(&rev, Reading::Down)]), Priority(100));
-        assert_eq!(effective_priority(100, &[(&zero, Reading::Down)]), Fault);
-        assert_eq!(effective_priority(100, &[(&zero, Reading::Up)]), Priority(100));
-        assert_eq!(effective_priority(250, &[(&pos, Reading::Up)]), Priority(254), "clamped below 255");
-        assert_eq!(effective_priority(10, &[(&neg, Reading::Down)]), Priority(1), "clamped above 0");
-        assert_eq!(effective_priority(255, &[(&neg, Reading::Down)]), Priority(255), "the owner never changes");
-        assert_eq!(effective_priority(255, &[(&zero, Reading::Down)]), Fault, "but goes to FAULT");
-    }
-
-    #[test]
-    fn track_files_multiply_and_fault_at_minus_254() {
-        let f = t(TrackKind::File, 5, false);
-        let f0 = t(TrackKind::File, 0, false);
-        use Effective::*;
-        assert_eq!(effective_priority(244, &[(&f, Reading::Value(1))]), Priority(249));
-        assert_eq!(effective_priority(100, &[(&f, Reading::Value(-10))]), Priority(50));
-        assert_eq!(effective_priority(100, &[(&f, Reading::Value(-51))]), Fault, "-255 <= -254");
-        assert_eq!(effective_priority(100, &[(&f, Reading::Value(1000))]), Priority(254), "at most +253, then clamped");
-        assert_eq!(effective_priority(100, &[(&f0, Reading::Value(0))]), Priority(100));
-        assert_eq!(effective_priority(100, &[(&f0, Reading::Value(3))]), Fault);
+    fn effective_priorities_come_from_the_core() {
+        let c = cfg(CONF);
+        let t = tracked(&c, &c.instances[0]);
+        // Healthy: the track file at its init_file value 2 × weight 5.
+        assert_eq!(effective(&c, &t, None), Effective::Priority(110));
+        assert_eq!(effective(&c, &t, Some((0, Reading::Down))), Effective::Priority(100));
+        assert_eq!(effective(&c, &t, Some((1, Reading::Value(-3)))), Effective::Priority(85));
+        assert_eq!(effective(&c, &t, Some((1, Reading::Value(-60)))), Effective::Fault, "status -254 or below");
+        assert_eq!(effective(&c, &t, Some((2, Reading::Down))), Effective::Priority(80));
+        assert_eq!(effective(&c, &t, Some((3, Reading::Down))), Effective::Fault, "a tracked route's interface down");
+        assert_eq!(healthy(&c, tracker::TrackKind::File, "tf"), Reading::Value(2));
+        assert_eq!(healthy(&c, tracker::TrackKind::File, "other"), Reading::Value(0));
     }
 }

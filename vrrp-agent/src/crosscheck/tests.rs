@@ -67,6 +67,7 @@ fn corpus_verdicts() {
         ("fault-weight0", 0, 1, &["track_script chk_upstream has weight 0", "failing on every node at once leaves no master"]),
         ("sync-group", 0, 1, &["track_process proc_haproxy of VI_INT loses quorum on node-a: sync group G1 to FAULT"]),
         ("sync-group-split", 0, 1, &["node-b.conf:9: warning", "are in sync group G1 on node-a but do not move together on node-b"]),
+        ("sync-group-weights", 0, 1, &["track_interface eth2 (weight 0)", "route interface eth3 has weight 0"]),
         ("triple", 1, 1, &["node-c.conf:9: error", "unicast_peer does not list 198.18.7.2", "track_file maint reads 11 or more on node-a"]),
     ];
     for (case, code, strict, needles) in expect {
@@ -162,14 +163,26 @@ vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_script {\n  chk weight -30\n
     let cfg = &l.config;
     let a = cfg.instances.iter().find(|i| i.name == "A").expect("A");
     let b = cfg.instances.iter().find(|i| i.name == "B").expect("B");
-    let ta = priority::trackers_of(cfg, a);
-    let tb = priority::trackers_of(cfg, b);
-    assert_eq!((ta.len(), ta[0].weight, ta[0].sync_group.as_deref()), (1, 0, Some("G")), "A's own weight 0 stays: {ta:?}");
-    assert_eq!((tb.len(), tb[0].weight), (1, -30), "B gets the group's weight: {tb:?}");
+    let ta = priority::tracked(cfg, a).trackers;
+    let tb = priority::tracked(cfg, b).trackers;
+    assert_eq!((ta.len(), ta[0].weight, ta[0].line), (1, 0, 13), "A's own weight 0 stays: {ta:?}");
+    assert_eq!((tb.len(), tb[0].weight, tb[0].sync_group.as_deref()), (1, -30, Some("G")), "B gets the group's weight: {tb:?}");
     let owner = text.replace("virtual_router_id 2\n priority 100", "virtual_router_id 2\n priority 255");
     let l = config::parse_str(&owner, "k.conf", &LoadOptions::default()).expect("parse");
     let b = l.config.instances.iter().find(|i| i.name == "B").expect("B");
-    assert_eq!(priority::trackers_of(&l.config, b)[0].weight, 0, "a group with an owner has no weights");
+    assert_eq!(priority::tracked(&l.config, b).trackers[0].weight, 0, "a group with an owner has no weights");
+}
+
+/// A sync group member without `sync_group_tracking_weight`: the weighted script keepalived
+/// ignores is not in the table at all (the parser says why, located).
+#[test]
+fn sync_group_member_weights_follow_keepalived() {
+    let files = case_files(&Path::new(CORPUS).join("sync-group-weights"));
+    let nodes = load_nodes(&files, &[]).expect("load");
+    let text = check(&nodes).to_text();
+    assert!(!text.contains("track_script chk_app"), "{text}");
+    let said = nodes[0].loaded.diagnostics.iter().find(|d| d.message.contains("track_script chk_app (weight -60) is ignored")).expect("located");
+    assert_eq!(said.line, 24);
 }
 
 /// The README shows `check` on the typical pair with its real output: keep it real.

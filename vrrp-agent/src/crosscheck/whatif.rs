@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::pairing::Cluster;
-use super::priority::{Effective, Reading, TrackKind, Tracker, effective_priority, healthy, trackers_of};
+use super::priority::{Effective, TrackKind, Tracked, Tracker, effective, tracked};
 use super::{Family, Node, diag};
 use crate::config::{Config, Diagnostic, InitialState, Instance, Severity};
+use crate::core::priority::InstanceTracks;
+use crate::core::tracker::Reading;
 
 /// One instance matched across nodes.
 #[derive(Debug, Clone, Serialize)]
@@ -76,21 +78,13 @@ struct Seat<'a> {
     label: &'a str,
     cfg: &'a Config,
     inst: &'a Instance,
-    trackers: Vec<Tracker>,
+    tracked: Tracked,
 }
 
 impl Seat<'_> {
+    /// Every tracker healthy but tracker number `failing` (if any), which reads the reading.
     fn priority_with(&self, failing: Option<(usize, Reading)>) -> Effective {
-        let readings: Vec<(&Tracker, Reading)> = self
-            .trackers
-            .iter()
-            .enumerate()
-            .map(|(k, t)| match failing {
-                Some((f, r)) if f == k => (t, r),
-                _ => (t, healthy(self.cfg, t)),
-            })
-            .collect();
-        effective_priority(self.inst.priority, &readings)
+        effective(self.cfg, &self.tracked, failing)
     }
 }
 
@@ -147,7 +141,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         .map(|&(n, i)| {
             let cfg = &nodes[n].loaded.config;
             let inst = nodes[n].instance(i);
-            Seat { label: &nodes[n].label, cfg, inst, trackers: trackers_of(cfg, inst) }
+            Seat { label: &nodes[n].label, cfg, inst, tracked: tracked(cfg, inst) }
         })
         .collect();
     let mut said = Vec::new();
@@ -215,7 +209,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
             v
         };
         row(&mut rows, k, format!("{} stops, or its {} goes down", s.label, s.inst.interface), None, others(Effective::Fault));
-        for (ti, t) in s.trackers.iter().enumerate() {
+        for (ti, t) in s.tracked.trackers.iter().enumerate() {
             if t.kind == TrackKind::File && t.weight != 0 {
                 // The value that first changes the master: lower on the master, higher elsewhere.
                 let m: i64 = if t.reverse { -1 } else { 1 };
@@ -242,11 +236,11 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         // Another member of the sync group going to FAULT takes this one with it.
         if let Some(g) = &s.inst.sync_group {
             for other in s.cfg.instances.iter().filter(|i| i.sync_group.as_ref() == Some(g) && i.name != s.inst.name) {
-                for t in trackers_of(s.cfg, other).into_iter().filter(|t| t.weight == 0 && t.sync_group.is_none()) {
+                for t in tracked(s.cfg, other).trackers.into_iter().filter(|t| t.weight == 0 && t.sync_group.is_none()) {
                     row(
                         &mut rows,
                         k,
-                        format!("{} {} of {} {} on {}: sync group {g} to FAULT", t.kind.keyword(), t.name, other.name, failing_words(&t), s.label),
+                        format!("{} of {} {} on {}: sync group {g} to FAULT", t.what(), other.name, failing_words(&t), s.label),
                         Some(t.clone()),
                         others(Effective::Fault),
                     );
@@ -329,17 +323,17 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
         inst: &'a Instance,
         on: Vec<&'a str>,
     }
-    let mut faulting: BTreeMap<(&str, &str), Faulting> = BTreeMap::new();
+    let mut faulting: BTreeMap<String, Faulting> = BTreeMap::new();
     for s in &seats {
-        for t in s.trackers.iter().filter(|t| t.weight == 0) {
+        for t in s.tracked.trackers.iter().filter(|t| t.weight == 0) {
             faulting
-                .entry((t.kind.keyword(), t.name.as_str()))
+                .entry(t.what())
                 .or_insert_with(|| Faulting { first: t, inst: s.inst, on: Vec::new() })
                 .on
                 .push(s.label);
         }
     }
-    for ((kw, name), Faulting { first, inst, on }) in faulting {
+    for (what, Faulting { first, inst, on }) in faulting {
         let (file, line) = (&first.file, first.line);
         let everywhere = if on.len() == seats.len() && seats.len() > 1 {
             "; failing on every node at once leaves no master"
@@ -351,7 +345,7 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
             file,
             line,
             inst,
-            format!("{kw} {name} has weight 0: failing puts the instance in FAULT on {} (no VIPs there){everywhere}", on.join(", ")),
+            format!("{what} has weight 0: failing puts the instance in FAULT on {} (no VIPs there){everywhere}", on.join(", ")),
         );
     }
 
@@ -372,12 +366,12 @@ pub(super) fn analyse(nodes: &[Node], c: &Cluster) -> (InstanceReport, Vec<Diagn
             preempt_delay_s: s.inst.preempt_delay_s,
             sync_group: s.inst.sync_group.clone(),
             address: s.inst.unicast_src_ip,
-            trackers: s.trackers.clone(),
+            trackers: s.tracked.trackers.clone(),
         })
         .collect();
     (InstanceReport { vrid: c.vrid, family: c.family, members, baseline, what_if: rows }, said)
 }
 
 fn seats_ref<'a>(s: &Seat<'a>) -> Seat<'a> {
-    Seat { label: s.label, cfg: s.cfg, inst: s.inst, trackers: Vec::new() }
+    Seat { label: s.label, cfg: s.cfg, inst: s.inst, tracked: Tracked { tracks: InstanceTracks::new(s.inst.priority, Vec::new()), trackers: Vec::new() } }
 }
