@@ -45,6 +45,18 @@ pub mod names {
     /// `VridKey` → `InstancePriority`: why an instance's effective priority is what it is
     /// (base, trackers' contributions, tracker faults), written by the agent.
     pub const INSTANCE_PRIORITY: &str = "INSTANCE_PRIORITY";
+    /// Tracepoint program on `sched/sched_process_exec` (`vrrp_track_process`).
+    pub const PROC_EXEC_PROGRAM: &str = "vrrp_proc_exec";
+    /// Tracepoint program on `sched/sched_process_exit`: thread-group leaders only.
+    pub const PROC_EXIT_PROGRAM: &str = "vrrp_proc_exit";
+    /// Tracepoint program on `task/task_newtask`: new processes (not threads).
+    pub const PROC_FORK_PROGRAM: &str = "vrrp_proc_fork";
+    /// Tracepoint program on `task/task_rename`: a process leader's comm changed.
+    pub const PROC_COMM_PROGRAM: &str = "vrrp_proc_comm";
+    /// Ring buffer of `ProcEvent`s.
+    pub const PROC_EVENTS: &str = "PROC_EVENTS";
+    /// index 0 → u64 (per CPU): `ProcEvent`s that did not fit `PROC_EVENTS`.
+    pub const PROC_EVENTS_LOST: &str = "PROC_EVENTS_LOST";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -500,6 +512,69 @@ impl VipConflictEvent {
     }
 }
 
+/// Size of the `PROC_EVENTS` ring buffer: about 10 000 events (40 bytes each and the ring
+/// buffer's 8-byte header), a burst of process churn between two agent wake-ups. When it
+/// overflows the agent rescans `/proc`.
+pub const PROC_EVENTS_BYTES: u32 = 512 * 1024;
+
+/// `ProcEvent::kind`.
+pub mod proc_event {
+    /// A process called execve: `pid` runs a new program now, `comm` is its new name.
+    pub const EXEC: u32 = 1;
+    /// A process (its thread-group leader) exited. Thread exits are not reported.
+    pub const EXIT: u32 = 2;
+    /// A process forked: `pid` is the child, `parent` the process that called fork/clone
+    /// (the child runs the same program under the same name). New threads are not reported.
+    pub const FORK: u32 = 3;
+    /// A process leader's name changed (`prctl(PR_SET_NAME)`, a write to
+    /// `/proc/PID/comm`, or an exec): `comm` is the new name.
+    pub const COMM: u32 = 4;
+}
+
+/// Tracepoint record layouts the process programs read (from
+/// `/sys/kernel/tracing/events/<category>/<name>/format`, stable since Linux 3.x). The agent
+/// checks them against the running kernel's format files before attaching.
+pub mod tracepoint_offsets {
+    /// `task/task_newtask`: `pid_t pid` (the new task's id).
+    pub const NEWTASK_PID: usize = 8;
+    /// `task/task_newtask`: `unsigned long clone_flags`.
+    pub const NEWTASK_CLONE_FLAGS: usize = 32;
+    /// `task/task_rename`: `pid_t pid` (the renamed task's id).
+    pub const RENAME_PID: usize = 8;
+    /// `task/task_rename`: `char newcomm[16]`.
+    pub const RENAME_NEWCOMM: usize = 28;
+    /// `CLONE_THREAD` in `clone_flags`.
+    pub const CLONE_THREAD: u64 = 0x0001_0000;
+}
+
+/// One process event from the tracepoint programs (ring buffer `PROC_EVENTS`). Process ids
+/// are the kernel's global ones (the initial PID namespace's), as in `/proc` of a host
+/// mount namespace; the tracepoints fire for processes of every network namespace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ProcEvent {
+    /// `proc_event::*`.
+    pub kind: u32,
+    /// The process (thread-group id) the event is about.
+    pub pid: u32,
+    /// `FORK`: the parent process (thread-group id); 0 otherwise.
+    pub parent: u32,
+    pub _pad: u32,
+    /// `bpf_ktime_get_ns` at the event.
+    pub ts_ns: u64,
+    /// The process name (NUL padded, up to 15 bytes) at the event: for `EXEC` and `COMM` the
+    /// new name, for `FORK` the child's (= the parent's), for `EXIT` the last one.
+    pub comm: [u8; 16],
+}
+
+impl ProcEvent {
+    /// `comm` without its NUL padding, as raw bytes (a name need not be UTF-8).
+    pub fn comm_bytes(&self) -> &[u8] {
+        let end = self.comm.iter().position(|b| *b == 0).unwrap_or(self.comm.len());
+        &self.comm[..end]
+    }
+}
+
 /// Written by the agent for `vrrp-agent status` and for on-call engineers with bpftool.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -837,7 +912,7 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent,
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent,
         TrackerKey, TrackerStatus, PriorityReason, InstancePriority);
 }
 
@@ -857,6 +932,7 @@ const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);
+const _: () = assert!(core::mem::size_of::<ProcEvent>() == 4 * 4 + 8 + 16);
 const _: () = assert!(core::mem::size_of::<TrackerKey>() == 4 + TRACKER_NAME_LEN);
 const _: () = assert!(core::mem::size_of::<TrackerStatus>() == 8 + 8 * 8 + 8 * 4);
 const _: () = assert!(core::mem::size_of::<PriorityReason>() == 16 + TRACKER_NAME_LEN);

@@ -18,6 +18,8 @@
     reason = "map helpers take pointers: references keep map keys and values off extra stack copies"
 )]
 
+mod proc_events;
+
 use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
     btf_maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},

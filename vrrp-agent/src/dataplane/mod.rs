@@ -18,6 +18,8 @@ use vrrp_common::{
 };
 
 use crate::core::tracker::TrackKind;
+mod proc_events;
+pub use proc_events::{ProcEventLinks, proc_events_lost};
 
 /// The XDP object this agent was built with (see build.rs).
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp.o"));
@@ -51,6 +53,13 @@ pub enum DataplaneError {
     Link(#[from] LinkError),
     #[error("XDP in {mode:?} mode on {iface}: {reason}")]
     Unsupported { iface: String, mode: XdpMode, reason: &'static str },
+    #[error("tracefs at {path}: {source}")]
+    Tracefs { path: PathBuf, source: io::Error },
+    #[error(
+        "{path}: field {field} is at (offset, size) {found:?}, the process-event programs read it at {expected:?}; \
+         vrrp_track_process cannot work on this kernel"
+    )]
+    TracepointFormat { path: PathBuf, field: &'static str, expected: (usize, usize), found: Option<(usize, usize)> },
 }
 
 /// How to attach to one interface.

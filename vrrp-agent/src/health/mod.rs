@@ -7,6 +7,7 @@
 //! the kernel's link notifications and feeds them to the core the same way.
 
 pub mod file;
+pub mod process;
 pub mod script;
 
 /// One reading from a tracker, named by its configuration block (`vrrp_script <name>`,
