@@ -452,12 +452,12 @@ impl Dataplane {
     }
 
     /// Publishes how an instance's effective priority came about (see
-    /// `crate::status::instance_priority`); removed with the instance by `forget_vrid`.
+    /// `crate::status::publish::instance_priority`); removed with the instance by `forget_vrid`.
     pub fn write_priority(&mut self, key: VridKey, priority: &InstancePriority) -> Result<(), DataplaneError> {
         self.priorities.insert(key, priority, 0).map_err(map_err(names::INSTANCE_PRIORITY))
     }
 
-    /// Publishes one tracker's state and counters (see `crate::status::TrackerLedger`). Fails
+    /// Publishes one tracker's state and counters (see `crate::status::publish::TrackerLedger`). Fails
     /// only when the kernel refuses, e.g. more than `MAX_TRACKERS` trackers.
     pub fn write_tracker(&mut self, kind: TrackKind, name: &str, status: &TrackerStatus) -> Result<(), DataplaneError> {
         self.trackers.insert(TrackerKey::new(tracker_kind_code(kind), name), status, 0).map_err(map_err(names::TRACKER_STATUS))
