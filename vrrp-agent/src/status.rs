@@ -315,8 +315,8 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
     instances.sort_by(|a, b| a.name.cmp(&b.name));
     let mut tracker_views = Vec::new();
     let mut alive = std::collections::BTreeMap::new();
-    for item in trackers.iter().flat_map(|m| m.iter()) {
-        let (key, st) = item?;
+    // An entry removed between listing and reading it (a reload) is skipped, not an error.
+    for (key, st) in trackers.iter().flat_map(|m| m.iter()).filter_map(Result::ok) {
         let running = *alive.entry(st.pid).or_insert_with(|| pid_alive(st.pid));
         tracker_views.push(tracker_view(&key, &st, now, running));
     }
