@@ -1,14 +1,24 @@
-//! `vrrp-agent status`: each instance's state and counters, read from the pinned maps (the
-//! same ones an on-call engineer dumps with bpftool), so it works without talking to the
-//! agent and shows the last known state even if the agent was killed.
-use std::{net::Ipv4Addr, path::Path};
+//! `vrrp-agent status`: each instance's state and counters, and each tracker's state, read
+//! from the pinned maps (the same ones an on-call engineer dumps with bpftool), so it works
+//! without talking to the agent and shows the last known state even if the agent was killed
+//! or is hung. [`publish`] builds the tracker and priority records the agent writes.
+pub mod publish;
+#[cfg(test)]
+mod tests;
+
+use std::{fmt::Write as _, net::Ipv4Addr, path::Path};
 
 use anyhow::Context as _;
 use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use serde::Serialize;
-use vrrp_common::{AdvertRecord, GlobalStats, InstanceStatus, VridKey, VridStats, names, state};
+use vrrp_common::{
+    AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, PriorityReason, TrackerKey, TrackerStatus, VridKey,
+    VridStats, names, priority_why, script_outcome, state, tracker_fault, tracker_flags, tracker_state,
+};
 
-use crate::dataplane::{open_pinned, sum_global, sum_vrid};
+use crate::core::priority::{FaultSource, FaultWhy};
+use crate::core::tracker::TrackKind;
+use crate::dataplane::{open_pinned, sum_global, sum_vrid, tracker_kind_from_code};
 
 #[derive(Debug, Serialize)]
 pub struct InstanceView {
@@ -35,6 +45,80 @@ pub struct InstanceView {
     pub arp_replies: u64,
     /// ARP frames from another MAC claiming one of this instance's VIPs.
     pub vip_conflicts: u64,
+    /// How the trackers make `priority` out of `base_priority` (absent when the agent did
+    /// not publish it).
+    pub tracking: Option<TrackingView>,
+}
+
+/// An instance's `INSTANCE_PRIORITY` record.
+#[derive(Debug, Serialize)]
+pub struct TrackingView {
+    pub base_priority: u32,
+    pub effective_priority: u32,
+    /// base + every tracker's weight, before clamping to 1..=254.
+    pub total_priority: i64,
+    /// "CLEAR", "INIT_HOLD" (a weight-0 tracker has no result yet) or "FAULT".
+    pub tracker_fault: &'static str,
+    pub trackers_in_fault: u32,
+    pub trackers_waiting: u32,
+    pub weighted_trackers: u32,
+    /// Faults, then holds, then weights.
+    pub reasons: Vec<ReasonView>,
+    /// Reasons that did not fit the map record.
+    pub reasons_omitted: u32,
+    pub sync_group: Option<String>,
+}
+
+/// One tracker's part in an instance's priority or fault.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ReasonView {
+    pub kind: &'static str,
+    pub name: String,
+    /// "weight", "waiting" or "fault".
+    pub effect: &'static str,
+    /// What a weighted tracker adds; a faulting file's value; 0 otherwise.
+    pub delta: i64,
+    /// In words, as the agent logs it.
+    pub text: String,
+}
+
+/// One `TRACKER_STATUS` entry.
+#[derive(Debug, Serialize)]
+pub struct TrackerView {
+    pub name: String,
+    /// "interface", "script", "file", "process" (or "unknown" from a newer agent).
+    pub kind: &'static str,
+    /// "INIT", "UP", "DOWN" or, for files, "VALUE".
+    pub state: &'static str,
+    /// File: its value; process: how many match; script: its result counter; interface: 1/0.
+    pub value: i64,
+    /// How long ago the state last changed (or tracking began), in ms.
+    pub since_ms: Option<u64>,
+    /// How long ago the last reading came in, in ms (`None`: none yet).
+    pub last_reading_ms: Option<u64>,
+    pub transitions: u64,
+    pub runs: u64,
+    pub failures: u64,
+    pub timeouts: u64,
+    pub not_run: u64,
+    /// Script: how its last run ended ("exit 0", "exit 2", "killed by a signal", "timed
+    /// out", "not run").
+    pub last_result: Option<String>,
+    /// A script a reload added or changed, with no result since.
+    pub reloaded: bool,
+    /// A process quorum change waiting for its delay.
+    pub pending: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rise: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fall: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// `None` with a quorum: no upper bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum_max: Option<u32>,
+    pub agent_pid: u32,
+    pub agent_running: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +134,7 @@ pub struct AdvertView {
 #[derive(Debug, Serialize)]
 pub struct StatusView {
     pub instances: Vec<InstanceView>,
+    pub trackers: Vec<TrackerView>,
     pub counters: std::collections::BTreeMap<&'static str, u64>,
 }
 
@@ -68,6 +153,113 @@ fn pid_alive(pid: u32) -> bool {
     pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
 }
 
+fn kind_name(kind: Option<TrackKind>) -> &'static str {
+    match kind {
+        Some(TrackKind::Interface) => "interface",
+        Some(TrackKind::Script) => "script",
+        Some(TrackKind::File) => "file",
+        Some(TrackKind::Process) => "process",
+        None => "unknown",
+    }
+}
+
+fn tracker_state_name(s: u32) -> &'static str {
+    match s {
+        tracker_state::INIT => "INIT",
+        tracker_state::UP => "UP",
+        tracker_state::DOWN => "DOWN",
+        tracker_state::VALUE => "VALUE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A `TRACKER_STATUS` entry as `status` shows it; ages are relative to `now` (CLOCK_MONOTONIC ns).
+pub fn tracker_view(key: &TrackerKey, st: &TrackerStatus, now: u64, agent_running: bool) -> TrackerView {
+    let kind = tracker_kind_from_code(key.kind);
+    let ago = |ns: u64| (ns != 0).then(|| now.saturating_sub(ns) / 1_000_000);
+    let last_result = match st.last_outcome {
+        script_outcome::SUCCESS | script_outcome::FAILED => Some(format!("exit {}", st.last_exit)),
+        script_outcome::SIGNALLED => Some("killed by a signal".to_string()),
+        script_outcome::TIMED_OUT => Some("timed out".to_string()),
+        script_outcome::NOT_RUN => Some("not run".to_string()),
+        _ => None,
+    };
+    let script = kind == Some(TrackKind::Script);
+    let process = kind == Some(TrackKind::Process);
+    TrackerView {
+        name: key.name().to_string(),
+        kind: kind_name(kind),
+        state: tracker_state_name(st.state),
+        value: st.value,
+        since_ms: ago(st.since_ns),
+        last_reading_ms: ago(st.updated_ns),
+        transitions: st.transitions,
+        runs: st.runs,
+        failures: st.failures,
+        timeouts: st.timeouts,
+        not_run: st.not_run,
+        last_result,
+        reloaded: st.flags & tracker_flags::RELOADED != 0,
+        pending: st.flags & tracker_flags::PENDING != 0,
+        rise: script.then_some(st.rise),
+        fall: script.then_some(st.fall),
+        quorum: process.then_some(st.quorum),
+        quorum_max: (process && st.quorum_max != u32::MAX).then_some(st.quorum_max),
+        agent_pid: st.pid,
+        agent_running,
+    }
+}
+
+fn reason_view(r: &PriorityReason) -> ReasonView {
+    let kind = tracker_kind_from_code(r.kind);
+    let name = r.name().to_string();
+    let fault = |why| match kind {
+        Some(kind) => FaultSource { kind, name: name.clone(), why }.to_string(),
+        None => format!("tracker {name} faults it"),
+    };
+    let (effect, text) = match r.why {
+        priority_why::WEIGHT => ("weight", format!("{} {name} {:+}", kind_name(kind), r.delta)),
+        priority_why::WAITING => ("waiting", format!("{} {name} has no result yet", kind_name(kind))),
+        priority_why::FAULT_DOWN => ("fault", fault(FaultWhy::Down)),
+        priority_why::FAULT_UP_REVERSED => ("fault", fault(FaultWhy::UpReversed)),
+        priority_why::FAULT_FILE => ("fault", fault(FaultWhy::FileStatus(r.delta))),
+        _ => ("unknown", format!("{} {name}", kind_name(kind))),
+    };
+    ReasonView { kind: kind_name(kind), name, effect, delta: r.delta, text }
+}
+
+/// An `INSTANCE_PRIORITY` record as `status` shows it.
+pub fn tracking_view(p: &InstancePriority) -> TrackingView {
+    let all = u64::from(p.faults) + u64::from(p.waiting) + u64::from(p.contributions);
+    let shown = p.reasons().len() as u64;
+    TrackingView {
+        base_priority: p.base_priority,
+        effective_priority: p.effective_priority,
+        total_priority: p.total_priority,
+        tracker_fault: match p.tracker_fault {
+            tracker_fault::CLEAR => "CLEAR",
+            tracker_fault::INIT_HOLD => "INIT_HOLD",
+            tracker_fault::FAULT => "FAULT",
+            _ => "UNKNOWN",
+        },
+        trackers_in_fault: p.faults,
+        trackers_waiting: p.waiting,
+        weighted_trackers: p.contributions,
+        reasons: p.reasons().iter().map(reason_view).collect(),
+        reasons_omitted: u32::try_from(all.saturating_sub(shown)).unwrap_or(u32::MAX),
+        sync_group: Some(p.sync_group().to_string()).filter(|g| !g.is_empty()),
+    }
+}
+
+/// Opens a pinned map that an older agent may not have pinned: `None` if there is no pin.
+fn open_optional(dir: &Path, name: &str) -> anyhow::Result<Option<aya::maps::Map>> {
+    if !dir.join(name).exists() {
+        return Ok(None);
+    }
+    let map = open_pinned(dir, name).with_context(|| format!("reading the pinned map {}", dir.join(name).display()))?;
+    Ok(Some(map))
+}
+
 pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
     let hint = || format!("reading pinned maps in {} (is a vrrp-agent running with --bpffs {}?)", dir.display(), dir.display());
     let status: HashMap<MapData, VridKey, InstanceStatus> =
@@ -78,6 +270,10 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         HashMap::try_from(open_pinned(dir, names::ADVERT_RECORD).with_context(hint)?)?;
     let global: PerCpuArray<MapData, GlobalStats> =
         PerCpuArray::try_from(open_pinned(dir, names::GLOBAL_STATS).with_context(hint)?)?;
+    let priorities: Option<HashMap<MapData, VridKey, InstancePriority>> =
+        open_optional(dir, names::INSTANCE_PRIORITY)?.map(HashMap::try_from).transpose()?;
+    let trackers: Option<HashMap<MapData, TrackerKey, TrackerStatus>> =
+        open_optional(dir, names::TRACKER_STATUS)?.map(HashMap::try_from).transpose()?;
     let now = crate::clock::now_ns();
     let mut instances = Vec::new();
     for item in status.iter() {
@@ -113,9 +309,18 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             agent_wakeups: s.events,
             arp_replies: s.arp_replies,
             vip_conflicts: s.vip_conflict,
+            tracking: priorities.as_ref().and_then(|m| m.get(&key, 0).ok()).map(|p| tracking_view(&p)),
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tracker_views = Vec::new();
+    let mut alive = std::collections::BTreeMap::new();
+    // An entry removed between listing and reading it (a reload) is skipped, not an error.
+    for (key, st) in trackers.iter().flat_map(|m| m.iter()).filter_map(Result::ok) {
+        let running = *alive.entry(st.pid).or_insert_with(|| pid_alive(st.pid));
+        tracker_views.push(tracker_view(&key, &st, now, running));
+    }
+    tracker_views.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let g = global.get(&0, 0).map(|v| sum_global(&v)).unwrap_or_default();
     // Every GlobalStats field is a u64 counter, named in COUNTER_NAMES (one list, in
     // vrrp-common, for the XDP program, the slow path and this view).
@@ -124,35 +329,154 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         .copied()
         .zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(&g)).iter().copied())
     .collect();
-    Ok(StatusView { instances, counters })
+    Ok(StatusView { instances, trackers: tracker_views, counters })
 }
 
-pub fn print(view: &StatusView) {
+/// "12.3 s", "4 min 5 s", "2 h 3 min", "3 d 4 h".
+pub fn fmt_age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{}.{} s", s, (ms % 1000) / 100),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        3600..86400 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// A tracker's state in words, by kind.
+fn describe_state(t: &TrackerView) -> String {
+    let words = match (t.kind, t.state) {
+        (_, "INIT") => "init (no result yet)",
+        ("script", "UP") => "up (succeeding)",
+        ("script", "DOWN") => "down (failing)",
+        ("process", "UP") => "quorum held",
+        ("process", "DOWN") => "quorum lost",
+        ("file", "VALUE") => "read",
+        (_, "UP") => "up",
+        (_, "DOWN") => "down",
+        (_, other) => other,
+    };
+    let mut s = words.to_string();
+    if t.reloaded {
+        s.push_str(", reloaded");
+    }
+    if t.pending {
+        s.push_str(", change pending");
+    }
+    s
+}
+
+/// A tracker's value in words, by kind.
+fn describe_value(t: &TrackerView) -> String {
+    match t.kind {
+        "script" => format!("result {} (rise {}, fall {})", t.value, t.rise.unwrap_or(0), t.fall.unwrap_or(0)),
+        "process" => {
+            let max = t.quorum_max.map(|m| m.to_string()).unwrap_or_default();
+            format!("{} running (quorum {}..{max})", t.value, t.quorum.unwrap_or(0))
+        }
+        "file" if t.state == "INIT" => "-".to_string(),
+        "file" => t.value.to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart, each row indented by `indent`.
+fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|x| x.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = indent.to_string();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 < row.len() {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The human-readable `status` output.
+pub fn render(view: &StatusView) -> String {
+    let mut out = String::new();
     if view.instances.is_empty() {
-        println!("no instances");
+        out.push_str("no instances\n");
     }
     for i in &view.instances {
         let iface = i.interface.clone().unwrap_or_else(|| format!("ifindex {}", i.ifindex));
-        println!(
-            "{} {} vrid {}: {} priority {} (base {}), master {}, master down interval {:.3} ms{}",
+        let _ = writeln!(
+            out,
+            "{} {} vrid {}: {} priority {} -> {}, master {}, master down interval {:.3} ms{}",
             i.name,
             iface,
             i.vrid,
             i.state,
-            i.priority,
             i.base_priority,
+            i.priority,
             i.master.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into()),
             f64::from(i.master_down_interval_us) / 1000.0,
             if i.agent_running { String::new() } else { format!(" [agent pid {} not running: state is stale]", i.agent_pid) },
         );
-        println!(
+        if let Some(t) = &i.tracking {
+            let mut parts: Vec<String> = t.reasons.iter().map(|r| r.text.clone()).collect();
+            if t.reasons_omitted > 0 {
+                parts.push(format!("{} more", t.reasons_omitted));
+            }
+            let mut line = format!("    trackers: {}", if parts.is_empty() { "none".to_string() } else { parts.join(", ") });
+            if t.total_priority != i64::from(t.effective_priority) {
+                let _ = write!(line, "; total {} (clamped to {})", t.total_priority, t.effective_priority);
+            }
+            match t.tracker_fault {
+                "FAULT" => line.push_str("; tracker FAULT"),
+                "INIT_HOLD" => line.push_str("; held until every weight-0 tracker has a result"),
+                _ => {}
+            }
+            if let Some(g) = &t.sync_group {
+                let _ = write!(line, "; sync group {g}");
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
             "    adverts: {} received, {} accepted, {} dropped, {} woke the agent; ARP replies {}, VIP conflicts {}",
             i.adverts_rx, i.adverts_accepted, i.adverts_dropped, i.agent_wakeups, i.arp_replies, i.vip_conflicts
         );
         if let Some(a) = &i.last_advert {
-            println!("    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);
+            let _ = writeln!(out, "    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);
         }
     }
+    if !view.trackers.is_empty() {
+        out.push_str("trackers:\n");
+        let mut rows = vec![
+            ["NAME", "KIND", "STATE", "VALUE", "SINCE", "RUNS", "FAILED", "TIMEOUTS", "LAST"].map(String::from).to_vec(),
+        ];
+        for t in &view.trackers {
+            let stale = if t.agent_running { String::new() } else { format!(" [agent pid {} not running]", t.agent_pid) };
+            rows.push(vec![
+                t.name.clone(),
+                t.kind.to_string(),
+                describe_state(t),
+                describe_value(t),
+                t.since_ms.map(|ms| format!("{} ago", fmt_age(ms))).unwrap_or_else(|| "-".into()),
+                t.runs.to_string(),
+                t.failures.to_string(),
+                t.timeouts.to_string(),
+                t.last_result.clone().unwrap_or_else(|| "-".into()) + &stale,
+            ]);
+        }
+        out.push_str(&table(&rows, "  "));
+    }
     let nonzero: Vec<String> = view.counters.iter().filter(|(_, v)| **v != 0).map(|(k, v)| format!("{k}={v}")).collect();
-    println!("counters: {}", if nonzero.is_empty() { "all zero".to_string() } else { nonzero.join(" ") });
+    let _ = writeln!(out, "counters: {}", if nonzero.is_empty() { "all zero".to_string() } else { nonzero.join(" ") });
+    out
+}
+
+pub fn print(view: &StatusView) {
+    print!("{}", render(view));
 }

@@ -39,6 +39,12 @@ pub mod names {
     pub const VRID_ADDR_LIST: &str = "VRID_ADDR_LIST";
     /// Ring buffer of `VipConflictEvent`s: another host announced one of our VIPs.
     pub const VIP_CONFLICTS: &str = "VIP_CONFLICTS";
+    /// `TrackerKey` → `TrackerStatus`: every tracked object's state and counters, written by
+    /// the agent for `vrrp-agent status` (declared in the XDP object only for its BTF).
+    pub const TRACKER_STATUS: &str = "TRACKER_STATUS";
+    /// `VridKey` → `InstancePriority`: why an instance's effective priority is what it is
+    /// (base, trackers' contributions, tracker faults), written by the agent.
+    pub const INSTANCE_PRIORITY: &str = "INSTANCE_PRIORITY";
     /// Tracepoint program on `sched/sched_process_exec` (`vrrp_track_process`).
     pub const PROC_EXEC_PROGRAM: &str = "vrrp_proc_exec";
     /// Tracepoint program on `sched/sched_process_exit`: thread-group leaders only.
@@ -68,6 +74,13 @@ pub const VIP_CONFLICT_BYTES: u32 = 4096;
 /// Minimum gap between two `VipConflictEvent`s for the same VIP, so a flood of forged ARP
 /// costs the agent at most a few wake-ups per second (the agent logs once per second).
 pub const VIP_CONFLICT_EVENT_GAP_NS: u64 = 100_000_000;
+
+/// Entries of `TRACKER_STATUS` (scripts, files, processes and interfaces together).
+pub const MAX_TRACKERS: u32 = 1024;
+/// Bytes of a tracker name in `TrackerKey` (see `TrackerKey::new` for longer names).
+pub const TRACKER_NAME_LEN: usize = 64;
+/// Reasons `InstancePriority` holds (faults first, then holds, then weights).
+pub const MAX_PRIORITY_REASONS: usize = 8;
 
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
@@ -602,6 +615,276 @@ impl InstanceStatus {
     }
 }
 
+/// `TrackerKey::kind` and `TrackerStatus::kind`: what is tracked.
+pub mod tracker_kind {
+    /// `track_interface`: a link's operational state.
+    pub const INTERFACE: u32 = 1;
+    /// `vrrp_script`.
+    pub const SCRIPT: u32 = 2;
+    /// `vrrp_track_file`.
+    pub const FILE: u32 = 3;
+    /// `vrrp_track_process`.
+    pub const PROCESS: u32 = 4;
+}
+
+/// `TrackerStatus::state`.
+pub mod tracker_state {
+    /// No result yet (a script before its first run ends, a file not read yet, ...).
+    pub const INIT: u32 = 0;
+    /// Script succeeding, process quorum held, interface up.
+    pub const UP: u32 = 1;
+    /// Script failing, process quorum lost, interface down.
+    pub const DOWN: u32 = 2;
+    /// A track file: it holds `TrackerStatus::value`.
+    pub const VALUE: u32 = 3;
+}
+
+/// `TrackerStatus::flags`.
+pub mod tracker_flags {
+    /// A script a reload added or changed, with no result since: it counts for nothing yet.
+    pub const RELOADED: u32 = 1;
+    /// A process tracker whose quorum change waits for `fork_delay`/`terminate_delay`.
+    pub const PENDING: u32 = 2;
+}
+
+/// `TrackerStatus::last_outcome`: how a script's last run ended.
+pub mod script_outcome {
+    pub const NONE: u32 = 0;
+    pub const SUCCESS: u32 = 1;
+    /// Exited non-zero (`TrackerStatus::last_exit` holds the status).
+    pub const FAILED: u32 = 2;
+    /// Killed by a signal.
+    pub const SIGNALLED: u32 = 3;
+    /// Outlived its timeout and was killed.
+    pub const TIMED_OUT: u32 = 4;
+    /// Could not be started (missing, not executable, refused by script security).
+    pub const NOT_RUN: u32 = 5;
+}
+
+/// Key of `TRACKER_STATUS`: a tracker's kind and its configuration name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrackerKey {
+    /// `tracker_kind::*`.
+    pub kind: u32,
+    /// The name, NUL padded (every byte used by a name of exactly 64 bytes). Read it with
+    /// `TrackerKey::name`; `TrackerKey::new` explains names longer than 64 bytes.
+    pub name: [u8; TRACKER_NAME_LEN],
+}
+
+impl Default for TrackerKey {
+    fn default() -> Self {
+        TrackerKey { kind: 0, name: [0; TRACKER_NAME_LEN] }
+    }
+}
+
+impl TrackerKey {
+    /// A name of up to 64 bytes is stored as it is. A longer one keeps its first bytes (up
+    /// to 55, cut on a character boundary), then `~` and the FNV-1a hash of the whole name in
+    /// 8 hex digits, so two long names with the same beginning still get different keys.
+    pub fn new(kind: u32, name: &str) -> Self {
+        let mut key = TrackerKey { kind, ..TrackerKey::default() };
+        if name.len() <= TRACKER_NAME_LEN {
+            key.name[..name.len()].copy_from_slice(name.as_bytes());
+            return key;
+        }
+        let mut n = TRACKER_NAME_LEN - 9;
+        while !name.is_char_boundary(n) {
+            n -= 1;
+        }
+        key.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        key.name[n] = b'~';
+        let hash = fnv1a32(name.as_bytes());
+        for (i, slot) in key.name[n + 1..n + 9].iter_mut().enumerate() {
+            let nibble = (hash >> (28 - 4 * i)) & 0xf;
+            *slot = b"0123456789abcdef"[nibble as usize];
+        }
+        key
+    }
+
+    /// The stored name (a long one as `TrackerKey::new` shortened it).
+    pub fn name(&self) -> &str {
+        c_str(&self.name)
+    }
+}
+
+/// 32-bit FNV-1a.
+const fn fnv1a32(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h
+}
+
+/// Value of `TRACKER_STATUS`: one tracked object as the agent sees it, with the counters an
+/// on-call engineer needs. Written by the agent only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TrackerStatus {
+    /// `tracker_kind::*`.
+    pub kind: u32,
+    /// `tracker_state::*`.
+    pub state: u32,
+    /// File: the value read. Process: how many processes match. Script: keepalived's result
+    /// counter (`0..rise` down, `rise..rise+fall` up). Interface: 1 up, 0 down.
+    pub value: i64,
+    /// CLOCK_MONOTONIC ns of the last change of state (or of a file's value); the time the
+    /// agent started tracking it while there was none.
+    pub since_ns: u64,
+    /// CLOCK_MONOTONIC ns of the last reading (0: none yet).
+    pub updated_ns: u64,
+    /// Changes of state (or of a file's value) so far.
+    pub transitions: u64,
+    /// Readings: script runs, file reads, process scans, link reports.
+    pub runs: u64,
+    /// Script runs that exited non-zero or were killed by a signal (timeouts not included).
+    pub failures: u64,
+    /// Script runs killed at their timeout.
+    pub timeouts: u64,
+    /// Script runs that could not be started.
+    pub not_run: u64,
+    /// The script's last exit status (valid when `last_outcome` is FAILED or SUCCESS).
+    pub last_exit: i32,
+    /// `script_outcome::*`.
+    pub last_outcome: u32,
+    /// `tracker_flags::*`.
+    pub flags: u32,
+    /// Script: `rise` and `fall`.
+    pub rise: u32,
+    pub fall: u32,
+    /// Process: the quorum range (`quorum_max` u32::MAX: no upper bound).
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// The agent that wrote it.
+    pub pid: u32,
+}
+
+/// `InstancePriority::tracker_fault`.
+pub mod tracker_fault {
+    pub const CLEAR: u32 = 0;
+    /// A weight-0 tracker has no result yet: the instance waits out of BACKUP/MASTER.
+    pub const INIT_HOLD: u32 = 1;
+    /// A weight-0 tracker failed, or a track file's status is -254 or below.
+    pub const FAULT: u32 = 2;
+}
+
+/// `PriorityReason::why`.
+pub mod priority_why {
+    /// A weighted tracker adds `delta` to the priority.
+    pub const WEIGHT: u32 = 1;
+    /// A weight-0 tracker has no result yet (holds the instance).
+    pub const WAITING: u32 = 2;
+    /// A weight-0 interface, script or process is down: FAULT.
+    pub const FAULT_DOWN: u32 = 3;
+    /// ... is up, with `reverse`: FAULT.
+    pub const FAULT_UP_REVERSED: u32 = 4;
+    /// A track file's status faults the instance (`delta` holds the file's value).
+    pub const FAULT_FILE: u32 = 5;
+}
+
+/// One tracker's part in an instance's priority or fault.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriorityReason {
+    /// `tracker_kind::*`.
+    pub kind: u32,
+    /// `priority_why::*`.
+    pub why: u32,
+    /// WEIGHT: what it adds; FAULT_FILE: the file's value; otherwise 0.
+    pub delta: i64,
+    /// The tracker's name, encoded as in `TrackerKey` (read with `PriorityReason::name`).
+    pub name: [u8; TRACKER_NAME_LEN],
+}
+
+impl Default for PriorityReason {
+    fn default() -> Self {
+        PriorityReason { kind: 0, why: 0, delta: 0, name: [0; TRACKER_NAME_LEN] }
+    }
+}
+
+impl PriorityReason {
+    pub fn new(kind: u32, name: &str, why: u32, delta: i64) -> Self {
+        PriorityReason { kind, why, delta, name: TrackerKey::new(kind, name).name }
+    }
+    pub fn name(&self) -> &str {
+        c_str(&self.name)
+    }
+}
+
+/// Value of `INSTANCE_PRIORITY`: how an instance's effective priority came about.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstancePriority {
+    /// Configured priority.
+    pub base_priority: u32,
+    /// The priority it advertises: `total_priority` clamped to 1..=254 (255 for the owner).
+    pub effective_priority: u32,
+    /// base + every contribution, before clamping (keepalived's total priority).
+    pub total_priority: i64,
+    /// `tracker_fault::*`.
+    pub tracker_fault: u32,
+    /// Trackers faulting it, and weight-0 trackers it waits for.
+    pub faults: u32,
+    pub waiting: u32,
+    /// Trackers adding a non-zero weight.
+    pub contributions: u32,
+    /// How many of `reasons` are filled (at most `MAX_PRIORITY_REASONS`); the rest of
+    /// faults + waiting + contributions did not fit.
+    pub reasons_count: u32,
+    pub _pad: u32,
+    /// CLOCK_MONOTONIC ns of the last change.
+    pub updated_ns: u64,
+    /// The instance's `vrrp_sync_group`, NUL padded (empty: none).
+    pub sync_group: [u8; 32],
+    /// Faults first, then holds, then weights, each in tracking order.
+    pub reasons: [PriorityReason; MAX_PRIORITY_REASONS],
+}
+
+impl Default for InstancePriority {
+    fn default() -> Self {
+        InstancePriority {
+            base_priority: 0,
+            effective_priority: 0,
+            total_priority: 0,
+            tracker_fault: 0,
+            faults: 0,
+            waiting: 0,
+            contributions: 0,
+            reasons_count: 0,
+            _pad: 0,
+            updated_ns: 0,
+            sync_group: [0; 32],
+            reasons: [PriorityReason::default(); MAX_PRIORITY_REASONS],
+        }
+    }
+}
+
+impl InstancePriority {
+    pub fn sync_group(&self) -> &str {
+        c_str(&self.sync_group)
+    }
+    pub fn set_sync_group(&mut self, name: &str) {
+        set_c_str(&mut self.sync_group, name);
+    }
+    /// Appends a reason; false (and nothing stored) when `reasons` is full.
+    pub fn push_reason(&mut self, reason: PriorityReason) -> bool {
+        let Some(slot) = self.reasons.get_mut(self.reasons_count as usize) else {
+            return false;
+        };
+        *slot = reason;
+        self.reasons_count += 1;
+        true
+    }
+    /// The filled reasons.
+    pub fn reasons(&self) -> &[PriorityReason] {
+        &self.reasons[..(self.reasons_count as usize).min(MAX_PRIORITY_REASONS)]
+    }
+}
+
 fn c_str(bytes: &[u8]) -> &str {
     let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
     core::str::from_utf8(&bytes[..end]).unwrap_or("?")
@@ -629,7 +912,8 @@ mod user {
             unsafe impl aya::Pod for $t {}
         )*};
     }
-    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent);
+    pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent,
+        TrackerKey, TrackerStatus, PriorityReason, InstancePriority);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -649,3 +933,62 @@ const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);
 const _: () = assert!(core::mem::size_of::<ProcEvent>() == 4 * 4 + 8 + 16);
+const _: () = assert!(core::mem::size_of::<TrackerKey>() == 4 + TRACKER_NAME_LEN);
+const _: () = assert!(core::mem::size_of::<TrackerStatus>() == 8 + 8 * 8 + 8 * 4);
+const _: () = assert!(core::mem::size_of::<PriorityReason>() == 16 + TRACKER_NAME_LEN);
+const _: () = assert!(
+    core::mem::size_of::<InstancePriority>() == 8 + 8 + 6 * 4 + 8 + 32 + MAX_PRIORITY_REASONS * (16 + TRACKER_NAME_LEN)
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_tracker_names_are_stored_as_they_are() {
+        let k = TrackerKey::new(tracker_kind::SCRIPT, "chk_haproxy");
+        assert_eq!(k.kind, tracker_kind::SCRIPT);
+        assert_eq!(k.name(), "chk_haproxy");
+        assert_eq!(&k.name[..12], b"chk_haproxy\0");
+        let full = "x".repeat(TRACKER_NAME_LEN);
+        assert_eq!(TrackerKey::new(tracker_kind::FILE, &full).name(), full, "64 bytes fit without a NUL");
+        assert_eq!(TrackerKey::new(tracker_kind::FILE, "").name(), "");
+    }
+
+    #[test]
+    fn long_tracker_names_keep_a_prefix_and_a_hash_of_the_whole() {
+        let a = "a".repeat(60) + "-first-of-two-long-names";
+        let b = "a".repeat(60) + "-second-of-two-long-names";
+        let (ka, kb) = (TrackerKey::new(tracker_kind::SCRIPT, &a), TrackerKey::new(tracker_kind::SCRIPT, &b));
+        assert_ne!(ka, kb, "same 55-byte prefix, different keys");
+        assert_eq!(ka.name().len(), TRACKER_NAME_LEN);
+        assert_eq!(&ka.name()[..56], &(("a".repeat(55)) + "~"));
+        assert!(ka.name()[56..].bytes().all(|c| c.is_ascii_hexdigit()), "{}", ka.name());
+        assert_eq!(ka, TrackerKey::new(tracker_kind::SCRIPT, &a), "deterministic");
+        // Multi-byte characters are never cut: 'é' is 2 bytes, so byte 55 falls inside one.
+        let accents = "é".repeat(40);
+        let k = TrackerKey::new(tracker_kind::PROCESS, &accents);
+        assert!(k.name().starts_with(&"é".repeat(27)), "{}", k.name());
+        assert_eq!(k.name().as_bytes()[54], b'~', "cut back to the boundary at 54");
+    }
+
+    #[test]
+    fn fnv1a_known_answers() {
+        assert_eq!(fnv1a32(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a32(b"a"), 0xe40c_292c);
+        assert_eq!(fnv1a32(b"foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn priority_reasons_fill_up_to_the_limit() {
+        let mut p = InstancePriority::default();
+        for i in 0..MAX_PRIORITY_REASONS {
+            assert!(p.push_reason(PriorityReason::new(tracker_kind::SCRIPT, "s", priority_why::WEIGHT, i as i64)));
+        }
+        assert!(!p.push_reason(PriorityReason::new(tracker_kind::SCRIPT, "s", priority_why::WEIGHT, 99)));
+        assert_eq!(p.reasons().len(), MAX_PRIORITY_REASONS);
+        assert_eq!(p.reasons()[7].delta, 7);
+        p.set_sync_group("G1");
+        assert_eq!(p.sync_group(), "G1");
+    }
+}

@@ -34,6 +34,7 @@ use vrrp_common::{
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
     VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
+    InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus,
 };
 
 #[btf_map]
@@ -57,6 +58,14 @@ static OWNED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::n
 /// BTF and `bpftool map dump` prints its fields by name.
 #[btf_map]
 static INSTANCE_STATUS: HashMap<VridKey, InstanceStatus, { MAX_VRIDS as usize }> =
+    HashMap::new();
+/// Written only by the agent (each tracker's state and counters; why each instance has its
+/// priority), declared here for their BTF, like `INSTANCE_STATUS`.
+#[btf_map]
+static TRACKER_STATUS: HashMap<TrackerKey, TrackerStatus, { MAX_TRACKERS as usize }> =
+    HashMap::new();
+#[btf_map]
+static INSTANCE_PRIORITY: HashMap<VridKey, InstancePriority, { MAX_VRIDS as usize }> =
     HashMap::new();
 /// Scratch space for the address-list check (one bit per advertised address of ours).
 #[repr(C)]

@@ -12,10 +12,12 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
-    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstanceStatus, VipConflictEvent, VipKey, VipValue, VridAddr,
-    VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
+    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, TrackerKey, TrackerStatus,
+    VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
+    tracker_kind,
 };
 
+use crate::core::tracker::TrackKind;
 mod proc_events;
 pub use proc_events::{ProcEventLinks, proc_events_lost};
 
@@ -101,7 +103,7 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 }
 
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 9] = [
+const PINNED: [&str; 11] = [
     names::VRID_CONFIG,
     names::VRID_ADDR_LIST,
     names::VRID_ADDRS,
@@ -111,6 +113,8 @@ const PINNED: [&str; 9] = [
     names::GLOBAL_STATS,
     names::OWNED_VIPS,
     names::INSTANCE_STATUS,
+    names::TRACKER_STATUS,
+    names::INSTANCE_PRIORITY,
 ];
 
 pub struct Dataplane {
@@ -122,6 +126,8 @@ pub struct Dataplane {
     global_stats: PerCpuArray<MapData, GlobalStats>,
     vips: HashMap<MapData, VipKey, VipValue>,
     status: HashMap<MapData, VridKey, InstanceStatus>,
+    trackers: HashMap<MapData, TrackerKey, TrackerStatus>,
+    priorities: HashMap<MapData, VridKey, InstancePriority>,
     addrs: HashMap<MapData, VridAddrKey, VridAddr>,
     peers: HashMap<MapData, VridAddrKey, VridPeer>,
     addr_lists: HashMap<MapData, VridKey, AddrList>,
@@ -235,6 +241,9 @@ impl Dataplane {
         let global_stats = PerCpuArray::try_from(take(names::GLOBAL_STATS)?).map_err(map_err(names::GLOBAL_STATS))?;
         let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
+        let trackers = HashMap::try_from(take(names::TRACKER_STATUS)?).map_err(map_err(names::TRACKER_STATUS))?;
+        let priorities =
+            HashMap::try_from(take(names::INSTANCE_PRIORITY)?).map_err(map_err(names::INSTANCE_PRIORITY))?;
         let addrs = HashMap::try_from(take(names::VRID_ADDRS)?).map_err(map_err(names::VRID_ADDRS))?;
         let peers = HashMap::try_from(take(names::VRID_PEERS)?).map_err(map_err(names::VRID_PEERS))?;
         let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
@@ -249,6 +258,8 @@ impl Dataplane {
             global_stats,
             vips,
             status,
+            trackers,
+            priorities,
             addrs,
             peers,
             addr_lists,
@@ -440,6 +451,32 @@ impl Dataplane {
         self.status.insert(key, status, 0).map_err(map_err(names::INSTANCE_STATUS))
     }
 
+    /// Publishes how an instance's effective priority came about (see
+    /// `crate::status::publish::instance_priority`); removed with the instance by `forget_vrid`.
+    pub fn write_priority(&mut self, key: VridKey, priority: &InstancePriority) -> Result<(), DataplaneError> {
+        self.priorities.insert(key, priority, 0).map_err(map_err(names::INSTANCE_PRIORITY))
+    }
+
+    /// Publishes one tracker's state and counters (see `crate::status::publish::TrackerLedger`). Fails
+    /// only when the kernel refuses, e.g. more than `MAX_TRACKERS` trackers.
+    pub fn write_tracker(&mut self, kind: TrackKind, name: &str, status: &TrackerStatus) -> Result<(), DataplaneError> {
+        self.trackers.insert(TrackerKey::new(tracker_kind_code(kind), name), status, 0).map_err(map_err(names::TRACKER_STATUS))
+    }
+
+    /// Removes a tracker a reload dropped (nothing to do if it was not published).
+    pub fn forget_tracker(&mut self, kind: TrackKind, name: &str) {
+        let _ = self.trackers.remove(&TrackerKey::new(tracker_kind_code(kind), name));
+    }
+
+    /// The published trackers, as (kind, stored name, status): what `status` will show.
+    pub fn trackers(&self) -> Vec<(Option<TrackKind>, String, TrackerStatus)> {
+        self.trackers
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, v)| (tracker_kind_from_code(k.kind), k.name().to_string(), v))
+            .collect()
+    }
+
     /// A second handle on one of the maps the receive checks read (the slow path keeps its
     /// own, on the same kernel maps).
     pub fn reopen(&self, name: &'static str) -> Result<aya::maps::Map, DataplaneError> {
@@ -522,6 +559,7 @@ impl Dataplane {
         let _ = self.records.remove(key);
         let _ = self.vrid_stats.remove(key);
         let _ = self.status.remove(key);
+        let _ = self.priorities.remove(key);
         self.forget_vrid_addrs(key);
     }
 
@@ -531,6 +569,27 @@ impl Dataplane {
         let zero = PerCpuValues::try_from(vec![VridStats::default(); n])
             .map_err(|source| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source })?;
         self.vrid_stats.insert(key, zero, 0).map_err(map_err(names::VRID_STATS))
+    }
+}
+
+/// `TrackKind` as stored in `TrackerKey::kind` (`vrrp_common::tracker_kind`).
+pub fn tracker_kind_code(kind: TrackKind) -> u32 {
+    match kind {
+        TrackKind::Interface => tracker_kind::INTERFACE,
+        TrackKind::Script => tracker_kind::SCRIPT,
+        TrackKind::File => tracker_kind::FILE,
+        TrackKind::Process => tracker_kind::PROCESS,
+    }
+}
+
+/// The inverse of [`tracker_kind_code`] (`None` for a code this build does not know).
+pub fn tracker_kind_from_code(code: u32) -> Option<TrackKind> {
+    match code {
+        tracker_kind::INTERFACE => Some(TrackKind::Interface),
+        tracker_kind::SCRIPT => Some(TrackKind::Script),
+        tracker_kind::FILE => Some(TrackKind::File),
+        tracker_kind::PROCESS => Some(TrackKind::Process),
+        _ => None,
     }
 }
 
