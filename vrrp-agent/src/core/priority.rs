@@ -264,7 +264,18 @@ impl InstanceTracks {
                         notes.push(format!("({gname}) cannot have weighted track {kind} '{}' with a member having priority 255: weight 0", t.name));
                         t.weight = 0;
                     }
-                    push(&mut tracks, t);
+                    // On the instance too: keepalived keeps one entry, with the group's weight
+                    // and reverse unless the instance's own is unweighted (vrrp.c
+                    // add_vrrp_to_track_script and its siblings).
+                    match tracks.iter_mut().find(|x| x.kind == t.kind && x.name == t.name) {
+                        Some(x) if x.weight != 0 => {
+                            x.weight = t.weight;
+                            x.reverse = t.reverse;
+                            x.origin = Origin::SyncGroup;
+                        }
+                        Some(_) => {}
+                        None => tracks.push(t),
+                    }
                 }
             }
         }
@@ -634,6 +645,40 @@ vrrp_instance VI_1 {
         assert_eq!(v.priority, 226);
         assert!(t.tracks(File, "tf"));
         assert!(!t.tracks(File, "other"));
+    }
+
+    #[test]
+    fn from_config_group_weight_replaces_the_members_unless_unweighted() {
+        let c = cfg(r#"
+vrrp_script chk {
+    script "/bin/true"
+}
+vrrp_sync_group G {
+    group { VI_1 VI_2 }
+    track_script { chk weight -30 }
+    sync_group_tracking_weight
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    virtual_ipaddress { 198.18.0.10/24 }
+    track_script { chk weight -5 }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 2
+    priority 100
+    virtual_ipaddress { 198.18.0.11/24 }
+    track_script { chk weight 0 }
+}
+"#);
+        let down = |_: TrackKind, _: &str| Down;
+        let (t1, _) = InstanceTracks::from_config(&c, &c.instances[0]);
+        assert_eq!(t1.evaluate(&down).priority, 70, "the group's -30 replaces the instance's -5");
+        let (t2, _) = InstanceTracks::from_config(&c, &c.instances[1]);
+        let v2 = t2.evaluate(&down);
+        assert_eq!((v2.priority, v2.faults.len()), (100, 1), "an unweighted entry stays weight 0 (FAULT)");
     }
 
     #[test]
