@@ -105,6 +105,10 @@ fn failing_script_moves_the_vip_after_fall_and_back_after_rise() {
         (a1.status_json()["instances"][0]["priority"].as_u64() == Some(80)).then_some(())
     })
     .expect("priority 80");
+    // `status` (read from the pinned maps) names the tracker and its state.
+    let st = a1.status_json();
+    let chk = st["trackers"].as_array().and_then(|a| a.iter().find(|t| t["name"] == "chk").cloned());
+    assert_eq!(chk.as_ref().and_then(|c| c["state"].as_str()), Some("DOWN"), "{st:#}");
 
     // Succeeds twice: back to 100 > 90, r1 preempts.
     std::fs::remove_file(&flag).expect("unflag");

@@ -22,6 +22,7 @@ use crate::{
 };
 
 use crate::dataplane::Dataplane;
+use crate::status::publish::{TrackerLedger, instance_priority, tracker_of};
 
 use super::Ctx;
 use super::actions::{apply_actions, publish_state, state_code};
@@ -54,6 +55,10 @@ pub(crate) struct Health {
     pub(super) rx: mpsc::Receiver<HealthEvent>,
     /// Member transitions not yet given to their sync group.
     pub(super) transitions: Vec<Transition>,
+    /// What `status` shows about each tracker (counters the core does not keep).
+    ledger: TrackerLedger,
+    /// Trackers a reload removed, to forget in the status map.
+    gone: Vec<(TrackKind, String)>,
 }
 
 impl Health {
@@ -83,6 +88,8 @@ impl Health {
             tx,
             rx,
             transitions: Vec::new(),
+            ledger: TrackerLedger::new(cfg, now_ns()),
+            gone: Vec::new(),
         };
         health.read_files_now();
         health
@@ -104,7 +111,9 @@ impl Health {
         let now = now_ns();
         for name in files.names() {
             if let Some(value) = files.value(&name) {
-                let _ = self.trackers.handle_health(now, &HealthEvent::File { name, value });
+                let ev = HealthEvent::File { name, value };
+                self.ledger.record_health(now, &ev);
+                let _ = self.trackers.handle_health(now, &ev);
             }
         }
     }
@@ -113,6 +122,7 @@ impl Health {
     pub(super) fn take_queued(&mut self) {
         let now = now_ns();
         while let Ok(ev) = self.rx.try_recv() {
+            self.ledger.record_health(now, &ev);
             if let Err(e) = self.trackers.handle_health(now, &ev) {
                 warn!("{e}");
             }
@@ -180,6 +190,7 @@ impl Health {
             warn!("{n}");
         }
         self.priorities = priorities;
+        self.gone = self.ledger.reload(cfg, now_ns());
         self.groups = SyncGroup::from_config(cfg);
         // The rebuilt groups learn where their running members are.
         for g in &mut self.groups {
@@ -202,6 +213,36 @@ impl Health {
         }
         self.files = None;
         self.processes = None;
+    }
+}
+
+/// Every tracker's status written (at start and after a reload), the removed ones forgotten.
+pub(super) fn publish_all(ctx: &mut Ctx) {
+    for (kind, name) in std::mem::take(&mut ctx.health.gone) {
+        ctx.dp.forget_tracker(kind, &name);
+    }
+    let all = ctx.health.ledger.all(now_ns(), &ctx.health.trackers);
+    for (kind, name, st) in all {
+        if let Err(e) = ctx.dp.write_tracker(kind, &name, &st) {
+            warn!("publishing tracker {kind} {name}: {e}");
+        }
+    }
+}
+
+/// One tracker's status written after a reading or a change.
+fn publish_tracker(ctx: &mut Ctx, kind: TrackKind, name: &str) {
+    if let Some(st) = ctx.health.ledger.update(now_ns(), kind, name, &ctx.health.trackers)
+        && let Err(e) = ctx.dp.write_tracker(kind, name, &st)
+    {
+        warn!("publishing tracker {kind} {name}: {e}");
+    }
+}
+
+/// Why the instance has the priority it has, for `status`.
+fn publish_priority(ctx: &mut Ctx, inst: &Vrrp, v: &Verdict) {
+    let p = instance_priority(v, inst.cfg.sync_group.as_deref(), now_ns());
+    if let Err(e) = ctx.dp.write_priority(inst.key, &p) {
+        warn!(parent: &inst.span, "publishing the priority's reasons: {e}");
     }
 }
 
@@ -231,6 +272,7 @@ pub(super) fn prepare_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
         inst.fsm.set_sync_gated(true);
     }
     let Some(v) = ctx.health.verdict(&inst.cfg.name).cloned() else { return };
+    publish_priority(ctx, inst, &v);
     if v.priority != inst.fsm.priority() {
         info!(parent: &inst.span, "({}) Changing effective priority from {} to {}", inst.cfg.name, inst.fsm.priority(), v.priority);
         inst.fsm.handle_priority_change(now, v.priority);
@@ -250,9 +292,12 @@ fn apply_fault(inst: &mut Vrrp, now: u64, v: &Verdict) {
 /// One reading from a tracker task.
 pub(super) async fn handle_event(ctx: &mut Ctx, instances: &mut [Vrrp], ev: HealthEvent) {
     let now = now_ns();
+    ctx.health.ledger.record_health(now, &ev);
     if let Err(e) = ctx.health.trackers.handle_health(now, &ev) {
         warn!("{e}");
     }
+    let (kind, name) = tracker_of(&ev);
+    publish_tracker(ctx, kind, name);
     apply_changes(ctx, instances).await;
 }
 
@@ -284,7 +329,10 @@ pub(super) async fn read_tracked_links(ctx: &mut Ctx) {
                 continue;
             }
         };
-        ctx.health.trackers.handle_link(now, &name, up);
+        ctx.health.ledger.record_link(now, &name);
+        if ctx.health.trackers.handle_link(now, &name, up) {
+            publish_tracker(ctx, TrackKind::Interface, &name);
+        }
     }
 }
 
@@ -300,9 +348,11 @@ async fn apply_changes(ctx: &mut Ctx, instances: &mut [Vrrp]) {
             let (k, n) = change.tracker();
             (k, n.to_string())
         };
+        publish_tracker(ctx, kind, &name);
         let changes = ctx.health.priorities.reevaluate(kind, &name, &ctx.health.trackers);
         for vc in changes {
             let Some(inst) = instances.iter_mut().find(|i| i.cfg.name == vc.instance) else { continue };
+            publish_priority(ctx, inst, &vc.verdict);
             if let Some(line) = vc.priority_log() {
                 info!(parent: &inst.span, "{line}");
             }

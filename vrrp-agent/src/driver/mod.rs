@@ -122,6 +122,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     health::read_tracked_links(&mut ctx).await;
     ctx.health.take_queued();
     ctx.health.evaluate_all();
+    health::publish_all(&mut ctx);
     let mut instances = Vec::new();
     for cfg in &config.instances {
         match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {

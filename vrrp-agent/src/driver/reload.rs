@@ -87,6 +87,7 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     // instances kept get their verdict again, as a tracker change would give it.
     ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
     ctx.health.reload(&config, instances);
+    super::health::publish_all(ctx);
     for inst in instances.iter_mut().filter(|i| i.pending.is_none()) {
         super::health::prepare_instance(ctx, inst);
         apply_actions(ctx, inst).await;
