@@ -191,3 +191,37 @@ fn a_script_that_never_exits_does_not_outlive_the_agent_nor_its_child() {
         .unwrap_or_else(|e| panic!("{e}: script alive {}, child alive {}\n{}", alive(pids.0), alive(pids.1), agent.log_tail(20)));
     assert!(agent.log_text().contains("still running at exit: killing their process groups"), "{}", agent.log_tail(20));
 }
+
+#[test]
+fn vrrp_notify_fifo_gets_keepalived_lines_in_order() {
+    if !require_root("vrrp_notify_fifo_gets_keepalived_lines_in_order") {
+        return;
+    }
+    let dir = Dir::new("fifo");
+    let fifo = dir.0.join("notify.fifo");
+    let out = dir.0.join("lines.txt");
+    // keepalived passes the FIFO's path as the reader script's last argument.
+    let reader = dir.script("reader.sh", &format!("exec cat \"$1\" >> {}", out.display()));
+    let cfg = format!(
+        "global_defs {{\n  vrrp_notify_fifo {}\n  vrrp_notify_fifo_script {}\n}}\n{}",
+        fifo.display(),
+        reader.display(),
+        config("")
+    );
+    let lan = lan("fifo", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let bin = agent_binary().expect("agent binary");
+    let mut agent = spawn_agent(&bin, lan.host("r1"), &cfg, &[]).expect("agent");
+    wait_for(ELECTION, "MASTER on the FIFO", || lines(&out).iter().any(|l| l.contains("MASTER")).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", lines(&out), agent.log_tail(20)));
+    assert!(has_addr(lan.host("r1"), VIP));
+    agent.terminate();
+    agent.wait_exit(Duration::from_secs(10)).expect("agent exits");
+    let got = lines(&out);
+    assert_eq!(
+        got,
+        ["INSTANCE \"VI_1\" BACKUP 150", "INSTANCE \"VI_1\" MASTER 150", "INSTANCE \"VI_1\" STOP 150"],
+        "FIFO lines in order\n{}",
+        agent.log_tail(20)
+    );
+    assert!(!fifo.exists(), "the FIFO the agent created is removed at exit");
+}

@@ -369,3 +369,73 @@ fn virtual_routes_follow_the_master() {
     wait_for(Duration::from_secs(2), "the route gone from r1", || (!has_route(&lan, "r1", "198.19.5.0/24")).then_some(()))
         .expect("route removed from the old master");
 }
+
+#[test]
+fn sighup_keeps_an_unchanged_trackers_state() {
+    if !require_root("sighup_keeps_an_unchanged_trackers_state") {
+        return;
+    }
+    let lan = two_routers("trkhup");
+    let dir = ScratchDir::new("trkhup").expect("scratch dir");
+    let flag = dir.join("down");
+    let chk = dir
+        .script("chk.sh", &format!("#!/bin/sh\n[ ! -e {} ]\n", flag.display()))
+        .expect("script");
+    let script = format!(
+        "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  weight -20\n  fall 1\n  rise 3\n}}\n",
+        chk.display()
+    );
+    let track = "  track_script {\n    chk\n  }\n";
+    let mut a1 = start(&lan, "r1", &format!("{script}{}", instance("VI_1", 51, 100, VIP, track)));
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    wait_holder(&lan, &[&a1, &a2], VIP, "r1", STARTUP + mdi(90) + SLACK, "r1 (100) to be master");
+    std::fs::write(&flag, "").expect("flag");
+    let bound = script_delay(1, Duration::from_secs(1)) + mdi(90) + advert() + SLACK;
+    wait_holder(&lan, &[&a1, &a2], VIP, "r2", bound, "r2 to take over from the failing r1");
+
+    // The same file again: the failed tracker keeps its state (no new INIT, no flap back to
+    // 100), the instance keeps running.
+    a1.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(5), "the reload to be logged", || a1.log_text().contains("SIGHUP: configuration reloaded").then_some(()))
+        .expect("reloaded");
+    let window = Duration::from_secs(2) + mdi(100) * 2;
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        assert_eq!(holders(&lan, VIP), ["r2"], "r1 took the VIP back after a reload\n{}", a1.log_tail(20));
+        assert_eq!(a1.status_json()["instances"][0]["priority"].as_u64(), Some(80), "{}", a1.log_tail(20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = a1.log_text();
+    let reload_at = after.find("SIGHUP: configuration reloaded").expect("reload line");
+    assert!(!after[reload_at..].contains("Changing effective priority"), "{}", a1.log_tail(20));
+}
+
+#[test]
+fn insecure_script_is_refused_under_enable_script_security() {
+    if !require_root("insecure_script_is_refused_under_enable_script_security") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let lan = two_routers("trksec");
+    let dir = ScratchDir::new("trksec").expect("scratch dir");
+    // A directory anyone may write to (not sticky): anyone could replace the script.
+    let open = dir.join("open");
+    std::fs::create_dir(&open).expect("dir");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let chk = open.join("chk.sh");
+    std::fs::write(&chk, "#!/bin/sh\nexit 0\n").expect("script");
+    std::fs::set_permissions(&chk, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cfg = format!(
+        "global_defs {{\n  enable_script_security\n  script_user root\n}}\n\
+         vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  weight 0\n}}\n{}",
+        chk.display(),
+        instance("VI_1", 51, 100, VIP, "  track_script {\n    chk\n  }\n")
+    );
+    let a1 = start(&lan, "r1", &cfg);
+    let a2 = start(&lan, "r2", &instance("VI_1", 51, 90, VIP, ""));
+    // The refused script counts as failed: weight 0 keeps r1 out of mastership.
+    wait_holder(&lan, &[&a1, &a2], VIP, "r2", STARTUP + mdi(90) + SLACK, "r2 master while r1's script is refused");
+    let log = a1.log_text();
+    assert!(log.contains("chk") && log.to_lowercase().contains("writable"), "no located refusal in the log:\n{}", a1.log_tail(30));
+    assert_ne!(a1.status_json()["instances"][0]["state"].as_str(), Some("MASTER"));
+}

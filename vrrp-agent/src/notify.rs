@@ -258,6 +258,10 @@ impl Notifier {
         if tokio::time::timeout(bound, all).await.is_err() {
             debug!("notify scripts still running after {:.1} s", bound.as_secs_f64());
         }
+        // The last lines (STOP) reach the FIFOs' readers before those are stopped.
+        for f in self.fifos.drain(..) {
+            f.close(FIFO_FLUSH).await;
+        }
         let groups = self.runner.running();
         if !groups.is_empty() {
             info!("{} script(s) still running at exit: killing their process groups {groups:?}", groups.len());
@@ -271,9 +275,6 @@ impl Notifier {
             warn!("{} notify script(s) not reaped after SIGKILL", self.running.len() + self.fifo_scripts.len());
             self.running.detach_all();
             self.fifo_scripts.detach_all();
-        }
-        for f in self.fifos.drain(..) {
-            f.close(FIFO_FLUSH).await;
         }
     }
 }

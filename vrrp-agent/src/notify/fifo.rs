@@ -52,6 +52,9 @@ pub struct FifoWriter {
     created: bool,
     tx: mpsc::UnboundedSender<String>,
     task: JoinHandle<()>,
+    /// Another descriptor of the same FIFO (open for reading too): polled at exit to see
+    /// whether the reader has taken everything written.
+    probe: std::fs::File,
 }
 
 impl FifoWriter {
@@ -65,6 +68,7 @@ impl FifoWriter {
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(path)?;
+        let probe = file.try_clone()?;
         let mut sender = pipe::Sender::from_file(file)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let shown = path.display().to_string();
@@ -77,7 +81,7 @@ impl FifoWriter {
             }
             debug!("notify FIFO {shown}: queue closed");
         });
-        Ok(FifoWriter { path: path.to_path_buf(), created, tx, task })
+        Ok(FifoWriter { path: path.to_path_buf(), created, tx, task, probe })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,18 +95,36 @@ impl FifoWriter {
         }
     }
 
-    /// Writes out what is queued (for at most `bound`: nobody may be reading), closes the
-    /// FIFO and removes it if the agent created it (first, so that a reader looping on
-    /// reopening it does not find it again).
+    /// Writes out what is queued and waits until the reader has taken it from the FIFO (for
+    /// at most `bound` in all: nobody may be reading), closes the FIFO and removes it if the
+    /// agent created it (so that a reader looping on reopening it does not find it again).
+    /// Called before the FIFO's reader script is stopped, so the last lines (STOP) reach it.
     pub async fn close(self, bound: Duration) {
-        let FifoWriter { path, created, tx, mut task } = self;
+        let FifoWriter { path, created, tx, mut task, probe } = self;
+        let deadline = tokio::time::Instant::now() + bound;
         drop(tx);
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            warn!("notify FIFO {}: lines still queued after {:.1} s at exit (no reader); dropped", path.display(), bound.as_secs_f64());
+            task.abort();
+        } else {
+            while unread(&probe) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if unread(&probe) {
+                warn!("notify FIFO {}: its reader did not take the last lines within {:.1} s", path.display(), bound.as_secs_f64());
+            }
+        }
         if created && let Err(e) = std::fs::remove_file(&path) {
             debug!("removing notify FIFO {}: {e}", path.display());
         }
-        if tokio::time::timeout(bound, &mut task).await.is_err() {
-            warn!("notify FIFO {}: lines still queued after {:.1} s at exit (no reader); dropped", path.display(), bound.as_secs_f64());
-            task.abort();
-        }
     }
+}
+
+/// Whether the FIFO still holds bytes nobody has read (it polls readable on our own
+/// read-write descriptor).
+fn unread(probe: &std::fs::File) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd as _;
+    let mut fds = [PollFd::new(probe.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
