@@ -439,3 +439,31 @@ fn insecure_script_is_refused_under_enable_script_security() {
     assert!(log.contains("chk") && log.to_lowercase().contains("writable"), "no located refusal in the log:\n{}", a1.log_tail(30));
     assert_ne!(a1.status_json()["instances"][0]["state"].as_str(), Some("MASTER"));
 }
+
+#[test]
+fn static_routes_live_with_the_agent_and_follow_sighup() {
+    if !require_root("static_routes_live_with_the_agent_and_follow_sighup") {
+        return;
+    }
+    let lan = two_routers("trkstat");
+    let statics = |dests: &[&str]| -> String {
+        let lines: String = dests.iter().map(|d| format!("  {d} via 198.18.0.254 dev eth0\n")).collect();
+        format!("static_routes {{\n{lines}}}\n{}", instance("VI_1", 51, 90, VIP, ""))
+    };
+    // A backup: static routes do not depend on mastership.
+    let mut a1 = start(&lan, "r1", &statics(&["198.19.7.0/24", "198.19.8.0/24"]));
+    for d in ["198.19.7.0/24", "198.19.8.0/24"] {
+        wait_for(STARTUP, "static route", || has_route(&lan, "r1", d).then_some(())).unwrap_or_else(|e| panic!("{e}: {d}\n{}", a1.log_tail(20)));
+    }
+    // The file now lists 8 and 9: 7 goes, 9 comes, 8 stays.
+    std::fs::write(&a1.config, statics(&["198.19.9.0/24", "198.19.8.0/24"])).expect("rewrite");
+    a1.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(5), "the reload", || (has_route(&lan, "r1", "198.19.9.0/24") && !has_route(&lan, "r1", "198.19.7.0/24")).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(20)));
+    assert!(has_route(&lan, "r1", "198.19.8.0/24"), "an unchanged static route must stay");
+    a1.terminate();
+    a1.wait_exit(Duration::from_secs(10)).expect("agent exits");
+    for d in ["198.19.8.0/24", "198.19.9.0/24"] {
+        assert!(!has_route(&lan, "r1", d), "static route {d} left behind at exit");
+    }
+}

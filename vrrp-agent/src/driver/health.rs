@@ -151,6 +151,11 @@ impl Health {
         self.priorities.verdict(instance)
     }
 
+    /// The configuration running now (until a reload replaces it).
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub(super) fn is_sync_member(&self, instance: &str) -> bool {
         self.groups.iter().any(|g| g.member_index(instance).is_some())
     }

@@ -492,15 +492,18 @@ fn is_gone(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH | libc::ENODEV))
 }
 
-fn same_route(a: &Route, b: &Route) -> bool {
+/// The same route, wherever it is written (the line does not count).
+pub fn same_route(a: &Route, b: &Route) -> bool {
     Route { line: 0, ..a.clone() } == Route { line: 0, ..b.clone() }
 }
 
-fn same_rule(a: &Rule, b: &Rule) -> bool {
+/// The same rule, wherever it is written.
+pub fn same_rule(a: &Rule, b: &Rule) -> bool {
     Rule { line: 0, ..a.clone() } == Rule { line: 0, ..b.clone() }
 }
 
-fn same_addr(a: &VirtualAddress, b: &VirtualAddress) -> bool {
+/// The same address, wherever it is written.
+pub fn same_addr(a: &VirtualAddress, b: &VirtualAddress) -> bool {
     VirtualAddress { line: 0, ..a.clone() } == VirtualAddress { line: 0, ..b.clone() }
 }
 
