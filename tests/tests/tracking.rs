@@ -318,13 +318,18 @@ fn sync_group_members_fail_over_together() {
         r1.ns.ip(&["link", "set", l, "up"]).expect("up");
     }
     let group = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    // r1's group runs a notify script: GROUP G <STATE> lines, after its members moved.
+    let dir = ScratchDir::new("trksync").expect("scratch dir");
+    let calls = dir.join("calls");
+    let rec = dir.script("rec.sh", &format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display())).expect("script");
+    let group1 = format!("vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n  notify {}\n}}\n", rec.display());
     let c1 = format!(
-        "{group}{}{}",
+        "{group1}{}{}",
         instance("VI_1", 51, 100, VIP, "  track_interface {\n    fl0\n  }\n"),
         instance("VI_2", 52, 100, VIP2, "")
     );
     let c2 = format!("{group}{}{}", instance("VI_1", 51, 90, VIP, ""), instance("VI_2", 52, 90, VIP2, ""));
-    let a1 = start(&lan, "r1", &c1);
+    let mut a1 = start(&lan, "r1", &c1);
     let a2 = start(&lan, "r2", &c2);
     for v in [VIP, VIP2] {
         wait_holder(&lan, &[&a1, &a2], v, "r1", STARTUP + mdi(90) + SLACK, "r1 master of both");
@@ -341,6 +346,11 @@ fn sync_group_members_fail_over_together() {
     for v in [VIP, VIP2] {
         wait_holder(&lan, &[&a1, &a2], v, "r1", mdi(100) + advert() + SLACK, "r1 master of both again");
     }
+    a1.terminate();
+    a1.wait_exit(Duration::from_secs(10)).expect("r1 exits");
+    let got: Vec<String> = std::fs::read_to_string(&calls).unwrap_or_default().lines().map(str::to_string).collect();
+    let want: Vec<String> = ["BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER", "STOP"].iter().map(|s| format!("GROUP G {s} 0")).collect();
+    assert_eq!(got, want, "group notify calls in order");
 }
 
 fn has_route(lan: &Lan, host: &str, dest: &str) -> bool {

@@ -102,10 +102,7 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 add_vips(ctx, inst).await;
                 add_routes(ctx, inst).await;
             }
-            Action::RemoveVips => {
-                remove_routes(ctx, inst).await;
-                remove_vips(ctx, inst).await;
-            }
+            Action::RemoveVips => release(ctx, inst).await,
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
             Action::SendGarp { count } => send_garps(ctx, inst, count),
             Action::Reassert { src, priority: 255 } => {
@@ -127,8 +124,15 @@ async fn add_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
     }
 }
 
+/// Everything mastership gave the instance, in keepalived's order: its virtual rules and
+/// routes, then its VIPs (stop answering ARP first, then remove the addresses).
+pub(super) async fn release(ctx: &mut Ctx, inst: &mut Vrrp) {
+    remove_routes(ctx, inst).await;
+    remove_vips(ctx, inst).await;
+}
+
 /// The instance's virtual_rules and virtual_routes, before its VIPs.
-pub(super) async fn remove_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
+async fn remove_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
     let mut errors = ctx.routes.remove_rules(&inst.cfg.virtual_rules).await;
     errors.extend(ctx.routes.remove_routes(&inst.cfg.virtual_routes).await);
     for e in errors {
@@ -154,7 +158,7 @@ pub(super) async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     }
 }
 
-pub(super) async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
+async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     if let Some(t) = inst.garp_task.take() {
         t.abort();
     }

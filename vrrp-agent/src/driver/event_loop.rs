@@ -123,8 +123,8 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
         }
         run_due(ctx, instances, &mut events, &mut slow_path).await;
         health::run_due(ctx, instances).await;
-        health::settle_groups(ctx, instances).await;
         finish_retired(ctx, instances, opts.xdp_mode).await;
+        health::settle_groups(ctx, instances).await;
     }
 }
 

@@ -118,6 +118,14 @@ impl Health {
         }
     }
 
+    /// Logs the changes the first readings made (at start, after `evaluate_all` already took
+    /// them into account), so that they are not logged later as if they were new.
+    pub(super) fn log_changes(&mut self) {
+        while let Some(change) = self.trackers.poll_change() {
+            info!("{change}");
+        }
+    }
+
     /// Readings already queued (the first ones, at start) taken now, synchronously.
     pub(super) fn take_queued(&mut self) {
         let now = now_ns();
@@ -280,14 +288,21 @@ pub(super) fn prepare_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
     publish_priority(ctx, inst, &v);
     if v.priority != inst.fsm.priority() {
         info!(parent: &inst.span, "({}) Changing effective priority from {} to {}", inst.cfg.name, inst.fsm.priority(), v.priority);
-        inst.fsm.handle_priority_change(now, v.priority);
+        set_priority(ctx, inst, now, v.priority);
     }
     apply_fault(inst, now, &v);
 }
 
+/// A new effective priority: to the FSM (a master advertises it at once) and to the
+/// VRID_CONFIG map (where bpftool shows it).
+fn set_priority(ctx: &mut Ctx, inst: &mut Vrrp, now: u64, priority: u8) {
+    inst.fsm.handle_priority_change(now, priority);
+    publish_state(ctx, inst, state_code(inst.fsm.state()));
+}
+
 fn apply_fault(inst: &mut Vrrp, now: u64, v: &Verdict) {
     let fault = v.tracker_fault();
-    if fault == TrackerFault::Fault {
+    if fault == TrackerFault::Fault && inst.fsm.tracker_fault() != TrackerFault::Fault {
         let why: Vec<String> = v.faults.iter().map(ToString::to_string).collect();
         info!(parent: &inst.span, "({}) entering FAULT state ({})", inst.cfg.name, why.join(", "));
     }
@@ -362,9 +377,7 @@ async fn apply_changes(ctx: &mut Ctx, instances: &mut [Vrrp]) {
                 info!(parent: &inst.span, "{line}");
             }
             if vc.verdict.priority != inst.fsm.priority() {
-                inst.fsm.handle_priority_change(now, vc.verdict.priority);
-                // XDP decides which adverts wake us by our priority.
-                publish_state(ctx, inst, state_code(inst.fsm.state()));
+                set_priority(ctx, inst, now, vc.verdict.priority);
             }
             if vc.verdict.tracker_fault() != vc.from_fault {
                 if vc.verdict.tracker_fault() == TrackerFault::Clear {
@@ -379,17 +392,20 @@ async fn apply_changes(ctx: &mut Ctx, instances: &mut [Vrrp]) {
 }
 
 /// Feeds the sync groups every member's transitions, faults and wishes, and applies their
-/// commands, until no group has anything more to say.
+/// commands, until no group has anything more to say. A member waiting for its interface is a
+/// faulty member. Group notify scripts run once the members have moved (as keepalived: the
+/// members first, then the group's notifies).
 pub(super) async fn settle_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
     if ctx.health.groups.is_empty() {
         ctx.health.transitions.clear();
         return;
     }
-    // Bounded: every round applies commands that cause transitions the groups ignore
-    // (Reason::Synced / SyncFault), so two or three rounds are the most a change needs.
+    // Bounded: the commands cause transitions the groups ignore (Reason::Synced /
+    // SyncFault), so two or three rounds are the most a change needs.
     for _ in 0..16 {
         let transitions = std::mem::take(&mut ctx.health.transitions);
         let mut commands = Vec::new();
+        let mut changes = Vec::new();
         for g in &mut ctx.health.groups {
             for t in &transitions {
                 if let Some(m) = g.member_index(&t.instance) {
@@ -403,45 +419,63 @@ pub(super) async fn settle_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
                     g.handle_want_master(m, wants);
                 }
             }
-            while let Some(change) = g.poll_change() {
-                info!("{change}");
-                if let Some(sg) = ctx.health.config.sync_groups.iter().find(|s| s.name == change.group) {
-                    let state = match change.to {
-                        State::Master => Some(NotifyState::Master),
-                        State::Backup => Some(NotifyState::Backup),
-                        State::Fault => Some(NotifyState::Fault),
-                        State::Initialize => None,
-                    };
-                    if let Some(state) = state {
-                        let scripts = Scripts {
-                            notify: sg.notify.clone(),
-                            master: sg.notify_master.clone(),
-                            backup: sg.notify_backup.clone(),
-                            fault: sg.notify_fault.clone(),
-                            stop: sg.notify_stop.clone(),
-                        };
-                        ctx.notifier.notify_group(&scripts, &sg.name, state);
-                    }
+            for w in &ctx.waiting {
+                if let Some(m) = g.member_index(&w.name) {
+                    g.handle_own_fault(m, TrackerFault::Fault);
                 }
+            }
+            while let Some(change) = g.poll_change() {
+                changes.push(change);
             }
             while let Some((m, cmd)) = g.poll_command() {
                 let name = g.member_names().nth(m).map(str::to_string);
                 commands.extend(name.map(|n| (n, cmd)));
             }
         }
-        if commands.is_empty() && ctx.health.transitions.is_empty() {
-            return;
-        }
         let now = now_ns();
-        for (name, cmd) in commands {
-            let Some(inst) = instances.iter_mut().find(|i| i.cfg.name == name) else { continue };
-            match cmd {
+        for (name, cmd) in &commands {
+            let Some(inst) = instances.iter_mut().find(|i| &i.cfg.name == name) else { continue };
+            match *cmd {
                 SyncCommand::Master => inst.fsm.handle_sync_master(now),
                 SyncCommand::Backup => inst.fsm.handle_sync_backup(now),
                 SyncCommand::Fault(f) => inst.fsm.handle_sync_fault(now, f),
             }
             apply_actions(ctx, inst).await;
         }
+        for change in changes {
+            info!("{change}");
+            let state = match change.to {
+                State::Master => NotifyState::Master,
+                State::Backup => NotifyState::Backup,
+                State::Fault => NotifyState::Fault,
+                State::Initialize => continue,
+            };
+            notify_group(ctx, &change.group, state);
+        }
+        if commands.is_empty() && ctx.health.transitions.is_empty() {
+            return;
+        }
     }
     warn!("sync groups did not settle after 16 rounds; carrying on");
+}
+
+/// A sync group's notify scripts (and FIFO lines) for a group state.
+fn notify_group(ctx: &mut Ctx, group: &str, state: NotifyState) {
+    let Some(sg) = ctx.health.config.sync_groups.iter().find(|s| s.name == group) else { return };
+    let scripts = Scripts {
+        notify: sg.notify.clone(),
+        master: sg.notify_master.clone(),
+        backup: sg.notify_backup.clone(),
+        fault: sg.notify_fault.clone(),
+        stop: sg.notify_stop.clone(),
+    };
+    ctx.notifier.notify_group(&scripts, group, state);
+}
+
+/// Shutdown: every sync group is told STOP, as keepalived does.
+pub(super) fn notify_groups_stop(ctx: &mut Ctx) {
+    let names: Vec<String> = ctx.health.config.sync_groups.iter().map(|g| g.name.clone()).collect();
+    for g in names {
+        notify_group(ctx, &g, NotifyState::Stop);
+    }
 }

@@ -18,7 +18,7 @@ use crate::{
 
 pub use crate::clock::now_ns;
 use super::Ctx;
-use super::actions::{apply_actions, remove_routes, remove_vips};
+use super::actions::{apply_actions, release};
 use super::reload::Pending;
 
 /// One running VRRP instance and what it needs to act.
@@ -98,14 +98,7 @@ pub(super) fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Er
     if !quiet {
         warn!("{}:{}: vrrp_instance {}: {e:#}", cfg.file.display(), cfg.line, cfg.name);
         info!("({}) Entering FAULT STATE ({e:#}; waiting for it)", cfg.name);
-        let scripts = Scripts {
-            notify: cfg.notify.clone(),
-            master: cfg.notify_master.clone(),
-            backup: cfg.notify_backup.clone(),
-            fault: cfg.notify_fault.clone(),
-            stop: cfg.notify_stop.clone(),
-        };
-        ctx.notifier.notify(&scripts, &cfg.name, NotifyState::Fault, cfg.priority);
+        ctx.notifier.notify(&notify_scripts(cfg), &cfg.name, NotifyState::Fault, cfg.priority);
     }
     ctx.waiting.push(cfg.clone());
 }
@@ -241,13 +234,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         fsm: fsm::Instance::new(params),
         vips,
         sender,
-        scripts: Scripts {
-            notify: cfg.notify.clone(),
-            master: cfg.notify_master.clone(),
-            backup: cfg.notify_backup.clone(),
-            fault: cfg.notify_fault.clone(),
-            stop: cfg.notify_stop.clone(),
-        },
+        scripts: notify_scripts(cfg),
         auth,
         checksum,
         last_fed_ts: 0,
@@ -272,8 +259,7 @@ pub(super) async fn stop_instance(ctx: &mut Ctx, inst: &mut Vrrp, now: u64) {
     inst.fsm.handle_stop_now(now);
     apply_actions(ctx, inst).await;
     if inst.owns_vips {
-        remove_routes(ctx, inst).await;
-        remove_vips(ctx, inst).await;
+        release(ctx, inst).await;
     }
 }
 
@@ -286,4 +272,15 @@ pub(super) async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
     super::health::prepare_instance(ctx, inst);
     inst.fsm.handle_startup(now);
     apply_actions(ctx, inst).await;
+}
+
+/// An instance's notify scripts.
+fn notify_scripts(cfg: &config::Instance) -> Scripts {
+    Scripts {
+        notify: cfg.notify.clone(),
+        master: cfg.notify_master.clone(),
+        backup: cfg.notify_backup.clone(),
+        fault: cfg.notify_fault.clone(),
+        stop: cfg.notify_stop.clone(),
+    }
 }

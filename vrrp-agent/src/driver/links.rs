@@ -8,7 +8,7 @@ use crate::{core::fsm::State, net::tx::Sender};
 
 pub use crate::clock::now_ns;
 use super::Ctx;
-use super::actions::{apply_actions, remove_vips, send_garps};
+use super::actions::{apply_actions, release, send_garps};
 use super::instance::{OwnedVip, Vrrp};
 
 /// Re-reads each instance's interface and raises or clears FAULT on a change (keepalived's
@@ -75,7 +75,7 @@ pub(super) async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
         inst.fsm.handle_fault(now_ns(), true);
         apply_actions(ctx, &mut inst).await;
         if inst.owns_vips {
-            remove_vips(ctx, &mut inst).await;
+            release(ctx, &mut inst).await;
         }
         ctx.dp.forget_vrid(&inst.key);
         for (name, old, new) in devices {

@@ -122,6 +122,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     health::read_tracked_links(&mut ctx).await;
     ctx.health.take_queued();
     ctx.health.evaluate_all();
+    ctx.health.log_changes();
     health::publish_all(&mut ctx);
     let mut instances = Vec::new();
     for cfg in &config.instances {
@@ -130,18 +131,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             Err(e) => setup_failed(&mut ctx, cfg, &e, false),
         }
     }
-    if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
-        ctx.dp.shutdown();
-        bail!("{}: no vrrp_instance could be started (see above)", opts.config.display());
-    }
+    let result = if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
+        Err(anyhow::anyhow!("{}: no vrrp_instance could be started (see above)", opts.config.display()))
+    } else {
+        event_loop(&mut ctx, &mut instances, &opts).await
+    };
 
-    let result = event_loop(&mut ctx, &mut instances, &opts).await;
-
-    // Shutdown (also after an error): priority 0 from masters, VIPs removed, XDP detached.
+    // Shutdown (also after an error, and when nothing could start): priority 0 from masters,
+    // VIPs and routes removed, sync groups told STOP, static objects removed, scripts and
+    // FIFOs finished, XDP detached.
     let now = now_ns();
     for inst in &mut instances {
         stop_instance(&mut ctx, inst, now).await;
     }
+    health::notify_groups_stop(&mut ctx);
     static_routes::remove(&mut ctx).await;
     ctx.health.stop().await;
     // notify_stop and `notify ... STOP` were started above: give them a moment.
