@@ -198,11 +198,6 @@ impl Health {
             None => self.files = start_files(&cfg.track_files, self.tx.clone()),
         }
         self.read_files_now();
-        let (priorities, notes) = Priorities::new(cfg, &self.trackers);
-        for n in notes {
-            warn!("{n}");
-        }
-        self.priorities = priorities;
         self.gone = self.ledger.reload(cfg, now_ns());
         self.groups = SyncGroup::from_config(cfg);
         // The rebuilt groups learn where their running members are.

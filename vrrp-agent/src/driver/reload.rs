@@ -89,6 +89,10 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     super::static_routes::reload(ctx, &old, &config).await;
     ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
     ctx.health.reload(&config, instances);
+    // Interfaces a reload starts tracking are read now, before any instance is re-judged.
+    super::health::read_tracked_links(ctx).await;
+    ctx.health.evaluate_all();
+    ctx.health.log_changes();
     super::health::publish_all(ctx);
     for inst in instances.iter_mut().filter(|i| i.pending.is_none()) {
         super::health::prepare_instance(ctx, inst);
