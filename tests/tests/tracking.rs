@@ -477,3 +477,33 @@ fn static_routes_live_with_the_agent_and_follow_sighup() {
         assert!(!has_route(&lan, "r1", d), "static route {d} left behind at exit");
     }
 }
+
+#[test]
+fn a_sync_groups_own_track_interface_faults_every_member() {
+    if !require_root("a_sync_groups_own_track_interface_faults_every_member") {
+        return;
+    }
+    let lan = two_routers("trkgrpif");
+    let r1 = lan.host("r1");
+    r1.ns.ip(&["link", "add", "gl0", "type", "veth", "peer", "name", "gl1"]).expect("veth");
+    for l in ["gl0", "gl1"] {
+        r1.ns.ip(&["link", "set", l, "up"]).expect("up");
+    }
+    let g1 = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n  track_interface {\n    gl0\n  }\n}\n";
+    let g2 = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    let c1 = format!("{g1}{}{}", instance("VI_1", 51, 100, VIP, ""), instance("VI_2", 52, 100, VIP2, ""));
+    let c2 = format!("{g2}{}{}", instance("VI_1", 51, 90, VIP, ""), instance("VI_2", 52, 90, VIP2, ""));
+    let a1 = start(&lan, "r1", &c1);
+    let a2 = start(&lan, "r2", &c2);
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r1", STARTUP + mdi(90) + SLACK, "r1 master of both");
+    }
+    r1.ns.ip(&["link", "set", "gl0", "down"]).expect("down");
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r2", mdi(90) + advert() + SLACK, "r2 master of both");
+    }
+    r1.ns.ip(&["link", "set", "gl0", "up"]).expect("up");
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1, &a2], v, "r1", mdi(100) + advert() + SLACK, "r1 master of both again");
+    }
+}
