@@ -11,7 +11,7 @@
 //! `enable_script_security`) is reported with its config line the first time it is wanted
 //! and never run. At shutdown, after a short drain, every script still running is killed
 //! with its process group, the FIFO queues are flushed (bounded) and FIFOs the agent created
-//! are removed.
+//! are removed. A SIGHUP applies new `global_defs` with [`Notifier::reload`].
 mod fifo;
 
 pub use fifo::{FifoWriter, fifo_line};
@@ -81,9 +81,36 @@ pub struct Notifier {
     running: JoinSet<()>,
     /// Each script line checked once (as keepalived checks them once at startup).
     checked: HashMap<ScriptCommand, Result<Script, ExecError>>,
-    fifos: Vec<FifoWriter>,
-    /// The `*_fifo_script` runs (they live until shutdown).
+    fifos: Vec<OpenFifo>,
+    /// The `*_fifo_script` runs (they live until shutdown, or until a reload replaces them).
     fifo_scripts: JoinSet<()>,
+    /// FIFOs a reload dropped, still writing out their last lines.
+    closing: JoinSet<()>,
+}
+
+/// One notify FIFO being written, and its reader script.
+struct OpenFifo {
+    writer: FifoWriter,
+    /// The `*_fifo_script` as checked, and its process group (= pid) once started.
+    script: Option<(Script, Option<i32>)>,
+}
+
+/// The FIFOs `global_defs` configures: keyword, FIFO, its script.
+fn fifo_defs(global: &GlobalDefs) -> [(&'static str, Option<&NotifyFifo>, Option<&ScriptCommand>); 2] {
+    [
+        ("notify_fifo", global.notify_fifo.as_ref(), global.notify_fifo_script.as_ref()),
+        ("vrrp_notify_fifo", global.vrrp_notify_fifo.as_ref(), global.vrrp_notify_fifo_script.as_ref()),
+    ]
+}
+
+/// SIGTERM to a FIFO script's process group, if the runner still has it (a group leaves the
+/// runner when reaped, so the id cannot belong to someone else then).
+fn stop_fifo_script(runner: &Runner, pgid: i32) {
+    if runner.running().contains(&pgid)
+        && let Err(e) = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGTERM)
+    {
+        debug!("stopping notify fifo script (process group {pgid}): {e}");
+    }
 }
 
 impl Notifier {
@@ -103,6 +130,7 @@ impl Notifier {
             checked: HashMap::new(),
             fifos: Vec::new(),
             fifo_scripts: JoinSet::new(),
+            closing: JoinSet::new(),
         }
     }
 
@@ -111,21 +139,67 @@ impl Notifier {
     /// reported and left out; the agent runs on. Must be called within a tokio runtime.
     pub fn from_config(timeout: Duration, global: &GlobalDefs, runner: Runner) -> Self {
         let mut n = Notifier::with_env(timeout, ExecEnv::from_global(global), runner);
-        let pairs = [
-            ("notify_fifo", &global.notify_fifo, &global.notify_fifo_script),
-            ("vrrp_notify_fifo", &global.vrrp_notify_fifo, &global.vrrp_notify_fifo_script),
-        ];
-        for (kw, fifo, script) in pairs {
+        for (kw, fifo, script) in fifo_defs(global) {
             if let Some(f) = fifo {
-                n.open_fifo(kw, f, script.as_ref());
+                n.open_fifo(kw, f, script);
             }
         }
         n
     }
 
+    /// A SIGHUP: the new `global_defs` take effect. Script security and `script_user` are
+    /// the new ones, and every notify script is checked again when next wanted (one fixed
+    /// or added since is run, one made insecure is refused). A FIFO at an unchanged path
+    /// stays open with its queue (nothing lost); its reader script is restarted only if it
+    /// changed (command, or user after the new settings), else left running. A FIFO at a new
+    /// path is created and opened (its script started); one no longer configured writes out
+    /// what it has queued (bounded) and is closed, removed if the agent created it, and its
+    /// script stopped. Must be called within a tokio runtime.
+    pub fn reload(&mut self, global: &GlobalDefs) {
+        self.env = ExecEnv::from_global(global);
+        self.checked.clear();
+        let mut old = std::mem::take(&mut self.fifos);
+        for (kw, fifo, script) in fifo_defs(global) {
+            let Some(f) = fifo else { continue };
+            let Some(i) = old.iter().position(|o| o.writer.path() == f.path) else {
+                self.open_fifo(kw, f, script);
+                continue;
+            };
+            let mut kept = old.swap_remove(i);
+            let want = script.and_then(|s| self.check_fifo_script(kw, s).map(|sc| (s, sc)));
+            let same = match (&kept.script, &want) {
+                (Some((a, _)), Some((_, b))) => a == b,
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                if let Some((_, Some(pgid))) = kept.script.take() {
+                    info!("{kw} {}: its script changed; stopping the old one", f.path.display());
+                    stop_fifo_script(&self.runner, pgid);
+                }
+                kept.script = want.map(|(s, sc)| {
+                    let pgid = self.spawn_fifo_script(&fifo_script_label(kw, s), &sc, &f.path);
+                    (sc, pgid)
+                });
+            }
+            self.fifos.push(kept);
+        }
+        for gone in old {
+            info!("notify FIFO {}: no longer configured; closing it", gone.writer.path().display());
+            let runner = self.runner.clone();
+            self.closing.spawn(async move {
+                // Its reader gets the last lines before it is stopped.
+                gone.writer.close(FIFO_FLUSH).await;
+                if let Some((_, Some(pgid))) = gone.script {
+                    stop_fifo_script(&runner, pgid);
+                }
+            });
+        }
+    }
+
     fn open_fifo(&mut self, kw: &str, f: &NotifyFifo, script: Option<&ScriptCommand>) {
         let at = format!("{}:{}", f.file.display(), f.line);
-        if self.fifos.iter().any(|w| w.path() == f.path) {
+        if self.fifos.iter().any(|o| o.writer.path() == f.path) {
             error!("{at}: {kw} {}: the FIFO names must all be different; ignored", f.path.display());
             return;
         }
@@ -144,16 +218,21 @@ impl Notifier {
             }
         };
         // As keepalived: the script first (it opens the FIFO for reading), then our end.
-        if let Some(s) = script {
-            self.start_fifo_script(kw, s, &f.path);
-        }
+        let script = script.and_then(|s| {
+            let sc = self.check_fifo_script(kw, s)?;
+            let pgid = self.spawn_fifo_script(&fifo_script_label(kw, s), &sc, &f.path);
+            Some((sc, pgid))
+        });
         match FifoWriter::open(&f.path, created) {
-            Ok(w) => {
+            Ok(writer) => {
                 info!("{kw}: writing notifications to {}", f.path.display());
-                self.fifos.push(w);
+                self.fifos.push(OpenFifo { writer, script });
             }
             Err(e) => {
                 error!("{at}: {kw} {}: cannot open the FIFO: {e}", f.path.display());
+                if let Some((_, Some(pgid))) = script {
+                    stop_fifo_script(&self.runner, pgid);
+                }
                 if created {
                     let _ = std::fs::remove_file(&f.path);
                 }
@@ -161,28 +240,32 @@ impl Notifier {
         }
     }
 
-    fn start_fifo_script(&mut self, kw: &str, s: &ScriptCommand, path: &Path) {
-        let label = format!("{}:{}: {kw}_script", s.file.display(), s.line);
-        let script = match prepare(&label, &s.command, s.user.as_ref(), &self.env) {
-            Ok(sc) => sc,
-            Err(e) => {
-                error!("{label}: not run: {e}");
-                return;
-            }
-        };
+    /// The FIFO script checked with the current settings (`None`, reported, if refused).
+    fn check_fifo_script(&self, kw: &str, s: &ScriptCommand) -> Option<Script> {
+        let label = fifo_script_label(kw, s);
+        prepare(&label, &s.command, s.user.as_ref(), &self.env).map_err(|e| error!("{label}: not run: {e}")).ok()
+    }
+
+    /// Starts the FIFO script with the FIFO's path; its process group if it started.
+    fn spawn_fifo_script(&mut self, label: &str, script: &Script, path: &Path) -> Option<i32> {
         let path = path.display().to_string();
-        match self.runner.spawn(&script, &[&path], None) {
+        match self.runner.spawn(script, &[&path], None) {
             Ok(run) => {
-                debug!("{label}: started `{} {path}` (pid {})", script.display(), run.pid());
-                let label = label.clone();
+                let pgid = run.pid();
+                debug!("{label}: started `{} {path}` (pid {pgid})", script.display());
+                let label = label.to_string();
                 self.fifo_scripts.spawn(async move {
                     match run.wait().await {
                         Ok(o) => info!("{label}: notify fifo script terminated ({o})"),
                         Err(e) => warn!("{label}: notify fifo script: {e}"),
                     }
                 });
+                Some(pgid)
             }
-            Err(e) => error!("{label}: cannot run `{}`: {e}", script.display()),
+            Err(e) => {
+                error!("{label}: cannot run `{}`: {e}", script.display());
+                None
+            }
         }
     }
 
@@ -202,7 +285,7 @@ impl Notifier {
         while self.running.try_join_next().is_some() {}
         let line = fifo_line(kind, name, state.as_str(), priority);
         for f in &self.fifos {
-            f.send(line.clone());
+            f.writer.send(line.clone());
         }
         if let Some(cmd) = scripts.specific(state) {
             self.start(cmd, &[], name);
@@ -260,7 +343,11 @@ impl Notifier {
         }
         // The last lines (STOP) reach the FIFOs' readers before those are stopped.
         for f in self.fifos.drain(..) {
-            f.close(FIFO_FLUSH).await;
+            f.writer.close(FIFO_FLUSH).await;
+        }
+        // FIFOs a reload dropped: their close is bounded by FIFO_FLUSH too.
+        if tokio::time::timeout(FIFO_FLUSH + Duration::from_millis(500), async { while self.closing.join_next().await.is_some() {} }).await.is_err() {
+            self.closing.abort_all();
         }
         let groups = self.runner.running();
         if !groups.is_empty() {
@@ -277,6 +364,10 @@ impl Notifier {
             self.fifo_scripts.detach_all();
         }
     }
+}
+
+fn fifo_script_label(kw: &str, s: &ScriptCommand) -> String {
+    format!("{}:{}: {kw}_script", s.file.display(), s.line)
 }
 
 #[cfg(test)]

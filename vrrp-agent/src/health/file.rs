@@ -16,8 +16,9 @@
 //! - a track file whose directory does not exist is dropped with an error, as keepalived does.
 //!
 //! Output: a [`HealthEvent::File`] with the raw value (the weight is the core's business), once
-//! when a tracker starts and then whenever the value changes. One task reads and sends, so
-//! the events of one tracker are always in the order the file changed.
+//! when a tracker starts and then whenever the value changes. A new tracker's file is read
+//! by `start`/`update` themselves, so [`FileTrackers::value`] knows it when they return; one
+//! task sends, so the events of one tracker are always in the order the file changed.
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read as _, Write as _};
@@ -59,7 +60,7 @@ pub struct FileTrackers {
 struct Shared {
     inotify: Arc<Inotify>,
     state: Mutex<State>,
-    /// Wakes the task to read (and announce) trackers that have no value yet.
+    /// Wakes the task to announce trackers started since it last looked.
     wake: Notify,
 }
 
@@ -75,8 +76,10 @@ struct Tracked {
     /// The last component of `path`, as inotify names it in the directory's events.
     file_name: OsString,
     wd: WatchDescriptor,
-    /// The value last sent; `None` until the task has read it once.
-    value: Option<i64>,
+    /// The current value: read when the tracker starts, then at every change.
+    value: i64,
+    /// Whether `value` has been sent once (the watcher task announces new trackers).
+    announced: bool,
 }
 
 impl FileTrackers {
@@ -104,9 +107,14 @@ impl FileTrackers {
         errors
     }
 
-    /// The value last sent for a tracker (`None`: unknown name, or not read yet).
+    /// A tracker's current value (`None`: unknown name). Known as soon as [`start`] or
+    /// [`update`] returns: they read new trackers' files themselves (the event announcing
+    /// the value follows from the watcher task).
+    ///
+    /// [`start`]: FileTrackers::start
+    /// [`update`]: FileTrackers::update
     pub fn value(&self, name: &str) -> Option<i64> {
-        lock(&self.shared.state).trackers.get(name).and_then(|t| t.value)
+        lock(&self.shared.state).trackers.get(name).map(|t| t.value)
     }
 
     /// The names being watched.
@@ -185,7 +193,11 @@ fn apply(shared: &Shared, defs: &[TrackFile], at_start: bool) -> Vec<FileTrackEr
             Ok(wd) => {
                 tracing::debug!(track_file = %d.name, path = %path.display(), "watching");
                 let file_name = file_name.to_os_string();
-                st.trackers.insert(d.name.clone(), Tracked { def: d.clone(), path, file_name, wd, value: None });
+                // Read now (after the watch is set, so no change is missed), so that the
+                // caller knows the value when we return. An invalid number at start reads
+                // as 0, as in keepalived.
+                let value = read_value(&path).unwrap_or(0);
+                st.trackers.insert(d.name.clone(), Tracked { def: d.clone(), path, file_name, wd, value, announced: false });
             }
             Err(e) => errors.push(FileTrackError::at(d, format!("cannot watch directory {}: {e}", dir.display()))),
         }
@@ -355,15 +367,13 @@ async fn run(shared: Arc<Shared>, afd: AsyncFd<InotifyFd>, tx: mpsc::Sender<Heal
     }
 }
 
-/// Reads the trackers that have no value yet (just started).
+/// The values of the trackers started since the last call, not sent yet.
 fn read_unread(shared: &Shared) -> Vec<HealthEvent> {
     let mut st = lock(&shared.state);
     let mut out = Vec::new();
-    for (name, t) in st.trackers.iter_mut().filter(|(_, t)| t.value.is_none()) {
-        // An invalid number at start reads as 0, as in keepalived.
-        let v = read_value(&t.path).unwrap_or(0);
-        t.value = Some(v);
-        out.push(HealthEvent::File { name: name.clone(), value: v });
+    for (name, t) in st.trackers.iter_mut().filter(|(_, t)| !t.announced) {
+        t.announced = true;
+        out.push(HealthEvent::File { name: name.clone(), value: t.value });
     }
     out
 }
@@ -403,14 +413,12 @@ fn handle_events(shared: &Shared, events: &[nix::sys::inotify::InotifyEvent]) ->
 }
 
 fn update(name: &str, t: &mut Tracked, v: Option<i64>, out: &mut Vec<HealthEvent>) {
-    let v = match (v, t.value) {
-        (Some(v), _) => v,
-        (None, Some(_)) => return, // invalid: keep the last value
-        (None, None) => 0,
-    };
-    if t.value != Some(v) {
+    // `None`: invalid, keep the last value.
+    let Some(v) = v else { return };
+    if t.value != v {
         tracing::debug!(track_file = %name, value = v, "track file changed");
-        t.value = Some(v);
+        t.value = v;
+        t.announced = true;
         out.push(HealthEvent::File { name: name.to_string(), value: v });
     }
 }

@@ -26,6 +26,11 @@
 //! rename to the tracked name of an untracked process counts. `quorum`, `quorum_max` and the
 //! delays are not applied here: the core turns counts into up/down.
 //!
+//! Every `/proc` read (scans, command lines at exec) happens on a thread of the tracker's
+//! own, never on the agent's runtime: a read of `/proc/PID/cmdline` can stall for as long as
+//! that process is stuck in the kernel (D state), and the runtime has one thread. The table
+//! goes to that thread and back for each step, so events still apply in ring-buffer order.
+//!
 //! Process ids are the kernel's global ones: an agent in its own PID namespace (not only a
 //! network namespace) cannot see the processes' `/proc` entries under those ids; it warns.
 use std::{
@@ -380,6 +385,41 @@ pub enum ProcessTrackError {
     Register(io::Error),
     #[error("the process tracker task has stopped")]
     Stopped,
+    #[error("starting the /proc reader thread: {0}")]
+    Thread(io::Error),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The thread that does the tracker's `/proc` reads (see the module documentation). It ends
+/// when this is dropped, after the job in hand; a job stuck in a read does not keep the agent
+/// from exiting (the thread is not joined).
+struct ProcReader {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl ProcReader {
+    fn start() -> io::Result<ProcReader> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new().name("vrrp-proc-read".into()).spawn(move || {
+            while let Ok(job) = rx.recv() {
+                job();
+            }
+        })?;
+        Ok(ProcReader { jobs })
+    }
+
+    /// Runs `f` on the table on the reader thread and gives the table back (`None`: the
+    /// thread is gone, or `f` panicked).
+    async fn with_table(&self, mut table: ProcessTable, f: impl FnOnce(&mut ProcessTable) + Send + 'static) -> Option<ProcessTable> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            f(&mut table);
+            let _ = tx.send(table);
+        });
+        self.jobs.send(job).ok()?;
+        rx.await.ok()
+    }
 }
 
 enum Command {
@@ -456,8 +496,9 @@ impl ProcessTrackers {
             // SAFETY: the ring buffer owns its map fd and the AsyncFd owns the ring buffer,
             // so the fd stays open exactly as long as it is registered.
             let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProcessTrackError::Register(e.into()))?;
+            let reader = ProcReader::start().map_err(ProcessTrackError::Thread)?;
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(run(ring, lost, cmd_rx, self.tx.clone(), self.stats.clone()));
+            let task = tokio::spawn(run(ring, lost, reader, cmd_rx, self.tx.clone(), self.stats.clone()));
             self.task = Some((task, cmd_tx));
         }
         let Some((_, cmd)) = &self.task else { return Ok(()) };
@@ -502,12 +543,25 @@ const MAX_OUTBOX: usize = 4096;
 async fn run(
     mut ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
+    reader: ProcReader,
     mut cmds: mpsc::UnboundedReceiver<Command>,
     tx: mpsc::Sender<HealthEvent>,
     stats: Arc<SharedStats>,
 ) {
     let proc = Path::new("/proc");
     let mut table = ProcessTable::default();
+    // The table visits the reader thread for every step that may read /proc.
+    macro_rules! off_runtime {
+        ($f:expr) => {
+            match reader.with_table(table, $f).await {
+                Some(t) => t,
+                None => {
+                    tracing::error!("the /proc reader thread failed; vrrp_track_process counts no longer follow");
+                    return;
+                }
+            }
+        };
+    }
     let mut lost = proc_events_lost(&lost_map);
     let mut outbox = VecDeque::new();
     loop {
@@ -525,7 +579,7 @@ async fn run(
                 let Some(Command::Update(defs, done)) = cmd else { return };
                 table.update(&defs);
                 if table.needs_scan() {
-                    scan(&mut table, proc, false);
+                    table = off_runtime!(move |t: &mut ProcessTable| scan(t, proc, false));
                 }
                 queue(&mut outbox, table.poll_events());
                 let _ = done.send(());
@@ -540,14 +594,23 @@ async fn run(
                 };
                 let ring = guard.get_inner_mut();
                 let mut n = 0u32;
+                let mut batch = Vec::new();
                 while let Some(item) = ring.next() {
                     n += 1;
                     match bytemuck::try_pod_read_unaligned::<ProcEvent>(item.get(..size_of::<ProcEvent>()).unwrap_or(&[])) {
-                        Ok(ev) => apply(&mut table, proc, &ev),
+                        Ok(ev) => batch.push(ev),
                         Err(_) => tracing::debug!("process event of {} bytes ignored", item.len()),
                     }
                 }
                 guard.clear_ready();
+                drop(guard);
+                // Only an exec may read /proc, and only when a definition compares command
+                // lines; other batches are applied here.
+                if table.cmdline_bytes().is_some() && batch.iter().any(|ev| ev.kind == proc_event::EXEC) {
+                    table = off_runtime!(move |t: &mut ProcessTable| batch.iter().for_each(|ev| apply(t, proc, ev)));
+                } else {
+                    batch.iter().for_each(|ev| apply(&mut table, proc, ev));
+                }
                 tracing::trace!("{n} process event(s)");
                 stats.events.fetch_add(u64::from(n), Ordering::Relaxed);
                 let now_lost = proc_events_lost(&lost_map);
@@ -559,7 +622,7 @@ async fn run(
                         now_lost.wrapping_sub(lost)
                     );
                     lost = now_lost;
-                    scan(&mut table, proc, true);
+                    table = off_runtime!(move |t: &mut ProcessTable| scan(t, proc, true));
                 }
                 queue(&mut outbox, table.poll_events());
             }

@@ -144,8 +144,6 @@ async fn run_tracker(def: VrrpScript, script: Script, runner: Runner, tx: mpsc::
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut current: Option<RunFuture> = None;
-    // The last exit status (keepalived starts from 0).
-    let mut last: Option<i32> = None;
     let name = def.name.clone();
     loop {
         tokio::select! {
@@ -175,22 +173,10 @@ async fn run_tracker(def: VrrpScript, script: Script, runner: Runner, tx: mpsc::
             }
             outcome = async { match current.as_mut() { Some(run) => run.await, None => std::future::pending().await } }, if current.is_some() => {
                 current = None;
-                let status = match outcome {
-                    ScriptOutcome::Success => Some(0),
-                    ScriptOutcome::Failed(code) => code,
-                    ScriptOutcome::TimedOut => {
-                        warn!("vrrp_script {name}: timed out after {} s, killed with its process group", timeout.as_secs());
-                        None
-                    }
-                    ScriptOutcome::NotRun => None,
-                };
-                // As keepalived: a change of exit status is logged (the verdict, with
-                // rise/fall, is the core's).
-                if let Some(c) = status.filter(|&c| last.is_some_and(|l| l != c) || (last.is_none() && c != 0)) {
-                    info!("Script `{name}` now returning {c}");
-                }
-                if status.is_some() {
-                    last = status;
+                // A change of exit status ("now returning N") is logged by the core, which
+                // sees every reading; here only what the core cannot know.
+                if outcome == ScriptOutcome::TimedOut {
+                    warn!("vrrp_script {name}: timed out after {} s, killed with its process group", timeout.as_secs());
                 }
                 if tx.send(HealthEvent::Script { name: name.clone(), outcome }).await.is_err() {
                     debug!("vrrp_script {name}: nobody listens any more; stopping");

@@ -148,3 +148,112 @@ fn fifo_line_is_keepalived_format() {
     assert_eq!(fifo_line("INSTANCE", "VI_1", "MASTER", 100), "INSTANCE \"VI_1\" MASTER 100\n");
     assert_eq!(fifo_line("GROUP", "G", "FAULT", 0), "GROUP \"G\" FAULT 0\n");
 }
+
+/// A FIFO opened for reading without blocking, read as lines come.
+struct FifoReader(std::fs::File, String);
+
+impl FifoReader {
+    fn open(path: &Path) -> FifoReader {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        FifoReader(std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).unwrap(), String::new())
+    }
+
+    async fn wait_text(&mut self, want: &str) {
+        let FifoReader(f, text) = self;
+        wait_for(Duration::from_secs(5), &format!("{want:?} from the FIFO"), || {
+            let mut buf = [0u8; 512];
+            if let Ok(n) = f.read(&mut buf) {
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            (text == want).then_some(())
+        })
+        .await;
+    }
+}
+
+/// SIGHUP: the new `global_defs` reach the notify side. Script checks are made again (with
+/// the new script security), so a script fixed or added since is run.
+#[tokio::test]
+async fn reload_checks_notify_scripts_again_with_the_new_settings() {
+    if !crate::exec::testutil::require_root("reload_checks_notify_scripts_again_with_the_new_settings") {
+        return;
+    }
+    let d = TempDir::new("notify-reload-env");
+    let s = d.path("late.sh");
+    let scripts = Scripts { master: Some(cmd(&s.display().to_string())), ..Scripts::default() };
+    let mut n = Notifier::from_config(Duration::from_secs(5), &GlobalDefs::default(), Runner::new());
+    n.notify(&scripts, "VI_1", NotifyState::Master, 100);
+    assert!(matches!(n.checked.get(&cmd(&s.display().to_string())), Some(Err(_))), "missing at first");
+    d.script("late.sh", &format!("echo ran >> {}", d.path("ran").display()));
+    n.notify(&scripts, "VI_1", NotifyState::Master, 100);
+    assert!(n.running.is_empty(), "the first check holds until a reload");
+
+    // (Script security needs a script user: without one keepalived refuses every script.)
+    let root = crate::config::ScriptUser { user: "root".into(), group: None };
+    let global = GlobalDefs { enable_script_security: true, script_user: Some(root.clone()), ..GlobalDefs::default() };
+    n.reload(&global);
+    assert_eq!(n.env, ExecEnv { security: true, script_user: Some(root) }, "the new global_defs' settings");
+    n.notify(&scripts, "VI_1", NotifyState::Master, 100);
+    n.drain(Duration::from_secs(5)).await;
+    assert_eq!(d.read("ran"), "ran\n");
+}
+
+/// SIGHUP: a FIFO whose path and script are unchanged is left alone (its reader is not
+/// restarted, its queue kept); a FIFO moved elsewhere is opened at the new path (the old one,
+/// created by the agent, removed); a FIFO whose script changed gets the new script and the
+/// old one is stopped.
+#[tokio::test]
+async fn reload_keeps_unchanged_fifos_and_replaces_changed_ones() {
+    let d = TempDir::new("notify-reload-fifo");
+    let (a, b, c) = (d.path("a.fifo"), d.path("b.fifo"), d.path("c.fifo"));
+    let reader = |tag: &str| {
+        d.script(&format!("reader-{tag}.sh"), &format!("echo $$ > {}\nexec cat \"$1\" >> {}", d.path(&format!("pid-{tag}")).display(), d.path(&format!("out-{tag}")).display()))
+    };
+    let (r1, r2) = (reader("1"), reader("2"));
+    let global = GlobalDefs {
+        notify_fifo: Some(fifo_conf(&a)),
+        notify_fifo_script: Some(cmd(&r1.display().to_string())),
+        vrrp_notify_fifo: Some(fifo_conf(&b)),
+        ..GlobalDefs::default()
+    };
+    let mut n = Notifier::from_config(Duration::from_secs(5), &global, Runner::new());
+    let pid1 = read_pid(&d.path("pid-1")).await;
+    let _reap = Reap(vec![pid1]);
+    n.notify(&Scripts::default(), "VI_1", NotifyState::Backup, 90);
+    let l1 = "INSTANCE \"VI_1\" BACKUP 90\n";
+    wait_for(Duration::from_secs(5), "reader 1 to copy line 1", || (d.read("out-1") == l1).then_some(())).await;
+
+    // a unchanged (only its location in the file moved); b moved to c.
+    let moved = GlobalDefs {
+        notify_fifo: Some(NotifyFifo { line: 30, ..fifo_conf(&a) }),
+        notify_fifo_script: Some(ScriptCommand { line: 31, ..cmd(&r1.display().to_string()) }),
+        vrrp_notify_fifo: Some(fifo_conf(&c)),
+        ..GlobalDefs::default()
+    };
+    n.reload(&moved);
+    assert!(std::fs::metadata(&c).unwrap().file_type().is_fifo(), "the new FIFO is there when reload returns");
+    let mut rc = FifoReader::open(&c);
+    n.notify(&Scripts::default(), "VI_1", NotifyState::Master, 90);
+    let l2 = "INSTANCE \"VI_1\" MASTER 90\n";
+    rc.wait_text(l2).await;
+    wait_for(Duration::from_secs(5), "reader 1 to copy line 2", || (d.read("out-1") == format!("{l1}{l2}")).then_some(())).await;
+    assert!(alive(pid1), "the unchanged FIFO's script was not restarted");
+    assert!(!d.path("pid-2").exists());
+    wait_for(Duration::from_secs(5), "the old FIFO b to be removed", || (!b.exists()).then_some(())).await;
+
+    // a's script changes: the old reader stops, the new one reads what follows.
+    let rescript = GlobalDefs { notify_fifo_script: Some(cmd(&r2.display().to_string())), ..moved.clone() };
+    n.reload(&rescript);
+    let pid2 = read_pid(&d.path("pid-2")).await;
+    let _reap2 = Reap(vec![pid2]);
+    wait_for(Duration::from_secs(5), "the old FIFO script to stop", || (!alive(pid1)).then_some(())).await;
+    n.notify(&Scripts::default(), "VI_1", NotifyState::Fault, 90);
+    let l3 = "INSTANCE \"VI_1\" FAULT 90\n";
+    wait_for(Duration::from_secs(5), "reader 2 to copy line 3", || (d.read("out-2") == l3).then_some(())).await;
+    rc.wait_text(&format!("{l2}{l3}")).await;
+    assert_eq!(d.read("out-1"), format!("{l1}{l2}"));
+
+    n.drain(Duration::from_secs(1)).await;
+    assert!(!alive(pid2));
+    assert!(!a.exists() && !c.exists(), "FIFOs the agent created are removed at exit");
+}

@@ -265,3 +265,26 @@ async fn a_symlinked_file_is_followed_to_its_target() {
     std::fs::write(&target, "9").unwrap();
     assert_eq!(next(&mut rx).await, ev("l", 9));
 }
+
+/// The driver asks for a tracker's value right after starting or reloading it (to seed the
+/// core without an Unknown period): it must be there without waiting for the watcher task,
+/// and the watcher still announces it once.
+#[tokio::test]
+async fn the_value_is_known_as_soon_as_start_and_update_return() {
+    let dir = TempDir::new("sync");
+    let (pa, pb) = (dir.file("a"), dir.file("b"));
+    std::fs::write(&pa, "5").unwrap();
+    std::fs::write(&pb, "0x10").unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let (mut t, errors) = FileTrackers::start(&[def("a", &pa)], tx).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    // No await in between: the watcher task has not run yet.
+    assert_eq!(t.value("a"), Some(5));
+    assert!(t.update(&[def("a", &pa), def("b", &pb)]).is_empty());
+    assert_eq!(t.value("b"), Some(16));
+    let mut got = vec![next(&mut rx).await, next(&mut rx).await];
+    got.sort();
+    assert_eq!(got, vec![ev("a", 5), ev("b", 16)], "each announced once");
+    std::fs::write(&pa, "6").unwrap();
+    assert_eq!(next(&mut rx).await, ev("a", 6), "no second announcement before the change");
+}

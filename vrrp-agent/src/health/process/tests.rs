@@ -293,3 +293,67 @@ fn reports_queue_in_order_and_merge_when_nobody_reads() {
     let last_c = MAX_OUTBOX as u32 - 1;
     assert_eq!(Vec::from(outbox), vec![ev("b", 1), ev("a", last_a), ev("c", last_c)]);
 }
+
+/// A `/proc` read that never returns (a process in D state holds its cmdline's mmap lock)
+/// must not stop the agent, whose runtime has one thread: the reads happen on the tracker's
+/// own thread. Here a made-up `/proc` whose `cmdline` is a FIFO nobody writes stalls the scan
+/// until the test writes it.
+#[test]
+#[expect(clippy::unwrap_used, reason = "tests: a failing step fails the test")]
+fn a_stalled_proc_read_does_not_stop_the_runtime() {
+    use std::sync::atomic::AtomicBool;
+    let dir = std::env::temp_dir().join(format!("vrrp-agent-fakeproc-{}", std::process::id()));
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let pid_dir = dir.join("4242");
+    std::fs::create_dir_all(&pid_dir).unwrap();
+    std::fs::write(pid_dir.join("stat"), "4242 (daemon) S 1 4242 4242 0 -1\n").unwrap();
+    let fifo = pid_dir.join("cmdline");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+
+    // Whoever comes first unblocks the read: the test, or (so that a failing test ends
+    // instead of hanging) a watchdog after a deadline.
+    let fired = Arc::new(AtomicBool::new(false));
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn({
+        let (fifo, fired) = (fifo.clone(), fired.clone());
+        move || {
+            if release_rx.recv_timeout(std::time::Duration::from_secs(3)).is_err() {
+                fired.store(true, Ordering::SeqCst);
+                let _ = std::fs::write(&fifo, b"other\0");
+            }
+        }
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let table = rt.block_on(async {
+        let mut table = ProcessTable::new(&[def("process daemon\nfull_command")]);
+        assert!(table.needs_scan());
+        let reader = ProcReader::start().unwrap();
+        let proc = dir.clone();
+        let job = tokio::spawn(async move {
+            let t = reader.with_table(table, move |t| scan(t, &proc, false)).await;
+            drop(reader);
+            t
+        });
+        // Give the job its turn: had it read inline, this thread would be stuck in the
+        // read until the watchdog's deadline.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!fired.load(Ordering::SeqCst), "the runtime was blocked until the watchdog fired");
+        assert!(!job.is_finished(), "the scan waits for the FIFO");
+        let _ = release_tx.send(());
+        std::fs::write(&fifo, b"daemon\0").unwrap();
+        table = job.await.unwrap().expect("the reader thread gives the table back");
+        table
+    });
+    watchdog.join().unwrap();
+    assert!(!table.needs_scan());
+    assert_eq!(table.counts(), [("t".to_string(), 1)]);
+}

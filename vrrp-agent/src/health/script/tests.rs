@@ -158,3 +158,45 @@ async fn stop_kills_runs_in_progress() {
     assert!(runner.running().is_empty());
     wait_for(Duration::from_secs(3), "the run to be killed", || (!alive(pid)).then_some(())).await;
 }
+
+/// A `tracing` writer that keeps every line for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// "Script `x` now returning N" is the core's line (it knows rise/fall and logs it once);
+/// the tracker logging it too printed it twice.
+#[tokio::test]
+async fn the_tracker_leaves_the_now_returning_line_to_the_core() {
+    let logs = Captured::default();
+    let w = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || w.clone()).with_ansi(false).with_max_level(tracing::Level::DEBUG).finish();
+    // The test runtime is single-threaded: the tracker's task logs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let d = TempDir::new("trk-log");
+    let bad = d.script("bad.sh", "exit 3");
+    let (tx, mut rx) = mpsc::channel(16);
+    let t = ScriptTrackers::start(&[def("bad", &bad, 60, None)], &ExecEnv::default(), Runner::new(), tx);
+    assert_eq!(next(&mut rx, Duration::from_secs(5)).await, ("bad".to_string(), ScriptOutcome::Failed(Some(3))));
+    t.stop().await;
+    let text = logs.text();
+    // The capture works (the tracker's own debug line is there) ...
+    assert!(text.contains("vrrp_script bad: running"), "{text}");
+    // ... and the status line is not.
+    assert!(!text.contains("now returning"), "{text}");
+}
