@@ -85,6 +85,8 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     }
     // Trackers and sync groups from the new file (unchanged trackers keep their state); the
     // instances kept get their verdict again, as a tracker change would give it.
+    // Notify settings (script security, script_user, FIFOs) from the new global_defs.
+    ctx.notifier.reload(&config.global);
     let old = ctx.health.config().clone();
     super::static_routes::reload(ctx, &old, &config).await;
     ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
