@@ -442,8 +442,10 @@ impl Instance {
     /// The Master_Down_Timer has run out: the next `handle_timeout(now)` makes this
     /// Backup a Master unless an advert arrives first. The driver uses this to close the
     /// takeover window (publish the state, drain pending adverts) before calling it.
+    /// Never for a sync group member: its expiry only asks the group
+    /// ([`Instance::poll_want_master`]); the group's `handle_sync_master` makes it Master.
     pub fn takeover_due(&self, now: Nanos) -> bool {
-        self.state == State::Backup && self.master_down.is_some_and(|d| d <= now)
+        self.state == State::Backup && !self.sync_gated && self.master_down.is_some_and(|d| d <= now)
     }
 
     /// Start the instance (RFC 5798 §6.4.1). Ignored unless in Initialize.

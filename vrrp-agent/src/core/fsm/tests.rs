@@ -1156,6 +1156,23 @@
     }
 
     #[test]
+    fn sync_gated_backup_has_no_takeover_window() {
+        // A gated member only tells its group when its timer runs out: the driver must not
+        // close a takeover window (publish Master, drain adverts) for it on every expiry.
+        let mut i = Instance::new(params(100, 1));
+        i.set_sync_gated(true);
+        i.handle_startup(0);
+        drain(&mut i);
+        let d = us(3_609_375);
+        assert!(!i.takeover_due(d));
+        i.handle_timeout(d);
+        assert!(!i.takeover_due(d + d));
+        // Ungated, the same expiry is a takeover.
+        i.set_sync_gated(false);
+        assert!(i.takeover_due(d + d));
+    }
+
+    #[test]
     fn sync_fault_acts_like_a_tracker_fault() {
         let mut i = Instance::new(params(100, 1));
         i.handle_startup(0);
