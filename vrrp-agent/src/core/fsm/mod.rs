@@ -256,7 +256,9 @@ impl fmt::Display for Reason {
 /// Output of the state machine, drained with [`Instance::poll_action`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Emitted first for a transition, before its side effects.
+    /// Emitted first for a transition, before its side effects. Also Fault -> Fault (no
+    /// side effects) when an instance held in Fault by [`Reason::InitHold`] now has a real
+    /// fault: run the FAULT notifies then.
     StateChange {
         from: State,
         to: State,
@@ -549,7 +551,9 @@ impl Instance {
     /// unless a tracker still holds it there. The flag is remembered in Initialize:
     /// starting with a fault raised goes to Fault.
     pub fn handle_fault(&mut self, now: Nanos, faulty: bool) {
+        let before = self.fault_reason();
         self.link_fault = faulty;
+        self.announce_real_fault(before);
         match (self.state, faulty) {
             (State::Master, true) if self.release.is_some() => {
                 let (to, reason) = if self.release_to == State::Initialize {
@@ -581,7 +585,9 @@ impl Instance {
         if fault == self.tracker_fault {
             return;
         }
+        let before = self.fault_reason();
         self.tracker_fault = fault;
+        self.announce_real_fault(before);
         self.soft_fault_changed(now);
     }
 
@@ -593,7 +599,9 @@ impl Instance {
         if fault == self.sync_fault {
             return;
         }
+        let before = self.fault_reason();
         self.sync_fault = fault;
+        self.announce_real_fault(before);
         self.soft_fault_changed(now);
     }
 
@@ -747,6 +755,19 @@ impl Instance {
         if self.wants_master != wants {
             self.wants_master = wants;
             self.want_event = Some(wants);
+        }
+    }
+
+    /// In Fault for the init hold, and now for a real fault (a weight-0 tracker's first
+    /// result is a failure, a sibling failed, the link went down): a Fault -> Fault change
+    /// with the real reason, so the driver runs the FAULT notifies, as keepalived's
+    /// `down_instance` does for an instance still waiting in INIT.
+    fn announce_real_fault(&mut self, before: Option<Reason>) {
+        if self.state != State::Fault || before != Some(Reason::InitHold) {
+            return;
+        }
+        if let Some(reason) = self.fault_reason().filter(|r| *r != Reason::InitHold) {
+            self.push(Action::StateChange { from: State::Fault, to: State::Fault, reason });
         }
     }
 

@@ -1173,6 +1173,37 @@
     }
 
     #[test]
+    fn a_first_result_that_fails_is_announced_as_a_fault() {
+        // Held in FAULT for a weight-0 tracker's first result; that result is a failure:
+        // the driver gets a Fault -> Fault change to run the FAULT notifies on.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        assert_eq!(drain(&mut i), vec![change(State::Initialize, State::Fault, Reason::InitHold)]);
+        i.handle_tracker_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::TrackerFailed)]);
+        // Only once: nothing more while it stays faulty, for whatever reason.
+        i.handle_fault(cs(2), true);
+        i.handle_fault(cs(3), false);
+        assert_eq!(i.poll_action(), None);
+        i.handle_tracker_fault(cs(4), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        // The same from a sibling's fault, and from the link.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_sync_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_sync_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::SyncFault)]);
+        let mut i = Instance::new(params(100, 1));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_fault(cs(1), true);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::FaultRaised)]);
+    }
+
+    #[test]
     fn sync_fault_acts_like_a_tracker_fault() {
         let mut i = Instance::new(params(100, 1));
         i.handle_startup(0);
