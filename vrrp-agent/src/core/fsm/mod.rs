@@ -686,6 +686,12 @@ impl Instance {
         }
     }
 
+    /// The sync group's last word, as given to `handle_sync_fault` (for
+    /// `SyncGroup::resync` after a reload).
+    pub fn sync_fault(&self) -> TrackerFault {
+        self.sync_fault
+    }
+
     /// The trackers' last word, as given to `handle_tracker_fault`.
     pub fn tracker_fault(&self) -> TrackerFault {
         self.tracker_fault
