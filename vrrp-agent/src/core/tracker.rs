@@ -57,6 +57,11 @@ pub enum Reading {
     /// a reload never takes a running instance down while the new tracker has its first
     /// reading.
     Reloaded,
+    /// The driver could not set the tracker up (a script refused as insecure or not
+    /// found, a track file's directory missing, process watching that failed to start):
+    /// it drops out of every instance's priority and fault state, as keepalived removes a
+    /// disabled script from the instances tracking it.
+    Disabled,
     /// Script succeeding, process quorum held, interface up.
     Up,
     /// Script failing, process quorum lost, interface down.
@@ -112,6 +117,8 @@ pub enum TrackerChange {
     Process { name: String, quorum: bool, count: u32 },
     /// A tracked interface went up or down (or was reported for the first time).
     Interface { name: String, up: bool },
+    /// The driver disabled the tracker ([`Trackers::disable`]): it no longer counts.
+    Disabled { kind: TrackKind, name: String },
 }
 
 impl TrackerChange {
@@ -124,6 +131,7 @@ impl TrackerChange {
             TrackerChange::File { name, .. } => (TrackKind::File, name),
             TrackerChange::Process { name, .. } => (TrackKind::Process, name),
             TrackerChange::Interface { name, .. } => (TrackKind::Interface, name),
+            TrackerChange::Disabled { kind, name } => (*kind, name),
         }
     }
 
@@ -166,6 +174,10 @@ impl fmt::Display for TrackerChange {
             TrackerChange::Interface { name, up } => {
                 write!(f, "Tracked interface {name} is {}", if *up { "up" } else { "down" })
             }
+            TrackerChange::Disabled { kind, name } => write!(
+                f,
+                "Tracked {kind} {name} disabled: it no longer counts for the instances tracking it"
+            ),
         }
     }
 }
@@ -354,6 +366,8 @@ pub struct Trackers {
     interfaces: BTreeMap<String, Option<bool>>,
     /// Added or changed by a reload: [`Reading::Reloaded`] until the first reading.
     reloaded: BTreeSet<(TrackKind, String)>,
+    /// Disabled by the driver: [`Reading::Disabled`]. Not carried over by a reload.
+    disabled: BTreeSet<(TrackKind, String)>,
     changes: VecDeque<TrackerChange>,
     dropped: u64,
 }
@@ -444,6 +458,30 @@ impl Trackers {
             }
         }
         t
+    }
+
+    /// The driver could not set this tracker up: from now on it reads
+    /// [`Reading::Disabled`] (no weight, no fault, no hold), whatever it reports.
+    /// Queues a [`TrackerChange::Disabled`] (re-evaluate the instances tracking it, as for
+    /// any change); `false` (nothing queued) if there is no such tracker or it is disabled
+    /// already. A reload forgets it: disable again what is still broken after
+    /// [`Trackers::reload`], before evaluating priorities.
+    pub fn disable(&mut self, kind: TrackKind, name: &str) -> bool {
+        let exists = match kind {
+            TrackKind::Script => self.scripts.contains_key(name),
+            TrackKind::File => self.files.contains_key(name),
+            TrackKind::Process => self.processes.contains_key(name),
+            TrackKind::Interface => self.interfaces.contains_key(name),
+        };
+        if !exists || !self.disabled.insert((kind, name.to_string())) {
+            return false;
+        }
+        self.changes.push_back(TrackerChange::Disabled { kind, name: name.to_string() });
+        true
+    }
+
+    pub fn is_disabled(&self, kind: TrackKind, name: &str) -> bool {
+        self.disabled.contains(&(kind, name.to_string()))
     }
 
     fn add_script(&mut self, s: &VrrpScript) {
@@ -570,6 +608,9 @@ impl Trackers {
 
 impl TrackerStates for Trackers {
     fn reading(&self, kind: TrackKind, name: &str) -> Reading {
+        if self.is_disabled(kind, name) {
+            return Reading::Disabled;
+        }
         match self.raw_reading(kind, name) {
             Reading::Unknown if self.reloaded.contains(&(kind, name.to_string())) => Reading::Reloaded,
             r => r,
@@ -931,6 +972,47 @@ vrrp_instance VI_1 {
         let t3 = t.reload(&old, &new);
         assert_eq!(t3.reading(TrackKind::Process, "tp"), Reading::Reloaded);
         assert_eq!(t3.process("tp").unwrap().count(), None);
+    }
+
+    #[test]
+    fn disabled_trackers_drop_out_of_every_instance() {
+        use crate::core::fsm::TrackerFault;
+        use crate::core::priority::Priorities;
+        let text = CONF.replace("track_script { chk }", "track_script { chk weight 0 }")
+            .replace("track_file { tf }", "track_file { tf weight 0 }");
+        let c = cfg(&text);
+        let mut t = Trackers::new(&c);
+        t.handle_link(0, "eth1", true);
+        t.handle_health(0, &HealthEvent::Process { name: "tp".into(), count: 2 }).unwrap();
+        while t.poll_change().is_some() {}
+        let (mut p, _) = Priorities::new(&c, &t);
+        // The refused script and the file without a directory hold VI_1 in INIT.
+        assert_eq!(p.verdict("VI_1").unwrap().tracker_fault(), TrackerFault::InitHold);
+        assert!(t.disable(TrackKind::Script, "chk"));
+        assert!(!t.disable(TrackKind::Script, "chk"), "once");
+        assert!(!t.disable(TrackKind::Script, "nope"));
+        assert!(t.disable(TrackKind::File, "tf"));
+        assert_eq!(t.reading(TrackKind::Script, "chk"), Reading::Disabled);
+        let mut last = Vec::new();
+        while let Some(change) = t.poll_change() {
+            assert!(change.affects_instances());
+            let (k, n) = change.tracker();
+            last.extend(p.reevaluate(k, n, &t).into_iter().map(|vc| (k, vc)));
+            if k == TrackKind::Script {
+                assert_eq!(
+                    change.to_string(),
+                    "Tracked script chk disabled: it no longer counts for the instances tracking it"
+                );
+            }
+        }
+        // Both out: free (one verdict change, on the first re-evaluation).
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert_eq!(last[0].1.verdict.tracker_fault(), TrackerFault::Clear);
+        // Whatever it reports later does not count.
+        t.handle_health(1, &HealthEvent::File { name: "tf".into(), value: 7 }).unwrap();
+        assert_eq!(t.reading(TrackKind::File, "tf"), Reading::Disabled);
+        // A reload forgets it (the driver disables again what is still broken).
+        assert_eq!(t.reload(&c, &c).reading(TrackKind::Script, "chk"), Reading::Unknown);
     }
 
     #[test]
