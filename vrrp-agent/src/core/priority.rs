@@ -317,7 +317,7 @@ impl InstanceTracks {
             let w = i64::from(t.weight);
             let fault = |why| FaultSource { kind: t.kind, name: t.name.clone(), why };
             let delta = match (t.kind, reading) {
-                (_, Reading::Reloaded) => 0,
+                (_, Reading::Reloaded | Reading::Disabled) => 0,
                 (_, Reading::Unknown) => {
                     if t.weight == 0 {
                         v.waiting.push((t.kind, t.name.clone()));

@@ -21,6 +21,9 @@
 //! further commands); and group state changes (`poll_change`) to log and to run the
 //! group's notify scripts on.
 //!
+//! After a reload rebuilt the groups, `resync` tells each group where its running members
+//! are (including the sync fault their old group left them with).
+//!
 //! Every member's FSM must be gated (`Instance::set_sync_gated(true)`).
 
 use std::collections::VecDeque;
@@ -60,6 +63,17 @@ impl fmt::Display for GroupChange {
             to => write!(f, "VRRP_Group({}) Syncing instances to {to} state", self.group),
         }
     }
+}
+
+/// Where a running member is, for [`SyncGroup::resync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberNow {
+    /// `Instance::state`.
+    pub state: State,
+    /// `Instance::own_fault`.
+    pub own: TrackerFault,
+    /// `Instance::sync_fault`: what its previous group (if any) last told it.
+    pub sync: TrackerFault,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +161,40 @@ impl SyncGroup {
     /// Next group state change, FIFO.
     pub fn poll_change(&mut self) -> Option<GroupChange> {
         self.changes.pop_front()
+    }
+
+    /// A group (re)built by a reload learns where its running members are (`now` gives
+    /// each member's [`MemberNow`] by name, `None` for one not running). The group's state
+    /// is set from them, silently (no [`GroupChange`]: nothing moved), and the commands
+    /// that bring every member in line are queued: a `Fault` value a member carries from
+    /// its old group that its new group does not warrant is cleared (or raised, if a new
+    /// sibling is faulty), and Backup members of a group with a Master member are made
+    /// Master. The driver applies them as any other command.
+    pub fn resync(&mut self, now: impl Fn(&str) -> Option<MemberNow>) {
+        for m in &mut self.members {
+            let n = now(&m.name).unwrap_or(MemberNow {
+                state: State::Initialize,
+                own: TrackerFault::Clear,
+                sync: TrackerFault::Clear,
+            });
+            m.state = n.state;
+            m.own = n.own;
+            m.sync = n.sync;
+            m.wants = false;
+        }
+        let changes = self.changes.len();
+        self.recompute_faults();
+        self.state = match self.faulty() {
+            TrackerFault::Fault => State::Fault,
+            TrackerFault::InitHold => State::Initialize,
+            TrackerFault::Clear if self.members.iter().any(|m| m.state == State::Master) => {
+                self.go_master();
+                State::Master
+            }
+            TrackerFault::Clear if self.members.iter().any(|m| m.state != State::Initialize) => State::Backup,
+            TrackerFault::Clear => State::Initialize,
+        };
+        self.changes.truncate(changes);
     }
 
     /// A member's own faults changed (`Instance::own_fault`). Out-of-range indexes are
@@ -284,6 +332,51 @@ mod tests {
             }
         }
         while g.poll_change().is_some() {}
+    }
+
+    fn now(list: &[(&'static str, State, TrackerFault, TrackerFault)]) -> impl Fn(&str) -> Option<MemberNow> {
+        let list = list.to_vec();
+        move |name: &str| {
+            list.iter().find(|m| m.0 == name).map(|&(_, state, own, sync)| MemberNow { state, own, sync })
+        }
+    }
+
+    #[test]
+    fn resync_after_reload_knows_the_group_is_master() {
+        use TrackerFault::Clear;
+        let mut g = group();
+        g.resync(now(&[
+            ("VI_1", State::Master, Clear, Clear),
+            ("VI_2", State::Master, Clear, Clear),
+            ("VI_3", State::Master, Clear, Clear),
+        ]));
+        assert_eq!(g.state(), State::Master);
+        assert_eq!(commands(&mut g), vec![]);
+        assert_eq!(g.poll_change(), None, "nothing moved: no group notify");
+        // One member steps down: its siblings follow.
+        let src = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9));
+        g.handle_transition(1, State::Master, State::Backup, &Reason::HigherPriority { src, priority: 250 });
+        assert_eq!(commands(&mut g), vec![(0, SyncCommand::Backup), (2, SyncCommand::Backup)]);
+        // A Backup member joining a master group is made Master.
+        let mut g = group();
+        g.resync(now(&[("VI_1", State::Master, Clear, Clear), ("VI_2", State::Backup, Clear, Clear)]));
+        assert_eq!(g.state(), State::Master);
+        assert_eq!(commands(&mut g), vec![(1, SyncCommand::Master)]);
+    }
+
+    #[test]
+    fn resync_clears_a_fault_from_a_member_removed_by_the_reload() {
+        use TrackerFault::{Clear, Fault};
+        // VI_3 (link down) held VI_1 and VI_2 in FAULT; the reload dropped it from G.
+        let mut g = SyncGroup::new("G", &["VI_1".to_string(), "VI_2".to_string()]);
+        g.resync(now(&[("VI_1", State::Fault, Clear, Fault), ("VI_2", State::Fault, Clear, Fault)]));
+        assert_eq!(commands(&mut g), vec![(0, SyncCommand::Fault(Clear)), (1, SyncCommand::Fault(Clear))]);
+        assert_eq!(g.state(), State::Backup);
+        // A faulty member moved in: its new siblings hear of it.
+        let mut g = SyncGroup::new("G", &["VI_1".to_string(), "VI_2".to_string()]);
+        g.resync(now(&[("VI_1", State::Backup, Clear, Clear), ("VI_2", State::Fault, Fault, Clear)]));
+        assert_eq!(commands(&mut g), vec![(0, SyncCommand::Fault(Fault))]);
+        assert_eq!(g.state(), State::Fault);
     }
 
     #[test]

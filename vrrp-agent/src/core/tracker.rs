@@ -52,10 +52,16 @@ pub enum Reading {
     /// process or interface the driver has not reported yet. A weight-0 tracker in this
     /// state holds its instance out of BACKUP/MASTER.
     Unknown,
-    /// No result yet from a script a reload added or changed (keepalived's INIT_RELOAD):
-    /// counts for nothing and, unlike `Unknown`, holds nothing, so a reload never takes a
-    /// running instance down while the new script has its first run.
+    /// No result yet from a tracker (of any kind) a reload added or changed (keepalived's
+    /// INIT_RELOAD for scripts): counts for nothing and, unlike `Unknown`, holds nothing, so
+    /// a reload never takes a running instance down while the new tracker has its first
+    /// reading.
     Reloaded,
+    /// The driver could not set the tracker up (a script refused as insecure or not
+    /// found, a track file's directory missing, process watching that failed to start):
+    /// it drops out of every instance's priority and fault state, as keepalived removes a
+    /// disabled script from the instances tracking it.
+    Disabled,
     /// Script succeeding, process quorum held, interface up.
     Up,
     /// Script failing, process quorum lost, interface down.
@@ -111,6 +117,8 @@ pub enum TrackerChange {
     Process { name: String, quorum: bool, count: u32 },
     /// A tracked interface went up or down (or was reported for the first time).
     Interface { name: String, up: bool },
+    /// The driver disabled the tracker ([`Trackers::disable`]): it no longer counts.
+    Disabled { kind: TrackKind, name: String },
 }
 
 impl TrackerChange {
@@ -123,6 +131,7 @@ impl TrackerChange {
             TrackerChange::File { name, .. } => (TrackKind::File, name),
             TrackerChange::Process { name, .. } => (TrackKind::Process, name),
             TrackerChange::Interface { name, .. } => (TrackKind::Interface, name),
+            TrackerChange::Disabled { kind, name } => (*kind, name),
         }
     }
 
@@ -165,6 +174,10 @@ impl fmt::Display for TrackerChange {
             TrackerChange::Interface { name, up } => {
                 write!(f, "Tracked interface {name} is {}", if *up { "up" } else { "down" })
             }
+            TrackerChange::Disabled { kind, name } => write!(
+                f,
+                "Tracked {kind} {name} disabled: it no longer counts for the instances tracking it"
+            ),
         }
     }
 }
@@ -351,6 +364,10 @@ pub struct Trackers {
     files: BTreeMap<String, Option<i64>>,
     processes: BTreeMap<String, ProcessState>,
     interfaces: BTreeMap<String, Option<bool>>,
+    /// Added or changed by a reload: [`Reading::Reloaded`] until the first reading.
+    reloaded: BTreeSet<(TrackKind, String)>,
+    /// Disabled by the driver: [`Reading::Disabled`]. Not carried over by a reload.
+    disabled: BTreeSet<(TrackKind, String)>,
     changes: VecDeque<TrackerChange>,
     dropped: u64,
 }
@@ -376,9 +393,35 @@ impl Trackers {
     }
 
     /// The trackers of `cfg` after a reload: a tracker whose definition did not change
-    /// keeps its state (no flap on SIGHUP); a new or changed one starts afresh.
+    /// keeps its state (no flap on SIGHUP); a new or changed one starts afresh, reading
+    /// [`Reading::Reloaded`] (no hold, no weight) until its first reading. A process tracker
+    /// whose quorum, quorum_max or delays alone changed keeps its count, its quorum judged by
+    /// the new bounds at once.
     pub fn reload(&self, old_cfg: &Config, cfg: &Config) -> Self {
         let mut t = Trackers::new(cfg);
+        let mut fresh = |kind: TrackKind, name: &str| {
+            t.reloaded.insert((kind, name.to_string()));
+        };
+        for s in &cfg.scripts {
+            if !old_cfg.scripts.iter().any(|o| o.name == s.name && same_script(o, s)) || !self.scripts.contains_key(&s.name) {
+                fresh(TrackKind::Script, &s.name);
+            }
+        }
+        for f in &cfg.track_files {
+            if !old_cfg.track_files.iter().any(|o| o.name == f.name && o.path == f.path) || !self.files.contains_key(&f.name) {
+                fresh(TrackKind::File, &f.name);
+            }
+        }
+        for p in &cfg.track_processes {
+            if !old_cfg.track_processes.iter().any(|o| o.name == p.name && same_match(o, p)) || !self.processes.contains_key(&p.name) {
+                fresh(TrackKind::Process, &p.name);
+            }
+        }
+        for name in t.interfaces.keys() {
+            if !self.interfaces.contains_key(name) {
+                t.reloaded.insert((TrackKind::Interface, name.clone()));
+            }
+        }
         for s in &cfg.scripts {
             let same = old_cfg.scripts.iter().find(|o| o.name == s.name).is_some_and(|o| same_script(o, s));
             match (same, self.scripts.get(&s.name)) {
@@ -399,9 +442,14 @@ impl Trackers {
             }
         }
         for p in &cfg.track_processes {
-            let same = old_cfg.track_processes.iter().any(|o| same_process(o, p));
-            if let (true, Some(st)) = (same, self.processes.get(&p.name)) {
-                t.processes.insert(p.name.clone(), st.clone());
+            let Some(old) = old_cfg.track_processes.iter().find(|o| o.name == p.name) else { continue };
+            let (Some(st), Some(new)) = (self.processes.get(&p.name), t.processes.get_mut(&p.name)) else { continue };
+            if same_process(old, p) {
+                *new = st.clone();
+            } else if same_match(old, p) {
+                // The same processes counted: keep the count, judge it by the new bounds.
+                new.count = st.count;
+                new.have_quorum = st.count.map(|c| new.in_quorum(c));
             }
         }
         for (name, v) in &mut t.interfaces {
@@ -410,6 +458,30 @@ impl Trackers {
             }
         }
         t
+    }
+
+    /// The driver could not set this tracker up: from now on it reads
+    /// [`Reading::Disabled`] (no weight, no fault, no hold), whatever it reports.
+    /// Queues a [`TrackerChange::Disabled`] (re-evaluate the instances tracking it, as for
+    /// any change); `false` (nothing queued) if there is no such tracker or it is disabled
+    /// already. A reload forgets it: disable again what is still broken after
+    /// [`Trackers::reload`], before evaluating priorities.
+    pub fn disable(&mut self, kind: TrackKind, name: &str) -> bool {
+        let exists = match kind {
+            TrackKind::Script => self.scripts.contains_key(name),
+            TrackKind::File => self.files.contains_key(name),
+            TrackKind::Process => self.processes.contains_key(name),
+            TrackKind::Interface => self.interfaces.contains_key(name),
+        };
+        if !exists || !self.disabled.insert((kind, name.to_string())) {
+            return false;
+        }
+        self.changes.push_back(TrackerChange::Disabled { kind, name: name.to_string() });
+        true
+    }
+
+    pub fn is_disabled(&self, kind: TrackKind, name: &str) -> bool {
+        self.disabled.contains(&(kind, name.to_string()))
     }
 
     fn add_script(&mut self, s: &VrrpScript) {
@@ -536,6 +608,18 @@ impl Trackers {
 
 impl TrackerStates for Trackers {
     fn reading(&self, kind: TrackKind, name: &str) -> Reading {
+        if self.is_disabled(kind, name) {
+            return Reading::Disabled;
+        }
+        match self.raw_reading(kind, name) {
+            Reading::Unknown if self.reloaded.contains(&(kind, name.to_string())) => Reading::Reloaded,
+            r => r,
+        }
+    }
+}
+
+impl Trackers {
+    fn raw_reading(&self, kind: TrackKind, name: &str) -> Reading {
         let up = |b: bool| if b { Reading::Up } else { Reading::Down };
         match kind {
             TrackKind::Script => match self.scripts.get(name) {
@@ -566,14 +650,18 @@ fn same_script(a: &VrrpScript, b: &VrrpScript) -> bool {
     a.script == b.script && a.rise == b.rise && a.fall == b.fall && a.init_fail == b.init_fail
 }
 
-/// Changing what is matched or the quorum restarts a process tracker on reload.
+/// Changing what is matched restarts a process tracker on reload.
+fn same_match(a: &TrackProcess, b: &TrackProcess) -> bool {
+    a.process == b.process && a.args == b.args && a.param_match == b.param_match && a.full_command == b.full_command
+}
+
+/// Nothing changed: the state carries over as it is (pending delay included).
 fn same_process(a: &TrackProcess, b: &TrackProcess) -> bool {
-    a.process == b.process
-        && a.args == b.args
-        && a.param_match == b.param_match
+    same_match(a, b)
         && a.quorum == b.quorum
         && a.quorum_max == b.quorum_max
-        && a.full_command == b.full_command
+        && a.fork_delay_us == b.fork_delay_us
+        && a.terminate_delay_us == b.terminate_delay_us
 }
 
 /// Every interface tracked by a `track_interface` (instance or sync group) or through a
@@ -842,9 +930,89 @@ vrrp_instance VI_1 {
         // A changed script holds nothing until its first result (keepalived INIT_RELOAD).
         assert_eq!(t2.reading(TrackKind::Script, "chk"), Reading::Reloaded);
         assert!(t2.script("chk").unwrap().is_reloaded());
-        assert_eq!(t2.reading(TrackKind::File, "tf"), Reading::Unknown);
+        // Every kind: a changed file too, until its first reading.
+        assert_eq!(t2.reading(TrackKind::File, "tf"), Reading::Reloaded);
+        t2.handle_health(2, &HealthEvent::File { name: "tf".into(), value: 0 }).unwrap();
+        assert_eq!(t2.reading(TrackKind::File, "tf"), Reading::Value(0));
         t2.handle_health(2, &HealthEvent::Script { name: "chk".into(), outcome: ScriptOutcome::Failed(Some(1)) }).unwrap();
         assert_eq!(t2.reading(TrackKind::Script, "chk"), Reading::Down);
+    }
+
+    #[test]
+    fn reload_new_trackers_of_every_kind_hold_nothing() {
+        let old = cfg(CONF);
+        let t = Trackers::new(&old);
+        let more = CONF.replace(
+            "track_interface { eth1 weight 10 }",
+            "track_interface { eth1 weight 10\n eth2 }",
+        ) + "vrrp_track_file tf2 {\n file /tmp/z\n}\nvrrp_track_process tp2 {\n process other\n}\n";
+        let new = cfg(&more);
+        let t2 = t.reload(&old, &new);
+        assert_eq!(t2.reading(TrackKind::File, "tf2"), Reading::Reloaded);
+        assert_eq!(t2.reading(TrackKind::Process, "tp2"), Reading::Reloaded);
+        assert_eq!(t2.reading(TrackKind::Interface, "eth2"), Reading::Reloaded);
+        // Trackers that were there and are unchanged keep their (here: no) reading.
+        assert_eq!(t2.reading(TrackKind::File, "tf"), Reading::Unknown);
+        assert_eq!(t2.reading(TrackKind::Interface, "eth1"), Reading::Unknown);
+    }
+
+    #[test]
+    fn reload_of_a_process_quorum_keeps_its_count() {
+        let old = cfg(CONF);
+        let mut t = Trackers::new(&old);
+        t.handle_health(1, &HealthEvent::Process { name: "tp".into(), count: 3 }).unwrap();
+        assert_eq!(t.reading(TrackKind::Process, "tp"), Reading::Up);
+        // quorum 2..=3 becomes 4..: 3 processes no longer make it, judged at once.
+        let new = cfg(&CONF.replace("quorum 2", "quorum 4").replace("quorum_max 3", "quorum_max 5"));
+        let t2 = t.reload(&old, &new);
+        assert_eq!(t2.reading(TrackKind::Process, "tp"), Reading::Down);
+        assert_eq!(t2.process("tp").unwrap().count(), Some(3));
+        // Another process matched: a fresh start.
+        let new = cfg(&CONF.replace("process sleepy", "process other"));
+        let t3 = t.reload(&old, &new);
+        assert_eq!(t3.reading(TrackKind::Process, "tp"), Reading::Reloaded);
+        assert_eq!(t3.process("tp").unwrap().count(), None);
+    }
+
+    #[test]
+    fn disabled_trackers_drop_out_of_every_instance() {
+        use crate::core::fsm::TrackerFault;
+        use crate::core::priority::Priorities;
+        let text = CONF.replace("track_script { chk }", "track_script { chk weight 0 }")
+            .replace("track_file { tf }", "track_file { tf weight 0 }");
+        let c = cfg(&text);
+        let mut t = Trackers::new(&c);
+        t.handle_link(0, "eth1", true);
+        t.handle_health(0, &HealthEvent::Process { name: "tp".into(), count: 2 }).unwrap();
+        while t.poll_change().is_some() {}
+        let (mut p, _) = Priorities::new(&c, &t);
+        // The refused script and the file without a directory hold VI_1 in INIT.
+        assert_eq!(p.verdict("VI_1").unwrap().tracker_fault(), TrackerFault::InitHold);
+        assert!(t.disable(TrackKind::Script, "chk"));
+        assert!(!t.disable(TrackKind::Script, "chk"), "once");
+        assert!(!t.disable(TrackKind::Script, "nope"));
+        assert!(t.disable(TrackKind::File, "tf"));
+        assert_eq!(t.reading(TrackKind::Script, "chk"), Reading::Disabled);
+        let mut last = Vec::new();
+        while let Some(change) = t.poll_change() {
+            assert!(change.affects_instances());
+            let (k, n) = change.tracker();
+            last.extend(p.reevaluate(k, n, &t).into_iter().map(|vc| (k, vc)));
+            if k == TrackKind::Script {
+                assert_eq!(
+                    change.to_string(),
+                    "Tracked script chk disabled: it no longer counts for the instances tracking it"
+                );
+            }
+        }
+        // Both out: free (one verdict change, on the first re-evaluation).
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert_eq!(last[0].1.verdict.tracker_fault(), TrackerFault::Clear);
+        // Whatever it reports later does not count.
+        t.handle_health(1, &HealthEvent::File { name: "tf".into(), value: 7 }).unwrap();
+        assert_eq!(t.reading(TrackKind::File, "tf"), Reading::Disabled);
+        // A reload forgets it (the driver disables again what is still broken).
+        assert_eq!(t.reload(&c, &c).reading(TrackKind::Script, "chk"), Reading::Unknown);
     }
 
     #[test]

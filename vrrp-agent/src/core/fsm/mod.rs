@@ -256,7 +256,9 @@ impl fmt::Display for Reason {
 /// Output of the state machine, drained with [`Instance::poll_action`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Emitted first for a transition, before its side effects.
+    /// Emitted first for a transition, before its side effects. Also Fault -> Fault (no
+    /// side effects) when an instance held in Fault by [`Reason::InitHold`] now has a real
+    /// fault: run the FAULT notifies then.
     StateChange {
         from: State,
         to: State,
@@ -442,8 +444,10 @@ impl Instance {
     /// The Master_Down_Timer has run out: the next `handle_timeout(now)` makes this
     /// Backup a Master unless an advert arrives first. The driver uses this to close the
     /// takeover window (publish the state, drain pending adverts) before calling it.
+    /// Never for a sync group member: its expiry only asks the group
+    /// ([`Instance::poll_want_master`]); the group's `handle_sync_master` makes it Master.
     pub fn takeover_due(&self, now: Nanos) -> bool {
-        self.state == State::Backup && self.master_down.is_some_and(|d| d <= now)
+        self.state == State::Backup && !self.sync_gated && self.master_down.is_some_and(|d| d <= now)
     }
 
     /// Start the instance (RFC 5798 §6.4.1). Ignored unless in Initialize.
@@ -547,7 +551,9 @@ impl Instance {
     /// unless a tracker still holds it there. The flag is remembered in Initialize:
     /// starting with a fault raised goes to Fault.
     pub fn handle_fault(&mut self, now: Nanos, faulty: bool) {
+        let before = self.fault_reason();
         self.link_fault = faulty;
+        self.announce_real_fault(before);
         match (self.state, faulty) {
             (State::Master, true) if self.release.is_some() => {
                 let (to, reason) = if self.release_to == State::Initialize {
@@ -579,7 +585,9 @@ impl Instance {
         if fault == self.tracker_fault {
             return;
         }
+        let before = self.fault_reason();
         self.tracker_fault = fault;
+        self.announce_real_fault(before);
         self.soft_fault_changed(now);
     }
 
@@ -591,7 +599,9 @@ impl Instance {
         if fault == self.sync_fault {
             return;
         }
+        let before = self.fault_reason();
         self.sync_fault = fault;
+        self.announce_real_fault(before);
         self.soft_fault_changed(now);
     }
 
@@ -676,6 +686,12 @@ impl Instance {
         }
     }
 
+    /// The sync group's last word, as given to `handle_sync_fault` (for
+    /// `SyncGroup::resync` after a reload).
+    pub fn sync_fault(&self) -> TrackerFault {
+        self.sync_fault
+    }
+
     /// The trackers' last word, as given to `handle_tracker_fault`.
     pub fn tracker_fault(&self) -> TrackerFault {
         self.tracker_fault
@@ -745,6 +761,19 @@ impl Instance {
         if self.wants_master != wants {
             self.wants_master = wants;
             self.want_event = Some(wants);
+        }
+    }
+
+    /// In Fault for the init hold, and now for a real fault (a weight-0 tracker's first
+    /// result is a failure, a sibling failed, the link went down): a Fault -> Fault change
+    /// with the real reason, so the driver runs the FAULT notifies, as keepalived's
+    /// `down_instance` does for an instance still waiting in INIT.
+    fn announce_real_fault(&mut self, before: Option<Reason>) {
+        if self.state != State::Fault || before != Some(Reason::InitHold) {
+            return;
+        }
+        if let Some(reason) = self.fault_reason().filter(|r| *r != Reason::InitHold) {
+            self.push(Action::StateChange { from: State::Fault, to: State::Fault, reason });
         }
     }
 

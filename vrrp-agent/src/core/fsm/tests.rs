@@ -1156,6 +1156,54 @@
     }
 
     #[test]
+    fn sync_gated_backup_has_no_takeover_window() {
+        // A gated member only tells its group when its timer runs out: the driver must not
+        // close a takeover window (publish Master, drain adverts) for it on every expiry.
+        let mut i = Instance::new(params(100, 1));
+        i.set_sync_gated(true);
+        i.handle_startup(0);
+        drain(&mut i);
+        let d = us(3_609_375);
+        assert!(!i.takeover_due(d));
+        i.handle_timeout(d);
+        assert!(!i.takeover_due(d + d));
+        // Ungated, the same expiry is a takeover.
+        i.set_sync_gated(false);
+        assert!(i.takeover_due(d + d));
+    }
+
+    #[test]
+    fn a_first_result_that_fails_is_announced_as_a_fault() {
+        // Held in FAULT for a weight-0 tracker's first result; that result is a failure:
+        // the driver gets a Fault -> Fault change to run the FAULT notifies on.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        assert_eq!(drain(&mut i), vec![change(State::Initialize, State::Fault, Reason::InitHold)]);
+        i.handle_tracker_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::TrackerFailed)]);
+        // Only once: nothing more while it stays faulty, for whatever reason.
+        i.handle_fault(cs(2), true);
+        i.handle_fault(cs(3), false);
+        assert_eq!(i.poll_action(), None);
+        i.handle_tracker_fault(cs(4), TrackerFault::Clear);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Backup, Reason::FaultCleared)]);
+        // The same from a sibling's fault, and from the link.
+        let mut i = Instance::new(params(100, 1));
+        i.handle_sync_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_sync_fault(cs(1), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::SyncFault)]);
+        let mut i = Instance::new(params(100, 1));
+        i.handle_tracker_fault(0, TrackerFault::InitHold);
+        i.handle_startup(0);
+        drain(&mut i);
+        i.handle_fault(cs(1), true);
+        assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::FaultRaised)]);
+    }
+
+    #[test]
     fn sync_fault_acts_like_a_tracker_fault() {
         let mut i = Instance::new(params(100, 1));
         i.handle_startup(0);
