@@ -13,7 +13,7 @@ use crate::{
     core::{
         fsm::{Reason, State, TrackerFault},
         priority::{Priorities, Verdict},
-        sync_group::{SyncCommand, SyncGroup},
+        sync_group::{MemberNow, SyncCommand, SyncGroup},
         tracker::{TrackKind, Trackers},
     },
     exec::{ExecEnv, Runner},
@@ -51,6 +51,8 @@ pub(crate) struct Health {
     scripts: Option<ScriptTrackers>,
     files: Option<FileTrackers>,
     processes: Option<ProcessTrackers>,
+    /// Process watching was tried and could not start.
+    processes_failed: bool,
     tx: mpsc::Sender<HealthEvent>,
     pub(super) rx: mpsc::Receiver<HealthEvent>,
     /// Member transitions not yet given to their sync group.
@@ -67,11 +69,6 @@ impl Health {
         let (tx, rx) = mpsc::channel(HEALTH_QUEUE);
         let env = ExecEnv::from_global(&cfg.global);
         let scripts = (!cfg.scripts.is_empty()).then(|| ScriptTrackers::start(&cfg.scripts, &env, runner.clone(), tx.clone()));
-        if let Some(s) = &scripts {
-            for d in s.disabled() {
-                error!("{}: vrrp_script {}: {}; disabled (it counts as failed)", d.at, d.name, d.error);
-            }
-        }
         let files = start_files(&cfg.track_files, tx.clone());
         let trackers = Trackers::new(cfg);
         let (priorities, _) = Priorities::new(cfg, &trackers);
@@ -85,6 +82,7 @@ impl Health {
             scripts,
             files,
             processes: None,
+            processes_failed: false,
             tx,
             rx,
             transitions: Vec::new(),
@@ -92,6 +90,7 @@ impl Health {
             gone: Vec::new(),
         };
         health.read_files_now();
+        health.disable_broken();
         health
     }
 
@@ -144,14 +143,21 @@ impl Health {
                 if let Err(e) = p.update(dp, defs).await {
                     error!("vrrp_track_process: {e}; process trackers keep their last state");
                 }
+                return;
             }
             None if defs.is_empty() => {}
             None => match ProcessTrackers::start(dp, defs, self.tx.clone()).await {
-                Ok(p) => self.processes = Some(p),
-                // Without readings, their instances count them as down (weight 0: FAULT).
-                Err(e) => error!("vrrp_track_process: cannot watch processes: {e}"),
+                Ok(p) => {
+                    self.processes = Some(p);
+                    self.processes_failed = false;
+                }
+                Err(e) => {
+                    error!("vrrp_track_process: cannot watch processes: {e}; process trackers are disabled");
+                    self.processes_failed = true;
+                }
             },
         }
+        self.disable_broken();
     }
 
     /// The instance's verdict now (at startup: before `handle_startup`).
@@ -174,7 +180,7 @@ impl Health {
 
     /// SIGHUP: trackers whose definition did not change keep their state (and keep running);
     /// changed and new ones start again; sync groups are rebuilt from the new file.
-    pub(super) fn reload(&mut self, cfg: &Config, instances: &[Vrrp]) {
+    pub(super) fn reload(&mut self, cfg: &Config) {
         self.env = ExecEnv::from_global(&cfg.global);
         self.trackers = self.trackers.reload(&self.config, cfg);
         match &mut self.scripts {
@@ -197,21 +203,34 @@ impl Health {
             }
             None => self.files = start_files(&cfg.track_files, self.tx.clone()),
         }
-        self.read_files_now();
-        self.gone = self.ledger.reload(cfg, now_ns());
-        self.groups = SyncGroup::from_config(cfg);
-        // The rebuilt groups learn where their running members are.
-        for g in &mut self.groups {
-            for inst in instances {
-                if let Some(m) = g.member_index(&inst.cfg.name) {
-                    g.handle_transition(m, State::Initialize, inst.fsm.state(), &Reason::Synced);
-                    g.handle_own_fault(m, inst.fsm.own_fault());
-                }
-            }
-            while g.poll_command().is_some() {}
-            while g.poll_change().is_some() {}
-        }
         self.config = cfg.clone();
+        self.read_files_now();
+        self.disable_broken();
+        self.gone = self.ledger.reload(cfg, now_ns());
+        // Rebuilt from the new file; `resync_groups` tells them where their members are.
+        self.groups = SyncGroup::from_config(cfg);
+    }
+
+    /// Trackers that cannot run (a script refused by its checks, a track file that cannot be
+    /// watched, process watching that could not start) no longer count for any instance, as
+    /// keepalived drops them: otherwise they would hold their instances waiting for ever.
+    fn disable_broken(&mut self) {
+        let mut broken: Vec<(TrackKind, String)> = Vec::new();
+        if let Some(s) = &self.scripts {
+            broken.extend(s.disabled().iter().map(|d| (TrackKind::Script, d.name.clone())));
+        }
+        let watched = self.files.as_ref().map(FileTrackers::names).unwrap_or_default();
+        broken.extend(
+            self.config.track_files.iter().filter(|f| !watched.contains(&f.name)).map(|f| (TrackKind::File, f.name.clone())),
+        );
+        if self.processes_failed {
+            broken.extend(self.config.track_processes.iter().map(|p| (TrackKind::Process, p.name.clone())));
+        }
+        for (kind, name) in broken {
+            if !self.trackers.is_disabled(kind, &name) {
+                self.trackers.disable(kind, &name);
+            }
+        }
     }
 
     /// Shutdown: scripts stopped (their process groups killed), watchers dropped.
@@ -383,6 +402,33 @@ async fn apply_changes(ctx: &mut Ctx, instances: &mut [Vrrp]) {
             apply_actions(ctx, inst).await;
         }
     }
+    settle_groups(ctx, instances).await;
+}
+
+/// After a reload: each instance gated as a member of its (new) group or not, and each
+/// rebuilt group told where its members are; the commands that bring members in line (a
+/// stale sync fault cleared, a sibling of a master made master) are applied by
+/// `settle_groups`.
+pub(super) async fn resync_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
+    let now = now_ns();
+    for inst in instances.iter_mut() {
+        let member = ctx.health.is_sync_member(&inst.cfg.name);
+        inst.fsm.set_sync_gated(member);
+        if !member && inst.fsm.sync_fault() != TrackerFault::Clear {
+            inst.fsm.handle_sync_fault(now, TrackerFault::Clear);
+            apply_actions(ctx, inst).await;
+        }
+    }
+    for g in &mut ctx.health.groups {
+        g.resync(|name| {
+            instances.iter().find(|i| i.cfg.name == name).map(|i| MemberNow {
+                state: i.fsm.state(),
+                own: i.fsm.own_fault(),
+                sync: i.fsm.sync_fault(),
+            })
+        });
+    }
+    ctx.health.transitions.clear();
     settle_groups(ctx, instances).await;
 }
 

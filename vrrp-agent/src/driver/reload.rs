@@ -90,7 +90,7 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     let old = ctx.health.config().clone();
     super::static_routes::reload(ctx, &old, &config).await;
     ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
-    ctx.health.reload(&config, instances);
+    ctx.health.reload(&config);
     // Interfaces a reload starts tracking are read now, before any instance is re-judged.
     super::health::read_tracked_links(ctx).await;
     ctx.health.evaluate_all();
@@ -100,6 +100,7 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
         super::health::prepare_instance(ctx, inst);
         apply_actions(ctx, inst).await;
     }
+    super::health::resync_groups(ctx, instances).await;
     let mut started = 0;
     for cfg in to_start {
         match setup_instance(ctx, cfg, opts.xdp_mode).await {
