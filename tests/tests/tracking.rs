@@ -513,3 +513,42 @@ fn a_sync_groups_own_track_interface_faults_every_member() {
         wait_holder(&lan, &[&a1, &a2], v, "r1", mdi(100) + advert() + SLACK, "r1 master of both again");
     }
 }
+
+#[test]
+fn a_sync_group_with_split_priorities_stays_put_after_reloads() {
+    if !require_root("a_sync_group_with_split_priorities_stays_put_after_reloads") {
+        return;
+    }
+    let lan = two_routers("trkgrphup");
+    let group = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    let cfg = |p1: u8, p2: u8| format!("{group}{}{}", instance("VI_1", 51, p1, VIP, ""), instance("VI_2", 52, p2, VIP2, ""));
+    let mut a1 = start(&lan, "r1", &cfg(100, 100));
+    for v in [VIP, VIP2] {
+        wait_holder(&lan, &[&a1], v, "r1", STARTUP + mdi(100) + SLACK, "r1 master of both");
+    }
+    let mut a2 = start(&lan, "r2", &cfg(90, 90));
+    wait_for(STARTUP, "r2 in BACKUP", || {
+        a2.try_status_json()
+            .filter(|s| s["instances"].as_array().is_some_and(|a| a.len() == 2 && a.iter().all(|i| i["state"] == "BACKUP")))
+            .map(|_| ())
+    })
+    .expect("r2 backup");
+    // r1 reloads an unchanged file; r2's VI_1 now outranks r1's, its VI_2 does not. As in
+    // keepalived, a member becomes master only when all of its group can (vrrp_sync.c
+    // prefers BACKUP to thrashing): r2's VI_2 still hears a higher priority, so r2 stays
+    // backup of both, and r1 keeps both VIPs without a flap.
+    a1.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(5), "r1's reload", || a1.log_text().contains("SIGHUP: configuration reloaded").then_some(()))
+        .expect("reloaded");
+    std::fs::write(&a2.config, cfg(110, 90)).expect("rewrite");
+    a2.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(5), "r2's reload", || a2.log_text().contains("SIGHUP: configuration reloaded").then_some(()))
+        .expect("reloaded");
+    let window = mdi(90) * 6 + SLACK;
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        assert_eq!((holders(&lan, VIP), holders(&lan, VIP2)), (vec!["r1"], vec!["r1"]), "{}\n-----\n{}", a1.log_tail(20), a2.log_tail(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!a2.log_text().contains("Entering MASTER"), "{}", a2.log_tail(20));
+}

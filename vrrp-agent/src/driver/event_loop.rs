@@ -143,8 +143,13 @@ pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut 
     if due.is_empty() {
         return;
     }
-    let takeovers: Vec<usize> = due.iter().copied().filter(|&i| instances[i].fsm.takeover_due(now)).collect();
-    if !takeovers.is_empty() {
+    // Backups whose Master_Down_Timer ran out take the adverts that arrived since first (in
+    // steady state adverts do not wake us). The ones about to take over also publish MASTER
+    // before, so that every advert from now on wakes us; a sync group member only asks its
+    // group, so it has no takeover window.
+    let expired: Vec<usize> = due.iter().copied().filter(|&i| instances[i].fsm.master_down_due(now)).collect();
+    let takeovers: Vec<usize> = expired.iter().copied().filter(|&i| instances[i].fsm.takeover_due(now)).collect();
+    if !expired.is_empty() {
         for &i in &takeovers {
             publish_state(ctx, &instances[i], state::MASTER);
         }
@@ -152,7 +157,7 @@ pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut 
         dispatch(ctx, instances, batch).await;
         let slow = slow_path.drain_now();
         slow_dispatch(ctx, instances, slow).await;
-        for &i in &takeovers {
+        for &i in &expired {
             refresh_from_record(ctx, &mut instances[i]);
         }
     }

@@ -447,7 +447,14 @@ impl Instance {
     /// Never for a sync group member: its expiry only asks the group
     /// ([`Instance::poll_want_master`]); the group's `handle_sync_master` makes it Master.
     pub fn takeover_due(&self, now: Nanos) -> bool {
-        self.state == State::Backup && !self.sync_gated && self.master_down.is_some_and(|d| d <= now)
+        self.master_down_due(now) && !self.sync_gated
+    }
+
+    /// The Master_Down_Timer of this Backup has run out (sync group member or not): the
+    /// driver first takes every advert that arrived since (adverts in steady state do not
+    /// wake it), so that a master that is still there restarts the timer.
+    pub fn master_down_due(&self, now: Nanos) -> bool {
+        self.state == State::Backup && self.master_down.is_some_and(|d| d <= now)
     }
 
     /// Start the instance (RFC 5798 §6.4.1). Ignored unless in Initialize.

@@ -1165,6 +1165,9 @@
         drain(&mut i);
         let d = us(3_609_375);
         assert!(!i.takeover_due(d));
+        // ... but its timer did run out: the driver reads the adverts that arrived since
+        // (steady-state adverts do not wake it) before the expiry asks the group.
+        assert!(i.master_down_due(d) && !i.master_down_due(d - 1));
         i.handle_timeout(d);
         assert!(!i.takeover_due(d + d));
         // Ungated, the same expiry is a takeover.
