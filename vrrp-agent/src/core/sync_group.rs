@@ -74,6 +74,9 @@ pub struct MemberNow {
     pub own: TrackerFault,
     /// `Instance::sync_fault`: what its previous group (if any) last told it.
     pub sync: TrackerFault,
+    /// `Instance::wants_master`: its timer ran out and it waits for its group (the FSM
+    /// says so only when the wish changes, so a rebuilt group must be told).
+    pub wants: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -168,27 +171,33 @@ impl SyncGroup {
     /// is set from them, silently (no [`GroupChange`]: nothing moved), and the commands
     /// that bring every member in line are queued: a `Fault` value a member carries from
     /// its old group that its new group does not warrant is cleared (or raised, if a new
-    /// sibling is faulty), and Backup members of a group with a Master member are made
-    /// Master. The driver applies them as any other command.
+    /// sibling is faulty). No member is made Master or Backup by a reload. The driver
+    /// applies them as any other command.
     pub fn resync(&mut self, now: impl Fn(&str) -> Option<MemberNow>) {
         for m in &mut self.members {
             let n = now(&m.name).unwrap_or(MemberNow {
                 state: State::Initialize,
                 own: TrackerFault::Clear,
                 sync: TrackerFault::Clear,
+                wants: false,
             });
             m.state = n.state;
             m.own = n.own;
             m.sync = n.sync;
-            m.wants = false;
+            m.wants = n.wants && n.state == State::Backup;
         }
         let changes = self.changes.len();
         self.recompute_faults();
         self.state = match self.faulty() {
             TrackerFault::Fault => State::Fault,
             TrackerFault::InitHold => State::Initialize,
-            TrackerFault::Clear if self.members.iter().any(|m| m.state == State::Master) => {
-                self.go_master();
+            // Master only when every running member is: the members are not moved by a
+            // reload (keepalived does not order them around either); a Backup member next to
+            // a Master one joins it through its own timer and the group's want rule.
+            TrackerFault::Clear
+                if self.members.iter().any(|m| m.state == State::Master)
+                    && self.members.iter().all(|m| matches!(m.state, State::Master | State::Initialize)) =>
+            {
                 State::Master
             }
             TrackerFault::Clear if self.members.iter().any(|m| m.state != State::Initialize) => State::Backup,
@@ -337,7 +346,7 @@ mod tests {
     fn now(list: &[(&'static str, State, TrackerFault, TrackerFault)]) -> impl Fn(&str) -> Option<MemberNow> {
         let list = list.to_vec();
         move |name: &str| {
-            list.iter().find(|m| m.0 == name).map(|&(_, state, own, sync)| MemberNow { state, own, sync })
+            list.iter().find(|m| m.0 == name).map(|&(_, state, own, sync)| MemberNow { state, own, sync, wants: false })
         }
     }
 
@@ -357,11 +366,21 @@ mod tests {
         let src = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9));
         g.handle_transition(1, State::Master, State::Backup, &Reason::HigherPriority { src, priority: 250 });
         assert_eq!(commands(&mut g), vec![(0, SyncCommand::Backup), (2, SyncCommand::Backup)]);
-        // A Backup member joining a master group is made Master.
-        let mut g = group();
+        // A Backup member next to a Master one is not moved by the reload: the group is
+        // Backup until the member's own timer says it wants to be Master.
+        let mut g = SyncGroup::new("G", &["VI_1".to_string(), "VI_2".to_string()]);
         g.resync(now(&[("VI_1", State::Master, Clear, Clear), ("VI_2", State::Backup, Clear, Clear)]));
-        assert_eq!(g.state(), State::Master);
+        assert_eq!(g.state(), State::Backup);
+        assert_eq!(commands(&mut g), vec![]);
+        g.handle_want_master(1, true);
         assert_eq!(commands(&mut g), vec![(1, SyncCommand::Master)]);
+        // A member that wanted to be Master before the reload is still known to want it.
+        let mut g = SyncGroup::new("G", &["VI_1".to_string(), "VI_2".to_string()]);
+        g.resync(|name: &str| {
+            Some(MemberNow { state: State::Backup, own: Clear, sync: Clear, wants: name == "VI_1" })
+        });
+        g.handle_want_master(1, true);
+        assert_eq!(commands(&mut g), vec![(0, SyncCommand::Master), (1, SyncCommand::Master)]);
     }
 
     #[test]

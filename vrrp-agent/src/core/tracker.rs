@@ -457,6 +457,18 @@ impl Trackers {
                 *v = *old;
             }
         }
+        // A tracker that was disabled (it could not run) counted for nothing: if it runs now,
+        // it holds nothing until its first reading, like a new one, instead of suddenly
+        // holding the instances that ran without it.
+        for (kind, name) in &self.disabled {
+            if *kind == TrackKind::Script {
+                if let Some(st) = t.scripts.get_mut(name) {
+                    st.reloaded = true;
+                }
+            } else {
+                t.reloaded.insert((*kind, name.clone()));
+            }
+        }
         t
     }
 
@@ -1011,8 +1023,13 @@ vrrp_instance VI_1 {
         // Whatever it reports later does not count.
         t.handle_health(1, &HealthEvent::File { name: "tf".into(), value: 7 }).unwrap();
         assert_eq!(t.reading(TrackKind::File, "tf"), Reading::Disabled);
-        // A reload forgets it (the driver disables again what is still broken).
-        assert_eq!(t.reload(&c, &c).reading(TrackKind::Script, "chk"), Reading::Unknown);
+        // A reload forgets it (the driver disables again what is still broken); if it runs
+        // now, it holds nothing until its first reading (no hold for instances that ran
+        // without it).
+        let r = t.reload(&c, &c);
+        assert_eq!(r.reading(TrackKind::Script, "chk"), Reading::Reloaded);
+        let (p, _) = Priorities::new(&c, &r);
+        assert!(p.verdict("VI_1").unwrap().waiting.is_empty(), "nothing holds VI_1");
     }
 
     #[test]

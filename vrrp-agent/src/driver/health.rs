@@ -425,6 +425,7 @@ pub(super) async fn resync_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
                 state: i.fsm.state(),
                 own: i.fsm.own_fault(),
                 sync: i.fsm.sync_fault(),
+                wants: i.fsm.wants_master(),
             })
         });
     }

@@ -444,6 +444,9 @@ struct SharedStats {
     rescans: AtomicU64,
 }
 
+/// How long `start`/`update` wait for the tracker task to apply new definitions.
+const UPDATE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The `vrrp_track_process` trackers of a running agent: the tracepoint programs are
 /// attached only while at least one definition exists. Dropping it detaches them and stops
 /// its task.
@@ -467,7 +470,8 @@ impl ProcessTrackers {
     }
 
     /// Applies new definitions (SIGHUP). Unchanged ones keep their processes and send
-    /// nothing; new or changed ones are filled from a `/proc` scan (done when this returns)
+    /// nothing; new or changed ones are filled from a `/proc` scan (done when this returns,
+    /// unless a `/proc` read hangs: this waits at most 250 ms)
     /// and report their count, even 0; removed ones send nothing more. Reports are sent in
     /// order: those of one update before any of the next. Attaches the programs when the
     /// first definition appears, detaches them when the last one goes.
@@ -504,7 +508,16 @@ impl ProcessTrackers {
         let Some((_, cmd)) = &self.task else { return Ok(()) };
         let (done_tx, done_rx) = oneshot::channel();
         cmd.send(Command::Update(defs.to_vec(), done_tx)).map_err(|_| ProcessTrackError::Stopped)?;
-        done_rx.await.map_err(|_| ProcessTrackError::Stopped)
+        // Bounded: the tracker task may be waiting for a /proc read that hangs (a process in
+        // D state); the caller is the event loop, which must never wait for that. The update
+        // is applied when the task gets to it and the counts follow on the channel.
+        match tokio::time::timeout(UPDATE_WAIT, done_rx).await {
+            Ok(r) => r.map_err(|_| ProcessTrackError::Stopped),
+            Err(_) => {
+                tracing::warn!("vrrp_track_process: the process tracker is busy reading /proc; the new definitions apply when it is done");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -636,10 +636,16 @@ impl Instance {
         }
     }
 
-    /// A sync group member's wish to become Master changed: `Some(true)` when its
-    /// Master_Down_Timer ran out (the timer is restarted, and it stays Backup until the
-    /// group says `handle_sync_master`), `Some(false)` when it accepted an advert or left
-    /// Backup since. Give it to the group (`SyncGroup::handle_want_master`).
+    /// Whether this sync group member wants to become Master now: its Master_Down_Timer ran
+    /// out (the timer is restarted, and it stays Backup until the group says
+    /// `handle_sync_master`) and it accepted no advert and did not leave Backup since.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// A change of [`Instance::wants_master`] not yet given to the group: `Some(true)` when
+    /// the timer ran out, `Some(false)` when it accepted an advert or left Backup. Give it to
+    /// the group (`SyncGroup::handle_want_master`).
     pub fn poll_want_master(&mut self) -> Option<bool> {
         self.want_event.take()
     }
