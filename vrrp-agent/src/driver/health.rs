@@ -140,8 +140,17 @@ impl Health {
     pub(super) async fn start_processes(&mut self, dp: &mut Dataplane, defs: &[config::TrackProcess]) {
         match &mut self.processes {
             Some(p) => {
-                if let Err(e) = p.update(dp, defs).await {
-                    error!("vrrp_track_process: {e}; process trackers keep their last state");
+                match p.update(dp, defs).await {
+                    Ok(()) => {}
+                    // The tracker's task is gone: its counts would freeze. Dropped (detaching
+                    // its programs) and its trackers disabled, so nothing waits on them.
+                    Err(crate::health::process::ProcessTrackError::Stopped) => {
+                        error!("vrrp_track_process: the process tracker stopped; process trackers are disabled");
+                        self.processes = None;
+                        self.processes_failed = true;
+                        self.disable_broken();
+                    }
+                    Err(e) => error!("vrrp_track_process: {e}; process trackers keep their last state"),
                 }
                 return;
             }

@@ -71,9 +71,13 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
             None => to_start.push(cfg),
         }
     }
+    // What health tracking judges: the new file, plus the instances that keep running with
+    // their old settings because their new ones have errors (their trackers keep counting).
+    let mut tracked = config.clone();
     for mut inst in old {
         if config.rejected.iter().any(|r| r.name == inst.cfg.name) {
             error!(parent: &inst.span, "({}) its new configuration has errors: it keeps running as before", inst.cfg.name);
+            tracked.instances.push(inst.cfg.clone());
             instances.push(inst);
             kept += 1;
             continue;
@@ -83,14 +87,14 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
             instances.push(inst);
         }
     }
-    // Trackers and sync groups from the new file (unchanged trackers keep their state); the
-    // instances kept get their verdict again, as a tracker change would give it.
     // Notify settings (script security, script_user, FIFOs) from the new global_defs.
     ctx.notifier.reload(&config.global);
     let old = ctx.health.config().clone();
     super::static_routes::reload(ctx, &old, &config).await;
-    ctx.health.start_processes(&mut ctx.dp, &config.track_processes).await;
-    ctx.health.reload(&config);
+    // Trackers and sync groups from the new file (unchanged trackers keep their state); the
+    // instances kept get their verdict again, as a tracker change would give it.
+    ctx.health.start_processes(&mut ctx.dp, &tracked.track_processes).await;
+    ctx.health.reload(&tracked);
     // Interfaces a reload starts tracking are read now, before any instance is re-judged.
     super::health::read_tracked_links(ctx).await;
     ctx.health.evaluate_all();
