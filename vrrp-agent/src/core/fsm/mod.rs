@@ -336,6 +336,8 @@ pub struct Instance {
     sync_gated: bool,
     /// Gated: the Master_Down_Timer ran out and no advert has been accepted since.
     wants_master: bool,
+    /// This stay in FAULT was announced (a StateChange with a real reason was emitted).
+    fault_announced: bool,
     /// A change of `wants_master` the group has not been told yet.
     want_event: Option<bool>,
     /// Backup: when the first lower-priority advert started `preempt_delay` (cleared on
@@ -384,6 +386,7 @@ impl Instance {
             sync_fault: TrackerFault::Clear,
             sync_gated: false,
             wants_master: false,
+            fault_announced: false,
             want_event: None,
             preempt_since: None,
             last_reassert: None,
@@ -782,10 +785,11 @@ impl Instance {
     /// with the real reason, so the driver runs the FAULT notifies, as keepalived's
     /// `down_instance` does for an instance still waiting in INIT.
     fn announce_real_fault(&mut self, before: Option<Reason>) {
-        if self.state != State::Fault || before != Some(Reason::InitHold) {
+        if self.state != State::Fault || before != Some(Reason::InitHold) || self.fault_announced {
             return;
         }
         if let Some(reason) = self.fault_reason().filter(|r| *r != Reason::InitHold) {
+            self.fault_announced = true;
             self.push(Action::StateChange { from: State::Fault, to: State::Fault, reason });
         }
     }
@@ -1083,6 +1087,9 @@ impl Instance {
         if from == to {
             return;
         }
+        // FAULT is announced (notifies) once per stay: on entering it for a real reason, or
+        // later when a first-result hold turns into a real fault.
+        self.fault_announced = to == State::Fault && reason != Reason::InitHold;
         self.push(Action::StateChange {
             from,
             to,

@@ -1185,6 +1185,10 @@
         assert_eq!(drain(&mut i), vec![change(State::Initialize, State::Fault, Reason::InitHold)]);
         i.handle_tracker_fault(cs(1), TrackerFault::Fault);
         assert_eq!(drain(&mut i), vec![change(State::Fault, State::Fault, Reason::TrackerFailed)]);
+        // Announced once per stay in FAULT: held again, then failing again, says nothing more.
+        i.handle_tracker_fault(cs(2), TrackerFault::InitHold);
+        i.handle_tracker_fault(cs(3), TrackerFault::Fault);
+        assert_eq!(drain(&mut i), vec![]);
         // Only once: nothing more while it stays faulty, for whatever reason.
         i.handle_fault(cs(2), true);
         i.handle_fault(cs(3), false);
