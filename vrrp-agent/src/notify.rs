@@ -184,6 +184,10 @@ impl Notifier {
             }
             self.fifos.push(kept);
         }
+        // Finished closes and FIFO scripts (a JoinSet keeps them until joined): one entry per
+        // reload that replaced a FIFO would otherwise stay until exit.
+        while self.closing.try_join_next().is_some() {}
+        while self.fifo_scripts.try_join_next().is_some() {}
         for gone in old {
             info!("notify FIFO {}: no longer configured; closing it", gone.writer.path().display());
             let runner = self.runner.clone();

@@ -257,3 +257,27 @@ async fn reload_keeps_unchanged_fifos_and_replaces_changed_ones() {
     assert!(!alive(pid2));
     assert!(!a.exists() && !c.exists(), "FIFOs the agent created are removed at exit");
 }
+
+#[tokio::test]
+async fn finished_notify_scripts_are_forgotten() {
+    // A long-running agent must not keep one entry per notification it ever ran.
+    let d = TempDir::new("notify-reap");
+    let calls = d.path("calls");
+    let rec = d.script("rec.sh", &format!("echo x >> {}", calls.display()));
+    let scripts = Scripts { notify: Some(cmd(&rec.display().to_string())), ..Scripts::default() };
+    let mut n = Notifier::new(Duration::from_secs(5));
+    for round in 1..=20 {
+        n.notify(&scripts, "VI_1", NotifyState::Master, 100);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&calls).unwrap_or_default().lines().count() < round {
+            assert!(tokio::time::Instant::now() < deadline, "round {round}: the script did not run");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The script exited; its task reaps it on the next poll.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    n.notify(&scripts, "VI_1", NotifyState::Backup, 100);
+    // Without reaping: 21 entries. With it: the new one, and at most a straggler or two.
+    assert!(n.running.len() <= 3, "{} entries kept for 21 notifications", n.running.len());
+    n.drain(Duration::from_secs(5)).await;
+}
