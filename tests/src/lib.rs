@@ -753,6 +753,22 @@ mod xdp_pass {
 // Waiting and addresses
 // ---------------------------------------------------------------------------------------
 
+/// The negative of [`wait_for`]: `check` must hold on every poll for the whole `window`
+/// (a protocol-derived time in which something must NOT happen). Returns the first
+/// failure's message.
+pub fn holds_for(window: Duration, what: &str, mut check: impl FnMut() -> std::result::Result<(), String>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if let Err(why) = check() {
+            bail!("{what} stopped holding after {:.2} s: {why}", start.elapsed().as_secs_f64());
+        }
+        if start.elapsed() >= window {
+            return Ok(());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// Poll `f` every ~10 ms until it returns `Some`, at most `timeout`.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let start = Instant::now();

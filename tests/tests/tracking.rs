@@ -15,8 +15,8 @@ use std::{
 };
 
 use vrrp_tests::{
-    Agent, Lan, Proc, ScratchDir, agent_binary, election, has_addr, lan, pid_alive, require_root, spawn_agent,
-    wait_for,
+    Agent, Lan, Proc, ScratchDir, agent_binary, election, has_addr, holds_for, lan, pid_alive, require_root,
+    spawn_agent, wait_for,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -297,12 +297,11 @@ fn nopreempt_backup_does_not_take_over_from_a_degraded_master() {
         (a1.status_json()["instances"][0]["priority"].as_u64() == Some(70)).then_some(())
     })
     .expect("priority 70");
-    let window = mdi(90) * 3 + SLACK;
-    let t0 = Instant::now();
-    while t0.elapsed() < window {
-        assert_eq!(holders(&lan, VIP), ["r1"], "r2 preempted despite nopreempt\n{}", a2.log_tail(20));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    holds_for(mdi(90) * 3 + SLACK, "r1 alone holding the VIP", || match holders(&lan, VIP) {
+        h if h == ["r1"] => Ok(()),
+        h => Err(format!("holders {h:?}: r2 preempted despite nopreempt\n{}", a2.log_tail(20))),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!a2.log_text().contains("Entering MASTER"), "{}", a2.log_tail(20));
 }
 
@@ -408,13 +407,12 @@ fn sighup_keeps_an_unchanged_trackers_state() {
     a1.signal(libc::SIGHUP);
     wait_for(Duration::from_secs(5), "the reload to be logged", || a1.log_text().contains("SIGHUP: configuration reloaded").then_some(()))
         .expect("reloaded");
-    let window = Duration::from_secs(2) + mdi(100) * 2;
-    let t0 = Instant::now();
-    while t0.elapsed() < window {
-        assert_eq!(holders(&lan, VIP), ["r2"], "r1 took the VIP back after a reload\n{}", a1.log_tail(20));
-        assert_eq!(a1.status_json()["instances"][0]["priority"].as_u64(), Some(80), "{}", a1.log_tail(20));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Two script intervals (a fresh INIT would have given a result by then) + 2 MDI.
+    holds_for(Duration::from_secs(2) + mdi(100) * 2, "r2 holding the VIP, r1 at 80", || {
+        let (h, p) = (holders(&lan, VIP), a1.status_json()["instances"][0]["priority"].as_u64());
+        if h == ["r2"] && p == Some(80) { Ok(()) } else { Err(format!("holders {h:?}, r1 priority {p:?}\n{}", a1.log_tail(20))) }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let after = a1.log_text();
     let reload_at = after.find("SIGHUP: configuration reloaded").expect("reload line");
     assert!(!after[reload_at..].contains("Changing effective priority"), "{}", a1.log_tail(20));
@@ -544,11 +542,10 @@ fn a_sync_group_with_split_priorities_stays_put_after_reloads() {
     a2.signal(libc::SIGHUP);
     wait_for(Duration::from_secs(5), "r2's reload", || a2.log_text().contains("SIGHUP: configuration reloaded").then_some(()))
         .expect("reloaded");
-    let window = mdi(90) * 6 + SLACK;
-    let t0 = Instant::now();
-    while t0.elapsed() < window {
-        assert_eq!((holders(&lan, VIP), holders(&lan, VIP2)), (vec!["r1"], vec!["r1"]), "{}\n-----\n{}", a1.log_tail(20), a2.log_tail(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    holds_for(mdi(90) * 6 + SLACK, "r1 holding both VIPs", || match (holders(&lan, VIP), holders(&lan, VIP2)) {
+        (a, b) if a == ["r1"] && b == ["r1"] => Ok(()),
+        (a, b) => Err(format!("holders {a:?} / {b:?}\n{}\n-----\n{}", a1.log_tail(20), a2.log_tail(20))),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(!a2.log_text().contains("Entering MASTER"), "{}", a2.log_tail(20));
 }

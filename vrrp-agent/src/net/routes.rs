@@ -168,14 +168,7 @@ impl Routes {
             let Some(pos) = self.routes.iter().position(|i| same_route(&i.cfg, r)) else { continue };
             let inst = self.routes.remove(pos);
             let item = describe_route(&inst.cfg);
-            let req = new_request(RouteNetlinkMessage::DelRoute(inst.msg.clone()), 0);
-            match self.talk(req).await {
-                Ok(()) => tracing::info!(line = r.line, "removed {item}"),
-                Err(RouteErrorKind::Kernel(e)) if is_gone(&e) => {
-                    tracing::debug!(line = r.line, "{item} was already gone");
-                }
-                Err(kind) => errors.push(RouteError { line: r.line, item, kind }),
-            }
+            errors.extend(self.delete(r.line, item, RouteNetlinkMessage::DelRoute(inst.msg), None).await);
         }
         errors
     }
@@ -263,14 +256,7 @@ impl Routes {
             let Some(pos) = self.rules.iter().position(|i| same_rule(&i.cfg, r)) else { continue };
             let inst = self.rules.remove(pos);
             let item = describe_rule(&inst.cfg);
-            let req = new_request(RouteNetlinkMessage::DelRule(inst.msg.clone()), 0);
-            match self.talk(req).await {
-                Ok(()) => tracing::info!(line = r.line, "removed {item}"),
-                Err(RouteErrorKind::Kernel(e)) if is_gone(&e) => {
-                    tracing::debug!(line = r.line, "{item} was already gone");
-                }
-                Err(kind) => errors.push(RouteError { line: r.line, item, kind }),
-            }
+            errors.extend(self.delete(r.line, item, RouteNetlinkMessage::DelRule(inst.msg), None).await);
         }
         errors
     }
@@ -334,16 +320,26 @@ impl Routes {
             let Some(pos) = self.addrs.iter().position(|i| same_addr(&i.cfg, a)) else { continue };
             let inst = self.addrs.remove(pos);
             let item = describe_addr(&inst.cfg);
-            let req = new_request(RouteNetlinkMessage::DelAddress(inst.msg.clone()), 0);
-            match self.talk(req).await {
-                Ok(()) => tracing::info!(line = a.line, "removed {item}"),
-                Err(RouteErrorKind::Kernel(e)) if is_gone(&e) || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
-                    tracing::debug!(line = a.line, "{item} was already gone");
-                }
-                Err(kind) => errors.push(RouteError { line: a.line, item, kind }),
-            }
+            errors.extend(self.delete(a.line, item, RouteNetlinkMessage::DelAddress(inst.msg), Some(libc::EADDRNOTAVAIL)).await);
         }
         errors
+    }
+
+    /// Deletes one object this object installed, with the exact message the kernel accepted
+    /// (so only ours goes). One the kernel already dropped (ENOENT/ESRCH, or `also_gone`)
+    /// is not an error.
+    async fn delete(&mut self, line: usize, item: String, msg: RouteNetlinkMessage, also_gone: Option<i32>) -> Option<RouteError> {
+        match self.talk(new_request(msg, 0)).await {
+            Ok(()) => {
+                tracing::info!(line, "removed {item}");
+                None
+            }
+            Err(RouteErrorKind::Kernel(e)) if is_gone(&e) || (also_gone.is_some() && e.raw_os_error() == also_gone) => {
+                tracing::debug!(line, "{item} was already gone");
+                None
+            }
+            Err(kind) => Some(RouteError { line, item, kind }),
+        }
     }
 
     /// Removes everything this object installed: rules first, then routes, then addresses
