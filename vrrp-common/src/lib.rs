@@ -57,6 +57,8 @@ pub mod names {
     pub const PROC_EVENTS: &str = "PROC_EVENTS";
     /// index 0 → u64 (per CPU): `ProcEvent`s that did not fit `PROC_EVENTS`.
     pub const PROC_EVENTS_LOST: &str = "PROC_EVENTS_LOST";
+    /// index 0 → `AgentLease`: the agent's liveness lease, which fences the datapath.
+    pub const AGENT_LEASE: &str = "AGENT_LEASE";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -575,6 +577,24 @@ impl ProcEvent {
     }
 }
 
+/// Value of `AGENT_LEASE` (index 0): renewed by the agent's event loop while it is healthy.
+/// The XDP program answers ARP/NS for owned VIPs only while the lease is fresh; once it is
+/// older than `fence_after_ns` it answers for none of them and drops ARP requests / neighbour
+/// solicitations for every configured VIP, so the kernel cannot answer for a VIP a dead or
+/// hung agent left on the interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AgentLease {
+    /// CLOCK_MONOTONIC ns (the clock of `bpf_ktime_get_ns`) of the last renewal; 0: no agent
+    /// has taken the lease yet.
+    pub renewed_ns: u64,
+    /// Age after which the lease is stale (derived from the Master_Down_Interval).
+    pub fence_after_ns: u64,
+    /// Pid of the agent holding the lease.
+    pub pid: u32,
+    pub _pad: u32,
+}
+
 /// Written by the agent for `vrrp-agent status` and for on-call engineers with bpftool.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -913,7 +933,7 @@ mod user {
         )*};
     }
     pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent,
-        TrackerKey, TrackerStatus, PriorityReason, InstancePriority);
+        TrackerKey, TrackerStatus, PriorityReason, InstancePriority, AgentLease);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -930,6 +950,7 @@ const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTE
 const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 15 + DropReason::ALL.len());
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+const _: () = assert!(core::mem::size_of::<AgentLease>() == 24);
 const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);
 const _: () = assert!(core::mem::size_of::<ProcEvent>() == 4 * 4 + 8 + 16);

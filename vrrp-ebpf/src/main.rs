@@ -22,7 +22,7 @@ mod proc_events;
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
-    btf_maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     helpers::bpf_ktime_get_ns,
     macros::{btf_map, xdp},
     programs::XdpContext,
@@ -34,7 +34,7 @@ use vrrp_common::{
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
     VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
-    InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus,
+    InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus, AgentLease,
 };
 
 #[btf_map]
@@ -67,6 +67,10 @@ static TRACKER_STATUS: HashMap<TrackerKey, TrackerStatus, { MAX_TRACKERS as usiz
 #[btf_map]
 static INSTANCE_PRIORITY: HashMap<VridKey, InstancePriority, { MAX_VRIDS as usize }> =
     HashMap::new();
+/// The agent's liveness lease (index 0), renewed by its event loop: while it is stale the
+/// datapath is fenced (see `AgentLease`).
+#[btf_map]
+static AGENT_LEASE: Array<AgentLease, 1> = Array::new();
 /// Scratch space for the address-list check (one bit per advertised address of ours).
 #[repr(C)]
 #[derive(Clone, Copy)]
