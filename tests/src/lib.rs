@@ -15,6 +15,7 @@
 //! `ip netns exec` (which remounts /sys and hides /sys/fs/bpf pins from the host).
 
 pub mod election;
+pub mod package;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
