@@ -142,6 +142,14 @@ fn check_installed_files() -> Vec<String> {
     for section in ["NAME", "SYNOPSIS", "SIGNALS", "SERVICE", "EXIT STATUS", "FILES"] {
         assert!(rendered.lines().any(|l| l == section), "man -l {}: no {section} section:\n{rendered}", pkg::MAN_PAGE);
     }
+    for page in listed.iter().filter(|l| l.starts_with(pkg::MAN_DIR) && l.ends_with(".gz")) {
+        let check = Command::new("sh")
+            .args(["-c", "gzip -dc \"$1\" | groff -man -Tutf8 -ww -z", "sh", page])
+            .output()
+            .expect("groff");
+        let warnings = String::from_utf8_lossy(&check.stderr);
+        assert!(check.status.success() && warnings.trim().is_empty(), "groff -ww on {page}: {warnings}");
+    }
     let words: Vec<&str> = rendered.split_whitespace().collect();
     assert!(words.join(" ").contains("systemctl kill -s QUIT"), "the hitless restart command is not in the man page:\n{rendered}");
 

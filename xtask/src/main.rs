@@ -848,5 +848,22 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "lab", "--routers", "1"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "--routers", "9"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "--reps", "0"]).is_err());
+        let Cmd::Package { agent_bin } = Cli::try_parse_from(["xtask", "package", "--agent-bin", "/x"]).expect("parse").cmd else {
+            panic!("not package")
+        };
+        assert_eq!(agent_bin, Some(PathBuf::from("/x")));
+    }
+
+    #[test]
+    fn glibc_dependency_is_the_highest_version_named() {
+        let elf = b"\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.9\0GLIBC_PRIVATE\0GLIBC_2.3.4\0";
+        assert_eq!(max_glibc_version(elf).as_deref(), Some("2.34"));
+        assert_eq!(max_glibc_version(b"GLIBC_PRIVATE GLIBC_2"), None);
+        assert_eq!(max_glibc_version(b"x GLIBC_2.17."), Some("2.17".to_string()));
+    }
+
+    #[test]
+    fn the_packaged_unit_agrees_with_the_package() {
+        check_unit_agrees(&workspace_root().join(pkg::SOURCE_DIR)).expect("unit and package agree");
     }
 }
