@@ -167,6 +167,17 @@ fn check_installed_files() -> Vec<String> {
     listed
 }
 
+/// Installing the package again (dpkg's upgrade path: postinst `configure <old version>`) keeps
+/// a conffile the administrator changed.
+fn check_conffile_kept_on_upgrade(deb: &Path) {
+    let shipped = std::fs::read_to_string(pkg::CONFIG).expect("read the conffile");
+    let edited = format!("{shipped}# edited by the package test\n");
+    std::fs::write(pkg::CONFIG, &edited).expect("edit the conffile");
+    dpkg(&["-i", &deb.to_string_lossy()]).expect("dpkg -i again (upgrade path)");
+    assert_eq!(std::fs::read_to_string(pkg::CONFIG).expect("read the conffile"), edited, "the upgrade overwrote the edited conffile");
+    assert!(Path::new(pkg::BIN).is_file());
+}
+
 /// `systemd-analyze verify` on the installed unit: exit 0 and not one warning (it only warns,
 /// exit 0, about an unknown key or a bad signal name; it fails on a missing binary).
 fn verify_unit() {
@@ -284,6 +295,7 @@ fn the_installed_package_verifies_and_fails_over_through_its_unit() {
     let deb = deb_path();
     let mut installed = Installed::install(&deb);
     let files = check_installed_files();
+    check_conffile_kept_on_upgrade(&deb);
     verify_unit();
     check_installed_binary();
     failover_through_the_unit();

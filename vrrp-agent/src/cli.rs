@@ -11,9 +11,15 @@ use crate::dataplane::{KernelLogLevel, XdpMode};
 /// The program's name and one-line description, shared by the parser and the man page.
 pub const NAME: &str = "vrrp-agent";
 const ABOUT: &str = "VRRP with an XDP dataplane; reads keepalived.conf";
+const LONG_ABOUT: &str = "VRRP with an XDP dataplane; reads keepalived.conf.\n\n\
+    Hosts sharing virtual IP addresses elect a master with VRRP (RFC 3768 v2, RFC 5798 v3), \
+    configured in keepalived's syntax. An XDP program validates and counts the adverts and \
+    answers ARP for the addresses this host owns; the agent runs the election, adds and removes \
+    the addresses, tracks health and runs notify scripts. `run` is the daemon, `check` checks \
+    configurations as keepalived -t does, `status` reads the pinned maps.";
 
 #[derive(Parser)]
-#[command(name = NAME, version, about = ABOUT)]
+#[command(name = NAME, version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -171,6 +177,7 @@ fn command() -> clap::Command {
     let mut cmd = clap::Command::new(NAME)
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
+        .long_about(LONG_ABOUT)
         .subcommand_required(true)
         .arg_required_else_help(true)
         .disable_help_subcommand(true)
