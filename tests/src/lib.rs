@@ -15,6 +15,7 @@
 //! `ip netns exec` (which remounts /sys and hides /sys/fs/bpf pins from the host).
 
 pub mod election;
+pub mod package;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
@@ -1110,6 +1111,22 @@ impl std::ops::DerefMut for Agent {
 /// is `/sys/fs/bpf/vrrp-test/<ns>-a<n>` (created empty). `RUST_LOG` defaults to `info`.
 /// The agent is SIGKILLed by the kernel if the thread that spawned it exits.
 pub fn spawn_agent(bin: &Path, host: &Host, config: &str, extra_args: &[&str]) -> Result<Agent> {
+    spawn_agent_cmdline(host, config, |cfg, bpffs| {
+        let mut argv: Vec<std::ffi::OsString> =
+            vec![bin.into(), "run".into(), "-f".into(), cfg.into(), "--bpffs".into(), bpffs.into()];
+        argv.extend(extra_args.iter().map(Into::into));
+        argv
+    })
+}
+
+/// [`spawn_agent`] with the command line given by `argv(config file, bpffs dir)`: the
+/// program first (e.g. a unit's `ExecStart=` with its config path and pin directory made
+/// this agent's own). Same files, cleanup and environment as [`spawn_agent`].
+pub fn spawn_agent_cmdline(
+    host: &Host,
+    config: &str,
+    argv: impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString>,
+) -> Result<Agent> {
     ensure_bpffs()?;
     let tag = format!("{}-a{}", host.ns.name, next_id());
     let dir = run_tmp_dir(&tag)?;
@@ -1121,20 +1138,19 @@ pub fn spawn_agent(bin: &Path, host: &Host, config: &str, extra_args: &[&str]) -
     fs::create_dir_all(&bpffs).with_context(|| format!("creating {}", bpffs.display()))?;
     register_dir(&bpffs);
 
-    let mut cmd = host.ns.cmd(&bin.to_string_lossy());
-    cmd.arg("run")
-        .arg("-f")
-        .arg(&cfg)
-        .arg("--bpffs")
-        .arg(&bpffs)
-        .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(logf.try_clone()?)
-        .stderr(logf);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info");
-    }
-    let child = match spawn_registered(cmd, &host.ns.name) {
+    let argv = argv(&cfg, &bpffs);
+    let spawned = match argv.split_first() {
+        Some((program, args)) => {
+            let mut cmd = host.ns.cmd(&program.to_string_lossy());
+            cmd.args(args).stdin(Stdio::null()).stdout(logf.try_clone()?).stderr(logf);
+            if std::env::var_os("RUST_LOG").is_none() {
+                cmd.env("RUST_LOG", "info");
+            }
+            spawn_registered(cmd, &host.ns.name)
+        }
+        None => Err(anyhow!("an empty agent command line")),
+    };
+    let child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let _ = fs::remove_dir_all(&bpffs);

@@ -1,6 +1,7 @@
 //! vrrp-agent: a VRRP (RFC 3768 v2, RFC 5798/9568 v3) daemon whose per-packet work runs in
 //! an XDP program. The election is a sans-IO state machine (`core::fsm`); the rest are drivers
 //! around it, one job each.
+pub mod cli;
 pub mod driver;
 pub mod clock;
 pub mod conflict;

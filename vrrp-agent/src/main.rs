@@ -1,78 +1,12 @@
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use vrrp_agent::{
+    cli::{Cli, Command},
     driver::{self, RunOptions},
     config,
-    dataplane::{KernelLogLevel, XdpMode},
     crosscheck, status, verdict,
 };
-
-#[derive(Parser)]
-#[command(name = "vrrp-agent", version, about = "VRRP with an XDP dataplane; reads keepalived.conf")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon in the foreground, logging to stderr.
-    Run {
-        /// keepalived-syntax configuration file.
-        #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
-        file: PathBuf,
-        /// Config id selecting `@name` conditional lines (keepalived's -i).
-        #[arg(short = 'i', long = "config-id")]
-        config_id: Option<String>,
-        /// Where this agent pins its maps (a bpf filesystem is mounted there if needed).
-        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
-        bpffs: PathBuf,
-        /// XDP attach mode. `auto` never picks a mode where XDP_TX silently fails.
-        #[arg(long, value_enum, default_value = "auto")]
-        xdp_mode: XdpMode,
-        /// Log level of the XDP program's own log lines (patched in at load time; per-packet
-        /// lines are at trace).
-        #[arg(long, value_enum, default_value = "warn")]
-        kernel_log: KernelLogLevel,
-        /// Seconds a notify script may run before it is killed (with its children).
-        #[arg(long, default_value_t = 10.0)]
-        notify_timeout: f64,
-        /// Log filter (tracing EnvFilter syntax, e.g. `info,vrrp_xdp=trace`); overrides RUST_LOG.
-        /// The XDP program's lines use the target `vrrp_xdp`.
-        #[arg(long)]
-        log: Option<String>,
-    },
-    /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
-    /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
-    /// failover works as configured, 1 if it does not (3: a file cannot be read).
-    #[command(visible_alias = "-t")]
-    Check {
-        /// The configuration; repeat it, one file per node, to check nodes against each other.
-        #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = "/etc/keepalived/keepalived.conf")]
-        file: Vec<PathBuf>,
-        /// Config id selecting `@name` conditional lines; with several files, one per `-f`
-        /// (in order) or none.
-        #[arg(short = 'i', long = "config-id")]
-        config_id: Vec<String>,
-        /// Print the configuration as understood, as JSON (one file only).
-        #[arg(long)]
-        dump: bool,
-        /// Several nodes: print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Several nodes: warnings fail too (exit 1).
-        #[arg(long)]
-        strict: bool,
-    },
-    /// Print each instance's state and counters from the pinned maps.
-    Status {
-        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
-        bpffs: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn init_logging(spec: Option<&str>) {
     use std::io::IsTerminal as _;
@@ -190,6 +124,28 @@ fn main() -> ExitCode {
                 eprintln!("{}: configuration OK ({} instance(s))", file.display(), loaded.config.instances.len());
             }
             ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::GenerateMan { dir } => match vrrp_agent::cli::write_man_pages(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vrrp-agent generate-man: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Command::GenerateCompletions { shell } => {
+            use std::io::Write as _;
+            match std::io::stdout().write_all(&vrrp_agent::cli::completions(shell)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vrrp-agent generate-completions: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Status { bpffs, json } => match status::collect(&bpffs) {
             Ok(view) => {
