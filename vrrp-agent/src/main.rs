@@ -7,6 +7,7 @@ use vrrp_agent::{
     dataplane::{KernelLogLevel, XdpMode},
     crosscheck, status, verdict,
 };
+use vrrp_agent::status::keepalived;
 
 #[derive(Parser)]
 #[command(name = "vrrp-agent", version, about = "VRRP with an XDP dataplane; reads keepalived.conf")]
@@ -42,6 +43,9 @@ enum Command {
         /// The XDP program's lines use the target `vrrp_xdp`.
         #[arg(long)]
         log: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
     /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
@@ -71,6 +75,19 @@ enum Command {
         bpffs: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Make the running XDP program report each VRRP and ARP packet it handles into the
+    /// agent's log (target `vrrp_trace`), or stop it. Off by default.
+    Trace {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
+        bpffs: PathBuf,
+    },
+    /// Print the signal number for STOP, RELOAD, DATA, STATS or JSON, like `keepalived
+    /// --signum` (DATA, STATS and JSON write /tmp/keepalived.data, .stats and .json).
+    Signum {
+        name: String,
     },
 }
 
@@ -126,7 +143,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log, metrics } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -139,7 +156,7 @@ fn main() -> ExitCode {
                 eprintln!("vrrp-agent: --notify-timeout must be a non-negative number of seconds");
                 return ExitCode::from(2);
             };
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout };
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, metrics };
             match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -191,6 +208,26 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code.clamp(0, 255) as u8)
         }
+        Command::Trace { state, bpffs } => match vrrp_agent::trace::set(&bpffs, state == "on") {
+            Ok(()) => {
+                eprintln!("trace {state}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vrrp-agent trace: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Signum { name } => match keepalived::signum(&name) {
+            Some(n) => {
+                println!("{n}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("vrrp-agent signum: {name}: not one of STOP, RELOAD, DATA, STATS, JSON");
+                ExitCode::from(2)
+            }
+        },
         Command::Status { bpffs, json } => match status::collect(&bpffs) {
             Ok(view) => {
                 if json {

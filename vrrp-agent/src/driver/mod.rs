@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub kernel_log: KernelLogLevel,
     /// How long a notify script may run before it is killed.
     pub notify_timeout: Duration,
+    /// Serve Prometheus metrics on this address (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 pub(super) struct Ctx {
@@ -102,6 +104,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let nl = Netlink::new().context("opening rtnetlink")?;
     let dp = Dataplane::load(&opts.bpffs, opts.kernel_log).context("loading the XDP dataplane")?;
     info!(bpffs = %opts.bpffs.display(), "maps pinned; inspect with `bpftool map dump pinned {}/<MAP>`", opts.bpffs.display());
+    if let Some(addr) = opts.metrics {
+        let local = crate::metrics::start(addr, opts.bpffs.clone()).await?;
+        info!("metrics at http://{local}/metrics");
+    }
 
     let runner = crate::exec::Runner::new();
     let routes = crate::net::routes::Routes::new(nl.handle());
