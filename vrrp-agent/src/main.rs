@@ -46,6 +46,10 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
         #[arg(long, value_name = "ADDR:PORT")]
         metrics: Option<std::net::SocketAddr>,
+        /// Where SIGUSR1/SIGUSR2/SIGRTMIN+2 write keepalived.data/.stats/.json (default as
+        /// keepalived: $TMPDIR if absolute, else /tmp).
+        #[arg(long, hide = true)]
+        dump_dir: Option<PathBuf>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
     /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
@@ -143,7 +147,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log, metrics } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log, metrics, dump_dir } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -156,7 +160,8 @@ fn main() -> ExitCode {
                 eprintln!("vrrp-agent: --notify-timeout must be a non-negative number of seconds");
                 return ExitCode::from(2);
             };
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, metrics };
+            let dump_dir = dump_dir.unwrap_or_else(keepalived::dump_dir);
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, metrics, dump_dir };
             match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

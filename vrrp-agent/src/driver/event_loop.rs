@@ -90,7 +90,7 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
                     _ = b.0.recv() => b.1,
                     _ = c.0.recv() => c.1,
                 }
-            } => write_dump(dump, &opts.bpffs),
+            } => write_dump(dump, opts),
             guard = trace.readable_mut() => {
                 let mut guard = guard?;
                 while let Some(item) = guard.get_inner_mut().next() {
@@ -154,8 +154,8 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
 }
 
 /// Writes one of keepalived's dump files from the pinned maps (the agent's own snapshot).
-fn write_dump(dump: Dump, bpffs: &std::path::Path) {
-    match crate::status::keepalived::write_dump(dump, bpffs) {
+fn write_dump(dump: Dump, opts: &RunOptions) {
+    match crate::status::keepalived::write_dump(dump, &opts.bpffs, &opts.dump_dir) {
         Ok(path) => info!("wrote {}", path.display()),
         Err(e) => warn!("writing {}: {e:#}", dump.file_name()),
     }

@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub notify_timeout: Duration,
     /// Serve Prometheus metrics on this address (`--metrics`).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where SIGUSR1/SIGUSR2/SIGRTMIN+2 write keepalived's dump files (keepalived's
+    /// `$TMPDIR` or `/tmp`, `crate::status::keepalived::dump_dir`).
+    pub dump_dir: PathBuf,
 }
 
 pub(super) struct Ctx {

@@ -94,10 +94,10 @@ pub fn write_file(dir: &Path, name: &str, contents: &str) -> std::io::Result<Pat
     Ok(path)
 }
 
-/// Reads the pins in `bpffs` and writes one dump in [`dump_dir`].
-pub fn write_dump(dump: Dump, bpffs: &Path) -> anyhow::Result<PathBuf> {
+/// Reads the pins in `bpffs` and writes one dump in `dir` (normally [`dump_dir`]).
+pub fn write_dump(dump: Dump, bpffs: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let view = super::collect(bpffs)?;
-    Ok(write_file(&dump_dir(), dump.file_name(), &dump.render(&view, SystemTime::now()))?)
+    Ok(write_file(dir, dump.file_name(), &dump.render(&view, SystemTime::now()))?)
 }
 
 /// keepalived's per-instance error counters (`vrrp_stats`) a drop reason counts in.
