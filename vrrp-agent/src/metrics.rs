@@ -27,6 +27,9 @@ const STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A per-instance counter family: name, help, and how to read it from the snapshot.
+type InstanceCounter = (&'static str, &'static str, fn(&InstanceView) -> u64);
+
 fn instance_labels(i: &InstanceView) -> Labels {
     vec![
         ("instance", i.name.clone()),
@@ -100,7 +103,7 @@ impl Collector for Snapshot {
         per_instance(e, v, "vrrp_instance_agent_running", "1 while the agent that wrote the instance's status runs", |i| {
             Some(ConstGauge::new(i64::from(i.agent_running)))
         })?;
-        let counters: [(&str, &str, fn(&InstanceView) -> u64); 14] = [
+        let counters: [InstanceCounter; 14] = [
             ("vrrp_instance_transitions", "State transitions", |i| u64::from(i.transitions)),
             ("vrrp_instance_adverts_received", "Adverts seen for the VRID by XDP (valid or not)", |i| i.adverts_rx),
             ("vrrp_instance_adverts_accepted", "Adverts that passed every receive check", |i| i.adverts_accepted),
