@@ -224,3 +224,84 @@ fn status_metrics_dumps_and_trace_on_live_agents() {
     assert_eq!(trace_lines(&r2), settled, "trace off stops the lines\n{}", r2.log_tail(10));
     drop(r1);
 }
+
+/// The XDP side alone (BPF_PROG_TEST_RUN on lo): drops are counted per VRID under the same
+/// reason as globally, and the program reports packets only while tracing is on. Prints the
+/// per-packet cost with tracing off and on (figures, not assertions).
+#[test]
+fn xdp_counts_drops_per_vrid_and_reports_packets_only_when_tracing() {
+    use vrrp_agent::{
+        dataplane::{Dataplane, KernelLogLevel},
+        wire::{self, vrrp},
+    };
+    use vrrp_common::{AF_INET, DropReason, VridConfig, VridKey, state, trace_kind, trace_verdict};
+    if !require_root("xdp_counts_drops_per_vrid_and_reports_packets_only_when_tracing") {
+        return;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads and passes the verifier");
+    let key = VridKey { ifindex: 1, vrid: 51, family: AF_INET };
+    let cfg = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: R1.octets(), count_addrs: 1, ..VridConfig::default() };
+    dp.set_vrid_addrs(key, &[VIP.octets()], &[], &[]).expect("addresses");
+    dp.init_vrid(key, cfg).expect("configure the VRID");
+    let repr = |vrid: u8| vrrp::Repr {
+        version: vrrp::Version::V3,
+        vrid,
+        priority: 150,
+        adver_int_cs: 100,
+        auth: vrrp::Auth::None,
+        addresses: vec![std::net::IpAddr::V4(VIP)],
+    };
+    let mac = [0x02, 0, 0x5e, 0x10, 0, 2];
+    let good = wire::vrrp_frame_v4(mac, R2, vrrp_group(), 255, &repr(51), vrrp::ChecksumMode::PseudoHeader);
+    let ttl = wire::vrrp_frame_v4(mac, R2, vrrp_group(), 64, &repr(51), vrrp::ChecksumMode::PseudoHeader);
+    let unknown = wire::vrrp_frame_v4(mac, R2, vrrp_group(), 255, &repr(77), vrrp::ChecksumMode::PseudoHeader);
+
+    // Off (the default): nothing reported.
+    for f in [&good, &ttl, &unknown] {
+        dp.test_run(f, 1).expect("run");
+    }
+    assert!(dp.drain_trace().is_empty(), "tracing is off by default");
+    let drops = dp.vrid_drops(&key).expect("the VRID's drop counters");
+    assert_eq!(drops.count(DropReason::Ttl), 1);
+    assert_eq!(drops.counts.iter().sum::<u64>(), 1, "only drop_ttl: {drops:?}");
+    assert_eq!(dp.global_stats().expect("global").drop_ttl, 1, "the same reason globally");
+
+    dp.set_trace(true).expect("trace on");
+    let arp = wire::arp::request_frame(mac, Ipv4Addr::new(198, 18, 8, 9), VIP);
+    for f in [&good, &ttl, &unknown, &arp] {
+        dp.test_run(f, 1).expect("run");
+    }
+    let evs = dp.drain_trace();
+    let got: Vec<(u32, u32, u32, u32)> = evs.iter().map(|e| (e.kind, e.verdict, e.vrid, e.action)).collect();
+    assert_eq!(
+        got,
+        [
+            (trace_kind::VRRP, trace_verdict::ACCEPTED, 51, 1),
+            (trace_kind::VRRP, trace_verdict::DROPPED, 51, 1),
+            (trace_kind::VRRP, trace_verdict::UNKNOWN_VRID, 77, 2),
+            (trace_kind::ARP, trace_verdict::NOT_REPLIED, 0, 2),
+        ],
+        "{evs:#?}"
+    );
+    assert_eq!(evs[1].reason, DropReason::Ttl as u32);
+    assert_eq!((Ipv4Addr::from(evs[0].src[0].to_ne_bytes()), evs[0].priority), (R2, 150));
+    assert_eq!(Ipv4Addr::from(evs[3].dst[0].to_ne_bytes()), VIP, "the ARP target, read before any rewrite");
+    assert_eq!(dp.vrid_drops(&key).expect("drops").count(DropReason::Ttl), 2);
+
+    dp.set_trace(false).expect("trace off");
+    dp.test_run(&good, 1).expect("run");
+    assert!(dp.drain_trace().is_empty(), "off again");
+
+    // Figures: the kernel's mean time per run of an accepted steady-state advert.
+    let per_run = |dp: &Dataplane| dp.test_run_repeat(&good, 1, 100_000).expect("repeat").2;
+    let off = per_run(&dp);
+    dp.set_trace(true).expect("trace on");
+    let on = per_run(&dp);
+    dp.set_trace(false).expect("trace off");
+    let _ = dp.drain_trace();
+    println!("accepted advert, XDP time per packet: tracing off {off:?}, on {on:?}");
+}
+
+fn vrrp_group() -> Ipv4Addr {
+    Ipv4Addr::new(224, 0, 0, 18)
+}

@@ -8,13 +8,13 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
     AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, TrackerKey, TrackerStatus,
     VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
-    tracker_kind, InstanceStats, VridDrops,
+    tracker_kind, InstanceStats, TraceEvent, VridDrops,
 };
 
 use crate::core::tracker::TrackKind;
@@ -139,6 +139,7 @@ pub struct Dataplane {
     instance_stats: HashMap<MapData, VridKey, InstanceStats>,
     vrid_drops: PerCpuHashMap<MapData, VridKey, VridDrops>,
     trace: Option<RingBuf<MapData>>,
+    trace_control: Array<MapData, u32>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
 }
@@ -258,6 +259,7 @@ impl Dataplane {
         let instance_stats = HashMap::try_from(take(names::INSTANCE_STATS)?).map_err(map_err(names::INSTANCE_STATS))?;
         let vrid_drops = PerCpuHashMap::try_from(take(names::VRID_DROPS)?).map_err(map_err(names::VRID_DROPS))?;
         let trace = RingBuf::try_from(take(names::TRACE_EVENTS)?).map_err(map_err(names::TRACE_EVENTS))?;
+        let trace_control = Array::try_from(take(names::TRACE_CONTROL)?).map_err(map_err(names::TRACE_CONTROL))?;
         Ok(Dataplane {
             ebpf,
             pin_dir: pin_dir.map(Path::to_path_buf),
@@ -277,6 +279,7 @@ impl Dataplane {
             instance_stats,
             vrid_drops,
             trace: Some(trace),
+            trace_control,
             logger,
             attached: BTreeMap::new(),
         })
@@ -432,6 +435,27 @@ impl Dataplane {
     /// The `TRACE_EVENTS` ring buffer (`vrrp-agent trace on`), for the daemon to poll.
     pub fn take_trace(&mut self) -> Option<RingBuf<MapData>> {
         self.trace.take()
+    }
+
+    /// Turns packet tracing on or off (`vrrp-agent trace` does the same through the pin).
+    pub fn set_trace(&mut self, on: bool) -> Result<(), DataplaneError> {
+        self.trace_control.set(0, u32::from(on), 0).map_err(map_err(names::TRACE_CONTROL))
+    }
+
+    /// Drains pending trace reports (for tests; the daemon polls the ring buffer).
+    pub fn drain_trace(&mut self) -> Vec<TraceEvent> {
+        let mut out = Vec::new();
+        if let Some(rb) = self.trace.as_mut() {
+            while let Some(item) = rb.next() {
+                out.extend(crate::trace::parse(&item));
+            }
+        }
+        out
+    }
+
+    /// An instance's dropped adverts by reason, summed over CPUs.
+    pub fn vrid_drops(&self, key: &VridKey) -> Option<VridDrops> {
+        self.vrid_drops.get(key, 0).ok().map(|v| sum_drops(&v))
     }
 
     /// Publishes what the agent did for an instance (read by `status`, metrics and the
