@@ -116,6 +116,9 @@ fn status_metrics_dumps_and_trace_on_live_agents() {
     let metrics = format!("{R1}:{METRICS_PORT}");
     let dump_dir = dumps.to_string_lossy().into_owned();
     let mut r1 = spawn_agent(&bin, lan.host("r1"), &config(100), &["--metrics", &metrics, "--dump-dir", &dump_dir]).expect("spawn r1");
+    // r1 first, alone, so r2 only ever hears a master (no startup race to count).
+    wait_for(ELECT, "r1 MASTER", || (r1.try_status_json()?["instances"][0]["state"] == "MASTER").then_some(()))
+        .unwrap_or_else(|e| panic!("{e:#}\nr1:\n{}", r1.log_tail(20)));
     let r2 = spawn_agent(&bin, lan.host("r2"), &config(50), &[]).expect("spawn r2");
     wait_for(ELECT, "r1 MASTER and r2 BACKUP hearing it", || {
         let (a, b) = (r1.try_status_json()?, r2.try_status_json()?);
@@ -187,7 +190,21 @@ fn status_metrics_dumps_and_trace_on_live_agents() {
     }
     assert!(!samples.iter().any(|(n, _, _)| *n == "vrrp_xdp_drop_ttl_total"), "drop reasons only as labels");
 
-    // keepalived's dumps.
+    // bpftool names the agent-side counters (BTF from the XDP object).
+    let out = Command::new("bpftool").args(["map", "dump", "pinned"]).arg(r1.bpffs.join(vrrp_common::names::INSTANCE_STATS)).arg("-j").output().expect("bpftool");
+    let dump: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("bpftool: {}", String::from_utf8_lossy(&out.stderr)));
+    let entry = &dump[0]["formatted"]["value"];
+    assert!(entry["adverts_sent"].as_u64().is_some_and(|sent| sent >= n + 5), "{dump:#}");
+    for field in ["priority_zero_sent", "priority_zero_rx", "garp_sent", "na_sent", "become_master", "release_master", "last_advert_sent_ns"] {
+        assert!(entry.get(field).is_some(), "{field} named in {dump:#}");
+    }
+
+    // keepalived's dumps, on keepalived's signals (`signum` prints keepalived's numbers).
+    let signum = |name: &str| -> i32 {
+        let out = Command::new(agent_binary().expect("agent binary")).args(["signum", name]).output().expect("signum");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("signum {name}: {out:?}"))
+    };
+    assert_eq!((signum("DATA"), signum("STATS"), signum("JSON")), (libc::SIGUSR1, libc::SIGUSR2, libc::SIGRTMIN() + 2));
     for (sig, file) in [(libc::SIGUSR1, "keepalived.data"), (libc::SIGUSR2, "keepalived.stats"), (libc::SIGRTMIN() + 2, "keepalived.json")] {
         r1.signal(sig);
         wait_for(ADVERTS, &format!("{file} written"), || dumps.join(file).exists().then_some(())).expect("dump written");

@@ -100,6 +100,11 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // keepalived's dump signals terminate a process by default: catch them from the start
+    // (tokio keeps a handler installed for the process's life; the event loop listens).
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGRTMIN() + 2] {
+        drop(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(sig)).context("installing a signal handler")?);
+    }
     let config = load_config(&opts.config, opts.config_id.clone()).context("not starting")?;
     if config.instances.is_empty() {
         warn!("no vrrp_instance in {}: nothing to do", opts.config.display());
