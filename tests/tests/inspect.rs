@@ -322,3 +322,125 @@ fn xdp_counts_drops_per_vrid_and_reports_packets_only_when_tracing() {
 fn vrrp_group() -> Ipv4Addr {
     Ipv4Addr::new(224, 0, 0, 18)
 }
+
+/// Digits collapsed, so lines compare by layout: "    Sent: 42" -> "    Sent: N".
+fn shape(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `key = ` parts of a keepalived.data section's lines.
+fn section_keys(text: &str, section: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| *l != section)
+        .skip(1)
+        .take_while(|l| !l.starts_with("------<"))
+        .map(|l| l.split_once(" = ").map_or(l.to_string(), |(k, _)| k.to_string()))
+        .collect()
+}
+
+/// The real keepalived 2.2.7 and our agent as peers, each asked for its three dumps with
+/// the same signals: our .stats has keepalived's exact layout, our .json keepalived's stats
+/// keys and a subset of its data keys with the same JSON types, and every key our .data
+/// prints in the VRRP topology keepalived prints too.
+#[test]
+fn dumps_have_the_layout_of_keepalived_s_own() {
+    if !require_root("dumps_have_the_layout_of_keepalived_s_own") {
+        return;
+    }
+    let Ok(_) = vrrp_tests::keepalived_binary() else {
+        panic!("keepalived 2.2.7 is needed as the reference (cargo xtask setup installs it)");
+    };
+    const KA: Ipv4Addr = Ipv4Addr::new(198, 18, 9, 1);
+    const OURS: Ipv4Addr = Ipv4Addr::new(198, 18, 9, 2);
+    let lan = lan("kadump", &[("ka", KA), ("ours", OURS)]).expect("lan");
+    let base = std::env::temp_dir().join(format!("{}-dumps", lan.prefix));
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(base.clone());
+    let (ka_dir, our_dir) = (base.join("ka"), base.join("ours"));
+    for d in [&ka_dir, &our_dir] {
+        std::fs::create_dir_all(d).expect("dump dir");
+    }
+    let cfg = |priority: u8| {
+        format!(
+            "global_defs {{\n  router_id dump_{priority}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  \
+             virtual_router_id 51\n  priority {priority}\n  advert_int 1\n  version 2\n  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+        )
+    };
+    let mut ka = vrrp_tests::spawn_keepalived_env(lan.host("ka"), &cfg(150), &[("TMPDIR", ka_dir.as_path())]).expect("spawn keepalived");
+    let our_dir_s = our_dir.to_string_lossy().into_owned();
+    let mut ours = spawn_agent(&agent_binary().expect("agent"), lan.host("ours"), &cfg(100), &["--dump-dir", &our_dir_s]).expect("spawn agent");
+    // v2, 1 s adverts: our backup hears keepalived within its Master_Down_Interval (3.6 s).
+    wait_for(Duration::from_secs(15), "our agent BACKUP behind keepalived", || {
+        let v = ours.try_status_json()?;
+        let i = &v["instances"][0];
+        (i["state"] == "BACKUP" && i["master"] == KA.to_string() && i["adverts_accepted"].as_u64()? >= 1).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\nours:\n{}\nkeepalived:\n{}", ours.log_tail(20), ka.log_tail(20)));
+    for (sig, file) in [(libc::SIGUSR1, "keepalived.data"), (libc::SIGUSR2, "keepalived.stats"), (libc::SIGRTMIN() + 2, "keepalived.json")] {
+        ka.signal(sig);
+        ours.signal(sig);
+        for d in [&ka_dir, &our_dir] {
+            wait_for(Duration::from_secs(5), &format!("{}", d.join(file).display()), || {
+                std::fs::metadata(d.join(file)).ok().filter(|m| m.len() > 0).map(|_| ())
+            })
+            .unwrap_or_else(|e| panic!("{e:#}\nkeepalived:\n{}", ka.log_tail(20)));
+        }
+    }
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).expect("dump");
+
+    let (theirs, mine) = (read(&ka_dir, "keepalived.stats"), read(&our_dir, "keepalived.stats"));
+    let (t, m): (Vec<String>, Vec<String>) = (theirs.lines().map(shape).collect(), mine.lines().map(shape).collect());
+    assert_eq!(m, t, "our keepalived.stats:\n{mine}\nkeepalived's:\n{theirs}");
+
+    // keepalived may finish the JSON file a moment after creating it.
+    let ka_json: Value = wait_for(Duration::from_secs(5), "keepalived.json to parse", || serde_json::from_str(&read(&ka_dir, "keepalived.json")).ok())
+        .expect("keepalived's JSON");
+    let our_json: Value = serde_json::from_str(&read(&our_dir, "keepalived.json")).expect("our JSON");
+    let kind = |v: &Value| match v {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    let (kd, od) = (&ka_json[0]["data"], &our_json[0]["data"]);
+    for (k, v) in od.as_object().expect("our data object") {
+        let theirs = kd.get(k).unwrap_or_else(|| panic!("{k} is not one of keepalived's data keys: {kd:#}"));
+        assert_eq!(kind(v), kind(theirs), "{k}: ours {v}, keepalived's {theirs}");
+    }
+    let keys = |v: &Value| -> Vec<String> { v.as_object().expect("object").keys().cloned().collect() };
+    assert_eq!(keys(&our_json[0]["stats"]), keys(&ka_json[0]["stats"]), "stats keys");
+    assert_eq!((kd["state"].as_u64(), od["state"].as_u64()), (Some(2), Some(1)), "MASTER, BACKUP as keepalived numbers");
+    assert_eq!((kd["vrid"].as_u64(), od["vrid"].as_u64(), od["iname"].as_str()), (Some(51), Some(51), kd["iname"].as_str()));
+
+    let (theirs, mine) = (read(&ka_dir, "keepalived.data"), read(&our_dir, "keepalived.data"));
+    let ka_keys = section_keys(&theirs, "------< VRRP Topology >------");
+    // Printed by keepalived only in BACKUP (ours is the backup here, keepalived the master).
+    let backup_only = ["   Master router", "   Master priority", "   Master advert int"];
+    let our_keys = section_keys(&mine, "------< VRRP Topology >------");
+    assert!(our_keys.iter().any(|k| k == "   State"), "{mine}");
+    for k in our_keys.iter().filter(|k| !backup_only.contains(&k.as_str())) {
+        let vip_line = k.trim_start().parse::<Ipv4Addr>().is_ok();
+        let found = if vip_line { ka_keys.iter().any(|l| l.trim_start().starts_with(k.trim_start())) } else { ka_keys.contains(k) };
+        assert!(found, "{k:?} is not in keepalived's VRRP Topology:\n{theirs}\n-- ours:\n{mine}");
+    }
+}
