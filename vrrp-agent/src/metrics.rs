@@ -7,7 +7,7 @@ use std::{convert::Infallible, net::SocketAddr, path::PathBuf};
 
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Bytes, header::CONTENT_TYPE, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::{
     collector::Collector,
     encoding::DescriptorEncoder,
@@ -212,7 +212,12 @@ pub async fn serve(listener: tokio::net::TcpListener, bpffs: PathBuf) {
         let bpffs = bpffs.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(req, bpffs.clone()));
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            // A client that never finishes its request headers is dropped.
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
                 debug!("metrics: connection from {peer}: {e}");
             }
         });
