@@ -239,7 +239,15 @@ fn status_metrics_dumps_and_trace_on_live_agents() {
     let at = accepted(&r2);
     wait_for(ADVERTS, "10 more adverts at r2", || (accepted(&r2) >= at + 10).then_some(())).expect("adverts");
     assert_eq!(trace_lines(&r2), settled, "trace off stops the lines\n{}", r2.log_tail(10));
-    drop(r1);
+
+    // A dead agent: its pins stay, and status still shows its last state, marked stale.
+    r1.kill();
+    r1.wait_exit(Duration::from_secs(5)).expect("r1 killed");
+    let last = instance(&r1);
+    assert_eq!((last["state"].as_str(), last["agent_running"].as_bool()), (Some("MASTER"), Some(false)), "{last:#}");
+    assert!(u(&last, "adverts_tx") >= n + 5, "{last:#}");
+    let out = agent_cmd(&["status"], &r1.bpffs);
+    assert!(out.contains("not running: state is stale"), "{out}");
 }
 
 /// The XDP side alone (BPF_PROG_TEST_RUN on lo): drops are counted per VRID under the same
