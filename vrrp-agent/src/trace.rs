@@ -142,6 +142,19 @@ mod tests {
             ..ev
         };
         assert_eq!(describe(&arp, "eth0"), "trace: eth0 ARP request from 198.18.0.9 for 198.18.0.100 (VIP of vrid 51): answered [XDP_TX]");
+        // IPv6 (the ND responder): 16-byte addresses as four raw words.
+        let v6 = |a: std::net::Ipv6Addr| {
+            let o = a.octets();
+            [0, 4, 8, 12].map(|i| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]))
+        };
+        let nd = TraceEvent {
+            kind: trace_kind::ND,
+            family: u32::from(vrrp_common::AF_INET6),
+            src: v6("fe80::1".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED)),
+            dst: v6("2001:db8::100".parse().unwrap_or(std::net::Ipv6Addr::UNSPECIFIED)),
+            ..arp
+        };
+        assert_eq!(describe(&nd, "eth0"), "trace: eth0 ND solicitation from fe80::1 for 2001:db8::100 (VIP of vrid 51): answered [XDP_TX]");
         let bytes = bytemuck::bytes_of(&arp).to_vec();
         assert_eq!(parse(&bytes), Some(arp));
         assert_eq!(parse(&bytes[..10]), None);

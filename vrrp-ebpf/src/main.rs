@@ -208,10 +208,29 @@ fn arp_addrs(ctx: &XdpContext) -> Option<(u16, u32, u32)> {
 }
 
 /// Reports one handled IPv4 packet to the agent (`TRACE_EVENTS`); a full ring buffer loses
-/// the report, never the packet.
+/// the report, never the packet. Addresses raw (wire order).
 #[inline(always)]
 #[expect(clippy::too_many_arguments, reason = "one scalar per TraceEvent field: no struct copies in BPF")]
 fn report(ifindex: u32, kind: u32, verdict: u32, reason: u32, action: u32, vrid: u32, priority: u32, src: u32, dst: u32) {
+    report_family(ifindex, kind, verdict, reason, action, vrid, priority, AF_INET, [src, 0, 0, 0], [dst, 0, 0, 0]);
+}
+
+/// `report` for any address family: IPv6 (ND, VRRP over IPv6) passes its 16-byte addresses
+/// as four raw words with `AF_INET6`.
+#[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "one scalar per TraceEvent field: no struct copies in BPF")]
+fn report_family(
+    ifindex: u32,
+    kind: u32,
+    verdict: u32,
+    reason: u32,
+    action: u32,
+    vrid: u32,
+    priority: u32,
+    family: u16,
+    src: [u32; 4],
+    dst: [u32; 4],
+) {
     let event = TraceEvent {
         // SAFETY: plain integer helper.
         ts_ns: unsafe { bpf_ktime_get_ns() },
@@ -222,9 +241,9 @@ fn report(ifindex: u32, kind: u32, verdict: u32, reason: u32, action: u32, vrid:
         action,
         vrid,
         priority,
-        family: AF_INET as u32,
-        src: [src, 0, 0, 0],
-        dst: [dst, 0, 0, 0],
+        family: family as u32,
+        src,
+        dst,
     };
     let _ = TRACE_EVENTS.output(&event, 0);
 }
