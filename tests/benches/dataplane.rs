@@ -105,6 +105,17 @@ fn per_packet() {
     println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {})", "ARP request for an owned VIP, reply built in place", tx1, tx1 - base1, if action == 3 { "TX" } else { "?" });
     let ev = dp.drain_events();
     println!("  agent wake-ups for {} accepted adverts: {}", 3 * BATCHES as u64 * u64::from(REPEAT), ev.len());
+    // `vrrp-agent trace on`: every VRRP/ARP packet is reported (the rows above are with it
+    // off, the default). The ring buffer fills after a few thousand reports; the rest
+    // measure a report that finds it full (the agent drains it in a real run).
+    dp.set_trace(true).expect("trace on");
+    println!("  with tracing on:");
+    for (what, frame) in cases.iter().skip(2).take(2) {
+        let (_, ns) = median_ns(&dp, names::PROGRAM, frame);
+        println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline)", what, ns, ns - baseline);
+    }
+    dp.set_trace(false).expect("trace off");
+    let _ = dp.drain_trace();
 }
 
 fn proc_stat(pid: u32) -> Option<(f64, u64)> {

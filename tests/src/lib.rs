@@ -1217,6 +1217,12 @@ impl std::ops::DerefMut for Keepalived {
 /// removes the dir), and the kernel SIGKILLs the keepalived parent if the spawning thread
 /// dies (PR_SET_PDEATHSIG).
 pub fn spawn_keepalived(host: &Host, config: &str) -> Result<Keepalived> {
+    spawn_keepalived_env(host, config, &[])
+}
+
+/// [`spawn_keepalived`] with extra environment variables (e.g. `TMPDIR`, where keepalived
+/// writes its SIGUSR1/SIGUSR2/JSON dumps).
+pub fn spawn_keepalived_env(host: &Host, config: &str, env: &[(&str, &Path)]) -> Result<Keepalived> {
     let bin = keepalived_binary()?;
     let dir = run_tmp_dir(&format!("{}-k{}", host.ns.name, next_id()))?;
     let cfg = dir.join("keepalived.conf");
@@ -1237,6 +1243,7 @@ pub fn spawn_keepalived(host: &Host, config: &str) -> Result<Keepalived> {
         .arg(dir.join("checkers.pid"))
         .arg("--bfd_pid")
         .arg(dir.join("bfd.pid"))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(logf.try_clone()?)
         .stderr(logf);

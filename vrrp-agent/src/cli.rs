@@ -52,6 +52,13 @@ pub enum Command {
         /// The XDP program's lines use the target `vrrp_xdp`.
         #[arg(long)]
         log: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
+        /// Where SIGUSR1/SIGUSR2/SIGRTMIN+2 write keepalived.data/.stats/.json (default as
+        /// keepalived: $TMPDIR if absolute, else /tmp).
+        #[arg(long, hide = true)]
+        dump_dir: Option<PathBuf>,
     },
     /// Check a configuration like `keepalived -t`: exit 0 clean, 4 errors, 3 cannot run.
     /// With one `-f` per node (two or more), check the nodes against each other: exit 0 if
@@ -81,6 +88,19 @@ pub enum Command {
         bpffs: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Make the running XDP program report each VRRP and ARP packet it handles into the
+    /// agent's log (target `vrrp_trace`), or stop it. Off by default.
+    Trace {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long, default_value = "/sys/fs/bpf/vrrp")]
+        bpffs: PathBuf,
+    },
+    /// Print the signal number for STOP, RELOAD, DATA, STATS or JSON, like `keepalived
+    /// --signum` (DATA, STATS and JSON write /tmp/keepalived.data, .stats and .json).
+    Signum {
+        name: String,
     },
     /// Write the man pages (section 8) into DIR: what packaging installs.
     #[command(hide = true)]
@@ -123,6 +143,11 @@ const MAN_EXTRA: &[ManSection] = &[
                 "Stop with a make-before-break hand-over: a master sends priority 0 but keeps its virtual addresses, and keeps answering \
                  ARP for them, until it hears its successor and one advert interval more, at most its Master_Down_Interval; then it \
                  removes them, detaches XDP, removes its pins and exits 0. A second signal stops at once.",
+            ),
+            (
+                Some("SIGUSR1, SIGUSR2, SIGRTMIN+2"),
+                "Write keepalived.data, keepalived.stats and keepalived.json, in keepalived's formats and at its paths ($TMPDIR if \
+                 absolute, else /tmp), read from the pinned maps. vrrp-agent signum DATA|STATS|JSON prints the numbers.",
             ),
             (
                 Some("SIGQUIT"),

@@ -7,6 +7,7 @@ use vrrp_agent::{
     config,
     crosscheck, status, verdict,
 };
+use vrrp_agent::status::keepalived;
 
 fn init_logging(spec: Option<&str>) {
     use std::io::IsTerminal as _;
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log, metrics, dump_dir } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -73,7 +74,8 @@ fn main() -> ExitCode {
                 eprintln!("vrrp-agent: --notify-timeout must be a non-negative number of seconds");
                 return ExitCode::from(2);
             };
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout };
+            let dump_dir = dump_dir.unwrap_or_else(keepalived::dump_dir);
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, metrics, dump_dir };
             match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -147,6 +149,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Trace { state, bpffs } => match vrrp_agent::trace::set(&bpffs, state == "on") {
+            Ok(()) => {
+                eprintln!("trace {state}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vrrp-agent trace: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Signum { name } => match keepalived::signum(&name) {
+            Some(n) => {
+                println!("{n}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("vrrp-agent signum: {name}: not one of STOP, RELOAD, DATA, STATS, JSON");
+                ExitCode::from(2)
+            }
+        },
         Command::Status { bpffs, json } => match status::collect(&bpffs) {
             Ok(view) => {
                 if json {

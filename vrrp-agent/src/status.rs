@@ -2,25 +2,31 @@
 //! from the pinned maps (the same ones an on-call engineer dumps with bpftool), so it works
 //! without talking to the agent and shows the last known state even if the agent was killed
 //! or is hung. [`publish`] builds the tracker and priority records the agent writes.
+//!
+//! [`collect`] reads the maps into one snapshot, [`StatusView`]; everything that shows the
+//! agent's state renders that snapshot: the table ([`render`]), `--json` (serde), the
+//! Prometheus metrics (`crate::metrics`) and keepalived's dump files ([`keepalived`]).
+pub mod keepalived;
 pub mod publish;
 #[cfg(test)]
 mod tests;
 
-use std::{fmt::Write as _, net::Ipv4Addr, path::Path};
+use std::{collections::BTreeMap, fmt::Write as _, net::Ipv4Addr, path::Path};
 
 use anyhow::Context as _;
-use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use serde::Serialize;
 use vrrp_common::{
-    AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, PriorityReason, TrackerKey, TrackerStatus, VridKey,
-    VridStats, names, priority_why, script_outcome, state, tracker_fault, tracker_flags, tracker_state,
+    AddrList, AdvertRecord, AgentLease, DropReason, GlobalStats, InstancePriority, InstanceStats, InstanceStatus,
+    PriorityReason, TrackerKey, TrackerStatus, VridAddr, VridAddrKey, VridConfig, VridDrops, VridKey, VridStats,
+    addr_kind, names, priority_why, script_outcome, state, tracker_fault, tracker_flags, tracker_state,
 };
 
 use crate::core::priority::{FaultSource, FaultWhy};
 use crate::core::tracker::TrackKind;
-use crate::dataplane::{open_pinned, sum_global, sum_vrid, tracker_kind_from_code};
+use crate::dataplane::{open_pinned, sum_drops, sum_global, sum_vrid, tracker_kind_from_code};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InstanceView {
     pub name: String,
     pub ifindex: u32,
@@ -48,10 +54,45 @@ pub struct InstanceView {
     /// How the trackers make `priority` out of `base_priority` (absent when the agent did
     /// not publish it).
     pub tracking: Option<TrackingView>,
+    /// VRRP version (2 or 3; `None` when the instance's VRID_CONFIG entry is gone).
+    pub version: Option<u32>,
+    /// `virtual_ipaddress`, in advert order, and `virtual_ipaddress_excluded`.
+    pub vips: Vec<Ipv4Addr>,
+    pub excluded_vips: Vec<Ipv4Addr>,
+    /// A unicast instance (`unicast_peer`s).
+    pub unicast: bool,
+    /// How long ago the last transition was, in ms (`None`: none yet).
+    pub since_transition_ms: Option<u64>,
+    /// Adverts whose interval differed from ours (v3: learned).
+    pub interval_mismatch: u64,
+    /// Dropped adverts of this instance by reason: every `DropReason`'s counter name.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// What the agent sent and decided (`INSTANCE_STATS`; zeros from an agent that does not
+    /// publish it).
+    pub adverts_tx: u64,
+    pub priority_zero_tx: u64,
+    pub priority_zero_rx: u64,
+    pub garp_sent: u64,
+    pub na_sent: u64,
+    pub become_master: u64,
+    pub release_master: u64,
+    /// How long ago the agent last sent an advert, in ms.
+    pub last_advert_tx_ms: Option<u64>,
+}
+
+/// The agent's liveness lease (`AGENT_LEASE`), which fences the datapath when it goes stale.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseView {
+    /// "none" (no agent took it yet), "fresh" or "stale" (the datapath is fenced).
+    pub state: &'static str,
+    /// Time since the last renewal, in ms (`None` with no lease).
+    pub age_ms: Option<u64>,
+    pub fence_after_ms: u64,
+    pub agent_pid: u32,
 }
 
 /// An instance's `INSTANCE_PRIORITY` record.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrackingView {
     pub base_priority: u32,
     pub effective_priority: u32,
@@ -70,7 +111,7 @@ pub struct TrackingView {
 }
 
 /// One tracker's part in an instance's priority or fault.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ReasonView {
     pub kind: &'static str,
     pub name: String,
@@ -83,7 +124,7 @@ pub struct ReasonView {
 }
 
 /// One `TRACKER_STATUS` entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrackerView {
     pub name: String,
     /// "interface", "script", "file", "process" (or "unknown" from a newer agent).
@@ -121,7 +162,7 @@ pub struct TrackerView {
     pub agent_running: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AdvertView {
     pub src: Ipv4Addr,
     pub priority: u32,
@@ -131,11 +172,35 @@ pub struct AdvertView {
     pub age_ms: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StatusView {
     pub instances: Vec<InstanceView>,
     pub trackers: Vec<TrackerView>,
-    pub counters: std::collections::BTreeMap<&'static str, u64>,
+    pub counters: BTreeMap<&'static str, u64>,
+    /// `None`: no `AGENT_LEASE` pin (an agent without fencing).
+    pub lease: Option<LeaseView>,
+    /// Whether `vrrp-agent trace on` is in force (`None`: no `TRACE_CONTROL` pin).
+    pub trace: Option<bool>,
+}
+
+/// Every drop reason's counter name with its count in `drops` (indexed by `DropReason`).
+pub fn drops_by_reason(drops: &VridDrops) -> BTreeMap<&'static str, u64> {
+    DropReason::ALL.iter().map(|r| (r.counter_name(), drops.count(*r))).collect()
+}
+
+/// The lease as `status` shows it; ages relative to `now` (CLOCK_MONOTONIC ns).
+pub fn lease_view(l: &AgentLease, now: u64) -> LeaseView {
+    let age = (l.renewed_ns != 0).then(|| now.saturating_sub(l.renewed_ns));
+    LeaseView {
+        state: match age {
+            None => "none",
+            Some(a) if a > l.fence_after_ns => "stale",
+            Some(_) => "fresh",
+        },
+        age_ms: age.map(|a| a / 1_000_000),
+        fence_after_ms: l.fence_after_ns / 1_000_000,
+        agent_pid: l.pid,
+    }
 }
 
 pub fn state_name(s: u32) -> &'static str {
@@ -274,6 +339,26 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         open_optional(dir, names::INSTANCE_PRIORITY)?.map(HashMap::try_from).transpose()?;
     let trackers: Option<HashMap<MapData, TrackerKey, TrackerStatus>> =
         open_optional(dir, names::TRACKER_STATUS)?.map(HashMap::try_from).transpose()?;
+    // Maps an older agent may not pin.
+    let agent_stats: Option<HashMap<MapData, VridKey, InstanceStats>> =
+        open_optional(dir, names::INSTANCE_STATS)?.map(HashMap::try_from).transpose()?;
+    let drops: Option<PerCpuHashMap<MapData, VridKey, VridDrops>> =
+        open_optional(dir, names::VRID_DROPS)?.map(PerCpuHashMap::try_from).transpose()?;
+    let configs: Option<HashMap<MapData, VridKey, VridConfig>> =
+        open_optional(dir, names::VRID_CONFIG)?.map(HashMap::try_from).transpose()?;
+    let addr_lists: Option<HashMap<MapData, VridKey, AddrList>> =
+        open_optional(dir, names::VRID_ADDR_LIST)?.map(HashMap::try_from).transpose()?;
+    let addrs: Option<HashMap<MapData, VridAddrKey, VridAddr>> =
+        open_optional(dir, names::VRID_ADDRS)?.map(HashMap::try_from).transpose()?;
+    let lease: Option<Array<MapData, AgentLease>> =
+        open_optional(dir, names::AGENT_LEASE)?.map(Array::try_from).transpose()?;
+    let trace: Option<Array<MapData, u32>> = open_optional(dir, names::TRACE_CONTROL)?.map(Array::try_from).transpose()?;
+    let excluded: Vec<(VridAddrKey, VridAddr)> = addrs
+        .iter()
+        .flat_map(|m| m.iter())
+        .filter_map(Result::ok)
+        .filter(|(_, a)| a.kind == addr_kind::EXCLUDED)
+        .collect();
     let now = crate::clock::now_ns();
     let mut instances = Vec::new();
     for item in status.iter() {
@@ -286,7 +371,37 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             addresses: r.count_addrs,
             age_ms: now.saturating_sub(r.ts_ns) / 1_000_000,
         });
+        let cfg = configs.as_ref().and_then(|m| m.get(&key, 0).ok());
+        let sent = agent_stats.as_ref().and_then(|m| m.get(&key, 0).ok()).unwrap_or_default();
+        let dropped = drops.as_ref().and_then(|m| m.get(&key, 0).ok()).map(|v| sum_drops(&v)).unwrap_or_default();
+        let vips = addr_lists
+            .as_ref()
+            .and_then(|m| m.get(&key, 0).ok())
+            .map(|l| l.addrs_v4.iter().take(l.count as usize).map(|a| Ipv4Addr::from(*a)).collect())
+            .unwrap_or_default();
+        let mut excluded_vips: Vec<Ipv4Addr> = excluded
+            .iter()
+            .filter(|(k, _)| k.ifindex == key.ifindex && k.vrid == key.vrid && k.family == key.family)
+            .map(|(k, _)| Ipv4Addr::from(k.addr_v4))
+            .collect();
+        excluded_vips.sort();
+        let ago = |ns: u64| (ns != 0).then(|| now.saturating_sub(ns) / 1_000_000);
         instances.push(InstanceView {
+            version: cfg.map(|c| c.version),
+            vips,
+            excluded_vips,
+            unicast: cfg.is_some_and(|c| c.flags & vrrp_common::flags::UNICAST != 0),
+            since_transition_ms: ago(st.last_transition_ns),
+            interval_mismatch: s.interval_mismatch,
+            drops: drops_by_reason(&dropped),
+            adverts_tx: sent.adverts_sent,
+            priority_zero_tx: sent.priority_zero_sent,
+            priority_zero_rx: sent.priority_zero_rx,
+            garp_sent: sent.garp_sent,
+            na_sent: sent.na_sent,
+            become_master: sent.become_master,
+            release_master: sent.release_master,
+            last_advert_tx_ms: ago(sent.last_advert_sent_ns),
             name: st.name().to_string(),
             ifindex: key.ifindex,
             interface: Some(st.ifname().to_string()).filter(|n| !n.is_empty()),
@@ -329,7 +444,9 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         .copied()
         .zip(bytemuck::cast_slice::<GlobalStats, u64>(std::slice::from_ref(&g)).iter().copied())
     .collect();
-    Ok(StatusView { instances, trackers: tracker_views, counters })
+    let lease = lease.as_ref().map(|m| m.get(&0, 0).map(|l| lease_view(&l, now))).transpose()?;
+    let trace = trace.as_ref().map(|m| m.get(&0, 0).map(|on| on != 0)).transpose()?;
+    Ok(StatusView { instances, trackers: tracker_views, counters, lease, trace })
 }
 
 /// "12.3 s", "4 min 5 s", "2 h 3 min", "3 d 4 h".
@@ -450,6 +567,28 @@ pub fn render(view: &StatusView) -> String {
         if let Some(a) = &i.last_advert {
             let _ = writeln!(out, "    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);
         }
+        let _ = writeln!(
+            out,
+            "    sent: {} adverts ({} priority 0), {} gratuitous ARP, {} NA; priority 0 received {}; became master {}, released {}",
+            i.adverts_tx, i.priority_zero_tx, i.garp_sent, i.na_sent, i.priority_zero_rx, i.become_master, i.release_master
+        );
+        let since = i.since_transition_ms.map(|ms| format!("{} ago", fmt_age(ms))).unwrap_or_else(|| "none yet".into());
+        let _ = writeln!(out, "    advert interval {} cs; transitions {}, last {since}", i.adver_int_cs, i.transitions);
+        let dropped: Vec<String> = i.drops.iter().filter(|(_, v)| **v != 0).map(|(k, v)| format!("{k}={v}")).collect();
+        if !dropped.is_empty() {
+            let _ = writeln!(out, "    drops: {}", dropped.join(" "));
+        }
+    }
+    match &view.lease {
+        None => out.push_str("lease: no AGENT_LEASE pin (this agent does not fence the datapath)\n"),
+        Some(l) if l.state == "none" => out.push_str("lease: none taken yet\n"),
+        Some(l) => {
+            let age = l.age_ms.map(fmt_age).unwrap_or_default();
+            let _ = writeln!(out, "lease: {} ({age} old, stale after {} ms, agent pid {})", l.state, l.fence_after_ms, l.agent_pid);
+        }
+    }
+    if view.trace == Some(true) {
+        out.push_str("trace: on (the XDP program reports every VRRP and ARP packet; `vrrp-agent trace off` stops it)\n");
     }
     if !view.trackers.is_empty() {
         out.push_str("trackers:\n");

@@ -59,6 +59,17 @@ pub mod names {
     pub const PROC_EVENTS_LOST: &str = "PROC_EVENTS_LOST";
     /// index 0 → `AgentLease`: the agent's liveness lease, which fences the datapath.
     pub const AGENT_LEASE: &str = "AGENT_LEASE";
+    /// `VridKey` → `InstanceStats`: what the agent did for each instance (adverts and
+    /// gratuitous ARPs sent, mastership gained and released), written by the agent.
+    pub const INSTANCE_STATS: &str = "INSTANCE_STATS";
+    /// `VridKey` → `VridDrops` (per CPU): each instance's dropped adverts by `DropReason`,
+    /// written by XDP.
+    pub const VRID_DROPS: &str = "VRID_DROPS";
+    /// index 0 → u32: 1 while `vrrp-agent trace on` asks the XDP program to report every
+    /// VRRP and ARP/ND packet it handles (`TRACE_EVENTS`), 0 otherwise.
+    pub const TRACE_CONTROL: &str = "TRACE_CONTROL";
+    /// Ring buffer of `TraceEvent`s, drained and logged by the agent.
+    pub const TRACE_EVENTS: &str = "TRACE_EVENTS";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -444,6 +455,106 @@ drop_reasons! {
     /// Address count or list differs from ours (unless `vrrp_skip_check_adv_addr`).
     AddrList => drop_addr_list,
 }
+
+/// How many `DropReason`s there are (the length of `VridDrops::counts`).
+pub const DROP_REASONS: usize = DropReason::ALL.len();
+
+/// Value of `VRID_DROPS` (per CPU): one instance's dropped adverts, indexed by
+/// `DropReason as usize` (the same order as the `GlobalStats` drop counters).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VridDrops {
+    pub counts: [u64; DROP_REASONS],
+}
+
+impl Default for VridDrops {
+    fn default() -> Self {
+        VridDrops { counts: [0; DROP_REASONS] }
+    }
+}
+
+impl VridDrops {
+    pub const fn count(&self, reason: DropReason) -> u64 {
+        self.counts[reason as usize]
+    }
+}
+
+/// Value of `INSTANCE_STATS`: the counters only the agent can keep (XDP sees what arrives,
+/// not what the agent sends or decides). Written by the agent after every batch of actions.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InstanceStats {
+    /// Adverts sent (every destination of a unicast instance counts).
+    pub adverts_sent: u64,
+    /// Of those, with priority 0 (leaving mastership).
+    pub priority_zero_sent: u64,
+    /// Priority-0 adverts received and given to the election.
+    pub priority_zero_rx: u64,
+    /// Gratuitous ARP frames sent (one per VIP per round).
+    pub garp_sent: u64,
+    /// Unsolicited neighbour advertisements sent (IPv6 VIPs).
+    pub na_sent: u64,
+    /// Times the instance became MASTER.
+    pub become_master: u64,
+    /// Times it left MASTER.
+    pub release_master: u64,
+    /// CLOCK_MONOTONIC ns of the last advert sent (0: none yet).
+    pub last_advert_sent_ns: u64,
+}
+
+/// `TraceEvent::kind`: which handler the packet went through.
+pub mod trace_kind {
+    pub const VRRP: u32 = 1;
+    pub const ARP: u32 = 2;
+    /// IPv6 neighbour discovery (solicitations for our VIPs).
+    pub const ND: u32 = 3;
+}
+
+/// `TraceEvent::verdict`.
+pub mod trace_verdict {
+    /// A VRRP advert passed every check (`TraceEvent::reason`: its `event_reason` bits, 0
+    /// when it did not wake the agent).
+    pub const ACCEPTED: u32 = 1;
+    /// A VRRP advert failed a check (`TraceEvent::reason`: `DropReason as u32`).
+    pub const DROPPED: u32 = 2;
+    /// A VRRP packet for a VRID not configured on the interface (passed).
+    pub const UNKNOWN_VRID: u32 = 3;
+    /// ARP/ND: answered in place (XDP_TX).
+    pub const REPLIED: u32 = 4;
+    /// ARP/ND: not answered; `TraceEvent::action` says passed or dropped.
+    pub const NOT_REPLIED: u32 = 5;
+}
+
+/// One packet the XDP program handled, reported while `TRACE_CONTROL` is 1.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TraceEvent {
+    /// `bpf_ktime_get_ns` when it was handled.
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    /// `trace_kind::*`.
+    pub kind: u32,
+    /// `trace_verdict::*`.
+    pub verdict: u32,
+    /// See `trace_verdict`.
+    pub reason: u32,
+    /// The XDP action returned (XDP_DROP 1, XDP_PASS 2, XDP_TX 3).
+    pub action: u32,
+    /// VRRP: the VRID; ARP: the VRID owning the target VIP, 0 if none.
+    pub vrid: u32,
+    /// VRRP: the advertised priority; ARP: the operation (1 request, 2 reply).
+    pub priority: u32,
+    /// `AF_INET` or `AF_INET6`: how to read `src` and `dst`.
+    pub family: u32,
+    /// Source address (VRRP: IP source; ARP: sender IP), wire order; IPv4 in word 0.
+    pub src: [u32; 4],
+    /// VRRP: IP destination; ARP: target IP; same layout.
+    pub dst: [u32; 4],
+}
+
+/// Size of the `TRACE_EVENTS` ring buffer: about 3000 events between two agent wake-ups;
+/// a packet handled while it is full is not reported (tracing never changes a verdict).
+pub const TRACE_EVENTS_BYTES: u32 = 256 * 1024;
 
 /// Whether a source address can never be a VRRP router's (keepalived's and the kernel's
 /// martians): 0.0.0.0, 127.0.0.0/8, multicast (224.0.0.0/4) and 255.255.255.255.
@@ -933,7 +1044,7 @@ mod user {
         )*};
     }
     pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent,
-        TrackerKey, TrackerStatus, PriorityReason, InstancePriority, AgentLease);
+        TrackerKey, TrackerStatus, PriorityReason, InstancePriority, AgentLease, VridDrops, InstanceStats, TraceEvent);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
@@ -948,6 +1059,9 @@ const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::siz
 const _: () = assert!(core::mem::size_of::<VridStats>() == 9 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
 const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 15 + DropReason::ALL.len());
+const _: () = assert!(core::mem::size_of::<VridDrops>() == DROP_REASONS * 8);
+const _: () = assert!(core::mem::size_of::<InstanceStats>() == 8 * 8);
+const _: () = assert!(core::mem::size_of::<TraceEvent>() == 8 + 8 * 4 + 2 * 16);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<AgentLease>() == 24);

@@ -35,6 +35,7 @@ use vrrp_common::{
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
     VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
     InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus, AgentLease,
+    DROP_REASONS, InstanceStats, TRACE_EVENTS_BYTES, TraceEvent, VridDrops, trace_kind, trace_verdict,
 };
 
 #[btf_map]
@@ -71,6 +72,18 @@ static INSTANCE_PRIORITY: HashMap<VridKey, InstancePriority, { MAX_VRIDS as usiz
 /// datapath is fenced (see `AgentLease`).
 #[btf_map]
 static AGENT_LEASE: Array<AgentLease, 1> = Array::new();
+/// Written only by the agent (what it sent and decided per instance), declared here for its
+/// BTF, like `INSTANCE_STATUS`.
+#[btf_map]
+static INSTANCE_STATS: HashMap<VridKey, InstanceStats, { MAX_VRIDS as usize }> = HashMap::new();
+/// Each instance's dropped adverts by reason (the agent creates the entry with the VRID).
+#[btf_map]
+static VRID_DROPS: PerCpuHashMap<VridKey, VridDrops, { MAX_VRIDS as usize }> = PerCpuHashMap::new();
+/// `vrrp-agent trace on|off` writes index 0; read once per VRRP or ARP packet.
+#[btf_map]
+static TRACE_CONTROL: Array<u32, 1> = Array::new();
+#[btf_map]
+static TRACE_EVENTS: RingBuf<TraceEvent, { TRACE_EVENTS_BYTES as usize }> = RingBuf::new();
 /// Scratch space for the address-list check (one bit per advertised address of ours).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -161,9 +174,78 @@ fn try_vrrp_xdp(ctx: &XdpContext) -> Result<u32, ()> {
     let ethertype = read_be16(ctx, 12)?;
     match ethertype {
         ETH_P_IP => handle_ipv4(ctx),
-        ETH_P_ARP => handle_arp(ctx),
+        ETH_P_ARP => {
+            // Tracing: the addresses are read before the handler may turn the request into a
+            // reply in place. Off (the default), this costs one array lookup.
+            let before = if tracing_on() { arp_addrs(ctx) } else { None };
+            let action = handle_arp(ctx);
+            if let Some((op, spa, tpa)) = before {
+                let act = *action.as_ref().unwrap_or(&XDP_PASS);
+                let verdict = if act == XDP_TX { trace_verdict::REPLIED } else { trace_verdict::NOT_REPLIED };
+                let ifindex = ctx.ingress_ifindex() as u32;
+                // SAFETY: whole-value read.
+                let vrid = unsafe { OWNED_VIPS.get(&VipKey { ifindex, addr_v4: tpa.to_ne_bytes() }) }.map_or(0, |v| v.vrid as u32);
+                report(ifindex, trace_kind::ARP, verdict, 0, act, vrid, op as u32, spa, tpa);
+            }
+            action
+        }
         _ => Ok(XDP_PASS),
     }
+}
+
+#[inline(always)]
+fn tracing_on() -> bool {
+    matches!(TRACE_CONTROL.get(0), Some(on) if *on != 0)
+}
+
+/// An ARP frame's (operation, sender IP, target IP), raw.
+#[inline(always)]
+fn arp_addrs(ctx: &XdpContext) -> Option<(u16, u32, u32)> {
+    let op = read_be16(ctx, ETH_HLEN + ARP_OP).ok()?;
+    let spa = read_raw32(ctx, ETH_HLEN + ARP_SPA).ok()?;
+    let tpa = read_raw32(ctx, ETH_HLEN + ARP_TPA).ok()?;
+    Some((op, spa, tpa))
+}
+
+/// Reports one handled IPv4 packet to the agent (`TRACE_EVENTS`); a full ring buffer loses
+/// the report, never the packet. Addresses raw (wire order).
+#[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "one scalar per TraceEvent field: no struct copies in BPF")]
+fn report(ifindex: u32, kind: u32, verdict: u32, reason: u32, action: u32, vrid: u32, priority: u32, src: u32, dst: u32) {
+    report_family(ifindex, kind, verdict, reason, action, vrid, priority, AF_INET, [src, 0, 0, 0], [dst, 0, 0, 0]);
+}
+
+/// `report` for any address family: IPv6 (ND, VRRP over IPv6) passes its 16-byte addresses
+/// as four raw words with `AF_INET6`.
+#[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "one scalar per TraceEvent field: no struct copies in BPF")]
+fn report_family(
+    ifindex: u32,
+    kind: u32,
+    verdict: u32,
+    reason: u32,
+    action: u32,
+    vrid: u32,
+    priority: u32,
+    family: u16,
+    src: [u32; 4],
+    dst: [u32; 4],
+) {
+    let event = TraceEvent {
+        // SAFETY: plain integer helper.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ifindex,
+        kind,
+        verdict,
+        reason,
+        action,
+        vrid,
+        priority,
+        family: family as u32,
+        src,
+        dst,
+    };
+    let _ = TRACE_EVENTS.output(&event, 0);
 }
 
 /// Counts a drop under its reason (the counter list is defined once, in vrrp-common).
@@ -211,6 +293,9 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     let Some(cfg) = (unsafe { VRID_CONFIG.get(&key) }) else {
         // Not ours to judge: another VRRP speaker on this host may want it.
         count!(unknown_vrid);
+        if tracing_on() {
+            report(key.ifindex, trace_kind::VRRP, trace_verdict::UNKNOWN_VRID, 0, XDP_PASS, vrid as u32, hdr[2] as u32, raw_addr(&ip, 12), raw_addr(&ip, 16));
+        }
         return Ok(XDP_PASS);
     };
     let stats = VRID_STATS.get_ptr_mut(&key);
@@ -241,13 +326,26 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
                     }
                 }
             }
-            record_advert(ctx, &key, cfg, record, stats);
+            let woke = record_advert(ctx, &key, cfg, record, stats);
+            if tracing_on() {
+                report(key.ifindex, trace_kind::VRRP, trace_verdict::ACCEPTED, woke, XDP_DROP, vrid as u32, record.priority, raw_addr(&ip, 12), raw_addr(&ip, 16));
+            }
         }
         Err(reason) => {
             count_drop(reason);
             if let Some(s) = stats {
                 // SAFETY: per-CPU value.
                 unsafe { (*s).dropped += 1 };
+            }
+            if let Some(d) = VRID_DROPS.get_ptr_mut(&key) {
+                let i = reason as usize;
+                if i < DROP_REASONS {
+                    // SAFETY: per-CPU value; i is in bounds.
+                    unsafe { (*d).counts[i] += 1 };
+                }
+            }
+            if tracing_on() {
+                report(key.ifindex, trace_kind::VRRP, trace_verdict::DROPPED, reason as u32, XDP_DROP, vrid as u32, hdr[2] as u32, raw_addr(&ip, 12), raw_addr(&ip, 16));
             }
             trace!(ctx, "vrrp: vrid {} dropped, reason {}", vrid, reason as u32);
         }
@@ -505,7 +603,14 @@ fn fold(mut sum: u64) -> u16 {
     sum as u16
 }
 
-/// Stores the advert and wakes the agent only if it can change a decision.
+/// An IPv4 address from the header, raw (wire order kept).
+#[inline(always)]
+fn raw_addr(ip: &[u8; 20], at: usize) -> u32 {
+    u32::from_ne_bytes([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]])
+}
+
+/// Stores the advert and wakes the agent only if it can change a decision. Returns why it
+/// woke the agent (`event_reason` bits; 0: it did not).
 #[inline(always)]
 fn record_advert(
     ctx: &XdpContext,
@@ -513,7 +618,7 @@ fn record_advert(
     cfg: &VridConfig,
     mut record: AdvertRecord,
     stats: Option<*mut VridStats>,
-) {
+) -> u32 {
     let mut reasons = 0u32;
     // The agent creates the record (ts_ns 0 = nothing heard yet) when it configures the VRID,
     // so the steady state is an in-place update, not a hash insert per advert. Readers may
@@ -585,6 +690,7 @@ fn record_advert(
         }
         trace!(ctx, "vrrp: vrid {} event reasons {}", key.vrid, reasons);
     }
+    reasons
 }
 
 // ARP over Ethernet/IPv4, offsets from the start of the ARP header.

@@ -8,13 +8,13 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
     AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, TrackerKey, TrackerStatus,
     VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
-    tracker_kind,
+    tracker_kind, InstanceStats, TraceEvent, VridDrops,
 };
 
 use crate::core::tracker::TrackKind;
@@ -103,7 +103,7 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 }
 
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 11] = [
+const PINNED: [&str; 14] = [
     names::VRID_CONFIG,
     names::VRID_ADDR_LIST,
     names::VRID_ADDRS,
@@ -115,6 +115,9 @@ const PINNED: [&str; 11] = [
     names::INSTANCE_STATUS,
     names::TRACKER_STATUS,
     names::INSTANCE_PRIORITY,
+    names::INSTANCE_STATS,
+    names::VRID_DROPS,
+    names::TRACE_CONTROL,
 ];
 
 pub struct Dataplane {
@@ -133,6 +136,10 @@ pub struct Dataplane {
     addr_lists: HashMap<MapData, VridKey, AddrList>,
     events: Option<RingBuf<MapData>>,
     conflicts: Option<RingBuf<MapData>>,
+    instance_stats: HashMap<MapData, VridKey, InstanceStats>,
+    vrid_drops: PerCpuHashMap<MapData, VridKey, VridDrops>,
+    trace: Option<RingBuf<MapData>>,
+    trace_control: Array<MapData, u32>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
 }
@@ -249,6 +256,10 @@ impl Dataplane {
         let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
         let conflicts = RingBuf::try_from(take(names::VIP_CONFLICTS)?).map_err(map_err(names::VIP_CONFLICTS))?;
+        let instance_stats = HashMap::try_from(take(names::INSTANCE_STATS)?).map_err(map_err(names::INSTANCE_STATS))?;
+        let vrid_drops = PerCpuHashMap::try_from(take(names::VRID_DROPS)?).map_err(map_err(names::VRID_DROPS))?;
+        let trace = RingBuf::try_from(take(names::TRACE_EVENTS)?).map_err(map_err(names::TRACE_EVENTS))?;
+        let trace_control = Array::try_from(take(names::TRACE_CONTROL)?).map_err(map_err(names::TRACE_CONTROL))?;
         Ok(Dataplane {
             ebpf,
             pin_dir: pin_dir.map(Path::to_path_buf),
@@ -265,6 +276,10 @@ impl Dataplane {
             addr_lists,
             events: Some(events),
             conflicts: Some(conflicts),
+            instance_stats,
+            vrid_drops,
+            trace: Some(trace),
+            trace_control,
             logger,
             attached: BTreeMap::new(),
         })
@@ -417,6 +432,38 @@ impl Dataplane {
         self.conflicts.take()
     }
 
+    /// The `TRACE_EVENTS` ring buffer (`vrrp-agent trace on`), for the daemon to poll.
+    pub fn take_trace(&mut self) -> Option<RingBuf<MapData>> {
+        self.trace.take()
+    }
+
+    /// Turns packet tracing on or off (`vrrp-agent trace` does the same through the pin).
+    pub fn set_trace(&mut self, on: bool) -> Result<(), DataplaneError> {
+        self.trace_control.set(0, u32::from(on), 0).map_err(map_err(names::TRACE_CONTROL))
+    }
+
+    /// Drains pending trace reports (for tests; the daemon polls the ring buffer).
+    pub fn drain_trace(&mut self) -> Vec<TraceEvent> {
+        let mut out = Vec::new();
+        if let Some(rb) = self.trace.as_mut() {
+            while let Some(item) = rb.next() {
+                out.extend(crate::trace::parse(&item));
+            }
+        }
+        out
+    }
+
+    /// An instance's dropped adverts by reason, summed over CPUs.
+    pub fn vrid_drops(&self, key: &VridKey) -> Option<VridDrops> {
+        self.vrid_drops.get(key, 0).ok().map(|v| sum_drops(&v))
+    }
+
+    /// Publishes what the agent did for an instance (read by `status`, metrics and the
+    /// keepalived dumps); removed with the instance by `forget_vrid`.
+    pub fn write_instance_stats(&mut self, key: VridKey, stats: &InstanceStats) -> Result<(), DataplaneError> {
+        self.instance_stats.insert(key, stats, 0).map_err(map_err(names::INSTANCE_STATS))
+    }
+
     pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
         self.logger.take()
     }
@@ -560,6 +607,8 @@ impl Dataplane {
         let _ = self.vrid_stats.remove(key);
         let _ = self.status.remove(key);
         let _ = self.priorities.remove(key);
+        let _ = self.instance_stats.remove(key);
+        let _ = self.vrid_drops.remove(key);
         self.forget_vrid_addrs(key);
     }
 
@@ -568,7 +617,10 @@ impl Dataplane {
         let n = aya::util::nr_cpus().map_err(|(_, e)| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source: e })?;
         let zero = PerCpuValues::try_from(vec![VridStats::default(); n])
             .map_err(|source| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source })?;
-        self.vrid_stats.insert(key, zero, 0).map_err(map_err(names::VRID_STATS))
+        self.vrid_stats.insert(key, zero, 0).map_err(map_err(names::VRID_STATS))?;
+        let zero = PerCpuValues::try_from(vec![VridDrops::default(); n])
+            .map_err(|source| DataplaneError::Bpffs { path: "/sys/devices/system/cpu/possible".into(), source })?;
+        self.vrid_drops.insert(key, zero, 0).map_err(map_err(names::VRID_DROPS))
     }
 }
 
@@ -604,6 +656,15 @@ pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
         acc.arp_replies += v.arp_replies;
         acc.interval_mismatch += v.interval_mismatch;
         acc.vip_conflict += v.vip_conflict;
+        acc
+    })
+}
+
+pub fn sum_drops(values: &PerCpuValues<VridDrops>) -> VridDrops {
+    values.iter().fold(VridDrops::default(), |mut acc, v| {
+        for (a, x) in acc.counts.iter_mut().zip(v.counts) {
+            *a += x;
+        }
         acc
     })
 }

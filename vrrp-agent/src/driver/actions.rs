@@ -83,6 +83,12 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 }
                 inst.transitions += 1;
                 inst.last_transition_ns = now_ns();
+                if to == State::Master {
+                    inst.stats.become_master += 1;
+                }
+                if from == State::Master && to != State::Master {
+                    inst.stats.release_master += 1;
+                }
                 ctx.health.transitions.push(Transition { instance: inst.cfg.name.clone(), from, to, reason: reason.clone() });
                 match to {
                     State::Master => inst.master = Some(inst.primary),
@@ -190,7 +196,13 @@ pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
             return;
         }
         let bytes = repr.to_bytes(&carrier, inst.checksum);
-        if let Err(e) = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes) {
+        let sent = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes);
+        if sent.is_ok() {
+            inst.stats.adverts_sent += 1;
+            inst.stats.priority_zero_sent += u64::from(priority == 0);
+            inst.stats.last_advert_sent_ns = now_ns();
+        }
+        if let Err(e) = sent {
             if inst.link.up {
                 warn!(parent: &inst.span, "sending advert to {dst}: {e}");
             } else {
@@ -221,6 +233,8 @@ pub(super) fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
             IpAddr::V6(_) => None,
         })
         .collect();
+    // Counted when queued: a burst a later transition cuts short counts in full.
+    inst.stats.garp_sent += u64::from(count) * frames.len() as u64;
     let send_round = |frames: &[(std::sync::Arc<Sender>, Vec<u8>)]| {
         for (sender, frame) in frames {
             if let Err(e) = sender.send_frame(frame) {
@@ -273,5 +287,8 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
     st.set_ifname(&inst.link.name);
     if let Err(e) = ctx.dp.write_status(inst.key, st) {
         debug!("writing INSTANCE_STATUS: {e}");
+    }
+    if let Err(e) = ctx.dp.write_instance_stats(inst.key, &inst.stats) {
+        debug!("writing INSTANCE_STATS: {e}");
     }
 }

@@ -44,6 +44,7 @@ pub(super) async fn slow_dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], batch: 
     for ev in batch {
         if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
             debug!(parent: &inst.span, prio = ev.record.priority, "advert from the slow path");
+            inst.stats.priority_zero_rx += u64::from(ev.record.priority == 0);
             feed(inst, &ev.record);
             apply_actions(ctx, inst).await;
         }
@@ -62,6 +63,7 @@ pub(super) fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bo
     }
     inst.last_seq = Some(rec.seq);
     inst.known = Some(content(rec));
+    inst.stats.priority_zero_rx += u64::from(rec.priority == 0);
     feed(inst, rec);
     true
 }

@@ -8,6 +8,7 @@ use tracing::{debug, info, warn};
 use vrrp_common::state;
 
 use crate::{
+    status::keepalived::Dump,
     clock::Deadline,
     rx::socket::SlowPath,
     dataplane,
@@ -31,6 +32,13 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
     let mut sigterm = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut sighup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    // keepalived's dump signals: SIGUSR1 data, SIGUSR2 stats, SIGRTMIN+2 JSON.
+    let mut dumps = [
+        (tokio::signal::unix::signal(SignalKind::user_defined1())?, Dump::Data),
+        (tokio::signal::unix::signal(SignalKind::user_defined2())?, Dump::Stats),
+        (tokio::signal::unix::signal(SignalKind::from_raw(libc::SIGRTMIN() + 2))?, Dump::Json),
+    ];
+    let mut trace = register_fd(ctx.dp.take_trace().context("trace ring buffer already taken")?)?;
     let mut events: Events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
     let mut deadline = Deadline::new().context("creating the timerfd")?;
     let mut conflicts = register_fd(ctx.dp.take_conflicts().context("VIP conflict ring buffer already taken")?)?;
@@ -74,6 +82,23 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());
                 reload(ctx, instances, opts).await;
+            }
+            dump = async {
+                let [a, b, c] = &mut dumps;
+                tokio::select! {
+                    _ = a.0.recv() => a.1,
+                    _ = b.0.recv() => b.1,
+                    _ = c.0.recv() => c.1,
+                }
+            } => write_dump(dump, opts),
+            guard = trace.readable_mut() => {
+                let mut guard = guard?;
+                while let Some(item) = guard.get_inner_mut().next() {
+                    let Some(ev) = crate::trace::parse(&item) else { continue };
+                    let ifname = instances.iter().find(|i| i.link.index == ev.ifindex).map_or_else(|| format!("ifindex {}", ev.ifindex), |i| i.link.name.clone());
+                    info!(target: "vrrp_trace", "{}", crate::trace::describe(&ev, &ifname));
+                }
+                guard.clear_ready();
             }
             guard = events.readable_mut() => {
                 let mut guard = guard?;
@@ -125,6 +150,14 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
         health::run_due(ctx, instances).await;
         finish_retired(ctx, instances, opts.xdp_mode).await;
         health::settle_groups(ctx, instances).await;
+    }
+}
+
+/// Writes one of keepalived's dump files from the pinned maps (the agent's own snapshot).
+fn write_dump(dump: Dump, opts: &RunOptions) {
+    match crate::status::keepalived::write_dump(dump, &opts.bpffs, &opts.dump_dir) {
+        Ok(path) => info!("wrote {}", path.display()),
+        Err(e) => warn!("writing {}: {e:#}", dump.file_name()),
     }
 }
 

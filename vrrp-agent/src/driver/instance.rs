@@ -48,6 +48,8 @@ pub(super) struct Vrrp {
     pub(super) master: Option<Ipv4Addr>,
     pub(super) transitions: u32,
     pub(super) last_transition_ns: u64,
+    /// What the agent sent and decided (published as `INSTANCE_STATS`).
+    pub(super) stats: vrrp_common::InstanceStats,
     pub(super) owns_vips: bool,
     /// A GARP burst spaced by vrrp_garp_interval, running on its own so it delays nothing.
     pub(super) garp_task: Option<tokio::task::JoinHandle<()>>,
@@ -246,6 +248,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         master: None,
         transitions: 0,
         last_transition_ns: 0,
+        stats: vrrp_common::InstanceStats::default(),
         owns_vips: false,
         garp_task: None,
         span,

@@ -48,6 +48,11 @@ pub struct RunOptions {
     pub kernel_log: KernelLogLevel,
     /// How long a notify script may run before it is killed.
     pub notify_timeout: Duration,
+    /// Serve Prometheus metrics on this address (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Where SIGUSR1/SIGUSR2/SIGRTMIN+2 write keepalived's dump files (keepalived's
+    /// `$TMPDIR` or `/tmp`, `crate::status::keepalived::dump_dir`).
+    pub dump_dir: PathBuf,
 }
 
 pub(super) struct Ctx {
@@ -95,6 +100,11 @@ pub fn load_config(path: &std::path::Path, config_id: Option<String>) -> anyhow:
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // keepalived's dump signals terminate a process by default: catch them from the start
+    // (tokio keeps a handler installed for the process's life; the event loop listens).
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGRTMIN() + 2] {
+        drop(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(sig)).context("installing a signal handler")?);
+    }
     let config = load_config(&opts.config, opts.config_id.clone()).context("not starting")?;
     if config.instances.is_empty() {
         warn!("no vrrp_instance in {}: nothing to do", opts.config.display());
@@ -102,6 +112,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let nl = Netlink::new().context("opening rtnetlink")?;
     let dp = Dataplane::load(&opts.bpffs, opts.kernel_log).context("loading the XDP dataplane")?;
     info!(bpffs = %opts.bpffs.display(), "maps pinned; inspect with `bpftool map dump pinned {}/<MAP>`", opts.bpffs.display());
+    if let Some(addr) = opts.metrics {
+        let local = crate::metrics::start(addr, opts.bpffs.clone()).await?;
+        info!("metrics at http://{local}/metrics");
+    }
 
     let runner = crate::exec::Runner::new();
     let routes = crate::net::routes::Routes::new(nl.handle());

@@ -280,6 +280,21 @@ fn instance(tracking: Option<TrackingView>) -> InstanceView {
         arp_replies: 0,
         vip_conflicts: 0,
         tracking,
+        version: Some(3),
+        vips: vec![Ipv4Addr::new(198, 18, 0, 100)],
+        excluded_vips: vec![],
+        unicast: false,
+        since_transition_ms: None,
+        interval_mismatch: 0,
+        drops: drops_by_reason(&vrrp_common::VridDrops::default()),
+        adverts_tx: 0,
+        priority_zero_tx: 0,
+        priority_zero_rx: 0,
+        garp_sent: 0,
+        na_sent: 0,
+        become_master: 0,
+        release_master: 0,
+        last_advert_tx_ms: None,
     }
 }
 
@@ -323,11 +338,17 @@ fn render_shows_base_to_effective_priority_why_and_a_tracker_table() {
             tracker_view(&TrackerKey::new(vrrp_common::tracker_kind::FILE, "tf"), &status_of(3, tracker_state::INIT, 0), now, false),
         ],
         counters: Default::default(),
+        lease: None,
+        trace: None,
     };
     let text = render(&view);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("VI_1 eth0 vrid 51: BACKUP priority 100 -> 70, master 198.18.0.2"), "{text}");
     assert_eq!(lines[1], "    trackers: script chk_http -30; sync group G1", "{text}");
+    assert_eq!(lines[3], "    sent: 0 adverts (0 priority 0), 0 gratuitous ARP, 0 NA; priority 0 received 0; became master 0, released 0");
+    assert_eq!(lines[4], "    advert interval 100 cs; transitions 1, last none yet");
+    assert_eq!(lines[5], "lease: no AGENT_LEASE pin (this agent does not fence the datapath)");
+    let lines = &lines[3..];
     assert_eq!(lines[3], "trackers:");
     assert_eq!(lines[4], "  NAME      KIND     STATE                        VALUE                      SINCE            RUNS  FAILED  TIMEOUTS  LAST");
     assert_eq!(lines[5], "  chk_http  script   down (failing)               result 0 (rise 2, fall 3)  12.3 s ago       40    4       1         exit 2");
@@ -349,6 +370,8 @@ fn render_shows_base_to_effective_priority_why_and_a_tracker_table() {
         instances: vec![instance(Some(tracking_view(&instance_priority(&verdict, None, 0))))],
         trackers: vec![],
         counters: Default::default(),
+        lease: None,
+        trace: None,
     };
     let text = render(&view);
     assert_eq!(text.lines().nth(1), Some("    trackers: script chk failed; total -20 (clamped to 1); tracker FAULT"), "{text}");
@@ -357,7 +380,7 @@ fn render_shows_base_to_effective_priority_why_and_a_tracker_table() {
 
 #[test]
 fn json_keeps_the_old_keys_and_adds_trackers() {
-    let view = StatusView { instances: vec![instance(None)], trackers: vec![], counters: Default::default() };
+    let view = StatusView { instances: vec![instance(None)], trackers: vec![], counters: Default::default(), lease: None, trace: None };
     let json = serde_json::to_value(&view).unwrap();
     let i = &json["instances"][0];
     for key in ["name", "state", "priority", "base_priority", "master", "agent_pid", "adverts_rx", "vip_conflicts"] {
@@ -365,4 +388,205 @@ fn json_keeps_the_old_keys_and_adds_trackers() {
     }
     assert!(i["tracking"].is_null());
     assert_eq!(json["trackers"], serde_json::json!([]));
+}
+
+/// A MASTER and a BACKUP with counters, drops and a lease: the snapshot every renderer gets.
+fn busy_view() -> StatusView {
+    let mut drops = vrrp_common::VridDrops::default();
+    drops.counts[vrrp_common::DropReason::Ttl as usize] = 4;
+    drops.counts[vrrp_common::DropReason::Truncated as usize] = 2;
+    drops.counts[vrrp_common::DropReason::Length as usize] = 1;
+    drops.counts[vrrp_common::DropReason::AuthPass as usize] = 3;
+    drops.counts[vrrp_common::DropReason::Checksum as usize] = 9;
+    let master = InstanceView {
+        state: "MASTER",
+        priority: 100,
+        master: Some(Ipv4Addr::new(198, 18, 0, 1)),
+        since_transition_ms: Some(1500),
+        drops: drops_by_reason(&drops),
+        adverts_rx: 20,
+        adverts_tx: 42,
+        priority_zero_tx: 1,
+        priority_zero_rx: 2,
+        garp_sent: 5,
+        become_master: 2,
+        release_master: 1,
+        transitions: 3,
+        ..instance(None)
+    };
+    let backup = InstanceView {
+        name: "VI_2".into(),
+        vrid: 52,
+        version: Some(2),
+        state: "BACKUP",
+        last_advert: Some(AdvertView { src: Ipv4Addr::new(198, 18, 0, 2), priority: 150, adver_int_cs: 100, addresses: 1, age_ms: 300 }),
+        ..instance(None)
+    };
+    let mut counters: std::collections::BTreeMap<&'static str, u64> =
+        GlobalStats::COUNTER_NAMES.iter().map(|n| (*n, 0)).collect();
+    counters.insert("drop_ttl", 4);
+    counters.insert("vrrp_rx", 20);
+    StatusView {
+        instances: vec![master, backup],
+        trackers: vec![],
+        counters,
+        lease: Some(lease_view(&vrrp_common::AgentLease { renewed_ns: 9 * SEC, fence_after_ns: 3 * SEC, pid: 7, _pad: 0 }, 10 * SEC)),
+        trace: Some(false),
+    }
+}
+
+#[test]
+fn keepalived_stats_file_has_keepalived_layout() {
+    let text = keepalived::stats(&busy_view());
+    // vrrp_print_stats's lines (keepalived 2.2.7, with VRRP auth built in), in its order.
+    let first: Vec<&str> = text.lines().take(19).collect();
+    assert_eq!(
+        first,
+        [
+            "VRRP Instance: VI_1",
+            "  Advertisements:",
+            "    Received: 20",
+            "    Sent: 42",
+            "  Became master: 2",
+            "  Released master: 1",
+            "  Packet Errors:",
+            "    Length: 3",
+            "    TTL: 4",
+            "    Invalid Type: 0",
+            "    Advertisement Interval: 0",
+            "    Address List: 0",
+            "  Authentication Errors:",
+            "    Invalid Type: 0",
+            "    Type Mismatch: 0",
+            "    Failure: 3",
+            "  Priority Zero:",
+            "    Received: 2",
+            "    Sent: 1",
+        ]
+    );
+    assert_eq!(text.lines().nth(19), Some("VRRP Instance: VI_2"));
+}
+
+#[test]
+fn keepalived_data_file_has_the_lines_scripts_grep_for() {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_614_532);
+    let text = keepalived::data(&busy_view(), now);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.iter().position(|l| *l == "------< VRRP Topology >------").unwrap();
+    assert_eq!(&lines[at + 1..at + 5], [" VRRP Instance = VI_1", "   VRRP Version = 3", "   State = MASTER", "   Flags: none"]);
+    for want in [
+        "   Last transition = 1764614530.500000 (Mon Dec  1 18:42:10.500000 2025)",
+        "   Master down timer = 3609375 usecs",
+        "   Interface = eth0",
+        "   Virtual Router ID = 51",
+        "   Priority = 100",
+        "   Effective priority = 100",
+        "   Advert interval = 1000 milli-sec",
+        "   Virtual IP (1):",
+        "     198.18.0.100",
+        " VRRP Instance = VI_2",
+        "   State = BACKUP",
+        "   Master router = 198.18.0.2",
+        "   Master priority = 150",
+        "   Advert interval = 1 sec",
+    ] {
+        assert!(lines.contains(&want), "{want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn ctime_matches_asctime_layout() {
+    use std::time::Duration;
+    assert_eq!(keepalived::ctime_us(Duration::ZERO), "Thu Jan  1 00:00:00.000000 1970");
+    assert_eq!(keepalived::ctime_us(Duration::from_micros(951_782_400_000_001)), "Tue Feb 29 00:00:00.000001 2000");
+    assert_eq!(keepalived::ctime_us(Duration::from_secs(1_764_614_532)), "Mon Dec  1 18:42:12.000000 2025");
+}
+
+#[test]
+fn keepalived_json_is_an_array_of_data_and_stats() {
+    let v = keepalived::json_dump(&busy_view(), std::time::SystemTime::now());
+    let a = v.as_array().unwrap();
+    assert_eq!(a.len(), 2);
+    let d = &a[0]["data"];
+    assert_eq!((d["iname"].as_str(), d["state"].as_u64(), d["vrid"].as_u64()), (Some("VI_1"), Some(2), Some(51)));
+    assert_eq!((d["base_priority"].as_u64(), d["effective_priority"].as_u64(), d["vipset"].as_bool()), (Some(100), Some(100), Some(true)));
+    assert_eq!(d["vips"], serde_json::json!(["198.18.0.100"]));
+    assert_eq!(d["adver_int"].as_f64(), Some(1.0));
+    let s = &a[0]["stats"];
+    for (k, want) in [("advert_rcvd", 20), ("advert_sent", 42), ("become_master", 2), ("release_master", 1), ("packet_len_err", 3),
+        ("ip_ttl_err", 4), ("auth_failure", 3), ("pri_zero_rcvd", 2), ("pri_zero_sent", 1), ("addr_list_err", 0)]
+    {
+        assert_eq!(s[k].as_u64(), Some(want), "{k}: {s}");
+    }
+    assert_eq!(a[1]["data"]["state"].as_u64(), Some(1));
+    assert_eq!(a[1]["data"]["master_priority"].as_u64(), Some(150));
+    // The signal numbers `keepalived --signum` prints.
+    assert_eq!(keepalived::signum("DATA"), Some(libc::SIGUSR1));
+    assert_eq!(keepalived::signum("STATS"), Some(libc::SIGUSR2));
+    assert_eq!(keepalived::signum("JSON"), Some(libc::SIGRTMIN() + 2));
+    assert_eq!(keepalived::signum("TDUMP"), None);
+}
+
+#[test]
+fn lease_is_fresh_then_stale_and_status_says_so() {
+    let l = vrrp_common::AgentLease { renewed_ns: 9 * SEC, fence_after_ns: 3 * SEC, pid: 7, _pad: 0 };
+    let v = lease_view(&l, 10 * SEC);
+    assert_eq!((v.state, v.age_ms, v.fence_after_ms), ("fresh", Some(1000), 3000));
+    assert_eq!(lease_view(&l, 12 * SEC).state, "fresh", "at the limit");
+    assert_eq!(lease_view(&l, 12 * SEC + 1).state, "stale");
+    let none = lease_view(&vrrp_common::AgentLease::default(), 10 * SEC);
+    assert_eq!((none.state, none.age_ms), ("none", None));
+    let text = render(&busy_view());
+    assert!(text.contains("\nlease: fresh (1.0 s old, stale after 3000 ms, agent pid 7)\n"), "{text}");
+    assert!(text.contains("    drops: drop_auth_pass=3 drop_checksum=9 drop_length=1 drop_truncated=2 drop_ttl=4\n"), "{text}");
+    assert!(text.contains("    sent: 42 adverts (1 priority 0), 5 gratuitous ARP, 0 NA; priority 0 received 2; became master 2, released 1\n"), "{text}");
+    let json = serde_json::to_value(busy_view()).unwrap();
+    assert_eq!(json["lease"]["state"], "fresh");
+    assert_eq!(json["instances"][0]["drops"]["drop_ttl"], 4);
+    assert_eq!(json["instances"][0]["drops"].as_object().unwrap().len(), vrrp_common::DropReason::ALL.len());
+}
+
+/// Prometheus text: `name{labels} value` samples by family.
+fn samples(text: &str) -> Vec<(String, String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l.trim_end_matches('}')));
+            (name.to_string(), labels.to_string(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_text_iterates_the_counter_lists() {
+    let text = crate::metrics::render(&busy_view()).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let s = samples(&text);
+    let one = |name: &str, labels: &str| {
+        let hits: Vec<f64> = s.iter().filter(|(n, l, _)| n == name && l == labels).map(|x| x.2).collect();
+        assert_eq!(hits.len(), 1, "{name}{{{labels}}} in\n{text}");
+        hits[0]
+    };
+    let vi1 = r#"instance="VI_1",interface="eth0",vrid="51""#;
+    assert_eq!(one("vrrp_instance_state", &format!(r#"{vi1},state="MASTER""#)), 1.0);
+    assert_eq!(one("vrrp_instance_state", &format!(r#"{vi1},state="BACKUP""#)), 0.0);
+    assert_eq!(one("vrrp_instance_priority", vi1), 100.0);
+    assert_eq!(one("vrrp_instance_adverts_sent_total", vi1), 42.0);
+    assert_eq!(one("vrrp_instance_become_master_total", vi1), 2.0);
+    assert_eq!(one("vrrp_instance_last_transition_age_seconds", vi1), 1.5);
+    assert_eq!(one("vrrp_instance_advert_drops_total", &format!(r#"{vi1},reason="drop_ttl""#)), 4.0);
+    assert_eq!(one("vrrp_agent_lease_age_seconds", ""), 1.0);
+    assert_eq!(one("vrrp_agent_lease_fresh", ""), 1.0);
+    assert_eq!(one("vrrp_xdp_vrrp_rx_total", ""), 20.0);
+    // Every drop reason exactly once globally and once per instance; no drop counter twice.
+    for r in vrrp_common::DropReason::ALL {
+        assert_eq!(one("vrrp_xdp_advert_drops_total", &format!(r#"reason="{}""#, r.counter_name())), if *r == vrrp_common::DropReason::Ttl { 4.0 } else { 0.0 });
+        one("vrrp_instance_advert_drops_total", &format!(r#"{vi1},reason="{}""#, r.counter_name()));
+        assert!(!s.iter().any(|(n, _, _)| n == &format!("vrrp_xdp_{}_total", r.counter_name())), "{r:?} as its own family");
+    }
+    // Every other XDP counter under its own name.
+    for n in GlobalStats::COUNTER_NAMES.iter().filter(|n| !n.starts_with("drop_")) {
+        one(&format!("vrrp_xdp_{n}_total"), "");
+    }
 }
