@@ -31,6 +31,9 @@ enum Command {
         /// XDP attach mode. `auto` never picks a mode where XDP_TX silently fails.
         #[arg(long, value_enum, default_value = "auto")]
         xdp_mode: XdpMode,
+        /// Replace an XDP program another tool attached to our interfaces (refused by default).
+        #[arg(long)]
+        force_xdp: bool,
         /// Log level of the XDP program's own log lines (patched in at load time; per-packet
         /// lines are at trace).
         #[arg(long, value_enum, default_value = "warn")]
@@ -126,7 +129,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, force_xdp, kernel_log, notify_timeout, log } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -139,7 +142,7 @@ fn main() -> ExitCode {
                 eprintln!("vrrp-agent: --notify-timeout must be a non-negative number of seconds");
                 return ExitCode::from(2);
             };
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout };
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, force_xdp, kernel_log, notify_timeout };
             match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
