@@ -184,6 +184,7 @@ fn sigkill_and_restart_within_the_lease_is_hitless() {
 fn sigquit_leaves_the_datapath_and_a_new_agent_adopts_it() {
     restart_is_hitless("fence-quit", |a| {
         let prog = xdp_prog_id_of(a);
+        assert!(prog.is_some(), "XDP runs on eth0 before SIGQUIT");
         a.signal(libc::SIGQUIT);
         let st = a.wait_exit(Duration::from_secs(2)).expect("exit after SIGQUIT");
         assert_eq!(st.code(), Some(75), "SIGQUIT exits 75:\n{}", a.log_tail(10));
