@@ -59,10 +59,10 @@ pub enum DataplaneError {
     #[error("XDP in {mode:?} mode on {iface}: {reason}")]
     Unsupported { iface: String, mode: XdpMode, reason: &'static str },
     #[error(
-        "{iface} already runs XDP program id {prog_id}, which is not this agent's (no pinned link of ours in {pins}); \
+        "{iface} already runs XDP program id {prog_id}, which is not this agent's (no pinned link of ours in {pins}){hint}; \
          refusing to replace it: detach it (`ip link set dev {iface} xdp off`) or run with --force-xdp"
     )]
-    ForeignProgram { iface: String, prog_id: u32, pins: PathBuf },
+    ForeignProgram { iface: String, prog_id: u32, pins: PathBuf, hint: &'static str },
     #[error("pinning the XDP link of {iface} at {path}: {source}")]
     PinLink { iface: String, path: PathBuf, source: aya::pin::PinError },
     #[error("tracefs at {path}: {source}")]
@@ -421,7 +421,21 @@ impl Dataplane {
 
     /// The error for a foreign program on an interface.
     pub fn foreign_program_error(&self, ifname: &str, prog_id: u32) -> DataplaneError {
-        DataplaneError::ForeignProgram { iface: ifname.to_string(), prog_id, pins: self.pin_dir.clone().unwrap_or_default() }
+        let name = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|p| p.id() == prog_id)
+            .and_then(|p| p.name_as_str().map(str::to_string))
+            .unwrap_or_default();
+        DataplaneError::ForeignProgram {
+            iface: ifname.to_string(),
+            prog_id,
+            pins: self.pin_dir.clone().unwrap_or_default(),
+            hint: if name == names::PROGRAM {
+                " (it is a vrrp-agent program: another agent's, or one left pinned in another --bpffs directory)"
+            } else {
+                ""
+            },
+        }
     }
 
     /// Puts our program into the link of ours pinned for `ifname`, atomically (the interface
