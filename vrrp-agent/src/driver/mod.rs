@@ -89,6 +89,13 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
+    /// A new lease bound (a reload changed the intervals), renewed with it now.
+    pub(super) fn set_lease(&mut self, lease: Lease) {
+        self.dp.set_fence_after(lease.fence_after_ns);
+        self.lease = lease;
+        self.renew_lease();
+    }
+
     /// Renews the lease now and returns when it is due again.
     pub(super) fn renew_lease(&mut self) -> u64 {
         let now = now_ns();
@@ -101,7 +108,7 @@ impl Ctx {
 
 /// The lease bound for a configuration: from its shortest advertisement interval
 /// (`vrrp_common::timers::lease_fence_after_us`).
-fn lease_for(config: &config::Config) -> Lease {
+pub(super) fn lease_for(config: &config::Config) -> Lease {
     use vrrp_common::timers;
     let shortest = config.instances.iter().map(|i| timers::cs_to_us(i.advert_int_cs)).min().unwrap_or(timers::LEASE_DEFAULT_INTERVAL_US);
     let fence_after_us = timers::lease_fence_after_us(shortest);
