@@ -269,4 +269,22 @@ fn foreign_xdp_program_is_refused_unless_forced() {
     let now = xdp_prog_id(host);
     assert!(now.is_some() && now != Some(foreign), "our program replaced it ({now:?} vs {foreign})");
     assert!(forced.log_text().contains(&format!("--force-xdp: detaching XDP program id {foreign}")), "{}", forced.log_tail(20));
+
+    // A second agent on the same pins while the first runs: refused, the first undisturbed.
+    let mut forced = forced;
+    let mut second = spawn_agent_on_pins(&bin, host, &cfg, &forced.bpffs, &[]).expect("spawn");
+    // The pins are the first agent's: dropping the second must not remove them.
+    second.leave_pins();
+    let st = second.wait_exit(election::STARTUP).expect("the second agent exits");
+    assert!(!st.success() && second.log_text().contains(&format!("another vrrp-agent (pid {}) runs on the pins", forced.pid)), "{}", second.log_tail(10));
+    drop(second);
+    assert!(forced.is_running() && has_addr(host, VIP), "the first agent is undisturbed");
+
+    // SIGTERM still cleans up everything, the pinned XDP link included.
+    forced.terminate();
+    let st = forced.wait_exit(election::STARTUP).expect("exit after SIGTERM");
+    assert!(st.success(), "{}", forced.log_tail(10));
+    assert_eq!(xdp_prog_id(host), None, "XDP detached");
+    assert!(!forced.bpffs.join(names::AGENT_LEASE).exists() && !forced.bpffs.join(format!("{}eth0", names::XDP_LINK_PREFIX)).exists(), "pins removed");
+    assert!(!has_addr(host, VIP), "VIP removed");
 }

@@ -226,6 +226,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     ctx.health.log_changes();
     health::publish_all(&mut ctx);
     let mut instances = Vec::new();
+    ctx.renew_lease();
     for cfg in &config.instances {
         match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {
             Ok(inst) => instances.push(inst),
