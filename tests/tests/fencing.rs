@@ -140,8 +140,14 @@ fn restart_is_hitless(tag: &str, stop: impl FnOnce(&mut Agent)) {
     let r2_masters = master_entries(&c.agents[1].as_ref().expect("r2").log_text());
     let pinger = start_ping_every(c.client(), VIP, Duration::from_millis(10), 20).expect("ping");
     wait_for(Duration::from_secs(2), "the first replies", || (!pinger.replies_so_far().is_empty()).then_some(())).expect("ping");
+    // Counted by r1's XDP program: kept across the restart (the maps are reused).
+    assert_eq!(arp_answerers(c.client(), VIP, 5).len(), 1);
+    let counter = |c: &Cluster| c.status(0).and_then(|s| s["counters"]["arp_requests"].as_u64()).unwrap_or(0);
+    let arp_before = counter(&c);
+    assert!(arp_before >= 5, "r1 counted the client's ARP requests ({arp_before})");
     let mut old = c.agents[0].take().expect("r1");
     let old_pid = old.pid;
+    let old_prog = xdp_prog_id_of(&old);
     let t0 = Instant::now();
     stop(&mut old);
     let new = restart_r1(&mut c, old, |_| {});
@@ -152,6 +158,9 @@ fn restart_is_hitless(tag: &str, stop: impl FnOnce(&mut Agent)) {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(30)));
     let restart = t0.elapsed();
+    let new_prog = xdp_prog_id_of(c.agents[0].as_ref().expect("r1"));
+    assert!(new_prog.is_some() && new_prog != old_prog, "the new program replaced the old one in the pinned link ({old_prog:?} -> {new_prog:?})");
+    assert!(counter(&c) >= arp_before, "counters survive the adoption ({} < {arp_before})", counter(&c));
     // Three Master_Down_Intervals: the backup would have taken over in the first.
     let window = spec(100).master_down_interval(100) * 3;
     holds_for(window, "r1 MASTER, r2 BACKUP, r1 the only holder", || {
