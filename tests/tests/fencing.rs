@@ -297,3 +297,52 @@ fn foreign_xdp_program_is_refused_unless_forced() {
     assert!(!forced.bpffs.join(names::AGENT_LEASE).exists() && !forced.bpffs.join(format!("{}eth0", names::XDP_LINK_PREFIX)).exists(), "pins removed");
     assert!(!has_addr(host, VIP), "VIP removed");
 }
+
+/// The fence itself, on the real XDP object with BPF_PROG_TEST_RUN: an ARP request for an
+/// owned VIP is answered while the lease is fresh (or was never taken), dropped and counted
+/// under `arp_fenced` once it is older than its bound, answered again after a renewal;
+/// requests for addresses we do not own are passed whatever the lease.
+#[test]
+fn xdp_answers_only_while_the_lease_is_fresh() {
+    use vrrp_agent::{dataplane::{Dataplane, KernelLogLevel}, wire::arp};
+    use vrrp_common::{VipKey, VipValue};
+    const XDP_DROP: u32 = 1;
+    const XDP_PASS: u32 = 2;
+    const XDP_TX: u32 = 3;
+    // BPF_PROG_TEST_RUN needs a real ingress device; lo exists in every namespace.
+    const IFINDEX: u32 = 1;
+    const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+    const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+    if !require_root("xdp_answers_only_while_the_lease_is_fresh") {
+        return;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
+    dp.own_vip(VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() }, VipValue::new(OUR_MAC, 51)).expect("vip");
+    let request = arp::request_frame(PEER_MAC, CLIENT, VIP);
+    let other = arp::request_frame(PEER_MAC, CLIENT, Ipv4Addr::new(198, 18, 0, 101));
+    let fenced = |dp: &Dataplane| dp.global_stats().expect("stats").arp_fenced;
+
+    assert_eq!(dp.test_run(&request, IFINDEX).expect("run").0, XDP_TX, "no lease taken yet: not fenced");
+    let bound = timers::lease_fence_after_us(timers::cs_to_us(10)) * 1000;
+    dp.set_fence_after(bound);
+    let now = vrrp_agent::clock::now_ns();
+    dp.renew_lease(now).expect("renew");
+    assert_eq!(dp.test_run(&request, IFINDEX).expect("run").0, XDP_TX, "fresh");
+
+    // Renewed longer ago than the bound: fenced.
+    dp.renew_lease(now - bound - 1_000_000).expect("renew");
+    let (action, out) = dp.test_run(&request, IFINDEX).expect("run");
+    assert_eq!(action, XDP_DROP, "stale: dropped, so the kernel cannot answer either");
+    assert_eq!(out, request, "untouched");
+    assert_eq!(fenced(&dp), 1);
+    assert_eq!(dp.test_run(&other, IFINDEX).expect("run").0, XDP_PASS, "not ours: passed");
+    assert_eq!(fenced(&dp), 1);
+
+    // Renewed: answered again.
+    dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");
+    assert_eq!(dp.test_run(&request, IFINDEX).expect("run").0, XDP_TX, "renewed");
+    assert_eq!(dp.global_stats().expect("stats").arp_replies, 3);
+    let lease = dp.lease().expect("lease");
+    assert_eq!((lease.fence_after_ns, lease.pid), (bound, std::process::id()));
+}
