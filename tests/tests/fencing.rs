@@ -301,7 +301,7 @@ fn foreign_xdp_program_is_refused_unless_forced() {
 /// The fence itself, on the real XDP object with BPF_PROG_TEST_RUN: an ARP request for an
 /// owned VIP is answered while the lease is fresh (or was never taken), dropped and counted
 /// under `arp_fenced` once it is older than its bound, answered again after a renewal;
-/// requests for addresses we do not own are passed whatever the lease.
+/// a configured VIP not owned (being added or removed) is fenced too; other addresses pass.
 #[test]
 fn xdp_answers_only_while_the_lease_is_fresh() {
     use vrrp_agent::{dataplane::{Dataplane, KernelLogLevel}, wire::arp};
@@ -321,6 +321,10 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     dp.own_vip(VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() }, VipValue::new(OUR_MAC, 51)).expect("vip");
     let request = arp::request_frame(PEER_MAC, CLIENT, VIP);
     let other = arp::request_frame(PEER_MAC, CLIENT, Ipv4Addr::new(198, 18, 0, 101));
+    // Configured, not owned (as while the agent adds or removes it).
+    let configured_vip = Ipv4Addr::new(198, 18, 0, 102);
+    dp.fence_vip(VipKey { ifindex: IFINDEX, addr_v4: configured_vip.octets() }, VipValue::new(OUR_MAC, 51)).expect("fence");
+    let configured = arp::request_frame(PEER_MAC, CLIENT, configured_vip);
     let fenced = |dp: &Dataplane| dp.global_stats().expect("stats").arp_fenced;
 
     assert_eq!(dp.test_run(&request, IFINDEX).expect("run").0, XDP_TX, "no lease taken yet: not fenced");
@@ -329,6 +333,7 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     let now = vrrp_agent::clock::now_ns();
     dp.renew_lease(now).expect("renew");
     assert_eq!(dp.test_run(&request, IFINDEX).expect("run").0, XDP_TX, "fresh");
+    assert_eq!(dp.test_run(&configured, IFINDEX).expect("run").0, XDP_PASS, "fresh, not owned: the kernel decides");
 
     // Renewed longer ago than the bound: fenced.
     dp.renew_lease(now - bound - 1_000_000).expect("renew");
@@ -338,6 +343,8 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     assert_eq!(fenced(&dp), 1);
     assert_eq!(dp.test_run(&other, IFINDEX).expect("run").0, XDP_PASS, "not ours: passed");
     assert_eq!(fenced(&dp), 1);
+    assert_eq!(dp.test_run(&configured, IFINDEX).expect("run").0, XDP_DROP, "configured, not owned: fenced too");
+    assert_eq!(fenced(&dp), 2);
 
     // Renewed: answered again.
     dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");

@@ -62,6 +62,10 @@ pub mod names {
     /// Prefix of the pinned XDP links, one per interface (`XDP_LINK_<ifname>`): pinned so
     /// the program (and the lease's fence) outlives the agent; a restarted agent adopts them.
     pub const XDP_LINK_PREFIX: &str = "XDP_LINK_";
+    /// `VipKey` → `VipValue`: every VIP configured on this host (owned or not), where the
+    /// fence drops ARP requests while the agent's lease is stale (a VIP the agent was adding
+    /// or removing when it died may be on the interface without being in `OWNED_VIPS`).
+    pub const FENCED_VIPS: &str = "FENCED_VIPS";
 }
 
 pub const MAX_VRIDS: u32 = 1024;

@@ -73,6 +73,9 @@ static INSTANCE_PRIORITY: HashMap<VridKey, InstancePriority, { MAX_VRIDS as usiz
 /// datapath is fenced (see `AgentLease`).
 #[btf_map]
 static AGENT_LEASE: Array<AgentLease, 1> = Array::new();
+/// Every configured VIP (written by the agent at setup): fenced too while the lease is stale.
+#[btf_map]
+static FENCED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
 
 /// Whether the agent's lease is fresh: renewed no longer than `fence_after_ns` ago. While it
 /// is stale the datapath is fenced: ARP requests (and, with IPv6, neighbour solicitations)
@@ -677,17 +680,18 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     count!(arp_requests);
     let tpa = read_raw32(ctx, arp + ARP_TPA)?;
     let vip_key = VipKey { ifindex, addr_v4: tpa.to_ne_bytes() };
-    // Validate: a VIP we own here, and not our own announcement of it.
-    // SAFETY: whole-value read.
-    let Some(vip) = (unsafe { OWNED_VIPS.get(&vip_key) }) else {
-        return Ok(XDP_PASS);
-    };
-    // Fenced: the agent that owns it is dead or hung. Neither we nor the kernel (the address
-    // may still be on the interface) may answer: a backup is taking over.
-    if !lease_fresh() {
+    // SAFETY: whole-value reads.
+    let owned = unsafe { OWNED_VIPS.get(&vip_key) };
+    // Fenced: the agent is dead or hung. Neither we nor the kernel (the address may still be
+    // on the interface) may answer for one of its VIPs: a backup is taking over.
+    if (owned.is_some() || unsafe { FENCED_VIPS.get(&vip_key) }.is_some()) && !lease_fresh() {
         count!(arp_fenced);
         return Ok(XDP_DROP);
     }
+    // Validate: a VIP we own here, and not our own announcement of it.
+    let Some(vip) = owned else {
+        return Ok(XDP_PASS);
+    };
     if spa == tpa {
         return Ok(XDP_PASS);
     }

@@ -117,7 +117,7 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`, with its
 /// key and value sizes: a restarted agent reuses the pins only if this build agrees with
 /// them (see [`pinned_layout`]).
-const PINNED_LAYOUT: [(&str, usize, usize); 12] = {
+const PINNED_LAYOUT: [(&str, usize, usize); 13] = {
     use std::mem::size_of;
     [
         (names::VRID_CONFIG, size_of::<VridKey>(), size_of::<VridConfig>()),
@@ -132,6 +132,7 @@ const PINNED_LAYOUT: [(&str, usize, usize); 12] = {
         (names::TRACKER_STATUS, size_of::<TrackerKey>(), size_of::<TrackerStatus>()),
         (names::INSTANCE_PRIORITY, size_of::<VridKey>(), size_of::<InstancePriority>()),
         (names::AGENT_LEASE, size_of::<u32>(), size_of::<AgentLease>()),
+        (names::FENCED_VIPS, size_of::<VipKey>(), size_of::<VipValue>()),
     ]
 };
 const PINNED: [&str; PINNED_LAYOUT.len()] = {
@@ -214,6 +215,7 @@ pub struct Dataplane {
     vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
     global_stats: PerCpuArray<MapData, GlobalStats>,
     vips: HashMap<MapData, VipKey, VipValue>,
+    fenced_vips: HashMap<MapData, VipKey, VipValue>,
     status: HashMap<MapData, VridKey, InstanceStatus>,
     trackers: HashMap<MapData, TrackerKey, TrackerStatus>,
     priorities: HashMap<MapData, VridKey, InstancePriority>,
@@ -348,6 +350,7 @@ impl Dataplane {
         let vrid_stats = PerCpuHashMap::try_from(take(names::VRID_STATS)?).map_err(map_err(names::VRID_STATS))?;
         let global_stats = PerCpuArray::try_from(take(names::GLOBAL_STATS)?).map_err(map_err(names::GLOBAL_STATS))?;
         let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
+        let fenced_vips = HashMap::try_from(take(names::FENCED_VIPS)?).map_err(map_err(names::FENCED_VIPS))?;
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
         let trackers = HashMap::try_from(take(names::TRACKER_STATUS)?).map_err(map_err(names::TRACKER_STATUS))?;
         let priorities =
@@ -366,6 +369,7 @@ impl Dataplane {
             vrid_stats,
             global_stats,
             vips,
+            fenced_vips,
             status,
             trackers,
             priorities,
@@ -675,6 +679,13 @@ impl Dataplane {
     /// only once the address is really on the interface.
     pub fn own_vip(&mut self, key: VipKey, value: VipValue) -> Result<(), DataplaneError> {
         self.vips.insert(key, value, 0).map_err(map_err(names::OWNED_VIPS))
+    }
+
+    /// Registers a configured VIP with the fence: while the lease is stale, ARP requests for
+    /// it are dropped whether it is owned or not. Entries stay until the pins are removed (a
+    /// stale one only drops, while fenced, requests for an address this host no longer has).
+    pub fn fence_vip(&mut self, key: VipKey, value: VipValue) -> Result<(), DataplaneError> {
+        self.fenced_vips.insert(key, value, 0).map_err(map_err(names::FENCED_VIPS))
     }
 
     /// Stops answering ARP for a VIP (nothing to do if it was not owned).
