@@ -69,7 +69,8 @@ pub(super) fn vip_key(vip: &Vip, ifindex: u32) -> Option<vrrp_common::VipKey> {
 /// unless `--force-xdp`, which detaches it first. Our own program (a pinned link of ours in
 /// the bpffs directory, alive or left by an earlier agent) is replaced in place.
 async fn attach_xdp(ctx: &mut Ctx, link: &LinkInfo, mode: XdpMode, vlans: &[String]) -> anyhow::Result<XdpMode> {
-    if let Ok(Some((prog_id, skb))) = ctx.nl.xdp_program(link.index).await
+    let current = ctx.nl.xdp_program(link.index).await.ok().flatten();
+    if let Some((prog_id, skb)) = current
         && ctx.dp.is_foreign_program(&link.name, link.index, prog_id)
     {
         if !ctx.force_xdp {
@@ -81,7 +82,13 @@ async fn attach_xdp(ctx: &mut Ctx, link: &LinkInfo, mode: XdpMode, vlans: &[Stri
             .await
             .with_context(|| format!("detaching XDP program id {prog_id} from {} (--force-xdp)", link.name))?;
     }
-    Ok(ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, vlans)?)
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, vlans)?;
+    // Our program swapped into a pinned link runs in the mode the link was made with.
+    Ok(match (used, current) {
+        (XdpMode::Auto, Some((_, true))) => XdpMode::Skb,
+        (XdpMode::Auto, Some((_, false))) => XdpMode::Native,
+        (used, _) => used,
+    })
 }
 
 /// A VIP as the instance owns it: on which device, sent out of which sender, advertised or
