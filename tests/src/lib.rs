@@ -1071,6 +1071,8 @@ impl Daemon {
 pub struct Agent {
     daemon: Daemon,
     pub bpffs: PathBuf,
+    /// Leave the bpffs dir when dropped (a restarted agent took it over).
+    keep_pins: bool,
 }
 
 impl Agent {
@@ -1085,6 +1087,12 @@ impl Agent {
     /// [`Agent::try_status_json`] for a running agent: a failure is a test failure.
     pub fn status_json(&self) -> serde_json::Value {
         self.try_status_json().unwrap_or_else(|| panic!("vrrp-agent status --json failed\n{}", self.log_tail(20)))
+    }
+
+    /// Do not remove the bpffs dir when dropped: another agent, started with
+    /// [`spawn_agent_on_pins`], uses it (and removes it when it is dropped).
+    pub fn leave_pins(&mut self) {
+        self.keep_pins = true;
     }
 
     /// A global counter (a `GlobalStats` field) from `status`, 0 when not readable.
@@ -1111,12 +1119,23 @@ impl std::ops::DerefMut for Agent {
 /// is `/sys/fs/bpf/vrrp-test/<ns>-a<n>` (created empty). `RUST_LOG` defaults to `info`.
 /// The agent is SIGKILLed by the kernel if the thread that spawned it exits.
 pub fn spawn_agent(bin: &Path, host: &Host, config: &str, extra_args: &[&str]) -> Result<Agent> {
-    spawn_agent_cmdline(host, config, |cfg, bpffs| {
+    spawn_agent_inner(host, config, None, agent_argv(bin, extra_args))
+}
+
+/// The agent's `run` command line for [`spawn_agent`]: `bin run -f CFG --bpffs DIR EXTRA...`.
+fn agent_argv<'a>(bin: &'a Path, extra_args: &'a [&'a str]) -> impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString> + 'a {
+    move |cfg, bpffs| {
         let mut argv: Vec<std::ffi::OsString> =
             vec![bin.into(), "run".into(), "-f".into(), cfg.into(), "--bpffs".into(), bpffs.into()];
         argv.extend(extra_args.iter().map(Into::into));
         argv
-    })
+    }
+}
+
+/// [`spawn_agent`] on the pins of an earlier agent (its `bpffs` dir, which the caller kept
+/// with [`Agent::leave_pins`]): a restart that may adopt them.
+pub fn spawn_agent_on_pins(bin: &Path, host: &Host, config: &str, bpffs: &Path, extra_args: &[&str]) -> Result<Agent> {
+    spawn_agent_inner(host, config, Some(bpffs), agent_argv(bin, extra_args))
 }
 
 /// [`spawn_agent`] with the command line given by `argv(config file, bpffs dir)`: the
@@ -1127,6 +1146,15 @@ pub fn spawn_agent_cmdline(
     config: &str,
     argv: impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString>,
 ) -> Result<Agent> {
+    spawn_agent_inner(host, config, None, argv)
+}
+
+fn spawn_agent_inner(
+    host: &Host,
+    config: &str,
+    pins: Option<&Path>,
+    argv: impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString>,
+) -> Result<Agent> {
     ensure_bpffs()?;
     let tag = format!("{}-a{}", host.ns.name, next_id());
     let dir = run_tmp_dir(&tag)?;
@@ -1134,8 +1162,14 @@ pub fn spawn_agent_cmdline(
     fs::write(&cfg, config).with_context(|| format!("writing {}", cfg.display()))?;
     let log = dir.join("agent.log");
     let logf = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let bpffs = PathBuf::from(BPFFS_ROOT).join(&tag);
-    fs::create_dir_all(&bpffs).with_context(|| format!("creating {}", bpffs.display()))?;
+    let bpffs = match pins {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let b = PathBuf::from(BPFFS_ROOT).join(&tag);
+            fs::create_dir_all(&b).with_context(|| format!("creating {}", b.display()))?;
+            b
+        }
+    };
     register_dir(&bpffs);
 
     let argv = argv(&cfg, &bpffs);
@@ -1158,16 +1192,42 @@ pub fn spawn_agent_cmdline(
             return Err(e);
         }
     };
-    Ok(Agent { daemon: Daemon::new("agent", child, host, log, cfg, dir), bpffs })
+    Ok(Agent { daemon: Daemon::new("agent", child, host, log, cfg, dir), bpffs, keep_pins: false })
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
         self.daemon.stop_and_reap();
-        let _ = fs::remove_dir_all(&self.bpffs);
-        unregister_dir(&self.bpffs);
+        if !self.keep_pins {
+            let _ = fs::remove_dir_all(&self.bpffs);
+            unregister_dir(&self.bpffs);
+        }
         self.daemon.report_or_clean();
     }
+}
+
+/// Attaches a pass-through XDP program (generic mode) to `host`'s interface, as another
+/// tool would: the agent must refuse to replace it unless forced.
+pub fn attach_foreign_xdp(host: &Host) -> Result<()> {
+    ensure_bpffs()?;
+    fs::create_dir_all(BPFFS_ROOT).with_context(|| format!("creating {BPFFS_ROOT}"))?;
+    let pin = PathBuf::from(BPFFS_ROOT).join(format!("{}-foreign", host.ns.name));
+    register_dir(&pin);
+    let res = (|| {
+        xdp_pass::load_and_pin(&pin)?;
+        let pin_s = pin.to_string_lossy().into_owned();
+        host.ns.run("ip", &["link", "set", "dev", &host.ifname, "xdpgeneric", "pinned", &pin_s]).map(|_| ())
+    })();
+    let _ = fs::remove_file(&pin);
+    unregister_dir(&pin);
+    res
+}
+
+/// The id of the XDP program on `host`'s interface (`ip -d link`), if any.
+pub fn xdp_prog_id(host: &Host) -> Option<u32> {
+    let out = host.ns.ip(&["-d", "link", "show", "dev", &host.ifname]).ok()?;
+    let at = out.find("prog/xdp id ")?;
+    out[at + "prog/xdp id ".len()..].split_whitespace().next()?.parse().ok()
 }
 
 // ---------------------------------------------------------------------------------------

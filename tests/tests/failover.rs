@@ -418,6 +418,10 @@ fn a_restarted_agent_removes_the_vip_a_killed_one_left_behind() {
     first.kill();
     first.wait_exit(Duration::from_secs(5)).expect("killed");
     assert!(has_addr(r1, VIP), "a SIGKILLed agent cannot remove its VIP");
+    // Its pins go (its bpffs dir is removed), and with them its pinned XDP link: the new
+    // agent below, on pins of its own, finds no program of somebody else's on eth0. (A
+    // restart on the same pins is tests/tests/fencing.rs.)
+    drop(first);
 
     // A new agent (now a plain backup) removes it before it starts, and only adds it back
     // when it becomes master on its own timer.

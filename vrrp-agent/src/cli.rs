@@ -41,6 +41,9 @@ pub enum Command {
         /// XDP attach mode. `auto` never picks a mode where XDP_TX silently fails.
         #[arg(long, value_enum, default_value = "auto")]
         xdp_mode: XdpMode,
+        /// Replace an XDP program another tool attached to our interfaces (refused by default).
+        #[arg(long)]
+        force_xdp: bool,
         /// Log level of the XDP program's own log lines (patched in at load time; per-packet
         /// lines are at trace).
         #[arg(long, value_enum, default_value = "warn")]

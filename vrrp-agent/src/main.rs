@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Run { file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, log, metrics, dump_dir } => {
+        Command::Run { file, config_id, bpffs, xdp_mode, force_xdp, kernel_log, notify_timeout, log, metrics, dump_dir } => {
             init_logging(log.as_deref());
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let dump_dir = dump_dir.unwrap_or_else(keepalived::dump_dir);
-            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, kernel_log, notify_timeout, metrics, dump_dir };
+            let opts = RunOptions { config: file, config_id, bpffs, xdp_mode, force_xdp, kernel_log, notify_timeout, metrics, dump_dir };
             match runtime.block_on(driver::run(opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -70,6 +70,13 @@ pub mod names {
     pub const TRACE_CONTROL: &str = "TRACE_CONTROL";
     /// Ring buffer of `TraceEvent`s, drained and logged by the agent.
     pub const TRACE_EVENTS: &str = "TRACE_EVENTS";
+    /// Prefix of the pinned XDP links, one per interface (`XDP_LINK_<ifname>`): pinned so
+    /// the program (and the lease's fence) outlives the agent; a restarted agent adopts them.
+    pub const XDP_LINK_PREFIX: &str = "XDP_LINK_";
+    /// `VipKey` → `VipValue`: every VIP configured on this host (owned or not), where the
+    /// fence drops ARP requests while the agent's lease is stale (a VIP the agent was adding
+    /// or removing when it died may be on the interface without being in `OWNED_VIPS`).
+    pub const FENCED_VIPS: &str = "FENCED_VIPS";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -383,6 +390,9 @@ macro_rules! drop_reasons {
             pub vip_conflict: u64,
             /// `VipConflictEvent`s that did not fit the ring buffer.
             pub vip_conflict_events_lost: u64,
+            /// ARP requests for an owned VIP dropped because the agent's lease is stale
+            /// (the datapath is fenced: neither XDP nor the kernel answers).
+            pub arp_fenced: u64,
             $( $(#[doc = $doc])* pub $field: u64, )*
         }
 
@@ -392,7 +402,7 @@ macro_rules! drop_reasons {
                 "vrrp_rx", "vrrp_accepted", "unknown_vrid", "interval_mismatch", "events_lost",
                 "arp_requests", "arp_replies", "arp_drop_sender_multicast", "arp_drop_sender_broadcast",
                 "arp_drop_sender_loopback", "arp_drop_group_src_mac", "arp_other_host_dst",
-                "arp_probe_replies", "vip_conflict", "vip_conflict_events_lost", $(stringify!($field),)*
+                "arp_probe_replies", "vip_conflict", "vip_conflict_events_lost", "arp_fenced", $(stringify!($field),)*
             ];
 
             /// The counter of one drop reason.
@@ -1058,7 +1068,7 @@ const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
 const _: () = assert!(core::mem::size_of::<VridStats>() == 9 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
-const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 15 + DropReason::ALL.len());
+const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 16 + DropReason::ALL.len());
 const _: () = assert!(core::mem::size_of::<VridDrops>() == DROP_REASONS * 8);
 const _: () = assert!(core::mem::size_of::<InstanceStats>() == 8 * 8);
 const _: () = assert!(core::mem::size_of::<TraceEvent>() == 8 + 8 * 4 + 2 * 16);

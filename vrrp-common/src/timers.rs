@@ -60,3 +60,67 @@ pub fn master_down_interval_us(version: Version, priority: u8, master_adver_int_
 pub fn initial_master_down_us(version: Version, master_adver_int_cs: u16) -> Micros {
     cs_to_us(master_adver_int_cs) + skew_time_us(version, 255, master_adver_int_cs)
 }
+
+/// The agent's liveness lease (`AgentLease`): how old the last renewal may be before the XDP
+/// program fences the datapath (stops answering ARP/NS for the VIPs and drops requests for
+/// them, so the kernel cannot answer either), given the shortest advertisement interval
+/// `shortest_adver_int_us` of the agent's instances.
+///
+/// The argument, with I = that interval and t_a = the stopped master's last advert:
+/// - the earliest a backup can take over is Master_Down_Interval after t_a, and
+///   Master_Down_Interval = 3 × I + Skew_Time > 3 × I (a v3 backup learns I from the master;
+///   a v2 backup's interval is configured the same on every router);
+/// - a master renews the lease on every turn of its event loop, and it has a turn at least
+///   at every advert; so its last renewal t_r is no earlier than t_a and, because the turn
+///   that would send the next advert renews first, before t_a + I;
+/// - the fence is up at t_r + `fence_after` < t_a + I + `fence_after`.
+///
+/// `fence_after` = 2 × I therefore fences the stopped master before t_a + 3 × I, that is
+/// before the earliest takeover. The margin against a healthy agent being fenced is
+/// `fence_after` − [`lease_renewal_us`] = 1.5 × I of scheduling delay: at 1 s adverts 1.5 s,
+/// at 100 ms 150 ms, at 10 ms only 15 ms (a loaded host may fence a healthy agent briefly:
+/// it answers again at its next renewal).
+///
+/// A hitless restart (`SIGQUIT`, then a new agent adopting the pins) must renew within this
+/// bound after the old agent's last renewal, and send its first advert before 3 × I: at 1 s
+/// adverts that leaves 2 s, plenty; at 100 ms it leaves 200 ms, about what loading and
+/// verifying the XDP program takes on a small host; at 10 ms it is not possible.
+pub fn lease_fence_after_us(shortest_adver_int_us: Micros) -> Micros {
+    2 * shortest_adver_int_us
+}
+
+/// How often a quiet agent renews its lease at the latest (every event loop turn renews
+/// too): a quarter of [`lease_fence_after_us`], i.e. half the shortest interval.
+pub fn lease_renewal_us(fence_after_us: Micros) -> Micros {
+    fence_after_us / 4
+}
+
+/// Used when no instance runs (the lease still tells `status` the agent is alive).
+pub const LEASE_DEFAULT_INTERVAL_US: Micros = US_PER_S;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_fences_the_master_before_the_earliest_takeover() {
+        for cs in [1u16, 10, 100, 4095] {
+            let i = cs_to_us(cs);
+            let fence = lease_fence_after_us(i);
+            // Last renewal at most one interval after the last advert.
+            let latest_fence = i + fence;
+            // The fastest backup: priority 254, the smallest skew.
+            for version in [Version::V2, Version::V3] {
+                if version == Version::V2 && cs % 100 != 0 {
+                    continue;
+                }
+                let takeover = master_down_interval_us(version, 254, cs);
+                assert!(latest_fence <= 3 * i && 3 * i < takeover, "{cs} cs {version:?}: fence {latest_fence} takeover {takeover}");
+            }
+            // A healthy agent renews well inside the bound.
+            assert!(lease_renewal_us(fence) * 4 == fence && lease_renewal_us(fence) > 0);
+        }
+        assert_eq!(lease_fence_after_us(cs_to_us(100)), 2_000_000);
+        assert_eq!(lease_renewal_us(lease_fence_after_us(cs_to_us(10))), 50_000);
+    }
+}

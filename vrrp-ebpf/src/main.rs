@@ -7,7 +7,9 @@
 //!   change a decision wake the agent (ring buffer); steady-state adverts cost userspace
 //!   nothing. Adverts for configured VRIDs are consumed (XDP_DROP) once recorded.
 //! - ARP requests for a VIP this host owns on the receiving interface are turned into replies
-//!   in place and sent back with XDP_TX.
+//!   in place and sent back with XDP_TX, while the agent's lease is fresh; once it is stale
+//!   (the agent is dead or hung) they are dropped, so the kernel cannot answer either
+//!   (`lease_fresh`).
 //! - Everything else, including anything the parser does not fully understand, is passed.
 #![no_std]
 #![no_main]
@@ -84,6 +86,28 @@ static VRID_DROPS: PerCpuHashMap<VridKey, VridDrops, { MAX_VRIDS as usize }> = P
 static TRACE_CONTROL: Array<u32, 1> = Array::new();
 #[btf_map]
 static TRACE_EVENTS: RingBuf<TraceEvent, { TRACE_EVENTS_BYTES as usize }> = RingBuf::new();
+/// Every configured VIP (written by the agent at setup): fenced too while the lease is stale.
+#[btf_map]
+static FENCED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+
+/// Whether the agent's lease is fresh: renewed no longer than `fence_after_ns` ago. While it
+/// is stale the datapath is fenced: ARP requests (and, with IPv6, neighbour solicitations)
+/// for the owned VIPs are dropped instead of answered, so a dead or hung agent's host stops
+/// claiming them before a backup can take over (`vrrp_common::timers::lease_fence_after_us`).
+/// A lease nobody has taken (no agent yet, or a test load) does not fence.
+#[inline(always)]
+fn lease_fresh() -> bool {
+    let Some(lease) = AGENT_LEASE.get(0) else { return true };
+    let renewed = lease.renewed_ns;
+    let after = lease.fence_after_ns;
+    if renewed == 0 || after == 0 {
+        return true;
+    }
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    now.saturating_sub(renewed) <= after
+}
+
 /// Scratch space for the address-list check (one bit per advertised address of ours).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -762,9 +786,16 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     count!(arp_requests);
     let tpa = read_raw32(ctx, arp + ARP_TPA)?;
     let vip_key = VipKey { ifindex, addr_v4: tpa.to_ne_bytes() };
+    // SAFETY: whole-value reads.
+    let owned = unsafe { OWNED_VIPS.get(&vip_key) };
+    // Fenced: the agent is dead or hung. Neither we nor the kernel (the address may still be
+    // on the interface) may answer for one of its VIPs: a backup is taking over.
+    if (owned.is_some() || unsafe { FENCED_VIPS.get(&vip_key) }.is_some()) && !lease_fresh() {
+        count!(arp_fenced);
+        return Ok(XDP_DROP);
+    }
     // Validate: a VIP we own here, and not our own announcement of it.
-    // SAFETY: whole-value read.
-    let Some(vip) = (unsafe { OWNED_VIPS.get(&vip_key) }) else {
+    let Some(vip) = owned else {
         return Ok(XDP_PASS);
     };
     if spa == tpa {

@@ -8,16 +8,21 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, Map, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
-    programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
+    maps::{Array, HashMap, Map, MapData, MapInfo, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    programs::{
+        ProgramError, Xdp, XdpMode as AyaXdpMode,
+        links::{FdLink, LinkError, PinnedLink},
+        xdp::{XdpLink, XdpLinkId},
+    },
 };
 use vrrp_common::{
-    AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, TrackerKey, TrackerStatus,
-    VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
-    tracker_kind, InstanceStats, TraceEvent, VridDrops,
+    AddrList, AdvertEvent, AdvertRecord, AgentLease, GlobalStats, InstancePriority, InstanceStatus, TrackerKey,
+    TrackerStatus, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats,
+    names, tracker_kind, InstanceStats, TraceEvent, VridDrops,
 };
 
 use crate::core::tracker::TrackKind;
+pub mod lease;
 mod proc_events;
 pub use proc_events::{ProcEventLinks, proc_events_lost};
 
@@ -53,6 +58,13 @@ pub enum DataplaneError {
     Link(#[from] LinkError),
     #[error("XDP in {mode:?} mode on {iface}: {reason}")]
     Unsupported { iface: String, mode: XdpMode, reason: &'static str },
+    #[error(
+        "{iface} already runs XDP program id {prog_id}, which is not this agent's (no pinned link of ours in {pins}){hint}; \
+         refusing to replace it: detach it (`ip link set dev {iface} xdp off`) or run with --force-xdp"
+    )]
+    ForeignProgram { iface: String, prog_id: u32, pins: PathBuf, hint: &'static str },
+    #[error("pinning the XDP link of {iface} at {path}: {source}")]
+    PinLink { iface: String, path: PathBuf, source: aya::pin::PinError },
     #[error("tracefs at {path}: {source}")]
     Tracefs { path: PathBuf, source: io::Error },
     #[error(
@@ -102,23 +114,101 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
     move |source| DataplaneError::Map { name, source }
 }
 
-/// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 14] = [
-    names::VRID_CONFIG,
-    names::VRID_ADDR_LIST,
-    names::VRID_ADDRS,
-    names::VRID_PEERS,
-    names::ADVERT_RECORD,
-    names::VRID_STATS,
-    names::GLOBAL_STATS,
-    names::OWNED_VIPS,
-    names::INSTANCE_STATUS,
-    names::TRACKER_STATUS,
-    names::INSTANCE_PRIORITY,
-    names::INSTANCE_STATS,
-    names::VRID_DROPS,
-    names::TRACE_CONTROL,
-];
+/// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`, with its
+/// key and value sizes: a restarted agent reuses the pins only if this build agrees with
+/// them (see [`pinned_layout`]).
+const PINNED_LAYOUT: [(&str, usize, usize); 16] = {
+    use std::mem::size_of;
+    [
+        (names::VRID_CONFIG, size_of::<VridKey>(), size_of::<VridConfig>()),
+        (names::VRID_ADDR_LIST, size_of::<VridKey>(), size_of::<AddrList>()),
+        (names::VRID_ADDRS, size_of::<VridAddrKey>(), size_of::<VridAddr>()),
+        (names::VRID_PEERS, size_of::<VridAddrKey>(), size_of::<VridPeer>()),
+        (names::ADVERT_RECORD, size_of::<VridKey>(), size_of::<AdvertRecord>()),
+        (names::VRID_STATS, size_of::<VridKey>(), size_of::<VridStats>()),
+        (names::GLOBAL_STATS, size_of::<u32>(), size_of::<GlobalStats>()),
+        (names::OWNED_VIPS, size_of::<VipKey>(), size_of::<VipValue>()),
+        (names::INSTANCE_STATUS, size_of::<VridKey>(), size_of::<InstanceStatus>()),
+        (names::TRACKER_STATUS, size_of::<TrackerKey>(), size_of::<TrackerStatus>()),
+        (names::INSTANCE_PRIORITY, size_of::<VridKey>(), size_of::<InstancePriority>()),
+        (names::AGENT_LEASE, size_of::<u32>(), size_of::<AgentLease>()),
+        (names::FENCED_VIPS, size_of::<VipKey>(), size_of::<VipValue>()),
+        (names::INSTANCE_STATS, size_of::<VridKey>(), size_of::<InstanceStats>()),
+        (names::VRID_DROPS, size_of::<VridKey>(), size_of::<VridDrops>()),
+        (names::TRACE_CONTROL, size_of::<u32>(), size_of::<u32>()),
+    ]
+};
+const PINNED: [&str; PINNED_LAYOUT.len()] = {
+    let mut out = [""; PINNED_LAYOUT.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = PINNED_LAYOUT[i].0;
+        i += 1;
+    }
+    out
+};
+
+/// The pin of the XDP link on interface `ifname`, in the agent's bpffs directory. The link is
+/// pinned so the program outlives the agent (the fence needs it; a restarted agent adopts it).
+pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join(format!("{}{ifname}", names::XDP_LINK_PREFIX))
+}
+
+/// Whether the maps pinned in `dir` have this build's key and value sizes (`Err` names the
+/// first that does not). A missing pin is fine: it is created.
+pub fn pinned_layout(dir: &Path) -> Result<(), String> {
+    for (name, key, value) in PINNED_LAYOUT {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let info = MapInfo::from_pin(&path).map_err(|e| format!("{name}: {e}"))?;
+        if info.key_size() as usize != key || info.value_size() as usize != value {
+            return Err(format!(
+                "{name}: key/value {}/{} bytes pinned, {key}/{value} in this build",
+                info.key_size(),
+                info.value_size()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What an earlier agent left in the bpffs directory, read before this one loads.
+#[derive(Debug)]
+pub struct PriorPins {
+    pub lease: Option<AgentLease>,
+    pub statuses: Vec<(VridKey, InstanceStatus)>,
+    pub owned: Vec<(VipKey, VipValue)>,
+    /// [`pinned_layout`].
+    pub layout: Result<(), String>,
+}
+
+/// Reads the lease, the instances' published status and the owned VIPs pinned in `dir`.
+pub fn read_prior_pins(dir: &Path) -> PriorPins {
+    let lease = open_pinned(dir, names::AGENT_LEASE)
+        .ok()
+        .and_then(|m| Array::<_, AgentLease>::try_from(m).ok())
+        .and_then(|a| a.get(&0, 0).ok());
+    let statuses = open_pinned(dir, names::INSTANCE_STATUS)
+        .ok()
+        .and_then(|m| HashMap::<_, VridKey, InstanceStatus>::try_from(m).ok())
+        .map(|h| h.iter().filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    let owned = open_pinned(dir, names::OWNED_VIPS)
+        .ok()
+        .and_then(|m| HashMap::<_, VipKey, VipValue>::try_from(m).ok())
+        .map(|h| h.iter().filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    PriorPins { lease, statuses, owned, layout: pinned_layout(dir) }
+}
+
+/// An XDP attachment: pinned (the agent's, in its bpffs directory) or held only by the
+/// program (a load without pins).
+enum Attachment {
+    Pinned(FdLink),
+    Owned(XdpLinkId),
+}
 
 pub struct Dataplane {
     ebpf: Ebpf,
@@ -128,6 +218,7 @@ pub struct Dataplane {
     vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
     global_stats: PerCpuArray<MapData, GlobalStats>,
     vips: HashMap<MapData, VipKey, VipValue>,
+    fenced_vips: HashMap<MapData, VipKey, VipValue>,
     status: HashMap<MapData, VridKey, InstanceStatus>,
     trackers: HashMap<MapData, TrackerKey, TrackerStatus>,
     priorities: HashMap<MapData, VridKey, InstancePriority>,
@@ -141,7 +232,9 @@ pub struct Dataplane {
     trace: Option<RingBuf<MapData>>,
     trace_control: Array<MapData, u32>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
-    attached: BTreeMap<u32, (String, XdpLinkId, XdpMode)>,
+    attached: BTreeMap<u32, (String, Attachment, Option<XdpMode>)>,
+    lease: Array<MapData, AgentLease>,
+    fence_after_ns: u64,
 }
 
 /// Log level patched into the program before load (aya-log's `AYA_LOG_LEVEL`): statements
@@ -206,19 +299,36 @@ impl Dataplane {
     /// Loads the program and pins its maps under `pin_dir` (replacing stale pins of an agent
     /// that died without cleaning up).
     pub fn load(pin_dir: &Path, log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
+        Self::load_with(pin_dir, log_level, false)
+    }
+
+    /// [`Dataplane::load`]; with `adopt`, the maps an earlier agent pinned under `pin_dir` are
+    /// reused as they are (its owned VIPs, advert records, status and counters survive) and
+    /// only the missing ones are created (a hitless restart, see [`lease`]).
+    pub fn load_with(pin_dir: &Path, log_level: KernelLogLevel, adopt: bool) -> Result<Self, DataplaneError> {
         ensure_bpffs(pin_dir)?;
-        Self::load_inner(Some(pin_dir), log_level)
+        Self::load_inner(Some(pin_dir), log_level, adopt)
     }
 
     /// Loads the program without pinning or attaching anything: for BPF_PROG_TEST_RUN in
     /// tests and benchmarks.
     pub fn load_unpinned(log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
-        Self::load_inner(None, log_level)
+        Self::load_inner(None, log_level, false)
     }
 
-    fn load_inner(pin_dir: Option<&Path>, log_level: KernelLogLevel) -> Result<Self, DataplaneError> {
+    fn load_inner(pin_dir: Option<&Path>, log_level: KernelLogLevel, adopt: bool) -> Result<Self, DataplaneError> {
         let level = log_level.as_u8();
-        let mut ebpf = EbpfLoader::new().override_global("AYA_LOG_LEVEL", &level, true).load(EBPF_OBJECT)?;
+        let mut loader = EbpfLoader::new();
+        loader.override_global("AYA_LOG_LEVEL", &level, true);
+        let reuse: Vec<(&'static str, PathBuf)> = match pin_dir {
+            Some(dir) if adopt => PINNED.iter().map(|n| (*n, dir.join(n))).collect(),
+            _ => Vec::new(),
+        };
+        for (name, path) in &reuse {
+            // Opened if pinned, else created and pinned there.
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(EBPF_OBJECT)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -233,7 +343,7 @@ impl Dataplane {
                 .try_into()?;
             prog.load()?;
         }
-        for name in PINNED.iter().copied().filter(|_| pin_dir.is_some()) {
+        for name in PINNED.iter().copied().filter(|_| pin_dir.is_some() && !adopt) {
             let path = pin_dir.map(|d| d.join(name)).unwrap_or_default();
             if path.exists() {
                 let _ = std::fs::remove_file(&path);
@@ -247,6 +357,7 @@ impl Dataplane {
         let vrid_stats = PerCpuHashMap::try_from(take(names::VRID_STATS)?).map_err(map_err(names::VRID_STATS))?;
         let global_stats = PerCpuArray::try_from(take(names::GLOBAL_STATS)?).map_err(map_err(names::GLOBAL_STATS))?;
         let vips = HashMap::try_from(take(names::OWNED_VIPS)?).map_err(map_err(names::OWNED_VIPS))?;
+        let fenced_vips = HashMap::try_from(take(names::FENCED_VIPS)?).map_err(map_err(names::FENCED_VIPS))?;
         let status = HashMap::try_from(take(names::INSTANCE_STATUS)?).map_err(map_err(names::INSTANCE_STATUS))?;
         let trackers = HashMap::try_from(take(names::TRACKER_STATUS)?).map_err(map_err(names::TRACKER_STATUS))?;
         let priorities =
@@ -260,6 +371,7 @@ impl Dataplane {
         let vrid_drops = PerCpuHashMap::try_from(take(names::VRID_DROPS)?).map_err(map_err(names::VRID_DROPS))?;
         let trace = RingBuf::try_from(take(names::TRACE_EVENTS)?).map_err(map_err(names::TRACE_EVENTS))?;
         let trace_control = Array::try_from(take(names::TRACE_CONTROL)?).map_err(map_err(names::TRACE_CONTROL))?;
+        let lease = Array::try_from(take(names::AGENT_LEASE)?).map_err(map_err(names::AGENT_LEASE))?;
         Ok(Dataplane {
             ebpf,
             pin_dir: pin_dir.map(Path::to_path_buf),
@@ -268,6 +380,7 @@ impl Dataplane {
             vrid_stats,
             global_stats,
             vips,
+            fenced_vips,
             status,
             trackers,
             priorities,
@@ -282,7 +395,102 @@ impl Dataplane {
             trace_control,
             logger,
             attached: BTreeMap::new(),
+            lease,
+            fence_after_ns: 0,
         })
+    }
+
+    /// The age after which the lease is stale (written with every renewal).
+    pub fn set_fence_after(&mut self, fence_after_ns: u64) {
+        self.fence_after_ns = fence_after_ns;
+    }
+
+    /// Renews the lease: the XDP program answers for the owned VIPs while the last renewal
+    /// is at most `fence_after_ns` old.
+    pub fn renew_lease(&mut self, now_ns: u64) -> Result<(), DataplaneError> {
+        let value = lease::lease_at(now_ns, self.fence_after_ns, std::process::id());
+        self.lease.set(0, value, 0).map_err(map_err(names::AGENT_LEASE))
+    }
+
+    /// The lease as it is now in the map.
+    pub fn lease(&self) -> Option<AgentLease> {
+        self.lease.get(&0, 0).ok()
+    }
+
+    /// The VIPs XDP answers for now.
+    pub fn owned_vips(&self) -> Vec<(VipKey, VipValue)> {
+        self.vips.iter().filter_map(Result::ok).collect()
+    }
+
+    /// The id of the program behind the pinned link of ours on `ifname`, if there is one.
+    pub fn our_pinned_program(&self, ifname: &str) -> Option<u32> {
+        let dir = self.pin_dir.as_ref()?;
+        let link = PinnedLink::from_pin(link_pin(dir, ifname)).ok()?;
+        FdLink::from(link).info().ok().map(|i| i.program_id())
+    }
+
+    /// Whether the XDP program `prog_id` found on `ifname` is somebody else's: not behind
+    /// our pinned link there, and not attached by this agent.
+    pub fn is_foreign_program(&self, ifname: &str, ifindex: u32, prog_id: u32) -> bool {
+        if self.attached.contains_key(&ifindex) {
+            return false;
+        }
+        self.our_pinned_program(ifname) != Some(prog_id)
+    }
+
+    /// The error for a foreign program on an interface.
+    pub fn foreign_program_error(&self, ifname: &str, prog_id: u32) -> DataplaneError {
+        let name = aya::programs::loaded_programs()
+            .filter_map(Result::ok)
+            .find(|p| p.id() == prog_id)
+            .and_then(|p| p.name_as_str().map(str::to_string))
+            .unwrap_or_default();
+        DataplaneError::ForeignProgram {
+            iface: ifname.to_string(),
+            prog_id,
+            pins: self.pin_dir.clone().unwrap_or_default(),
+            hint: if name == names::PROGRAM {
+                " (it is a vrrp-agent program: another agent's, or one left pinned in another --bpffs directory)"
+            } else {
+                ""
+            },
+        }
+    }
+
+    /// Puts our program into the link of ours pinned for `ifname`, atomically (the interface
+    /// never runs without XDP). `None` if there is no such link or it no longer works (its
+    /// interface was deleted); its pin is then removed.
+    fn adopt_pinned_link(&mut self, ifname: &str) -> Result<Option<FdLink>, DataplaneError> {
+        let Some(dir) = self.pin_dir.clone() else { return Ok(None) };
+        let path = link_pin(&dir, ifname);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let stale = |path: &Path, why: String| {
+            tracing::info!(iface = ifname, "removing the stale XDP link pin {} ({why})", path.display());
+            let _ = std::fs::remove_file(path);
+            Ok(None)
+        };
+        let link = match PinnedLink::from_pin(&path) {
+            Ok(l) => FdLink::from(l),
+            Err(e) => return stale(&path, e.to_string()),
+        };
+        let xdp_link = match XdpLink::try_from(link) {
+            Ok(l) => l,
+            Err(e) => return stale(&path, e.to_string()),
+        };
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(names::PROGRAM)
+            .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
+            .try_into()?;
+        let id = match prog.attach_to_link(xdp_link) {
+            Ok(id) => id,
+            Err(e) => return stale(&path, e.to_string()),
+        };
+        let link = prog.take_link(id)?;
+        // Still pinned at `path`: this fd is one more reference to it.
+        Ok(Some(FdLink::try_from(link)?))
     }
 
     /// Attaches the XDP program to an interface. `kind` is the rtnetlink link kind; see
@@ -292,7 +500,7 @@ impl Dataplane {
     /// of band (NIC VLAN stripping; always on veth) reach XDP on this interface untagged.
     pub fn attach(&mut self, ifname: &str, ifindex: u32, kind: Option<&str>, mode: XdpMode, vlans: &[String]) -> Result<XdpMode, DataplaneError> {
         if let Some((_, _, m)) = self.attached.get(&ifindex) {
-            return Ok(*m);
+            return Ok(m.unwrap_or(mode));
         }
         let plan = plan_attach(ifname, kind, mode)?;
         if !vlans.is_empty() {
@@ -304,6 +512,11 @@ impl Dataplane {
                  VLANs, or `ethtool -K {ifname} rxvlan off` on a NIC",
                 vlans.join(", ")
             );
+        }
+        if let Some(link) = self.adopt_pinned_link(ifname)? {
+            tracing::info!(iface = ifname, "XDP program replaced in the pinned link (no moment without XDP)");
+            self.attached.insert(ifindex, (ifname.to_string(), Attachment::Pinned(link), None));
+            return Ok(mode);
         }
         let prog: &mut Xdp = self
             .ebpf
@@ -327,7 +540,21 @@ impl Dataplane {
             },
         };
         tracing::info!(iface = ifname, mode = ?used, "XDP program attached");
-        self.attached.insert(ifindex, (ifname.to_string(), link, used));
+        let attachment = match &self.pin_dir {
+            Some(dir) => {
+                // Pinned, so the program outlives the agent: the lease fences it, and a
+                // restarted agent adopts it.
+                let path = link_pin(dir, ifname);
+                let _ = std::fs::remove_file(&path);
+                let fd_link = FdLink::try_from(prog.take_link(link)?)?;
+                let pinned = fd_link
+                    .pin(&path)
+                    .map_err(|source| DataplaneError::PinLink { iface: ifname.to_string(), path: path.clone(), source })?;
+                Attachment::Pinned(FdLink::from(pinned))
+            }
+            None => Attachment::Owned(link),
+        };
+        self.attached.insert(ifindex, (ifname.to_string(), attachment, Some(used)));
         Ok(used)
     }
 
@@ -338,20 +565,16 @@ impl Dataplane {
         if let Some((ifname, link, _)) = self.attached.remove(&ifindex) {
             // The kernel dropped the attachment with the interface; this releases aya's
             // handle on it (an error here only says the interface is gone).
-            if let Ok(prog) = self.ebpf.program_mut(names::PROGRAM).ok_or(()).and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ())) {
-                let _ = prog.detach(link);
-            }
+            let _ = self.release_attachment(&ifname, link);
             tracing::info!(iface = %ifname, ifindex, "interface gone: XDP attachment forgotten");
         }
     }
 
     pub fn shutdown(&mut self) {
-        if let Ok(prog) = self.ebpf.program_mut(names::PROGRAM).ok_or(()).and_then(|p| <&mut Xdp>::try_from(p).map_err(|_| ())) {
-            for (_, (ifname, link, _)) in std::mem::take(&mut self.attached) {
-                match prog.detach(link) {
-                    Ok(()) => tracing::info!(iface = %ifname, "XDP program detached"),
-                    Err(e) => tracing::warn!(iface = %ifname, "detaching XDP: {e}"),
-                }
+        for (_, (ifname, link, _)) in std::mem::take(&mut self.attached) {
+            match self.release_attachment(&ifname, link) {
+                Ok(()) => tracing::info!(iface = %ifname, "XDP program detached"),
+                Err(e) => tracing::warn!(iface = %ifname, "detaching XDP: {e}"),
             }
         }
         if let Some(dir) = self.pin_dir.take() {
@@ -359,6 +582,28 @@ impl Dataplane {
                 let _ = std::fs::remove_file(dir.join(name));
             }
             let _ = std::fs::remove_dir(&dir);
+        }
+    }
+
+    /// Detaches one attachment: a pinned link loses its pin and, with our fd closed, its
+    /// last reference.
+    fn release_attachment(&mut self, ifname: &str, link: Attachment) -> Result<(), ProgramError> {
+        match link {
+            Attachment::Pinned(fd_link) => {
+                if let Some(dir) = &self.pin_dir {
+                    let _ = std::fs::remove_file(link_pin(dir, ifname));
+                }
+                drop(fd_link);
+                Ok(())
+            }
+            Attachment::Owned(id) => {
+                let prog: &mut Xdp = self
+                    .ebpf
+                    .program_mut(names::PROGRAM)
+                    .ok_or(ProgramError::NotLoaded)?
+                    .try_into()?;
+                prog.detach(id)
+            }
         }
     }
 
@@ -483,6 +728,13 @@ impl Dataplane {
         self.vips.insert(key, value, 0).map_err(map_err(names::OWNED_VIPS))
     }
 
+    /// Registers a configured VIP with the fence: while the lease is stale, ARP requests for
+    /// it are dropped whether it is owned or not. Entries stay until the pins are removed (a
+    /// stale one only drops, while fenced, requests for an address this host no longer has).
+    pub fn fence_vip(&mut self, key: VipKey, value: VipValue) -> Result<(), DataplaneError> {
+        self.fenced_vips.insert(key, value, 0).map_err(map_err(names::FENCED_VIPS))
+    }
+
     /// Stops answering ARP for a VIP (nothing to do if it was not owned).
     pub fn disown_vip(&mut self, key: &VipKey) {
         let _ = self.vips.remove(key);
@@ -555,7 +807,10 @@ impl Dataplane {
     /// out before (at most one per accepted advert since an earlier, smaller start), so events
     /// of an earlier incarnation still in the ring buffer are recognised as older and skipped.
     pub fn init_vrid(&mut self, key: VridKey, config: VridConfig) -> Result<u64, DataplaneError> {
-        self.init_vrid_stats(key)?;
+        // An adopted instance keeps the counters the earlier agent's program kept.
+        if self.vrid_stats.get(&key, 0).is_err() {
+            self.init_vrid_stats(key)?;
+        }
         let seq = crate::clock::now_ns();
         self.records.insert(key, AdvertRecord { seq, ..AdvertRecord::default() }, 0).map_err(map_err(names::ADVERT_RECORD))?;
         self.config.insert(key, config, 0).map_err(map_err(names::VRID_CONFIG))?;

@@ -122,7 +122,7 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
 }
 
 /// The instance's virtual_routes and virtual_rules, after its VIPs (keepalived's order).
-async fn add_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
+pub(super) async fn add_routes(ctx: &mut Ctx, inst: &mut Vrrp) {
     let mut errors = ctx.routes.install_routes(&inst.cfg.virtual_routes).await;
     errors.extend(ctx.routes.install_rules(&inst.cfg.virtual_rules).await);
     for e in errors {

@@ -39,6 +39,7 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
         (tokio::signal::unix::signal(SignalKind::from_raw(libc::SIGRTMIN() + 2))?, Dump::Json),
     ];
     let mut trace = register_fd(ctx.dp.take_trace().context("trace ring buffer already taken")?)?;
+    let mut sigquit = tokio::signal::unix::signal(SignalKind::quit())?;
     let mut events: Events = register_fd(ctx.dp.take_events().context("event ring buffer already taken")?)?;
     let mut deadline = Deadline::new().context("creating the timerfd")?;
     let mut conflicts = register_fd(ctx.dp.take_conflicts().context("VIP conflict ring buffer already taken")?)?;
@@ -67,8 +68,12 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
     }
 
     loop {
-        deadline.arm(next_deadline(instances).into_iter().chain(ctx.health.poll_timeout()).min())?;
+        // Every turn renews the lease; a quiet agent wakes for it at least every
+        // `renew_every_ns`.
+        let renew_at = ctx.renew_lease();
+        deadline.arm(next_deadline(instances).into_iter().chain(ctx.health.poll_timeout()).chain([renew_at]).min())?;
         tokio::select! {
+            _ = sigquit.recv() => leave_datapath(ctx),
             _ = sigterm.recv() => {
                 info!("SIGTERM: shutting down");
                 hand_over(ctx, instances, &mut events, &mut slow_path, &mut deadline, [&mut sigterm, &mut sigint]).await;
@@ -247,7 +252,8 @@ pub(super) async fn hand_over(
     let longest = instances.iter().map(|i| i.fsm.master_down_interval_us()).max().unwrap_or(0);
     let limit = tokio::time::Instant::now() + Duration::from_micros(longest) + Duration::from_secs(1);
     while instances.iter().any(|i| i.fsm.is_releasing()) {
-        if let Err(e) = deadline.arm(next_deadline(instances)) {
+        let renew_at = ctx.renew_lease();
+        if let Err(e) = deadline.arm(next_deadline(instances).into_iter().chain([renew_at]).min()) {
             warn!("timerfd: {e}; stopping without waiting for successors");
             return;
         }
@@ -266,6 +272,21 @@ pub(super) async fn hand_over(
         }
         run_due(ctx, instances, events, slow_path).await;
     }
+}
+
+/// SIGQUIT: leave the datapath for the next agent (`systemctl kill -s QUIT`, then systemd
+/// restarts the agent on exit status 75: a hitless restart or upgrade). Exits at once: the
+/// VIPs stay on the interfaces, the maps and XDP links stay pinned, no notify script runs,
+/// and the lease is not renewed again, so the next agent must start within its bound to
+/// adopt all this (else the XDP program fences the datapath and the backups take over).
+fn leave_datapath(ctx: &Ctx) -> ! {
+    info!(
+        "SIGQUIT: leaving the datapath for the next agent (VIPs, pinned maps and XDP links stay; it must start within \
+         {:.1} ms to adopt them); exiting with status {}",
+        ctx.lease.fence_after_ns as f64 / 1e6,
+        super::EXIT_LEFT_DATAPATH
+    );
+    std::process::exit(super::EXIT_LEFT_DATAPATH)
 }
 
 /// Registers a file descriptor we own with the tokio reactor.

@@ -18,7 +18,7 @@ use crate::{
 
 pub use crate::clock::now_ns;
 use super::Ctx;
-use super::actions::{apply_actions, release};
+use super::actions::{add_routes, apply_actions, publish_state, release};
 use super::reload::Pending;
 
 /// One running VRRP instance and what it needs to act.
@@ -54,6 +54,43 @@ pub(super) struct Vrrp {
     /// A GARP burst spaced by vrrp_garp_interval, running on its own so it delays nothing.
     pub(super) garp_task: Option<tokio::task::JoinHandle<()>>,
     pub(super) span: tracing::Span,
+    /// Resumes as the Master the agent with this pid was (a hitless restart): its VIPs were
+    /// left in place for it.
+    pub(super) adopted_from: Option<u32>,
+}
+
+/// The `OWNED_VIPS` key of a VIP on interface `ifindex` (IPv4 only).
+pub(super) fn vip_key(vip: &Vip, ifindex: u32) -> Option<vrrp_common::VipKey> {
+    match vip.addr {
+        IpAddr::V4(a) => Some(vrrp_common::VipKey { ifindex, addr_v4: a.octets() }),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Attaches XDP to an interface, unless another tool's program is there: that is refused
+/// unless `--force-xdp`, which detaches it first. Our own program (a pinned link of ours in
+/// the bpffs directory, alive or left by an earlier agent) is replaced in place.
+async fn attach_xdp(ctx: &mut Ctx, link: &LinkInfo, mode: XdpMode, vlans: &[String]) -> anyhow::Result<XdpMode> {
+    let current = ctx.nl.xdp_program(link.index).await.ok().flatten();
+    if let Some((prog_id, skb)) = current
+        && ctx.dp.is_foreign_program(&link.name, link.index, prog_id)
+    {
+        if !ctx.force_xdp {
+            return Err(ctx.dp.foreign_program_error(&link.name, prog_id).into());
+        }
+        warn!("--force-xdp: detaching XDP program id {prog_id} from {}", link.name);
+        ctx.nl
+            .detach_xdp(link.index, skb)
+            .await
+            .with_context(|| format!("detaching XDP program id {prog_id} from {} (--force-xdp)", link.name))?;
+    }
+    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, vlans)?;
+    // Our program swapped into a pinned link runs in the mode the link was made with.
+    Ok(match (used, current) {
+        (XdpMode::Auto, Some((_, true))) => XdpMode::Skb,
+        (XdpMode::Auto, Some((_, false))) => XdpMode::Native,
+        (used, _) => used,
+    })
 }
 
 /// A VIP as the instance owns it: on which device, sent out of which sender, advertised or
@@ -135,7 +172,24 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         }
     };
     let vlans = ctx.nl.vlan_uppers(link.index).await.unwrap_or_default();
-    let used = ctx.dp.attach(&link.name, link.index, link.kind.as_deref(), mode, &vlans)?;
+    let used = attach_xdp(ctx, &link, mode, &vlans).await?;
+    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
+    // A hitless restart: the earlier agent's Master keeps its VIPs (they are not removed
+    // below) if they are all still there.
+    let prior = ctx.adopt.as_ref().and_then(|a| a.statuses.get(&key).copied());
+    let mut all_present = true;
+    if prior.is_some_and(|p| p.state == state::MASTER) {
+        for v in cfg.vips.iter().chain(&cfg.excluded_vips) {
+            let index = match &v.dev {
+                Some(dev) if dev != &link.name => ctx.nl.link(dev).await.map(|l| l.index).unwrap_or(0),
+                _ => link.index,
+            };
+            all_present &= v.addr.is_ipv6() || ctx.nl.has_addr(index, v.addr).await.unwrap_or(false);
+        }
+    }
+    let adopted_from = crate::dataplane::lease::resume_as_master(ctx.adopt.is_some(), prior.as_ref(), link.up, all_present)
+        .then(|| ctx.adopt.as_ref().map(|a| a.from_pid))
+        .flatten();
     let sender = sender_for(ctx, &link, Some(primary))?;
     // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
     // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
@@ -155,14 +209,20 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         };
         if vlink.index != link.index {
             let vlans = ctx.nl.vlan_uppers(vlink.index).await.unwrap_or_default();
-            ctx.dp.attach(&vlink.name, vlink.index, vlink.kind.as_deref(), mode, &vlans)?;
+            attach_xdp(ctx, &vlink, mode, &vlans).await?;
         }
         let vip = Vip { addr: v.addr, prefix_len: v.prefix_len, label: v.label.clone() };
-        // A VIP left behind by an agent that was killed: keepalived removes them at start too.
-        if ctx.nl.remove_vip(vlink.index, &vip).await? {
+        // A VIP left behind by an agent that was killed: keepalived removes them at start too
+        // (unless this instance resumes as the Master that left it).
+        if adopted_from.is_none() && ctx.nl.remove_vip(vlink.index, &vip).await? {
             warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, vlink.name);
         }
         let sender = sender_for(ctx, &vlink, None)?;
+        if let Some(key) = vip_key(&vip, vlink.index)
+            && let Err(e) = ctx.dp.fence_vip(key, vrrp_common::VipValue::new(vlink.mac, cfg.vrid))
+        {
+            warn!(parent: &span, "registering VIP {} with the fence: {e}", vip.addr);
+        }
         vips.push(OwnedVip { vip, advertised, sender, link: vlink });
     }
     if !vips.iter().any(|v| v.advertised) {
@@ -180,7 +240,6 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         }
         None => (vrrp::Auth::None, None),
     };
-    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
     let mut vflags = 0;
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
@@ -246,12 +305,14 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         last_seq: Some(first_seq),
         known: None,
         master: None,
-        transitions: 0,
-        last_transition_ns: 0,
+        // A resumed instance goes on counting where the earlier agent was.
+        transitions: prior.filter(|_| adopted_from.is_some()).map_or(0, |p| p.transitions),
+        last_transition_ns: prior.filter(|_| adopted_from.is_some()).map_or(0, |p| p.last_transition_ns),
+        owns_vips: adopted_from.is_some(),
         stats: vrrp_common::InstanceStats::default(),
-        owns_vips: false,
         garp_task: None,
         span,
+        adopted_from,
     })
 }
 
@@ -273,8 +334,33 @@ pub(super) async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
         inst.fsm.handle_fault(now, true);
     }
     super::health::prepare_instance(ctx, inst);
-    inst.fsm.handle_startup(now);
-    apply_actions(ctx, inst).await;
+    let Some(pid) = inst.adopted_from else {
+        inst.fsm.handle_startup(now);
+        apply_actions(ctx, inst).await;
+        return;
+    };
+    if inst.fsm.handle_resume_master(now) {
+        info!(parent: &inst.span, "({}) resumed as MASTER (adopted from pid {pid})", inst.cfg.name);
+        inst.master = Some(inst.primary);
+        publish_state(ctx, inst, state::MASTER);
+        // The advert first (the backups' timers run since the earlier agent's last one).
+        apply_actions(ctx, inst).await;
+        // Already answered for: this only refreshes the MACs (the interface's, now).
+        for OwnedVip { vip, link, .. } in &inst.vips {
+            if let Some(key) = vip_key(vip, link.index)
+                && let Err(e) = ctx.dp.own_vip(key, vrrp_common::VipValue::new(link.mac, inst.cfg.vrid))
+            {
+                error!(parent: &inst.span, "marking VIP {} owned in OWNED_VIPS: {e}", vip.addr);
+            }
+        }
+        add_routes(ctx, inst).await;
+    } else {
+        // Not resumable after all (a fault): nothing of the earlier mastership stays.
+        info!(parent: &inst.span, "({}) not resuming as MASTER (adopted from pid {pid}): removing its VIPs", inst.cfg.name);
+        inst.adopted_from = None;
+        release(ctx, inst).await;
+        apply_actions(ctx, inst).await;
+    }
 }
 
 /// An instance's notify scripts.

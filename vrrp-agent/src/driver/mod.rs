@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     config,
-    dataplane::{Dataplane, KernelLogLevel, XdpMode},
+    dataplane::{self, Dataplane, KernelLogLevel, XdpMode, lease},
     net::netlink::Netlink,
     notify::Notifier,
     net::tx::Sender,
@@ -53,6 +53,27 @@ pub struct RunOptions {
     /// Where SIGUSR1/SIGUSR2/SIGRTMIN+2 write keepalived's dump files (keepalived's
     /// `$TMPDIR` or `/tmp`, `crate::status::keepalived::dump_dir`).
     pub dump_dir: PathBuf,
+    /// Replace another tool's XDP program on our interfaces.
+    pub force_xdp: bool,
+}
+
+/// Exit status of `SIGQUIT`: the agent left its datapath (VIPs, pinned maps and XDP links,
+/// the lease) for the next agent to adopt. systemd restarts it (`RestartForceExitStatus=`).
+pub const EXIT_LEFT_DATAPATH: i32 = 75;
+
+/// What this agent adopted from an earlier one (a hitless restart).
+pub(super) struct Adoption {
+    pub(super) from_pid: u32,
+    /// What the earlier agent published per instance (`INSTANCE_STATUS`).
+    pub(super) statuses: std::collections::HashMap<vrrp_common::VridKey, vrrp_common::InstanceStatus>,
+}
+
+/// The liveness lease: renewed on every turn of the event loop and at least every
+/// `renew_every_ns` (a deadline of the loop's timerfd), never from another thread, so a hung
+/// loop lets it lapse and the XDP program fences the datapath.
+pub(super) struct Lease {
+    pub(super) fence_after_ns: u64,
+    pub(super) renew_every_ns: u64,
 }
 
 pub(super) struct Ctx {
@@ -66,6 +87,51 @@ pub(super) struct Ctx {
     pub(super) routes: crate::net::routes::Routes,
     /// Instances waiting in FAULT for their interface to appear (as keepalived starts them).
     pub(super) waiting: Vec<config::Instance>,
+    pub(super) force_xdp: bool,
+    /// Set while the instances are set up after adopting an earlier agent's pins.
+    pub(super) adopt: Option<Adoption>,
+    pub(super) lease: Lease,
+}
+
+impl Ctx {
+    /// A new lease bound (a reload changed the intervals), renewed with it now.
+    pub(super) fn set_lease(&mut self, lease: Lease) {
+        self.dp.set_fence_after(lease.fence_after_ns);
+        self.lease = lease;
+        self.renew_lease();
+    }
+
+    /// Renews the lease now and returns when it is due again.
+    pub(super) fn renew_lease(&mut self) -> u64 {
+        let now = now_ns();
+        if let Err(e) = self.dp.renew_lease(now) {
+            warn!("renewing the agent lease: {e}");
+        }
+        now + self.lease.renew_every_ns
+    }
+}
+
+/// The lease bound for a configuration: from its shortest advertisement interval
+/// (`vrrp_common::timers::lease_fence_after_us`).
+pub(super) fn lease_for(config: &config::Config) -> Lease {
+    use vrrp_common::timers;
+    let shortest = config.instances.iter().map(|i| timers::cs_to_us(i.advert_int_cs)).min().unwrap_or(timers::LEASE_DEFAULT_INTERVAL_US);
+    let fence_after_us = timers::lease_fence_after_us(shortest);
+    Lease { fence_after_ns: fence_after_us * 1_000, renew_every_ns: timers::lease_renewal_us(fence_after_us) * 1_000 }
+}
+
+/// Removes the VIPs an earlier agent answered for (its pinned `OWNED_VIPS`), except `kept`:
+/// XDP stops answering for them, then the addresses go.
+async fn remove_left_vips(ctx: &mut Ctx, owned: &[(vrrp_common::VipKey, vrrp_common::VipValue)], kept: &[vrrp_common::VipKey]) {
+    for (key, _) in owned.iter().filter(|(k, _)| !kept.contains(k)) {
+        ctx.dp.disown_vip(key);
+        let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::from(key.addr_v4));
+        match ctx.nl.remove_addr(key.ifindex, addr).await {
+            Ok(true) => warn!("removed VIP {addr} left on ifindex {} by an earlier agent", key.ifindex),
+            Ok(false) => {}
+            Err(e) => warn!("removing VIP {addr} left on ifindex {} by an earlier agent: {e}", key.ifindex),
+        }
+    }
 }
 
 /// Loads and checks the config. We never guess a value: an instance whose lines have errors
@@ -110,12 +176,39 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         warn!("no vrrp_instance in {}: nothing to do", opts.config.display());
     }
     let nl = Netlink::new().context("opening rtnetlink")?;
-    let dp = Dataplane::load(&opts.bpffs, opts.kernel_log).context("loading the XDP dataplane")?;
+    // Adopt an earlier agent's datapath (its lease is fresh: a hitless restart) or start clean.
+    let prior = dataplane::read_prior_pins(&opts.bpffs);
+    let holder_running = prior.lease.is_some_and(|l| lease::agent_running(l.pid));
+    let start = lease::decide_start(prior.lease, now_ns(), std::process::id(), holder_running, prior.layout.clone());
+    let adopt = match &start {
+        lease::Start::Refuse { pid } => bail!(
+            "another vrrp-agent (pid {pid}) runs on the pins in {}: stop it first, or give this one another --bpffs",
+            opts.bpffs.display()
+        ),
+        lease::Start::Adopt { from_pid, age_ns } => {
+            info!("adopting the datapath of the agent with pid {from_pid} (its lease is {:.1} ms old): pinned maps and XDP links reused", *age_ns as f64 / 1e6);
+            Some(Adoption { from_pid: *from_pid, statuses: prior.statuses.iter().copied().collect() })
+        }
+        lease::Start::Clean(lease::CleanReason::NoPins) => None,
+        lease::Start::Clean(reason) => {
+            info!("starting clean: {reason}");
+            None
+        }
+    };
+    let mut dp = Dataplane::load_with(&opts.bpffs, opts.kernel_log, adopt.is_some()).context("loading the XDP dataplane")?;
+    let lease = lease_for(&config);
+    dp.set_fence_after(lease.fence_after_ns);
+    dp.renew_lease(now_ns()).context("taking the agent lease")?;
     info!(bpffs = %opts.bpffs.display(), "maps pinned; inspect with `bpftool map dump pinned {}/<MAP>`", opts.bpffs.display());
     if let Some(addr) = opts.metrics {
         let local = crate::metrics::start(addr, opts.bpffs.clone()).await?;
         info!("metrics at http://{local}/metrics");
     }
+    info!(
+        "agent lease: XDP stops answering for the VIPs {:.1} ms after the last renewal (renewed at least every {:.1} ms)",
+        lease.fence_after_ns as f64 / 1e6,
+        lease.renew_every_ns as f64 / 1e6
+    );
 
     let runner = crate::exec::Runner::new();
     let routes = crate::net::routes::Routes::new(nl.handle());
@@ -128,7 +221,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         health: health::Health::start(&config, &runner),
         routes,
         waiting: Vec::new(),
+        force_xdp: opts.force_xdp,
+        adopt,
+        lease,
     };
+    if !matches!(start, lease::Start::Adopt { .. }) {
+        // A dead agent's VIPs (those it answered for) go; the configured ones are removed by
+        // the instances' setup as before.
+        remove_left_vips(&mut ctx, &prior.owned, &[]).await;
+    }
     static_routes::install(&mut ctx, &config).await;
     // The tracked interfaces' first readings (files were read above), then every instance's
     // verdict, before any instance starts.
@@ -139,11 +240,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     ctx.health.log_changes();
     health::publish_all(&mut ctx);
     let mut instances = Vec::new();
+    ctx.renew_lease();
     for cfg in &config.instances {
         match setup_instance(&mut ctx, cfg, opts.xdp_mode).await {
             Ok(inst) => instances.push(inst),
             Err(e) => setup_failed(&mut ctx, cfg, &e, false),
         }
+        ctx.renew_lease();
+    }
+    if ctx.adopt.take().is_some() {
+        // VIPs the earlier agent answered for that no resumed instance keeps (an instance
+        // removed or changed, or not resumed): not answered for, and removed.
+        let kept: Vec<vrrp_common::VipKey> = instances
+            .iter()
+            .filter(|i| i.adopted_from.is_some())
+            .flat_map(|i| i.vips.iter().filter_map(|v| instance::vip_key(&v.vip, v.link.index)))
+            .collect();
+        remove_left_vips(&mut ctx, &prior.owned, &kept).await;
     }
     let result = if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
         Err(anyhow::anyhow!("{}: no vrrp_instance could be started (see above)", opts.config.display()))

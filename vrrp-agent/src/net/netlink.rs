@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::TryStreamExt as _;
 use netlink_packet_route::{
     address::{AddressAttribute, AddressHeaderFlag, AddressMessage, AddressScope},
-    link::{InfoKind, LinkAttribute, LinkFlag, LinkInfo as NlLinkInfo},
+    link::{InfoKind, LinkAttribute, LinkFlag, LinkInfo as NlLinkInfo, LinkXdp, XdpAttached},
 };
 use rtnetlink::Handle;
 
@@ -206,6 +206,57 @@ impl Netlink {
                 && msg.header.prefix_len == vip.prefix_len
                 && local_addr(&msg) == Some(vip.addr)
             {
+                found = Some(msg);
+            }
+        }
+        let Some(msg) = found else { return Ok(false) };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The XDP program attached to the interface, if any: its id and whether it runs in
+    /// generic (skb) mode (else native).
+    pub async fn xdp_program(&self, index: u32) -> Result<Option<(u32, bool)>, NetlinkError> {
+        let mut links = self.handle.link().get().match_index(index).execute();
+        let Some(msg) = links.try_next().await? else { return Ok(None) };
+        let mut id = None;
+        let mut skb = false;
+        for attr in &msg.attributes {
+            if let LinkAttribute::Xdp(xdp) = attr {
+                for x in xdp {
+                    match x {
+                        LinkXdp::ProgId(p) if *p != 0 => id = Some(*p),
+                        LinkXdp::Attached(XdpAttached::SocketBuffer) => skb = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(id.map(|id| (id, skb)))
+    }
+
+    /// Detaches a program attached through netlink (`ip link set dev IF xdp ...`), in the
+    /// given mode. A program attached with a BPF link cannot be detached this way.
+    pub async fn detach_xdp(&self, index: u32, skb: bool) -> Result<(), NetlinkError> {
+        const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+        const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+        let flags = if skb { XDP_FLAGS_SKB_MODE } else { XDP_FLAGS_DRV_MODE };
+        let mut req = self.handle.link().set(index);
+        req.message_mut().attributes.push(LinkAttribute::Xdp(vec![LinkXdp::Fd(-1), LinkXdp::Flags(flags)]));
+        req.execute().await?;
+        Ok(())
+    }
+
+    /// Removes an address from the interface whatever its prefix length. Returns whether it
+    /// was there.
+    pub async fn remove_addr(&self, index: u32, addr: IpAddr) -> Result<bool, NetlinkError> {
+        let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
+        let mut found = None;
+        while let Some(msg) = msgs.try_next().await? {
+            if msg.header.index == index && local_addr(&msg) == Some(addr) {
                 found = Some(msg);
             }
         }

@@ -475,6 +475,27 @@ impl Instance {
         }
     }
 
+    /// Start the instance as the Master an earlier agent was (a hitless restart: its VIPs
+    /// are on the interface and the adopted XDP program answers for them). No state change
+    /// is announced and nothing is added: an advert goes out at once, before the backups'
+    /// Master_Down_Timers (started by the earlier agent's last advert) run out, and the
+    /// Adver_Timer and GARP refresh run as for any Master. Returns false, and starts as
+    /// [`Instance::handle_startup`] does, if it is not in Initialize or a fault is known.
+    pub fn handle_resume_master(&mut self, now: Nanos) -> bool {
+        if self.state != State::Initialize || self.fault_reason().is_some() {
+            self.handle_startup(now);
+            return false;
+        }
+        self.state = State::Master;
+        self.master_adver_int_cs = self.advert_int_cs();
+        self.push(Action::SendAdvert { priority: self.priority });
+        if self.params.garp_master_refresh_us > 0 {
+            self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
+        }
+        self.adver = Some(after(now, self.advert_int_us()));
+        true
+    }
+
     /// An advertisement received at `at` (kernel receive timestamp), already
     /// validated by the dataplane. Ignored in Initialize and Fault.
     pub fn handle_advert(&mut self, at: Nanos, advert: Advert) {

@@ -1321,3 +1321,30 @@
         }
     }
 
+    // ---------------------------------------------------------------- hitless restart
+
+    /// Resuming as an adopted Master: no state change, no VIPs added, no GARP; an advert at
+    /// once and then every interval, like any Master.
+    #[test]
+    fn resume_master_announces_nothing_but_an_advert() {
+        let mut i = Instance::new(params(100, 1));
+        assert!(i.handle_resume_master(cs(0)));
+        assert_eq!(i.state(), State::Master);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.poll_timeout(), Some(cs(100)));
+        i.handle_timeout(cs(100));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        // A higher-priority master is obeyed as by any Master (VIPs removed).
+        i.handle_advert(cs(150), advert(2, 200));
+        assert_eq!(i.state(), State::Backup);
+        assert!(drain(&mut i).contains(&Action::RemoveVips));
+    }
+
+    /// A known fault (interface down) starts it as `handle_startup` does.
+    #[test]
+    fn resume_master_with_a_fault_starts_in_fault() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_fault(cs(0), true);
+        assert!(!i.handle_resume_master(cs(0)));
+        assert_eq!(i.state(), State::Fault);
+    }
