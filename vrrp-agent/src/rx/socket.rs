@@ -209,6 +209,16 @@ impl SlowPath {
         out
     }
 
+    /// Adverts the slow path dropped for `reason` so far.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Adverts the slow path accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
     /// Joins ff02::12 on an interface with an IPv6 instance (again after the interface was
     /// re-created: the membership goes with the device). Adverts to the group then reach this
     /// socket (what XDP passes) and are not filtered out by the NIC.
