@@ -129,11 +129,9 @@ fn ipv6_adverts_behind_extension_headers_are_judged_by_the_slow_path() {
     let tx = sender(lan.host("p").ns.path(), send_rx, sent_tx);
     let counts = || {
         ask_tx.send(()).expect("ask");
-        loop {
-            match report_rx.recv_timeout(Duration::from_secs(5)).expect("router report") {
-                Report::Counts { ttl, checksum, accepted, xdp } => return (ttl, checksum, accepted, xdp),
-                Report::Event(ev) => panic!("an unexpected slow-path event: {ev:?}"),
-            }
+        match report_rx.recv_timeout(Duration::from_secs(5)).expect("router report") {
+            Report::Counts { ttl, checksum, accepted, xdp } => (ttl, checksum, accepted, xdp),
+            Report::Event(ev) => panic!("an unexpected slow-path event: {ev:?}"),
         }
     };
     let send = |s: Send| {

@@ -1154,8 +1154,7 @@ mod tests {
         assert_eq!(names[GlobalStats::TRAFFIC_COUNTERS], DropReason::ALL[0].counter_name());
         assert!(names.contains(&"ns_dad_replies"));
         // Field order: setting one counter moves the u64 at its name's index.
-        let mut g = GlobalStats::default();
-        g.ns_replies = 7;
+        let mut g = GlobalStats { ns_replies: 7, ..GlobalStats::default() };
         *g.drop_counter_mut(DropReason::AddrList) = 9;
         // SAFETY: GlobalStats is repr(C), all u64 fields.
         let words: &[u64] = unsafe {

@@ -1228,7 +1228,7 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     if read_u8(ctx, IP6_HOPS)? != 255
         || read_u8(ctx, L4_V6 + 1)? != 0
         || len < ND_HLEN
-        || len % 8 != 0
+        || !len.is_multiple_of(8)
         || ctx.data() + L4_V6 + len > ctx.data_end()
     {
         count!(ns_drop_invalid);
