@@ -234,7 +234,7 @@ fn arp_and_neighbour_discovery_side_by_side() {
 /// A client on a real veth resolves the VIP (ping -6): XDP on the router's interface answers
 /// with the VIP's MAC, which the router's kernel does not even have (the VIP is not on the
 /// interface): the client's neighbour entry can only come from XDP. Then a client probing the
-/// VIP with DAD is told it is taken.
+/// VIP with DAD is told it is taken (the probe's frame grown in place to carry the NA).
 #[test]
 fn a_namespace_client_learns_the_vip_mac_from_xdp_and_its_dad_fails() {
     if !require_root("a_namespace_client_learns_the_vip_mac_from_xdp_and_its_dad_fails") {
@@ -285,8 +285,11 @@ fn a_namespace_client_learns_the_vip_mac_from_xdp_and_its_dad_fails() {
     let learned = learned.unwrap_or_else(|e| panic!("{e}: {:?}", c.ns.ip(&["-6", "neigh", "show", "dev", "eth0"])));
     assert!(learned.contains("router"), "the Router flag reached the client: {learned}");
 
-    // DAD: the client tries to take the VIP itself.
+    // DAD: the client tries to take the VIP itself. Without enhanced DAD its probe carries no
+    // nonce option: a 78-byte frame that XDP must grow by 8 bytes (bpf_xdp_adjust_tail) in
+    // generic mode on a real device to fit the NA and its option.
     c.ns.sysctl("net.ipv6.conf.eth0.accept_dad", "1").expect("accept_dad");
+    c.ns.sysctl("net.ipv6.conf.eth0.enhanced_dad", "0").expect("enhanced_dad");
     c.ns.ip(&["-6", "addr", "add", &format!("{VIP}/64"), "dev", "eth0"]).expect("tentative VIP on the client");
     wait_for(Duration::from_secs(5), "the client's DAD to fail", || {
         c.ns.ip(&["-6", "addr", "show", "dev", "eth0"]).ok().filter(|o| o.contains("dadfailed"))
