@@ -88,7 +88,8 @@ enum From {
 
 pub struct SlowPath {
     sock: AsyncFd<Socket>,
-    sock6: AsyncFd<Socket>,
+    /// `None` on a host without IPv6 (`ipv6.disable=1`): IPv4 works as before.
+    sock6: Option<AsyncFd<Socket>>,
     rules: MapRules,
     buf: Vec<u8>,
     /// Slow-path drops per reason (index = `DropReason as usize`), and accepted adverts.
@@ -109,7 +110,14 @@ impl SlowPath {
         let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(crate::wire::vrrp::IP_PROTO_VRRP))))?;
         sock.set_nonblocking(true)?;
         setsockopt(&sock, sockopt::Ipv4PacketInfo, &true)?;
-        let sock6 = open_v6()?;
+        let sock6 = match open_v6() {
+            Ok(s) => Some(s),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EAFNOSUPPORT) => {
+                info!("IPv6 is disabled on this host: no IPv6 VRRP receive socket");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         let rules = MapRules {
             config: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_CONFIG)?)?,
             addrs: HashMap::try_from(dp.reopen(vrrp_common::names::VRID_ADDRS)?)?,
@@ -128,7 +136,7 @@ impl SlowPath {
             // SAFETY: the AsyncFd owns the socket, so the fd stays open while it is registered.
             sock: unsafe { AsyncFd::register(sock) }?,
             // SAFETY: as above.
-            sock6: unsafe { AsyncFd::register(sock6) }?,
+            sock6: sock6.map(|s| unsafe { AsyncFd::register(s) }).transpose()?,
             rules,
             buf: vec![0; 65536],
             drops: vec![0; DropReason::ALL.len()],
@@ -166,7 +174,7 @@ impl SlowPath {
                         Err(_would_block) => {}
                     }
                 }
-                guard = self.sock6.readable() => {
+                guard = readable(self.sock6.as_ref()) => {
                     let mut guard = match guard {
                         Ok(g) => g,
                         Err(e) => {
@@ -201,7 +209,8 @@ impl SlowPath {
             }
         }
         for _ in 0..1024 {
-            match recv_one_v6(self.sock6.get_ref(), &mut self.buf) {
+            let Some(sock6) = self.sock6.as_ref() else { break };
+            match recv_one_v6(sock6.get_ref(), &mut self.buf) {
                 Ok((len, from)) => out.extend(self.judge(len, from)),
                 Err(_) => break,
             }
@@ -223,7 +232,10 @@ impl SlowPath {
     /// re-created: the membership goes with the device). Adverts to the group then reach this
     /// socket (what XDP passes) and are not filtered out by the NIC.
     pub fn join_v6(&self, ifindex: u32) -> io::Result<()> {
-        match self.sock6.get_ref().join_multicast_v6(&Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6), ifindex) {
+        let Some(sock6) = self.sock6.as_ref() else {
+            return Err(io::Error::from_raw_os_error(nix::libc::EAFNOSUPPORT));
+        };
+        match sock6.get_ref().join_multicast_v6(&Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6), ifindex) {
             // Already a member on this interface (an instance of another VRID, a restart).
             Err(e) if e.raw_os_error() == Some(nix::libc::EADDRINUSE) => Ok(()),
             r => r,
@@ -232,7 +244,9 @@ impl SlowPath {
 
     /// Leaves ff02::12 on an interface that has no IPv6 instance any more.
     pub fn leave_v6(&self, ifindex: u32) {
-        let _ = self.sock6.get_ref().leave_multicast_v6(&Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6), ifindex);
+        if let Some(sock6) = self.sock6.as_ref() {
+            let _ = sock6.get_ref().leave_multicast_v6(&Ipv6Addr::from(vrrp_common::VRRP_GROUP_V6), ifindex);
+        }
     }
 
     fn judge(&mut self, len: usize, from: From) -> Option<AdvertEvent> {
@@ -289,6 +303,14 @@ impl SlowPath {
                 warn!(vrid = key.vrid, ifindex = key.ifindex, "{} VRRPv3 advert(s) with an advert interval different from ours in the last {} s: learned, as RFC 5798 says; a forged one with a long interval delays takeover (see the README)", n - before, REPORT_EVERY.as_secs());
             }
         }
+    }
+}
+
+/// Readiness of an optional socket: never, without one.
+async fn readable(sock: Option<&AsyncFd<Socket>>) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, Socket>> {
+    match sock {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
     }
 }
 
