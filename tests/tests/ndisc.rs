@@ -301,3 +301,44 @@ fn a_namespace_client_learns_the_vip_mac_from_xdp_and_its_dad_fails() {
     assert!(g.ns_replies >= 2, "answered by XDP: {g:?}");
     assert!(g.ns_dad_replies >= 1, "the DAD probe answered: {g:?}");
 }
+
+/// A neighbour advertisement for an owned IPv6 VIP from another host's MAC is a VIP conflict,
+/// counted as ARP's are and passed; ours, or one for another address, is not.
+#[test]
+fn another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed() {
+    let Some(dp) = load("another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed") else { return };
+    let na = |eth_src: [u8; 6], target: Ipv6Addr, tlla: [u8; 6]| {
+        let src: Ipv6Addr = "fe80::9".parse().expect("addr");
+        let mut icmp = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+        icmp.extend_from_slice(&target.octets());
+        icmp.extend_from_slice(&[2, 1]);
+        icmp.extend_from_slice(&tlla);
+        let c = checksum::fold(checksum::ones_complement_sum(&icmp, checksum::pseudo_header_v6(src, ALL_NODES, 58, 32)));
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let mut f = vec![0x33, 0x33, 0, 0, 0, 1];
+        f.extend_from_slice(&eth_src);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&ALL_NODES.octets());
+        f.extend_from_slice(&icmp);
+        f
+    };
+    let conflicts = |dp: &Dataplane| {
+        let per_vrid = dp.vrid_stats(&VridKey { ifindex: IFINDEX, vrid: u16::from(VRID), family: AF_INET6 }).expect("stats").vip_conflict;
+        (global(dp).vip_conflict, per_vrid)
+    };
+    let other: Ipv6Addr = "2001:db8::7".parse().expect("addr");
+    for (what, frame, counted) in [
+        ("another MAC claims the VIP", na(OTHER_MAC, VIP, OTHER_MAC), true),
+        ("our own MAC", na(OUR_MAC, VIP, OUR_MAC), false),
+        ("another address", na(OTHER_MAC, other, OTHER_MAC), false),
+    ] {
+        let before = conflicts(&dp);
+        let (action, out) = dp.test_run(&frame, IFINDEX).expect("run");
+        assert_eq!(action, XDP_PASS, "{what}: passed to the stack");
+        assert_eq!(out, frame, "{what}: untouched");
+        let after = conflicts(&dp);
+        let want = if counted { (before.0 + 1, before.1 + 1) } else { before };
+        assert_eq!(after, want, "{what}");
+    }
+}

@@ -395,7 +395,8 @@ pub struct VridStats {
     /// v3: accepted adverts whose interval differs from ours (v3 learns it; the agent logs it,
     /// rate-limited, as keepalived >= 2.3.3 warns).
     pub interval_mismatch: u64,
-    /// ARP frames from another MAC claiming one of this instance's VIPs (passed to the stack).
+    /// ARP frames (IPv6: neighbour advertisements) from another MAC claiming one of this
+    /// instance's VIPs (passed to the stack).
     pub vip_conflict: u64,
     /// Neighbour advertisements XDP sent for this instance's IPv6 VIPs.
     pub na_replies: u64,
@@ -491,8 +492,9 @@ counters! {
     arp_other_host_dst,
     /// ARP probes (sender 0.0.0.0, RFC 5227) for an owned VIP, answered as Linux does.
     arp_probe_replies,
-    /// ARP frames from another MAC claiming one of our VIPs (counted, passed, and
-    /// reported to the agent through `VIP_CONFLICTS`).
+    /// ARP frames (and IPv6 neighbour advertisements) from another MAC claiming one of our
+    /// VIPs: counted and passed; the ARP ones are reported to the agent through
+    /// `VIP_CONFLICTS`.
     vip_conflict,
     /// `VipConflictEvent`s that did not fit the ring buffer.
     vip_conflict_events_lost,

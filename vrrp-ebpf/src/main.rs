@@ -886,6 +886,44 @@ fn load_bytes<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N]
     Ok(buf)
 }
 
+/// Neighbour advertisements: another host advertising one of our IPv6 VIPs (target owned
+/// here, hop limit 255, code 0) with a link-layer address that is not ours is counted as a
+/// VIP conflict (`vip_conflict`, globally and for the VRID), as ARP's are, and passed. The
+/// address is its target link-layer option's when that is the first option, else the frame's
+/// source MAC.
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+#[inline(never)]
+fn handle_na(ctx: &XdpContext) -> Result<u32, ()> {
+    let target = read_addr6(ctx, L4_V6 + ND_TARGET)?;
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let vip_key = VipKeyV6 { ifindex, addr_v6: bytes6(target) };
+    // SAFETY: whole-value read.
+    let Some(vip) = (unsafe { OWNED_VIPS_V6.get(&vip_key) }) else {
+        return Ok(XDP_PASS);
+    };
+    if read_u8(ctx, IP6_HOPS)? != 255 || read_u8(ctx, L4_V6 + 1)? != 0 {
+        return Ok(XDP_PASS);
+    }
+    let (mac_hi, mac_lo) = match load_bytes::<8>(ctx, L4_V6 + ND_HLEN) {
+        Ok(o) if o[0] == ND_OPT_TLLA && o[1] == 1 => {
+            (u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]]))
+        }
+        _ => (read_raw32(ctx, 6)?, read_raw16(ctx, 10)?),
+    };
+    if mac_hi == vip.mac_hi && mac_lo == vip.mac_lo {
+        return Ok(XDP_PASS);
+    }
+    let vrid = vip.vrid;
+    count!(vip_conflict);
+    let key = VridKey { ifindex, vrid, family: AF_INET6 };
+    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).vip_conflict += 1 };
+    }
+    trace!(ctx, "ndisc: another host advertises an owned vip, vrid {}", vrid);
+    Ok(XDP_PASS)
+}
+
 #[inline(always)]
 fn write_addr6(ctx: &XdpContext, offset: usize, a: Addr6) -> Result<(), ()> {
     // SAFETY: bounds checked; unaligned write of plain bytes.
@@ -926,7 +964,11 @@ fn handle_ipv6(ctx: &XdpContext) -> Result<u32, ()> {
     }
     match read_u8(ctx, IP6_NEXT)? {
         IPPROTO_VRRP => handle_vrrp_v6(ctx),
-        IPPROTO_ICMPV6 => handle_ns(ctx),
+        IPPROTO_ICMPV6 => match read_u8(ctx, L4_V6)? {
+            ICMPV6_NS => handle_ns(ctx),
+            ICMPV6_NA => handle_na(ctx),
+            _ => Ok(XDP_PASS),
+        },
         // Extension headers included: the stack walks them, the slow path judges.
         _ => Ok(XDP_PASS),
     }
