@@ -193,7 +193,10 @@ fn count_drop(reason: DropReason) {
 /// slow path (a raw socket) judges it with the same rules.
 const L4: usize = ETH_HLEN + 20;
 
-// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'. (All
+// inlined, the IPv4 path's 352 bytes and the IPv6 advert path's 424 were one frame of 776;
+// the verifier allows 512 per call chain. Measured cost of the call: within the noise of
+// `cargo xtask bench`.)
 #[inline(never)]
 fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     // One bounds check for the whole IPv4 header, one for the VRRP fixed header.
