@@ -618,3 +618,57 @@ fn gratuitous_arp_for_our_vip_from_another_mac_is_counted_reported_and_passed() 
     assert_eq!((g.vip_conflict, g.arp_replies), (3, 0));
     assert_eq!(dp.vrid_stats(&key(VRID)).expect("stats").vip_conflict, 3);
 }
+
+/// VRRPv3 over IPv6, on the same interface as an IPv4 instance of the same VRID: recorded
+/// under the IPv6 key with its IPv6 source, counted (v3 pseudo-header), waking the agent only
+/// on a change, here a new source (another link-local address) and then priority 0; the
+/// IPv4 instance's record is not touched.
+#[test]
+fn ipv6_adverts_are_recorded_per_family_and_wake_the_agent_on_a_new_source() {
+    use std::net::Ipv6Addr;
+    let Some(mut dp) = load("ipv6_adverts_are_recorded_per_family_and_wake_the_agent_on_a_new_source") else { return };
+    configure(&mut dp, VRID, v3_config());
+    let key6 = VridKey { family: vrrp_common::AF_INET6, ..key(VRID) };
+    let vip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    let cfg6 = VridConfig { count_addrs: 1, ..v3_config() };
+    dp.set_vrid_addrs_v6(key6, &[vip6.octets()], &[], &[]).expect("addrs");
+    dp.init_vrid(key6, cfg6).expect("config");
+    let advert = |src: Ipv6Addr, priority: u8| {
+        let r = vrrp::Repr { priority, addresses: vec![IpAddr::V6(vip6)], ..v3_advert(priority, 100) };
+        let msg = r.to_bytes(&vrrp::Carrier { src: src.into(), dst: vrrp::MCAST_V6.into() }, vrrp::ChecksumMode::PseudoHeader);
+        let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12];
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[112, 255]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&vrrp::MCAST_V6.octets());
+        f.extend_from_slice(&msg);
+        f
+    };
+    let a: Ipv6Addr = "fe80::2".parse().expect("addr");
+    let b: Ipv6Addr = "fe80::3".parse().expect("addr");
+    for _ in 0..5 {
+        assert_eq!(dp.test_run(&advert(a, 150), IFINDEX).expect("run").0, XDP_DROP);
+    }
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1, "only the first of five wakes the agent");
+    assert_eq!(ev[0].key, key6);
+    assert_ne!(ev[0].reasons & event_reason::FIRST, 0);
+    let rec = dp.record(&key6).expect("recorded");
+    assert_eq!((Ipv6Addr::from(rec.src_v6), rec.src_v4, rec.priority, rec.count_addrs), (a, [0; 4], 150, 1));
+    assert!(dp.record(&key(VRID)).is_none(), "the IPv4 instance heard nothing");
+
+    dp.test_run(&advert(b, 150), IFINDEX).expect("run");
+    let ev = dp.drain_events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].reasons, event_reason::NEW_SOURCE, "same priority and interval, another source");
+    assert_eq!(Ipv6Addr::from(ev[0].record.src_v6), b);
+    dp.test_run(&advert(b, 0), IFINDEX).expect("run");
+    let ev = dp.drain_events();
+    assert_ne!(ev[0].reasons & event_reason::PRIORITY_ZERO, 0);
+
+    let s = dp.vrid_stats(&key6).expect("stats");
+    assert_eq!((s.rx, s.accepted, s.v3_csum_pseudo, s.events), (7, 7, 7, 3));
+    assert_eq!(dp.vrid_stats(&key(VRID)).expect("stats").rx, 0);
+}

@@ -19,6 +19,8 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
+/// IPv6 receive side (h-v6rx): header and neighbour-discovery decoding.
+pub mod ipv6_decode;
 pub mod vrrp;
 
 /// Error returned when parsing or validating any of the wire formats.
