@@ -1,5 +1,6 @@
 //! Wire formats: VRRP (v2, RFC 3768; v3, RFC 9568), a minimal IPv4 header,
-//! Ethernet II headers and ARP.
+//! the IPv6 header the agent sends, Ethernet II headers, ARP and unsolicited
+//! neighbour advertisements.
 //!
 //! The layout follows smoltcp's `wire` module: each protocol has a zero-copy
 //! view over a byte buffer (`Packet<T: AsRef<[u8]>>`) with field accessors, and
@@ -19,6 +20,8 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
+pub mod ipv6_emit;
+pub mod na;
 pub mod vrrp;
 
 /// Error returned when parsing or validating any of the wire formats.
