@@ -87,7 +87,7 @@ pub(super) fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
     inst.last_fed_ts = inst.last_fed_ts.max(rec.ts_ns);
     let src = Ipv4Addr::from(rec.src_v4);
     if rec.priority != 0 && inst.fsm.state() == State::Backup {
-        inst.master = Some(src);
+        inst.master = Some(IpAddr::V4(src));
     }
     let advert = fsm::Advert {
         src: IpAddr::V4(src),
