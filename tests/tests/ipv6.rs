@@ -277,3 +277,61 @@ fn v6_unicast_adverts_go_to_the_peer_from_unicast_src_ip() {
         assert_eq!(r, &[me.to_string(), peer.to_string(), "255".into(), "52".into(), VIP6.to_string(), "1".into()], "{r:?}");
     }
 }
+
+fn epoch_s() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64()
+}
+
+/// A link flap with DAD on: the kernel removes the link-local address and adds it again,
+/// tentative for a second. The instance waits in FAULT until it is usable and only then
+/// advertises again, from it: never from a tentative address (RFC 4862 §5.4).
+#[test]
+fn a_tentative_link_local_is_never_the_advert_source() {
+    if !require_root("a_tentative_link_local_is_never_the_advert_source") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6tent", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("c", Ipv4Addr::new(198, 18, 0, 9))]).expect("lan");
+    let (r1, c) = (lan.host("r1"), lan.host("c"));
+    dad_on(r1);
+    let src = link_local(r1);
+    link_local(c);
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &v6_instance("VI_6", 51, ""), &[]).expect("spawn");
+    wait_for(ELECTION, "r1 to hold its IPv6 VIP", || has_addr6(r1, VIP6).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    let mut cap = Capture::start(c, "tent", "ip6 proto 112", 1000, 14).expect("tshark");
+
+    r1.ns.ip(&["link", "set", "eth0", "down"]).expect("down");
+    r1.ns.ip(&["link", "set", "eth0", "up"]).expect("up");
+    let t_up = epoch_s();
+    // Control: DAD really runs (the address is absent or tentative at first).
+    let first = addr6(r1, src);
+    assert!(first.as_ref().is_none_or(|a| a.tentative), "the link-local should be tentative after the flap: {first:?}");
+    let t_usable = wait_for(Duration::from_secs(5), "the link-local to be usable again", || {
+        let usable = usable_link_local(r1) == Some(src);
+        usable.then(epoch_s)
+    })
+    .expect("DAD finishes");
+    assert!(t_usable - t_up > 0.5, "DAD took {:.3} s: too short to test anything", t_usable - t_up);
+    // Back as master: the waiting instance is retried within 5 s, then Master_Down_Interval.
+    wait_for(Duration::from_secs(12), "r1 to be master again", || {
+        (agent.log_text().matches("(VI_6) Entering MASTER STATE").count() >= 2).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    assert!(agent.log_text().contains("no longer usable on eth0"), "{}", agent.log_tail(30));
+    cap.finish(Duration::from_secs(20)).expect("capture");
+    let rows = cap.fields("vrrp", &["frame.time_epoch", "ipv6.src", "vrrp.prio"]).expect("tshark -r");
+    let after: Vec<(f64, &str)> = rows
+        .iter()
+        .map(|r| (r[0].parse::<f64>().expect("time"), r[1].as_str()))
+        .filter(|(t, _)| *t > t_up)
+        .collect();
+    assert!(!after.is_empty(), "adverts resumed after the flap: {rows:?}\n{}", agent.log_tail(30));
+    for (t, s) in &after {
+        assert_eq!(*s, src.to_string(), "from the link-local address");
+        // 50 ms: our polling of the address's state, above.
+        assert!(*t >= t_usable - 0.05, "an advert {:.3} s before the link-local was usable: {after:?}", t_usable - t);
+    }
+    eprintln!("[v6 tentative] DAD {:.3} s; first advert {:.3} s after the link-local was usable", t_usable - t_up, after[0].0 - t_usable);
+}

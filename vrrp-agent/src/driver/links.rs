@@ -45,6 +45,19 @@ pub(super) async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
                     recreated.push((n, moved));
                     continue;
                 }
+                // IPv6: the advert source is the interface's link-local address, which the
+                // kernel removes when the link goes down and adds again, tentative until DAD
+                // is done, when it comes back up (or changes with the MAC). Gone or tentative:
+                // set the instance up again, which waits in FAULT until a link-local address
+                // is usable (never a tentative one) and takes that one.
+                if let (IpAddr::V6(src), None) = (inst.primary, inst.cfg.unicast_src_ip)
+                    && let Ok(addrs) = ctx.nl.ipv6_addrs(link.index).await
+                    && !addrs.iter().any(|(a, _, usable)| *a == src && *usable)
+                {
+                    warn!(parent: &inst.span, "({}) the advert source {src} is no longer usable on {} (removed, or tentative again): setting the instance up again", inst.cfg.name, inst.link.name);
+                    recreated.push((n, Vec::new()));
+                    continue;
+                }
                 link.up
             }
             Err(e @ crate::net::netlink::NetlinkError::NoSuchInterface(_)) => {
