@@ -11,7 +11,10 @@ use std::{
     time::Duration,
 };
 
-use vrrp_tests::{Capture, Host, addr6, agent_binary, has_addr, has_addr6, lan, ping6_once, require_root, spawn_agent, usable_link_local, wait_for};
+use vrrp_tests::{
+    Capture, Host, addr6, agent_binary, election, has_addr, has_addr6, holds_for, lan, ping6_once, require_root, spawn_agent, spawn_keepalived,
+    usable_link_local, wait_for,
+};
 
 const LL_VIP: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
@@ -334,4 +337,45 @@ fn a_tentative_link_local_is_never_the_advert_source() {
         assert!(*t >= t_usable - 0.05, "an advert {:.3} s before the link-local was usable: {after:?}", t_usable - t);
     }
     eprintln!("[v6 tentative] DAD {:.3} s; first advert {:.3} s after the link-local was usable", t_usable - t_up, after[0].0 - t_usable);
+}
+
+/// The real keepalived 2.2.7 as a backup behind our IPv6 master: it accepts our adverts
+/// (source, hop limit, checksum with the IPv6 pseudo header, the address list) and so stays
+/// BACKUP, without a complaint in its log; it takes over when our agent stops.
+#[test]
+fn keepalived_accepts_our_v6_adverts_and_stays_backup() {
+    if !require_root("keepalived_accepts_our_v6_adverts_and_stays_backup") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6ka", &[("ours", Ipv4Addr::new(198, 18, 0, 2)), ("ka", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let (ours, ka) = (lan.host("ours"), lan.host("ka"));
+    link_local(ours);
+    link_local(ka);
+    let config = |prio: u8| v6_instance("VI_6", 51, "").replace("priority 150", &format!("priority {prio}"));
+    let bin = agent_binary().expect("agent binary");
+    let mut agent = spawn_agent(&bin, ours, &config(150), &[]).expect("spawn");
+    wait_for(ELECTION, "our agent to hold the IPv6 VIP", || has_addr6(ours, VIP6).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    let k = spawn_keepalived(ka, &config(100)).expect("keepalived");
+    wait_for(Duration::from_secs(5), "keepalived to start as backup", || k.log_text().contains("(VI_6) Entering BACKUP STATE").then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", k.log_tail(30)));
+    // Three of its Master_Down_Intervals: it would be master by then had it dropped our adverts.
+    let mdi = election::master_down_interval(3, 100, 10);
+    holds_for(mdi * 3, "keepalived stays backup", || {
+        let log = k.log_text();
+        if log.contains("(VI_6) Entering MASTER STATE") || has_addr6(ka, VIP6) {
+            return Err(format!("keepalived became master:\n{}", k.log_tail(30)));
+        }
+        Ok(())
+    })
+    .expect("keepalived hears our adverts");
+    let log = k.log_text();
+    for complaint in ["invalid TTL", "wrong version", "Invalid VRRPv3 checksum", "VIPs but received", "ip address associated with VRID", "unexpected ip number count", "packet too"] {
+        assert!(!log.contains(complaint), "keepalived complains ({complaint}):\n{}", k.log_tail(30));
+    }
+    // Control: our agent gone, keepalived takes over (so "stays backup" meant something).
+    agent.terminate();
+    wait_for(Duration::from_secs(5), "keepalived to take over", || has_addr6(ka, VIP6).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", k.log_tail(30)));
 }
