@@ -379,3 +379,32 @@ fn keepalived_accepts_our_v6_adverts_and_stays_backup() {
     wait_for(Duration::from_secs(5), "keepalived to take over", || has_addr6(ka, VIP6).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", k.log_tail(30)));
 }
+
+/// A killed agent leaves its IPv6 VIPs on the interface (nobody removed them); the next one
+/// removes them at start, as it does IPv4 ones (and keepalived does), before any election.
+#[test]
+fn a_restarted_agent_removes_the_v6_vips_a_killed_one_left_behind() {
+    if !require_root("a_restarted_agent_removes_the_v6_vips_a_killed_one_left_behind") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6left", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    link_local(r1);
+    let bin = agent_binary().expect("agent binary");
+    let mut first = spawn_agent(&bin, r1, &v6_instance("VI_6", 51, ""), &[]).expect("spawn");
+    wait_for(ELECTION, "r1 to hold its IPv6 VIPs", || (has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", first.log_tail(30)));
+    first.kill();
+    assert!(has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP), "a killed agent cannot remove its VIPs");
+    let second = spawn_agent(&bin, r1, &v6_instance("VI_6", 51, ""), &[]).expect("spawn");
+    for vip in [LL_VIP, VIP6] {
+        let line = format!("removed VIP {vip} left on eth0 by an earlier run");
+        wait_for(ELECTION, "the left-behind VIP to be removed", || second.log_text().contains(&line).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}: {line}\n{}", second.log_tail(30)));
+    }
+    // The link-local VIP (newest, so first in the kernel's list) was not taken for the advert
+    // source: it is ours, left behind.
+    let log = second.log_text();
+    assert!(!log.contains(&format!("primary={LL_VIP}")), "{}", second.log_tail(30));
+}
