@@ -199,6 +199,8 @@ fn takeover_sends_unsolicited_nas_with_the_configured_repeat_and_spacing() {
             }
         }
         let second = ts[REPEAT] - ts[0];
+        let gaps: Vec<String> = ts.windows(2).map(|w| format!("{:.1}", (w[1] - w[0]) * 1000.0)).collect();
+        eprintln!("[v6 NA] {vip}: gaps {} ms", gaps.join(", "));
         assert!((DELAY_S - 0.5..=DELAY_S + 0.5).contains(&second), "{vip}: second burst {second:.3} s after the first, want {DELAY_S} s: {ts:?}");
     }
 }
