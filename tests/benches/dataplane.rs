@@ -4,15 +4,15 @@
 //! 2. the agent in steady state as a backup while a master sends 100 adverts/s: its CPU time,
 //!    how often it was woken, and its resident memory.
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
 use vrrp_agent::{
     dataplane::{Dataplane, KernelLogLevel},
-    wire::{self, arp, vrrp},
+    wire::{self, arp, checksum, vrrp},
 };
-use vrrp_common::{AF_INET, VipKey, VipValue, VridConfig, VridKey, names, state};
+use vrrp_common::{AF_INET, AF_INET6, VipKey, VipValue, VridConfig, VridKey, names, state};
 use vrrp_tests::{agent_binary, has_addr, lan, require_root, spawn_agent, wait_for};
 
 const BATCHES: usize = 7;
@@ -81,7 +81,8 @@ fn per_packet() {
     ipv6[13] = 0xdd;
     ipv6[14] = 0x60;
     let arp_tx = arp::request_frame(PEER_MAC, PEER, VIP);
-    let cases: [(&str, Vec<u8>); 7] = [
+    let (v6_frame, ns_tx) = ipv6_setup(&mut dp);
+    let cases: [(&str, Vec<u8>); 8] = [
         ("IPv4 UDP (not VRRP), passed", udp),
         ("IPv6, passed", ipv6),
         ("ARP request for another host, passed", arp::request_frame(PEER_MAC, PEER, Ipv4Addr::new(198, 18, 0, 1))),
@@ -89,6 +90,7 @@ fn per_packet() {
         ("VRRPv3 advert, 8 addresses, pseudo-header csum, accepted", v3_frame),
         ("VRRPv3 advert, 255 addresses, accepted (address list checked)", v3_255_frame),
         ("VRRPv2 advert with a bad checksum, dropped", bad),
+        ("VRRPv3 over IPv6, 2 addresses, accepted", v6_frame),
     ];
     let (_, baseline) = median_ns(&dp, names::PASS_PROGRAM, &cases[0].1);
     println!("XDP program cost per packet (BPF_PROG_TEST_RUN, {BATCHES} batches x {REPEAT} runs, median of batch means):");
@@ -103,8 +105,47 @@ fn per_packet() {
     println!("  single runs (the reply rewrites the frame in place; timer overhead included in both):");
     println!("  {:<58} {:>8.1} ns", "baseline: XDP_PASS only", base1);
     println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {})", "ARP request for an owned VIP, reply built in place", tx1, tx1 - base1, if action == 3 { "TX" } else { "?" });
+    let (_, base6) = median_single_ns(&dp, names::PASS_PROGRAM, &ns_tx);
+    let (action, tx6) = median_single_ns(&dp, names::PROGRAM, &ns_tx);
+    println!("  {:<58} {:>8.1} ns", "baseline: XDP_PASS only (NS frame)", base6);
+    println!("  {:<58} {:>8.1} ns  ({:+.1} ns over baseline, {})", "IPv6 NS for an owned VIP, NA built in place", tx6, tx6 - base6, if action == 3 { "TX" } else { "?" });
     let ev = dp.drain_events();
-    println!("  agent wake-ups for {} accepted adverts: {}", 3 * BATCHES as u64 * u64::from(REPEAT), ev.len());
+    println!("  agent wake-ups for {} accepted adverts: {}", 4 * BATCHES as u64 * u64::from(REPEAT), ev.len());
+}
+
+/// An IPv6 instance (VRID 61, two addresses) and an owned IPv6 VIP on ifindex 1; returns a
+/// VRRPv3/IPv6 advert for it and a neighbour solicitation for the VIP.
+fn ipv6_setup(dp: &mut Dataplane) -> (Vec<u8>, Vec<u8>) {
+    let vip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    let ll_vip: Ipv6Addr = "fe80::100".parse().expect("addr");
+    let peer6: Ipv6Addr = "fe80::2".parse().expect("addr");
+    let key = VridKey { ifindex: 1, vrid: 61, family: AF_INET6 };
+    let cfg = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, count_addrs: 2, ..VridConfig::default() };
+    dp.set_vrid_addrs_v6(key, &[ll_vip.octets(), vip6.octets()], &[], &[]).expect("addrs");
+    dp.init_vrid(key, cfg).expect("cfg");
+    dp.own_ip(1, IpAddr::V6(vip6), VipValue::new(MAC, 61)).expect("vip");
+    let r = vrrp::Repr { version: vrrp::Version::V3, vrid: 61, priority: 150, adver_int_cs: 100, auth: vrrp::Auth::None, addresses: vec![IpAddr::V6(ll_vip), IpAddr::V6(vip6)] };
+    let msg = r.to_bytes(&vrrp::Carrier { src: peer6.into(), dst: vrrp::MCAST_V6.into() }, vrrp::ChecksumMode::PseudoHeader);
+    let ipv6 = |next: u8, src: Ipv6Addr, dst: Ipv6Addr, payload: &[u8]| {
+        let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12];
+        f.extend_from_slice(&PEER_MAC);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[next, 255]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        f.extend_from_slice(payload);
+        f
+    };
+    let o = vip6.octets();
+    let snm = Ipv6Addr::from([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15]]);
+    let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    ns.extend_from_slice(&o);
+    ns.extend_from_slice(&[1, 1]);
+    ns.extend_from_slice(&PEER_MAC);
+    let c = checksum::fold(checksum::ones_complement_sum(&ns, checksum::pseudo_header_v6(peer6, snm, 58, 32)));
+    ns[2..4].copy_from_slice(&c.to_be_bytes());
+    (ipv6(112, peer6, vrrp::MCAST_V6, &msg), ipv6(58, peer6, snm, &ns))
 }
 
 fn proc_stat(pid: u32) -> Option<(f64, u64)> {

@@ -2,7 +2,7 @@
 //! the agent's slow-path validator (`vrrp_agent::rx::validate`) get the same frames and the
 //! same instance data, and must reach the same verdict with the same reason: a table of valid
 //! and forged frames covering every `DropReason`, then seeded random mutations of them.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::{
     prelude::*,
@@ -10,10 +10,10 @@ use proptest::{
 };
 use vrrp_agent::{
     dataplane::{Dataplane, KernelLogLevel},
-    rx::validate::{PassReason, RuleTable, Verdict, validate},
+    rx::validate::{PassReason, RuleTable, Verdict, validate, validate_ipv6_packet},
     wire::{self, checksum, vrrp},
 };
-use vrrp_common::{AF_INET, DropReason, GlobalStats, VridConfig, VridKey, flags, state};
+use vrrp_common::{AF_INET, AF_INET6, DropReason, GlobalStats, VridConfig, VridKey, flags, state};
 use vrrp_tests::require_root;
 
 const XDP_DROP: u32 = 1;
@@ -194,10 +194,12 @@ enum Observed {
 
 /// The validator's verdict in the same terms, for a frame XDP can judge (IPv4 without options).
 fn user_verdict(rules: &RuleTable, frame: &[u8]) -> Observed {
-    if frame.get(12..14) != Some(&[0x08, 0x00][..]) {
-        return Observed::Pass(None);
-    }
-    match validate(&frame[14..], IFINDEX, rules) {
+    let verdict = match frame.get(12..14) {
+        Some([0x08, 0x00]) => validate(&frame[14..], IFINDEX, rules),
+        Some([0x86, 0xdd]) => validate_ipv6_packet(&frame[14..], IFINDEX, rules),
+        _ => return Observed::Pass(None),
+    };
+    match verdict {
         Verdict::Pass(PassReason::UnknownVrid) => Observed::Pass(Some(PassReason::UnknownVrid)),
         Verdict::Pass(_) => Observed::Pass(None),
         Verdict::Accept(a) => Observed::Accept { interval_mismatch: a.interval_mismatch },
@@ -217,10 +219,11 @@ fn compare(dp: &Dataplane, rules: &RuleTable, what: &str, frame: &[u8]) -> Resul
     if xdp != user {
         return Err(format!("{what}: XDP {xdp:?}, userspace {user:?}"));
     }
-    if let (Observed::Accept { .. }, Verdict::Accept(a)) = (&xdp, validate(&frame[14..], IFINDEX, rules)) {
+    let judged = if frame.get(12..14) == Some(&[0x86, 0xdd][..]) { validate_ipv6_packet(&frame[14..], IFINDEX, rules) } else { validate(&frame[14..], IFINDEX, rules) };
+    if let (Observed::Accept { .. }, Verdict::Accept(a)) = (&xdp, judged) {
         let rec = dp.record(&a.key).ok_or_else(|| format!("{what}: accepted without a record"))?;
         let r = a.record;
-        if (rec.src_v4, rec.priority, rec.adver_int_cs, rec.version, rec.count_addrs) != (r.src_v4, r.priority, r.adver_int_cs, r.version, r.count_addrs) {
+        if (rec.src_v4, rec.src_v6, rec.priority, rec.adver_int_cs, rec.version, rec.count_addrs) != (r.src_v4, r.src_v6, r.priority, r.adver_int_cs, r.version, r.count_addrs) {
             return Err(format!("{what}: XDP recorded {rec:?}, userspace {r:?}"));
         }
     }
@@ -232,7 +235,8 @@ fn load(test: &str) -> Option<(Dataplane, RuleTable)> {
         return None;
     }
     let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
-    let rules = setup(&mut dp);
+    let mut rules = setup(&mut dp);
+    v6::setup(&mut dp, &mut rules);
     Some((dp, rules))
 }
 
@@ -326,4 +330,234 @@ fn random_mutations_get_the_same_verdicts() {
     let seen = seen.into_inner();
     println!("verdicts over the mutations: {seen:?}");
     assert!(seen.len() >= 12, "the mutations reach many verdicts: {seen:?}");
+}
+
+/// VRRPv3 over IPv6: the same two implementations, the same verdicts, on IPv6 frames (the
+/// IPv4 and IPv6 instances live side by side in the same maps, as on a mixed interface).
+mod v6 {
+    use super::*;
+
+    pub const US6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    pub const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    pub const VIP6_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x100);
+    pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    pub const EXCLUDED6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+    pub const UUS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    pub const UPEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    /// The same VRIDs as the IPv4 instances where both exist: the family tells them apart.
+    pub const M6: u8 = V3;
+    pub const UNICAST6: u8 = UNICAST;
+    pub const SKIP6: u8 = SKIP;
+    pub const OWNER6: u8 = OWNER;
+
+    pub fn key6(vrid: u8) -> VridKey {
+        VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET6 }
+    }
+
+    pub fn setup(dp: &mut Dataplane, table: &mut RuleTable) {
+        let base = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v6: US6.octets(), ..VridConfig::default() };
+        let ours = [VIP6_LL.octets(), VIP6.octets()];
+        let excluded = [EXCLUDED6.octets()];
+        let instances: [(u8, VridConfig, &[[u8; 16]]); 4] = [
+            (M6, base, &[]),
+            (UNICAST6, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, primary_v6: UUS6.octets(), ..base }, &[UPEER6.octets()]),
+            (SKIP6, VridConfig { flags: flags::SKIP_CHECK_ADV_ADDR, ..base }, &[]),
+            (OWNER6, VridConfig { flags: flags::OWNER, ..base }, &[]),
+        ];
+        for (vrid, cfg, peers) in instances {
+            table.insert_v6(key6(vrid), cfg, &ours, &excluded, peers);
+            let cfg = table.configs[&key6(vrid)];
+            dp.set_vrid_addrs_v6(key6(vrid), &ours, &excluded, peers).expect("addrs");
+            dp.init_vrid(key6(vrid), cfg).expect("config");
+        }
+    }
+
+    pub fn advert6(vrid: u8) -> vrrp::Repr {
+        vrrp::Repr {
+            version: vrrp::Version::V3,
+            vrid,
+            priority: 150,
+            adver_int_cs: 100,
+            auth: vrrp::Auth::None,
+            addresses: vec![IpAddr::V6(VIP6_LL), IpAddr::V6(VIP6)],
+        }
+    }
+
+    /// Ethernet + IPv6 (no extension headers) + the VRRP message with the pseudo-header
+    /// checksum, as a router sends it.
+    pub fn frame6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, r: &vrrp::Repr) -> Vec<u8> {
+        let msg = r.to_bytes(&vrrp::Carrier { src: src.into(), dst: dst.into() }, vrrp::ChecksumMode::PseudoHeader);
+        let dst_mac = if dst.octets()[0] == 0xff {
+            let o = dst.octets();
+            [0x33, 0x33, o[12], o[13], o[14], o[15]]
+        } else {
+            [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]
+        };
+        let mut f = dst_mac.to_vec();
+        f.extend_from_slice(&MAC);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[112, hop_limit]);
+        f.extend_from_slice(&src.octets());
+        f.extend_from_slice(&dst.octets());
+        f.extend_from_slice(&msg);
+        f
+    }
+
+    pub fn good6(vrid: u8) -> Vec<u8> {
+        if vrid == UNICAST6 { frame6(UPEER6, UUS6, 255, &advert6(vrid)) } else { frame6(PEER6, vrrp::MCAST_V6, 255, &advert6(vrid)) }
+    }
+
+    /// Recomputes the VRRP checksum of an IPv6 frame (pseudo-header from the frame).
+    pub fn fix6(f: &mut [u8]) {
+        let len = usize::from(u16::from_be_bytes([f[18], f[19]]));
+        let end = (54 + len).min(f.len());
+        if end < 62 {
+            return;
+        }
+        let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&f[at..at + 16]).expect("16 bytes"));
+        let (src, dst) = (addr(22), addr(38));
+        f[60..62].copy_from_slice(&[0, 0]);
+        let ph = checksum::pseudo_header_v6(src, dst, 112, len as u32);
+        let c = checksum::fold(checksum::ones_complement_sum(&f[54..end], ph));
+        f[60..62].copy_from_slice(&c.to_be_bytes());
+    }
+
+    pub fn table6() -> Vec<(&'static str, Vec<u8>, Expect)> {
+        use DropReason as R;
+        use Expect::{Accept, Drop, Pass};
+        let ed = |vrid: u8, e: &dyn Fn(&mut Vec<u8>)| {
+            let mut f = good6(vrid);
+            e(&mut f);
+            fix6(&mut f);
+            f
+        };
+        let with = |r: vrrp::Repr| frame6(PEER6, vrrp::MCAST_V6, 255, &r);
+        let mut reordered = advert6(M6);
+        reordered.addresses.reverse();
+        let mut three = advert6(M6);
+        three.addresses.push(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102)));
+        let mut foreign = advert6(M6);
+        foreign.addresses = (1..=90u16).map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i))).collect();
+        let mut too_many = foreign.clone();
+        too_many.addresses.push(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 91)));
+        let mut with_excluded = advert6(M6);
+        with_excluded.addresses[1] = IpAddr::V6(EXCLUDED6);
+        let mut twice = advert6(M6);
+        twice.addresses[1] = IpAddr::V6(VIP6_LL);
+        let mut unknown = advert6(M6);
+        unknown.vrid = 99;
+        let mut long = advert6(M6);
+        long.adver_int_cs = 4095;
+        let mut skip_foreign = foreign.clone();
+        skip_foreign.vrid = SKIP6;
+        vec![
+            ("v6: valid", good6(M6), Accept),
+            ("v6: from a global address (keepalived accepts it)", frame6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9), vrrp::MCAST_V6, 255, &advert6(M6)), Accept),
+            ("v6: addresses in another order", with(reordered), Accept),
+            ("v6: interval 4095 (learned, counted)", with(long), Accept),
+            ("v6: unicast, routed (hop limit 60)", frame6(UPEER6, UUS6, 60, &advert6(UNICAST6)), Accept),
+            ("v6: skip_check_adv_addr, 90 foreign addresses", with(skip_foreign), Accept),
+            ("v6: to the owner (heard, so it can re-assert)", good6(OWNER6), Accept),
+            ("v6: unknown VRID", with(unknown), Pass),
+            ("v6: 91 addresses (judged by the slow path)", with(too_many), Pass),
+            ("v6: hop-by-hop header", edit(good6(M6), |f| f[20] = 0), Pass),
+            ("v6: ICMPv6 echo", edit(good6(M6), |f| { f[20] = 58; f[54] = 128 }), Pass),
+            ("v6: VRRP header cut", good6(M6)[..58].to_vec(), Drop(R::Truncated)),
+            ("v6: hop limit 254", edit(good6(M6), |f| f[21] = 254), Drop(R::Ttl)),
+            ("v6: VRRPv2 over IPv6", ed(M6, &|f| f[54] = 0x21), Drop(R::Version)),
+            ("v6: type 2", ed(M6, &|f| f[54] = 0x32), Drop(R::Type)),
+            ("v6: bad checksum", edit(good6(M6), |f| f[61] ^= 1), Drop(R::Checksum)),
+            ("v6: checksum without the pseudo-header", edit(good6(M6), |f| {
+                f[60..62].copy_from_slice(&[0, 0]);
+                let c = checksum::fold(checksum::ones_complement_sum(&f[54..], 0));
+                f[60..62].copy_from_slice(&c.to_be_bytes());
+            }), Drop(R::Checksum)),
+            ("v6: interval 0", ed(M6, &|f| { f[58] = 0; f[59] = 0 }), Drop(R::BadInterval)),
+            ("v6: count 1 with 3 addresses", edit(with(three), |f| { f[57] = 1; fix6(f) }), Drop(R::Length)),
+            ("v6: count 3 with 2 addresses", ed(M6, &|f| f[57] = 3), Drop(R::Truncated)),
+            ("v6: payload length past the frame", edit(good6(M6), |f| f[19] += 16), Drop(R::Truncated)),
+            ("v6: count 0", ed(M6, &|f| f[57] = 0), Drop(R::AddrCountZero)),
+            ("v6: unicast to someone else", frame6(UPEER6, Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9), 255, &advert6(UNICAST6)), Drop(R::WrongDestination)),
+            ("v6: multicast instance, another group", frame6(PEER6, "ff02::1".parse().expect("addr"), 255, &advert6(M6)), Drop(R::WrongDestination)),
+            ("v6: multicast to a unicast instance", frame6(UPEER6, vrrp::MCAST_V6, 255, &advert6(UNICAST6)), Drop(R::MulticastToUnicast)),
+            ("v6: unicast to a multicast instance", frame6(PEER6, US6, 255, &advert6(M6)), Drop(R::UnicastToMulticast)),
+            ("v6: source ::", frame6(Ipv6Addr::UNSPECIFIED, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::MartianSource)),
+            ("v6: source ::1", frame6(Ipv6Addr::LOCALHOST, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::MartianSource)),
+            ("v6: source ff02::5", frame6("ff02::5".parse().expect("addr"), vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::MartianSource)),
+            ("v6: source IPv4-mapped", frame6("::ffff:198.18.0.2".parse().expect("addr"), vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::MartianSource)),
+            ("v6: source = a VIP", frame6(VIP6, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::SourceIsVip)),
+            ("v6: source = an excluded VIP", frame6(EXCLUDED6, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::SourceIsVip)),
+            ("v6: source = us", frame6(US6, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::SourceIsSelf)),
+            ("v6: unicast from a stranger", frame6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3), UUS6, 255, &advert6(UNICAST6)), Drop(R::UnknownPeer)),
+            ("v6: foreign cluster, 90 addresses", with(foreign), Drop(R::AddrList)),
+            ("v6: an excluded VIP advertised", with(with_excluded), Drop(R::AddrList)),
+            ("v6: one of ours twice", with(twice), Drop(R::AddrList)),
+        ]
+    }
+}
+
+#[test]
+fn the_ipv6_table_gets_the_same_verdicts() {
+    let Some((dp, rules)) = load("the_ipv6_table_gets_the_same_verdicts") else { return };
+    let mut covered = std::collections::HashSet::new();
+    for (what, frame, expect) in v6::table6() {
+        let got = compare(&dp, &rules, what, &frame).unwrap_or_else(|e| panic!("{e}"));
+        let ok = match (expect, &got) {
+            (Expect::Accept, Observed::Accept { .. }) | (Expect::Pass, Observed::Pass(_)) => true,
+            (Expect::Drop(r), Observed::Drop(g)) => r == *g,
+            _ => false,
+        };
+        assert!(ok, "{what}: expected {expect:?}, both said {got:?}");
+        if let Expect::Drop(r) = expect {
+            covered.insert(r);
+        }
+    }
+    // Every reason but the IPv4 header checksum and VRRPv2's authentication and interval.
+    let v4_only = [DropReason::IpChecksum, DropReason::AuthType, DropReason::AuthPass, DropReason::Interval];
+    let missing: Vec<_> = DropReason::ALL.iter().filter(|r| !covered.contains(r) && !v4_only.contains(r)).collect();
+    assert!(missing.is_empty(), "drop reasons without an IPv6 frame in the table: {missing:?}");
+    // The accepted one is recorded under the IPv6 key with its IPv6 source.
+    let rec = dp.record(&v6::key6(v6::M6)).expect("recorded");
+    assert_eq!(rec.src(AF_INET6), IpAddr::V6(v6::PEER6), "the last accepted advert of that instance");
+    assert_eq!(rec.src_v4, [0; 4]);
+}
+
+/// Seeded random mutations of the IPv6 frames, as for IPv4.
+#[test]
+fn random_ipv6_mutations_get_the_same_verdicts() {
+    let Some((dp, rules)) = load("random_ipv6_mutations_get_the_same_verdicts") else { return };
+    let frames: Vec<Vec<u8>> = v6::table6().into_iter().map(|(_, f, _)| f).collect();
+    let n = frames.len();
+    let strategy = (0..n, proptest::collection::vec((0usize..110, any::<u8>()), 1..4), any::<bool>(), 0usize..6);
+    let config = Config { cases: 2000, failure_persistence: None, ..Config::default() };
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[9u8; 32]);
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
+    let result = runner.run(&strategy, |(i, edits, fix, cut)| {
+        let mut f = frames[i].clone();
+        for (at, b) in edits {
+            if let Some(x) = f.get_mut(at) {
+                *x = b;
+            }
+        }
+        if fix && f.len() > 62 {
+            v6::fix6(&mut f);
+        }
+        let keep = f.len().saturating_sub(cut * 5).max(14);
+        f.truncate(keep);
+        let got = compare(&dp, &rules, "v6 mutation", &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
+        let kind = match got {
+            Observed::Drop(r) => r.counter_name().to_string(),
+            other => format!("{other:?}"),
+        };
+        *seen.borrow_mut().entry(kind).or_default() += 1;
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let seen = seen.into_inner();
+    println!("verdicts over the IPv6 mutations: {seen:?}");
+    assert!(seen.len() >= 10, "the mutations reach many verdicts: {seen:?}");
 }

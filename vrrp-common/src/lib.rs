@@ -59,6 +59,15 @@ pub mod names {
     pub const PROC_EVENTS_LOST: &str = "PROC_EVENTS_LOST";
     /// index 0 → `AgentLease`: the agent's liveness lease, which fences the datapath.
     pub const AGENT_LEASE: &str = "AGENT_LEASE";
+    /// `VridAddrKeyV6` → `VridAddr`: `VRID_ADDRS` for IPv6 instances.
+    pub const VRID_ADDRS_V6: &str = "VRID_ADDRS_V6";
+    /// `VridAddrKeyV6` → `VridPeer`: `VRID_PEERS` for IPv6 instances.
+    pub const VRID_PEERS_V6: &str = "VRID_PEERS_V6";
+    /// `VridKey` → `AddrListV6`: `VRID_ADDR_LIST` for IPv6 instances.
+    pub const VRID_ADDR_LIST_V6: &str = "VRID_ADDR_LIST_V6";
+    /// `VipKeyV6` → `VipValue`: the IPv6 VIPs this host owns now (neighbour solicitations
+    /// for them are answered).
+    pub const OWNED_VIPS_V6: &str = "OWNED_VIPS_V6";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -67,8 +76,14 @@ pub const MAX_VIPS: u32 = 4096;
 pub const MAX_ADDRS_V4: u32 = 255;
 /// Entries of `VRID_ADDRS` and `VRID_PEERS` (all instances together).
 pub const MAX_VRID_ADDRS: u32 = 8192;
+/// Most addresses an IPv6 advert judged in XDP can carry: what fits a 1500-byte MTU
+/// ((1500 - 40 - 8) / 16). An advert naming more (only on a jumbo-frame link) is passed to the
+/// stack and judged by the agent's slow path, which has no such limit.
+pub const MAX_ADDRS_V6: u32 = 90;
 /// The VRRP IPv4 multicast group, 224.0.0.18, bytes in wire order.
 pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
+/// The VRRP IPv6 multicast group, ff02::12, bytes in wire order.
+pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
 pub const EVENTS_BYTES: u32 = 64 * 1024;
 /// Size of the `VIP_CONFLICTS` ring buffer (128 events; XDP sends at most one per VIP per
 /// `VIP_CONFLICT_EVENT_GAP_NS`, the rest are only counted).
@@ -112,7 +127,8 @@ pub mod flags {
     /// Check the v2 PASS authentication string.
     pub const AUTH_PASS: u32 = 2;
     /// A unicast instance (`unicast_peer`s configured): adverts must be addressed to
-    /// `VridConfig::primary_v4`, not to 224.0.0.18, and need not have TTL 255.
+    /// `VridConfig::primary_v4` (IPv6: `primary_v6`), not to 224.0.0.18 (ff02::12), and need
+    /// not have TTL (hop limit) 255.
     pub const UNICAST: u32 = 4;
     /// `vrrp_check_unicast_src`: a unicast instance accepts adverts only from its peers.
     pub const CHECK_UNICAST_SRC: u32 = 8;
@@ -144,6 +160,9 @@ pub struct VridConfig {
     pub primary_v4: [u8; 4],
     /// How many addresses our adverts carry (the `VRID_ADDRS` entries of kind ADVERTISED).
     pub count_addrs: u32,
+    /// IPv6 instances (`VridKey::family` `AF_INET6`): our source address (the interface's
+    /// link-local address, or `unicast_src_ip`), wire order; what `primary_v4` is for IPv4.
+    pub primary_v6: [u8; 16],
 }
 
 impl VridConfig {
@@ -181,6 +200,25 @@ pub struct VridAddrKey {
 impl VridAddrKey {
     pub const fn new(key: VridKey, addr_v4: [u8; 4]) -> Self {
         VridAddrKey { ifindex: key.ifindex, vrid: key.vrid, family: key.family, addr_v4 }
+    }
+}
+
+/// Key of `VRID_ADDRS_V6` and `VRID_PEERS_V6`: an IPv6 address of one instance. IPv6 has
+/// maps of its own rather than a 16-byte field in the IPv4 keys: IPv4 keys stay 12 bytes,
+/// and `bpftool map dump` shows each family's addresses in a field named for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VridAddrKeyV6 {
+    pub ifindex: u32,
+    pub vrid: u16,
+    pub family: u16,
+    /// IPv6 address, bytes in wire order.
+    pub addr_v6: [u8; 16],
+}
+
+impl VridAddrKeyV6 {
+    pub const fn new(key: VridKey, addr_v6: [u8; 16]) -> Self {
+        VridAddrKeyV6 { ifindex: key.ifindex, vrid: key.vrid, family: key.family, addr_v6 }
     }
 }
 
@@ -236,6 +274,40 @@ impl AddrList {
     }
 }
 
+/// Value of `VRID_ADDR_LIST_V6`: our advertised IPv6 addresses in advert order (the first
+/// `count`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrListV6 {
+    pub count: u32,
+    /// IPv6 addresses, bytes in wire order.
+    pub addrs_v6: [[u8; 16]; MAX_ADDRS_V6 as usize],
+}
+
+impl Default for AddrListV6 {
+    fn default() -> Self {
+        AddrListV6 { count: 0, addrs_v6: [[0; 16]; MAX_ADDRS_V6 as usize] }
+    }
+}
+
+impl AddrListV6 {
+    /// The first `MAX_ADDRS_V6` of `addrs`.
+    pub fn new(addrs: &[[u8; 16]]) -> Self {
+        let mut l = AddrListV6::default();
+        for (slot, a) in l.addrs_v6.iter_mut().zip(addrs) {
+            *slot = *a;
+            l.count += 1;
+        }
+        l
+    }
+
+    /// Whether `packet_addrs` (16 bytes each) is exactly our list, in our order.
+    pub fn same_in_order(&self, packet_addrs: &[u8]) -> bool {
+        packet_addrs.len() == 16 * self.count as usize
+            && packet_addrs.chunks_exact(16).zip(&self.addrs_v6).all(|(p, a)| p == a)
+    }
+}
+
 /// Value of `VRID_PEERS` (its presence is what matters).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -263,6 +335,19 @@ pub struct AdvertRecord {
     /// applies ring-buffer events in this order. 64 bits: BPF atomics are 64-bit wide, and it
     /// never wraps.
     pub seq: u64,
+    /// IPv6 instances: the source address (`src_v4` is then 0.0.0.0), wire order.
+    pub src_v6: [u8; 16],
+}
+
+impl AdvertRecord {
+    /// The advert's source address, for an instance of `family` (`VridKey::family`).
+    pub fn src(&self, family: u16) -> core::net::IpAddr {
+        if family == AF_INET6 {
+            core::net::IpAddr::V6(core::net::Ipv6Addr::from(self.src_v6))
+        } else {
+            core::net::IpAddr::V4(core::net::Ipv4Addr::from(self.src_v4))
+        }
+    }
 }
 
 /// Why an `AdvertEvent` was sent to userspace.
@@ -297,7 +382,8 @@ pub struct VridStats {
     /// Adverts seen for this VRID (valid or not).
     pub rx: u64,
     pub accepted: u64,
-    /// v3 over IPv4: accepted with the pseudo-header checksum (keepalived/FRR default).
+    /// v3: accepted with the pseudo-header checksum (over IPv4 keepalived/FRR's default; over
+    /// IPv6 always).
     pub v3_csum_pseudo: u64,
     /// v3 over IPv4: accepted with the plain checksum (RFC 9568, most vendors).
     pub v3_csum_plain: u64,
@@ -311,13 +397,19 @@ pub struct VridStats {
     pub interval_mismatch: u64,
     /// ARP frames from another MAC claiming one of this instance's VIPs (passed to the stack).
     pub vip_conflict: u64,
+    /// Neighbour advertisements XDP sent for this instance's IPv6 VIPs.
+    pub na_replies: u64,
 }
 
-/// Defines the drop reasons ONCE: the `DropReason` enum both validators return (the XDP
-/// program and the agent's slow path, `vrrp_agent::rx::validate`), and one `GlobalStats`
-/// counter per reason, in the same order. Adding a rule is one line here.
-macro_rules! drop_reasons {
-    ($( $(#[doc = $doc:literal])* $variant:ident => $field:ident, )*) => {
+/// Defines the counters ONCE: the traffic counters, then the drop reasons, from which come
+/// the `DropReason` enum both validators return (the XDP program and the agent's slow path,
+/// `vrrp_agent::rx::validate`), the `GlobalStats` fields (traffic counters first, then one per
+/// reason, in the same order) and their names. Adding a counter or a rule is one line here.
+macro_rules! counters {
+    (
+        counters { $( $(#[doc = $cdoc:literal])* $counter:ident, )* }
+        drops { $( $(#[doc = $doc:literal])* $variant:ident => $field:ident, )* }
+    ) => {
         /// Why an advert for a configured VRID was dropped. The order of the checks is the
         /// order documented on `vrrp_agent::rx::validate::validate`; both validators keep it,
         /// so they give the same reason for the same packet.
@@ -343,46 +435,17 @@ macro_rules! drop_reasons {
         #[repr(C)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
         pub struct GlobalStats {
-            /// VRRP (protocol 112, IPv4 without options, not a fragment) frames seen.
-            pub vrrp_rx: u64,
-            pub vrrp_accepted: u64,
-            /// A VRID not configured on this interface: counted and passed to the stack.
-            pub unknown_vrid: u64,
-            /// v3 adverts accepted with an interval different from ours (learned).
-            pub interval_mismatch: u64,
-            pub events_lost: u64,
-            pub arp_requests: u64,
-            pub arp_replies: u64,
-            /// ARP requests for an owned VIP not answered (dropped): sender IP in 224.0.0.0/4.
-            pub arp_drop_sender_multicast: u64,
-            /// ... sender IP 255.255.255.255.
-            pub arp_drop_sender_broadcast: u64,
-            /// ... sender IP in 127.0.0.0/8.
-            pub arp_drop_sender_loopback: u64,
-            /// ... Ethernet source or ARP sender MAC is broadcast/multicast (group bit set).
-            pub arp_drop_group_src_mac: u64,
-            /// ARP requests for an owned VIP sent unicast to another host's MAC: not
-            /// answered, passed (the stack drops them as PACKET_OTHERHOST; a bridge above
-            /// may forward them).
-            pub arp_other_host_dst: u64,
-            /// ARP probes (sender 0.0.0.0, RFC 5227) for an owned VIP, answered as Linux does.
-            pub arp_probe_replies: u64,
-            /// ARP frames from another MAC claiming one of our VIPs (counted, passed, and
-            /// reported to the agent through `VIP_CONFLICTS`).
-            pub vip_conflict: u64,
-            /// `VipConflictEvent`s that did not fit the ring buffer.
-            pub vip_conflict_events_lost: u64,
+            $( $(#[doc = $cdoc])* pub $counter: u64, )*
             $( $(#[doc = $doc])* pub $field: u64, )*
         }
 
         impl GlobalStats {
             /// Counter names in field order (every field is a u64).
             pub const COUNTER_NAMES: &'static [&'static str] = &[
-                "vrrp_rx", "vrrp_accepted", "unknown_vrid", "interval_mismatch", "events_lost",
-                "arp_requests", "arp_replies", "arp_drop_sender_multicast", "arp_drop_sender_broadcast",
-                "arp_drop_sender_loopback", "arp_drop_group_src_mac", "arp_other_host_dst",
-                "arp_probe_replies", "vip_conflict", "vip_conflict_events_lost", $(stringify!($field),)*
+                $(stringify!($counter),)* $(stringify!($field),)*
             ];
+            /// How many traffic counters precede the drop reasons.
+            pub const TRAFFIC_COUNTERS: usize = [$(stringify!($counter),)*].len();
 
             /// The counter of one drop reason.
             #[inline(always)]
@@ -401,8 +464,57 @@ macro_rules! drop_reasons {
     };
 }
 
-drop_reasons! {
-    /// Multicast instance: TTL is not 255 (unicast instances skip this check, as keepalived).
+counters! {
+  counters {
+    /// VRRP (protocol 112, IPv4 without options and not a fragment, or IPv6 without
+    /// extension headers) frames seen.
+    vrrp_rx,
+    vrrp_accepted,
+    /// A VRID not configured on this interface: counted and passed to the stack.
+    unknown_vrid,
+    /// v3 adverts accepted with an interval different from ours (learned).
+    interval_mismatch,
+    events_lost,
+    arp_requests,
+    arp_replies,
+    /// ARP requests for an owned VIP not answered (dropped): sender IP in 224.0.0.0/4.
+    arp_drop_sender_multicast,
+    /// ... sender IP 255.255.255.255.
+    arp_drop_sender_broadcast,
+    /// ... sender IP in 127.0.0.0/8.
+    arp_drop_sender_loopback,
+    /// ... Ethernet source or ARP sender MAC is broadcast/multicast (group bit set).
+    arp_drop_group_src_mac,
+    /// ARP requests for an owned VIP sent unicast to another host's MAC: not
+    /// answered, passed (the stack drops them as PACKET_OTHERHOST; a bridge above
+    /// may forward them).
+    arp_other_host_dst,
+    /// ARP probes (sender 0.0.0.0, RFC 5227) for an owned VIP, answered as Linux does.
+    arp_probe_replies,
+    /// ARP frames from another MAC claiming one of our VIPs (counted, passed, and
+    /// reported to the agent through `VIP_CONFLICTS`).
+    vip_conflict,
+    /// `VipConflictEvent`s that did not fit the ring buffer.
+    vip_conflict_events_lost,
+    /// IPv6 neighbour solicitations seen (ICMPv6 type 135, no extension headers).
+    ns_requests,
+    /// Neighbour advertisements sent (XDP_TX) for owned IPv6 VIPs, DAD answers included.
+    ns_replies,
+    /// ... of which answered a duplicate address detection probe (source ::, RFC 4861
+    /// §7.2.4: to ff02::1, Solicited flag clear).
+    ns_dad_replies,
+    /// Solicitations for an owned VIP that fail RFC 4861 §7.1.1 (hop limit not 255, ICMPv6
+    /// code or checksum, too short, an option of length 0, source :: with a source
+    /// link-layer address option or not sent to the solicited-node group): dropped.
+    ns_drop_invalid,
+    /// ... from a multicast IPv6 source or a group Ethernet source MAC: dropped.
+    ns_drop_group_src,
+    /// ... sent unicast to another host's MAC: passed, not answered (as ARP).
+    ns_other_host_dst,
+  }
+  drops {
+    /// Multicast instance: TTL (IPv6: hop limit) is not 255 (unicast instances skip this
+    /// check, as keepalived).
     Ttl => drop_ttl,
     /// VRRP version is not the instance's.
     Version => drop_version,
@@ -433,7 +545,8 @@ drop_reasons! {
     MulticastToUnicast => drop_mcast_to_unicast,
     /// A unicast advert for a multicast instance.
     UnicastToMulticast => drop_unicast_to_mcast,
-    /// Source 0.0.0.0, 127.0.0.0/8, multicast or 255.255.255.255.
+    /// Source 0.0.0.0, 127.0.0.0/8, multicast or 255.255.255.255 (IPv6: ::, ::1, ff00::/8 or
+    /// an IPv4-mapped address).
     MartianSource => drop_martian_src,
     /// Source is one of our VIPs.
     SourceIsVip => drop_src_is_vip,
@@ -443,6 +556,7 @@ drop_reasons! {
     UnknownPeer => drop_unknown_peer,
     /// Address count or list differs from ours (unless `vrrp_skip_check_adv_addr`).
     AddrList => drop_addr_list,
+  }
 }
 
 /// Whether a source address can never be a VRRP router's (keepalived's and the kernel's
@@ -451,6 +565,17 @@ drop_reasons! {
 pub const fn is_martian_source_v4(a: [u8; 4]) -> bool {
     let w = u32::from_be_bytes(a);
     w == 0 || a[0] == 127 || a[0] & 0xf0 == 0xe0 || w == u32::MAX
+}
+
+/// The IPv6 sources no VRRP router has (the kernel refuses most of them as well): ::
+/// (unspecified), ::1 (loopback), multicast (ff00::/8) and IPv4-mapped (::ffff:0:0/96).
+/// A source that is not link-local is accepted, as keepalived accepts it: RFC 5798 §5.1.2.1
+/// says a router sends from its link-local address, but §7.1 does not ask receivers to check.
+#[inline(always)]
+pub const fn is_martian_source_v6(a: [u8; 16]) -> bool {
+    let hi = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+    let lo = u64::from_be_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]);
+    a[0] == 0xff || (hi == 0 && (lo <= 1 || lo >> 32 == 0xffff))
 }
 
 /// Key of `OWNED_VIPS`.
@@ -462,7 +587,17 @@ pub struct VipKey {
     pub addr_v4: [u8; 4],
 }
 
-/// Value of `OWNED_VIPS`: what to answer ARP with.
+/// Key of `OWNED_VIPS_V6`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VipKeyV6 {
+    pub ifindex: u32,
+    /// IPv6 address, bytes in wire order.
+    pub addr_v6: [u8; 16],
+}
+
+/// Value of `OWNED_VIPS` and `OWNED_VIPS_V6`: what to answer ARP (neighbour solicitations)
+/// with.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct VipValue {
@@ -618,6 +753,9 @@ pub struct InstanceStatus {
     /// The interface name, NUL padded: `status` may run in another network namespace, where
     /// the ifindex means nothing.
     pub ifname: [u8; 16],
+    /// IPv6 instances: the current master's address (`master_v4` is then 0.0.0.0), ours when
+    /// Master, :: if unknown.
+    pub master_v6: [u8; 16],
 }
 
 impl InstanceStatus {
@@ -933,26 +1071,30 @@ mod user {
         )*};
     }
     pod!(VridKey, VridConfig, AdvertRecord, AdvertEvent, VridStats, GlobalStats, VipKey, VipValue, InstanceStatus, VridAddrKey, VridAddr, VridPeer, AddrList, VipConflictEvent, ProcEvent,
+        VridAddrKeyV6, AddrListV6, VipKeyV6,
         TrackerKey, TrackerStatus, PriorityReason, InstancePriority, AgentLease);
 }
 
 // No implicit padding anywhere: the sizes are the sums of the field sizes.
 const _: () = assert!(core::mem::size_of::<VridKey>() == 8);
-const _: () = assert!(core::mem::size_of::<VridConfig>() == 40);
+const _: () = assert!(core::mem::size_of::<VridConfig>() == 40 + 16);
 const _: () = assert!(core::mem::size_of::<VridAddrKey>() == 12);
+const _: () = assert!(core::mem::size_of::<VridAddrKeyV6>() == 8 + 16);
+const _: () = assert!(core::mem::size_of::<AddrListV6>() == 4 + 16 * MAX_ADDRS_V6 as usize);
+const _: () = assert!(core::mem::size_of::<VipKeyV6>() == 20);
 const _: () = assert!(core::mem::size_of::<VridAddr>() == 8);
 const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
 const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
-const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8);
+const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8 + 16);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
-const _: () = assert!(core::mem::size_of::<VridStats>() == 9 * 8);
+const _: () = assert!(core::mem::size_of::<VridStats>() == 10 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
-const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == 15 + DropReason::ALL.len());
+const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == GlobalStats::TRAFFIC_COUNTERS + DropReason::ALL.len());
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<AgentLease>() == 24);
 const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
-const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16);
+const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16 + 16);
 const _: () = assert!(core::mem::size_of::<ProcEvent>() == 4 * 4 + 8 + 16);
 const _: () = assert!(core::mem::size_of::<TrackerKey>() == 4 + TRACKER_NAME_LEN);
 const _: () = assert!(core::mem::size_of::<TrackerStatus>() == 8 + 8 * 8 + 8 * 4);
@@ -991,6 +1133,35 @@ mod tests {
         let k = TrackerKey::new(tracker_kind::PROCESS, &accents);
         assert!(k.name().starts_with(&"é".repeat(27)), "{}", k.name());
         assert_eq!(k.name().as_bytes()[54], b'~', "cut back to the boundary at 54");
+    }
+
+    #[test]
+    fn ipv6_martian_sources() {
+        let a = |s: &str| s.parse::<core::net::Ipv6Addr>().expect("address").octets();
+        for m in ["::", "::1", "ff02::12", "ff02::1", "::ffff:198.18.0.1"] {
+            assert!(is_martian_source_v6(a(m)), "{m}");
+        }
+        // keepalived accepts adverts from a source that is not link-local; so do we.
+        for ok in ["fe80::1", "2001:db8::1", "::2", "::1:0:0:1", "fe80::ffff:0:1"] {
+            assert!(!is_martian_source_v6(a(ok)), "{ok}");
+        }
+    }
+
+    #[test]
+    fn counter_names_follow_the_fields() {
+        let names = GlobalStats::COUNTER_NAMES;
+        assert_eq!(names[0], "vrrp_rx");
+        assert_eq!(names[GlobalStats::TRAFFIC_COUNTERS], DropReason::ALL[0].counter_name());
+        assert!(names.contains(&"ns_dad_replies"));
+        // Field order: setting one counter moves the u64 at its name's index.
+        let mut g = GlobalStats { ns_replies: 7, ..GlobalStats::default() };
+        *g.drop_counter_mut(DropReason::AddrList) = 9;
+        // SAFETY: GlobalStats is repr(C), all u64 fields.
+        let words: &[u64] = unsafe {
+            core::slice::from_raw_parts(&raw const g as *const u64, names.len())
+        };
+        assert_eq!(words[names.iter().position(|n| *n == "ns_replies").expect("named")], 7);
+        assert_eq!(words[names.iter().position(|n| *n == "drop_addr_list").expect("named")], 9);
     }
 
     #[test]

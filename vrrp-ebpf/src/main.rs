@@ -6,8 +6,11 @@
 //!   and the last accepted one is recorded for the agent's election. Only adverts that can
 //!   change a decision wake the agent (ring buffer); steady-state adverts cost userspace
 //!   nothing. Adverts for configured VRIDs are consumed (XDP_DROP) once recorded.
+//!   IPv6 (VRRPv3 to ff02::12, or to our address for unicast instances) is judged by the same
+//!   rules with the same drop reasons, from its own address maps.
 //! - ARP requests for a VIP this host owns on the receiving interface are turned into replies
-//!   in place and sent back with XDP_TX.
+//!   in place and sent back with XDP_TX; so are IPv6 neighbour solicitations for an owned IPv6
+//!   VIP (neighbour advertisements, RFC 4861 §7.2.4, with the Router flag of a VRRP master).
 //! - Everything else, including anything the parser does not fully understand, is passed.
 #![no_std]
 #![no_main]
@@ -30,6 +33,7 @@ use aya_ebpf::{
 use aya_log_ebpf::trace;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use vrrp_common::{
+    AF_INET6, MAX_ADDRS_V6, VRRP_GROUP_V6, AddrListV6, VipKeyV6, VridAddrKeyV6, is_martian_source_v6,
     AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
@@ -45,6 +49,14 @@ static VRID_ADDRS: HashMap<VridAddrKey, VridAddr, { MAX_VRID_ADDRS as usize }> =
 static VRID_PEERS: HashMap<VridAddrKey, VridPeer, { MAX_VRID_ADDRS as usize }> = HashMap::new();
 #[btf_map]
 static VRID_ADDR_LIST: HashMap<VridKey, AddrList, { MAX_VRIDS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_ADDRS_V6: HashMap<VridAddrKeyV6, VridAddr, { MAX_VRID_ADDRS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_PEERS_V6: HashMap<VridAddrKeyV6, VridPeer, { MAX_VRID_ADDRS as usize }> = HashMap::new();
+#[btf_map]
+static VRID_ADDR_LIST_V6: HashMap<VridKey, AddrListV6, { MAX_VRIDS as usize }> = HashMap::new();
+#[btf_map]
+static OWNED_VIPS_V6: HashMap<VipKeyV6, VipValue, { MAX_VIPS as usize }> = HashMap::new();
 #[btf_map]
 static ADVERT_RECORD: HashMap<VridKey, AdvertRecord, { MAX_VRIDS as usize }> = HashMap::new();
 #[btf_map]
@@ -162,6 +174,7 @@ fn try_vrrp_xdp(ctx: &XdpContext) -> Result<u32, ()> {
     match ethertype {
         ETH_P_IP => handle_ipv4(ctx),
         ETH_P_ARP => handle_arp(ctx),
+        ETH_P_IPV6 => handle_ipv6(ctx),
         _ => Ok(XDP_PASS),
     }
 }
@@ -180,7 +193,8 @@ fn count_drop(reason: DropReason) {
 /// slow path (a raw socket) judges it with the same rules.
 const L4: usize = ETH_HLEN + 20;
 
-#[inline(always)]
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+#[inline(never)]
 fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
     // One bounds check for the whole IPv4 header, one for the VRRP fixed header.
     // SAFETY: ptr_at checked that all 20 bytes are inside the packet.
@@ -218,7 +232,22 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
         // SAFETY: per-CPU value.
         unsafe { (*s).rx += 1 };
     }
-    match validate(ctx, &key, cfg, &ip, &hdr) {
+    account(ctx, &key, cfg, stats, validate(ctx, &key, cfg, &ip, &hdr));
+    Ok(XDP_DROP)
+}
+
+/// Counts a judged advert (globally and per VRID) and records an accepted one: the same for
+/// IPv4 and IPv6.
+#[inline(always)]
+fn account(
+    ctx: &XdpContext,
+    key: &VridKey,
+    cfg: &VridConfig,
+    stats: Option<*mut VridStats>,
+    verdict: Result<(AdvertRecord, bool), DropReason>,
+) {
+    let vrid = key.vrid;
+    match verdict {
         Ok((record, pseudo)) => {
             count!(vrrp_accepted);
             let mismatch = record.version == 3 && record.adver_int_cs != cfg.adver_int_cs;
@@ -241,7 +270,7 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
                     }
                 }
             }
-            record_advert(ctx, &key, cfg, record, stats);
+            record_advert(ctx, key, cfg, record, stats);
         }
         Err(reason) => {
             count_drop(reason);
@@ -252,7 +281,6 @@ fn handle_ipv4(ctx: &XdpContext) -> Result<u32, ()> {
             trace!(ctx, "vrrp: vrid {} dropped, reason {}", vrid, reason as u32);
         }
     }
-    Ok(XDP_DROP)
 }
 
 /// The receive checks (RFC 3768/5798 §7.1 and keepalived's), in THE order documented on
@@ -447,9 +475,20 @@ fn validate(
             count_addrs: count as u32,
             _pad: 0,
             seq: 0,
+            src_v6: no_src_v6(),
         },
         pseudo,
     ))
+}
+
+/// `AdvertRecord::src_v6` of an IPv4 advert: zero, from two u64 stores (a zeroed byte array
+/// is a memset, which BPF cannot call).
+#[inline(always)]
+fn no_src_v6() -> [u8; 16] {
+    let zero = [0u64, 0u64];
+    // SAFETY: a u64 on our stack; the volatile read keeps LLVM from seeing a constant.
+    let z = unsafe { core::ptr::read_volatile(&zero[0]) };
+    bytes6([z, z])
 }
 
 /// The address list as a set: each of the advert's addresses is one of our advertised ones,
@@ -539,7 +578,7 @@ fn record_advert(
         None => reasons |= event_reason::FIRST,
         Some(last) if last.ts_ns == 0 => reasons |= event_reason::FIRST,
         Some(last) => {
-            if last.src_v4 != record.src_v4 {
+            if last.src_v4 != record.src_v4 || map_addr6(&last.src_v6) != map_addr6(&record.src_v6) {
                 reasons |= event_reason::NEW_SOURCE;
             }
             if last.priority != record.priority {
@@ -561,6 +600,7 @@ fn record_advert(
         Some(p) => unsafe {
             (*p).ts_ns = record.ts_ns;
             (*p).src_v4 = record.src_v4;
+            (*p).src_v6 = record.src_v6;
             (*p).priority = record.priority;
             (*p).adver_int_cs = record.adver_int_cs;
             (*p).version = record.version;
@@ -616,7 +656,8 @@ static VIP_CONFLICT_LAST: HashMap<VipKey, u64, { MAX_VIPS as usize }> = HashMap:
 /// the stack ignores it as PACKET_OTHERHOST, and a bridge above this port may forward it).
 /// Sender 0.0.0.0 is an RFC 5227 probe and is answered as Linux answers it (`arp_process`):
 /// a unicast reply to the prober's MAC, target IP 0.0.0.0.
-#[inline(always)]
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+#[inline(never)]
 fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     let arp = ETH_HLEN;
     // Check: the whole header is there and it is Ethernet/IPv4.
@@ -772,6 +813,530 @@ fn write_raw32(ctx: &XdpContext, offset: usize, v: u32) -> Result<(), ()> {
     // SAFETY: bounds checked; unaligned write of plain bytes.
     unsafe { ptr_at_mut::<u32>(ctx, offset)?.write_unaligned(v) };
     Ok(())
+}
+
+// ---- IPv6 -------------------------------------------------------------------------------
+//
+// Addresses are handled as two u64 words holding the wire bytes (`Addr6`): they stay in
+// registers, where 16-byte arrays would be copied byte by byte through the stack (512 bytes
+// in all) and compared with memcmp, which BPF cannot call.
+
+const ETH_P_IPV6: u16 = 0x86dd;
+const IPV6_HLEN: usize = 40;
+const IPPROTO_ICMPV6: u8 = 58;
+/// Offsets of the IPv6 header fields.
+const IP6_PLEN: usize = ETH_HLEN + 4;
+const IP6_NEXT: usize = ETH_HLEN + 6;
+const IP6_HOPS: usize = ETH_HLEN + 7;
+const IP6_SRC: usize = ETH_HLEN + 8;
+const IP6_DST: usize = ETH_HLEN + 24;
+/// Offset of the VRRP message (or ICMPv6 message): Ethernet + an IPv6 header without
+/// extension headers. VRRP routers send none; a packet with them is passed to the stack,
+/// where the agent's slow path (a raw IPv6 socket, which gets the payload after them)
+/// judges it with the same rules.
+const L4_V6: usize = ETH_HLEN + IPV6_HLEN;
+/// Longest IPv6 VRRP message XDP judges: header + `MAX_ADDRS_V6` addresses (362 words).
+const MAX_VRRP_WORDS_V6: usize = (VRRP_HLEN + 16 * MAX_ADDRS_V6 as usize) / 4;
+
+/// An IPv6 address: its 16 wire bytes as two native u64s.
+type Addr6 = [u64; 2];
+
+#[inline(always)]
+const fn addr6(b: [u8; 16]) -> Addr6 {
+    [
+        u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        u64::from_ne_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+    ]
+}
+
+#[inline(always)]
+fn bytes6(a: Addr6) -> [u8; 16] {
+    // SAFETY: two u64s are 16 plain bytes, in memory order.
+    unsafe { core::mem::transmute::<Addr6, [u8; 16]>(a) }
+}
+
+/// An IPv6 address at `offset` in the packet.
+#[inline(always)]
+fn read_addr6(ctx: &XdpContext, offset: usize) -> Result<Addr6, ()> {
+    // SAFETY: ptr_at checked the 16 bytes are inside the packet; unaligned plain bytes.
+    Ok(unsafe { ptr_at::<Addr6>(ctx, offset)?.read_unaligned() })
+}
+
+/// An IPv6 address field of a map value.
+#[inline(always)]
+fn map_addr6(field: &[u8; 16]) -> Addr6 {
+    // SAFETY: a valid 16-byte field; unaligned read of plain bytes.
+    unsafe { (field as *const [u8; 16] as *const Addr6).read_unaligned() }
+}
+
+/// `N` bytes at a variable `offset` in the packet, copied by the kernel (bpf_xdp_load_bytes):
+/// offsets that depend on earlier lengths (the options of an NS) are bounds-checked by the
+/// helper, where a direct read's check is one LLVM may fold into earlier ones, leaving the
+/// verifier without its proof.
+#[inline(always)]
+fn load_bytes<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N], ()> {
+    let mut buf = [0u8; N];
+    // SAFETY: the helper writes at most N bytes into our buffer.
+    let rc = unsafe {
+        aya_ebpf::helpers::bpf_xdp_load_bytes(ctx.ctx, offset as u32, buf.as_mut_ptr() as *mut core::ffi::c_void, N as u32)
+    };
+    if rc != 0 {
+        return Err(());
+    }
+    Ok(buf)
+}
+
+#[inline(always)]
+fn write_addr6(ctx: &XdpContext, offset: usize, a: Addr6) -> Result<(), ()> {
+    // SAFETY: bounds checked; unaligned write of plain bytes.
+    unsafe { ptr_at_mut::<Addr6>(ctx, offset)?.write_unaligned(a) };
+    Ok(())
+}
+
+const GROUP_V6: Addr6 = addr6(VRRP_GROUP_V6);
+const ALL_NODES: Addr6 = addr6([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+/// The first byte of an address (the multicast test).
+#[inline(always)]
+fn first_byte(a: Addr6) -> u8 {
+    a[0].to_ne_bytes()[0]
+}
+
+/// The one's complement sum of an address, as 32-bit words in wire order.
+#[inline(always)]
+fn sum6(a: Addr6) -> u64 {
+    (a[0] & 0xffff_ffff) + (a[0] >> 32) + (a[1] & 0xffff_ffff) + (a[1] >> 32)
+}
+
+/// The IPv6 pseudo-header's sum (RFC 8200 §8.1): source, destination, upper-layer length
+/// (32 bits) and next header, each as it lies on the wire.
+#[inline(always)]
+fn pseudo_sum_v6(src: Addr6, dst: Addr6, len: u16, next_header: u8) -> u64 {
+    sum6(src)
+        + sum6(dst)
+        + u32::from_ne_bytes([0, 0, (len >> 8) as u8, len as u8]) as u64
+        + u32::from_ne_bytes([0, 0, 0, next_header]) as u64
+}
+
+#[inline(always)]
+fn handle_ipv6(ctx: &XdpContext) -> Result<u32, ()> {
+    ptr_at::<[u8; IPV6_HLEN]>(ctx, ETH_HLEN)?;
+    if read_u8(ctx, ETH_HLEN)? >> 4 != 6 {
+        return Ok(XDP_PASS);
+    }
+    match read_u8(ctx, IP6_NEXT)? {
+        IPPROTO_VRRP => handle_vrrp_v6(ctx),
+        IPPROTO_ICMPV6 => handle_ns(ctx),
+        // Extension headers included: the stack walks them, the slow path judges.
+        _ => Ok(XDP_PASS),
+    }
+}
+
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+#[inline(never)]
+fn handle_vrrp_v6(ctx: &XdpContext) -> Result<u32, ()> {
+    // SAFETY: ptr_at checked that the 8-byte VRRP fixed header is inside the packet.
+    let Ok(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, L4_V6).map(|p| unsafe { *p }) else {
+        count!(vrrp_rx);
+        count_drop(DropReason::Truncated);
+        return Ok(XDP_DROP);
+    };
+    // More addresses than a 1500-byte frame holds (a jumbo frame): the slow path judges it.
+    if hdr[3] as u32 > MAX_ADDRS_V6 {
+        return Ok(XDP_PASS);
+    }
+    count!(vrrp_rx);
+    let key = VridKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        vrid: hdr[1] as u16,
+        family: AF_INET6,
+    };
+    // SAFETY: whole-value reads; see handle_ipv4.
+    let Some(cfg) = (unsafe { VRID_CONFIG.get(&key) }) else {
+        count!(unknown_vrid);
+        return Ok(XDP_PASS);
+    };
+    let stats = VRID_STATS.get_ptr_mut(&key);
+    if let Some(s) = stats {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).rx += 1 };
+    }
+    account(ctx, &key, cfg, stats, validate_v6(ctx, &key, cfg, &hdr));
+    Ok(XDP_DROP)
+}
+
+/// The receive checks for VRRPv3 over IPv6, in the order of `validate` (IPv4) without its
+/// IPv4 header checksum, as `vrrp_agent::rx::validate::validate_v6` documents them.
+#[inline(always)]
+fn validate_v6(
+    ctx: &XdpContext,
+    key: &VridKey,
+    cfg: &VridConfig,
+    hdr: &[u8; VRRP_HLEN],
+) -> Result<(AdvertRecord, bool), DropReason> {
+    let trunc = |()| DropReason::Truncated;
+    let payload_len = read_be16(ctx, IP6_PLEN).map_err(trunc)? as usize;
+    let hop_limit = read_u8(ctx, IP6_HOPS).map_err(trunc)?;
+    let src = read_addr6(ctx, IP6_SRC).map_err(trunc)?;
+    let dst = read_addr6(ctx, IP6_DST).map_err(trunc)?;
+    let primary = map_addr6(&cfg.primary_v6);
+    // 2. Destination.
+    let unicast = cfg.flags & flags::UNICAST != 0;
+    if unicast {
+        if dst == GROUP_V6 {
+            return Err(DropReason::MulticastToUnicast);
+        }
+        if dst != primary {
+            return Err(DropReason::WrongDestination);
+        }
+    } else if dst != GROUP_V6 {
+        if first_byte(dst) == 0xff {
+            return Err(DropReason::WrongDestination);
+        }
+        return Err(DropReason::UnicastToMulticast);
+    }
+    // 3. Hop limit 255, multicast only.
+    if !unicast && hop_limit != 255 {
+        return Err(DropReason::Ttl);
+    }
+    // 4. Source.
+    let src_bytes = bytes6(src);
+    if is_martian_source_v6(src_bytes) {
+        return Err(DropReason::MartianSource);
+    }
+    if src == primary {
+        return Err(DropReason::SourceIsSelf);
+    }
+    let src_key = VridAddrKeyV6::new(*key, src_bytes);
+    // SAFETY: presence test only.
+    if unsafe { VRID_ADDRS_V6.get(&src_key) }.is_some() {
+        return Err(DropReason::SourceIsVip);
+    }
+    // 5. Unicast peers.
+    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 {
+        // SAFETY: presence test only.
+        if unsafe { VRID_PEERS_V6.get(&src_key) }.is_none() {
+            return Err(DropReason::UnknownPeer);
+        }
+    }
+    // 6. Version (only 3 exists over IPv6), type.
+    let ver_type = hdr[0];
+    let version = (ver_type >> 4) as u32;
+    if version != cfg.version || version != 3 {
+        return Err(DropReason::Version);
+    }
+    if ver_type & 0x0f != 1 {
+        return Err(DropReason::Type);
+    }
+    // 7. Address count and lengths.
+    let priority = hdr[2];
+    let count = hdr[3] as usize;
+    if count == 0 {
+        return Err(DropReason::AddrCountZero);
+    }
+    let needed = VRRP_HLEN + 16 * count;
+    let vrrp_len = payload_len;
+    if vrrp_len < needed || ctx.data() + L4_V6 + vrrp_len > ctx.data_end() {
+        return Err(DropReason::Truncated);
+    }
+    if vrrp_len > needed {
+        return Err(DropReason::Length);
+    }
+    // 8. A non-zero interval.
+    let adver_int_cs = u16::from_be_bytes([hdr[4], hdr[5]]) as u32 & 0x0fff;
+    if adver_int_cs == 0 {
+        return Err(DropReason::BadInterval);
+    }
+    // 9. Checksum, always with the IPv6 pseudo-header (RFC 5798 §5.2.8).
+    let words = vrrp_len / 4;
+    let mut sum: u64 = pseudo_sum_v6(src, dst, vrrp_len as u16, IPPROTO_VRRP);
+    for i in 0..MAX_VRRP_WORDS_V6 {
+        if i >= words {
+            break;
+        }
+        sum += read_raw32(ctx, L4_V6 + i * 4).map_err(trunc)? as u64;
+    }
+    if fold(sum) != 0xffff {
+        return Err(DropReason::Checksum);
+    }
+    // 10. The address list.
+    if cfg.flags & flags::SKIP_CHECK_ADV_ADDR == 0 {
+        if count as u32 != cfg.count_addrs {
+            return Err(DropReason::AddrList);
+        }
+        // SAFETY: whole-value reads of a map value.
+        let in_order = match unsafe { VRID_ADDR_LIST_V6.get(key) } {
+            Some(list) if list.count as usize == count => {
+                let mut same = true;
+                for i in 0..MAX_ADDRS_V6 as usize {
+                    if i >= count {
+                        break;
+                    }
+                    let a = read_addr6(ctx, L4_V6 + VRRP_HLEN + i * 16).map_err(trunc)?;
+                    if a != map_addr6(&list.addrs_v6[i]) {
+                        same = false;
+                        break;
+                    }
+                }
+                same
+            }
+            _ => false,
+        };
+        if !in_order {
+            check_addr_set_v6(ctx, key, count)?;
+        }
+    }
+    // SAFETY: plain integer helper.
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
+    Ok((
+        AdvertRecord {
+            ts_ns,
+            src_v4: [0; 4],
+            priority: priority as u32,
+            adver_int_cs,
+            version,
+            count_addrs: count as u32,
+            _pad: 0,
+            seq: 0,
+            src_v6: src_bytes,
+        },
+        true,
+    ))
+}
+
+/// `check_addr_set` for IPv6: each address is one of our advertised ones, none twice.
+#[inline(always)]
+fn check_addr_set_v6(ctx: &XdpContext, key: &VridKey, count: usize) -> Result<(), DropReason> {
+    let Some(seen) = SEEN.get_ptr_mut(0) else {
+        return Err(DropReason::AddrList);
+    };
+    // SAFETY: per-CPU scratch value; volatile against a memset (see check_addr_set).
+    unsafe {
+        let w = &raw mut (*seen).words;
+        for i in 0..4 {
+            core::ptr::write_volatile(&raw mut (*w)[i], 0);
+        }
+    }
+    for i in 0..MAX_ADDRS_V6 as usize {
+        if i >= count {
+            break;
+        }
+        let addr = read_addr6(ctx, L4_V6 + VRRP_HLEN + i * 16).map_err(|()| DropReason::Truncated)?;
+        let k = VridAddrKeyV6::new(*key, bytes6(addr));
+        // SAFETY: whole-value read of a map value.
+        let Some(a) = (unsafe { VRID_ADDRS_V6.get(&k) }) else {
+            return Err(DropReason::AddrList);
+        };
+        if a.kind != addr_kind::ADVERTISED {
+            return Err(DropReason::AddrList);
+        }
+        let idx = (a.index & 0xff) as usize;
+        let bit = 1u64 << (idx & 63);
+        // SAFETY: idx >> 6 < 4: inside the scratch value.
+        let w = unsafe { &mut (*seen).words[idx >> 6] };
+        if *w & bit != 0 {
+            return Err(DropReason::AddrList);
+        }
+        *w |= bit;
+    }
+    Ok(())
+}
+
+// ICMPv6 neighbour discovery (RFC 4861), offsets from the start of the ICMPv6 message.
+const ICMPV6_NS: u8 = 135;
+const ICMPV6_NA: u8 = 136;
+/// Type, code, checksum, reserved (NS) or flags (NA), target.
+const ND_HLEN: usize = 24;
+const ND_TARGET: usize = 8;
+const ND_OPT_SLLA: u8 = 1;
+const ND_OPT_TLLA: u8 = 2;
+/// Longest solicitation judged here (header and up to 13 options of 8 bytes: a real one
+/// carries one or two); a longer one is passed to the stack, which answers it.
+const MAX_NS_LEN: usize = 128;
+/// The advertisement we send: header + a target link-layer address option.
+const NA_LEN: usize = ND_HLEN + 8;
+/// NA flags (RFC 4861 §4.4): Router (a VRRP master is one, RFC 5798 §6.4.3), Solicited,
+/// Override.
+const NA_ROUTER: u8 = 0x80;
+const NA_SOLICITED: u8 = 0x40;
+const NA_OVERRIDE: u8 = 0x20;
+
+/// Neighbour solicitations: answers one for an owned IPv6 VIP in place, as Linux's
+/// `ndisc_recv_ns` answers for its own addresses: check (an NS whose target is a VIP we own
+/// here), validate (RFC 4861 §7.1.1), prepare and respond (XDP_TX). The decision to answer is
+/// taken only here, like ARP's in `handle_arp`.
+///
+/// Not answered: an NS that fails §7.1.1 (dropped, `ns_drop_invalid`; the stack would
+/// discard it too), one from a multicast IPv6 source or a group Ethernet source MAC (dropped,
+/// `ns_drop_group_src`), one unicast to another host's MAC (passed, `ns_other_host_dst`), one
+/// whose destination is neither the VIP nor its solicited-node group (passed), and anything
+/// not fully understood (passed: the stack answers for the VIP, which is on the interface).
+/// A duplicate address detection probe (source ::) is answered to ff02::1 with the Solicited
+/// flag clear (§7.2.4).
+// A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
+#[inline(never)]
+fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
+    // Check: an NS whose target we own on this interface.
+    if read_u8(ctx, L4_V6)? != ICMPV6_NS {
+        return Ok(XDP_PASS);
+    }
+    count!(ns_requests);
+    let target = read_addr6(ctx, L4_V6 + ND_TARGET)?;
+    let ifindex = ctx.ingress_ifindex() as u32;
+    let vip_key = VipKeyV6 { ifindex, addr_v6: bytes6(target) };
+    // SAFETY: whole-value read.
+    let Some(vip) = (unsafe { OWNED_VIPS_V6.get(&vip_key) }) else {
+        return Ok(XDP_PASS);
+    };
+    let mac_hi = vip.mac_hi;
+    let mac_lo = vip.mac_lo;
+    let vrid = vip.vrid;
+
+    // Validate.
+    let src = read_addr6(ctx, IP6_SRC)?;
+    let dst = read_addr6(ctx, IP6_DST)?;
+    if first_byte(src) == 0xff || read_u8(ctx, 6)? & 1 != 0 {
+        count!(ns_drop_group_src);
+        return Ok(XDP_DROP);
+    }
+    let eth_dst_hi = read_raw32(ctx, 0)?;
+    let eth_dst_lo = read_raw16(ctx, 4)?;
+    if eth_dst_hi.to_ne_bytes()[0] & 1 == 0 && (eth_dst_hi != mac_hi || eth_dst_lo != mac_lo) {
+        count!(ns_other_host_dst);
+        return Ok(XDP_PASS);
+    }
+    let dad = src == [0, 0];
+    // The solicited-node group of the target: ff02::1:ffXX:XXXX (RFC 4291 §2.7.1): the
+    // target's last 24 bits after ff02:0:0:0:0:1:ff.
+    let t = target[1].to_ne_bytes();
+    let snm = [
+        ALL_NODES[0],
+        u64::from_ne_bytes([0, 0, 0, 1, 0xff, t[5], t[6], t[7]]),
+    ];
+    let to_snm = dst == snm;
+    if !to_snm && dst != target {
+        if dad {
+            count!(ns_drop_invalid);
+            return Ok(XDP_DROP);
+        }
+        return Ok(XDP_PASS);
+    }
+    let len = read_be16(ctx, IP6_PLEN)? as usize;
+    if len > MAX_NS_LEN {
+        return Ok(XDP_PASS);
+    }
+    if read_u8(ctx, IP6_HOPS)? != 255
+        || read_u8(ctx, L4_V6 + 1)? != 0
+        || len < ND_HLEN
+        || !len.is_multiple_of(8)
+        || ctx.data() + L4_V6 + len > ctx.data_end()
+    {
+        count!(ns_drop_invalid);
+        return Ok(XDP_DROP);
+    }
+    // ICMPv6 checksum over the pseudo-header and the message (whole words: len % 8 == 0).
+    let mut sum = pseudo_sum_v6(src, dst, len as u16, IPPROTO_ICMPV6);
+    for i in 0..MAX_NS_LEN / 4 {
+        if i >= len / 4 {
+            break;
+        }
+        sum += read_raw32(ctx, L4_V6 + i * 4)? as u64;
+    }
+    if fold(sum) != 0xffff {
+        count!(ns_drop_invalid);
+        return Ok(XDP_DROP);
+    }
+    // Options: none of length 0, and where the source link-layer address is.
+    let mut off = ND_HLEN;
+    let mut slla = 0usize;
+    for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
+        if off >= len {
+            break;
+        }
+        let [opt_type, opt_units] = load_bytes::<2>(ctx, L4_V6 + off)?;
+        let opt_len = opt_units as usize * 8;
+        if opt_len == 0 || off + opt_len > len {
+            count!(ns_drop_invalid);
+            return Ok(XDP_DROP);
+        }
+        if opt_type == ND_OPT_SLLA && opt_len == 8 {
+            slla = off;
+        }
+        off += opt_len;
+    }
+    if dad && (slla != 0 || !to_snm) {
+        count!(ns_drop_invalid);
+        return Ok(XDP_DROP);
+    }
+    // Where the answer goes: all nodes for a DAD probe, else the solicitor, at the MAC its
+    // source link-layer address option gives, or the frame's source MAC.
+    let (to_hi, to_lo) = if dad {
+        (u32::from_ne_bytes([0x33, 0x33, 0, 0]), u16::from_ne_bytes([0, 1]))
+    } else if slla != 0 {
+        let o = load_bytes::<8>(ctx, L4_V6 + slla)?;
+        (u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]]))
+    } else {
+        (read_raw32(ctx, 6)?, read_raw16(ctx, 10)?)
+    };
+    if !dad && to_hi.to_ne_bytes()[0] & 1 != 0 {
+        count!(ns_drop_group_src);
+        return Ok(XDP_DROP);
+    }
+    let to = if dad { ALL_NODES } else { src };
+    let na_flags = if dad { NA_ROUTER | NA_OVERRIDE } else { NA_ROUTER | NA_SOLICITED | NA_OVERRIDE };
+
+    // Prepare: the frame becomes exactly Ethernet + IPv6 + NA + target link-layer option.
+    let want = L4_V6 + NA_LEN;
+    let have = ctx.data_end() - ctx.data();
+    if have != want {
+        // SAFETY: the helper only moves data_end; every pointer is re-derived from ctx below.
+        let rc = unsafe { aya_ebpf::helpers::bpf_xdp_adjust_tail(ctx.ctx, want as i32 - have as i32) };
+        if rc != 0 {
+            // No room to grow: the stack answers (the VIP is on the interface).
+            return Ok(XDP_PASS);
+        }
+    }
+    let m = mac_hi.to_ne_bytes();
+    let n = mac_lo.to_ne_bytes();
+    let w_type = u32::from_ne_bytes([ICMPV6_NA, 0, 0, 0]);
+    let w_flags = u32::from_ne_bytes([na_flags, 0, 0, 0]);
+    let w_opt0 = u32::from_ne_bytes([ND_OPT_TLLA, 1, m[0], m[1]]);
+    let w_opt1 = u32::from_ne_bytes([m[2], m[3], n[0], n[1]]);
+    let csum = !fold(
+        pseudo_sum_v6(target, to, NA_LEN as u16, IPPROTO_ICMPV6)
+            + w_type as u64
+            + w_flags as u64
+            + sum6(target)
+            + w_opt0 as u64
+            + w_opt1 as u64,
+    );
+    // Respond.
+    write_raw32(ctx, 0, to_hi)?;
+    write_raw16(ctx, 4, to_lo)?;
+    write_raw32(ctx, 6, mac_hi)?;
+    write_raw16(ctx, 10, mac_lo)?;
+    write_raw32(ctx, ETH_HLEN, u32::from_ne_bytes([0x60, 0, 0, 0]))?;
+    write_raw16(ctx, IP6_PLEN, (NA_LEN as u16).to_be())?;
+    write_raw16(ctx, IP6_NEXT, u16::from_ne_bytes([IPPROTO_ICMPV6, 255]))?;
+    write_addr6(ctx, IP6_SRC, target)?;
+    write_addr6(ctx, IP6_DST, to)?;
+    write_raw32(ctx, L4_V6, w_type)?;
+    write_raw16(ctx, L4_V6 + 2, csum)?;
+    write_raw32(ctx, L4_V6 + 4, w_flags)?;
+    write_addr6(ctx, L4_V6 + ND_TARGET, target)?;
+    write_raw32(ctx, L4_V6 + ND_HLEN, w_opt0)?;
+    write_raw32(ctx, L4_V6 + ND_HLEN + 4, w_opt1)?;
+    count!(ns_replies);
+    if dad {
+        count!(ns_dad_replies);
+    }
+    let key = VridKey { ifindex, vrid, family: AF_INET6 };
+    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
+        // SAFETY: per-CPU value.
+        unsafe { (*s).na_replies += 1 };
+    }
+    trace!(ctx, "ndisc: advertised an owned vip, vrid {}", vrid);
+    Ok(XDP_TX)
 }
 
 #[cfg(not(test))]

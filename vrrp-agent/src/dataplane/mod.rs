@@ -3,6 +3,7 @@
 use std::{
     collections::BTreeMap,
     io,
+    net::IpAddr,
     path::{Path, PathBuf},
 };
 
@@ -12,6 +13,7 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode as AyaXdpMode, links::LinkError, xdp::XdpLinkId},
 };
 use vrrp_common::{
+    AddrListV6, VipKeyV6, VridAddrKeyV6,
     AddrList, AdvertEvent, AdvertRecord, GlobalStats, InstancePriority, InstanceStatus, TrackerKey, TrackerStatus,
     VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer, VridStats, names,
     tracker_kind,
@@ -103,7 +105,7 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 }
 
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`.
-const PINNED: [&str; 11] = [
+const PINNED: [&str; 15] = [
     names::VRID_CONFIG,
     names::VRID_ADDR_LIST,
     names::VRID_ADDRS,
@@ -115,6 +117,10 @@ const PINNED: [&str; 11] = [
     names::INSTANCE_STATUS,
     names::TRACKER_STATUS,
     names::INSTANCE_PRIORITY,
+    names::VRID_ADDRS_V6,
+    names::VRID_PEERS_V6,
+    names::VRID_ADDR_LIST_V6,
+    names::OWNED_VIPS_V6,
 ];
 
 pub struct Dataplane {
@@ -131,6 +137,10 @@ pub struct Dataplane {
     addrs: HashMap<MapData, VridAddrKey, VridAddr>,
     peers: HashMap<MapData, VridAddrKey, VridPeer>,
     addr_lists: HashMap<MapData, VridKey, AddrList>,
+    addrs_v6: HashMap<MapData, VridAddrKeyV6, VridAddr>,
+    peers_v6: HashMap<MapData, VridAddrKeyV6, VridPeer>,
+    addr_lists_v6: HashMap<MapData, VridKey, AddrListV6>,
+    vips_v6: HashMap<MapData, VipKeyV6, VipValue>,
     events: Option<RingBuf<MapData>>,
     conflicts: Option<RingBuf<MapData>>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
@@ -247,6 +257,11 @@ impl Dataplane {
         let addrs = HashMap::try_from(take(names::VRID_ADDRS)?).map_err(map_err(names::VRID_ADDRS))?;
         let peers = HashMap::try_from(take(names::VRID_PEERS)?).map_err(map_err(names::VRID_PEERS))?;
         let addr_lists = HashMap::try_from(take(names::VRID_ADDR_LIST)?).map_err(map_err(names::VRID_ADDR_LIST))?;
+        let addrs_v6 = HashMap::try_from(take(names::VRID_ADDRS_V6)?).map_err(map_err(names::VRID_ADDRS_V6))?;
+        let peers_v6 = HashMap::try_from(take(names::VRID_PEERS_V6)?).map_err(map_err(names::VRID_PEERS_V6))?;
+        let addr_lists_v6 =
+            HashMap::try_from(take(names::VRID_ADDR_LIST_V6)?).map_err(map_err(names::VRID_ADDR_LIST_V6))?;
+        let vips_v6 = HashMap::try_from(take(names::OWNED_VIPS_V6)?).map_err(map_err(names::OWNED_VIPS_V6))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
         let conflicts = RingBuf::try_from(take(names::VIP_CONFLICTS)?).map_err(map_err(names::VIP_CONFLICTS))?;
         Ok(Dataplane {
@@ -263,6 +278,10 @@ impl Dataplane {
             addrs,
             peers,
             addr_lists,
+            addrs_v6,
+            peers_v6,
+            addr_lists_v6,
+            vips_v6,
             events: Some(events),
             conflicts: Some(conflicts),
             logger,
@@ -446,6 +465,47 @@ impl Dataplane {
         self.vips.get(key, 0).is_ok()
     }
 
+    /// Marks an IPv6 VIP owned: XDP answers neighbour solicitations for it on `key.ifindex`
+    /// with `value`'s MAC (Router and Override flags set). Call it only once the address is
+    /// really on the interface.
+    pub fn own_vip_v6(&mut self, key: VipKeyV6, value: VipValue) -> Result<(), DataplaneError> {
+        self.vips_v6.insert(key, value, 0).map_err(map_err(names::OWNED_VIPS_V6))
+    }
+
+    /// Stops answering neighbour solicitations for an IPv6 VIP (nothing to do if not owned).
+    pub fn disown_vip_v6(&mut self, key: &VipKeyV6) {
+        let _ = self.vips_v6.remove(key);
+    }
+
+    /// Whether XDP answers neighbour solicitations for this IPv6 VIP now.
+    pub fn owns_vip_v6(&self, key: &VipKeyV6) -> bool {
+        self.vips_v6.get(key, 0).is_ok()
+    }
+
+    /// `own_vip` or `own_vip_v6`, by the address's family.
+    pub fn own_ip(&mut self, ifindex: u32, addr: IpAddr, value: VipValue) -> Result<(), DataplaneError> {
+        match addr {
+            IpAddr::V4(a) => self.own_vip(VipKey { ifindex, addr_v4: a.octets() }, value),
+            IpAddr::V6(a) => self.own_vip_v6(VipKeyV6 { ifindex, addr_v6: a.octets() }, value),
+        }
+    }
+
+    /// `disown_vip` or `disown_vip_v6`, by the address's family.
+    pub fn disown_ip(&mut self, ifindex: u32, addr: IpAddr) {
+        match addr {
+            IpAddr::V4(a) => self.disown_vip(&VipKey { ifindex, addr_v4: a.octets() }),
+            IpAddr::V6(a) => self.disown_vip_v6(&VipKeyV6 { ifindex, addr_v6: a.octets() }),
+        }
+    }
+
+    /// `owns_vip` or `owns_vip_v6`, by the address's family.
+    pub fn owns_ip(&self, ifindex: u32, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => self.owns_vip(&VipKey { ifindex, addr_v4: a.octets() }),
+            IpAddr::V6(a) => self.owns_vip_v6(&VipKeyV6 { ifindex, addr_v6: a.octets() }),
+        }
+    }
+
     /// Publishes an instance's status (read by `vrrp-agent status` and bpftool).
     pub fn write_status(&mut self, key: VridKey, status: InstanceStatus) -> Result<(), DataplaneError> {
         self.status.insert(key, status, 0).map_err(map_err(names::INSTANCE_STATUS))
@@ -486,6 +546,9 @@ impl Dataplane {
             names::VRID_ADDRS => self.addrs.map(),
             names::VRID_PEERS => self.peers.map(),
             names::VRID_ADDR_LIST => self.addr_lists.map(),
+            names::VRID_ADDRS_V6 => self.addrs_v6.map(),
+            names::VRID_PEERS_V6 => self.peers_v6.map(),
+            names::VRID_ADDR_LIST_V6 => self.addr_lists_v6.map(),
             names::GLOBAL_STATS => self.global_stats.map(),
             names::VRID_STATS => self.vrid_stats.map(),
             _ => return Err(DataplaneError::MissingMap(name)),
@@ -532,7 +595,42 @@ impl Dataplane {
         Ok(())
     }
 
+    /// `set_vrid_addrs` for an IPv6 instance (`key.family` `AF_INET6`): `advertised` in advert
+    /// order (at most `MAX_ADDRS_V6` are compared in order by XDP; all are in `VRID_ADDRS_V6`).
+    pub fn set_vrid_addrs_v6(&mut self, key: VridKey, advertised: &[[u8; 16]], excluded: &[[u8; 16]], peers: &[[u8; 16]]) -> Result<(), DataplaneError> {
+        self.forget_vrid_addrs(&key);
+        for (k, v) in crate::rx::validate::addr_entries_v6(key, advertised, excluded) {
+            self.addrs_v6.insert(k, v, 0).map_err(map_err(names::VRID_ADDRS_V6))?;
+        }
+        for (k, v) in crate::rx::validate::peer_entries_v6(key, peers) {
+            self.peers_v6.insert(k, v, 0).map_err(map_err(names::VRID_PEERS_V6))?;
+        }
+        self.addr_lists_v6.insert(key, AddrListV6::new(advertised), 0).map_err(map_err(names::VRID_ADDR_LIST_V6))?;
+        Ok(())
+    }
+
+    /// Writes an instance's addresses for the receive checks, of its family (`key.family`):
+    /// what `set_vrid_addrs` or `set_vrid_addrs_v6` write. `VridConfig::count_addrs` must be
+    /// `rules.count_addrs_of(key.family)`.
+    pub fn set_instance_addrs(&mut self, key: VridKey, rules: &crate::rx::InstanceRules) -> Result<(), DataplaneError> {
+        if key.family == vrrp_common::AF_INET6 {
+            self.set_vrid_addrs_v6(key, &rules.advertised_v6, &rules.excluded_v6, &rules.peers_v6)
+        } else {
+            self.set_vrid_addrs(key, &rules.advertised, &rules.excluded, &rules.peers)
+        }
+    }
+
     fn forget_vrid_addrs(&mut self, key: &VridKey) {
+        let same6 = |k: &VridAddrKeyV6| k.ifindex == key.ifindex && k.vrid == key.vrid && k.family == key.family;
+        let addrs: Vec<VridAddrKeyV6> = self.addrs_v6.keys().filter_map(Result::ok).filter(same6).collect();
+        for k in addrs {
+            let _ = self.addrs_v6.remove(&k);
+        }
+        let peers: Vec<VridAddrKeyV6> = self.peers_v6.keys().filter_map(Result::ok).filter(same6).collect();
+        for k in peers {
+            let _ = self.peers_v6.remove(&k);
+        }
+        let _ = self.addr_lists_v6.remove(key);
         let same = |k: &VridAddrKey| k.ifindex == key.ifindex && k.vrid == key.vrid && k.family == key.family;
         let addrs: Vec<VridAddrKey> = self.addrs.keys().filter_map(Result::ok).filter(same).collect();
         for k in addrs {
@@ -604,6 +702,7 @@ pub fn sum_vrid(values: &PerCpuValues<VridStats>) -> VridStats {
         acc.arp_replies += v.arp_replies;
         acc.interval_mismatch += v.interval_mismatch;
         acc.vip_conflict += v.vip_conflict;
+        acc.na_replies += v.na_replies;
         acc
     })
 }

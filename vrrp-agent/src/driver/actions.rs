@@ -323,6 +323,7 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         last_transition_ns: inst.last_transition_ns,
         name: [0; 32],
         ifname: [0; 16],
+        master_v6: [0; 16],
     };
     st.set_name(&inst.cfg.name);
     st.set_ifname(&inst.link.name);

@@ -1,8 +1,8 @@
 //! Receive path in userspace: the slow path for whatever the XDP program does not judge.
 //!
 //! - [`validate`]: the receive checks, the same rules and reasons as the XDP program.
-//! - [`socket`]: a raw IPv4 socket for protocol 112 whose adverts for configured VRIDs are
-//!   validated and handed to the election as the ring buffer's `AdvertEvent`s.
+//! - [`socket`]: raw IPv4 and IPv6 sockets for protocol 112 whose adverts for configured
+//!   VRIDs are validated and handed to the election as the ring buffer's `AdvertEvent`s.
 pub mod socket;
 pub mod validate;
 
@@ -23,30 +23,32 @@ pub struct InstanceRules {
     pub excluded: Vec<[u8; 4]>,
     /// `unicast_peer`s.
     pub peers: Vec<[u8; 4]>,
+    /// The same for IPv6 (what an IPv6 instance writes to the `_V6` maps).
+    pub advertised_v6: Vec<[u8; 16]>,
+    pub excluded_v6: Vec<[u8; 16]>,
+    pub peers_v6: Vec<[u8; 16]>,
 }
 
 impl InstanceRules {
-    /// `vips`: (address, advertised) for every IPv4 VIP the instance runs with; IPv6 ones
-    /// are ignored (IPv4 instances only for now).
+    /// `vips`: (address, advertised) for every VIP the instance runs with, in advert order.
+    /// Each family's addresses go to that family's lists; an instance uses its own family's
+    /// (see `count_addrs_of` and `Dataplane::set_instance_addrs`).
     pub fn new(cfg: &config::Instance, vips: impl Iterator<Item = (IpAddr, bool)>) -> Self {
         let mut r = InstanceRules::default();
         for (addr, advertised) in vips {
-            if let IpAddr::V4(a) = addr {
-                if advertised {
-                    r.advertised.push(a.octets());
-                } else {
-                    r.excluded.push(a.octets());
-                }
+            match (addr, advertised) {
+                (IpAddr::V4(a), true) => r.advertised.push(a.octets()),
+                (IpAddr::V4(a), false) => r.excluded.push(a.octets()),
+                (IpAddr::V6(a), true) => r.advertised_v6.push(a.octets()),
+                (IpAddr::V6(a), false) => r.excluded_v6.push(a.octets()),
             }
         }
-        r.peers = cfg
-            .unicast_peers
-            .iter()
-            .filter_map(|p| match p {
-                IpAddr::V4(a) => Some(a.octets()),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
+        for p in &cfg.unicast_peers {
+            match p {
+                IpAddr::V4(a) => r.peers.push(a.octets()),
+                IpAddr::V6(a) => r.peers_v6.push(a.octets()),
+            }
+        }
         if !cfg.unicast_peers.is_empty() {
             r.flags |= flags::UNICAST;
             if cfg.check_unicast_src {
@@ -59,8 +61,13 @@ impl InstanceRules {
         r
     }
 
-    /// `VridConfig::count_addrs`.
+    /// `VridConfig::count_addrs` of an IPv4 instance.
     pub fn count_addrs(&self) -> u32 {
         self.advertised.len() as u32
+    }
+
+    /// `VridConfig::count_addrs` of an instance of `family` (`AF_INET` or `AF_INET6`).
+    pub fn count_addrs_of(&self, family: u16) -> u32 {
+        if family == vrrp_common::AF_INET6 { self.advertised_v6.len() as u32 } else { self.count_addrs() }
     }
 }

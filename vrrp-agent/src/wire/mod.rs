@@ -20,6 +20,8 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
+/// IPv6 receive side (h-v6rx): header and neighbour-discovery decoding.
+pub mod ipv6_decode;
 pub mod ipv6_emit;
 pub mod na;
 pub mod vrrp;

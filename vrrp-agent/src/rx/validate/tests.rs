@@ -248,3 +248,229 @@ proptest! {
         }
     }
 }
+
+// ---- IPv6 ----
+
+mod v6 {
+    use std::net::{IpAddr, Ipv6Addr};
+
+    use proptest::prelude::*;
+    use vrrp_common::{AF_INET6, DropReason, VridConfig, VridKey, flags, state};
+
+    use super::super::*;
+    use crate::wire::{checksum, vrrp};
+
+    const IFINDEX: u32 = 7;
+    const US: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    const PEER: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    const VIP_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x100);
+    const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    const UPEER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    const UUS: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+    fn key(vrid: u8) -> VridKey {
+        VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET6 }
+    }
+
+    fn rules() -> RuleTable {
+        let mut t = RuleTable::default();
+        let base = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v6: US.octets(), ..VridConfig::default() };
+        let ours = [VIP_LL.octets(), VIP.octets()];
+        t.insert_v6(key(61), base, &ours, &[], &[]);
+        let uni = VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, primary_v6: UUS.octets(), ..base };
+        t.insert_v6(key(62), uni, &ours, &[], &[UPEER.octets()]);
+        t
+    }
+
+    fn repr(vrid: u8) -> vrrp::Repr {
+        vrrp::Repr {
+            version: vrrp::Version::V3,
+            vrid,
+            priority: 150,
+            adver_int_cs: 100,
+            auth: vrrp::Auth::None,
+            addresses: vec![IpAddr::V6(VIP_LL), IpAddr::V6(VIP)],
+        }
+    }
+
+    fn carrier(src: Ipv6Addr, dst: Ipv6Addr) -> Ipv6Carrier {
+        Ipv6Carrier { src, dst, hop_limit: 255 }
+    }
+
+    fn msg(r: &vrrp::Repr, c: &Ipv6Carrier) -> Vec<u8> {
+        r.to_bytes(&vrrp::Carrier { src: c.src.into(), dst: c.dst.into() }, vrrp::ChecksumMode::PseudoHeader)
+    }
+
+    /// The IPv6 packet (header + message) XDP would see.
+    fn packet(c: &Ipv6Carrier, m: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[112, c.hop_limit]);
+        p.extend_from_slice(&c.src.octets());
+        p.extend_from_slice(&c.dst.octets());
+        p.extend_from_slice(m);
+        p
+    }
+
+    fn fix_checksum(c: &Ipv6Carrier, m: &mut [u8]) {
+        m[6..8].copy_from_slice(&[0, 0]);
+        let ph = checksum::pseudo_header_v6(c.src, c.dst, 112, m.len() as u32);
+        let s = checksum::fold(checksum::ones_complement_sum(m, ph));
+        m[6..8].copy_from_slice(&s.to_be_bytes());
+    }
+
+    fn both(c: &Ipv6Carrier, m: &[u8]) -> Verdict {
+        let slow = validate_v6(c, m, IFINDEX, &rules());
+        let whole = validate_ipv6_packet(&packet(c, m), IFINDEX, &rules());
+        assert_eq!(slow, whole, "the socket's and the packet's validator agree");
+        slow
+    }
+
+    fn reason(v: Verdict) -> Option<DropReason> {
+        match v {
+            Verdict::Drop { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn accepts_a_v3_advert_with_the_pseudo_header_and_records_its_source() {
+        let c = carrier(PEER, vrrp::MCAST_V6);
+        let Verdict::Accept(a) = both(&c, &msg(&repr(61), &c)) else { panic!("accepted") };
+        assert_eq!(a.key, key(61));
+        assert_eq!(a.record.src_v6, PEER.octets());
+        assert_eq!(a.record.src_v4, [0; 4]);
+        assert_eq!(a.record.src(AF_INET6), IpAddr::V6(PEER));
+        assert_eq!((a.record.priority, a.record.version, a.record.adver_int_cs, a.record.count_addrs), (150, 3, 100, 2));
+        assert!(a.pseudo_header && !a.interval_mismatch);
+        // A global source is accepted, as keepalived accepts it.
+        let g = carrier(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9), vrrp::MCAST_V6);
+        assert!(matches!(both(&g, &msg(&repr(61), &g)), Verdict::Accept(_)));
+        // Addresses in another order: accepted as a set.
+        let mut r = repr(61);
+        r.addresses.reverse();
+        assert!(matches!(both(&c, &msg(&r, &c)), Verdict::Accept(_)));
+    }
+
+    #[test]
+    fn each_rule_gives_its_reason() {
+        use DropReason as R;
+        let c = carrier(PEER, vrrp::MCAST_V6);
+        let good = msg(&repr(61), &c);
+        let edited = |c: &Ipv6Carrier, e: &dyn Fn(&mut Vec<u8>)| {
+            let mut m = msg(&repr(61), c);
+            e(&mut m);
+            fix_checksum(c, &mut m);
+            m
+        };
+        let cases: Vec<(&str, Ipv6Carrier, Vec<u8>, DropReason)> = vec![
+            ("hop limit 254", Ipv6Carrier { hop_limit: 254, ..c }, good.clone(), R::Ttl),
+            ("plain checksum (no pseudo-header)", c, {
+                let mut m = good.clone();
+                m[6..8].copy_from_slice(&[0, 0]);
+                let s = checksum::fold(checksum::ones_complement_sum(&m, 0));
+                m[6..8].copy_from_slice(&s.to_be_bytes());
+                m
+            }, R::Checksum),
+            ("bad checksum", c, { let mut m = good.clone(); m[7] ^= 1; m }, R::Checksum),
+            ("VRRPv2 over IPv6", c, edited(&c, &|m| m[0] = 0x21), R::Version),
+            ("type 2", c, edited(&c, &|m| m[0] = 0x32), R::Type),
+            ("count 0", c, edited(&c, &|m| m[3] = 0), R::AddrCountZero),
+            ("count 3 with 2 addresses", c, edited(&c, &|m| m[3] = 3), R::Truncated),
+            ("count 1 with 2 addresses", c, edited(&c, &|m| m[3] = 1), R::Length),
+            ("interval 0", c, edited(&c, &|m| { m[4] = 0; m[5] = 0 }), R::BadInterval),
+            ("a foreign address", c, edited(&c, &|m| m[8 + 16 + 15] = 0x99), R::AddrList),
+            ("one of ours twice", c, edited(&c, &|m| { let a = m[8..24].to_vec(); m[24..40].copy_from_slice(&a) }), R::AddrList),
+            ("to another group", carrier(PEER, "ff02::1".parse().expect("addr")), good.clone(), R::WrongDestination),
+            ("unicast to a multicast instance", carrier(PEER, US), good.clone(), R::UnicastToMulticast),
+            ("source ::", carrier(Ipv6Addr::UNSPECIFIED, vrrp::MCAST_V6), good.clone(), R::MartianSource),
+            ("source ::1", carrier(Ipv6Addr::LOCALHOST, vrrp::MCAST_V6), good.clone(), R::MartianSource),
+            ("source multicast", carrier("ff02::5".parse().expect("addr"), vrrp::MCAST_V6), good.clone(), R::MartianSource),
+            ("source IPv4-mapped", carrier("::ffff:198.18.0.2".parse().expect("addr"), vrrp::MCAST_V6), good.clone(), R::MartianSource),
+            ("source = us", carrier(US, vrrp::MCAST_V6), good.clone(), R::SourceIsSelf),
+            ("source = a VIP", carrier(VIP, vrrp::MCAST_V6), good.clone(), R::SourceIsVip),
+        ];
+        for (what, c, m, want) in cases {
+            // Checksums follow the carrier (a forged source must still sum right to reach its rule).
+            let mut m = m;
+            if want != R::Checksum && !what.contains("checksum") {
+                fix_checksum(&c, &mut m);
+            }
+            assert_eq!(reason(both(&c, &m)), Some(want), "{what}");
+        }
+    }
+
+    #[test]
+    fn unicast_instances_want_our_address_and_a_known_peer() {
+        use DropReason as R;
+        let ok = carrier(UPEER, UUS);
+        let m = |c: &Ipv6Carrier| msg(&repr(62), c);
+        assert!(matches!(both(&ok, &m(&ok)), Verdict::Accept(_)));
+        let routed = Ipv6Carrier { hop_limit: 60, ..ok };
+        assert!(matches!(both(&routed, &m(&routed)), Verdict::Accept(_)), "no hop-limit check for unicast");
+        let mc = carrier(UPEER, vrrp::MCAST_V6);
+        assert_eq!(reason(both(&mc, &m(&mc))), Some(R::MulticastToUnicast));
+        let other = carrier(UPEER, "2001:db8::77".parse().expect("addr"));
+        assert_eq!(reason(both(&other, &m(&other))), Some(R::WrongDestination));
+        let stranger = carrier("2001:db8::3".parse().expect("addr"), UUS);
+        assert_eq!(reason(both(&stranger, &m(&stranger))), Some(R::UnknownPeer));
+    }
+
+    #[test]
+    fn what_xdp_passes_is_a_pass_and_the_socket_judges_it() {
+        let c = carrier(PEER, vrrp::MCAST_V6);
+        let good = msg(&repr(61), &c);
+        let mut hbh = packet(&c, &good);
+        hbh[6] = 0;
+        assert_eq!(validate_ipv6_packet(&hbh, IFINDEX, &rules()), Verdict::Pass(PassReason::ExtensionHeaders));
+        let mut unknown = repr(61);
+        unknown.vrid = 99;
+        assert_eq!(both(&c, &msg(&unknown, &c)), Verdict::Pass(PassReason::UnknownVrid));
+        // Another family's instance of the same VRID does not count.
+        let v4_only = VridKey { family: vrrp_common::AF_INET, ..key(61) };
+        let mut t = RuleTable::default();
+        t.insert(v4_only, VridConfig { version: 3, ..VridConfig::default() }, &[[198, 18, 0, 100]], &[], &[]);
+        assert_eq!(validate_v6(&c, &good, IFINDEX, &t), Verdict::Pass(PassReason::UnknownVrid));
+        // 91 addresses: more than XDP judges; the socket judges them (here: not our list).
+        let mut many = repr(61);
+        many.addresses = (1..=91u16).map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i))).collect();
+        let big = msg(&many, &c);
+        assert_eq!(validate_ipv6_packet(&packet(&c, &big), IFINDEX, &rules()), Verdict::Pass(PassReason::TooManyAddrs));
+        assert_eq!(reason(validate_v6(&c, &big, IFINDEX, &rules())), Some(DropReason::AddrList));
+        assert_eq!(validate_v6(&c, &good[..7], IFINDEX, &rules()), Verdict::Drop { key: None, reason: DropReason::Truncated });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, rng_seed: proptest::test_runner::RngSeed::Fixed(7), ..ProptestConfig::default() })]
+
+        #[test]
+        fn never_panics_and_both_entry_points_agree(
+            edits in proptest::collection::vec((0usize..40, any::<u8>()), 0..5),
+            cut in 0usize..48,
+            hop_limit in prop_oneof![Just(255u8), any::<u8>()],
+            fix in any::<bool>(),
+        ) {
+            let c = Ipv6Carrier { hop_limit, ..carrier(PEER, vrrp::MCAST_V6) };
+            let mut m = msg(&repr(61), &c);
+            for (at, b) in edits {
+                if let Some(x) = m.get_mut(at) {
+                    *x = b;
+                }
+            }
+            if fix {
+                fix_checksum(&c, &mut m);
+            }
+            m.truncate(m.len().saturating_sub(cut));
+            // More than MAX_ADDRS_V6 addresses: XDP (and the packet validator) pass them.
+            prop_assume!(m.get(3).is_none_or(|n| u32::from(*n) <= vrrp_common::MAX_ADDRS_V6));
+            let slow = validate_v6(&c, &m, IFINDEX, &rules());
+            let whole = validate_ipv6_packet(&packet(&c, &m), IFINDEX, &rules());
+            prop_assert_eq!(slow, whole);
+        }
+
+        #[test]
+        fn never_panics_on_random_packets(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = validate_ipv6_packet(&bytes, IFINDEX, &rules());
+        }
+    }
+}
