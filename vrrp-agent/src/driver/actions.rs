@@ -4,7 +4,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use tracing::{Instrument as _, debug, error, info, warn};
-use vrrp_common::{InstanceStatus, VipKey, VipValue, state};
+use vrrp_common::{InstanceStatus, VipValue, state};
 
 use crate::{
     core::fsm::{self, Action, State},
@@ -149,17 +149,9 @@ pub(super) async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
             error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}; not answering ARP for it", vip.addr, vip.prefix_len, link.name);
             continue;
         }
-        match vip.addr {
-            IpAddr::V4(a) => {
-                let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
-                let value = VipValue::new(link.mac, inst.cfg.vrid);
-                if let Err(e) = ctx.dp.own_vip(key, value) {
-                    error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
-                }
-            }
-            // v6 dataplane: lead merges with h-v6rx (own the v6 VIP so XDP answers NS for
-            // it; until then the kernel answers, the address being on the interface).
-            IpAddr::V6(_) => {}
+        // XDP answers ARP (IPv4) or neighbour solicitations (IPv6) for it from now on.
+        if let Err(e) = ctx.dp.own_ip(link.index, vip.addr, VipValue::new(link.mac, inst.cfg.vrid)) {
+            error!(parent: &inst.span, "marking VIP {} owned in the dataplane: {e}", vip.addr);
         }
     }
 }
@@ -170,11 +162,7 @@ async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     }
     // Stop answering ARP first, then remove the addresses.
     for OwnedVip { vip, link, .. } in &inst.vips {
-        match vip.addr {
-            IpAddr::V4(a) => ctx.dp.disown_vip(&VipKey { ifindex: link.index, addr_v4: a.octets() }),
-            // v6 dataplane: lead merges with h-v6rx (disown the v6 VIP: stop answering NS).
-            IpAddr::V6(_) => {}
-        }
+        ctx.dp.disown_ip(link.index, vip.addr);
     }
     for OwnedVip { vip, link, .. } in &inst.vips {
         if let Err(e) = ctx.nl.remove_vip(link.index, vip).await {
@@ -313,7 +301,6 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         base_priority: u32::from(inst.cfg.priority),
         adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
         master_down_interval_us: u32::try_from(inst.fsm.master_down_interval_us()).unwrap_or(u32::MAX),
-        // v6 dataplane: lead merges with h-v6rx (an IPv6 master's address in the status map).
         master_v4: match inst.master {
             Some(IpAddr::V4(a)) => a.octets(),
             _ => [0; 4],
@@ -323,7 +310,10 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         last_transition_ns: inst.last_transition_ns,
         name: [0; 32],
         ifname: [0; 16],
-        master_v6: [0; 16],
+        master_v6: match inst.master {
+            Some(IpAddr::V6(a)) => a.octets(),
+            _ => [0; 16],
+        },
     };
     st.set_name(&inst.cfg.name);
     st.set_ifname(&inst.link.name);

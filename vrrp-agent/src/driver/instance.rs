@@ -46,7 +46,7 @@ pub(super) struct Vrrp {
     pub(super) last_seq: Option<u64>,
     /// (source, priority, interval) of the last event: a record read that matches it only
     /// says "the same master is still there" and may refresh the timer.
-    pub(super) known: Option<([u8; 4], u32, u32)>,
+    pub(super) known: Option<(IpAddr, u32, u32)>,
     pub(super) master: Option<IpAddr>,
     pub(super) transitions: u32,
     pub(super) last_transition_ns: u64,
@@ -195,10 +195,8 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
     }
-    // What the receive checks compare adverts with (XDP and the slow path read the same maps).
-    // v6 dataplane: lead merges with h-v6rx (InstanceRules and VridConfig carry IPv4
-    // addresses only here: a v6 instance's advertised list, peers and own address go in the
-    // v6 map API).
+    // What the receive checks compare adverts with (XDP and the slow path read the same maps),
+    // each family in its own maps.
     let rx = crate::rx::InstanceRules::new(cfg, vips.iter().map(|v| (v.vip.addr, v.advertised)));
     let vcfg = VridConfig {
         version: u32::from(cfg.version),
@@ -210,14 +208,18 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
             IpAddr::V4(a) => a.octets(),
             IpAddr::V6(_) => [0; 4],
         },
-        count_addrs: rx.count_addrs(),
+        primary_v6: match primary {
+            IpAddr::V4(_) => [0; 16],
+            IpAddr::V6(a) => a.octets(),
+        },
+        count_addrs: rx.count_addrs_of(key.family),
         ..VridConfig::default()
     };
     let vcfg = match pass {
         Some(p) => vcfg.with_pass(p),
         None => vcfg.without_auth(),
     };
-    ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
+    ctx.dp.set_instance_addrs(key, &rx).context("writing the VRID's addresses to the dataplane")?;
     let first_seq = ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
     let params = fsm::Params {

@@ -2,7 +2,7 @@
 use std::net::IpAddr;
 
 use tracing::{error, info, warn};
-use vrrp_common::{VipKey, VipValue};
+use vrrp_common::VipValue;
 
 use crate::{core::fsm::State, net::tx::Sender};
 
@@ -139,14 +139,11 @@ pub(super) async fn follow_macs(ctx: &mut Ctx, inst: &mut Vrrp) {
         return;
     }
     for OwnedVip { vip, link, .. } in &inst.vips {
-        if let IpAddr::V4(a) = vip.addr {
-            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
-            // Only the VIPs marked owned (really added) are rewritten.
-            if ctx.dp.owns_vip(&key)
-                && let Err(e) = ctx.dp.own_vip(key, VipValue::new(link.mac, inst.cfg.vrid))
-            {
-                error!(parent: &inst.span, "updating the MAC of VIP {a} in OWNED_VIPS: {e}");
-            }
+        // Only the VIPs marked owned (really added) are rewritten, IPv4 and IPv6 alike.
+        if ctx.dp.owns_ip(link.index, vip.addr)
+            && let Err(e) = ctx.dp.own_ip(link.index, vip.addr, VipValue::new(link.mac, inst.cfg.vrid))
+        {
+            error!(parent: &inst.span, "updating the MAC of VIP {} in the dataplane: {e}", vip.addr);
         }
     }
     if inst.fsm.state() == State::Master {
