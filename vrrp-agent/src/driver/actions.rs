@@ -110,7 +110,7 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                 warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error", inst.cfg.name, inst.cfg.vrid);
             }
             Action::Reassert { src, priority } => {
-                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
+                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, {})", inst.cfg.name, if inst.primary.is_ipv6() { "unsolicited NA" } else { "gratuitous ARP" });
             }
         }
     }
