@@ -410,3 +410,38 @@ fn a_restarted_agent_removes_the_v6_vips_a_killed_one_left_behind() {
     let log = second.log_text();
     assert!(!log.contains(&format!("primary={LL_VIP}")), "{}", second.log_tail(30));
 }
+
+/// An IPv4 instance may own IPv6 addresses through `virtual_ipaddress_excluded` (keepalived
+/// points there for the other family): added without DAD with mastership, announced with
+/// unsolicited NAs as its IPv4 VIPs are with gratuitous ARP, not advertised.
+#[test]
+fn an_ipv4_instance_owns_excluded_ipv6_vips_and_announces_them() {
+    if !require_root("an_ipv4_instance_owns_excluded_ipv6_vips_and_announces_them") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6excl", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("c", Ipv4Addr::new(198, 18, 0, 9))]).expect("lan");
+    let (r1, c) = (lan.host("r1"), lan.host("c"));
+    dad_on(r1);
+    link_local(r1);
+    link_local(c);
+    let mut cap = Capture::start(c, "excl", "(icmp6 and ip6[40] == 136) or ip proto 112", 8, 15).expect("tshark");
+    let config = format!(
+        "vrrp_instance VI_4 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  version 3\n  advert_int 0.1\n  \
+         garp_master_repeat 2\n  virtual_ipaddress {{\n    {VIP4}/24\n  }}\n  virtual_ipaddress_excluded {{\n    {VIP6}/64\n  }}\n}}\n"
+    );
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &config, &[]).expect("spawn");
+    wait_for(ELECTION, "r1 to hold both addresses", || (has_addr(r1, VIP4) && has_addr6(r1, VIP6)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    let a = addr6(r1, VIP6).expect("VIP");
+    assert!(a.nodad && !a.tentative, "{a:?}");
+    cap.finish(Duration::from_secs(20)).expect("capture");
+    let nas = cap.fields("icmpv6.type == 136", &["icmpv6.nd.na.target_address", "icmpv6.nd.na.flag.o"]).expect("tshark -r");
+    assert_eq!(nas, vec![vec![VIP6.to_string(), "1".to_string()]; 2], "garp_master_repeat 2 NAs for the excluded IPv6 VIP\n{}", agent.log_tail(30));
+    let adverts = cap.fields("vrrp", &["vrrp.addr_count", "vrrp.ip_addr"]).expect("tshark -r");
+    assert!(!adverts.is_empty());
+    for r in &adverts {
+        assert_eq!(r, &["1".to_string(), VIP4.to_string()], "only the IPv4 VIP is advertised");
+    }
+}
