@@ -20,7 +20,7 @@ pub mod package;
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -120,6 +120,13 @@ pub fn switch_port_name(i: usize, host: &str) -> String {
 /// Is `a` inside 198.18.0.0/15, the only range test hosts may use?
 pub fn in_test_range(a: Ipv4Addr) -> bool {
     u32::from(a) & 0xfffe_0000 == 0xc612_0000
+}
+
+/// Whether `a` is an IPv6 address a test may use: 2001:db8::/32 (documentation) or
+/// link-local fe80::/10 (only ever on the test's own veths).
+pub fn in_test_range_v6(a: Ipv6Addr) -> bool {
+    let s = a.segments();
+    (s[0] == 0x2001 && s[1] == 0x0db8) || s[0] & 0xffc0 == 0xfe80
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
@@ -840,6 +847,151 @@ pub fn ping_once(host: &Host, dst: Ipv4Addr) -> bool {
             .status()
             .map(|s| s.success())
             .unwrap_or(false)
+}
+
+/// An IPv6 address on a host's interface as `ip -j -6 addr` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr6 {
+    pub addr: Ipv6Addr,
+    pub prefix_len: u8,
+    /// `link`, `global`, ...
+    pub scope: String,
+    /// Duplicate address detection still running (the address cannot be used yet).
+    pub tentative: bool,
+    /// Added without DAD (IFA_F_NODAD).
+    pub nodad: bool,
+    pub dadfailed: bool,
+}
+
+/// The IPv6 addresses in `ip -j -6 addr show` output, in order.
+pub fn parse_ip6_addr_json(text: &str) -> Result<Vec<Addr6>> {
+    let v: serde_json::Value = serde_json::from_str(text.trim()).context("ip -j -6 addr output")?;
+    let mut out = Vec::new();
+    for link in v.as_array().into_iter().flatten() {
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            let Some(addr) = a["local"].as_str().and_then(|s| s.parse().ok()) else { continue };
+            let flag = |k: &str| a[k].as_bool().unwrap_or(false);
+            out.push(Addr6 {
+                addr,
+                prefix_len: a["prefixlen"].as_u64().unwrap_or(0) as u8,
+                scope: a["scope"].as_str().unwrap_or("").to_string(),
+                tentative: flag("tentative"),
+                nodad: flag("nodad"),
+                dadfailed: flag("dadfailed"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// IPv6 addresses on the host's `eth0`.
+pub fn ipv6_addrs(host: &Host) -> Result<Vec<Addr6>> {
+    parse_ip6_addr_json(&host.ns.ip(&["-j", "-6", "addr", "show", "dev", &host.ifname])?)
+}
+
+/// The host's IPv6 address `a` on `eth0`, if it is there.
+pub fn addr6(host: &Host, a: Ipv6Addr) -> Option<Addr6> {
+    ipv6_addrs(host).ok()?.into_iter().find(|x| x.addr == a)
+}
+
+pub fn has_addr6(host: &Host, a: Ipv6Addr) -> bool {
+    addr6(host, a).is_some()
+}
+
+/// The first usable (not tentative, DAD not failed) link-local address of `eth0`.
+pub fn usable_link_local(host: &Host) -> Option<Ipv6Addr> {
+    ipv6_addrs(host).ok()?.into_iter().find(|a| a.scope == "link" && !a.tentative && !a.dadfailed).map(|a| a.addr)
+}
+
+/// One bounded IPv6 ping (`ping -6 -c 1 -W 1`); true if a reply came back.
+pub fn ping6_once(host: &Host, dst: Ipv6Addr) -> bool {
+    in_test_range_v6(dst)
+        && host
+            .ns
+            .cmd("ping")
+            .args(["-6", "-c", "1", "-W", "1", "-n", "-q", "-I", &host.ifname, &dst.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+}
+
+/// A bounded tshark capture on a host's `eth0` (capture filter `filter`), written to a pcap
+/// in a temp dir removed on drop (kept when panicking). tshark stops by itself after
+/// `packets` packets or `max_secs` seconds, and is killed and reaped on drop.
+pub struct Capture {
+    child: Child,
+    dir: PathBuf,
+    pub pcap: PathBuf,
+}
+
+impl Capture {
+    pub fn start(host: &Host, tag: &str, filter: &str, packets: u32, max_secs: u32) -> Result<Capture> {
+        let dir = run_tmp_dir(&format!("{}-tshark-{tag}-{}", host.ns.name, next_id()))?;
+        let pcap = dir.join("capture.pcap");
+        let err = dir.join("tshark.err");
+        let child = host
+            .ns
+            .cmd("tshark")
+            .args(["-i", &host.ifname, "-n", "-q", "-f", filter])
+            .args(["-c", &packets.to_string(), "-a", &format!("duration:{max_secs}"), "-w"])
+            .arg(&pcap)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&err)?)
+            .spawn()
+            .context("starting tshark")?;
+        let cap = Capture { child, dir, pcap };
+        wait_for(Duration::from_secs(10), "tshark to listen", || {
+            fs::read_to_string(&err).ok().filter(|t| t.contains("Capturing on")).map(|_| ())
+        })
+        .with_context(|| fs::read_to_string(&err).unwrap_or_default())?;
+        Ok(cap)
+    }
+
+    /// Waits (bounded) for tshark to stop by itself (packet count or duration).
+    pub fn finish(&mut self, timeout: Duration) -> Result<()> {
+        let child = &mut self.child;
+        wait_for(timeout, "tshark to finish", || child.try_wait().ok().flatten()).map(|_| ())
+    }
+
+    /// `tshark -r` with display filter `display` and `-T fields`: one Vec per packet, several
+    /// occurrences of a field joined by ','.
+    pub fn fields(&self, display: &str, fields: &[&str]) -> Result<Vec<Vec<String>>> {
+        let mut cmd = Command::new("tshark");
+        cmd.arg("-r").arg(&self.pcap).args(["-n", "-Y", display, "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        let out = cmd.output().context("tshark -r")?;
+        if !out.status.success() {
+            bail!("tshark -r failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('|').map(str::to_string).collect()).collect())
+    }
+
+    /// `tshark -r -V` of the first `n` packets matching `display`, for failure messages.
+    pub fn verbose(&self, display: &str, n: u32) -> String {
+        Command::new("tshark")
+            .arg("-r")
+            .arg(&self.pcap)
+            .args(["-n", "-V", "-Y", display, "-c", &n.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

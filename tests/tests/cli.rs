@@ -93,7 +93,7 @@ fn run_refuses_a_config_with_errors() {
 }
 
 /// `check` and `run` give the same verdict per instance: an instance with something not
-/// implemented (`auth_type AH`, IPv6 only: warnings, as keepalived accepts them) is named by
+/// implemented (`auth_type AH`, VRRPv2 over IPv6: warnings, as keepalived accepts them) is named by
 /// both and not started by `run`, while the others run; an interface that does not exist yet is a
 /// warning, and `run` starts that instance in FAULT and brings it up when the interface appears.
 #[test]
@@ -114,10 +114,10 @@ vrrp_instance GOOD {
     198.18.0.100/24
   }
 }
-vrrp_instance V6ONLY {
+vrrp_instance V2V6 {
   interface eth0
   virtual_router_id 52
-  version 3
+  version 2
   virtual_ipaddress {
     2001:db8::100/64
   }
@@ -156,7 +156,7 @@ vrrp_instance LATE {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "warnings only: {stderr}");
     for want in [
-        format!("{p}:17: warning: vrrp_instance V6ONLY: no IPv4 virtual_ipaddress: IPv6 instances are not supported yet; not started"),
+        format!("{p}:12: warning: vrrp_instance V2V6: VRRP version 2 over IPv6 is not supported (RFC 3768 is IPv4 only; use version 3); not started"),
         format!("{p}:20: warning: vrrp_instance AH: auth_type AH is not supported (keepalived deprecates it; use PASS or none); not started"),
         format!("{p}:31: warning: vrrp_instance LATE: interface late0 does not exist: `run` starts this instance in FAULT until it appears"),
     ] {
@@ -171,7 +171,7 @@ vrrp_instance LATE {
         .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
     let log = agent.log_text();
     for want in [
-        format!("{c}:12: vrrp_instance V6ONLY: not started: not supported yet"),
+        format!("{c}:12: vrrp_instance V2V6: not started: not supported yet"),
         format!("{c}:20: vrrp_instance AH: not started: not supported yet"),
         "(LATE) Entering FAULT STATE (interface late0 does not exist; waiting for it)".to_string(),
     ] {

@@ -2,16 +2,13 @@
 //!
 //! The parser judges what keepalived judges (syntax, ranges). This judges what vrrp-agent can
 //! run, and `check` prints exactly what `run` will do:
-//! - not implemented (an IPv6-only instance, an IPv6 `unicast_src_ip`, `auth_type AH`): a
-//!   warning ending in "not started", as every unimplemented feature is a warning (`check`
+//! - not implemented (`auth_type AH`, VRRPv2 over IPv6): a warning ending in "not started", as every unimplemented feature is a warning (`check`
 //!   exits 0 where keepalived accepts the file: the real-world corpus has AH instances);
 //!   `run` does not start the instance and names it;
 //! - an interface that does not exist (yet): a warning, as in keepalived; `run` starts the
 //!   instance in FAULT and brings it up when the interface appears.
 //!
 //! In every case the other instances run.
-use std::net::IpAddr;
-
 use crate::config::{self, Diagnostic, Loaded, RejectedInstance, Severity};
 
 /// Whether an interface of this name exists in the current network namespace.
@@ -55,12 +52,14 @@ pub fn instance_verdict(inst: &config::Instance, interface_exists: &dyn Fn(&str)
             message: format!("vrrp_instance {}: {message}", inst.name),
         })
     };
-    if !inst.vips.is_empty() && !inst.vips.iter().any(|v| v.addr.is_ipv4()) {
-        let line = inst.vips.first().map_or(inst.line, |v| v.line);
-        say(Severity::Warning, line, format!("no IPv4 virtual_ipaddress: IPv6 instances are not supported yet{NOT_STARTED}"));
-    }
-    if let Some(IpAddr::V6(a)) = inst.unicast_src_ip {
-        say(Severity::Warning, inst.line, format!("unicast_src_ip {a}: IPv6 instances are not supported yet{NOT_STARTED}"));
+    // keepalived 2.2.7 sends VRRPv2 over IPv6 outside vrrp_strict, a format no RFC defines
+    // (RFC 3768 is IPv4 only; under vrrp_strict the parser has already made it version 3).
+    if inst.version == 2 && inst.is_ipv6() {
+        say(
+            Severity::Warning,
+            inst.line,
+            format!("VRRP version 2 over IPv6 is not supported (RFC 3768 is IPv4 only; use version 3){NOT_STARTED}"),
+        );
     }
     if inst.version == 2 && inst.auth == Some(config::Auth::Ah) {
         say(
@@ -127,6 +126,7 @@ vrrp_instance GOOD {
 vrrp_instance V6 {
   interface eth0
   virtual_router_id 2
+  version 2
   virtual_ipaddress {
     2001:db8::100
   }
@@ -148,6 +148,14 @@ vrrp_instance LATE {
     198.18.0.102
   }
 }
+vrrp_instance V6OK {
+  interface eth0
+  virtual_router_id 5
+  virtual_ipaddress {
+    fe80::5
+    2001:db8::105
+  }
+}
 ";
 
     #[test]
@@ -156,13 +164,14 @@ vrrp_instance LATE {
         let before = l.diagnostics.iter().filter(|d| d.severity >= Severity::Error).count();
         judge(&mut l, &|name| name == "eth0");
         let names: Vec<&str> = l.config.instances.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(names, ["GOOD", "LATE"], "a missing interface does not stop an instance");
+        assert_eq!(names, ["GOOD", "LATE", "V6OK"], "a missing interface does not stop an instance; IPv6 (v3) runs");
         let rejected: Vec<(&str, usize)> = l.config.rejected.iter().map(|r| (r.name.as_str(), r.line)).collect();
-        assert_eq!(rejected, [("V6", 8), ("AH", 15)]);
+        assert_eq!(rejected, [("V6", 8), ("AH", 16)]);
         let said: Vec<String> = l.diagnostics.iter().skip(before).map(ToString::to_string).collect();
-        assert!(said.iter().any(|d| d == "k.conf:12: warning: vrrp_instance V6: no IPv4 virtual_ipaddress: IPv6 instances are not supported yet; not started"), "{said:#?}");
-        assert!(said.iter().any(|d| d.starts_with("k.conf:15: warning: vrrp_instance AH: auth_type AH is not supported")), "{said:#?}");
-        assert!(said.iter().any(|d| d.starts_with("k.conf:25: warning: vrrp_instance LATE: interface late0 does not exist")), "{said:#?}");
+        assert!(said.iter().any(|d| d == "k.conf:8: warning: vrrp_instance V6: VRRP version 2 over IPv6 is not supported (RFC 3768 is IPv4 only; use version 3); not started"), "{said:#?}");
+        assert!(said.iter().any(|d| d.starts_with("k.conf:16: warning: vrrp_instance AH: auth_type AH is not supported")), "{said:#?}");
+        assert!(said.iter().any(|d| d.starts_with("k.conf:26: warning: vrrp_instance LATE: interface late0 does not exist")), "{said:#?}");
+        assert!(!said.iter().any(|d| d.contains("V6OK")), "nothing to say about V6OK: {said:#?}");
         assert_eq!(l.exit_code(), 0, "not implemented: warnings, as keepalived accepts these");
         assert_eq!(l.config.rejected.iter().map(|r| r.errors).collect::<Vec<_>>(), [0, 0]);
         assert_eq!(l.file_level_errors(), 0, "the errors belong to their instances");

@@ -202,6 +202,9 @@ pub struct GlobalDefs {
     pub higher_prio_send_advert: bool,
     /// `vrrp_garp_interval` in milliseconds, default 0.
     pub vrrp_garp_interval_ms: u32,
+    /// `vrrp_gna_interval` in milliseconds, default 0: the spacing of the unsolicited
+    /// neighbour advertisements for IPv6 VIPs, as `vrrp_garp_interval` spaces the ARPs.
+    pub vrrp_gna_interval_ms: u32,
     /// `v3_checksum_as_v2` in `global_defs` (keepalived after 2.2.7; an optional
     /// true/false argument, bare = true): VRRPv3 over IPv4 checksums leave out
     /// the pseudo-header. The default for every instance's
@@ -240,6 +243,7 @@ impl Default for GlobalDefs {
             lower_prio_no_advert: false,
             higher_prio_send_advert: true,
             vrrp_garp_interval_ms: 0,
+            vrrp_gna_interval_ms: 0,
             v3_checksum_as_v2: false,
             vrrp_skip_check_adv_addr: false,
             vrrp_check_unicast_src: false,
@@ -617,6 +621,20 @@ pub struct Instance {
     pub virtual_rules: Vec<Rule>,
     /// The sync group this instance belongs to, if any.
     pub sync_group: Option<String>,
+}
+
+impl Instance {
+    /// Whether this is an IPv6 instance: the family of its first `virtual_ipaddress`, else
+    /// of its `unicast_src_ip`, else of its first `unicast_peer`, else IPv4 (keepalived's
+    /// rule; the parser has dropped the addresses of the other family from these).
+    pub fn is_ipv6(&self) -> bool {
+        self.vips
+            .first()
+            .map(|v| v.addr.is_ipv6())
+            .or(self.unicast_src_ip.map(|a| a.is_ipv6()))
+            .or(self.unicast_peers.first().map(|a| a.is_ipv6()))
+            .unwrap_or(false)
+    }
 }
 
 /// Read a configuration file (and its includes). Relative includes are

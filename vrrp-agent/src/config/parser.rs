@@ -449,13 +449,7 @@ pub(crate) fn parse(toks: &[Tok], files: &[PathBuf], mut diags: Vec<Diagnostic>)
             rejected.push(RejectedInstance { name, file, line, errors });
             continue;
         };
-        let v6 = inst
-            .vips
-            .first()
-            .map(|v| v.addr.is_ipv6())
-            .or(inst.unicast_src_ip.map(|a| a.is_ipv6()))
-            .or(inst.unicast_peers.first().map(|a| a.is_ipv6()))
-            .unwrap_or(false);
+        let v6 = inst.is_ipv6();
         let key = (inst.interface.clone(), v6, inst.vrid);
         let file_idx = ctx.files.iter().position(|f| *f == inst.file).unwrap_or(0);
         if let Some((other, f, l)) = vrids.get(&key) {
@@ -856,15 +850,17 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     g.lower_prio_no_advert = v;
                 }
             }
-            "vrrp_garp_interval" => {
+            kw @ ("vrrp_garp_interval" | "vrrp_gna_interval") => {
                 if let Some(a) = arg1(ctx, n) {
+                    let what = if kw == "vrrp_garp_interval" { "gratuitous ARPs" } else { "unsolicited neighbour advertisements" };
                     match parse_decimal_us(a).and_then(|us| u32::try_from(us.div_ceil(1000)).ok()) {
                         Some(0) => ctx.warn(
                             n,
-                            format!("vrrp_garp_interval '{a}' is invalid to keepalived (range 0.000001 .. 4294.967295 s), ignored: no delay between gratuitous ARPs, the default"),
+                            format!("{kw} '{a}' is invalid to keepalived (range 0.000001 .. 4294.967295 s), ignored: no delay between {what}, the default"),
                         ),
-                        Some(ms) => g.vrrp_garp_interval_ms = ms,
-                        None => ctx.error(n, format!("vrrp_garp_interval '{a}' is not a valid number of seconds")),
+                        Some(ms) if kw == "vrrp_garp_interval" => g.vrrp_garp_interval_ms = ms,
+                        Some(ms) => g.vrrp_gna_interval_ms = ms,
+                        None => ctx.error(n, format!("{kw} '{a}' is not a valid number of seconds")),
                     }
                 }
             }
@@ -1533,6 +1529,18 @@ fn finish_instance(
             vips.push(v);
         }
     }
+    // RFC 9568 §5.2.9: an IPv6 advert's first address is the virtual router's link-local
+    // address. keepalived sends the VIPs in the order written and only says so (an error
+    // under vrrp_strict, which it still runs); so do we.
+    if let (true, true, Some(first)) = (v6, unicast_peers.is_empty(), vips.first())
+        && let IpAddr::V6(a) = first.addr
+        && a.segments()[0] & 0xffc0 != 0xfe80
+    {
+        ctx.warn(
+            &line_node(first.line),
+            format!("vrrp_instance {name}: the first IPv6 VIP address should be link local (RFC 9568 5.2.9: adverts list the link-local address first; keepalived says the same)"),
+        );
+    }
     if d.use_vmac && !d.vmac_xmit_base && (unicast_src_ip.is_some() || !unicast_peers.is_empty()) {
         ctx.warn(
             &line_node(d.end_line),
@@ -1544,6 +1552,13 @@ fn finish_instance(
     }
 
     let version = match d.version {
+        // keepalived 2.2.7 runs VRRPv2 over IPv6 (not a standard: RFC 3768 is IPv4 only)
+        // unless vrrp_strict, which switches the instance to version 3. We do the latter and
+        // refuse the former (verdict.rs).
+        Some(2) if v6 && strict => {
+            ctx.warn(&at, format!("vrrp_instance {name}: cannot use IPv6 with VRRP version 2; setting version 3 (as keepalived does under vrrp_strict)"));
+            3
+        }
         Some(v) => {
             if v == 2 && v6 {
                 ctx.warn(&at, format!("vrrp_instance {name}: VRRP version 2 with IPv6 addresses (RFC 3768 is IPv4 only)"));

@@ -1,15 +1,16 @@
 //! The FSM's actions carried out: the state published to XDP, adverts, VIPs through
-//! rtnetlink and OWNED_VIPS, gratuitous ARPs, the status map, notify scripts.
-use std::net::{IpAddr, Ipv4Addr};
+//! rtnetlink and OWNED_VIPS, gratuitous ARPs and unsolicited neighbour advertisements, the
+//! status map, notify scripts.
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use tracing::{Instrument as _, debug, error, info, warn};
-use vrrp_common::{InstanceStatus, VipKey, VipValue, state};
+use vrrp_common::{InstanceStatus, VipValue, state};
 
 use crate::{
     core::fsm::{self, Action, State},
     notify::NotifyState,
     net::tx::Sender,
-    wire::{arp, vrrp},
+    wire::{arp, na, vrrp},
 };
 
 pub use crate::clock::now_ns;
@@ -94,8 +95,7 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
                     State::Master => inst.master = Some(inst.primary),
                     State::Backup => {
                         inst.master = match &reason {
-                            fsm::Reason::HigherPriority { src: IpAddr::V4(a), .. }
-                            | fsm::Reason::EqualPriorityHigherAddress { src: IpAddr::V4(a) } => Some(*a),
+                            fsm::Reason::HigherPriority { src, .. } | fsm::Reason::EqualPriorityHigherAddress { src } => Some(*src),
                             _ => None,
                         }
                     }
@@ -110,12 +110,13 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
             }
             Action::RemoveVips => release(ctx, inst).await,
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
+            // Gratuitous ARP for the IPv4 VIPs, unsolicited NA for the IPv6 ones.
             Action::SendGarp { count } => send_garps(ctx, inst, count),
             Action::Reassert { src, priority: 255 } => {
                 warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error", inst.cfg.name, inst.cfg.vrid);
             }
             Action::Reassert { src, priority } => {
-                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, gratuitous ARP)", inst.cfg.name);
+                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, {})", inst.cfg.name, if inst.primary.is_ipv6() { "unsolicited NA" } else { "gratuitous ARP" });
             }
         }
     }
@@ -154,12 +155,9 @@ pub(super) async fn add_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
             error!(parent: &inst.span, "adding VIP {}/{} to {}: {e}; not answering ARP for it", vip.addr, vip.prefix_len, link.name);
             continue;
         }
-        if let IpAddr::V4(a) = vip.addr {
-            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
-            let value = VipValue::new(link.mac, inst.cfg.vrid);
-            if let Err(e) = ctx.dp.own_vip(key, value) {
-                error!(parent: &inst.span, "marking VIP {a} owned in OWNED_VIPS: {e}");
-            }
+        // XDP answers ARP (IPv4) or neighbour solicitations (IPv6) for it from now on.
+        if let Err(e) = ctx.dp.own_ip(link.index, vip.addr, VipValue::new(link.mac, inst.cfg.vrid)) {
+            error!(parent: &inst.span, "marking VIP {} owned in the dataplane: {e}", vip.addr);
         }
     }
 }
@@ -170,9 +168,7 @@ async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     }
     // Stop answering ARP first, then remove the addresses.
     for OwnedVip { vip, link, .. } in &inst.vips {
-        if let IpAddr::V4(a) = vip.addr {
-            ctx.dp.disown_vip(&VipKey { ifindex: link.index, addr_v4: a.octets() });
-        }
+        ctx.dp.disown_ip(link.index, vip.addr);
     }
     for OwnedVip { vip, link, .. } in &inst.vips {
         if let Err(e) = ctx.nl.remove_vip(link.index, vip).await {
@@ -182,21 +178,35 @@ async fn remove_vips(ctx: &mut Ctx, inst: &mut Vrrp) {
     inst.owns_vips = false;
 }
 
+/// Where the instance's adverts go: its unicast peers (of its family: the parser dropped the
+/// others), else the VRRP group of its family (224.0.0.18, ff02::12).
+pub(super) fn advert_destinations(inst: &Vrrp) -> Vec<IpAddr> {
+    if !inst.cfg.unicast_peers.is_empty() {
+        return inst.cfg.unicast_peers.iter().filter(|p| p.is_ipv6() == inst.primary.is_ipv6()).copied().collect();
+    }
+    match inst.primary {
+        IpAddr::V4(_) => vec![IpAddr::V4(vrrp::MCAST_V4)],
+        IpAddr::V6(_) => vec![IpAddr::V6(vrrp::MCAST_V6)],
+    }
+}
+
 pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
     let repr = advert_repr(inst, priority);
-    let peers: Vec<Ipv4Addr> = if inst.cfg.unicast_peers.is_empty() {
-        vec![vrrp::MCAST_V4]
-    } else {
-        inst.cfg.unicast_peers.iter().filter_map(|p| match p { IpAddr::V4(a) => Some(*a), IpAddr::V6(_) => None }).collect()
-    };
-    for dst in peers {
-        let carrier = vrrp::Carrier { src: IpAddr::V4(inst.primary), dst: IpAddr::V4(dst) };
+    for dst in advert_destinations(inst) {
+        let carrier = vrrp::Carrier { src: inst.primary, dst };
         if let Err(e) = repr.validate(&carrier) {
             error!(parent: &inst.span, "cannot build an advert: {e}");
             return;
         }
+        // The checksum covers the pseudo header of this very source and destination.
         let bytes = repr.to_bytes(&carrier, inst.checksum);
-        let sent = ctx.senders[inst.sender].send_vrrp(inst.primary, dst, &bytes);
+        let sender = &ctx.senders[inst.sender];
+        let sent = match (inst.primary, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => sender.send_vrrp(src, dst, &bytes),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => sender.send_vrrp_v6(src, dst, &bytes),
+            // validate() refused a mixed carrier above.
+            _ => continue,
+        };
         if sent.is_ok() {
             inst.stats.adverts_sent += 1;
             inst.stats.priority_zero_sent += u64::from(priority == 0);
@@ -224,46 +234,75 @@ pub(super) fn advert_repr(inst: &Vrrp, priority: u8) -> vrrp::Repr {
     }
 }
 
-pub(super) fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
-    let frames: Vec<(std::sync::Arc<Sender>, Vec<u8>)> = inst
-        .vips
-        .iter()
-        .filter_map(|OwnedVip { vip, link, sender, .. }| match vip.addr {
-            IpAddr::V4(a) => Some((ctx.senders[*sender].clone(), arp::gratuitous_frame(link.mac, a))),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    // Counted when queued: a burst a later transition cuts short counts in full.
-    inst.stats.garp_sent += u64::from(count) * frames.len() as u64;
-    let send_round = |frames: &[(std::sync::Arc<Sender>, Vec<u8>)]| {
-        for (sender, frame) in frames {
+/// One kind of announcement for every VIP of one family: the frames of a round and the
+/// spacing of the rounds.
+struct Burst {
+    what: &'static str,
+    frames: Vec<(Arc<Sender>, Vec<u8>)>,
+    interval: Duration,
+}
+
+impl Burst {
+    fn send_round(&self) {
+        for (sender, frame) in &self.frames {
             if let Err(e) = sender.send_frame(frame) {
-                warn!("sending gratuitous ARP on {}: {e}", sender.ifname());
+                warn!("sending {} on {}: {e}", self.what, sender.ifname());
             }
         }
-    };
-    if ctx.garp_interval.is_zero() || count <= 1 {
-        for _ in 0..count {
-            send_round(&frames);
+    }
+}
+
+/// Announces the VIPs `count` times: gratuitous ARP for the IPv4 ones (rounds spaced by
+/// `vrrp_garp_interval`), unsolicited neighbour advertisements for the IPv6 ones (spaced by
+/// `vrrp_gna_interval`), each from the MAC of the VIP's interface. keepalived sends both
+/// with the same `garp_master_repeat`/`delay`/`refresh` schedule, which the FSM keeps.
+pub(super) fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
+    let mut arps = Burst { what: "gratuitous ARP", frames: Vec::new(), interval: ctx.garp_interval };
+    let mut nas = Burst { what: "unsolicited neighbour advertisement", frames: Vec::new(), interval: ctx.gna_interval };
+    for OwnedVip { vip, link, sender, .. } in &inst.vips {
+        let sender = ctx.senders[*sender].clone();
+        match vip.addr {
+            IpAddr::V4(a) => arps.frames.push((sender, arp::gratuitous_frame(link.mac, a))),
+            IpAddr::V6(a) => nas.frames.push((sender, na::unsolicited_frame(link.mac, a))),
         }
-        debug!(parent: &inst.span, "sent {count} gratuitous ARP round(s) for {} VIP(s)", frames.len());
+    }
+    // Counted when queued: a burst a later transition cuts short counts in full.
+    inst.stats.garp_sent += u64::from(count) * arps.frames.len() as u64;
+    inst.stats.na_sent += u64::from(count) * nas.frames.len() as u64;
+    let mut spaced = Vec::new();
+    for burst in [arps, nas] {
+        if burst.frames.is_empty() {
+            continue;
+        }
+        if burst.interval.is_zero() || count <= 1 {
+            for _ in 0..count {
+                burst.send_round();
+            }
+            debug!(parent: &inst.span, "sent {count} {} round(s) for {} VIP(s)", burst.what, burst.frames.len());
+        } else {
+            spaced.push(burst);
+        }
+    }
+    if spaced.is_empty() {
         return;
     }
-    // Spaced rounds (vrrp_garp_interval) run in a task so no other instance waits for them.
+    // Spaced rounds run in a task so no other instance waits for them.
     if let Some(t) = inst.garp_task.take() {
         t.abort();
     }
-    let interval = ctx.garp_interval;
     let span = inst.span.clone();
     inst.garp_task = Some(tokio::spawn(
         async move {
-            for round in 0..count {
-                if round > 0 {
-                    tokio::time::sleep(interval).await;
+            futures::future::join_all(spaced.into_iter().map(|burst| async move {
+                for round in 0..count {
+                    if round > 0 {
+                        tokio::time::sleep(burst.interval).await;
+                    }
+                    burst.send_round();
                 }
-                send_round(&frames);
-            }
-            debug!("sent {count} gratuitous ARP rounds {} ms apart", interval.as_millis());
+                debug!("sent {count} {} rounds {} ms apart", burst.what, burst.interval.as_millis());
+            }))
+            .await;
         }
         .instrument(span),
     ));
@@ -276,13 +315,19 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
         base_priority: u32::from(inst.cfg.priority),
         adver_int_cs: u32::from(inst.fsm.master_adver_int_cs()),
         master_down_interval_us: u32::try_from(inst.fsm.master_down_interval_us()).unwrap_or(u32::MAX),
-        master_v4: inst.master.map(|a| a.octets()).unwrap_or_default(),
+        master_v4: match inst.master {
+            Some(IpAddr::V4(a)) => a.octets(),
+            _ => [0; 4],
+        },
         pid: std::process::id(),
         transitions: inst.transitions,
         last_transition_ns: inst.last_transition_ns,
         name: [0; 32],
         ifname: [0; 16],
-        master_v6: [0; 16],
+        master_v6: match inst.master {
+            Some(IpAddr::V6(a)) => a.octets(),
+            _ => [0; 16],
+        },
     };
     st.set_name(&inst.cfg.name);
     st.set_ifname(&inst.link.name);

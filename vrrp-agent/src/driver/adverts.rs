@@ -1,6 +1,6 @@
 //! Adverts into the FSM: events from the XDP ring buffer (in sequence order), re-reads of
 //! the per-VRID advert record, and the slow path's adverts.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use tracing::{debug, warn};
 
@@ -51,8 +51,8 @@ pub(super) async fn slow_dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], batch: 
     }
 }
 
-pub(super) fn content(rec: &vrrp_common::AdvertRecord) -> ([u8; 4], u32, u32) {
-    (rec.src_v4, rec.priority, rec.adver_int_cs)
+pub(super) fn content(rec: &vrrp_common::AdvertRecord, family: u16) -> (IpAddr, u32, u32) {
+    (rec.src(family), rec.priority, rec.adver_int_cs)
 }
 
 /// An advert from the ring buffer: an exact copy, applied unless an event at or after its
@@ -62,7 +62,7 @@ pub(super) fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bo
         return false;
     }
     inst.last_seq = Some(rec.seq);
-    inst.known = Some(content(rec));
+    inst.known = Some(content(rec, inst.key.family));
     inst.stats.priority_zero_rx += u64::from(rec.priority == 0);
     feed(inst, rec);
     true
@@ -78,7 +78,7 @@ pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
     if rec.ts_ns == 0 || rec.ts_ns <= inst.last_fed_ts {
         return;
     }
-    if inst.known != Some(content(&rec)) {
+    if inst.known != Some(content(&rec, inst.key.family)) {
         debug!(parent: &inst.span, seq = rec.seq, prio = rec.priority, "advert record ahead of the events: applying it");
     }
     feed(inst, &rec);
@@ -87,12 +87,12 @@ pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
 /// Gives the FSM an advert with its kernel receive time.
 pub(super) fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
     inst.last_fed_ts = inst.last_fed_ts.max(rec.ts_ns);
-    let src = Ipv4Addr::from(rec.src_v4);
+    let src = rec.src(inst.key.family);
     if rec.priority != 0 && inst.fsm.state() == State::Backup {
         inst.master = Some(src);
     }
     let advert = fsm::Advert {
-        src: IpAddr::V4(src),
+        src,
         priority: rec.priority.min(255) as u8,
         max_adver_int_cs: rec.adver_int_cs.min(4095) as u16,
     };

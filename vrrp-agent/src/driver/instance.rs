@@ -1,10 +1,10 @@
 //! One running VRRP instance: set up from its configuration (interface, addresses, XDP
 //! keys, sockets), started, stopped; instances waiting for their interface.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use anyhow::{Context as _, bail};
 use tracing::{error, info, warn};
-use vrrp_common::{AF_INET, VridConfig, VridKey, flags, state};
+use vrrp_common::{AF_INET, AF_INET6, VridConfig, VridKey, flags, state};
 
 use crate::{
     config,
@@ -26,7 +26,9 @@ pub(super) struct Vrrp {
     pub(super) cfg: config::Instance,
     pub(super) key: VridKey,
     pub(super) link: LinkInfo,
-    pub(super) primary: Ipv4Addr,
+    /// The advert source: IPv4, the interface's primary address (or unicast_src_ip); IPv6,
+    /// its first usable link-local address (or unicast_src_ip). Its family is the instance's.
+    pub(super) primary: IpAddr,
     pub(super) fsm: fsm::Instance,
     pub(super) vips: Vec<OwnedVip>,
     pub(super) sender: usize,
@@ -44,8 +46,8 @@ pub(super) struct Vrrp {
     pub(super) last_seq: Option<u64>,
     /// (source, priority, interval) of the last event: a record read that matches it only
     /// says "the same master is still there" and may refresh the timer.
-    pub(super) known: Option<([u8; 4], u32, u32)>,
-    pub(super) master: Option<Ipv4Addr>,
+    pub(super) known: Option<(IpAddr, u32, u32)>,
+    pub(super) master: Option<IpAddr>,
     pub(super) transitions: u32,
     pub(super) last_transition_ns: u64,
     /// What the agent sent and decided (published as `INSTANCE_STATS`).
@@ -102,32 +104,37 @@ pub(super) struct OwnedVip {
     pub(super) advertised: bool,
 }
 
-/// The sender for a device, opened on first use. `primary` joins the VRRP multicast group
-/// (only the instance's own interface needs it).
-pub(super) fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<Ipv4Addr>) -> anyhow::Result<usize> {
+/// The sender for a device, opened on first use. `primary` joins the VRRP multicast group of
+/// its family (only the instance's own interface needs it).
+pub(super) fn sender_for(ctx: &mut Ctx, link: &LinkInfo, primary: Option<IpAddr>) -> anyhow::Result<usize> {
+    let join = |s: &Sender| match primary {
+        Some(IpAddr::V4(p)) => s.join_vrrp_group(p),
+        Some(IpAddr::V6(_)) => s.join_vrrp_group_v6(),
+        None => {}
+    };
     // By name and index: a re-created interface of the same name needs new sockets.
     if let Some(i) = ctx.senders.iter().position(|s| s.ifname() == link.name && s.ifindex() == link.index) {
-        if let Some(p) = primary {
-            ctx.senders[i].join_vrrp_group(p);
-        }
+        join(&ctx.senders[i]);
         return Ok(i);
     }
     let s = Sender::new(&link.name, link.index).with_context(|| format!("opening sockets on {}", link.name))?;
-    if let Some(p) = primary {
-        s.join_vrrp_group(p);
-    }
+    join(&s);
     ctx.senders.push(std::sync::Arc::new(s));
     Ok(ctx.senders.len() - 1)
 }
 
 /// An instance that could not be set up. One whose interface does not exist (or has no IPv4
-/// address yet) waits in FAULT and starts when it appears, as keepalived does; any other
+/// address, or no usable IPv6 link-local address, yet) waits in FAULT and starts when it appears, as keepalived does; any other
 /// failure is named and the instance is not started. `quiet`: it was already waiting.
 pub(super) fn setup_failed(ctx: &mut Ctx, cfg: &config::Instance, e: &anyhow::Error, quiet: bool) {
     let waits = e.chain().any(|c| {
         matches!(
             c.downcast_ref::<crate::net::netlink::NetlinkError>(),
-            Some(crate::net::netlink::NetlinkError::NoSuchInterface(_) | crate::net::netlink::NetlinkError::NoPrimaryAddress(_))
+            Some(
+                crate::net::netlink::NetlinkError::NoSuchInterface(_)
+                    | crate::net::netlink::NetlinkError::NoPrimaryAddress(_)
+                    | crate::net::netlink::NetlinkError::NoLinkLocal(_)
+            )
         )
     });
     if !waits {
@@ -163,17 +170,22 @@ pub(super) async fn start_waiting(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode
 pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
+    let v6 = cfg.is_ipv6();
+    // The parser keeps only a unicast_src_ip of the instance's family.
     let primary = match cfg.unicast_src_ip {
-        Some(IpAddr::V4(a)) => a,
-        Some(IpAddr::V6(a)) => bail!("unicast_src_ip {a}: IPv6 instances are not supported yet"),
+        Some(a) => a,
         None => {
             let all: Vec<IpAddr> = cfg.vips.iter().chain(&cfg.excluded_vips).map(|v| v.addr).collect();
-            ctx.nl.primary_ipv4(&link, &all).await?
+            if v6 {
+                IpAddr::V6(ctx.nl.primary_ipv6(&link, &all).await?)
+            } else {
+                IpAddr::V4(ctx.nl.primary_ipv4(&link, &all).await?)
+            }
         }
     };
     let vlans = ctx.nl.vlan_uppers(link.index).await.unwrap_or_default();
     let used = attach_xdp(ctx, &link, mode, &vlans).await?;
-    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: AF_INET };
+    let key = VridKey { ifindex: link.index, vrid: u16::from(cfg.vrid), family: if v6 { AF_INET6 } else { AF_INET } };
     // A hitless restart: the earlier agent's Master keeps its VIPs (they are not removed
     // below) if they are all still there.
     let prior = ctx.adopt.as_ref().and_then(|a| a.statuses.get(&key).copied());
@@ -184,7 +196,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
                 Some(dev) if dev != &link.name => ctx.nl.link(dev).await.map(|l| l.index).unwrap_or(0),
                 _ => link.index,
             };
-            all_present &= v.addr.is_ipv6() || ctx.nl.has_addr(index, v.addr).await.unwrap_or(false);
+            all_present &= ctx.nl.has_addr(index, v.addr).await.unwrap_or(false);
         }
     }
     let adopted_from = crate::dataplane::lease::resume_as_master(ctx.adopt.is_some(), prior.as_ref(), link.up, all_present)
@@ -194,11 +206,11 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
     // virtual_ipaddress (advertised) and virtual_ipaddress_excluded (owned, not advertised),
     // each on its own device (`dev`, default the instance's interface), where XDP answers ARP.
     let mut vips = Vec::new();
+    // IPv6 ones are added without DAD (net::netlink::Netlink::add_vip) and announced with
+    // unsolicited neighbour advertisements. The advertised ones go in the adverts in the
+    // order written, as keepalived sends them (the parser warns when an IPv6 instance's
+    // first is not link-local, RFC 9568 5.2.9).
     for (v, advertised) in cfg.vips.iter().map(|v| (v, true)).chain(cfg.excluded_vips.iter().map(|v| (v, false))) {
-        if v.addr.is_ipv6() {
-            warn!(parent: &span, "{}:{}: IPv6 VIP {} is not supported yet; ignored", cfg.file.display(), v.line, v.addr);
-            continue;
-        }
         let vlink = match &v.dev {
             Some(dev) if dev != &link.name => ctx
                 .nl
@@ -226,7 +238,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         vips.push(OwnedVip { vip, advertised, sender, link: vlink });
     }
     if !vips.iter().any(|v| v.advertised) {
-        bail!("no usable IPv4 virtual_ipaddress: an advert must carry at least one address");
+        bail!("no usable virtual_ipaddress: an advert must carry at least one address");
     }
     let version = if cfg.version == 3 { fsm::Version::V3 } else { fsm::Version::V2 };
     let (auth, pass) = match &cfg.auth {
@@ -244,7 +256,8 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
     if cfg.priority == 255 {
         vflags |= flags::OWNER;
     }
-    // What the receive checks compare adverts with (XDP and the slow path read the same maps).
+    // What the receive checks compare adverts with (XDP and the slow path read the same maps),
+    // each family in its own maps.
     let rx = crate::rx::InstanceRules::new(cfg, vips.iter().map(|v| (v.vip.addr, v.advertised)));
     let vcfg = VridConfig {
         version: u32::from(cfg.version),
@@ -252,15 +265,22 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         state: state::INIT,
         flags: vflags | rx.flags,
         priority: u32::from(cfg.priority),
-        primary_v4: primary.octets(),
-        count_addrs: rx.count_addrs(),
+        primary_v4: match primary {
+            IpAddr::V4(a) => a.octets(),
+            IpAddr::V6(_) => [0; 4],
+        },
+        primary_v6: match primary {
+            IpAddr::V4(_) => [0; 16],
+            IpAddr::V6(a) => a.octets(),
+        },
+        count_addrs: rx.count_addrs_of(key.family),
         ..VridConfig::default()
     };
     let vcfg = match pass {
         Some(p) => vcfg.with_pass(p),
         None => vcfg.without_auth(),
     };
-    ctx.dp.set_vrid_addrs(key, &rx.advertised, &rx.excluded, &rx.peers).context("writing the VRID's addresses to the dataplane")?;
+    ctx.dp.set_instance_addrs(key, &rx).context("writing the VRID's addresses to the dataplane")?;
     let first_seq = ctx.dp.init_vrid(key, vcfg).context("configuring the VRID in the dataplane")?;
     let secs = |s: u32| u64::from(s) * fsm::US_PER_S;
     let params = fsm::Params {
@@ -270,7 +290,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         preempt: cfg.preempt,
         preempt_delay_us: secs(cfg.preempt_delay_s),
         initial_master: cfg.initial_state == config::InitialState::Master && cfg.priority != 255,
-        primary_addr: IpAddr::V4(primary),
+        primary_addr: primary,
         garp_master_repeat: cfg.garp_master_repeat,
         garp_master_delay_us: secs(cfg.garp_master_delay_s),
         garp_master_refresh_us: secs(cfg.garp_master_refresh_s),
@@ -280,7 +300,8 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         higher_prio_send_advert: cfg.higher_prio_send_advert,
         make_before_break: true,
     };
-    let checksum = if cfg.version == 3 && !cfg.v3_checksum_as_v2 {
+    // Over IPv6 the pseudo header is always in (the wire code applies that rule).
+    let checksum = if cfg.version == 3 && (v6 || !cfg.v3_checksum_as_v2) {
         vrrp::ChecksumMode::PseudoHeader
     } else {
         vrrp::ChecksumMode::Plain
@@ -347,9 +368,7 @@ pub(super) async fn start_instance(ctx: &mut Ctx, inst: &mut Vrrp) {
         apply_actions(ctx, inst).await;
         // Already answered for: this only refreshes the MACs (the interface's, now).
         for OwnedVip { vip, link, .. } in &inst.vips {
-            if let Some(key) = vip_key(vip, link.index)
-                && let Err(e) = ctx.dp.own_vip(key, vrrp_common::VipValue::new(link.mac, inst.cfg.vrid))
-            {
+            if let Err(e) = ctx.dp.own_ip(link.index, vip.addr, vrrp_common::VipValue::new(link.mac, inst.cfg.vrid)) {
                 error!(parent: &inst.span, "marking VIP {} owned in OWNED_VIPS: {e}", vip.addr);
             }
         }

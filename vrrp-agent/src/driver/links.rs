@@ -2,7 +2,7 @@
 use std::net::IpAddr;
 
 use tracing::{error, info, warn};
-use vrrp_common::{VipKey, VipValue};
+use vrrp_common::VipValue;
 
 use crate::{core::fsm::State, net::tx::Sender};
 
@@ -43,6 +43,19 @@ pub(super) async fn check_links(ctx: &mut Ctx, instances: &mut Vec<Vrrp>) {
                     warn!(parent: &inst.span, "VIP device(s) re-created ({}): setting the instance up again",
                         moved.iter().map(|(n, a, b)| format!("{n}: ifindex {a} -> {b}")).collect::<Vec<_>>().join(", "));
                     recreated.push((n, moved));
+                    continue;
+                }
+                // IPv6: the advert source is the interface's link-local address, which the
+                // kernel removes when the link goes down and adds again, tentative until DAD
+                // is done, when it comes back up (or changes with the MAC). Gone or tentative:
+                // set the instance up again, which waits in FAULT until a link-local address
+                // is usable (never a tentative one) and takes that one.
+                if let (IpAddr::V6(src), None) = (inst.primary, inst.cfg.unicast_src_ip)
+                    && let Ok(addrs) = ctx.nl.ipv6_addrs(link.index).await
+                    && !addrs.iter().any(|(a, _, usable)| *a == src && *usable)
+                {
+                    warn!(parent: &inst.span, "({}) the advert source {src} is no longer usable on {} (removed, or tentative again): setting the instance up again", inst.cfg.name, inst.link.name);
+                    recreated.push((n, Vec::new()));
                     continue;
                 }
                 link.up
@@ -126,14 +139,11 @@ pub(super) async fn follow_macs(ctx: &mut Ctx, inst: &mut Vrrp) {
         return;
     }
     for OwnedVip { vip, link, .. } in &inst.vips {
-        if let IpAddr::V4(a) = vip.addr {
-            let key = VipKey { ifindex: link.index, addr_v4: a.octets() };
-            // Only the VIPs marked owned (really added) are rewritten.
-            if ctx.dp.owns_vip(&key)
-                && let Err(e) = ctx.dp.own_vip(key, VipValue::new(link.mac, inst.cfg.vrid))
-            {
-                error!(parent: &inst.span, "updating the MAC of VIP {a} in OWNED_VIPS: {e}");
-            }
+        // Only the VIPs marked owned (really added) are rewritten, IPv4 and IPv6 alike.
+        if ctx.dp.owns_ip(link.index, vip.addr)
+            && let Err(e) = ctx.dp.own_ip(link.index, vip.addr, VipValue::new(link.mac, inst.cfg.vrid))
+        {
+            error!(parent: &inst.span, "updating the MAC of VIP {} in the dataplane: {e}", vip.addr);
         }
     }
     if inst.fsm.state() == State::Master {

@@ -81,6 +81,8 @@ pub(super) struct Ctx {
     pub(super) nl: Netlink,
     pub(super) senders: Vec<std::sync::Arc<Sender>>,
     pub(super) garp_interval: Duration,
+    /// `vrrp_gna_interval`: the spacing of unsolicited NAs, as garp_interval spaces GARPs.
+    pub(super) gna_interval: Duration,
     pub(super) notifier: Notifier,
     pub(super) health: health::Health,
     /// virtual_routes/rules with mastership, static_* for the agent's lifetime.
@@ -217,6 +219,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         nl,
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
+        gna_interval: Duration::from_millis(u64::from(config.global.vrrp_gna_interval_ms)),
         notifier: Notifier::from_config(opts.notify_timeout, &config.global, runner.clone()),
         health: health::Health::start(&config, &runner),
         routes,

@@ -48,6 +48,7 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
     // The lease bound follows the new shortest advert interval (renewed with it at once).
     ctx.set_lease(super::lease_for(&config));
+    ctx.gna_interval = Duration::from_millis(u64::from(config.global.vrrp_gna_interval_ms));
     // Waiting instances are set up again from the new file (and wait again if need be).
     let was_waiting: Vec<String> = ctx.waiting.drain(..).map(|c| c.name).collect();
     let mut old: Vec<Vrrp> = std::mem::take(instances);

@@ -1,10 +1,10 @@
 //! Interfaces and addresses through rtnetlink: look up an interface, find its primary
-//! address, add and remove VIPs.
-use std::net::{IpAddr, Ipv4Addr};
+//! address (IPv4) or link-local address (IPv6), add and remove VIPs.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use futures::TryStreamExt as _;
 use netlink_packet_route::{
-    address::{AddressAttribute, AddressHeaderFlag, AddressMessage, AddressScope},
+    address::{AddressAttribute, AddressFlag, AddressHeaderFlag, AddressMessage, AddressScope},
     link::{InfoKind, LinkAttribute, LinkFlag, LinkInfo as NlLinkInfo, LinkXdp, XdpAttached},
 };
 use rtnetlink::Handle;
@@ -15,6 +15,10 @@ pub enum NetlinkError {
     NoSuchInterface(String),
     #[error("interface {0} has no IPv4 address to send adverts from")]
     NoPrimaryAddress(String),
+    /// RFC 9568 §5.1.2.1: IPv6 adverts leave from the interface's link-local address, and a
+    /// tentative one (duplicate address detection still running) cannot be used yet.
+    #[error("interface {0} has no usable IPv6 link-local address (none, or still tentative) to send adverts from")]
+    NoLinkLocal(String),
     #[error("netlink: {0}")]
     Netlink(#[from] rtnetlink::Error),
     #[error("netlink connection: {0}")]
@@ -184,11 +188,50 @@ impl Netlink {
             .ok_or_else(|| NetlinkError::NoPrimaryAddress(link.name.clone()))
     }
 
-    /// Adds a VIP; an address already present is not an error.
+    /// IPv6 addresses on the interface, in the kernel's order: (address, prefix length,
+    /// usable), where usable means neither tentative (duplicate address detection still
+    /// running, or `optimistic`) nor failed DAD.
+    pub async fn ipv6_addrs(&self, index: u32) -> Result<Vec<(Ipv6Addr, u8, bool)>, NetlinkError> {
+        let mut out = Vec::new();
+        let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
+        while let Some(msg) = msgs.try_next().await? {
+            if msg.header.index != index {
+                continue;
+            }
+            if let Some(IpAddr::V6(a)) = local_addr(&msg) {
+                out.push((a, msg.header.prefix_len, ipv6_usable(&msg)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The address IPv6 adverts are sent from: the interface's first link-local address that
+    /// is usable (never a tentative one), ignoring any address in `exclude` (our VIPs: a
+    /// link-local VIP is on the interface while we are master).
+    pub async fn primary_ipv6(&self, link: &LinkInfo, exclude: &[IpAddr]) -> Result<Ipv6Addr, NetlinkError> {
+        let addrs = self.ipv6_addrs(link.index).await?;
+        first_link_local(&addrs, exclude).ok_or_else(|| NetlinkError::NoLinkLocal(link.name.clone()))
+    }
+
+    /// Adds a VIP; an address already present is not an error. An IPv6 VIP is added without
+    /// duplicate address detection (IFA_F_NODAD), as keepalived adds it: the address moves
+    /// between routers and must be usable the moment we are master (a tentative address
+    /// is neither answered for nor usable as a source), and a DAD probe from the new master
+    /// would only find the old one's last NA.
     pub async fn add_vip(&self, index: u32, vip: &Vip) -> Result<(), NetlinkError> {
         let mut req = self.handle.address().add(index, vip.addr, vip.prefix_len);
-        if let Some(label) = &vip.label {
-            req.message_mut().attributes.push(AddressAttribute::Label(label.clone()));
+        match vip.addr {
+            IpAddr::V4(_) => {
+                if let Some(label) = &vip.label {
+                    req.message_mut().attributes.push(AddressAttribute::Label(label.clone()));
+                }
+            }
+            IpAddr::V6(_) => {
+                // Labels are an IPv4 notion (the kernel keeps none for IPv6).
+                let m = req.message_mut();
+                m.header.flags.push(AddressHeaderFlag::Nodad);
+                m.attributes.push(AddressAttribute::Flags(vec![AddressFlag::Nodad]));
+            }
         }
         match req.execute().await {
             Ok(()) => Ok(()),
@@ -280,6 +323,25 @@ impl Netlink {
     }
 }
 
+/// Whether an IPv6 address can be used: not tentative (DAD running, optimistic included) and
+/// DAD did not fail. IFA_FLAGS (32 bits) when the kernel sends it, else the header's 8 bits.
+fn ipv6_usable(msg: &AddressMessage) -> bool {
+    for attr in &msg.attributes {
+        if let AddressAttribute::Flags(f) = attr {
+            return !f.iter().any(|f| matches!(f, AddressFlag::Tentative | AddressFlag::Dadfailed | AddressFlag::Optimistic));
+        }
+    }
+    !msg.header.flags.iter().any(|f| matches!(f, AddressHeaderFlag::Tentative | AddressHeaderFlag::Dadfailed | AddressHeaderFlag::Optimistic))
+}
+
+/// The first usable link-local address of `addrs` not in `exclude`.
+fn first_link_local(addrs: &[(Ipv6Addr, u8, bool)], exclude: &[IpAddr]) -> Option<Ipv6Addr> {
+    addrs
+        .iter()
+        .find(|(a, _, usable)| *usable && crate::wire::ipv6_emit::is_link_local(a) && !exclude.contains(&IpAddr::V6(*a)))
+        .map(|(a, _, _)| *a)
+}
+
 /// The address of an address message: IFA_LOCAL for IPv4 (IFA_ADDRESS is the peer on
 /// point-to-point links), IFA_ADDRESS otherwise.
 fn local_addr(msg: &AddressMessage) -> Option<IpAddr> {
@@ -295,4 +357,42 @@ fn local_addr(msg: &AddressMessage) -> Option<IpAddr> {
         return None;
     }
     address
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().expect("addr")
+    }
+
+    #[test]
+    fn the_advert_source_is_the_first_usable_link_local_that_is_not_a_vip() {
+        let addrs = [
+            (a("2001:db8::1"), 64, true),
+            (a("fe80::100"), 64, true),
+            (a("fe80::1"), 64, false),
+            (a("fe80::2"), 64, true),
+        ];
+        assert_eq!(first_link_local(&addrs, &[]), Some(a("fe80::100")));
+        assert_eq!(first_link_local(&addrs, &[IpAddr::V6(a("fe80::100"))]), Some(a("fe80::2")), "a link-local VIP is skipped, so is a tentative address");
+        assert_eq!(first_link_local(&addrs[..3], &[IpAddr::V6(a("fe80::100"))]), None, "only tentative ones left: none");
+        assert_eq!(first_link_local(&addrs[..1], &[]), None, "a global address is never the source");
+    }
+
+    #[test]
+    fn tentative_optimistic_and_dadfailed_are_not_usable() {
+        let mut m = AddressMessage::default();
+        assert!(ipv6_usable(&m));
+        m.header.flags.push(AddressHeaderFlag::Tentative);
+        assert!(!ipv6_usable(&m));
+        // IFA_FLAGS wins over the header byte.
+        m.attributes.push(AddressAttribute::Flags(vec![AddressFlag::Permanent]));
+        assert!(ipv6_usable(&m));
+        for f in [AddressFlag::Tentative, AddressFlag::Dadfailed, AddressFlag::Optimistic] {
+            m.attributes = vec![AddressAttribute::Flags(vec![AddressFlag::Permanent, f])];
+            assert!(!ipv6_usable(&m), "{f:?}");
+        }
+    }
 }

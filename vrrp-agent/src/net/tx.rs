@@ -1,9 +1,11 @@
-//! Transmit: VRRP adverts on a raw IPv4 socket (we write the IP header: TTL 255, source =
-//! the instance's primary address), gratuitous ARP on a packet socket, and the multicast
-//! group membership that makes a real NIC's filter accept 224.0.0.18.
+//! Transmit: VRRP adverts on raw sockets where we write the IP header (IPv4: TTL 255, source =
+//! the instance's primary address; IPv6: hop limit 255, source = the interface's link-local
+//! address), gratuitous ARP and unsolicited neighbour advertisements on a packet socket, and
+//! the multicast group memberships that make a real NIC's filter accept 224.0.0.18 and
+//! ff02::12.
 use std::{
     io,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
     os::fd::AsRawFd as _,
     sync::{
         OnceLock,
@@ -13,7 +15,7 @@ use std::{
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::wire::{self, ipv4, vrrp};
+use crate::wire::{self, ipv4, ipv6_emit, vrrp};
 
 /// One per interface: sends adverts and GARPs out of it. Shared (`&self` everywhere) so a
 /// spaced GARP burst can run in its own task.
@@ -21,9 +23,13 @@ pub struct Sender {
     ifname: String,
     ifindex: u32,
     raw: Socket,
+    /// IPv6, header included (protocol IPPROTO_RAW: it never receives anything). `None` on a
+    /// kernel without IPv6: the IPv4 instances still run.
+    raw6: Option<Socket>,
     packet: Socket,
-    /// Held for its group membership only.
+    /// Held for their group membership only.
     mcast: OnceLock<Socket>,
+    mcast6: OnceLock<Socket>,
     ident: AtomicU16,
 }
 
@@ -36,6 +42,17 @@ impl Sender {
         raw.set_multicast_ttl_v4(255)?;
         raw.set_nonblocking(true)?;
 
+        // An AF_INET6 raw socket of protocol IPPROTO_RAW has IPV6_HDRINCL set by the kernel
+        // (as its AF_INET twin has IP_HDRINCL): we write the header, so the hop limit is 255
+        // and the source is the link-local address we chose, whatever the socket options.
+        let raw6 = match Self::raw_v6(ifname) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!(iface = %ifname, "no IPv6 raw socket on {ifname}: {e}");
+                None
+            }
+        };
+
         // Protocol 0: this packet socket only transmits, it never queues received frames.
         let packet = Socket::new(Domain::PACKET, Type::RAW, None)?;
         packet.set_nonblocking(true)?;
@@ -44,10 +61,22 @@ impl Sender {
             ifname: ifname.to_string(),
             ifindex,
             raw,
+            raw6,
             packet,
             mcast: OnceLock::new(),
+            mcast6: OnceLock::new(),
             ident: AtomicU16::new(std::process::id() as u16),
         })
+    }
+
+    fn raw_v6(ifname: &str) -> io::Result<Socket> {
+        let raw6 = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))?;
+        raw6.bind_device(Some(ifname.as_bytes()))?;
+        raw6.set_multicast_loop_v6(false)?;
+        raw6.set_multicast_hops_v6(255)?;
+        raw6.set_unicast_hops_v6(255)?;
+        raw6.set_nonblocking(true)?;
+        Ok(raw6)
     }
 
     /// Joins 224.0.0.18 on this interface (once), through the interface address `primary`.
@@ -66,6 +95,24 @@ impl Sender {
                 let _ = self.mcast.set(s);
             }
             Err(e) => tracing::warn!(iface = %self.ifname, "cannot join 224.0.0.18 on {}: {e}; adverts may be filtered by the NIC", self.ifname),
+        }
+    }
+
+    /// Joins ff02::12 on this interface (once), for the same reason as
+    /// [`Sender::join_vrrp_group`].
+    pub fn join_vrrp_group_v6(&self) {
+        if self.mcast6.get().is_some() {
+            return;
+        }
+        let joined = Socket::new(Domain::IPV6, Type::DGRAM, None).and_then(|s| {
+            s.join_multicast_v6(&vrrp::MCAST_V6, self.ifindex)?;
+            Ok(s)
+        });
+        match joined {
+            Ok(s) => {
+                let _ = self.mcast6.set(s);
+            }
+            Err(e) => tracing::warn!(iface = %self.ifname, "cannot join ff02::12 on {}: {e}; adverts may be filtered by the NIC", self.ifname),
         }
     }
 
@@ -94,13 +141,28 @@ impl Sender {
         self.raw.send_to(&buf, &to).map(|_| ())
     }
 
+    /// Sends one VRRPv3 message (already emitted, with the IPv6 pseudo-header checksum made
+    /// for the same `src` and `dst`) from `src` to `dst` (ff02::12 or a unicast peer), hop
+    /// limit 255. A link-local or multicast `dst` is scoped to this interface.
+    pub fn send_vrrp_v6(&self, src: Ipv6Addr, dst: Ipv6Addr, vrrp_msg: &[u8]) -> io::Result<()> {
+        let packet = ipv6_emit::vrrp_packet(src, dst, vrrp_msg);
+        let scoped = dst.is_multicast() || ipv6_emit::is_link_local(&dst);
+        let to = SockAddr::from(SocketAddrV6::new(dst, 0, 0, if scoped { self.ifindex } else { 0 }));
+        let raw6 = self.raw6.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "IPv6 is not available"))?;
+        raw6.send_to(&packet, &to).map(|_| ())
+    }
+
     /// Sends a complete Ethernet frame out of the interface.
     pub fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid starting value.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
         addr.sll_ifindex = self.ifindex as i32;
-        addr.sll_protocol = u16::to_be(libc::ETH_P_ARP as u16);
+        // The frame's own ethertype (ARP or IPv6), so the kernel sees the skb as what it is.
+        addr.sll_protocol = match frame.get(12..14) {
+            Some(t) => u16::from_ne_bytes([t[0], t[1]]),
+            None => u16::to_be(libc::ETH_P_ARP as u16),
+        };
         addr.sll_halen = 6;
         addr.sll_addr[..6].copy_from_slice(&frame[..6.min(frame.len())]);
         // SAFETY: buf and addr are valid for the lengths passed.

@@ -1,5 +1,6 @@
 //! Wire formats: VRRP (v2, RFC 3768; v3, RFC 9568), a minimal IPv4 header,
-//! Ethernet II headers and ARP.
+//! the IPv6 header the agent sends, Ethernet II headers, ARP and unsolicited
+//! neighbour advertisements.
 //!
 //! The layout follows smoltcp's `wire` module: each protocol has a zero-copy
 //! view over a byte buffer (`Packet<T: AsRef<[u8]>>`) with field accessors, and
@@ -21,6 +22,8 @@ pub mod ethernet;
 pub mod ipv4;
 /// IPv6 receive side (h-v6rx): header and neighbour-discovery decoding.
 pub mod ipv6_decode;
+pub mod ipv6_emit;
+pub mod na;
 pub mod vrrp;
 
 /// Error returned when parsing or validating any of the wire formats.
