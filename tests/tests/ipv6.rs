@@ -398,7 +398,11 @@ fn a_restarted_agent_removes_the_v6_vips_a_killed_one_left_behind() {
     wait_for(ELECTION, "r1 to hold its IPv6 VIPs", || (has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP)).then_some(()))
         .unwrap_or_else(|e| panic!("{e}\n{}", first.log_tail(30)));
     first.kill();
+    first.wait_exit(Duration::from_secs(5)).expect("killed");
     assert!(has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP), "a killed agent cannot remove its VIPs");
+    // Its pins go, and with them its pinned XDP link: the new agent, on pins of its own, finds
+    // no other program on eth0 (a restart on the same pins is tests/tests/fencing.rs).
+    drop(first);
     let second = spawn_agent(&bin, r1, &v6_instance("VI_6", 51, ""), &[]).expect("spawn");
     for vip in [LL_VIP, VIP6] {
         let line = format!("removed VIP {vip} left on eth0 by an earlier run");
