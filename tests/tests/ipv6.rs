@@ -449,3 +449,43 @@ fn an_ipv4_instance_owns_excluded_ipv6_vips_and_announces_them() {
         assert_eq!(r, &["1".to_string(), VIP4.to_string()], "only the IPv4 VIP is advertised");
     }
 }
+
+/// SIGQUIT leaves an IPv6 master's VIPs for the next agent; when that one's configuration no
+/// longer has the instance, nothing keeps them: they are removed (as IPv4 ones are) and XDP
+/// stops answering neighbour solicitations for them (`OWNED_VIPS_V6` empty), whether the new
+/// agent adopted the datapath (restarted within the lease) or started clean.
+#[test]
+fn a_restarted_agent_removes_the_v6_vips_of_an_instance_no_longer_configured() {
+    if !require_root("a_restarted_agent_removes_the_v6_vips_of_an_instance_no_longer_configured") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6gone", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    link_local(r1);
+    let bin = agent_binary().expect("agent binary");
+    // 1 s adverts: a 2 s lease bound, so the restart below usually adopts the datapath.
+    let v6 = v6_instance("VI_6", 51, "").replace("advert_int 0.1", "advert_int 1");
+    let mut first = spawn_agent(&bin, r1, &v6, &[]).expect("spawn");
+    // Alone in its VRID: MASTER after Master_Down_Interval (3 s + skew) plus startup.
+    wait_for(ELECTION, "r1 to hold its IPv6 VIPs", || (has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", first.log_tail(30)));
+    first.signal(libc::SIGQUIT);
+    let st = first.wait_exit(Duration::from_secs(5)).expect("exit after SIGQUIT");
+    assert_eq!(st.code(), Some(75), "{}", first.log_tail(10));
+    assert!(has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP), "SIGQUIT leaves the VIPs in place");
+    first.leave_pins();
+    let bpffs = first.bpffs.clone();
+    drop(first);
+    let v4_only = "vrrp_instance VI_4 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  priority 150\n  \
+                   advert_int 1\n  virtual_ipaddress {\n    198.18.0.100/24\n  }\n}\n";
+    let second = vrrp_tests::spawn_agent_on_pins(&bin, r1, v4_only, &bpffs, &[]).expect("restart");
+    wait_for(ELECTION, "the VI_6 VIPs to be removed", || (!has_addr6(r1, VIP6) && !has_addr6(r1, LL_VIP)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: the IPv6 VIPs of a removed instance were left behind\n{}", second.log_tail(30)));
+    let owned = vrrp_agent::dataplane::open_pinned(&bpffs, vrrp_common::names::OWNED_VIPS_V6).expect("OWNED_VIPS_V6 pinned");
+    let owned = aya::maps::HashMap::<_, vrrp_common::VipKeyV6, vrrp_common::VipValue>::try_from(owned).expect("OWNED_VIPS_V6");
+    let left: Vec<_> = owned.keys().filter_map(Result::ok).collect();
+    assert!(left.is_empty(), "XDP still answers for {left:?}\n{}", second.log_tail(30));
+    let log = second.log_text();
+    eprintln!("restart: {}", if log.contains("adopting the datapath") { "adopted the datapath" } else { "started clean" });
+}
