@@ -489,3 +489,28 @@ fn a_restarted_agent_removes_the_v6_vips_of_an_instance_no_longer_configured() {
     let log = second.log_text();
     eprintln!("restart: {}", if log.contains("adopting the datapath") { "adopted the datapath" } else { "started clean" });
 }
+
+/// `vrrp-agent status` reads an IPv6 instance as it reads an IPv4 one: its master (the
+/// advert source, a link-local address) and its VIPs in advert order.
+#[test]
+fn status_shows_an_ipv6_masters_address_and_vips() {
+    if !require_root("status_shows_an_ipv6_masters_address_and_vips") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let lan = lan("v6stat", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let ll = link_local(r1);
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &v6_instance("VI_6", 51, ""), &[]).expect("spawn");
+    wait_for(ELECTION, "r1 to hold its IPv6 VIPs", || (has_addr6(r1, VIP6) && has_addr6(r1, LL_VIP)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    let st = wait_for(Duration::from_secs(2), "status to show VI_6 MASTER", || {
+        let st = agent.try_status_json()?;
+        (st["instances"][0]["state"] == "MASTER").then_some(st)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(30)));
+    let i = &st["instances"][0];
+    assert_eq!(i["master"], ll.to_string(), "{i:#}");
+    assert_eq!(i["vips"], serde_json::json!([LL_VIP.to_string(), VIP6.to_string()]), "{i:#}");
+}

@@ -11,14 +11,19 @@ pub mod publish;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::BTreeMap, fmt::Write as _, net::Ipv4Addr, path::Path};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
 use anyhow::Context as _;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use serde::Serialize;
 use vrrp_common::{
-    AddrList, AdvertRecord, AgentLease, DropReason, GlobalStats, InstancePriority, InstanceStats, InstanceStatus,
-    PriorityReason, TrackerKey, TrackerStatus, VridAddr, VridAddrKey, VridConfig, VridDrops, VridKey, VridStats,
+    AF_INET6, AddrList, AddrListV6, AdvertRecord, AgentLease, DropReason, GlobalStats, InstancePriority, InstanceStats, InstanceStatus,
+    PriorityReason, TrackerKey, TrackerStatus, VridAddr, VridAddrKey, VridAddrKeyV6, VridConfig, VridDrops, VridKey, VridStats,
     addr_kind, names, priority_why, script_outcome, state, tracker_fault, tracker_flags, tracker_state,
 };
 
@@ -35,7 +40,8 @@ pub struct InstanceView {
     pub state: &'static str,
     pub priority: u32,
     pub base_priority: u32,
-    pub master: Option<Ipv4Addr>,
+    /// The master's address, of the instance's family.
+    pub master: Option<IpAddr>,
     pub adver_int_cs: u32,
     pub master_down_interval_us: u32,
     pub transitions: u32,
@@ -57,8 +63,8 @@ pub struct InstanceView {
     /// VRRP version (2 or 3; `None` when the instance's VRID_CONFIG entry is gone).
     pub version: Option<u32>,
     /// `virtual_ipaddress`, in advert order, and `virtual_ipaddress_excluded`.
-    pub vips: Vec<Ipv4Addr>,
-    pub excluded_vips: Vec<Ipv4Addr>,
+    pub vips: Vec<IpAddr>,
+    pub excluded_vips: Vec<IpAddr>,
     /// A unicast instance (`unicast_peer`s).
     pub unicast: bool,
     /// How long ago the last transition was, in ms (`None`: none yet).
@@ -164,7 +170,7 @@ pub struct TrackerView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AdvertView {
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     pub priority: u32,
     pub adver_int_cs: u32,
     /// How many addresses the advert listed.
@@ -350,22 +356,36 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         open_optional(dir, names::VRID_ADDR_LIST)?.map(HashMap::try_from).transpose()?;
     let addrs: Option<HashMap<MapData, VridAddrKey, VridAddr>> =
         open_optional(dir, names::VRID_ADDRS)?.map(HashMap::try_from).transpose()?;
+    let addr_lists_v6: Option<HashMap<MapData, VridKey, AddrListV6>> =
+        open_optional(dir, names::VRID_ADDR_LIST_V6)?.map(HashMap::try_from).transpose()?;
+    let addrs_v6: Option<HashMap<MapData, VridAddrKeyV6, VridAddr>> =
+        open_optional(dir, names::VRID_ADDRS_V6)?.map(HashMap::try_from).transpose()?;
     let lease: Option<Array<MapData, AgentLease>> =
         open_optional(dir, names::AGENT_LEASE)?.map(Array::try_from).transpose()?;
     let trace: Option<Array<MapData, u32>> = open_optional(dir, names::TRACE_CONTROL)?.map(Array::try_from).transpose()?;
-    let excluded: Vec<(VridAddrKey, VridAddr)> = addrs
+    // (instance key, address) of every excluded VIP, IPv4 and IPv6.
+    let mut excluded: Vec<(VridKey, IpAddr)> = addrs
         .iter()
         .flat_map(|m| m.iter())
         .filter_map(Result::ok)
         .filter(|(_, a)| a.kind == addr_kind::EXCLUDED)
+        .map(|(k, _)| (VridKey { ifindex: k.ifindex, vrid: k.vrid, family: k.family }, IpAddr::from(Ipv4Addr::from(k.addr_v4))))
         .collect();
+    excluded.extend(
+        addrs_v6
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter_map(Result::ok)
+            .filter(|(_, a)| a.kind == addr_kind::EXCLUDED)
+            .map(|(k, _)| (VridKey { ifindex: k.ifindex, vrid: k.vrid, family: k.family }, IpAddr::from(Ipv6Addr::from(k.addr_v6)))),
+    );
     let now = crate::clock::now_ns();
     let mut instances = Vec::new();
     for item in status.iter() {
         let (key, st) = item?;
         let s = stats.get(&key, 0).map(|v| sum_vrid(&v)).unwrap_or_default();
         let last_advert = records.get(&key, 0).ok().filter(|r| r.ts_ns != 0).map(|r| AdvertView {
-            src: Ipv4Addr::from(r.src_v4),
+            src: r.src(key.family),
             priority: r.priority,
             adver_int_cs: r.adver_int_cs,
             addresses: r.count_addrs,
@@ -374,16 +394,20 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         let cfg = configs.as_ref().and_then(|m| m.get(&key, 0).ok());
         let sent = agent_stats.as_ref().and_then(|m| m.get(&key, 0).ok()).unwrap_or_default();
         let dropped = drops.as_ref().and_then(|m| m.get(&key, 0).ok()).map(|v| sum_drops(&v)).unwrap_or_default();
-        let vips = addr_lists
-            .as_ref()
-            .and_then(|m| m.get(&key, 0).ok())
-            .map(|l| l.addrs_v4.iter().take(l.count as usize).map(|a| Ipv4Addr::from(*a)).collect())
-            .unwrap_or_default();
-        let mut excluded_vips: Vec<Ipv4Addr> = excluded
-            .iter()
-            .filter(|(k, _)| k.ifindex == key.ifindex && k.vrid == key.vrid && k.family == key.family)
-            .map(|(k, _)| Ipv4Addr::from(k.addr_v4))
-            .collect();
+        let vips: Vec<IpAddr> = if key.family == AF_INET6 {
+            addr_lists_v6
+                .as_ref()
+                .and_then(|m| m.get(&key, 0).ok())
+                .map(|l| l.addrs_v6.iter().take(l.count as usize).map(|a| IpAddr::from(Ipv6Addr::from(*a))).collect())
+                .unwrap_or_default()
+        } else {
+            addr_lists
+                .as_ref()
+                .and_then(|m| m.get(&key, 0).ok())
+                .map(|l| l.addrs_v4.iter().take(l.count as usize).map(|a| IpAddr::from(Ipv4Addr::from(*a))).collect())
+                .unwrap_or_default()
+        };
+        let mut excluded_vips: Vec<IpAddr> = excluded.iter().filter(|(k, _)| *k == key).map(|(_, a)| *a).collect();
         excluded_vips.sort();
         let ago = |ns: u64| (ns != 0).then(|| now.saturating_sub(ns) / 1_000_000);
         instances.push(InstanceView {
@@ -409,7 +433,11 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             state: state_name(st.state),
             priority: st.priority,
             base_priority: st.base_priority,
-            master: (st.master_v4 != [0; 4]).then(|| Ipv4Addr::from(st.master_v4)),
+            master: if key.family == AF_INET6 {
+                (st.master_v6 != [0; 16]).then(|| IpAddr::from(Ipv6Addr::from(st.master_v6)))
+            } else {
+                (st.master_v4 != [0; 4]).then(|| IpAddr::from(Ipv4Addr::from(st.master_v4)))
+            },
             adver_int_cs: st.adver_int_cs,
             master_down_interval_us: st.master_down_interval_us,
             transitions: st.transitions,

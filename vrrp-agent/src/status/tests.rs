@@ -264,7 +264,7 @@ fn instance(tracking: Option<TrackingView>) -> InstanceView {
         state: "BACKUP",
         priority: 70,
         base_priority: 100,
-        master: Some(Ipv4Addr::new(198, 18, 0, 2)),
+        master: Some(Ipv4Addr::new(198, 18, 0, 2).into()),
         adver_int_cs: 100,
         master_down_interval_us: 3_609_375,
         transitions: 1,
@@ -281,7 +281,7 @@ fn instance(tracking: Option<TrackingView>) -> InstanceView {
         vip_conflicts: 0,
         tracking,
         version: Some(3),
-        vips: vec![Ipv4Addr::new(198, 18, 0, 100)],
+        vips: vec![Ipv4Addr::new(198, 18, 0, 100).into()],
         excluded_vips: vec![],
         unicast: false,
         since_transition_ms: None,
@@ -401,7 +401,7 @@ fn busy_view() -> StatusView {
     let master = InstanceView {
         state: "MASTER",
         priority: 100,
-        master: Some(Ipv4Addr::new(198, 18, 0, 1)),
+        master: Some(Ipv4Addr::new(198, 18, 0, 1).into()),
         since_transition_ms: Some(1500),
         drops: drops_by_reason(&drops),
         adverts_rx: 20,
@@ -419,7 +419,7 @@ fn busy_view() -> StatusView {
         vrid: 52,
         version: Some(2),
         state: "BACKUP",
-        last_advert: Some(AdvertView { src: Ipv4Addr::new(198, 18, 0, 2), priority: 150, adver_int_cs: 100, addresses: 1, age_ms: 300 }),
+        last_advert: Some(AdvertView { src: Ipv4Addr::new(198, 18, 0, 2).into(), priority: 150, adver_int_cs: 100, addresses: 1, age_ms: 300 }),
         ..instance(None)
     };
     let mut counters: std::collections::BTreeMap<&'static str, u64> =
