@@ -74,9 +74,24 @@ pub fn decide_start(lease: Option<AgentLease>, now_ns: u64, our_pid: u32, holder
 /// Whether one instance resumes as master from what the earlier agent published for its key
 /// (same interface, VRID and family: a changed VRID or interface is another key and starts
 /// clean): only if the agent adopts, the instance was MASTER, its interface is up and every
-/// VIP of it is on its interface (nothing to add, so nothing for a client to miss).
-pub fn resume_as_master(adopting: bool, prior: Option<&InstanceStatus>, link_up: bool, vips_present: bool) -> bool {
-    adopting && prior.is_some_and(|s| s.state == state::MASTER) && link_up && vips_present
+/// VIP of it is on its interface (nothing to add, so nothing for a client to miss), and the
+/// earlier agent's lease is still fresh now (`lease_age_ns` ≤ its `fence_after_ns`): the
+/// decision to adopt was taken before loading the program, which can take a large part of the
+/// lease; once it is stale a backup may already be taking over (it does at most one advert
+/// interval later), so a resumed master would make two.
+pub fn resume_as_master(
+    adopting: bool,
+    prior: Option<&InstanceStatus>,
+    link_up: bool,
+    vips_present: bool,
+    lease_age_ns: u64,
+    fence_after_ns: u64,
+) -> bool {
+    adopting
+        && prior.is_some_and(|s| s.state == state::MASTER)
+        && link_up
+        && vips_present
+        && lease_age_ns <= fence_after_ns
 }
 
 /// The lease value for a renewal at `now_ns`.
@@ -135,11 +150,13 @@ mod tests {
     fn resume_only_a_master_with_its_vips_in_place() {
         let master = InstanceStatus { state: state::MASTER, ..InstanceStatus::default() };
         let backup = InstanceStatus { state: state::BACKUP, ..InstanceStatus::default() };
-        assert!(resume_as_master(true, Some(&master), true, true));
-        assert!(!resume_as_master(false, Some(&master), true, true), "not adopting");
-        assert!(!resume_as_master(true, Some(&backup), true, true), "was a backup");
-        assert!(!resume_as_master(true, None, true, true), "a new VRID or interface");
-        assert!(!resume_as_master(true, Some(&master), false, true), "interface down");
-        assert!(!resume_as_master(true, Some(&master), true, false), "a VIP is missing");
+        assert!(resume_as_master(true, Some(&master), true, true, 0, 1));
+        assert!(!resume_as_master(false, Some(&master), true, true, 0, 1), "not adopting");
+        assert!(!resume_as_master(true, Some(&backup), true, true, 0, 1), "was a backup");
+        assert!(!resume_as_master(true, None, true, true, 0, 1), "a new VRID or interface");
+        assert!(!resume_as_master(true, Some(&master), false, true, 0, 1), "interface down");
+        assert!(!resume_as_master(true, Some(&master), true, false, 0, 1), "a VIP is missing");
+        assert!(resume_as_master(true, Some(&master), true, true, 200, 200), "fresh at the bound");
+        assert!(!resume_as_master(true, Some(&master), true, true, 201, 200), "the lease ran out while loading");
     }
 }

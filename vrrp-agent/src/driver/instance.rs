@@ -199,7 +199,12 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
             all_present &= ctx.nl.has_addr(index, v.addr).await.unwrap_or(false);
         }
     }
-    let adopted_from = crate::dataplane::lease::resume_as_master(ctx.adopt.is_some(), prior.as_ref(), link.up, all_present)
+    let (lease_age_ns, fence_after_ns) =
+        ctx.adopt.as_ref().map_or((0, 0), |a| (crate::clock::now_ns().saturating_sub(a.lease.renewed_ns), a.lease.fence_after_ns));
+    if ctx.adopt.is_some() && lease_age_ns > fence_after_ns && prior.is_some_and(|p| p.state == state::MASTER) {
+        warn!(parent: &span, "({}) the earlier agent's lease ran out ({:.1} ms old, bound {:.1} ms) while this one loaded: not resuming as MASTER", cfg.name, lease_age_ns as f64 / 1e6, fence_after_ns as f64 / 1e6);
+    }
+    let adopted_from = crate::dataplane::lease::resume_as_master(ctx.adopt.is_some(), prior.as_ref(), link.up, all_present, lease_age_ns, fence_after_ns)
         .then(|| ctx.adopt.as_ref().map(|a| a.from_pid))
         .flatten();
     let sender = sender_for(ctx, &link, Some(primary))?;

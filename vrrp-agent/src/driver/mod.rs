@@ -66,6 +66,8 @@ pub(super) struct Adoption {
     pub(super) from_pid: u32,
     /// What the earlier agent published per instance (`INSTANCE_STATUS`).
     pub(super) statuses: std::collections::HashMap<vrrp_common::VridKey, vrrp_common::InstanceStatus>,
+    /// Its lease as it was when this agent decided to adopt (see `lease::resume_as_master`).
+    pub(super) lease: vrrp_common::AgentLease,
 }
 
 /// The liveness lease: renewed on every turn of the event loop and at least every
@@ -189,7 +191,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         ),
         lease::Start::Adopt { from_pid, age_ns } => {
             info!("adopting the datapath of the agent with pid {from_pid} (its lease is {:.1} ms old): pinned maps and XDP links reused", *age_ns as f64 / 1e6);
-            Some(Adoption { from_pid: *from_pid, statuses: prior.statuses.iter().copied().collect() })
+            Some(Adoption { from_pid: *from_pid, statuses: prior.statuses.iter().copied().collect(), lease: prior.lease.unwrap_or_default() })
         }
         lease::Start::Clean(lease::CleanReason::NoPins) => None,
         lease::Start::Clean(reason) => {
