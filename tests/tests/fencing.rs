@@ -9,7 +9,7 @@
 //! Timing bounds are protocol-derived plus a stated slack (`SLACK`: process scheduling on a
 //! shared 2-core VM, 10 ms polling, netlink latency).
 use std::{
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     path::Path,
     time::{Duration, Instant},
 };
@@ -352,4 +352,92 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     assert_eq!(dp.global_stats().expect("stats").arp_replies, 3);
     let lease = dp.lease().expect("lease");
     assert_eq!((lease.fence_after_ns, lease.pid), (bound, std::process::id()));
+}
+
+/// A neighbour solicitation (RFC 4861 §4.3) from `src` for `target`, to its solicited-node
+/// group, with the source link-layer address option and a correct checksum.
+fn solicitation(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    use vrrp_agent::wire::{checksum, ethernet, ipv6_decode};
+    let dst = ipv6_decode::solicited_node(target);
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target.octets());
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&src_mac);
+    let sum = checksum::fold(checksum::ones_complement_sum(&icmp, checksum::pseudo_header_v6(src, dst, 58, icmp.len() as u32)));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut f = ethernet::ipv6_multicast_mac(dst).to_vec();
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// The fence for IPv6, as for ARP above: a neighbour solicitation for an owned IPv6 VIP is
+/// answered (XDP_TX, an NA) while the lease is fresh, dropped and counted under `arp_fenced`
+/// once it is stale, and answered again after a renewal; one for a configured VIP not owned
+/// (`FENCED_VIPS_V6`) is left to the kernel while fresh and dropped while stale; one for
+/// another address passes either way.
+#[test]
+fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
+    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
+    use vrrp_common::{VipKeyV6, VipValue};
+    const XDP_DROP: u32 = 1;
+    const XDP_PASS: u32 = 2;
+    const XDP_TX: u32 = 3;
+    const IFINDEX: u32 = 1;
+    const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+    const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+    const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
+    const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+    if !require_root("xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh") {
+        return;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
+    let value = VipValue::new(OUR_MAC, 61);
+    // As the agent sets a VIP up: registered with the fence, then owned once it is added.
+    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
+    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
+    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
+    let owned = solicitation(PEER_MAC, CLIENT, OWNED);
+    let configured = solicitation(PEER_MAC, CLIENT, CONFIGURED);
+    let other = solicitation(PEER_MAC, CLIENT, OTHER);
+    let stats = |dp: &Dataplane| {
+        let g = dp.global_stats().expect("stats");
+        (g.arp_fenced, g.ns_replies)
+    };
+    let run = |dp: &Dataplane, frame: &[u8]| dp.test_run(frame, IFINDEX).expect("run");
+
+    let (action, na) = run(&dp, &owned);
+    assert_eq!(action, XDP_TX, "no lease taken yet: not fenced");
+    assert_eq!((na[54], &na[6..12]), (136, &OUR_MAC[..]), "an NA from our MAC");
+    let bound = timers::lease_fence_after_us(timers::cs_to_us(10)) * 1000;
+    dp.set_fence_after(bound);
+    let now = vrrp_agent::clock::now_ns();
+    dp.renew_lease(now).expect("renew");
+    assert_eq!(run(&dp, &owned).0, XDP_TX, "fresh: answered");
+    assert_eq!(run(&dp, &configured).0, XDP_PASS, "fresh, not owned: the kernel decides");
+    assert_eq!(run(&dp, &other).0, XDP_PASS, "not ours");
+    assert_eq!(stats(&dp), (0, 2));
+
+    // Renewed longer ago than the bound: fenced.
+    dp.renew_lease(now - bound - 1_000_000).expect("renew");
+    let (action, out) = run(&dp, &owned);
+    assert_eq!(action, XDP_DROP, "stale, owned: dropped, so the kernel cannot answer either");
+    assert_eq!(out, owned, "untouched");
+    assert_eq!(stats(&dp), (1, 2));
+    assert_eq!(run(&dp, &configured).0, XDP_DROP, "stale, configured but not owned: fenced too");
+    assert_eq!(stats(&dp), (2, 2));
+    assert_eq!(run(&dp, &other).0, XDP_PASS, "not ours: passed");
+    assert_eq!(stats(&dp), (2, 2));
+
+    // Renewed: answered again.
+    dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");
+    assert_eq!(run(&dp, &owned).0, XDP_TX, "renewed");
+    assert_eq!(stats(&dp), (2, 3));
 }

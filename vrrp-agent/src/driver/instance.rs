@@ -230,9 +230,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
             warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, vlink.name);
         }
         let sender = sender_for(ctx, &vlink, None)?;
-        if let Some(key) = vip_key(&vip, vlink.index)
-            && let Err(e) = ctx.dp.fence_vip(key, vrrp_common::VipValue::new(vlink.mac, cfg.vrid))
-        {
+        if let Err(e) = ctx.dp.fence_ip(vlink.index, vip.addr, vrrp_common::VipValue::new(vlink.mac, cfg.vrid)) {
             warn!(parent: &span, "registering VIP {} with the fence: {e}", vip.addr);
         }
         vips.push(OwnedVip { vip, advertised, sender, link: vlink });
