@@ -1301,6 +1301,17 @@ pub fn spawn_agent_cmdline(
     spawn_agent_inner(host, config, None, argv)
 }
 
+/// [`spawn_agent_cmdline`] on the pins of an earlier agent (as [`spawn_agent_on_pins`]): a
+/// unit's `ExecStart=` run again after a hitless-restart exit, on the same pin directory.
+pub fn spawn_agent_cmdline_on_pins(
+    host: &Host,
+    config: &str,
+    bpffs: &Path,
+    argv: impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString>,
+) -> Result<Agent> {
+    spawn_agent_inner(host, config, Some(bpffs), argv)
+}
+
 fn spawn_agent_inner(
     host: &Host,
     config: &str,
