@@ -16,8 +16,9 @@ use std::{
 
 use vrrp_common::{AgentLease, names, timers};
 use vrrp_tests::{
-    Agent, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config},
-    has_addr, holds_for, require_root, spawn_agent, spawn_agent_on_pins, start_ping_every, wait_for, xdp_prog_id,
+    Agent, Capture, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config},
+    has_addr, has_addr6, holds_for, ping6_once, require_root, spawn_agent, spawn_agent_on_pins, start_ping_every, usable_link_local,
+    wait_for, xdp_prog_id,
 };
 
 const SLACK: Duration = Duration::from_millis(500);
@@ -440,4 +441,210 @@ fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
     dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");
     assert_eq!(run(&dp, &owned).0, XDP_TX, "renewed");
     assert_eq!(stats(&dp), (2, 3));
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6: the same fence for neighbour solicitations, and the hitless restart of an IPv6
+// instance.
+// ---------------------------------------------------------------------------------------
+
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// The link-local VIP an IPv6 instance advertises first (RFC 9568 5.2.9).
+const LL_VIP6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+
+fn v6_config(priority: u8, advert_int_cs: u16) -> String {
+    format!(
+        "vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  priority {priority}\n  \
+         advert_int {}\n  virtual_ipaddress {{\n    {LL_VIP6}/64\n    {VIP6}/64\n  }}\n}}\n",
+        election::advert_int_text(advert_int_cs)
+    )
+}
+
+/// The agent's published state of its one instance (from its pins: also readable while it is
+/// stopped, when it is what the stopped agent last wrote).
+fn state_of(a: &Agent) -> Option<String> {
+    Some(a.try_status_json()?["instances"][0]["state"].as_str()?.to_string())
+}
+
+fn v6_master_entries(a: &Agent) -> usize {
+    a.log_text().matches("(VI_6) Entering MASTER STATE").count()
+}
+
+/// Two routers r1 (150) and r2 (100) sharing VIP6 over VRRPv3/IPv6, and a client `c` with
+/// an address in the VIP's prefix; r1 is master, r2 backup, the client reaches the VIP.
+struct V6Lab {
+    lan: vrrp_tests::Lan,
+    bin: std::path::PathBuf,
+    r1: Option<Agent>,
+    r2: Agent,
+    advert_int_cs: u16,
+}
+
+impl V6Lab {
+    fn start(tag: &str, advert_int_cs: u16) -> Option<V6Lab> {
+        if !require_root(tag) {
+            return None;
+        }
+        vrrp_tests::install_ctrlc_cleanup();
+        let bin = agent_binary().expect("agent binary (cargo build --release -p vrrp-agent)");
+        let lan = vrrp_tests::lan(
+            tag,
+            &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("c", Ipv4Addr::new(198, 18, 0, 10))],
+        )
+        .expect("lan");
+        for h in ["r1", "r2", "c"] {
+            wait_for(Duration::from_secs(5), "a usable link-local address", || usable_link_local(lan.host(h))).expect("link-local");
+        }
+        lan.host("c").ns.ip(&["addr", "add", &format!("{CLIENT6}/64"), "dev", "eth0", "nodad"]).expect("client address");
+        let mdi = election::master_down_interval(3, 150, advert_int_cs);
+        let r1 = spawn_agent(&bin, lan.host("r1"), &v6_config(150, advert_int_cs), &[]).expect("r1");
+        wait_for(election::STARTUP + mdi + SLACK, "r1 to become MASTER", || (state_of(&r1).as_deref() == Some("MASTER")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", r1.log_tail(30)));
+        let r2 = spawn_agent(&bin, lan.host("r2"), &v6_config(100, advert_int_cs), &[]).expect("r2");
+        wait_for(election::STARTUP, "r2 to enter BACKUP", || (state_of(&r2).as_deref() == Some("BACKUP")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", r2.log_tail(30)));
+        let lab = V6Lab { lan, bin, r1: Some(r1), r2, advert_int_cs };
+        wait_for(Duration::from_secs(5), "the client to reach the VIP", || ping6_once(lab.client(), VIP6).then_some(()))
+            .expect("VIP reachable");
+        Some(lab)
+    }
+
+    fn client(&self) -> &Host {
+        self.lan.host("c")
+    }
+
+    fn r1(&self) -> &Agent {
+        self.r1.as_ref().expect("r1")
+    }
+
+    fn master_down_interval(&self, priority: u8) -> Duration {
+        election::master_down_interval(3, priority, self.advert_int_cs)
+    }
+
+    /// r1 MASTER holding the VIP, r2 BACKUP without it.
+    fn r1_master_alone(&self) -> Result<(), String> {
+        let (s1, s2) = (state_of(self.r1()), state_of(&self.r2));
+        let (h1, h2) = (has_addr6(self.lan.host("r1"), VIP6), has_addr6(self.lan.host("r2"), VIP6));
+        if s1.as_deref() == Some("MASTER") && s2.as_deref() == Some("BACKUP") && h1 && !h2 {
+            Ok(())
+        } else {
+            Err(format!("r1 {s1:?} (VIP {h1}), r2 {s2:?} (VIP {h2})"))
+        }
+    }
+
+    fn log_tails(&self) -> String {
+        format!("r1:\n{}\nr2:\n{}", self.r1.as_ref().map(|a| a.log_tail(30)).unwrap_or_default(), self.r2.log_tail(30))
+    }
+}
+
+/// The MACs that answer the client's neighbour solicitations for `vip`: `count` times the
+/// client forgets the VIP's neighbour entry and pings it once (so it solicits the VIP's
+/// solicited-node group); the solicited NAs (S flag) for `vip` it receives are captured with
+/// tshark. Returns each distinct answering MAC once, and how many pings were answered.
+fn ns_answerers(client: &Host, vip: Ipv6Addr, count: u32) -> (Vec<String>, u32) {
+    const CAPTURE_SECS: u32 = 4;
+    let mut cap = Capture::start(client, "na", "icmp6 and ip6[40] == 136", 10_000, CAPTURE_SECS).expect("tshark");
+    let mut answered = 0;
+    for _ in 0..count {
+        let _ = client.ns.ip(&["-6", "neigh", "flush", "to", &vip.to_string(), "dev", &client.ifname]);
+        answered += u32::from(ping6_once(client, vip));
+    }
+    cap.finish(Duration::from_secs(u64::from(CAPTURE_SECS) + 10)).expect("tshark stops after its duration");
+    let display = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && icmpv6.nd.na.flag.s == 1");
+    let mut macs: Vec<String> = cap.fields(&display, &["eth.src"]).expect("tshark -r").into_iter().filter_map(|r| r.into_iter().next()).collect();
+    macs.sort();
+    macs.dedup();
+    (macs, answered)
+}
+
+/// 6. IPv6: a SIGSTOPped master is fenced by the time the backup takes over: from the client
+///    exactly one MAC, the new master's, answers neighbour solicitations for the IPv6 VIP
+///    although the stopped host still has it. After SIGCONT one master is left, answering.
+#[test]
+fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
+    let Some(mut lab) = V6Lab::start("fence-stop6", 10) else { return };
+    let r1_mac = lab.lan.host("r1").mac_string();
+    let r2_mac = lab.lan.host("r2").mac_string();
+    let (before, answered) = ns_answerers(lab.client(), VIP6, 3);
+    assert_eq!((before, answered), (vec![r1_mac.clone()], 3), "before: r1 answers");
+    let bpffs = lab.r1().bpffs.clone();
+    let mut r1 = lab.r1.take().expect("r1");
+    {
+        let guard = Continue(&mut r1);
+        guard.0.signal(libc::SIGSTOP);
+        let stopped = Instant::now();
+        let mdi = lab.master_down_interval(100);
+        wait_for(mdi + SLACK, "r2 to become MASTER", || (state_of(&lab.r2).as_deref() == Some("MASTER")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\nr2:\n{}", lab.r2.log_tail(30)));
+        let takeover = stopped.elapsed();
+        let lease = pinned_lease(&bpffs).expect("pinned lease");
+        let age = lease_age(&bpffs).expect("lease age");
+        assert!(age > Duration::from_nanos(lease.fence_after_ns), "lease {age:?} old, bound {} ns", lease.fence_after_ns);
+        assert!(has_addr6(lab.lan.host("r1"), VIP6), "the stopped r1 keeps the IPv6 VIP on eth0");
+        let (during, answered) = ns_answerers(lab.client(), VIP6, 5);
+        assert_eq!(during, vec![r2_mac.clone()], "exactly one MAC answers: the new master's\n{}", lab.r2.log_tail(20));
+        assert_eq!(answered, 5, "the client reaches the VIP on r2");
+        let fenced = guard.0.counter("arp_fenced");
+        assert!(fenced >= 5, "r1's XDP counted the solicitations it dropped (arp_fenced {fenced})");
+        eprintln!(
+            "v6 fence: r2 MASTER {:.0} ms after SIGSTOP (bound: Master_Down_Interval {:.1} ms + {} ms slack); r1's lease {:.0} ms old (fenced after {:.0} ms); arp_fenced {fenced}",
+            takeover.as_secs_f64() * 1e3,
+            mdi.as_secs_f64() * 1e3,
+            SLACK.as_millis(),
+            age.as_secs_f64() * 1e3,
+            lease.fence_after_ns as f64 / 1e6
+        );
+    }
+    // SIGCONT (the guard): r1 renews and, as the higher priority, is the only master again.
+    lab.r1 = Some(r1);
+    let settle = lab.master_down_interval(100) * 3 + SLACK;
+    wait_for(settle, "r1 MASTER and r2 BACKUP after SIGCONT", || lab.r1_master_alone().ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    holds_for(lab.master_down_interval(100) * 2, "one master after SIGCONT", || lab.r1_master_alone())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let (after, answered) = ns_answerers(lab.client(), VIP6, 3);
+    assert_eq!((after, answered), (vec![r1_mac], 3), "after: r1 answers alone");
+}
+
+/// 7. IPv6: SIGKILL the master and restart it on its pins within the lease (1 s adverts, a
+///    2 s lease): it resumes as MASTER, no router enters MASTER, and a client pinging the
+///    IPv6 VIP every 10 ms loses nothing.
+#[test]
+fn v6_sigkill_and_restart_within_the_lease_is_hitless() {
+    let Some(mut lab) = V6Lab::start("fence-kill6", 100) else { return };
+    let r2_masters = v6_master_entries(&lab.r2);
+    let pinger = vrrp_tests::start_ping6_every(lab.client(), VIP6, Duration::from_millis(10), 30).expect("ping -6");
+    wait_for(Duration::from_secs(2), "the first replies", || (pinger.replies_so_far().len() >= 20).then_some(())).expect("ping -6");
+    let mut old = lab.r1.take().expect("r1");
+    let old_pid = old.pid;
+    let bpffs = old.bpffs.clone();
+    let lease = Duration::from_nanos(pinned_lease(&bpffs).expect("lease").fence_after_ns);
+    let killed = Instant::now();
+    old.signal(libc::SIGKILL);
+    old.leave_pins();
+    let _ = old.wait_exit(Duration::from_secs(5));
+    drop(old);
+    let new = spawn_agent_on_pins(&lab.bin, lab.lan.host("r1"), &v6_config(150, lab.advert_int_cs), &bpffs, &[]).expect("restart r1");
+    lab.r1 = Some(new);
+    let resumed = format!("resumed as MASTER (adopted from pid {old_pid})");
+    wait_for(lease, "r1 to resume as MASTER", || lab.r1().log_text().contains(&resumed).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let restart = killed.elapsed();
+    assert!(restart < lease, "the restart ({restart:?}) outlasted the lease ({lease:?})");
+    holds_for(lab.master_down_interval(100) * 2, "r1 MASTER alone", || lab.r1_master_alone())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let (replies, sent) = pinger.stop_counted().expect("ping -6");
+    let sent = sent.unwrap_or(0);
+    let lost = sent.saturating_sub(replies.iter().filter(|r| !r.dup).count() as u32);
+    eprintln!(
+        "v6 hitless restart: resumed as MASTER {:.0} ms after SIGKILL (lease {:.0} ms, r2's Master_Down_Interval {:.0} ms); {sent} probes, {lost} lost",
+        restart.as_secs_f64() * 1e3,
+        lease.as_secs_f64() * 1e3,
+        lab.master_down_interval(100).as_secs_f64() * 1e3
+    );
+    assert_eq!(v6_master_entries(lab.r1()), 0, "the restarted r1 logs no MASTER transition:\n{}", lab.r1().log_tail(20));
+    assert_eq!(v6_master_entries(&lab.r2), r2_masters, "r2 never entered MASTER:\n{}", lab.r2.log_tail(20));
+    assert_eq!(lost, 0, "no probe lost ({sent} sent, {} answered)", replies.len());
+    assert!(replies.len() > 100, "the client probed throughout ({} replies)", replies.len());
 }
