@@ -185,12 +185,14 @@ pub fn pinned_layout(dir: &Path) -> Result<(), String> {
 pub struct PriorPins {
     pub lease: Option<AgentLease>,
     pub statuses: Vec<(VridKey, InstanceStatus)>,
-    pub owned: Vec<(VipKey, VipValue)>,
+    /// The VIPs it answered for (`OWNED_VIPS` and `OWNED_VIPS_V6`): (ifindex, address).
+    pub owned: Vec<(u32, IpAddr)>,
     /// [`pinned_layout`].
     pub layout: Result<(), String>,
 }
 
-/// Reads the lease, the instances' published status and the owned VIPs pinned in `dir`.
+/// Reads the lease, the instances' published status and the owned VIPs (both families)
+/// pinned in `dir`.
 pub fn read_prior_pins(dir: &Path) -> PriorPins {
     let lease = open_pinned(dir, names::AGENT_LEASE)
         .ok()
@@ -201,11 +203,18 @@ pub fn read_prior_pins(dir: &Path) -> PriorPins {
         .and_then(|m| HashMap::<_, VridKey, InstanceStatus>::try_from(m).ok())
         .map(|h| h.iter().filter_map(Result::ok).collect())
         .unwrap_or_default();
-    let owned = open_pinned(dir, names::OWNED_VIPS)
+    let mut owned: Vec<(u32, IpAddr)> = open_pinned(dir, names::OWNED_VIPS)
         .ok()
         .and_then(|m| HashMap::<_, VipKey, VipValue>::try_from(m).ok())
-        .map(|h| h.iter().filter_map(Result::ok).collect())
+        .map(|h| h.iter().filter_map(Result::ok).map(|(k, _)| (k.ifindex, IpAddr::from(k.addr_v4))).collect())
         .unwrap_or_default();
+    owned.extend(
+        open_pinned(dir, names::OWNED_VIPS_V6)
+            .ok()
+            .and_then(|m| HashMap::<_, VipKeyV6, VipValue>::try_from(m).ok())
+            .map(|h| h.iter().filter_map(Result::ok).map(|(k, _)| (k.ifindex, IpAddr::from(k.addr_v6))).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
     PriorPins { lease, statuses, owned, layout: pinned_layout(dir) }
 }
 

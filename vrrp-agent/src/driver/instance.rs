@@ -61,14 +61,6 @@ pub(super) struct Vrrp {
     pub(super) adopted_from: Option<u32>,
 }
 
-/// The `OWNED_VIPS` key of a VIP on interface `ifindex` (IPv4 only).
-pub(super) fn vip_key(vip: &Vip, ifindex: u32) -> Option<vrrp_common::VipKey> {
-    match vip.addr {
-        IpAddr::V4(a) => Some(vrrp_common::VipKey { ifindex, addr_v4: a.octets() }),
-        IpAddr::V6(_) => None,
-    }
-}
-
 /// Attaches XDP to an interface, unless another tool's program is there: that is refused
 /// unless `--force-xdp`, which detaches it first. Our own program (a pinned link of ours in
 /// the bpffs directory, alive or left by an earlier agent) is replaced in place.

@@ -122,16 +122,16 @@ pub(super) fn lease_for(config: &config::Config) -> Lease {
     Lease { fence_after_ns: fence_after_us * 1_000, renew_every_ns: timers::lease_renewal_us(fence_after_us) * 1_000 }
 }
 
-/// Removes the VIPs an earlier agent answered for (its pinned `OWNED_VIPS`), except `kept`:
-/// XDP stops answering for them, then the addresses go.
-async fn remove_left_vips(ctx: &mut Ctx, owned: &[(vrrp_common::VipKey, vrrp_common::VipValue)], kept: &[vrrp_common::VipKey]) {
-    for (key, _) in owned.iter().filter(|(k, _)| !kept.contains(k)) {
-        ctx.dp.disown_vip(key);
-        let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::from(key.addr_v4));
-        match ctx.nl.remove_addr(key.ifindex, addr).await {
-            Ok(true) => warn!("removed VIP {addr} left on ifindex {} by an earlier agent", key.ifindex),
+/// Removes the VIPs an earlier agent answered for (its pinned `OWNED_VIPS` and
+/// `OWNED_VIPS_V6`: (ifindex, address)), except `kept`: XDP stops answering ARP or neighbour
+/// solicitations for them, then the addresses go.
+async fn remove_left_vips(ctx: &mut Ctx, owned: &[(u32, std::net::IpAddr)], kept: &[(u32, std::net::IpAddr)]) {
+    for &(ifindex, addr) in owned.iter().filter(|o| !kept.contains(o)) {
+        ctx.dp.disown_ip(ifindex, addr);
+        match ctx.nl.remove_addr(ifindex, addr).await {
+            Ok(true) => warn!("removed VIP {addr} left on ifindex {ifindex} by an earlier agent"),
             Ok(false) => {}
-            Err(e) => warn!("removing VIP {addr} left on ifindex {} by an earlier agent: {e}", key.ifindex),
+            Err(e) => warn!("removing VIP {addr} left on ifindex {ifindex} by an earlier agent: {e}"),
         }
     }
 }
@@ -254,10 +254,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if ctx.adopt.take().is_some() {
         // VIPs the earlier agent answered for that no resumed instance keeps (an instance
         // removed or changed, or not resumed): not answered for, and removed.
-        let kept: Vec<vrrp_common::VipKey> = instances
+        let kept: Vec<(u32, std::net::IpAddr)> = instances
             .iter()
             .filter(|i| i.adopted_from.is_some())
-            .flat_map(|i| i.vips.iter().filter_map(|v| instance::vip_key(&v.vip, v.link.index)))
+            .flat_map(|i| i.vips.iter().map(|v| (v.link.index, v.vip.addr)))
             .collect();
         remove_left_vips(&mut ctx, &prior.owned, &kept).await;
     }
