@@ -542,16 +542,26 @@ impl V6Lab {
 /// client forgets the VIP's neighbour entry and pings it once (so it solicits the VIP's
 /// solicited-node group); the solicited NAs (S flag) for `vip` it receives are captured with
 /// tshark. Returns each distinct answering MAC once, and how many pings were answered.
+/// tshark says it is capturing a moment before it really is, so the rounds start once a
+/// first solicitation's answer is in the capture file (dumpcap writes it as it goes).
 fn ns_answerers(client: &Host, vip: Ipv6Addr, count: u32) -> (Vec<String>, u32) {
-    const CAPTURE_SECS: u32 = 4;
+    const CAPTURE_SECS: u32 = 8;
     let mut cap = Capture::start(client, "na", "icmp6 and ip6[40] == 136", 10_000, CAPTURE_SECS).expect("tshark");
-    let mut answered = 0;
-    for _ in 0..count {
+    let display = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && icmpv6.nd.na.flag.s == 1");
+    let solicit = || {
         let _ = client.ns.ip(&["-6", "neigh", "flush", "to", &vip.to_string(), "dev", &client.ifname]);
-        answered += u32::from(ping6_once(client, vip));
+        ping6_once(client, vip)
+    };
+    let mut answered = 0;
+    wait_for(Duration::from_secs(4), "the capture to see a first answer", || {
+        answered += u32::from(solicit());
+        cap.fields(&display, &["eth.src"]).ok().filter(|rows| !rows.is_empty())
+    })
+    .expect("a solicited NA captured");
+    for _ in 0..count {
+        answered += u32::from(solicit());
     }
     cap.finish(Duration::from_secs(u64::from(CAPTURE_SECS) + 10)).expect("tshark stops after its duration");
-    let display = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && icmpv6.nd.na.flag.s == 1");
     let mut macs: Vec<String> = cap.fields(&display, &["eth.src"]).expect("tshark -r").into_iter().filter_map(|r| r.into_iter().next()).collect();
     macs.sort();
     macs.dedup();
@@ -567,7 +577,8 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
     let r1_mac = lab.lan.host("r1").mac_string();
     let r2_mac = lab.lan.host("r2").mac_string();
     let (before, answered) = ns_answerers(lab.client(), VIP6, 3);
-    assert_eq!((before, answered), (vec![r1_mac.clone()], 3), "before: r1 answers");
+    assert_eq!(before, vec![r1_mac.clone()], "before: r1 answers");
+    assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
     let bpffs = lab.r1().bpffs.clone();
     let mut r1 = lab.r1.take().expect("r1");
     {
@@ -584,7 +595,7 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
         assert!(has_addr6(lab.lan.host("r1"), VIP6), "the stopped r1 keeps the IPv6 VIP on eth0");
         let (during, answered) = ns_answerers(lab.client(), VIP6, 5);
         assert_eq!(during, vec![r2_mac.clone()], "exactly one MAC answers: the new master's\n{}", lab.r2.log_tail(20));
-        assert_eq!(answered, 5, "the client reaches the VIP on r2");
+        assert!(answered >= 5, "the client reaches the VIP on r2 ({answered})");
         let fenced = guard.0.counter("arp_fenced");
         assert!(fenced >= 5, "r1's XDP counted the solicitations it dropped (arp_fenced {fenced})");
         eprintln!(
@@ -604,7 +615,8 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
     holds_for(lab.master_down_interval(100) * 2, "one master after SIGCONT", || lab.r1_master_alone())
         .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
     let (after, answered) = ns_answerers(lab.client(), VIP6, 3);
-    assert_eq!((after, answered), (vec![r1_mac], 3), "after: r1 answers alone");
+    assert_eq!(after, vec![r1_mac], "after: r1 answers alone");
+    assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
 }
 
 /// 7. IPv6: SIGKILL the master and restart it on its pins within the lease (1 s adverts, a
@@ -647,4 +659,56 @@ fn v6_sigkill_and_restart_within_the_lease_is_hitless() {
     assert_eq!(v6_master_entries(&lab.r2), r2_masters, "r2 never entered MASTER:\n{}", lab.r2.log_tail(20));
     assert_eq!(lost, 0, "no probe lost ({sent} sent, {} answered)", replies.len());
     assert!(replies.len() > 100, "the client probed throughout ({} replies)", replies.len());
+}
+
+/// 8. IPv6: an agent that adopts the datapath (SIGQUIT, restart within the lease) with a
+///    configuration that no longer has the IPv6 master instance removes that instance's VIP
+///    and stops answering neighbour solicitations for it, as it does for IPv4 VIPs: the
+///    earlier agent's `OWNED_VIPS_V6` is read like its `OWNED_VIPS`.
+#[test]
+fn v6_adopting_agent_removes_the_vips_of_an_instance_no_longer_configured() {
+    use vrrp_common::{VipKeyV6, VipValue};
+    const OTHER_VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+    if !require_root("v6_adopting_agent_removes_the_vips_of_an_instance_no_longer_configured") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let bin = agent_binary().expect("agent binary");
+    let lan = vrrp_tests::lan("fence-gone6", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let host = lan.host("r1");
+    wait_for(Duration::from_secs(5), "a usable link-local address", || usable_link_local(host)).expect("link-local");
+    // 1 s adverts: a 2 s lease, which the restart fits.
+    let mut old = spawn_agent(&bin, host, &v6_config(150, 100), &[]).expect("r1");
+    let mdi = election::master_down_interval(3, 150, 100);
+    wait_for(election::STARTUP + mdi + SLACK, "r1 to become MASTER", || (state_of(&old).as_deref() == Some("MASTER")).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", old.log_tail(30)));
+    let link: serde_json::Value = serde_json::from_str(&host.ns.ip(&["-j", "link", "show", "dev", "eth0"]).expect("ip link")).expect("json");
+    let ifindex = link[0]["ifindex"].as_u64().expect("ifindex") as u32;
+    let key = VipKeyV6 { ifindex, addr_v6: VIP6.octets() };
+    let owned = |bpffs: &Path| -> Option<bool> {
+        let map = vrrp_agent::dataplane::open_pinned(bpffs, names::OWNED_VIPS_V6).ok()?;
+        let h = aya::maps::HashMap::<_, VipKeyV6, VipValue>::try_from(map).ok()?;
+        Some(h.get(&key, 0).is_ok())
+    };
+    let bpffs = old.bpffs.clone();
+    // The first advert leaves before the VIPs are added and owned.
+    wait_for(Duration::from_secs(2), "r1 to hold and answer for the VIP", || (has_addr6(host, VIP6) && owned(&bpffs) == Some(true)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", old.log_tail(30)));
+    old.signal(libc::SIGQUIT);
+    let st = old.wait_exit(Duration::from_secs(2)).expect("exit after SIGQUIT");
+    assert_eq!(st.code(), Some(75), "{}", old.log_tail(10));
+    old.leave_pins();
+    let old_pid = old.pid;
+    drop(old);
+    // Another instance (VRID 62, another VIP) in place of VI_6.
+    let cfg = v6_config(150, 100).replace("virtual_router_id 61", "virtual_router_id 62").replace(&VIP6.to_string(), &OTHER_VIP6.to_string());
+    let new = spawn_agent_on_pins(&bin, host, &cfg, &bpffs, &[]).expect("restart");
+    wait_for(election::STARTUP, "the new agent to adopt the datapath", || {
+        new.log_text().contains(&format!("adopting the datapath of the agent with pid {old_pid}")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", new.log_tail(30)));
+    wait_for(election::STARTUP, "the left IPv6 VIP to be removed", || (!has_addr6(host, VIP6)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", new.log_tail(30)));
+    assert_eq!(owned(&bpffs), Some(false), "XDP no longer answers NS for the removed VIP");
+    assert!(new.log_text().contains(&format!("removed VIP {VIP6} left on ifindex {ifindex} by an earlier agent")), "{}", new.log_tail(30));
 }
