@@ -20,7 +20,7 @@ pub mod package;
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -1301,6 +1301,17 @@ pub fn spawn_agent_cmdline(
     spawn_agent_inner(host, config, None, argv)
 }
 
+/// [`spawn_agent_cmdline`] on the pins of an earlier agent (as [`spawn_agent_on_pins`]): a
+/// unit's `ExecStart=` run again after a hitless-restart exit, on the same pin directory.
+pub fn spawn_agent_cmdline_on_pins(
+    host: &Host,
+    config: &str,
+    bpffs: &Path,
+    argv: impl FnOnce(&Path, &Path) -> Vec<std::ffi::OsString>,
+) -> Result<Agent> {
+    spawn_agent_inner(host, config, Some(bpffs), argv)
+}
+
 fn spawn_agent_inner(
     host: &Host,
     config: &str,
@@ -1534,7 +1545,7 @@ pub fn longest_gap(ts: &[f64]) -> Option<f64> {
 /// A bounded background `ping -D -n -i <interval> -W 1 -w <secs>` from a host.
 pub struct Pinger {
     pub pid: u32,
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     pub out: PathBuf,
     dir: PathBuf,
     secs: u32,
@@ -1549,11 +1560,23 @@ pub fn start_ping(host: &Host, dst: Ipv4Addr, secs: u32) -> Result<Pinger> {
 
 /// [`start_ping`] with another probe interval (1 ms..=1 s; below 2 ms needs root).
 pub fn start_ping_every(host: &Host, dst: Ipv4Addr, every: Duration, secs: u32) -> Result<Pinger> {
-    if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&every) {
-        bail!("ping interval {every:?} out of range 1 ms..=1 s");
-    }
     if !in_test_range(dst) {
         bail!("refusing to ping {dst}: outside 198.18.0.0/15");
+    }
+    start_pinger(host, IpAddr::V4(dst), every, secs)
+}
+
+/// [`start_ping_every`] for an IPv6 destination (must be in 2001:db8::/32), `ping -6`.
+pub fn start_ping6_every(host: &Host, dst: Ipv6Addr, every: Duration, secs: u32) -> Result<Pinger> {
+    if !in_test_range_v6(dst) {
+        bail!("refusing to ping {dst}: outside 2001:db8::/32");
+    }
+    start_pinger(host, IpAddr::V6(dst), every, secs)
+}
+
+fn start_pinger(host: &Host, dst: IpAddr, every: Duration, secs: u32) -> Result<Pinger> {
+    if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&every) {
+        bail!("ping interval {every:?} out of range 1 ms..=1 s");
     }
     if !(1..=600).contains(&secs) {
         bail!("ping duration {secs} s out of range 1..=600");
@@ -1562,6 +1585,9 @@ pub fn start_ping_every(host: &Host, dst: Ipv4Addr, every: Duration, secs: u32) 
     let out = dir.join("ping.out");
     let f = File::create(&out)?;
     let mut cmd = host.ns.cmd("ping");
+    if dst.is_ipv6() {
+        cmd.arg("-6");
+    }
     let every = format!("{:.3}", every.as_secs_f64());
     cmd.args(["-D", "-n", "-i", &every, "-W", "1", "-w", &secs.to_string(), &dst.to_string()])
         .stdin(Stdio::null())

@@ -9,15 +9,16 @@
 //! Timing bounds are protocol-derived plus a stated slack (`SLACK`: process scheduling on a
 //! shared 2-core VM, 10 ms polling, netlink latency).
 use std::{
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     path::Path,
     time::{Duration, Instant},
 };
 
 use vrrp_common::{AgentLease, names, timers};
 use vrrp_tests::{
-    Agent, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config},
-    has_addr, holds_for, require_root, spawn_agent, spawn_agent_on_pins, start_ping_every, wait_for, xdp_prog_id,
+    Agent, Capture, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config},
+    has_addr, has_addr6, holds_for, ping6_once, require_root, spawn_agent, spawn_agent_on_pins, start_ping_every, usable_link_local,
+    wait_for, xdp_prog_id,
 };
 
 const SLACK: Duration = Duration::from_millis(500);
@@ -352,4 +353,362 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     assert_eq!(dp.global_stats().expect("stats").arp_replies, 3);
     let lease = dp.lease().expect("lease");
     assert_eq!((lease.fence_after_ns, lease.pid), (bound, std::process::id()));
+}
+
+/// A neighbour solicitation (RFC 4861 §4.3) from `src` for `target`, to its solicited-node
+/// group, with the source link-layer address option and a correct checksum.
+fn solicitation(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    use vrrp_agent::wire::{checksum, ethernet, ipv6_decode};
+    let dst = ipv6_decode::solicited_node(target);
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target.octets());
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&src_mac);
+    let sum = checksum::fold(checksum::ones_complement_sum(&icmp, checksum::pseudo_header_v6(src, dst, 58, icmp.len() as u32)));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut f = ethernet::ipv6_multicast_mac(dst).to_vec();
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// The fence for IPv6, as for ARP above: a neighbour solicitation for an owned IPv6 VIP is
+/// answered (XDP_TX, an NA) while the lease is fresh, dropped and counted under `arp_fenced`
+/// once it is stale, and answered again after a renewal; one for a configured VIP not owned
+/// (`FENCED_VIPS_V6`) is left to the kernel while fresh and dropped while stale; one for
+/// another address passes either way.
+#[test]
+fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
+    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
+    use vrrp_common::{VipKeyV6, VipValue};
+    const XDP_DROP: u32 = 1;
+    const XDP_PASS: u32 = 2;
+    const XDP_TX: u32 = 3;
+    const IFINDEX: u32 = 1;
+    const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+    const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+    const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
+    const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+    if !require_root("xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh") {
+        return;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
+    let value = VipValue::new(OUR_MAC, 61);
+    // As the agent sets a VIP up: registered with the fence, then owned once it is added.
+    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
+    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
+    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
+    let owned = solicitation(PEER_MAC, CLIENT, OWNED);
+    let configured = solicitation(PEER_MAC, CLIENT, CONFIGURED);
+    let other = solicitation(PEER_MAC, CLIENT, OTHER);
+    let stats = |dp: &Dataplane| {
+        let g = dp.global_stats().expect("stats");
+        (g.arp_fenced, g.ns_replies)
+    };
+    let run = |dp: &Dataplane, frame: &[u8]| dp.test_run(frame, IFINDEX).expect("run");
+
+    let (action, na) = run(&dp, &owned);
+    assert_eq!(action, XDP_TX, "no lease taken yet: not fenced");
+    assert_eq!((na[54], &na[6..12]), (136, &OUR_MAC[..]), "an NA from our MAC");
+    let bound = timers::lease_fence_after_us(timers::cs_to_us(10)) * 1000;
+    dp.set_fence_after(bound);
+    let now = vrrp_agent::clock::now_ns();
+    dp.renew_lease(now).expect("renew");
+    assert_eq!(run(&dp, &owned).0, XDP_TX, "fresh: answered");
+    assert_eq!(run(&dp, &configured).0, XDP_PASS, "fresh, not owned: the kernel decides");
+    assert_eq!(run(&dp, &other).0, XDP_PASS, "not ours");
+    assert_eq!(stats(&dp), (0, 2));
+
+    // Renewed longer ago than the bound: fenced.
+    dp.renew_lease(now - bound - 1_000_000).expect("renew");
+    let (action, out) = run(&dp, &owned);
+    assert_eq!(action, XDP_DROP, "stale, owned: dropped, so the kernel cannot answer either");
+    assert_eq!(out, owned, "untouched");
+    assert_eq!(stats(&dp), (1, 2));
+    assert_eq!(run(&dp, &configured).0, XDP_DROP, "stale, configured but not owned: fenced too");
+    assert_eq!(stats(&dp), (2, 2));
+    assert_eq!(run(&dp, &other).0, XDP_PASS, "not ours: passed");
+    assert_eq!(stats(&dp), (2, 2));
+
+    // Renewed: answered again.
+    dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");
+    assert_eq!(run(&dp, &owned).0, XDP_TX, "renewed");
+    assert_eq!(stats(&dp), (2, 3));
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6: the same fence for neighbour solicitations, and the hitless restart of an IPv6
+// instance.
+// ---------------------------------------------------------------------------------------
+
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// The link-local VIP an IPv6 instance advertises first (RFC 9568 5.2.9).
+const LL_VIP6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+
+fn v6_config(priority: u8, advert_int_cs: u16) -> String {
+    format!(
+        "vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  priority {priority}\n  \
+         advert_int {}\n  virtual_ipaddress {{\n    {LL_VIP6}/64\n    {VIP6}/64\n  }}\n}}\n",
+        election::advert_int_text(advert_int_cs)
+    )
+}
+
+/// The agent's published state of its one instance (from its pins: also readable while it is
+/// stopped, when it is what the stopped agent last wrote).
+fn state_of(a: &Agent) -> Option<String> {
+    Some(a.try_status_json()?["instances"][0]["state"].as_str()?.to_string())
+}
+
+fn v6_master_entries(a: &Agent) -> usize {
+    a.log_text().matches("(VI_6) Entering MASTER STATE").count()
+}
+
+/// Two routers r1 (150) and r2 (100) sharing VIP6 over VRRPv3/IPv6, and a client `c` with
+/// an address in the VIP's prefix; r1 is master, r2 backup, the client reaches the VIP.
+struct V6Lab {
+    lan: vrrp_tests::Lan,
+    bin: std::path::PathBuf,
+    r1: Option<Agent>,
+    r2: Agent,
+    advert_int_cs: u16,
+}
+
+impl V6Lab {
+    fn start(tag: &str, advert_int_cs: u16) -> Option<V6Lab> {
+        if !require_root(tag) {
+            return None;
+        }
+        vrrp_tests::install_ctrlc_cleanup();
+        let bin = agent_binary().expect("agent binary (cargo build --release -p vrrp-agent)");
+        let lan = vrrp_tests::lan(
+            tag,
+            &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2)), ("c", Ipv4Addr::new(198, 18, 0, 10))],
+        )
+        .expect("lan");
+        for h in ["r1", "r2", "c"] {
+            wait_for(Duration::from_secs(5), "a usable link-local address", || usable_link_local(lan.host(h))).expect("link-local");
+        }
+        lan.host("c").ns.ip(&["addr", "add", &format!("{CLIENT6}/64"), "dev", "eth0", "nodad"]).expect("client address");
+        let mdi = election::master_down_interval(3, 150, advert_int_cs);
+        let r1 = spawn_agent(&bin, lan.host("r1"), &v6_config(150, advert_int_cs), &[]).expect("r1");
+        wait_for(election::STARTUP + mdi + SLACK, "r1 to become MASTER", || (state_of(&r1).as_deref() == Some("MASTER")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", r1.log_tail(30)));
+        let r2 = spawn_agent(&bin, lan.host("r2"), &v6_config(100, advert_int_cs), &[]).expect("r2");
+        wait_for(election::STARTUP, "r2 to enter BACKUP", || (state_of(&r2).as_deref() == Some("BACKUP")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", r2.log_tail(30)));
+        let lab = V6Lab { lan, bin, r1: Some(r1), r2, advert_int_cs };
+        wait_for(Duration::from_secs(5), "the client to reach the VIP", || ping6_once(lab.client(), VIP6).then_some(()))
+            .expect("VIP reachable");
+        Some(lab)
+    }
+
+    fn client(&self) -> &Host {
+        self.lan.host("c")
+    }
+
+    fn r1(&self) -> &Agent {
+        self.r1.as_ref().expect("r1")
+    }
+
+    fn master_down_interval(&self, priority: u8) -> Duration {
+        election::master_down_interval(3, priority, self.advert_int_cs)
+    }
+
+    /// r1 MASTER holding the VIP, r2 BACKUP without it.
+    fn r1_master_alone(&self) -> Result<(), String> {
+        let (s1, s2) = (state_of(self.r1()), state_of(&self.r2));
+        let (h1, h2) = (has_addr6(self.lan.host("r1"), VIP6), has_addr6(self.lan.host("r2"), VIP6));
+        if s1.as_deref() == Some("MASTER") && s2.as_deref() == Some("BACKUP") && h1 && !h2 {
+            Ok(())
+        } else {
+            Err(format!("r1 {s1:?} (VIP {h1}), r2 {s2:?} (VIP {h2})"))
+        }
+    }
+
+    fn log_tails(&self) -> String {
+        format!("r1:\n{}\nr2:\n{}", self.r1.as_ref().map(|a| a.log_tail(30)).unwrap_or_default(), self.r2.log_tail(30))
+    }
+}
+
+/// The MACs that answer the client's neighbour solicitations for `vip`: `count` times the
+/// client forgets the VIP's neighbour entry and pings it once (so it solicits the VIP's
+/// solicited-node group); the solicited NAs (S flag) for `vip` it receives are captured with
+/// tshark. Returns each distinct answering MAC once, and how many pings were answered.
+/// tshark says it is capturing a moment before it really is, so the rounds start once a
+/// first solicitation's answer is in the capture file (dumpcap writes it as it goes).
+fn ns_answerers(client: &Host, vip: Ipv6Addr, count: u32) -> (Vec<String>, u32) {
+    const CAPTURE_SECS: u32 = 8;
+    let mut cap = Capture::start(client, "na", "icmp6 and ip6[40] == 136", 10_000, CAPTURE_SECS).expect("tshark");
+    let display = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && icmpv6.nd.na.flag.s == 1");
+    let solicit = || {
+        let _ = client.ns.ip(&["-6", "neigh", "flush", "to", &vip.to_string(), "dev", &client.ifname]);
+        ping6_once(client, vip)
+    };
+    let mut answered = 0;
+    wait_for(Duration::from_secs(4), "the capture to see a first answer", || {
+        answered += u32::from(solicit());
+        cap.fields(&display, &["eth.src"]).ok().filter(|rows| !rows.is_empty())
+    })
+    .expect("a solicited NA captured");
+    for _ in 0..count {
+        answered += u32::from(solicit());
+    }
+    cap.finish(Duration::from_secs(u64::from(CAPTURE_SECS) + 10)).expect("tshark stops after its duration");
+    let mut macs: Vec<String> = cap.fields(&display, &["eth.src"]).expect("tshark -r").into_iter().filter_map(|r| r.into_iter().next()).collect();
+    macs.sort();
+    macs.dedup();
+    (macs, answered)
+}
+
+/// 6. IPv6: a SIGSTOPped master is fenced by the time the backup takes over: from the client
+///    exactly one MAC, the new master's, answers neighbour solicitations for the IPv6 VIP
+///    although the stopped host still has it. After SIGCONT one master is left, answering.
+#[test]
+fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
+    let Some(mut lab) = V6Lab::start("fence-stop6", 10) else { return };
+    let r1_mac = lab.lan.host("r1").mac_string();
+    let r2_mac = lab.lan.host("r2").mac_string();
+    let (before, answered) = ns_answerers(lab.client(), VIP6, 3);
+    assert_eq!(before, vec![r1_mac.clone()], "before: r1 answers");
+    assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
+    let bpffs = lab.r1().bpffs.clone();
+    let mut r1 = lab.r1.take().expect("r1");
+    {
+        let guard = Continue(&mut r1);
+        guard.0.signal(libc::SIGSTOP);
+        let stopped = Instant::now();
+        let mdi = lab.master_down_interval(100);
+        wait_for(mdi + SLACK, "r2 to become MASTER", || (state_of(&lab.r2).as_deref() == Some("MASTER")).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\nr2:\n{}", lab.r2.log_tail(30)));
+        let takeover = stopped.elapsed();
+        let lease = pinned_lease(&bpffs).expect("pinned lease");
+        let age = lease_age(&bpffs).expect("lease age");
+        assert!(age > Duration::from_nanos(lease.fence_after_ns), "lease {age:?} old, bound {} ns", lease.fence_after_ns);
+        assert!(has_addr6(lab.lan.host("r1"), VIP6), "the stopped r1 keeps the IPv6 VIP on eth0");
+        let (during, answered) = ns_answerers(lab.client(), VIP6, 5);
+        assert_eq!(during, vec![r2_mac.clone()], "exactly one MAC answers: the new master's\n{}", lab.r2.log_tail(20));
+        assert!(answered >= 5, "the client reaches the VIP on r2 ({answered})");
+        let fenced = guard.0.counter("arp_fenced");
+        assert!(fenced >= 5, "r1's XDP counted the solicitations it dropped (arp_fenced {fenced})");
+        eprintln!(
+            "v6 fence: r2 MASTER {:.0} ms after SIGSTOP (bound: Master_Down_Interval {:.1} ms + {} ms slack); r1's lease {:.0} ms old (fenced after {:.0} ms); arp_fenced {fenced}",
+            takeover.as_secs_f64() * 1e3,
+            mdi.as_secs_f64() * 1e3,
+            SLACK.as_millis(),
+            age.as_secs_f64() * 1e3,
+            lease.fence_after_ns as f64 / 1e6
+        );
+    }
+    // SIGCONT (the guard): r1 renews and, as the higher priority, is the only master again.
+    lab.r1 = Some(r1);
+    let settle = lab.master_down_interval(100) * 3 + SLACK;
+    wait_for(settle, "r1 MASTER and r2 BACKUP after SIGCONT", || lab.r1_master_alone().ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    holds_for(lab.master_down_interval(100) * 2, "one master after SIGCONT", || lab.r1_master_alone())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let (after, answered) = ns_answerers(lab.client(), VIP6, 3);
+    assert_eq!(after, vec![r1_mac], "after: r1 answers alone");
+    assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
+}
+
+/// 7. IPv6: SIGKILL the master and restart it on its pins within the lease (1 s adverts, a
+///    2 s lease): it resumes as MASTER, no router enters MASTER, and a client pinging the
+///    IPv6 VIP every 10 ms loses nothing.
+#[test]
+fn v6_sigkill_and_restart_within_the_lease_is_hitless() {
+    let Some(mut lab) = V6Lab::start("fence-kill6", 100) else { return };
+    let r2_masters = v6_master_entries(&lab.r2);
+    let pinger = vrrp_tests::start_ping6_every(lab.client(), VIP6, Duration::from_millis(10), 30).expect("ping -6");
+    wait_for(Duration::from_secs(2), "the first replies", || (pinger.replies_so_far().len() >= 20).then_some(())).expect("ping -6");
+    let mut old = lab.r1.take().expect("r1");
+    let old_pid = old.pid;
+    let bpffs = old.bpffs.clone();
+    let lease = Duration::from_nanos(pinned_lease(&bpffs).expect("lease").fence_after_ns);
+    let killed = Instant::now();
+    old.signal(libc::SIGKILL);
+    old.leave_pins();
+    let _ = old.wait_exit(Duration::from_secs(5));
+    drop(old);
+    let new = spawn_agent_on_pins(&lab.bin, lab.lan.host("r1"), &v6_config(150, lab.advert_int_cs), &bpffs, &[]).expect("restart r1");
+    lab.r1 = Some(new);
+    let resumed = format!("resumed as MASTER (adopted from pid {old_pid})");
+    wait_for(lease, "r1 to resume as MASTER", || lab.r1().log_text().contains(&resumed).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let restart = killed.elapsed();
+    assert!(restart < lease, "the restart ({restart:?}) outlasted the lease ({lease:?})");
+    holds_for(lab.master_down_interval(100) * 2, "r1 MASTER alone", || lab.r1_master_alone())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
+    let (replies, sent) = pinger.stop_counted().expect("ping -6");
+    let sent = sent.unwrap_or(0);
+    let lost = sent.saturating_sub(replies.iter().filter(|r| !r.dup).count() as u32);
+    eprintln!(
+        "v6 hitless restart: resumed as MASTER {:.0} ms after SIGKILL (lease {:.0} ms, r2's Master_Down_Interval {:.0} ms); {sent} probes, {lost} lost",
+        restart.as_secs_f64() * 1e3,
+        lease.as_secs_f64() * 1e3,
+        lab.master_down_interval(100).as_secs_f64() * 1e3
+    );
+    assert_eq!(v6_master_entries(lab.r1()), 0, "the restarted r1 logs no MASTER transition:\n{}", lab.r1().log_tail(20));
+    assert_eq!(v6_master_entries(&lab.r2), r2_masters, "r2 never entered MASTER:\n{}", lab.r2.log_tail(20));
+    assert_eq!(lost, 0, "no probe lost ({sent} sent, {} answered)", replies.len());
+    assert!(replies.len() > 100, "the client probed throughout ({} replies)", replies.len());
+}
+
+/// 8. IPv6: an agent that adopts the datapath (SIGQUIT, restart within the lease) with a
+///    configuration that no longer has the IPv6 master instance removes that instance's VIP
+///    and stops answering neighbour solicitations for it, as it does for IPv4 VIPs: the
+///    earlier agent's `OWNED_VIPS_V6` is read like its `OWNED_VIPS`.
+#[test]
+fn v6_adopting_agent_removes_the_vips_of_an_instance_no_longer_configured() {
+    use vrrp_common::{VipKeyV6, VipValue};
+    const OTHER_VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+    if !require_root("v6_adopting_agent_removes_the_vips_of_an_instance_no_longer_configured") {
+        return;
+    }
+    vrrp_tests::install_ctrlc_cleanup();
+    let bin = agent_binary().expect("agent binary");
+    let lan = vrrp_tests::lan("fence-gone6", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let host = lan.host("r1");
+    wait_for(Duration::from_secs(5), "a usable link-local address", || usable_link_local(host)).expect("link-local");
+    // 1 s adverts: a 2 s lease, which the restart fits.
+    let mut old = spawn_agent(&bin, host, &v6_config(150, 100), &[]).expect("r1");
+    let mdi = election::master_down_interval(3, 150, 100);
+    wait_for(election::STARTUP + mdi + SLACK, "r1 to become MASTER", || (state_of(&old).as_deref() == Some("MASTER")).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", old.log_tail(30)));
+    let link: serde_json::Value = serde_json::from_str(&host.ns.ip(&["-j", "link", "show", "dev", "eth0"]).expect("ip link")).expect("json");
+    let ifindex = link[0]["ifindex"].as_u64().expect("ifindex") as u32;
+    let key = VipKeyV6 { ifindex, addr_v6: VIP6.octets() };
+    let owned = |bpffs: &Path| -> Option<bool> {
+        let map = vrrp_agent::dataplane::open_pinned(bpffs, names::OWNED_VIPS_V6).ok()?;
+        let h = aya::maps::HashMap::<_, VipKeyV6, VipValue>::try_from(map).ok()?;
+        Some(h.get(&key, 0).is_ok())
+    };
+    let bpffs = old.bpffs.clone();
+    // The first advert leaves before the VIPs are added and owned.
+    wait_for(Duration::from_secs(2), "r1 to hold and answer for the VIP", || (has_addr6(host, VIP6) && owned(&bpffs) == Some(true)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", old.log_tail(30)));
+    old.signal(libc::SIGQUIT);
+    let st = old.wait_exit(Duration::from_secs(2)).expect("exit after SIGQUIT");
+    assert_eq!(st.code(), Some(75), "{}", old.log_tail(10));
+    old.leave_pins();
+    let old_pid = old.pid;
+    drop(old);
+    // Another instance (VRID 62, another VIP) in place of VI_6.
+    let cfg = v6_config(150, 100).replace("virtual_router_id 61", "virtual_router_id 62").replace(&VIP6.to_string(), &OTHER_VIP6.to_string());
+    let new = spawn_agent_on_pins(&bin, host, &cfg, &bpffs, &[]).expect("restart");
+    wait_for(election::STARTUP, "the new agent to adopt the datapath", || {
+        new.log_text().contains(&format!("adopting the datapath of the agent with pid {old_pid}")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", new.log_tail(30)));
+    wait_for(election::STARTUP, "the left IPv6 VIP to be removed", || (!has_addr6(host, VIP6)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", new.log_tail(30)));
+    assert_eq!(owned(&bpffs), Some(false), "XDP no longer answers NS for the removed VIP");
+    assert!(new.log_text().contains(&format!("removed VIP {VIP6} left on ifindex {ifindex} by an earlier agent")), "{}", new.log_tail(30));
 }

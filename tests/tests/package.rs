@@ -18,7 +18,8 @@ use std::{
 use vrrp_tests::{
     election::{self as el, Cluster, ClusterSpec, STARTUP, VIP, wall_clock_us},
     package::{self as pkg, Unit},
-    pid_alive, require_root, run_cmd, spawn_agent_cmdline, start_ping_every, wait_for, workspace_root,
+    holds_for, pid_alive, require_root, run_cmd, spawn_agent_cmdline, spawn_agent_cmdline_on_pins, start_ping_every, wait_for,
+    workspace_root,
 };
 
 /// Added to protocol-derived bounds, for the scheduling delays of a shared 2-core VM
@@ -287,6 +288,90 @@ fn failover_through_the_unit() {
     assert_eq!(r2_entered, 1, "r2 takes over, once");
 }
 
+/// The hitless restart (or upgrade) the README documents, through the installed unit: SIGQUIT
+/// to the main process alone (what `systemctl kill -s QUIT --kill-who=main vrrp-agent` sends),
+/// the agent exits with the status the unit names in `RestartForceExitStatus=` (75, also in
+/// `SuccessExitStatus=`), and, as systemd then does, `ExecStart=` runs again on the same pins.
+/// With 1 s adverts (a 2 s lease), the new agent must resume as MASTER before the lease
+/// fences XDP and before the backup's Master_Down_Interval: no router logs a MASTER
+/// transition and the client, probing every 10 ms, loses no probe.
+fn hitless_restart_through_the_unit() {
+    use vrrp_common::timers;
+    let unit = Unit::parse(&std::fs::read_to_string(pkg::UNIT).expect("read the installed unit"));
+    let exec_start = pkg::split_command_line(unit.get("Service", "ExecStart").expect("ExecStart"));
+    let restart_status: i32 = unit
+        .get("Service", "RestartForceExitStatus")
+        .and_then(|v| v.parse().ok())
+        .expect("RestartForceExitStatus= names the hitless-restart exit status");
+    assert_eq!(unit.get("Service", "SuccessExitStatus"), Some(restart_status.to_string().as_str()), "not a failure either");
+
+    let spec = ClusterSpec { version: 3, advert_int_cs: 100, priorities: vec![100, 90], agent_args: vec![] };
+    let mut c = Cluster::new("pkgq", Path::new(pkg::BIN), spec.clone()).expect("lan");
+    for i in 0..c.routers.len() {
+        let cfg = el::router_config(spec.version, spec.advert_int_cs, c.routers[i].priority, VIP);
+        let agent = spawn_agent_cmdline(c.host(i), &cfg, |config, bpffs| router_argv(&exec_start, config, bpffs))
+            .unwrap_or_else(|e| panic!("ExecStart on {}: {e:#}", c.routers[i].name));
+        c.agents[i] = Some(agent);
+    }
+    let settle = STARTUP + spec.master_down_interval(90) + spec.interval() + SCHED_SLACK;
+    c.wait_settled(0, settle).unwrap_or_else(|e| panic!("initial election through ExecStart: {e}"));
+    let masters = |c: &Cluster, i: usize| c.state_changes(i).iter().filter(|s| s.state == "MASTER").count();
+    let r2_masters = masters(&c, 1);
+
+    let pinger = start_ping_every(c.client(), VIP, Duration::from_millis(10), 30).expect("ping");
+    wait_for(Duration::from_secs(5), "20 replies before the restart", || (pinger.replies_so_far().len() >= 20).then_some(()))
+        .expect("the client reaches the VIP");
+    let mut old = c.agents[0].take().expect("r1");
+    let old_pid = old.pid;
+    let bpffs = old.bpffs.clone();
+    let quit = Instant::now();
+    // --kill-who=main: the signal goes to the main process only, as Daemon::signal sends it.
+    old.signal(libc::SIGQUIT);
+    let status = old.wait_exit(Duration::from_secs(2)).expect("r1 exits after SIGQUIT");
+    let exited = quit.elapsed();
+    assert_eq!(status.code(), Some(restart_status), "SIGQUIT exits with RestartForceExitStatus:\n{}", old.log_tail(10));
+    old.leave_pins();
+    c.old_logs[0].push(old.log_text());
+    drop(old);
+    // systemd: the exit status is in RestartForceExitStatus=, so ExecStart= runs again at once.
+    let cfg = el::router_config(spec.version, spec.advert_int_cs, c.routers[0].priority, VIP);
+    let new = spawn_agent_cmdline_on_pins(c.host(0), &cfg, &bpffs, |config, bpffs| router_argv(&exec_start, config, bpffs))
+        .expect("ExecStart again");
+    c.agents[0] = Some(new);
+    let resumed = format!("resumed as MASTER (adopted from pid {old_pid})");
+    let lease = Duration::from_micros(timers::lease_fence_after_us(timers::cs_to_us(spec.advert_int_cs)));
+    wait_for(lease, "the restarted r1 to resume as MASTER within the lease", || {
+        c.agents[0].as_ref().expect("r1").log_text().contains(&resumed).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(30)));
+    let restart = quit.elapsed();
+    eprintln!(
+        "hitless restart through the unit: exit {:?} after {:.1} ms, resumed as MASTER {:.0} ms after SIGQUIT (lease {:.0} ms, Master_Down_Interval of 90 {:.0} ms)",
+        status.code(),
+        ms(exited),
+        ms(restart),
+        ms(lease),
+        ms(spec.master_down_interval(90))
+    );
+    assert!(restart < lease, "the restart ({restart:?}) outlasted the lease ({lease:?}): XDP was fenced");
+    holds_for(spec.master_down_interval(90) * 2, "r1 MASTER, r2 BACKUP, r1 the only holder", || {
+        let (s1, s2) = (c.state(0), c.state(1));
+        if s1.as_deref() != Some("MASTER") || s2.as_deref() != Some("BACKUP") || c.holders() != ["r1"] {
+            return Err(format!("r1 {s1:?} r2 {s2:?} holders {:?}", c.holders()));
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(30)));
+    let (replies, sent) = pinger.stop_counted().expect("ping");
+    let sent = sent.unwrap_or(0);
+    let lost = sent.saturating_sub(replies.iter().filter(|r| !r.dup).count() as u32);
+    eprintln!("hitless restart through the unit: {sent} probes, {lost} lost");
+    assert_eq!(masters(&c, 0), 0, "the restarted r1 logs no MASTER transition:\n{}", c.agents[0].as_ref().expect("r1").log_tail(20));
+    assert_eq!(masters(&c, 1), r2_masters, "r2 never entered MASTER:\n{}", c.agents[1].as_ref().expect("r2").log_tail(20));
+    assert_eq!(lost, 0, "no probe lost ({sent} sent, {} answered)", replies.len());
+    assert!(replies.len() > 100, "the client probed throughout ({} replies)", replies.len());
+}
+
 #[test]
 fn the_installed_package_verifies_and_fails_over_through_its_unit() {
     if !require_root("the_installed_package_verifies_and_fails_over_through_its_unit") {
@@ -299,5 +384,6 @@ fn the_installed_package_verifies_and_fails_over_through_its_unit() {
     verify_unit();
     check_installed_binary();
     failover_through_the_unit();
+    hitless_restart_through_the_unit();
     installed.purge(&files);
 }

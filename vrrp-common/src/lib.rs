@@ -86,6 +86,9 @@ pub mod names {
     /// `VipKeyV6` → `VipValue`: the IPv6 VIPs this host owns now (neighbour solicitations
     /// for them are answered).
     pub const OWNED_VIPS_V6: &str = "OWNED_VIPS_V6";
+    /// `VipKeyV6` → `VipValue`: `FENCED_VIPS` for IPv6 VIPs: neighbour solicitations for them
+    /// are dropped while the agent's lease is stale, owned or not.
+    pub const FENCED_VIPS_V6: &str = "FENCED_VIPS_V6";
 }
 
 pub const MAX_VRIDS: u32 = 1024;
@@ -711,7 +714,7 @@ pub struct VipKey {
     pub addr_v4: [u8; 4],
 }
 
-/// Key of `OWNED_VIPS_V6`.
+/// Key of `OWNED_VIPS_V6` and `FENCED_VIPS_V6`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct VipKeyV6 {

@@ -101,6 +101,9 @@ static TRACE_EVENTS: RingBuf<TraceEvent, { TRACE_EVENTS_BYTES as usize }> = Ring
 /// Every configured VIP (written by the agent at setup): fenced too while the lease is stale.
 #[btf_map]
 static FENCED_VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+/// Every configured IPv6 VIP: neighbour solicitations for them are fenced like `FENCED_VIPS`.
+#[btf_map]
+static FENCED_VIPS_V6: HashMap<VipKeyV6, VipValue, { MAX_VIPS as usize }> = HashMap::new();
 
 /// Whether the agent's lease is fresh: renewed no longer than `fence_after_ns` ago. While it
 /// is stale the datapath is fenced: ARP requests (and, with IPv6, neighbour solicitations)
@@ -729,12 +732,6 @@ fn fold(mut sum: u64) -> u16 {
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     sum as u16
-}
-
-/// An IPv4 address from the header, raw (wire order kept).
-#[inline(always)]
-fn raw_addr(ip: &[u8; 20], at: usize) -> u32 {
-    u32::from_ne_bytes([ip[at], ip[at + 1], ip[at + 2], ip[at + 3]])
 }
 
 /// Stores the advert and wakes the agent only if it can change a decision. Returns why it
@@ -1448,15 +1445,18 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     let target = read_addr6(ctx, L4_V6 + ND_TARGET)?;
     let ifindex = ctx.ingress_ifindex() as u32;
     let vip_key = VipKeyV6 { ifindex, addr_v6: bytes6(target) };
-    // SAFETY: whole-value read.
-    let Some(vip) = (unsafe { OWNED_VIPS_V6.get(&vip_key) }) else {
-        return Ok(XDP_PASS);
-    };
-    // Fenced: the agent is dead or hung; neither we nor the kernel may answer (see handle_arp).
-    if !lease_fresh() {
+    // SAFETY: whole-value reads.
+    let owned = unsafe { OWNED_VIPS_V6.get(&vip_key) };
+    // Fenced: the agent is dead or hung; neither we nor the kernel may answer for a VIP it
+    // owns or was adding or removing (see handle_arp). The lease is read first: while it is
+    // fresh, the second map is not looked up.
+    if !lease_fresh() && (owned.is_some() || unsafe { FENCED_VIPS_V6.get(&vip_key) }.is_some()) {
         count!(arp_fenced);
         return Ok(XDP_DROP);
     }
+    let Some(vip) = owned else {
+        return Ok(XDP_PASS);
+    };
     let mac_hi = vip.mac_hi;
     let mac_lo = vip.mac_lo;
     let vrid = vip.vrid;

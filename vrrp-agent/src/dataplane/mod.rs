@@ -118,7 +118,7 @@ fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> DataplaneE
 /// Every map the agent pins, so operators can `bpftool map dump pinned DIR/NAME`, with its
 /// key and value sizes: a restarted agent reuses the pins only if this build agrees with
 /// them (see [`pinned_layout`]).
-const PINNED_LAYOUT: [(&str, usize, usize); 20] = {
+const PINNED_LAYOUT: [(&str, usize, usize); 21] = {
     use std::mem::size_of;
     [
         (names::VRID_CONFIG, size_of::<VridKey>(), size_of::<VridConfig>()),
@@ -141,6 +141,7 @@ const PINNED_LAYOUT: [(&str, usize, usize); 20] = {
         (names::VRID_PEERS_V6, size_of::<VridAddrKeyV6>(), size_of::<VridPeer>()),
         (names::VRID_ADDR_LIST_V6, size_of::<VridKey>(), size_of::<AddrListV6>()),
         (names::OWNED_VIPS_V6, size_of::<VipKeyV6>(), size_of::<VipValue>()),
+        (names::FENCED_VIPS_V6, size_of::<VipKeyV6>(), size_of::<VipValue>()),
     ]
 };
 const PINNED: [&str; PINNED_LAYOUT.len()] = {
@@ -190,7 +191,8 @@ pub struct PriorPins {
     pub layout: Result<(), String>,
 }
 
-/// Reads the lease, the instances' published status and the owned VIPs pinned in `dir`.
+/// Reads the lease, the instances' published status and the owned VIPs (both families)
+/// pinned in `dir`.
 pub fn read_prior_pins(dir: &Path) -> PriorPins {
     let lease = open_pinned(dir, names::AGENT_LEASE)
         .ok()
@@ -243,6 +245,7 @@ pub struct Dataplane {
     peers_v6: HashMap<MapData, VridAddrKeyV6, VridPeer>,
     addr_lists_v6: HashMap<MapData, VridKey, AddrListV6>,
     vips_v6: HashMap<MapData, VipKeyV6, VipValue>,
+    fenced_vips_v6: HashMap<MapData, VipKeyV6, VipValue>,
     events: Option<RingBuf<MapData>>,
     conflicts: Option<RingBuf<MapData>>,
     instance_stats: HashMap<MapData, VridKey, InstanceStats>,
@@ -388,6 +391,7 @@ impl Dataplane {
         let addr_lists_v6 =
             HashMap::try_from(take(names::VRID_ADDR_LIST_V6)?).map_err(map_err(names::VRID_ADDR_LIST_V6))?;
         let vips_v6 = HashMap::try_from(take(names::OWNED_VIPS_V6)?).map_err(map_err(names::OWNED_VIPS_V6))?;
+        let fenced_vips_v6 = HashMap::try_from(take(names::FENCED_VIPS_V6)?).map_err(map_err(names::FENCED_VIPS_V6))?;
         let events = RingBuf::try_from(take(names::EVENTS)?).map_err(map_err(names::EVENTS))?;
         let conflicts = RingBuf::try_from(take(names::VIP_CONFLICTS)?).map_err(map_err(names::VIP_CONFLICTS))?;
         let instance_stats = HashMap::try_from(take(names::INSTANCE_STATS)?).map_err(map_err(names::INSTANCE_STATS))?;
@@ -414,6 +418,7 @@ impl Dataplane {
             peers_v6,
             addr_lists_v6,
             vips_v6,
+            fenced_vips_v6,
             events: Some(events),
             conflicts: Some(conflicts),
             instance_stats,
@@ -760,6 +765,20 @@ impl Dataplane {
     /// stale one only drops, while fenced, requests for an address this host no longer has).
     pub fn fence_vip(&mut self, key: VipKey, value: VipValue) -> Result<(), DataplaneError> {
         self.fenced_vips.insert(key, value, 0).map_err(map_err(names::FENCED_VIPS))
+    }
+
+    /// `fence_vip` for an IPv6 VIP: neighbour solicitations for it are dropped while the
+    /// lease is stale, owned or not.
+    pub fn fence_vip_v6(&mut self, key: VipKeyV6, value: VipValue) -> Result<(), DataplaneError> {
+        self.fenced_vips_v6.insert(key, value, 0).map_err(map_err(names::FENCED_VIPS_V6))
+    }
+
+    /// `fence_vip` or `fence_vip_v6`, by the address's family.
+    pub fn fence_ip(&mut self, ifindex: u32, addr: IpAddr, value: VipValue) -> Result<(), DataplaneError> {
+        match addr {
+            IpAddr::V4(a) => self.fence_vip(VipKey { ifindex, addr_v4: a.octets() }, value),
+            IpAddr::V6(a) => self.fence_vip_v6(VipKeyV6 { ifindex, addr_v6: a.octets() }, value),
+        }
     }
 
     /// Stops answering ARP for a VIP (nothing to do if it was not owned).

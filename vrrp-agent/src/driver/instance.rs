@@ -61,14 +61,6 @@ pub(super) struct Vrrp {
     pub(super) adopted_from: Option<u32>,
 }
 
-/// The `OWNED_VIPS` key of a VIP on interface `ifindex` (IPv4 only).
-pub(super) fn vip_key(vip: &Vip, ifindex: u32) -> Option<vrrp_common::VipKey> {
-    match vip.addr {
-        IpAddr::V4(a) => Some(vrrp_common::VipKey { ifindex, addr_v4: a.octets() }),
-        IpAddr::V6(_) => None,
-    }
-}
-
 /// Attaches XDP to an interface, unless another tool's program is there: that is refused
 /// unless `--force-xdp`, which detaches it first. Our own program (a pinned link of ours in
 /// the bpffs directory, alive or left by an earlier agent) is replaced in place.
@@ -235,9 +227,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
             warn!(parent: &span, "removed VIP {} left on {} by an earlier run", vip.addr, vlink.name);
         }
         let sender = sender_for(ctx, &vlink, None)?;
-        if let Some(key) = vip_key(&vip, vlink.index)
-            && let Err(e) = ctx.dp.fence_vip(key, vrrp_common::VipValue::new(vlink.mac, cfg.vrid))
-        {
+        if let Err(e) = ctx.dp.fence_ip(vlink.index, vip.addr, vrrp_common::VipValue::new(vlink.mac, cfg.vrid)) {
             warn!(parent: &span, "registering VIP {} with the fence: {e}", vip.addr);
         }
         vips.push(OwnedVip { vip, advertised, sender, link: vlink });
