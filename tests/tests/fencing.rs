@@ -712,3 +712,62 @@ fn v6_adopting_agent_removes_the_vips_of_an_instance_no_longer_configured() {
     assert_eq!(owned(&bpffs), Some(false), "XDP no longer answers NS for the removed VIP");
     assert!(new.log_text().contains(&format!("removed VIP {VIP6} left on ifindex {ifindex} by an earlier agent")), "{}", new.log_tail(30));
 }
+
+/// A sync group across a hitless restart: both members resume as MASTER, and their group
+/// knows it, so when one of them is later preempted the other follows it to BACKUP (before,
+/// the group still thought its members were starting and the second one stayed MASTER).
+/// VRRPv3 at 1 s adverts (the restart fits the 2 s lease).
+#[test]
+fn a_sync_group_resumed_by_a_hitless_restart_still_moves_together() {
+    if !require_root("fence-sync") {
+        return;
+    }
+    let bin = agent_binary().expect("agent binary");
+    let lan = vrrp_tests::lan("fence-sync", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("r2", Ipv4Addr::new(198, 18, 0, 2))])
+        .expect("lan");
+    let (h1, h2) = (lan.host("r1"), lan.host("r2"));
+    let vip2 = Ipv4Addr::new(198, 18, 0, 101);
+    let inst = |name: &str, vrid: u8, prio: u8, vip: Ipv4Addr| {
+        format!(
+            "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {prio}\n  \
+             version 3\n  advert_int 1\n  virtual_ipaddress {{\n    {vip}/24\n  }}\n}}\n"
+        )
+    };
+    let cfg = |p1: u8, p2: u8| {
+        format!("vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n{}{}", inst("VI_1", 61, p1, VIP), inst("VI_2", 62, p2, vip2))
+    };
+    // r2 runs the same instances without a group, so only r1's group can move its members.
+    let plain = |p1: u8, p2: u8| format!("{}{}", inst("VI_1", 61, p1, VIP), inst("VI_2", 62, p2, vip2));
+    let holds = |h: &Host| (has_addr(h, VIP), has_addr(h, vip2));
+    let a2 = spawn_agent(&bin, h2, &plain(90, 90), &[]).expect("r2");
+    let old = spawn_agent(&bin, h1, &cfg(100, 100), &[]).expect("r1");
+    let mdi = Duration::from_micros(timers::master_down_interval_us(timers::Version::V3, 90, 100)) + SLACK;
+    wait_for(mdi * 2 + election::STARTUP, "r1 to hold both VIPs", || (holds(h1) == (true, true) && holds(h2) == (false, false)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", old.log_tail(20), a2.log_tail(20)));
+
+    // SIGKILL and restart on the same pins, within the lease: both members resume.
+    let mut old = old;
+    old.signal(libc::SIGKILL);
+    let _ = old.wait_exit(Duration::from_secs(5));
+    let bpffs = old.bpffs.clone();
+    old.leave_pins();
+    drop(old);
+    let a1 = spawn_agent_on_pins(&bin, h1, &cfg(100, 100), &bpffs, &[]).expect("restart");
+    wait_for(election::STARTUP + SLACK, "both members to resume as MASTER", || {
+        (a1.log_text().matches("resumed as MASTER").count() == 2).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", a1.log_tail(30)));
+
+    // r2's VI_1 now outranks r1's: r1's VI_1 steps down and its group takes VI_2 with it, so
+    // r2's VI_2 (priority 90) takes over too. Without the group knowing its resumed members,
+    // r1's VI_2 stayed MASTER.
+    std::fs::write(&a2.config, plain(110, 90)).expect("rewrite");
+    let mut a2 = a2;
+    a2.signal(libc::SIGHUP);
+    wait_for(mdi * 3, "r2 to hold both VIPs and r1 none", || (holds(h2) == (true, true) && holds(h1) == (false, false)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", a1.log_tail(30), a2.log_tail(30)));
+    holds_for(mdi * 2, "the group to stay on r2", || {
+        if holds(h2) == (true, true) && holds(h1) == (false, false) { Ok(()) } else { Err(format!("r1 {:?}, r2 {:?}", holds(h1), holds(h2))) }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", a1.log_tail(30), a2.log_tail(30)));
+}

@@ -66,6 +66,9 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
     for inst in instances.iter_mut() {
         start_instance(ctx, inst).await;
     }
+    // A hitless restart: a member resumed as MASTER emitted no transition, so its sync group
+    // learns its members' states from them (silently: nothing moved).
+    super::health::resync_adopted_groups(ctx, instances);
 
     loop {
         // Every turn renews the lease; a quiet agent wakes for it at least every

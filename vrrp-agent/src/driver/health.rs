@@ -442,6 +442,27 @@ pub(super) async fn resync_groups(ctx: &mut Ctx, instances: &mut [Vrrp]) {
     settle_groups(ctx, instances).await;
 }
 
+/// After a hitless restart: the sync groups with a member that resumed as MASTER (which
+/// emits no transition) take their members' states as they are, as on a reload, so a later
+/// step-down of one member moves the others with it. Other groups are left to their startup
+/// transitions.
+pub(super) fn resync_adopted_groups(ctx: &mut Ctx, instances: &[Vrrp]) {
+    for g in &mut ctx.health.groups {
+        let adopted = g.member_names().any(|n| instances.iter().any(|i| i.cfg.name == n && i.adopted_from.is_some()));
+        if !adopted {
+            continue;
+        }
+        g.resync(|name| {
+            instances.iter().find(|i| i.cfg.name == name).map(|i| MemberNow {
+                state: i.fsm.state(),
+                own: i.fsm.own_fault(),
+                sync: i.fsm.sync_fault(),
+                wants: i.fsm.wants_master(),
+            })
+        });
+    }
+}
+
 /// Feeds the sync groups every member's transitions, faults and wishes, and applies their
 /// commands, until no group has anything more to say. A member waiting for its interface is a
 /// faulty member. Group notify scripts run once the members have moved (as keepalived: the
