@@ -17,7 +17,7 @@ use vrrp_agent::{
     wire::vrrp,
 };
 use vrrp_common::{AF_INET6, AdvertEvent, DropReason, GlobalStats, VridConfig, VridKey, event_reason, state};
-use vrrp_tests::{lan, require_root};
+use vrrp_tests::{lan, require_root, wait_for};
 
 const VRID: u8 = 61;
 const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
@@ -143,16 +143,12 @@ fn ipv6_adverts_behind_extension_headers_are_judged_by_the_slow_path() {
 
     // 1. A plain advert: XDP consumes it (accepted there); the socket sees nothing.
     send(Send { priority: 150, hop_limit: 255, hbh: false, kernel_checksum: true });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    wait_for(Duration::from_secs(5), "XDP to accept the plain advert", || {
         let (_, _, accepted, xdp) = counts();
         assert_eq!(accepted, 0, "XDP consumed the plain advert: the socket never sees it");
-        if xdp.vrrp_accepted == 1 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "XDP accepted the plain advert: {xdp:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (xdp.vrrp_accepted == 1).then_some(())
+    })
+    .expect("XDP accepted the plain advert");
 
     // 2. Behind a hop-by-hop header: XDP passes it, the socket accepts it.
     send(Send { priority: 151, hop_limit: 255, hbh: true, kernel_checksum: true });
@@ -171,17 +167,13 @@ fn ipv6_adverts_behind_extension_headers_are_judged_by_the_slow_path() {
     // 3. Hop limit 254 and 4. a bad checksum, both behind the header: dropped and counted.
     send(Send { priority: 152, hop_limit: 254, hbh: true, kernel_checksum: true });
     send(Send { priority: 153, hop_limit: 255, hbh: true, kernel_checksum: false });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (ttl, checksum, accepted, xdp) = counts();
-        if ttl == 1 && checksum == 1 {
-            assert_eq!(accepted, 1, "only the good one was accepted");
-            assert_eq!(xdp.vrrp_accepted, 1, "XDP judged none of the three with the header");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "hop limit and checksum drops counted: ttl {ttl}, checksum {checksum}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_, _, accepted, xdp) = wait_for(Duration::from_secs(5), "the hop limit and checksum drops to be counted", || {
+        let c = counts();
+        (c.0 == 1 && c.1 == 1).then_some(c)
+    })
+    .expect("hop limit and checksum drops counted");
+    assert_eq!(accepted, 1, "only the good one was accepted");
+    assert_eq!(xdp.vrrp_accepted, 1, "XDP judged none of the three with the header");
 
     drop(send_tx);
     tx.join().expect("sender");
