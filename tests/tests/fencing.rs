@@ -299,6 +299,15 @@ fn foreign_xdp_program_is_refused_unless_forced() {
     assert!(!has_addr(host, VIP), "VIP removed");
 }
 
+// The BPF_PROG_TEST_RUN fence tests below: XDP actions, the ingress device (BPF_PROG_TEST_RUN
+// needs a real one; lo exists in every namespace) and the two MACs on the wire.
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+const IFINDEX: u32 = 1;
+const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+
 /// The fence itself, on the real XDP object with BPF_PROG_TEST_RUN: an ARP request for an
 /// owned VIP is answered while the lease is fresh (or was never taken), dropped and counted
 /// under `arp_fenced` once it is older than its bound, answered again after a renewal;
@@ -307,13 +316,6 @@ fn foreign_xdp_program_is_refused_unless_forced() {
 fn xdp_answers_only_while_the_lease_is_fresh() {
     use vrrp_agent::{dataplane::{Dataplane, KernelLogLevel}, wire::arp};
     use vrrp_common::{VipKey, VipValue};
-    const XDP_DROP: u32 = 1;
-    const XDP_PASS: u32 = 2;
-    const XDP_TX: u32 = 3;
-    // BPF_PROG_TEST_RUN needs a real ingress device; lo exists in every namespace.
-    const IFINDEX: u32 = 1;
-    const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
-    const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
     const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
     if !require_root("xdp_answers_only_while_the_lease_is_fresh") {
         return;
@@ -386,12 +388,6 @@ fn solicitation(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
 fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
     use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
     use vrrp_common::{VipKeyV6, VipValue};
-    const XDP_DROP: u32 = 1;
-    const XDP_PASS: u32 = 2;
-    const XDP_TX: u32 = 3;
-    const IFINDEX: u32 = 1;
-    const OUR_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
-    const PEER_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
     const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
     const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
     const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
