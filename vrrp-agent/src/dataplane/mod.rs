@@ -30,6 +30,32 @@ pub use proc_events::{ProcEventLinks, proc_events_lost};
 /// The XDP object this agent was built with (see build.rs).
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp-xdp.o"));
 
+/// Loads one program, again if the kernel gave up for a passing reason. The verifier returns
+/// EAGAIN when a signal arrives while it walks the program (a quarter of a second and more on a
+/// busy 2-core machine) and ENOMEM under memory pressure; neither says anything about the
+/// program, and a start must not fail for them. Any other error is returned at once.
+pub fn load_retrying(name: &str, mut load: impl FnMut() -> Result<(), ProgramError>) -> Result<(), ProgramError> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match load() {
+            Err(ProgramError::LoadError { io_error, verifier_log })
+                if attempt < ATTEMPTS
+                    && matches!(
+                        io_error.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::OutOfMemory
+                    ) =>
+            {
+                tracing::warn!(program = name, attempt, error = %io_error, "the kernel did not finish loading the program; loading it again");
+                drop(verifier_log);
+                std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How to attach the XDP program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum XdpMode {
@@ -362,7 +388,7 @@ impl Dataplane {
                 .program_mut(name)
                 .ok_or(DataplaneError::MissingMap(names::PROGRAM))?
                 .try_into()?;
-            prog.load()?;
+            load_retrying(name, || prog.load())?;
         }
         for name in PINNED.iter().copied().filter(|_| pin_dir.is_some() && !adopt) {
             let path = pin_dir.map(|d| d.join(name)).unwrap_or_default();

@@ -58,7 +58,7 @@ impl Dataplane {
             let prog: &mut TracePoint =
                 self.ebpf.program_mut(name).ok_or(DataplaneError::MissingMap(name))?.try_into()?;
             if prog.fd().is_err() {
-                prog.load()?;
+                super::load_retrying(name, || prog.load())?;
             }
             program_ids.push(prog.info()?.id());
             let id = prog.attach(category, event)?;
