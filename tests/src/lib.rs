@@ -16,6 +16,7 @@
 
 pub mod election;
 pub mod package;
+pub mod report;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};

@@ -468,7 +468,7 @@ fn bench(args: &[OsString]) -> Result<()> {
     let bin = build_release_agent()?;
     let args = after_dashdash(args);
     let mut c = cargo();
-    c.args(["bench", "-p", "vrrp-tests", "--bench", "dataplane"]).args(args).env("VRRP_AGENT_BIN", &bin);
+    c.args(["bench", "-p", "vrrp-tests", "--bench", "bench", "--"]).args(args).env("VRRP_AGENT_BIN", &bin);
     let st = stream_status(&mut c)?;
     std::process::exit(st.code().unwrap_or(1));
 }

@@ -1,11 +1,8 @@
-//! Figures for `cargo xtask bench` (no pass/fail on speed):
-//! 1. per-packet cost of the XDP program in the kernel (BPF_PROG_TEST_RUN, mean ns per run,
-//!    median of several batches) for each kind of frame, next to a do-nothing XDP program;
-//! 2. the agent in steady state as a backup while a master sends 100 adverts/s: its CPU time,
-//!    how often it was woken, and its resident memory.
+//! Figure 1: the per-packet cost of the XDP program in the kernel (BPF_PROG_TEST_RUN, mean ns
+//! per run, median of several batches) for each kind of frame, next to a do-nothing XDP
+//! program.
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::{Duration, Instant},
 };
 
 use vrrp_agent::{
@@ -13,7 +10,11 @@ use vrrp_agent::{
     wire::{self, arp, checksum, vrrp},
 };
 use vrrp_common::{AF_INET, AF_INET6, VipKey, VipValue, VridConfig, VridKey, names, state};
-use vrrp_tests::{agent_binary, has_addr, lan, require_root, spawn_agent, wait_for};
+use anyhow::Result;
+
+use vrrp_tests::report::Section;
+
+use crate::Ctx;
 
 const BATCHES: usize = 7;
 const REPEAT: u32 = 200_000;
@@ -159,64 +160,7 @@ fn ipv6_setup(dp: &mut Dataplane) -> (Vec<u8>, Vec<u8>) {
     (ipv6(112, peer6, vrrp::MCAST_V6, &msg), ipv6(58, peer6, snm, &ns))
 }
 
-fn proc_stat(pid: u32) -> Option<(f64, u64)> {
-    // utime + stime in clock ticks (fields 14, 15), VmRSS in kB.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / hz;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some((cpu, rss))
-}
-
-fn steady_state() {
-    let Ok(bin) = agent_binary() else {
-        println!("agent steady state: skipped (no agent binary; `cargo xtask bench` builds it)");
-        return;
-    };
-    let lan = lan("bench", &[("m", Ipv4Addr::new(198, 18, 0, 1)), ("b", Ipv4Addr::new(198, 18, 0, 2))]).expect("lan");
-    let conf = |prio: u8| format!(
-        "vrrp_instance VI_1 {{\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority {prio}\n \
-         version 3\n advert_int 0.01\n virtual_ipaddress {{\n  {VIP}/24\n }}\n}}\n");
-    let master = spawn_agent(&bin, lan.host("m"), &conf(200), &[]).expect("spawn master");
-    let backup = spawn_agent(&bin, lan.host("b"), &conf(100), &[]).expect("spawn backup");
-    wait_for(Duration::from_secs(5), "the master", || (has_addr(lan.host("m"), VIP) && !has_addr(lan.host("b"), VIP)).then_some(()))
-        .expect("election");
-    let status = |a: &vrrp_tests::Agent| -> serde_json::Value {
-        let out = std::process::Command::new(&bin).args(["status", "--json", "--bpffs"]).arg(&a.bpffs).output().expect("status");
-        serde_json::from_slice(&out.stdout).unwrap_or_default()
-    };
-    let secs = 10.0;
-    let s0 = status(&backup);
-    let (b_cpu0, _) = proc_stat(backup.pid).expect("backup stat");
-    let (m_cpu0, _) = proc_stat(master.pid).expect("master stat");
-    let t0 = Instant::now();
-    wait_for(Duration::from_secs_f64(secs + 1.0), "the measuring window", || (t0.elapsed().as_secs_f64() >= secs).then_some(())).expect("window");
-    let el = t0.elapsed().as_secs_f64();
-    let (b_cpu1, b_rss) = proc_stat(backup.pid).expect("backup stat");
-    let (m_cpu1, m_rss) = proc_stat(master.pid).expect("master stat");
-    let s1 = status(&backup);
-    let n = |v: &serde_json::Value, k: &str| v["instances"][0][k].as_u64().unwrap_or(0);
-    let adverts = n(&s1, "adverts_accepted") - n(&s0, "adverts_accepted");
-    let wakeups = n(&s1, "agent_wakeups") - n(&s0, "agent_wakeups");
-    println!("agent in steady state, VRRPv3 advert_int 10 ms (100 adverts/s), {el:.1} s window:");
-    println!("  backup: {adverts} adverts accepted in XDP, {wakeups} agent wake-ups for them, CPU {:.2}% of a core, RSS {} kB",
-        100.0 * (b_cpu1 - b_cpu0) / el, b_rss);
-    println!("  master: sent ~{} adverts, CPU {:.2}% of a core, RSS {} kB", (el * 100.0) as u64, 100.0 * (m_cpu1 - m_cpu0) / el, m_rss);
-}
-
-fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: only run figures
-    // when asked for as a benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    if !require_root("dataplane bench") {
-        return;
-    }
+pub fn run(_ctx: &Ctx) -> Result<Section> {
     per_packet();
-    steady_state();
+    Ok(Section::new("xdp", "XDP per-packet cost", "BPF_PROG_TEST_RUN on the real object."))
 }
