@@ -16,6 +16,7 @@ mod charts;
 mod failover;
 mod flood;
 mod footprint;
+mod measure;
 mod steady;
 mod xdp;
 

@@ -1,0 +1,15 @@
+//! Measurements more than one figure takes: a process's CPU time and resident memory.
+
+/// (CPU seconds, user + system, since the process started; VmRSS in kB) of `pid`.
+pub fn proc_stat(pid: u32) -> Option<(f64, u64)> {
+    // utime + stime in clock ticks (fields 14, 15), VmRSS in kB.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / hz;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((cpu, rss))
+}
