@@ -145,7 +145,7 @@ impl Router {
             let child = std::fs::read_to_string(d.dir.join("vrrp.pid")).context("keepalived's vrrp.pid")?;
             pids.push(child.trim().parse().context("keepalived's vrrp.pid")?);
         }
-        pids.iter().map(|p| proc_stat(*p).map(|s| s.0).with_context(|| format!("/proc/{p}/stat"))).sum()
+        pids.iter().map(|p| cpu_ns_secs(*p).or_else(|| proc_stat(*p).map(|s| s.0)).with_context(|| format!("/proc/{p}/stat"))).sum()
     }
 
     /// Adverts accepted and sent: the agent's status, keepalived's SIGUSR2 statistics.
@@ -176,6 +176,18 @@ fn parse_keepalived_stats(text: &str) -> Option<Adverts> {
         after.lines().find_map(|l| l.trim().strip_prefix(name)).and_then(|v| v.trim().parse().ok())
     };
     Some(Adverts { rx: field("Received:")?, tx: field("Sent:")? })
+}
+
+/// CPU seconds of every live thread of `pid`, in nanoseconds' precision (the first field of
+/// each `/proc/<pid>/task/<tid>/schedstat`): a daemon that idles uses less than the 10 ms
+/// tick `/proc/<pid>/stat` counts in. None when schedstat is not there.
+fn cpu_ns_secs(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let text = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 * 1e-9)
 }
 
 /// (rx packets, rx dropped) of a host's interface.
@@ -463,6 +475,7 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
             "replies/s received",
             "replied",
             "wrong replies",
+            "sent by XDP",
             "daemon CPU",
             "softirq CPU (machine)",
             "sender CPU",
@@ -485,6 +498,12 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
             format!("{:.0}", med(&|r| r.sent.reply_rate())),
             format!("{:.1}%", 100.0 * med(&|r| r.sent.replies as f64 / r.sent.sent.max(1) as f64)),
             wrong.to_string(),
+            // The XDP program's own count next to what reached the flooder (a check that the
+            // replies received are the program's).
+            match g.iter().map(|r| r.xdp_arp_replies).sum::<Option<u64>>() {
+                Some(x) => format!("{x} of {}", g.iter().map(|r| r.sent.replies).sum::<u64>()),
+                None => "-".into(),
+            },
             format!("{:.2}% of a core", 100.0 * med(&|r| r.daemon_cpu_secs / secs(r))),
             format!("{:.1}% of a core", 100.0 * med(&|r| r.softirq_secs / secs(r))),
             format!("{:.1}% of a core", 100.0 * med(&|r| r.sent.sender_cpu_secs / secs(r))),
@@ -545,7 +564,7 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
              counts when the flooder's socket receives it, and is right when its sender and Ethernet \
              source are the master's MAC and it is addressed to the flooder. Our agent answers in XDP \
              (generic mode on veth with `--xdp-mode auto`, and with `--xdp-mode native`); for keepalived \
-             the kernel answers. CPU: the daemon's (utime + stime from /proc; keepalived: parent + VRRP \
+             the kernel answers. CPU: the daemon's (its threads' run time, /proc/PID/task/*/schedstat; keepalived: parent + VRRP \
              child), the sending thread's (CLOCK_THREAD_CPUTIME_ID) and the machine's softirq time \
              (/proc/stat). All namespaces share one kernel: on veth the receivers' processing (bridge, \
              XDP, the kernel's ARP) runs in softirq on the sending CPU, and softirq time is the whole \
