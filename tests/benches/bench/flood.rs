@@ -204,9 +204,7 @@ fn softirq_secs() -> Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat.lines().next().context("/proc/stat is empty")?;
     let ticks: f64 = line.split_whitespace().nth(7).context("/proc/stat: no softirq column")?.parse()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
+    Ok(ticks / sender::clock_ticks())
 }
 
 /// The XDP mode on a host's interface, as `ip -d link` shows it.
@@ -245,6 +243,9 @@ fn wait_pair(lan: &Lan, master: &mut Router, backup: Option<&mut Router>) -> Res
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 enum FloodKind {
+    /// No flood: the same window, for the machine's own effect (a loaded machine delays
+    /// adverts whatever the network carries).
+    Control,
     /// Junk UDP to the backup's address.
     JunkUdp,
     /// ARP requests to the backup's MAC, for every address of the LAN's /24.
@@ -254,6 +255,7 @@ enum FloodKind {
 impl FloodKind {
     fn name(self) -> &'static str {
         match self {
+            FloodKind::Control => "none (control)",
             FloodKind::JunkUdp => "junk UDP",
             FloodKind::Arp => "ARP",
         }
@@ -270,6 +272,8 @@ struct GatewayRun {
     /// MASTER transitions of the backup from the flood's start to Master_Down_Interval +
     /// one interval + slack after its end.
     spurious_master: usize,
+    /// Their log lines.
+    spurious_lines: Vec<String>,
     /// The master's adverts sent and the backup's accepted over the same span.
     master_tx: u64,
     backup_rx: u64,
@@ -286,78 +290,111 @@ impl GatewayRun {
     }
 }
 
+/// One master/backup pair and its flooder, on a LAN of their own.
+struct Pair {
+    kind: Kind,
+    master: Router,
+    backup: Router,
+    junk: Vec<Vec<u8>>,
+    arps: Vec<Vec<u8>>,
+    // Dropped last: the daemons go before their namespaces.
+    lan: Lan,
+}
+
+impl Pair {
+    fn start(ctx: &Ctx, kind: Kind, advert_int_cs: u16, rng: &mut SplitMix64) -> Result<Pair> {
+        let lan = lan("fl4", &[MASTER, BACKUP, FLOODER])?;
+        let (m, b, f) = (lan.host(MASTER.0), lan.host(BACKUP.0), lan.host(FLOODER.0));
+        let mut master = Router::start(ctx, kind, m, MASTER_PRIORITY, advert_int_cs)?;
+        wait_pair(&lan, &mut master, None)?;
+        let mut backup = Router::start(ctx, kind, b, BACKUP_PRIORITY, advert_int_cs)?;
+        wait_pair(&lan, &mut master, Some(&mut backup))?;
+        let junk = sender::junk_udp(rng, JUNK_FRAMES, f.mac, b.mac, b.addr, b.addr);
+        let targets: Vec<Ipv4Addr> = (1..=254u8).map(|i| Ipv4Addr::new(198, 18, 0, i)).filter(|a| *a != f.addr).collect();
+        let arps = sender::arp_requests(f.mac, f.addr, b.mac, &targets);
+        Ok(Pair { kind, master, backup, junk, arps, lan })
+    }
+
+    /// One flood at the backup, measured from its start to `late` after its end.
+    fn flood(&mut self, ctx: &Ctx, flood: FloodKind, window: Duration, late: Duration) -> Result<GatewayRun> {
+        let (b, f) = (self.lan.host(BACKUP.0), self.lan.host(FLOODER.0));
+        let masters0 = self.backup.entered("MASTER");
+        let (mtx0, brx0) = (self.master.adverts(ctx)?.tx, self.backup.adverts(ctx)?.rx);
+        let cpu0 = self.backup.cpu_secs()?;
+        let eth0 = rx_stats(b)?;
+        let t0 = Instant::now();
+        let (frames, ethertype) = match flood {
+            FloodKind::Control => (&Vec::new(), 0),
+            FloodKind::JunkUdp => (&self.junk, ethernet::ETHERTYPE_IPV4),
+            FloodKind::Arp => (&self.arps, ethernet::ETHERTYPE_ARP),
+        };
+        let sent = if frames.is_empty() {
+            // The control: the same window with nothing sent.
+            std::thread::sleep(window);
+            Sent { secs: window.as_secs_f64(), ..Sent::default() }
+        } else {
+            Flood { frames, ethertype, max_frames: MAX_RATE * window.as_secs().max(1), max_time: window, judge: &|_| Reply::Other }.run(f)?
+        };
+        // A backup that missed adverts at the end of the flood times out up to
+        // Master_Down_Interval later: that still counts.
+        std::thread::sleep(late);
+        let span = t0.elapsed().as_secs_f64();
+        let (mtx1, brx1) = (self.master.adverts(ctx)?.tx, self.backup.adverts(ctx)?.rx);
+        let cpu1 = self.backup.cpu_secs()?;
+        let eth1 = rx_stats(b)?;
+        let log = self.backup.daemon().log_text();
+        let why: Vec<String> =
+            log.lines().filter(|l| l.contains("(VI_1) Entering MASTER STATE")).skip(masters0).map(|l| l.trim().to_string()).collect();
+        let spurious = why.len();
+        self.master.check_running("master")?;
+        self.backup.check_running("backup")?;
+        if spurious > 0 {
+            // Back to master/backup before the next flood.
+            let m = self.lan.host(MASTER.0);
+            wait_for(RESETTLE, "the pair to settle again after the flood", || (has_addr(m, VIP) && !has_addr(b, VIP)).then_some(()))?;
+        }
+        Ok(GatewayRun {
+            daemon: self.kind,
+            advert_int_ms: 0,
+            flood,
+            rep: 0,
+            sent,
+            spurious_master: spurious,
+            spurious_lines: why,
+            master_tx: mtx1 - mtx0,
+            backup_rx: brx1 - brx0,
+            backup_cpu_secs: cpu1 - cpu0,
+            backup_eth_rx: eth1.0 - eth0.0,
+            backup_eth_dropped: eth1.1 - eth0.1,
+            span_secs: span,
+        })
+    }
+}
+
+/// Figure 4: per advert interval, a pair of each daemon side by side (each on its own LAN),
+/// their floods taken in turn (ours, keepalived, ours, ...) so both see the same machine.
 fn gateway(ctx: &Ctx, kinds: &[Kind], window: Duration, reps: usize, rng: &mut SplitMix64) -> Result<Vec<GatewayRun>> {
     let mut runs = Vec::new();
-    for &kind in kinds {
-        for cs in INTERVALS_CS {
-            let ms = u32::from(cs) * 10;
-            ctx.progress(format!("flood/4: {} at {ms} ms adverts: starting master, backup and flooder", kind.name()));
-            let lan = lan("fl4", &[MASTER, BACKUP, FLOODER])?;
-            let (m, b, f) = (lan.host(MASTER.0), lan.host(BACKUP.0), lan.host(FLOODER.0));
-            let mut master = Router::start(ctx, kind, m, MASTER_PRIORITY, cs)?;
-            wait_pair(&lan, &mut master, None)?;
-            let mut backup = Router::start(ctx, kind, b, BACKUP_PRIORITY, cs)?;
-            wait_pair(&lan, &mut master, Some(&mut backup))?;
-            let late = election::master_down_interval(VERSION, BACKUP_PRIORITY, cs) + election::interval(cs) + LATE_SLACK;
-            let junk = sender::junk_udp(rng, JUNK_FRAMES, f.mac, b.mac, b.addr, b.addr);
-            let targets: Vec<Ipv4Addr> = (1..=254u8).map(|i| Ipv4Addr::new(198, 18, 0, i)).filter(|a| *a != f.addr).collect();
-            let arps = sender::arp_requests(f.mac, f.addr, b.mac, &targets);
-            for flood in [FloodKind::JunkUdp, FloodKind::Arp] {
-                for rep in 0..reps {
+    for cs in INTERVALS_CS {
+        let ms = u32::from(cs) * 10;
+        let mut pairs = Vec::new();
+        for &kind in kinds {
+            ctx.progress(format!("flood/4: {ms} ms adverts: starting a master/backup pair of {} and a flooder", kind.name()));
+            pairs.push(Pair::start(ctx, kind, cs, rng)?);
+        }
+        let late = election::master_down_interval(VERSION, BACKUP_PRIORITY, cs) + election::interval(cs) + LATE_SLACK;
+        for flood in [FloodKind::Control, FloodKind::JunkUdp, FloodKind::Arp] {
+            for rep in 0..reps {
+                for pair in pairs.iter_mut() {
                     ctx.progress(format!(
-                        "flood/4: {} at {ms} ms adverts: {} flood at the backup, {:.0} s ({}/{reps})",
-                        kind.name(),
+                        "flood/4: {ms} ms adverts: {} flood at {}'s backup, {:.0} s ({}/{reps})",
                         flood.name(),
+                        pair.kind.name(),
                         window.as_secs_f64(),
                         rep + 1
                     ));
-                    let masters0 = backup.entered("MASTER");
-                    let (mtx0, brx0) = (master.adverts(ctx)?.tx, backup.adverts(ctx)?.rx);
-                    let cpu0 = backup.cpu_secs()?;
-                    let eth0 = rx_stats(b)?;
-                    let t0 = Instant::now();
-                    let (frames, ethertype) = match flood {
-                        FloodKind::JunkUdp => (&junk, ethernet::ETHERTYPE_IPV4),
-                        FloodKind::Arp => (&arps, ethernet::ETHERTYPE_ARP),
-                    };
-                    let sent = Flood {
-                        frames,
-                        ethertype,
-                        max_frames: MAX_RATE * window.as_secs().max(1),
-                        max_time: window,
-                        judge: &|_| Reply::Other,
-                    }
-                    .run(f)?;
-                    // A backup that missed adverts at the end of the flood times out up to
-                    // Master_Down_Interval later: that still counts.
-                    std::thread::sleep(late);
-                    let span = t0.elapsed().as_secs_f64();
-                    let (mtx1, brx1) = (master.adverts(ctx)?.tx, backup.adverts(ctx)?.rx);
-                    let cpu1 = backup.cpu_secs()?;
-                    let eth1 = rx_stats(b)?;
-                    let spurious = backup.entered("MASTER") - masters0;
-                    master.check_running("master")?;
-                    backup.check_running("backup")?;
-                    runs.push(GatewayRun {
-                        daemon: kind,
-                        advert_int_ms: ms,
-                        flood,
-                        rep,
-                        sent,
-                        spurious_master: spurious,
-                        master_tx: mtx1 - mtx0,
-                        backup_rx: brx1 - brx0,
-                        backup_cpu_secs: cpu1 - cpu0,
-                        backup_eth_rx: eth1.0 - eth0.0,
-                        backup_eth_dropped: eth1.1 - eth0.1,
-                        span_secs: span,
-                    });
-                    if spurious > 0 {
-                        // Back to master/backup before the next flood.
-                        wait_for(RESETTLE, "the pair to settle again after the flood", || {
-                            (has_addr(m, VIP) && !has_addr(b, VIP)).then_some(())
-                        })?;
-                    }
+                    let run = pair.flood(ctx, flood, window, late)?;
+                    runs.push(GatewayRun { advert_int_ms: ms, rep, ..run });
                 }
             }
         }
@@ -378,6 +415,7 @@ fn gateway_table(runs: &[GatewayRun], window: Duration) -> Table {
             "spurious MASTER",
             "adverts missed / sent",
             "backup daemon CPU",
+            "µs CPU / frame (median)",
         ],
     );
     for g in groups(runs, |r| (r.daemon, r.advert_int_ms, r.flood)) {
@@ -398,6 +436,7 @@ fn gateway_table(runs: &[GatewayRun], window: Duration) -> Table {
             spurious.to_string(),
             format!("{missed} / {tx}"),
             format!("{:.1}% of a core", cpu * 100.0),
+            format!("{:.2}", Summary::of(&g.iter().map(|r| r.sent.us_per_frame()).collect::<Vec<_>>()).map(|s| s.median).unwrap_or(0.0)),
         ]);
     }
     t
@@ -420,39 +459,59 @@ struct ArpRun {
     xdp_arp_replies: Option<u64>,
 }
 
+/// A master alone with a flooder, on a LAN of its own.
+struct Lone {
+    kind: Kind,
+    master: Router,
+    mode: String,
+    lan: Lan,
+}
+
+/// Figure 5: a master of each kind side by side (each on its own LAN), their floods taken in
+/// turn so all see the same machine.
 fn arp_under_flood(ctx: &Ctx, kinds: &[Kind], window: Duration, reps: usize) -> Result<Vec<ArpRun>> {
-    let mut runs = Vec::new();
+    let mut lones = Vec::new();
     for &kind in kinds {
-        ctx.progress(format!("flood/5: {}: starting the master and the flooder", kind.name()));
+        ctx.progress(format!("flood/5: starting a master of {} and a flooder", kind.name()));
         let lan = lan("fl5", &[MASTER, FLOODER])?;
         if kind == Kind::OursNative {
             lan.attach_xdp_pass_to_switch_ports()?;
         }
-        let (m, f) = (lan.host(MASTER.0), lan.host(FLOODER.0));
-        let mut master = Router::start(ctx, kind, m, MASTER_PRIORITY, ARP_INTERVAL_CS)?;
+        let mut master = Router::start(ctx, kind, lan.host(MASTER.0), MASTER_PRIORITY, ARP_INTERVAL_CS)?;
         wait_pair(&lan, &mut master, None)?;
-        let mode = if kind == Kind::Keepalived { "-".to_string() } else { xdp_mode(m) };
-        let frames = sender::arp_requests(f.mac, f.addr, ethernet::BROADCAST, &[VIP]);
-        let xdp_replies = |r: &Router| -> Option<u64> {
-            let Router::Ours(a) = r else { return None };
-            election::agent_status(&ctx.agent_bin, &a.bpffs)?["instances"][0]["arp_replies"].as_u64()
-        };
-        let (owner, asker, asker_ip) = (m.mac, f.mac, f.addr);
-        let judge = move |frame: &[u8]| sender::judge_arp_reply(frame, VIP, owner, asker, asker_ip);
-        for rep in 0..reps {
-            ctx.progress(format!("flood/5: {} (XDP {mode}): ARP for the VIP at the master, {:.0} s ({}/{reps})", kind.name(), window.as_secs_f64(), rep + 1));
-            let x0 = xdp_replies(&master);
-            let cpu0 = master.cpu_secs()?;
+        let mode = if kind == Kind::Keepalived { "-".to_string() } else { xdp_mode(lan.host(MASTER.0)) };
+        lones.push(Lone { kind, master, mode, lan });
+    }
+    let xdp_replies = |r: &Router| -> Option<u64> {
+        let Router::Ours(a) = r else { return None };
+        election::agent_status(&ctx.agent_bin, &a.bpffs)?["instances"][0]["arp_replies"].as_u64()
+    };
+    let mut runs = Vec::new();
+    for rep in 0..reps {
+        for lone in lones.iter_mut() {
+            let (m, f) = (lone.lan.host(MASTER.0), lone.lan.host(FLOODER.0));
+            let frames = sender::arp_requests(f.mac, f.addr, ethernet::BROADCAST, &[VIP]);
+            let (owner, asker, asker_ip) = (m.mac, f.mac, f.addr);
+            let judge = move |frame: &[u8]| sender::judge_arp_reply(frame, VIP, owner, asker, asker_ip);
+            ctx.progress(format!(
+                "flood/5: ARP for the VIP at {}'s master (XDP {}), {:.0} s ({}/{reps})",
+                lone.kind.name(),
+                lone.mode,
+                window.as_secs_f64(),
+                rep + 1
+            ));
+            let x0 = xdp_replies(&lone.master);
+            let cpu0 = lone.master.cpu_secs()?;
             let si0 = softirq_secs()?;
             let sent = Flood { frames: &frames, ethertype: ethernet::ETHERTYPE_ARP, max_frames: MAX_RATE * window.as_secs().max(1), max_time: window, judge: &judge }
                 .run(f)?;
             let si1 = softirq_secs()?;
-            let cpu1 = master.cpu_secs()?;
-            let x1 = xdp_replies(&master);
-            master.check_running("master")?;
+            let cpu1 = lone.master.cpu_secs()?;
+            let x1 = xdp_replies(&lone.master);
+            lone.master.check_running("master")?;
             runs.push(ArpRun {
-                daemon: kind,
-                xdp_mode: mode.clone(),
+                daemon: lone.kind,
+                xdp_mode: lone.mode.clone(),
                 rep,
                 sent,
                 daemon_cpu_secs: cpu1 - cpu0,
@@ -461,6 +520,8 @@ fn arp_under_flood(ctx: &Ctx, kinds: &[Kind], window: Duration, reps: usize) -> 
             });
         }
     }
+    // Runs grouped by daemon for the table and the JSON.
+    runs.sort_by_key(|r| kinds.iter().position(|k| *k == r.daemon));
     Ok(runs)
 }
 
@@ -477,8 +538,7 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
             "wrong replies",
             "sent by XDP",
             "daemon CPU",
-            "softirq CPU (machine)",
-            "sender CPU",
+            "flood CPU: sender + softirq",
             "µs CPU / request",
         ],
     );
@@ -505,9 +565,12 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
                 None => "-".into(),
             },
             format!("{:.2}% of a core", 100.0 * med(&|r| r.daemon_cpu_secs / secs(r))),
-            format!("{:.1}% of a core", 100.0 * med(&|r| r.softirq_secs / secs(r))),
-            format!("{:.1}% of a core", 100.0 * med(&|r| r.sent.sender_cpu_secs / secs(r))),
-            format!("{:.2}", med(&|r| 1e6 * (r.softirq_secs + r.sent.sender_cpu_secs) / r.sent.sent.max(1) as f64)),
+            format!(
+                "{:.0}% + {:.0}% of a core",
+                100.0 * med(&|r| r.sent.sender_cpu_secs / secs(r)),
+                100.0 * med(&|r| r.sent.cpu_softirq_secs / secs(r))
+            ),
+            format!("{:.2}", med(&|r| r.sent.us_per_frame())),
         ]);
     }
     t
@@ -556,19 +619,25 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
              Figure 4: master (priority 200) and backup (100), VRRPv3 at 100 ms and at 10 ms, the same \
              keepalived.conf for both daemons; junk UDP to the backup's address (random ports, sources \
              in 198.18.0.0/15 outside the LAN's /24) and, separately, ARP requests to the backup's MAC \
-             for every address of the /24. Spurious MASTER transitions are the backup's `Entering MASTER \
+             for every address of the /24; and, as a control, the same window with no flood (a loaded \
+             machine delays adverts whatever the network carries). Spurious MASTER transitions are the backup's `Entering MASTER \
              STATE` log lines from the flood's start to Master_Down_Interval + one interval + {} ms \
              after it; adverts missed are the master's sent minus the backup's accepted over that span \
              (ours: `vrrp-agent status`; keepalived: its SIGUSR2 statistics). Figure 5: the master \
              alone at 100 ms, ARP requests for the VIP (broadcast, from the flooder's address); a reply \
              counts when the flooder's socket receives it, and is right when its sender and Ethernet \
              source are the master's MAC and it is addressed to the flooder. Our agent answers in XDP \
-             (generic mode on veth with `--xdp-mode auto`, and with `--xdp-mode native`); for keepalived \
-             the kernel answers. CPU: the daemon's (its threads' run time, /proc/PID/task/*/schedstat; keepalived: parent + VRRP \
-             child), the sending thread's (CLOCK_THREAD_CPUTIME_ID) and the machine's softirq time \
-             (/proc/stat). All namespaces share one kernel: on veth the receivers' processing (bridge, \
-             XDP, the kernel's ARP) runs in softirq on the sending CPU, and softirq time is the whole \
-             machine's, other load included. {reps} flood(s) per case; seed {seed}.",
+             (generic mode on veth with `--xdp-mode auto`; and with `--xdp-mode native`, where the \
+             switch's ports carry a pass-through XDP program, as veth needs for XDP_TX, which adds its \
+             own cost to that LAN's path); for keepalived the kernel answers. CPU: the daemon's (its threads' run time from /proc/PID/task/*/schedstat; \
+             keepalived: parent + VRRP child); the flood's, as the sending thread's time \
+             (CLOCK_THREAD_CPUTIME_ID; the thread is pinned to one CPU) plus that CPU's softirq time \
+             (/proc/stat), per frame sent. All namespaces share one kernel, and on veth the \
+             receivers' processing (bridge, XDP or the kernel's stack, the replies on their way back) \
+             runs in softirq on the sending CPU, so the flood's CPU per frame is the whole path's \
+             cost; whatever else ran on that CPU (the machine's other load) is in it too. The daemons \
+             of each comparison run at the same time on LANs of their own and their floods are taken \
+             in turn, so each sees the same machine. {reps} flood(s) per case; seed {seed}.",
             window.as_secs_f64(),
             LATE_SLACK.as_millis()
         ),
@@ -579,21 +648,44 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
     // Notes: the comparisons in a line each.
     for cs in INTERVALS_CS {
         let ms = u32::from(cs) * 10;
-        for flood in [FloodKind::JunkUdp, FloodKind::Arp] {
+        for flood in [FloodKind::Control, FloodKind::JunkUdp, FloodKind::Arp] {
             let count = |k: Kind| -> Option<(usize, usize)> {
                 let g: Vec<&GatewayRun> = gw.iter().filter(|r| r.daemon == k && r.advert_int_ms == ms && r.flood == flood).collect();
                 (!g.is_empty()).then(|| (g.iter().map(|r| r.spurious_master).sum(), g.len()))
             };
             if let (Some((o, n)), Some((k, _))) = (count(Kind::Ours), count(Kind::Keepalived)) {
-                notes.push(format!("{} flood at {ms} ms: spurious MASTER transitions of the backup, ours {o}, keepalived {k} (in {n} flood(s) each)", flood.name()));
+                notes.push(format!("{ms} ms adverts, flood {}: spurious MASTER transitions of the backup, ours {o}, keepalived {k} (in {n} window(s) each)", flood.name()));
             }
         }
     }
-    let rate = |k: Kind| Summary::of(&arp.iter().filter(|r| r.daemon == k).map(|r| r.sent.reply_rate()).collect::<Vec<_>>()).map(|s| s.median);
-    if let (Some(o), Some(k)) = (rate(Kind::Ours), rate(Kind::Keepalived))
+    for r in gw.iter().filter(|r| r.spurious_master > 0) {
+        notes.push(format!(
+            "{} at {} ms, flood {} ({}): {}",
+            r.daemon.name(),
+            r.advert_int_ms,
+            r.flood.name(),
+            r.rep + 1,
+            r.spurious_lines.first().map(String::as_str).unwrap_or("")
+        ));
+    }
+    let med = |k: Kind, f: fn(&ArpRun) -> f64| Summary::of(&arp.iter().filter(|r| r.daemon == k).map(f).collect::<Vec<_>>()).map(|s| s.median);
+    if let (Some(o), Some(k)) = (med(Kind::Ours, |r| r.sent.us_per_frame()), med(Kind::Keepalived, |r| r.sent.us_per_frame()))
         && k > 0.0
     {
-        notes.push(format!("ARP replies per second under flood: ours (XDP, auto mode) {o:.0}, keepalived (kernel) {k:.0}: ×{:.2}", o / k));
+        notes.push(format!(
+            "ARP under flood, CPU per request for the whole path (send, bridge, answer, reply back): ours (XDP, auto mode) {o:.2} µs, \
+             keepalived (kernel) {k:.2} µs: ×{:.2}",
+            o / k
+        ));
+    }
+    if let (Some(o), Some(k)) = (med(Kind::Ours, |r| r.sent.reply_rate()), med(Kind::Keepalived, |r| r.sent.reply_rate()))
+        && k > 0.0
+    {
+        notes.push(format!(
+            "ARP replies per second one flooding core drew: ours (XDP, auto mode) {o:.0}, keepalived (kernel) {k:.0}: ×{:.2} \
+             (how much of a core the flood got varies with the machine's other load; the CPU per request does not)",
+            o / k
+        ));
     }
     if let Some(r) = arp.iter().find(|r| r.daemon == Kind::Ours) {
         notes.push(format!("our agent's XDP mode on veth with --xdp-mode auto: {}", r.xdp_mode));

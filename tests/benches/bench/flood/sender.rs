@@ -17,9 +17,10 @@ use anyhow::{Context, Result, bail, ensure};
 use nix::{
     errno::Errno,
     poll::{PollFd, PollFlags, PollTimeout, poll},
-    sched::{CloneFlags, setns},
+    sched::{CloneFlags, CpuSet, sched_getaffinity, sched_setaffinity, setns},
     sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, recv, send, setsockopt, socket, sockopt},
     time::{ClockId, clock_gettime},
+    unistd::Pid,
 };
 use serde::Serialize;
 use vrrp_agent::wire::{arp, ethernet, ipv4};
@@ -68,9 +69,14 @@ pub struct Sent {
     pub refused: u64,
     /// From the first send to the last.
     pub secs: f64,
-    /// CPU time of the sending thread (user + system, which includes the softirq work the
-    /// kernel did on that CPU while sending: on veth, the receivers' processing too).
+    /// The CPU the flood ran on (the thread is pinned to it).
+    pub cpu: usize,
+    /// CPU time of the sending thread (user + system), from the first send to the last.
     pub sender_cpu_secs: f64,
+    /// Softirq time of that CPU over the same span (/proc/stat's `cpuN` line). On veth the
+    /// receivers' processing (bridge, XDP, the kernel's ARP, the replies on their way back)
+    /// runs in softirq on the sending CPU; whatever else ran softirqs there is in it too.
+    pub cpu_softirq_secs: f64,
     pub replies: u64,
     pub wrong_replies: u64,
     /// The first wrong reply, described.
@@ -85,6 +91,12 @@ impl Sent {
         if self.secs > 0.0 { self.sent as f64 / self.secs } else { 0.0 }
     }
 
+    /// CPU per frame sent, in µs: the sending thread's and its CPU's softirq time (all the
+    /// kernel's work for the frame on veth: sending, bridging, receiving, answering).
+    pub fn us_per_frame(&self) -> f64 {
+        1e6 * (self.sender_cpu_secs + self.cpu_softirq_secs) / self.sent.max(1) as f64
+    }
+
     /// Replies per second of flood.
     pub fn reply_rate(&self) -> f64 {
         if self.secs > 0.0 { self.replies as f64 / self.secs } else { 0.0 }
@@ -94,7 +106,8 @@ impl Sent {
 impl Flood<'_> {
     /// Runs the flood from `host`'s namespace out of its interface. The work happens on a
     /// thread of its own that enters the namespace (setns affects only the calling thread),
-    /// so the caller's namespace is untouched.
+    /// so the caller's namespace is untouched, pinned to the highest CPU this process may
+    /// use (one core, the same one every flood).
     pub fn run(&self, host: &Host) -> Result<Sent> {
         ensure!(!self.frames.is_empty(), "a flood needs frames");
         ensure!(self.max_frames > 0 && !self.max_time.is_zero(), "a flood is bounded in count and time");
@@ -102,18 +115,22 @@ impl Flood<'_> {
         std::thread::scope(|s| {
             s.spawn(|| {
                 setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).context("entering the flooder's namespace")?;
+                let cpu = pin_to_last_cpu()?;
                 let sock = open(&host.ifname, self.ethertype)?;
-                self.send_all(&sock)
+                let mut out = self.send_all(&sock, cpu)?;
+                out.cpu = cpu;
+                Ok(out)
             })
             .join()
             .map_err(|_| anyhow::anyhow!("the flood thread panicked"))?
         })
     }
 
-    fn send_all(&self, sock: &OwnedFd) -> Result<Sent> {
+    fn send_all(&self, sock: &OwnedFd, cpu: usize) -> Result<Sent> {
         let fd = sock.as_raw_fd();
         let mut out = Sent::default();
         let mut buf = vec![0u8; 2048];
+        let si0 = cpu_softirq_secs(cpu)?;
         let cpu0 = thread_cpu()?;
         let start = Instant::now();
         let mut tried = 0u64;
@@ -134,6 +151,8 @@ impl Flood<'_> {
             }
         }
         out.secs = start.elapsed().as_secs_f64();
+        out.sender_cpu_secs = thread_cpu()? - cpu0;
+        out.cpu_softirq_secs = cpu_softirq_secs(cpu)? - si0;
         // Replies still in flight: read until the socket is quiet.
         let before = out.replies;
         let drain_end = Instant::now() + DRAIN_MAX;
@@ -148,7 +167,6 @@ impl Flood<'_> {
             }
         }
         out.late_replies = out.replies - before;
-        out.sender_cpu_secs = thread_cpu()? - cpu0;
         Ok(out)
     }
 
@@ -171,6 +189,31 @@ impl Flood<'_> {
             }
         }
     }
+}
+
+/// Pins the calling thread to the highest CPU it may run on; returns that CPU.
+fn pin_to_last_cpu() -> Result<usize> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    let cpu = (0..CpuSet::count()).rev().find(|c| allowed.is_set(*c).unwrap_or(false)).context("no CPU to run on")?;
+    let mut one = CpuSet::new();
+    one.set(cpu)?;
+    sched_setaffinity(Pid::from_raw(0), &one).context("pinning the flood thread")?;
+    Ok(cpu)
+}
+
+/// Softirq seconds of one CPU so far (/proc/stat, `cpuN` line, 7th field, in clock ticks).
+pub fn cpu_softirq_secs(cpu: usize) -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let name = format!("cpu{cpu}");
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str())).with_context(|| format!("/proc/stat has no {name}"))?;
+    let ticks: f64 = line.split_whitespace().nth(7).context("/proc/stat: no softirq column")?.parse()?;
+    Ok(ticks / clock_ticks())
+}
+
+/// USER_HZ, the unit of /proc/stat.
+pub fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
 }
 
 /// CPU seconds of the calling thread.
