@@ -204,7 +204,9 @@ fn softirq_secs() -> Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat.lines().next().context("/proc/stat is empty")?;
     let ticks: f64 = line.split_whitespace().nth(7).context("/proc/stat: no softirq column")?.parse()?;
-    Ok(ticks / sender::clock_ticks())
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
 }
 
 /// The XDP mode on a host's interface, as `ip -d link` shows it.
@@ -538,7 +540,7 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
             "wrong replies",
             "sent by XDP",
             "daemon CPU",
-            "flood CPU: sender + softirq",
+            "flood CPU: sender + ksoftirqd",
             "µs CPU / request",
         ],
     );
@@ -568,7 +570,7 @@ fn arp_table(runs: &[ArpRun], window: Duration) -> Table {
             format!(
                 "{:.0}% + {:.0}% of a core",
                 100.0 * med(&|r| r.sent.sender_cpu_secs / secs(r)),
-                100.0 * med(&|r| r.sent.cpu_softirq_secs / secs(r))
+                100.0 * med(&|r| r.sent.ksoftirqd_secs / secs(r))
             ),
             format!("{:.2}", med(&|r| r.sent.us_per_frame())),
         ]);
@@ -631,11 +633,13 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
              switch's ports carry a pass-through XDP program, as veth needs for XDP_TX, which adds its \
              own cost to that LAN's path); for keepalived the kernel answers. CPU: the daemon's (its threads' run time from /proc/PID/task/*/schedstat; \
              keepalived: parent + VRRP child); the flood's, as the sending thread's time \
-             (CLOCK_THREAD_CPUTIME_ID; the thread is pinned to one CPU) plus that CPU's softirq time \
-             (/proc/stat), per frame sent. All namespaces share one kernel, and on veth the \
-             receivers' processing (bridge, XDP or the kernel's stack, the replies on their way back) \
-             runs in softirq on the sending CPU, so the flood's CPU per frame is the whole path's \
-             cost; whatever else ran on that CPU (the machine's other load) is in it too. The daemons \
+             (CLOCK_THREAD_CPUTIME_ID, the thread pinned to one CPU) plus that CPU's ksoftirqd's \
+             (schedstat), per frame sent. All namespaces share one kernel, and on veth the receivers' \
+             processing (bridge, XDP or the kernel's stack, the replies on their way back) runs in \
+             softirq on the sending CPU, in the sender's context or deferred to ksoftirqd, so the \
+             flood's CPU per frame is the whole path's cost, and other load on the machine changes it \
+             little (it changes the rates: how much of a core the flood gets). The machine-wide \
+             softirq time (/proc/stat, every namespace and everyone's) is in the raw samples. The daemons \
              of each comparison run at the same time on LANs of their own and their floods are taken \
              in turn, so each sees the same machine. {reps} flood(s) per case; seed {seed}.",
             window.as_secs_f64(),

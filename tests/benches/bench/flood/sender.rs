@@ -71,12 +71,13 @@ pub struct Sent {
     pub secs: f64,
     /// The CPU the flood ran on (the thread is pinned to it).
     pub cpu: usize,
-    /// CPU time of the sending thread (user + system), from the first send to the last.
+    /// CPU time of the sending thread from the first send to the last (its scheduler
+    /// clock, so with the softirq work the kernel ran in its context: on veth the receivers'
+    /// processing, bridge, XDP or the stack, the replies on their way back, runs there).
     pub sender_cpu_secs: f64,
-    /// Softirq time of that CPU over the same span (/proc/stat's `cpuN` line). On veth the
-    /// receivers' processing (bridge, XDP, the kernel's ARP, the replies on their way back)
-    /// runs in softirq on the sending CPU; whatever else ran softirqs there is in it too.
-    pub cpu_softirq_secs: f64,
+    /// Run time of that CPU's `ksoftirqd/N` over the same span: the softirq work the kernel
+    /// deferred instead of running it in the sender's context.
+    pub ksoftirqd_secs: f64,
     pub replies: u64,
     pub wrong_replies: u64,
     /// The first wrong reply, described.
@@ -91,10 +92,10 @@ impl Sent {
         if self.secs > 0.0 { self.sent as f64 / self.secs } else { 0.0 }
     }
 
-    /// CPU per frame sent, in µs: the sending thread's and its CPU's softirq time (all the
-    /// kernel's work for the frame on veth: sending, bridging, receiving, answering).
+    /// CPU per frame sent, in µs: the sending thread's and its CPU's ksoftirqd's time (all
+    /// the kernel's work for the frame on veth: sending, bridging, receiving, answering).
     pub fn us_per_frame(&self) -> f64 {
-        1e6 * (self.sender_cpu_secs + self.cpu_softirq_secs) / self.sent.max(1) as f64
+        1e6 * (self.sender_cpu_secs + self.ksoftirqd_secs) / self.sent.max(1) as f64
     }
 
     /// Replies per second of flood.
@@ -130,7 +131,8 @@ impl Flood<'_> {
         let fd = sock.as_raw_fd();
         let mut out = Sent::default();
         let mut buf = vec![0u8; 2048];
-        let si0 = cpu_softirq_secs(cpu)?;
+        let ksoftirqd = ksoftirqd_pid(cpu);
+        let si0 = ksoftirqd.and_then(task_cpu_secs).unwrap_or(0.0);
         let cpu0 = thread_cpu()?;
         let start = Instant::now();
         let mut tried = 0u64;
@@ -152,7 +154,7 @@ impl Flood<'_> {
         }
         out.secs = start.elapsed().as_secs_f64();
         out.sender_cpu_secs = thread_cpu()? - cpu0;
-        out.cpu_softirq_secs = cpu_softirq_secs(cpu)? - si0;
+        out.ksoftirqd_secs = ksoftirqd.and_then(task_cpu_secs).map_or(0.0, |s| s - si0);
         // Replies still in flight: read until the socket is quiet.
         let before = out.replies;
         let drain_end = Instant::now() + DRAIN_MAX;
@@ -201,19 +203,19 @@ fn pin_to_last_cpu() -> Result<usize> {
     Ok(cpu)
 }
 
-/// Softirq seconds of one CPU so far (/proc/stat, `cpuN` line, 7th field, in clock ticks).
-pub fn cpu_softirq_secs(cpu: usize) -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let name = format!("cpu{cpu}");
-    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str())).with_context(|| format!("/proc/stat has no {name}"))?;
-    let ticks: f64 = line.split_whitespace().nth(7).context("/proc/stat: no softirq column")?.parse()?;
-    Ok(ticks / clock_ticks())
+/// The pid of `ksoftirqd/<cpu>` (a kernel thread, found by its name).
+fn ksoftirqd_pid(cpu: usize) -> Option<u32> {
+    let name = format!("ksoftirqd/{cpu}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        (std::fs::read_to_string(e.path().join("comm")).ok()?.trim() == name).then_some(pid)
+    })
 }
 
-/// USER_HZ, the unit of /proc/stat.
-pub fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+/// Run time of one task so far, from `/proc/<pid>/schedstat` (ns).
+fn task_cpu_secs(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    Some(text.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
 }
 
 /// CPU seconds of the calling thread.
