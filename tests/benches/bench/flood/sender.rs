@@ -1,0 +1,319 @@
+//! The bounded flood of figures 4 and 5: prebuilt Ethernet frames sent from one host's
+//! namespace through an AF_PACKET socket, from one thread (so at most one core), for at most
+//! a fixed time AND at most a fixed number of frames. Frames of the bound ethertype that
+//! come back to the flooding host are read from the same socket (a packet socket never
+//! receives its own transmissions) and judged by the caller, so the figures count the
+//! replies a flood draws (ARP replies for a VIP) where they arrive.
+//!
+//! Only hosts of the bench's own namespaces are addressed, from 198.18.0.0/15 sources.
+use std::{
+    fs::File,
+    net::Ipv4Addr,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use nix::{
+    errno::Errno,
+    poll::{PollFd, PollFlags, PollTimeout, poll},
+    sched::{CloneFlags, CpuSet, sched_getaffinity, sched_setaffinity, setns},
+    sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, recv, send, setsockopt, socket, sockopt},
+    time::{ClockId, clock_gettime},
+    unistd::Pid,
+};
+use serde::Serialize;
+use vrrp_agent::wire::{arp, ethernet, ipv4};
+use vrrp_tests::{Host, election::SplitMix64, in_test_range};
+
+/// The IPv4 protocol number of UDP.
+const IP_PROTO_UDP: u8 = 17;
+/// Frames the flood reads back between two checks of the clock and of the socket.
+const BATCH: u64 = 64;
+/// After the last frame: replies still on their way are read until the socket has been quiet
+/// this long (or [`DRAIN_MAX`] has passed).
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+const DRAIN_MAX: Duration = Duration::from_secs(1);
+/// Receive buffer of the flooding socket: replies queue here between two reads.
+const RCVBUF: usize = 16 << 20;
+
+/// What a frame that came back to the flooder is, for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Not a reply this flood is about (an advert, another host's ARP).
+    Other,
+    /// A reply as it should be.
+    Good,
+    /// A reply that answers the flood wrongly (says why).
+    Wrong(String),
+}
+
+/// One bounded flood.
+pub struct Flood<'a> {
+    /// Sent in turn, over and over.
+    pub frames: &'a [Vec<u8>],
+    /// The socket is bound to this ethertype: frames of it arriving at the flooder are
+    /// offered to `judge`.
+    pub ethertype: u16,
+    pub max_frames: u64,
+    pub max_time: Duration,
+    pub judge: &'a (dyn Fn(&[u8]) -> Reply + Sync),
+}
+
+/// What a flood achieved.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sent {
+    /// Frames the kernel took.
+    pub sent: u64,
+    /// Sends refused (ENOBUFS, EAGAIN): counted toward the frame bound, not sent.
+    pub refused: u64,
+    /// From the first send to the last.
+    pub secs: f64,
+    /// The CPU the flood ran on (the thread is pinned to it).
+    pub cpu: usize,
+    /// CPU time of the sending thread from the first send to the last (its scheduler
+    /// clock, so with the softirq work the kernel ran in its context: on veth the receivers'
+    /// processing, bridge, XDP or the stack, the replies on their way back, runs there).
+    pub sender_cpu_secs: f64,
+    /// Run time of that CPU's `ksoftirqd/N` over the same span: the softirq work the kernel
+    /// deferred instead of running it in the sender's context.
+    pub ksoftirqd_secs: f64,
+    pub replies: u64,
+    pub wrong_replies: u64,
+    /// The first wrong reply, described.
+    pub first_wrong: Option<String>,
+    /// Replies read after the last send (queued or still in flight).
+    pub late_replies: u64,
+}
+
+impl Sent {
+    /// Frames per second sent.
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 { self.sent as f64 / self.secs } else { 0.0 }
+    }
+
+    /// CPU per frame sent, in µs: the sending thread's and its CPU's ksoftirqd's time (all
+    /// the kernel's work for the frame on veth: sending, bridging, receiving, answering).
+    pub fn us_per_frame(&self) -> f64 {
+        1e6 * (self.sender_cpu_secs + self.ksoftirqd_secs) / self.sent.max(1) as f64
+    }
+
+    /// Replies per second of flood.
+    pub fn reply_rate(&self) -> f64 {
+        if self.secs > 0.0 { self.replies as f64 / self.secs } else { 0.0 }
+    }
+}
+
+impl Flood<'_> {
+    /// Runs the flood from `host`'s namespace out of its interface. The work happens on a
+    /// thread of its own that enters the namespace (setns affects only the calling thread),
+    /// so the caller's namespace is untouched, pinned to the highest CPU this process may
+    /// use (one core, the same one every flood).
+    pub fn run(&self, host: &Host) -> Result<Sent> {
+        ensure!(!self.frames.is_empty(), "a flood needs frames");
+        ensure!(self.max_frames > 0 && !self.max_time.is_zero(), "a flood is bounded in count and time");
+        let ns = File::open(host.ns.path()).with_context(|| format!("opening {}", host.ns.path().display()))?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).context("entering the flooder's namespace")?;
+                let cpu = pin_to_last_cpu()?;
+                let sock = open(&host.ifname, self.ethertype)?;
+                let mut out = self.send_all(&sock, cpu)?;
+                out.cpu = cpu;
+                Ok(out)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the flood thread panicked"))?
+        })
+    }
+
+    fn send_all(&self, sock: &OwnedFd, cpu: usize) -> Result<Sent> {
+        let fd = sock.as_raw_fd();
+        let mut out = Sent::default();
+        let mut buf = vec![0u8; 2048];
+        let ksoftirqd = ksoftirqd_pid(cpu);
+        let si0 = ksoftirqd.and_then(task_cpu_secs).unwrap_or(0.0);
+        let cpu0 = thread_cpu()?;
+        let start = Instant::now();
+        let mut tried = 0u64;
+        'flood: while tried < self.max_frames {
+            let batch = BATCH.min(self.max_frames - tried);
+            for _ in 0..batch {
+                let frame = &self.frames[(tried % self.frames.len() as u64) as usize];
+                tried += 1;
+                match send(fd, frame, MsgFlags::empty()) {
+                    Ok(_) => out.sent += 1,
+                    Err(Errno::ENOBUFS | Errno::EAGAIN) => out.refused += 1,
+                    Err(e) => bail!("sending frame {tried} of the flood: {e}"),
+                }
+            }
+            self.read_ready(fd, &mut buf, &mut out)?;
+            if start.elapsed() >= self.max_time {
+                break 'flood;
+            }
+        }
+        out.secs = start.elapsed().as_secs_f64();
+        out.sender_cpu_secs = thread_cpu()? - cpu0;
+        out.ksoftirqd_secs = ksoftirqd.and_then(task_cpu_secs).map_or(0.0, |s| s - si0);
+        // Replies still in flight: read until the socket is quiet.
+        let before = out.replies;
+        let drain_end = Instant::now() + DRAIN_MAX;
+        while Instant::now() < drain_end {
+            let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+            let quiet = PollTimeout::try_from(DRAIN_QUIET).unwrap_or(PollTimeout::ZERO);
+            match poll(&mut fds, quiet) {
+                Ok(0) => break,
+                Ok(_) => self.read_ready(fd, &mut buf, &mut out)?,
+                Err(Errno::EINTR) => {}
+                Err(e) => bail!("poll on the flood socket: {e}"),
+            }
+        }
+        out.late_replies = out.replies - before;
+        Ok(out)
+    }
+
+    /// Reads and judges every frame queued on the socket.
+    fn read_ready(&self, fd: i32, buf: &mut [u8], out: &mut Sent) -> Result<()> {
+        loop {
+            match recv(fd, buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => match (self.judge)(&buf[..n]) {
+                    Reply::Other => {}
+                    Reply::Good => out.replies += 1,
+                    Reply::Wrong(why) => {
+                        out.replies += 1;
+                        out.wrong_replies += 1;
+                        out.first_wrong.get_or_insert(why);
+                    }
+                },
+                Err(Errno::EAGAIN) => return Ok(()),
+                Err(Errno::EINTR) => {}
+                Err(e) => bail!("reading the flood socket: {e}"),
+            }
+        }
+    }
+}
+
+/// Pins the calling thread to the highest CPU it may run on; returns that CPU.
+fn pin_to_last_cpu() -> Result<usize> {
+    let allowed = sched_getaffinity(Pid::from_raw(0)).context("sched_getaffinity")?;
+    let cpu = (0..CpuSet::count()).rev().find(|c| allowed.is_set(*c).unwrap_or(false)).context("no CPU to run on")?;
+    let mut one = CpuSet::new();
+    one.set(cpu)?;
+    sched_setaffinity(Pid::from_raw(0), &one).context("pinning the flood thread")?;
+    Ok(cpu)
+}
+
+/// The pid of `ksoftirqd/<cpu>` (a kernel thread, found by its name).
+fn ksoftirqd_pid(cpu: usize) -> Option<u32> {
+    let name = format!("ksoftirqd/{cpu}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        (std::fs::read_to_string(e.path().join("comm")).ok()?.trim() == name).then_some(pid)
+    })
+}
+
+/// Run time of one task so far, from `/proc/<pid>/schedstat` (ns).
+fn task_cpu_secs(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    Some(text.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
+}
+
+/// CPU seconds of the calling thread.
+fn thread_cpu() -> Result<f64> {
+    let t = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).context("the thread's CPU clock")?;
+    Ok(t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9)
+}
+
+/// A non-blocking AF_PACKET socket of the current namespace bound to `ifname` and to
+/// `ethertype` (what it receives; it sends whole frames of any type), with a big receive
+/// buffer.
+fn open(ifname: &str, ethertype: u16) -> Result<OwnedFd> {
+    let ifindex = nix::net::if_::if_nametoindex(ifname).with_context(|| format!("no interface {ifname} in the flooder's namespace"))?;
+    let sock = socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
+        .context("an AF_PACKET socket")?;
+    setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).context("SO_RCVBUFFORCE on the flood socket")?;
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: ethertype.to_be(),
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` is a whole, initialised sockaddr_ll and the length given is its size
+    // (nix has no safe constructor for a link-layer address).
+    let addr = unsafe { LinkAddr::from_raw((&raw const sll).cast(), Some(std::mem::size_of::<libc::sockaddr_ll>() as u32)) }
+        .context("building the AF_PACKET address")?;
+    bind(sock.as_raw_fd(), &addr).with_context(|| format!("binding the flood socket to {ifname}"))?;
+    Ok(sock)
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames
+// ---------------------------------------------------------------------------------------
+
+/// `n` junk UDP datagrams (60-byte frames) from `src_mac` to `dst` (MAC, address): random
+/// source and destination ports (1024..=65535), random sources in 198.18.0.0/15 outside
+/// `lan_24` (the LAN's /24: an answer to them has no route, so the flood draws no ICMP and
+/// no ARP for its sources).
+pub fn junk_udp(rng: &mut SplitMix64, n: usize, src_mac: [u8; 6], dst_mac: [u8; 6], dst: Ipv4Addr, lan_24: Ipv4Addr) -> Vec<Vec<u8>> {
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+    let lan = u32::from(lan_24) & 0xffff_ff00;
+    (0..n)
+        .map(|_| {
+            let src = loop {
+                let a = base + (rng.next_u64() % (1 << 17)) as u32;
+                // Not the LAN's /24, not a .0 or .255 of any /24.
+                if a & 0xffff_ff00 != lan && !matches!(a & 0xff, 0 | 255) {
+                    break Ipv4Addr::from(a);
+                }
+            };
+            debug_assert!(in_test_range(src));
+            let port = |r: &mut SplitMix64| 1024 + (r.next_u64() % (65536 - 1024)) as u16;
+            let (sport, dport) = (port(rng), port(rng));
+            let payload = 18u16;
+            let mut f = vec![0u8; ethernet::MIN_FRAME_LEN];
+            ethernet::emit_header(&mut f, dst_mac, src_mac, ethernet::ETHERTYPE_IPV4);
+            let ip = ethernet::HEADER_LEN;
+            ipv4::HeaderRepr { src, dst, protocol: IP_PROTO_UDP, ttl: 64, payload_len: 8 + payload, ident: rng.next_u64() as u16 }
+                .emit(&mut f[ip..]);
+            let udp = ip + ipv4::HEADER_LEN;
+            f[udp..udp + 2].copy_from_slice(&sport.to_be_bytes());
+            f[udp + 2..udp + 4].copy_from_slice(&dport.to_be_bytes());
+            f[udp + 4..udp + 6].copy_from_slice(&(8 + payload).to_be_bytes());
+            // Checksum 0: none, valid for UDP over IPv4.
+            f
+        })
+        .collect()
+}
+
+/// ARP requests from (`src_mac`, `src`) for each of `targets`, to `eth_dst` (broadcast as a
+/// host asks, or one host's MAC as a refresh does).
+pub fn arp_requests(src_mac: [u8; 6], src: Ipv4Addr, eth_dst: [u8; 6], targets: &[Ipv4Addr]) -> Vec<Vec<u8>> {
+    targets
+        .iter()
+        .map(|t| {
+            let mut f = arp::request_frame(src_mac, src, *t);
+            f[..6].copy_from_slice(&eth_dst);
+            f
+        })
+        .collect()
+}
+
+/// Judges an ARP reply for `vip` to (`to_mac`, `to`): good when it comes from `owner_mac`
+/// (Ethernet source and ARP sender) to `to_mac` (Ethernet destination and ARP target).
+pub fn judge_arp_reply(frame: &[u8], vip: Ipv4Addr, owner_mac: [u8; 6], to_mac: [u8; 6], to: Ipv4Addr) -> Reply {
+    let Ok((eth_dst, eth_src, r)) = arp::parse_frame(frame) else { return Reply::Other };
+    if r.operation != arp::Operation::Reply || r.sender_ip != vip || r.target_ip != to {
+        return Reply::Other;
+    }
+    let mac = |m: [u8; 6]| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+    if r.sender_mac != owner_mac || eth_src != owner_mac {
+        return Reply::Wrong(format!("{vip} is-at {} (Ethernet source {}), the master is {}", mac(r.sender_mac), mac(eth_src), mac(owner_mac)));
+    }
+    if eth_dst != to_mac || r.target_mac != to_mac {
+        return Reply::Wrong(format!("reply to {} / {}, not to the asker {}", mac(eth_dst), mac(r.target_mac), mac(to_mac)));
+    }
+    Reply::Good
+}
