@@ -14,7 +14,10 @@ use plotters::{
     backend::BitMapBackend,
     coord::Shift,
     prelude::*,
-    style::{FontStyle, register_font},
+    style::{
+        FontStyle, register_font,
+        text_anchor::{HPos, Pos, VPos},
+    },
 };
 
 use crate::report::{Chart, Series, Summary};
@@ -87,7 +90,7 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Result<()> {
 /// A readable number: 3 significant digits, no exponent.
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
+    if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
@@ -134,20 +137,13 @@ fn bars_chart(root: &DrawingArea<BitMapBackend<'_>, Shift>, title: &str, unit: &
             Rectangle::new([(0.0, y_of(i) + 0.15), (v, y_of(i) + 0.85)], Palette99::pick(0).mix(0.8).filled())
         }))
         .map_err(plot_err)?;
-    chart
-        .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            let shown = if v.is_finite() { fmt_num(*v) } else { "n/a".into() };
-            Text::new(shown, (if v.is_finite() { v.max(0.0) } else { 0.0 } + top * 0.005, y_of(i) + 0.3), (FAMILY, 12).into_font())
-        }))
-        .map_err(plot_err)?;
-    for (i, (label, _)) in bars.iter().enumerate() {
-        let (_, y) = chart.backend_coord(&(0.0, y_of(i) + 0.75));
-        let (x0, _) = chart.backend_coord(&(0.0, 0.0));
-        let style = TextStyle::from((FAMILY, 12).into_font()).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Right,
-            plotters::style::text_anchor::VPos::Center,
-        ));
-        root.draw(&Text::new(label.clone(), (x0 - 8, y - 4), style)).map_err(plot_err)?;
+    let anchored = |h: HPos| TextStyle::from((FAMILY, 12).into_font()).pos(Pos::new(h, VPos::Center));
+    for (i, (label, v)) in bars.iter().enumerate() {
+        let (x0, y) = chart.backend_coord(&(0.0, y_of(i) + 0.5));
+        root.draw(&Text::new(label.clone(), (x0 - 8, y), anchored(HPos::Right))).map_err(plot_err)?;
+        let (shown, end) = if v.is_finite() { (fmt_num(*v), v.max(0.0)) } else { ("n/a".to_string(), 0.0) };
+        let (x1, _) = chart.backend_coord(&(end, y_of(i) + 0.5));
+        root.draw(&Text::new(shown, (x1 + 5, y), anchored(HPos::Left))).map_err(plot_err)?;
     }
     Ok(())
 }
@@ -209,12 +205,7 @@ fn distributions_chart(root: &DrawingArea<BitMapBackend<'_>, Shift>, title: &str
             chart.draw_series([PathElement::new(vec![(mid - 0.36, sum.median), (mid + 0.36, sum.median)], RED.stroke_width(3))]).map_err(plot_err)?;
         }
         let (x, y) = chart.backend_coord(&(mid, lo));
-        let centered = |size: u32| {
-            TextStyle::from((FAMILY, size).into_font()).pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Top,
-            ))
-        };
+        let centered = |size: u32| TextStyle::from((FAMILY, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(s.name.clone(), (x, y + 8), centered(13))).map_err(plot_err)?;
         let median = Summary::of(&vals).map(|m| fmt_num(m.median)).unwrap_or_else(|| "-".into());
         root.draw(&Text::new(format!("n={} median {median}", vals.len()), (x, y + 26), centered(11))).map_err(plot_err)?;
@@ -286,5 +277,6 @@ mod tests {
         assert_eq!(fmt_num(12.345), "12.3");
         assert_eq!(fmt_num(1.2345), "1.23");
         assert_eq!(fmt_num(0.01234), "0.012");
+        assert_eq!(fmt_num(20.0), "20");
     }
 }

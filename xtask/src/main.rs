@@ -200,6 +200,8 @@ fn say(step: &str, what: &str) {
 
 const PACKAGES: &[&str] = &[
     "bpftool", "iproute2", "iputils-ping", "arping", "tcpdump", "keepalived", "tshark", "ethtool",
+    // The bench report's charts (vrrp_tests::charts) draw their text with DejaVu Sans.
+    "fonts-dejavu-core",
     // tests/tests/package.rs: `systemd-analyze verify` on the unit, `man -l` on the man page.
     "systemd", "man-db",
 ];
