@@ -102,7 +102,9 @@ fn setup(dp: &mut Dataplane) -> Result<()> {
     let ours = [VIP.octets(), VIP2.octets()];
     let eight: Vec<[u8; 4]> = (1..=8).map(|i| [198, 18, 1, i]).collect();
     let many: Vec<[u8; 4]> = (0..255u32).map(|i| (u32::from(Ipv4Addr::new(198, 18, 2, 0)) + i).to_be_bytes()).collect();
-    let instances: [(u8, VridConfig, &[[u8; 4]], &[[u8; 4]]); 5] = [
+    // (VRID, config, advertised addresses, unicast peers)
+    type Instance<'a> = (u8, VridConfig, &'a [[u8; 4]], &'a [[u8; 4]]);
+    let instances: [Instance<'_>; 5] = [
         (V2, base.with_pass(PASS), &ours, &[]),
         (V3, v3, &ours, &[]),
         (UNICAST, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..v3 }, &ours, &[PEER.octets()]),
