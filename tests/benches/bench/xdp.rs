@@ -352,6 +352,7 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
         &["kind", "frame", "action", "ns/packet", "batch range", "floor", "× floor", "over floor"],
     );
     let mut bars = Vec::new();
+    let mut floors = Vec::new();
     let mut samples = Vec::new();
     let mut notes = Vec::new();
     let events_before = dp.drain_events().len();
@@ -389,6 +390,9 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
             format!("{:+.1}", med - fmed),
         ]);
         bars.push((what, med));
+        if c.method == Method::Repeat {
+            floors.push(fmed);
+        }
         samples.push(json!({
             "kind": c.group,
             "frame": c.what,
@@ -402,6 +406,9 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
         }));
     }
     dp.set_trace(false).context("tracing off")?;
+    if !floors.is_empty() {
+        bars.insert(0, ("floor: the pass-only program (median over the rows)".to_string(), median(&mut floors)));
+    }
     let _ = dp.drain_trace();
     for (r, why) in &unreachable {
         table.row(vec!["dropped".into(), r.counter_name().to_string(), "-".into(), "not reachable".into(), (*why).into(), String::new(), String::new(), String::new()]);
