@@ -14,6 +14,8 @@
 //! Processes run inside a namespace with `nsenter --net=/run/netns/NAME`, never
 //! `ip netns exec` (which remounts /sys and hides /sys/fs/bpf pins from the host).
 
+#[cfg(feature = "charts")]
+pub mod charts;
 pub mod election;
 pub mod package;
 pub mod report;

@@ -235,6 +235,35 @@ impl Report {
         std::fs::write(&js, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", js.display()))?;
         Ok(())
     }
+
+    /// Checks that a report was written under `dir`: report.md and report.json, and every
+    /// chart report.json lists, non-empty. Returns the files checked. (`cargo xtask test`
+    /// runs the bench with --quick and this check; no figure is asserted.)
+    pub fn check_written(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+        let non_empty = |p: &Path| -> Result<()> {
+            let len = std::fs::metadata(p).with_context(|| format!("{} is missing", p.display()))?.len();
+            anyhow::ensure!(len > 0, "{} is empty", p.display());
+            Ok(())
+        };
+        let (md, js) = (dir.join("report.md"), dir.join("report.json"));
+        non_empty(&md)?;
+        non_empty(&js)?;
+        let text = std::fs::read(&js).with_context(|| format!("reading {}", js.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", js.display()))?;
+        let sections = v["sections"].as_array().with_context(|| format!("{} has no sections", js.display()))?;
+        let mut files = vec![md, js.clone()];
+        for sec in sections {
+            for chart in sec["charts"].as_array().into_iter().flatten() {
+                // Externally tagged: {"Bars": {"file": ..}} or {"Distributions": {"file": ..}}.
+                let file = chart.as_object().and_then(|o| o.values().next()).and_then(|c| c["file"].as_str());
+                let file = file.with_context(|| format!("{}: a chart without a file: {chart}", js.display()))?;
+                let p = dir.join(file);
+                non_empty(&p)?;
+                files.push(p);
+            }
+        }
+        Ok(files)
+    }
 }
 
 #[cfg(test)]
@@ -248,5 +277,28 @@ mod tests {
         assert_eq!((s.min, s.median, s.p95, s.p99, s.max), (1.0, 50.0, 95.0, 99.0, 100.0));
         assert_eq!(Summary::of(&[]), None);
         assert_eq!(Summary::of(&[3.0]).map(|s| s.p99), Some(3.0));
+    }
+
+    #[test]
+    fn a_written_report_is_checked_down_to_its_charts() {
+        let dir = std::env::temp_dir().join(format!("vrrp-report-check-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut sec = Section::new("x", "X", "how");
+        sec.charts.push(Chart::Bars { file: "x.png".into(), title: "t".into(), unit: "ns".into(), bars: vec![("a".into(), 1.0)] });
+        let report = Report {
+            started_utc: "now".into(),
+            quick: true,
+            machine: Machine { kernel: "k".into(), cpu: "c".into(), cores: 1, memory_gib: 1.0, keepalived: None },
+            sections: vec![sec],
+        };
+        report.write(&dir, |_, p| Ok(std::fs::write(p, b"png")?)).expect("written");
+        let files = Report::check_written(&dir).expect("complete");
+        assert_eq!(files.len(), 3);
+        std::fs::remove_file(dir.join("x.png")).expect("remove the chart");
+        let err = Report::check_written(&dir).expect_err("a listed chart is missing");
+        assert!(format!("{err:#}").contains("x.png"), "{err:#}");
+        std::fs::remove_file(dir.join("report.md")).expect("remove the md");
+        assert!(Report::check_written(&dir).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -200,6 +200,8 @@ fn say(step: &str, what: &str) {
 
 const PACKAGES: &[&str] = &[
     "bpftool", "iproute2", "iputils-ping", "arping", "tcpdump", "keepalived", "tshark", "ethtool",
+    // The bench report's charts (vrrp_tests::charts) draw their text with DejaVu Sans.
+    "fonts-dejavu-core",
     // tests/tests/package.rs: `systemd-analyze verify` on the unit, `man -l` on the man page.
     "systemd", "man-db",
 ];
@@ -400,10 +402,7 @@ fn ensure_all() -> Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn release_agent_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("release").join("vrrp-agent")
+    target_dir().join("release").join("vrrp-agent")
 }
 
 fn build() -> Result<PathBuf> {
@@ -457,19 +456,70 @@ fn test(args: &[OsString]) -> Result<()> {
         .env(harness::package::DEB_ENV, &deb);
     println!("[test] {} (VRRP_AGENT_BIN={}, {}={})", describe(&c), bin.display(), harness::package::DEB_ENV, deb.display());
     let st = stream_status(&mut c)?;
-    std::process::exit(st.code().unwrap_or(1));
+    // The bench, only to prove it still runs and writes its whole report (no figure is
+    // asserted); a filtered run (arguments after --) is not the suite and skips it.
+    let bench = if args.is_empty() {
+        let out = target_dir().join("bench-quick");
+        println!("[test] the test suite {}; now `cargo xtask bench --quick --out {}`", if st.success() { "passed" } else { "FAILED" }, out.display());
+        quick_bench(&bin, &out)
+    } else {
+        println!("[test] arguments given to cargo test: the bench (--quick) is not run");
+        Ok(())
+    };
+    if !st.success() {
+        if let Err(e) = &bench {
+            eprintln!("error: {e:#}");
+        }
+        std::process::exit(st.code().unwrap_or(1));
+    }
+    bench
 }
 
-/// Figures, no pass/fail: the XDP program's per-packet cost (BPF_PROG_TEST_RUN on the real
-/// object, next to a do-nothing XDP program) and the agent's steady-state CPU and memory in a
-/// namespace lab (tests/benches/dataplane.rs).
+/// `cargo xtask bench --quick --out OUT`, then the report's files checked.
+fn quick_bench(bin: &Path, out: &Path) -> Result<()> {
+    let mut c = cargo();
+    c.args(["bench", "-p", "vrrp-tests", "--bench", "bench", "--", "--quick", "--out"]).arg(out).env("VRRP_AGENT_BIN", bin);
+    let st = stream_status(&mut c)?;
+    if !st.success() {
+        bail!("the bench (--quick) failed ({st}); its report, if written, is in {}", out.display());
+    }
+    let files = harness::report::Report::check_written(out).context("the bench's report is incomplete")?;
+    println!("[test] bench report complete: {} files under {}", files.len(), out.display());
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The bench's arguments with `--out DIR` made absolute against our working directory (cargo
+/// runs the bench in tests/), and where the report goes: DIR, else `target/bench` (the
+/// bench's default).
+fn bench_args(args: &[OsString]) -> (Vec<OsString>, PathBuf) {
+    let mut out = workspace_root().join("target").join("bench");
+    let mut v: Vec<OsString> = args.to_vec();
+    if let Some(i) = v.iter().position(|a| a == "--out")
+        && let Some(d) = v.get_mut(i + 1)
+    {
+        let p = PathBuf::from(&*d);
+        out = if p.is_absolute() { p } else { std::env::current_dir().map(|c| c.join(&p)).unwrap_or(p) };
+        *d = out.clone().into_os_string();
+    }
+    (v, out)
+}
+
+/// Figures, never a pass or fail on a timing (tests/benches/bench): the report (Markdown, JSON
+/// with every raw sample, PNG charts) goes to `target/bench/` or `--out DIR`.
 fn bench(args: &[OsString]) -> Result<()> {
     ensure_all()?;
     let bin = build_release_agent()?;
-    let args = after_dashdash(args);
+    let (args, out) = bench_args(after_dashdash(args));
     let mut c = cargo();
-    c.args(["bench", "-p", "vrrp-tests", "--bench", "bench", "--"]).args(args).env("VRRP_AGENT_BIN", &bin);
+    c.args(["bench", "-p", "vrrp-tests", "--bench", "bench", "--"]).args(&args).env("VRRP_AGENT_BIN", &bin);
     let st = stream_status(&mut c)?;
+    if out.join("report.md").is_file() {
+        println!("[bench] report: {} (raw samples: {}, charts next to them)", out.join("report.md").display(), out.join("report.json").display());
+    }
     std::process::exit(st.code().unwrap_or(1));
 }
 
@@ -852,6 +902,18 @@ mod tests {
             panic!("not package")
         };
         assert_eq!(agent_bin, Some(PathBuf::from("/x")));
+    }
+
+    #[test]
+    fn bench_out_is_made_absolute_and_defaults_to_target_bench() {
+        let (args, out) = bench_args(&["--quick".into()]);
+        assert_eq!((args.len(), out), (1, workspace_root().join("target/bench")));
+        let (args, out) = bench_args(&["--out".into(), "rel/dir".into(), "--quick".into()]);
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(out, cwd.join("rel/dir"));
+        assert_eq!(args[1], cwd.join("rel/dir").into_os_string());
+        let (_, out) = bench_args(&["--out".into(), "/abs".into()]);
+        assert_eq!(out, PathBuf::from("/abs"));
     }
 
     #[test]
