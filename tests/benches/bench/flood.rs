@@ -208,8 +208,7 @@ fn softirq_secs() -> Result<f64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let line = stat.lines().next().context("/proc/stat is empty")?;
     let ticks: f64 = line.split_whitespace().nth(7).context("/proc/stat: no softirq column")?.parse()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = crate::measure::clock_ticks_per_sec().context("sysconf(CLK_TCK)")?;
     Ok(ticks / hz)
 }
 
