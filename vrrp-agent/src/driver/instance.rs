@@ -294,6 +294,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         garp_lower_prio_delay_us: secs(cfg.garp_lower_prio_delay_s),
         higher_prio_send_advert: cfg.higher_prio_send_advert,
         make_before_break: true,
+        advert_tick_us: fsm::ADVERT_TICK_US,
     };
     // Over IPv6 the pseudo header is always in (the wire code applies that rule).
     let checksum = if cfg.version == 3 && (v6 || !cfg.v3_checksum_as_v2) {
