@@ -227,19 +227,25 @@ pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
 /// Sends the queued adverts: one `sendmmsg` per sender (and address family), whatever the
 /// number of instances, then counts each as its instance's.
 pub(super) fn flush_outbox(ctx: &Ctx, instances: &mut [Vrrp], queued: Vec<Queued>) {
-    let mut by_sender: Vec<(usize, Vec<Outgoing>, Vec<(usize, u8)>)> = Vec::new();
+    /// One sender's adverts, and whose they are (instance index, priority).
+    #[derive(Default)]
+    struct Batch {
+        adverts: Vec<Outgoing>,
+        owners: Vec<(usize, u8)>,
+    }
+    let mut by_sender: Vec<(usize, Batch)> = Vec::new();
     for q in queued {
-        let at = match by_sender.iter().position(|(s, ..)| *s == q.sender) {
+        let at = match by_sender.iter().position(|(s, _)| *s == q.sender) {
             Some(at) => at,
             None => {
-                by_sender.push((q.sender, Vec::new(), Vec::new()));
+                by_sender.push((q.sender, Batch::default()));
                 by_sender.len() - 1
             }
         };
-        by_sender[at].1.push(q.advert);
-        by_sender[at].2.push((q.owner, q.priority));
+        by_sender[at].1.adverts.push(q.advert);
+        by_sender[at].1.owners.push((q.owner, q.priority));
     }
-    for (sender, adverts, owners) in by_sender {
+    for (sender, Batch { adverts, owners }) in by_sender {
         let results = ctx.senders[sender].send_vrrp_batch(&adverts);
         for ((advert, (owner, priority)), sent) in adverts.iter().zip(owners).zip(results) {
             if let Some(inst) = instances.get_mut(owner) {
