@@ -46,11 +46,12 @@ pub(super) fn take_actions(inst: &mut Vrrp) -> Vec<Action> {
     std::iter::from_fn(|| inst.fsm.poll_action()).collect()
 }
 
-/// Splits a batch of actions before its first netlink round trip (installing the VIPs):
-/// the part before (publishing the state, the first advert) is what other routers' timers
-/// are waiting for.
+/// Splits a batch of actions before its first netlink round trip (installing or removing
+/// the VIPs): the part before (publishing the state, the first advert) is what other
+/// routers' timers are waiting for, and the adverts `run_due` collects from it leave before
+/// any VIP moves.
 pub(super) fn split_before_netlink(mut actions: Vec<Action>) -> (Vec<Action>, Vec<Action>) {
-    let at = actions.iter().position(|a| matches!(a, Action::AddVips)).unwrap_or(actions.len());
+    let at = actions.iter().position(|a| matches!(a, Action::AddVips | Action::RemoveVips)).unwrap_or(actions.len());
     let rest = actions.split_off(at);
     (actions, rest)
 }
