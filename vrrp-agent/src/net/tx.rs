@@ -42,6 +42,7 @@ impl Sender {
         raw.set_multicast_loop_v4(false)?;
         raw.set_multicast_ttl_v4(255)?;
         raw.set_nonblocking(true)?;
+        room_for_a_tick(&raw, ifname);
 
         // An AF_INET6 raw socket of protocol IPPROTO_RAW has IPV6_HDRINCL set by the kernel
         // (as its AF_INET twin has IP_HDRINCL): we write the header, so the hop limit is 255
@@ -77,6 +78,7 @@ impl Sender {
         raw6.set_multicast_hops_v6(255)?;
         raw6.set_unicast_hops_v6(255)?;
         raw6.set_nonblocking(true)?;
+        room_for_a_tick(&raw6, ifname);
         Ok(raw6)
     }
 
@@ -201,6 +203,20 @@ impl Sender {
             )
         };
         if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+}
+
+/// The send buffer an advert socket asks for: every advert of one tick goes out in one
+/// `sendmmsg`, and on a NIC whose transmit completions lag, 255 VRIDs' adverts (about 1 kB
+/// of kernel memory each) would not fit the default (`net.core.wmem_default`, 208 kB): the
+/// last ones would be refused with EAGAIN.
+const ADVERT_SNDBUF: usize = 1 << 20;
+
+/// Raises the socket's send buffer to [`ADVERT_SNDBUF`] (past `net.core.wmem_max`: we have
+/// CAP_NET_ADMIN). Without it the default stays, and a refused advert is logged.
+fn room_for_a_tick(sock: &Socket, ifname: &str) {
+    if let Err(e) = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::SndBufForce, &ADVERT_SNDBUF) {
+        tracing::debug!(iface = %ifname, "SO_SNDBUFFORCE on {ifname}: {e}; the default send buffer stays");
     }
 }
 
