@@ -610,7 +610,8 @@ impl VridDrops {
 }
 
 /// Value of `INSTANCE_STATS`: the counters only the agent can keep (XDP sees what arrives,
-/// not what the agent sends or decides). Written by the agent after every batch of actions.
+/// not what the agent sends or decides). Written by the agent when it changes; the advert
+/// counters alone (`adverts_sent`, `last_advert_sent_ns`) at most every 100 ms.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InstanceStats {

@@ -9,7 +9,7 @@ use vrrp_common::{InstanceStatus, VipValue, state};
 use crate::{
     core::fsm::{self, Action, State},
     notify::NotifyState,
-    net::tx::Sender,
+    net::tx::{Outgoing, Sender},
     wire::{arp, na, vrrp},
 };
 
@@ -46,11 +46,12 @@ pub(super) fn take_actions(inst: &mut Vrrp) -> Vec<Action> {
     std::iter::from_fn(|| inst.fsm.poll_action()).collect()
 }
 
-/// Splits a batch of actions before its first netlink round trip (installing the VIPs):
-/// the part before (publishing the state, the first advert) is what other routers' timers
-/// are waiting for.
+/// Splits a batch of actions before its first netlink round trip (installing or removing
+/// the VIPs): the part before (publishing the state, the first advert) is what other
+/// routers' timers are waiting for, and the adverts `run_due` collects from it leave before
+/// any VIP moves.
 pub(super) fn split_before_netlink(mut actions: Vec<Action>) -> (Vec<Action>, Vec<Action>) {
-    let at = actions.iter().position(|a| matches!(a, Action::AddVips)).unwrap_or(actions.len());
+    let at = actions.iter().position(|a| matches!(a, Action::AddVips | Action::RemoveVips)).unwrap_or(actions.len());
     let rest = actions.split_off(at);
     (actions, rest)
 }
@@ -190,8 +191,21 @@ pub(super) fn advert_destinations(inst: &Vrrp) -> Vec<IpAddr> {
     }
 }
 
+/// An advert queued while the due instances of one wake-up are fired (see
+/// [`super::event_loop::run_due`]): sent with the others of its sender in one `sendmmsg`.
+pub(crate) struct Queued {
+    pub(super) sender: usize,
+    /// Index of the instance in the slice `run_due` was given (set by it).
+    pub(super) owner: usize,
+    pub(super) priority: u8,
+    pub(super) advert: Outgoing,
+}
+
+/// Sends the instance's advert to each of its destinations, or queues it when the caller
+/// collects one wake-up's adverts (`ctx.outbox`).
 pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
     let repr = advert_repr(inst, priority);
+    let mut adverts = Vec::new();
     for dst in advert_destinations(inst) {
         let carrier = vrrp::Carrier { src: inst.primary, dst };
         if let Err(e) = repr.validate(&carrier) {
@@ -199,27 +213,60 @@ pub(super) fn send_advert(ctx: &mut Ctx, inst: &mut Vrrp, priority: u8) {
             return;
         }
         // The checksum covers the pseudo header of this very source and destination.
-        let bytes = repr.to_bytes(&carrier, inst.checksum);
-        let sender = &ctx.senders[inst.sender];
-        let sent = match (inst.primary, dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => sender.send_vrrp(src, dst, &bytes),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => sender.send_vrrp_v6(src, dst, &bytes),
-            // validate() refused a mixed carrier above.
-            _ => continue,
+        adverts.push(Outgoing { src: inst.primary, dst, msg: repr.to_bytes(&carrier, inst.checksum) });
+    }
+    if let Some(outbox) = ctx.outbox.as_mut() {
+        outbox.extend(adverts.into_iter().map(|advert| Queued { sender: inst.sender, owner: usize::MAX, priority, advert }));
+        return;
+    }
+    let results = ctx.senders[inst.sender].send_vrrp_batch(&adverts);
+    for (advert, sent) in adverts.iter().zip(results) {
+        advert_sent(inst, priority, advert.dst, sent);
+    }
+}
+
+/// Sends the queued adverts: one `sendmmsg` per sender (and address family), whatever the
+/// number of instances, then counts each as its instance's.
+pub(super) fn flush_outbox(ctx: &Ctx, instances: &mut [Vrrp], queued: Vec<Queued>) {
+    /// One sender's adverts, and whose they are (instance index, priority).
+    #[derive(Default)]
+    struct Batch {
+        adverts: Vec<Outgoing>,
+        owners: Vec<(usize, u8)>,
+    }
+    let mut by_sender: Vec<(usize, Batch)> = Vec::new();
+    for q in queued {
+        let at = match by_sender.iter().position(|(s, _)| *s == q.sender) {
+            Some(at) => at,
+            None => {
+                by_sender.push((q.sender, Batch::default()));
+                by_sender.len() - 1
+            }
         };
-        if sent.is_ok() {
+        by_sender[at].1.adverts.push(q.advert);
+        by_sender[at].1.owners.push((q.owner, q.priority));
+    }
+    for (sender, Batch { adverts, owners }) in by_sender {
+        let results = ctx.senders[sender].send_vrrp_batch(&adverts);
+        for ((advert, (owner, priority)), sent) in adverts.iter().zip(owners).zip(results) {
+            if let Some(inst) = instances.get_mut(owner) {
+                advert_sent(inst, priority, advert.dst, sent);
+            }
+        }
+    }
+}
+
+/// Counts an advert sent, or says why it was not.
+fn advert_sent(inst: &mut Vrrp, priority: u8, dst: IpAddr, sent: std::io::Result<()>) {
+    match sent {
+        Ok(()) => {
             inst.stats.adverts_sent += 1;
             inst.stats.priority_zero_sent += u64::from(priority == 0);
             inst.stats.last_advert_sent_ns = now_ns();
         }
-        if let Err(e) = sent {
-            if inst.link.up {
-                warn!(parent: &inst.span, "sending advert to {dst}: {e}");
-            } else {
-                // The priority-0 advert of a master whose interface just went down or away.
-                debug!(parent: &inst.span, "sending advert to {dst} on a link that is down: {e}");
-            }
-        }
+        Err(e) if inst.link.up => warn!(parent: &inst.span, "sending advert to {dst}: {e}"),
+        // The priority-0 advert of a master whose interface just went down or away.
+        Err(e) => debug!(parent: &inst.span, "sending advert to {dst} on a link that is down: {e}"),
     }
 }
 
@@ -308,7 +355,7 @@ pub(super) fn send_garps(ctx: &mut Ctx, inst: &mut Vrrp, count: u32) {
     ));
 }
 
-pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
+pub(super) fn write_status(ctx: &mut Ctx, inst: &mut Vrrp) {
     let mut st = InstanceStatus {
         state: state_code(inst.fsm.state()),
         priority: u32::from(inst.fsm.priority()),
@@ -331,10 +378,36 @@ pub(super) fn write_status(ctx: &mut Ctx, inst: &Vrrp) {
     };
     st.set_name(&inst.cfg.name);
     st.set_ifname(&inst.link.name);
-    if let Err(e) = ctx.dp.write_status(inst.key, st) {
-        debug!("writing INSTANCE_STATUS: {e}");
+    // Each write is a system call, and a master at 10 ms comes here for every advert: what
+    // did not change is not written again, and the advert counters alone at most every
+    // STATS_EVERY_NS (anything else that changed is written at once).
+    let now = now_ns();
+    if inst.published.status != Some(st) {
+        match ctx.dp.write_status(inst.key, st) {
+            Ok(()) => inst.published.status = Some(st),
+            Err(e) => debug!("writing INSTANCE_STATUS: {e}"),
+        }
     }
-    if let Err(e) = ctx.dp.write_instance_stats(inst.key, &inst.stats) {
-        debug!("writing INSTANCE_STATS: {e}");
+    let stats = inst.stats;
+    let only_adverts = |p: &vrrp_common::InstanceStats| {
+        vrrp_common::InstanceStats { adverts_sent: stats.adverts_sent, last_advert_sent_ns: stats.last_advert_sent_ns, ..*p } == stats
+    };
+    let fresh = inst.published.stats.as_ref().is_some_and(|(p, at)| only_adverts(p) && now.saturating_sub(*at) < STATS_EVERY_NS);
+    if !fresh && inst.published.stats.map(|(p, _)| p) != Some(stats) {
+        match ctx.dp.write_instance_stats(inst.key, &stats) {
+            Ok(()) => inst.published.stats = Some((stats, now)),
+            Err(e) => debug!("writing INSTANCE_STATS: {e}"),
+        }
     }
+}
+
+/// How stale the published advert counters (`adverts_sent`, `last_advert_sent_ns`) may be:
+/// a tenth of a second (every advert at intervals of 100 ms and more).
+pub(super) const STATS_EVERY_NS: u64 = 100_000_000;
+
+/// What [`write_status`] last wrote for an instance (and when, for the counters).
+#[derive(Default)]
+pub(super) struct Published {
+    status: Option<InstanceStatus>,
+    stats: Option<(vrrp_common::InstanceStats, u64)>,
 }

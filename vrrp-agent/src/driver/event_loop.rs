@@ -18,7 +18,7 @@ use crate::{
 
 pub use crate::clock::now_ns;
 use super::{Ctx, RunOptions};
-use super::actions::{apply_actions, finish_actions, publish_state, run_actions, split_before_netlink, state_code, take_actions};
+use super::actions::{apply_actions, finish_actions, flush_outbox, publish_state, run_actions, split_before_netlink, state_code, take_actions};
 use super::adverts::{dispatch, drain_ring, refresh_from_record, slow_dispatch};
 use super::instance::{Vrrp, start_instance, start_waiting};
 use super::health;
@@ -204,8 +204,12 @@ pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut 
     }
     // Two passes: every due instance's state and first advert go out before any of them
     // waits on netlink for its VIPs, so several VRIDs taking over at once do not delay each
-    // other's adverts (the next backup may be only Δpriority/256 × interval behind).
+    // other's adverts (the next backup may be only Δpriority/256 × interval behind). The
+    // adverts of the first pass are collected and sent together, one sendmmsg per
+    // interface: the FSM puts the Adver_Timers of instances due within one tick on the
+    // same instant, so one wake-up sends them all.
     let mut later = Vec::with_capacity(due.len());
+    ctx.outbox = Some(Vec::new());
     for &i in &due {
         let inst = &mut instances[i];
         // Adverts taken above carry their own (later) receive times: a restarted timer is
@@ -213,9 +217,15 @@ pub(super) async fn run_due(ctx: &mut Ctx, instances: &mut [Vrrp], events: &mut 
         inst.fsm.handle_timeout(now);
         let (first, rest) = split_before_netlink(take_actions(inst));
         let mut notify = None;
+        let queued = ctx.outbox.as_ref().map_or(0, Vec::len);
         run_actions(ctx, inst, first, &mut notify).await;
+        for q in ctx.outbox.iter_mut().flat_map(|o| o[queued..].iter_mut()) {
+            q.owner = i;
+        }
         later.push((i, rest, notify));
     }
+    let queued = ctx.outbox.take().unwrap_or_default();
+    flush_outbox(ctx, instances, queued);
     for (i, rest, mut notify) in later {
         let inst = &mut instances[i];
         run_actions(ctx, inst, rest, &mut notify).await;

@@ -52,6 +52,8 @@ pub(super) struct Vrrp {
     pub(super) last_transition_ns: u64,
     /// What the agent sent and decided (published as `INSTANCE_STATS`).
     pub(super) stats: vrrp_common::InstanceStats,
+    /// What was last published to `INSTANCE_STATUS` and `INSTANCE_STATS`.
+    pub(super) published: super::actions::Published,
     pub(super) owns_vips: bool,
     /// A GARP burst spaced by vrrp_garp_interval, running on its own so it delays nothing.
     pub(super) garp_task: Option<tokio::task::JoinHandle<()>>,
@@ -294,6 +296,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         garp_lower_prio_delay_us: secs(cfg.garp_lower_prio_delay_s),
         higher_prio_send_advert: cfg.higher_prio_send_advert,
         make_before_break: true,
+        advert_tick_us: fsm::ADVERT_TICK_US,
     };
     // Over IPv6 the pseudo header is always in (the wire code applies that rule).
     let checksum = if cfg.version == 3 && (v6 || !cfg.v3_checksum_as_v2) {
@@ -326,6 +329,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         last_transition_ns: prior.filter(|_| adopted_from.is_some()).map_or(0, |p| p.last_transition_ns),
         owns_vips: adopted_from.is_some(),
         stats: vrrp_common::InstanceStats::default(),
+        published: Default::default(),
         garp_task: None,
         span,
         adopted_from,

@@ -95,6 +95,9 @@ pub(super) struct Ctx {
     /// Set while the instances are set up after adopting an earlier agent's pins.
     pub(super) adopt: Option<Adoption>,
     pub(super) lease: Lease,
+    /// While `event_loop::run_due` fires one wake-up's timers: the adverts they send, sent
+    /// together once all are fired (one `sendmmsg` per interface). `None`: sent at once.
+    pub(super) outbox: Option<Vec<actions::Queued>>,
 }
 
 impl Ctx {
@@ -232,6 +235,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         force_xdp: opts.force_xdp,
         adopt,
         lease,
+        outbox: None,
     };
     if !matches!(start, lease::Start::Adopt { .. }) {
         // A dead agent's VIPs (those it answered for) go; the configured ones are removed by

@@ -4,16 +4,17 @@
 //! the multicast group memberships that make a real NIC's filter accept 224.0.0.18 and
 //! ff02::12.
 use std::{
-    io,
-    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
-    os::fd::AsRawFd as _,
+    io::{self, IoSlice},
+    net::{IpAddr, Ipv4Addr, SocketAddrV4, SocketAddrV6},
+    os::fd::{AsRawFd as _, RawFd},
     sync::{
         OnceLock,
         atomic::{AtomicU16, Ordering},
     },
 };
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, SockaddrLike, sendmmsg};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::wire::{self, ipv4, ipv6_emit, vrrp};
 
@@ -41,6 +42,7 @@ impl Sender {
         raw.set_multicast_loop_v4(false)?;
         raw.set_multicast_ttl_v4(255)?;
         raw.set_nonblocking(true)?;
+        room_for_a_tick(&raw, ifname);
 
         // An AF_INET6 raw socket of protocol IPPROTO_RAW has IPV6_HDRINCL set by the kernel
         // (as its AF_INET twin has IP_HDRINCL): we write the header, so the hop limit is 255
@@ -76,6 +78,7 @@ impl Sender {
         raw6.set_multicast_hops_v6(255)?;
         raw6.set_unicast_hops_v6(255)?;
         raw6.set_nonblocking(true)?;
+        room_for_a_tick(&raw6, ifname);
         Ok(raw6)
     }
 
@@ -124,8 +127,43 @@ impl Sender {
         self.ifindex
     }
 
-    /// Sends one VRRP message (already emitted, checksum included) from `src` to `dst`.
-    pub fn send_vrrp(&self, src: Ipv4Addr, dst: Ipv4Addr, vrrp_msg: &[u8]) -> io::Result<()> {
+    /// Sends VRRP messages (already emitted, each checksum made for its own source and
+    /// destination) with as few system calls as the kernel allows: one `sendmmsg` per
+    /// address family for the whole batch (IPv4: TTL 255, we write the header; IPv6: hop
+    /// limit 255, a link-local or multicast destination scoped to this interface). Returns
+    /// one result per advert, in order.
+    pub fn send_vrrp_batch(&self, adverts: &[Outgoing]) -> Vec<io::Result<()>> {
+        let mut results: Vec<io::Result<()>> = Vec::with_capacity(adverts.len());
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (n, a) in adverts.iter().enumerate() {
+            results.push(Ok(()));
+            match (a.src, a.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    v4.push((n, self.packet_v4(src, dst, &a.msg), SockaddrIn::from(SocketAddrV4::new(dst, 0))));
+                }
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    let scoped = dst.is_multicast() || ipv6_emit::is_link_local(&dst);
+                    let to = SocketAddrV6::new(dst, 0, 0, if scoped { self.ifindex } else { 0 });
+                    v6.push((n, ipv6_emit::vrrp_packet(src, dst, &a.msg), SockaddrIn6::from(to)));
+                }
+                _ => results[n] = Err(io::Error::new(io::ErrorKind::InvalidInput, "source and destination of different families")),
+            }
+        }
+        send_all(self.raw.as_raw_fd(), &v4, &mut results);
+        match &self.raw6 {
+            Some(raw6) => send_all(raw6.as_raw_fd(), &v6, &mut results),
+            None => {
+                for (n, ..) in &v6 {
+                    results[*n] = Err(io::Error::new(io::ErrorKind::Unsupported, "IPv6 is not available"));
+                }
+            }
+        }
+        results
+    }
+
+    /// An IPv4 packet carrying `vrrp_msg`: TTL 255, a fresh identification.
+    fn packet_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, vrrp_msg: &[u8]) -> Vec<u8> {
         let mut buf = vec![0u8; 20 + vrrp_msg.len()];
         let header = ipv4::HeaderRepr {
             src,
@@ -137,19 +175,7 @@ impl Sender {
         };
         header.emit(&mut buf[..20]);
         buf[20..].copy_from_slice(vrrp_msg);
-        let to = SockAddr::from(SocketAddrV4::new(dst, 0));
-        self.raw.send_to(&buf, &to).map(|_| ())
-    }
-
-    /// Sends one VRRPv3 message (already emitted, with the IPv6 pseudo-header checksum made
-    /// for the same `src` and `dst`) from `src` to `dst` (ff02::12 or a unicast peer), hop
-    /// limit 255. A link-local or multicast `dst` is scoped to this interface.
-    pub fn send_vrrp_v6(&self, src: Ipv6Addr, dst: Ipv6Addr, vrrp_msg: &[u8]) -> io::Result<()> {
-        let packet = ipv6_emit::vrrp_packet(src, dst, vrrp_msg);
-        let scoped = dst.is_multicast() || ipv6_emit::is_link_local(&dst);
-        let to = SockAddr::from(SocketAddrV6::new(dst, 0, 0, if scoped { self.ifindex } else { 0 }));
-        let raw6 = self.raw6.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "IPv6 is not available"))?;
-        raw6.send_to(&packet, &to).map(|_| ())
+        buf
     }
 
     /// Sends a complete Ethernet frame out of the interface.
@@ -177,5 +203,49 @@ impl Sender {
             )
         };
         if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+}
+
+/// The send buffer an advert socket asks for: every advert of one tick goes out in one
+/// `sendmmsg`, and on a NIC whose transmit completions lag, 255 VRIDs' adverts (about 1 kB
+/// of kernel memory each) would not fit the default (`net.core.wmem_default`, 208 kB): the
+/// last ones would be refused with EAGAIN.
+const ADVERT_SNDBUF: usize = 1 << 20;
+
+/// Raises the socket's send buffer to [`ADVERT_SNDBUF`] (past `net.core.wmem_max`: we have
+/// CAP_NET_ADMIN). Without it the default stays, and a refused advert is logged.
+fn room_for_a_tick(sock: &Socket, ifname: &str) {
+    if let Err(e) = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::SndBufForce, &ADVERT_SNDBUF) {
+        tracing::debug!(iface = %ifname, "SO_SNDBUFFORCE on {ifname}: {e}; the default send buffer stays");
+    }
+}
+
+/// One advert for [`Sender::send_vrrp_batch`].
+pub struct Outgoing {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The VRRP message, checksum made for `src` and `dst`.
+    pub msg: Vec<u8>,
+}
+
+/// Sends `packets` (index into `results`, IP packet, destination) on `fd` with `sendmmsg`,
+/// as many per call as the kernel takes. A message the kernel refuses (the first of a call
+/// that sent nothing) gets its error and is skipped, so one bad destination does not hold
+/// back the others.
+fn send_all<S: SockaddrLike + Copy>(fd: RawFd, packets: &[(usize, Vec<u8>, S)], results: &mut [io::Result<()>]) {
+    let mut rest = packets;
+    while !rest.is_empty() {
+        let iovs: Vec<[IoSlice<'_>; 1]> = rest.iter().map(|(_, p, _)| [IoSlice::new(p)]).collect();
+        let addrs: Vec<Option<S>> = rest.iter().map(|(.., a)| Some(*a)).collect();
+        let mut headers = MultiHeaders::<S>::preallocate(rest.len(), None);
+        let sent = match sendmmsg(fd, &mut headers, &iovs, &addrs, [], MsgFlags::MSG_DONTWAIT) {
+            Ok(r) => r.count(),
+            Err(e) => {
+                results[rest[0].0] = Err(io::Error::from(e));
+                1
+            }
+        };
+        // The kernel sent at least one or refused the first: always progress.
+        rest = &rest[sent.max(1)..];
     }
 }

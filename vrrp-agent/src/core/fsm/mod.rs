@@ -126,7 +126,17 @@ pub struct Params {
     /// Make-before-break hand-over: on shutdown a Master sends priority 0 but keeps its
     /// VIPs until it hears the successor's advert, at most Master_Down_Interval.
     pub make_before_break: bool,
+    /// The driver's advert tick (0 = exact): the Adver_Timer is rounded up to a multiple of
+    /// it, so adverts of different instances that fall due within one tick go out in one
+    /// wake-up (see `Instance::restart_adver`). The agent uses [`ADVERT_TICK_US`].
+    pub advert_tick_us: Micros,
 }
+
+/// The agent's advert tick: 1 ms, a tenth of the shortest VRRPv3 interval (1 cs), so an
+/// advert is at most a tenth of an interval late (and only the first one after the instance
+/// became master or restarted its timer), and at most 1000 advert wake-ups a second whatever
+/// the number of instances.
+pub const ADVERT_TICK_US: Micros = 1_000;
 
 impl Params {
     /// keepalived's defaults for everything but the identity of the instance.
@@ -147,6 +157,7 @@ impl Params {
             garp_lower_prio_delay_us: 0,
             higher_prio_send_advert: true,
             make_before_break: true,
+            advert_tick_us: 0,
         }
     }
 }
@@ -492,7 +503,7 @@ impl Instance {
         if self.params.garp_master_refresh_us > 0 {
             self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
         }
-        self.adver = Some(after(now, self.advert_int_us()));
+        self.restart_adver(now);
         true
     }
 
@@ -508,8 +519,10 @@ impl Instance {
     }
 
     /// Fire every timer whose deadline is `<= now`, in deadline order. Each
-    /// timer fires at most once per call; re-armed timers are armed relative
-    /// to `now`, so a late call does not cause a burst of catch-up adverts.
+    /// timer fires at most once per call. The Adver_Timer is re-armed from its own
+    /// deadline (a late call does not delay the later adverts), unless the call is a whole
+    /// interval late: then from `now`, so there is no burst of catch-up adverts; the other
+    /// timers are re-armed relative to `now`.
     pub fn handle_timeout(&mut self, now: Nanos) {
         let mut fired: Vec<Timer> = Vec::with_capacity(TIMERS.len());
         loop {
@@ -567,7 +580,7 @@ impl Instance {
             }
             State::Master if self.release.is_none() => {
                 self.push(Action::SendAdvert { priority: new });
-                self.adver = Some(after(now, self.advert_int_us()));
+                self.restart_adver(now);
             }
             _ => {}
         }
@@ -705,7 +718,7 @@ impl Instance {
                     self.release = None;
                     self.release_to = State::Initialize;
                     self.push(Action::SendAdvert { priority: self.priority });
-                    self.adver = Some(after(now, self.advert_int_us()));
+                    self.restart_adver(now);
                     if self.params.garp_master_refresh_us > 0 && self.params.garp_master_repeat > 0 {
                         self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
                     }
@@ -845,6 +858,19 @@ impl Instance {
         cs_to_us(self.advert_int_cs())
     }
 
+    /// Adver_Timer := Advertisement_Interval after `from` (the advert just sent, or the
+    /// deadline it was sent for), rounded up to the next multiple of
+    /// [`Params::advert_tick_us`]: never early, at most one tick late, and instances whose
+    /// adverts would fall due within the same tick fall due at the same instant, so the
+    /// driver sends them in one wake-up. Every configurable interval (whole centiseconds)
+    /// is a multiple of a tick of up to 10 ms, so once on the grid an instance stays there
+    /// and only the first advert after a restart off the grid is late.
+    fn restart_adver(&mut self, from: Nanos) {
+        let at = after(from, self.advert_int_us());
+        let tick = self.params.advert_tick_us.saturating_mul(NANOS_PER_US);
+        self.adver = Some(if tick == 0 { at } else { at.div_ceil(tick).saturating_mul(tick) });
+    }
+
     fn deadline(&self, timer: Timer) -> Option<Nanos> {
         match timer {
             Timer::MasterDown => self.master_down,
@@ -927,7 +953,7 @@ impl Instance {
             self.push(Action::SendAdvert {
                 priority: self.priority,
             });
-            self.adver = Some(after(at, self.advert_int_us()));
+            self.restart_adver(at);
             return;
         }
         if self.is_owner() {
@@ -1043,12 +1069,16 @@ impl Instance {
             Timer::Adver => {
                 // §6.4.3: "If the Adver_Timer fires, then: Send an
                 // ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
-                self.adver = None;
+                // Reset from the deadline, not from `now`: a late wake-up does not push
+                // every later advert back (no drift). A whole interval late (the process
+                // was stopped) restarts from `now`, so there is no catch-up burst.
+                let due = self.adver.take();
                 if self.state == State::Master {
                     self.push(Action::SendAdvert {
                         priority: self.priority,
                     });
-                    self.adver = Some(after(now, self.advert_int_us()));
+                    let from = due.filter(|&d| after(d, self.advert_int_us()) > now).unwrap_or(now);
+                    self.restart_adver(from);
                 }
             }
             Timer::Release => {
@@ -1188,7 +1218,7 @@ impl Instance {
                         self.garp_refresh = Some(after(now, self.params.garp_master_refresh_us));
                     }
                 }
-                self.adver = Some(after(now, self.advert_int_us()));
+                self.restart_adver(now);
             }
             State::Fault | State::Initialize => {}
         }

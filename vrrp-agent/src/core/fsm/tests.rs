@@ -1348,3 +1348,90 @@
         assert!(!i.handle_resume_master(cs(0)));
         assert_eq!(i.state(), State::Fault);
     }
+
+    // ---------------------------------------------------------------- advert schedule
+
+    /// VRRPv3 at 10 ms, with the agent's 1 ms advert tick.
+    fn ticked(priority: u8, last: u8) -> Params {
+        Params { advert_tick_us: ADVERT_TICK_US, ..Params::new(Version::V3, priority, 1, v4(last)) }
+    }
+
+    /// A late wake-up does not push the later adverts back: the Adver_Timer restarts from
+    /// its deadline, so over any run of N intervals exactly N adverts fall due (at 255 VRIDs
+    /// x 10 ms, restarting from the wake-up lost one advert in nine).
+    #[test]
+    fn adver_timer_restarts_from_its_deadline_not_from_the_late_wake_up() {
+        let mut p = params(100, 1);
+        p.advert_int_cs = 1;
+        let (mut i, t) = make_master(p, cs(0));
+        let mut due = t + cs(1);
+        assert_eq!(i.poll_timeout(), Some(due));
+        for late_us in [0, 700, 9_999, 3] {
+            i.handle_timeout(due + us(late_us));
+            assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+            due += cs(1);
+            assert_eq!(i.poll_timeout(), Some(due), "{late_us} us late");
+        }
+    }
+
+    /// A wake-up a whole interval late (the process was stopped) sends one advert and
+    /// restarts from then: no burst of catch-up adverts, none early.
+    #[test]
+    fn adver_timer_a_whole_interval_late_restarts_from_now_without_a_burst() {
+        let mut p = params(100, 1);
+        p.advert_int_cs = 1;
+        let (mut i, t) = make_master(p, cs(0));
+        let woke = t + cs(1) + us(25_300);
+        i.handle_timeout(woke);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(i.poll_timeout(), Some(woke + cs(1)));
+        i.handle_timeout(woke + cs(1) - 1);
+        assert!(drain(&mut i).is_empty(), "no advert before a full interval");
+    }
+
+    /// With the tick, the Adver_Timer is rounded up to a whole tick: never early, at most one
+    /// tick late, and masters that took over within the same tick fall due at the same
+    /// instant (one wake-up sends them all), then stay together, a whole interval apart.
+    #[test]
+    fn adver_timer_on_the_tick_never_early_and_shared_by_instances_of_one_tick() {
+        // Master_Down_Interval at priority 100 is 36 093 us: they become master at
+        // 1036.093, .094, .463, .999 and 1037.001 ms.
+        let starts = [us(0), us(1), us(370), us(906), us(908)];
+        let mut masters: Vec<(Instance, Nanos)> = starts
+            .iter()
+            .enumerate()
+            .map(|(n, &t0)| make_master(ticked(100, n as u8 + 1), cs(100) + t0))
+            .collect();
+        for (i, became) in &masters {
+            let due = i.poll_timeout().expect("adver timer");
+            assert!(due >= became + cs(1), "early: {due} < {became} + 10 ms");
+            assert!(due < became + cs(1) + us(1_000), "more than a tick late: {due}, became master at {became}");
+            assert_eq!(due % us(1_000), 0, "{due} is not on the 1 ms tick");
+        }
+        let dues: Vec<Nanos> = masters.iter().map(|(i, _)| i.poll_timeout().expect("adver timer")).collect();
+        // The first four took over within one tick: one deadline. The fifth is a tick later.
+        assert!(dues[..4].iter().all(|&d| d == dues[0]), "{dues:?}");
+        assert_eq!(dues[4], dues[0] + us(1_000), "{dues:?}");
+        // Ten intervals later they still share it, a whole interval apart each time.
+        for round in 1..=10u64 {
+            for (i, _) in masters.iter_mut() {
+                let due = i.poll_timeout().expect("adver timer");
+                i.handle_timeout(due + us(150));
+                assert_eq!(drain(i), vec![Action::SendAdvert { priority: 100 }]);
+                assert_eq!(i.poll_timeout(), Some(due + cs(1)));
+            }
+            let now: Vec<Nanos> = masters.iter().map(|(i, _)| i.poll_timeout().expect("adver timer")).collect();
+            assert_eq!(now[..4], [dues[0] + round * cs(1); 4], "round {round}");
+        }
+    }
+
+    /// The tick also applies to the restarts that do not come from the timer (a priority
+    /// change sends an advert at once): the next one is still at least an interval later.
+    #[test]
+    fn adver_timer_restarted_off_the_tick_is_rounded_up_never_early() {
+        let (mut i, _) = make_master(ticked(100, 1), cs(100));
+        let at = cs(200) + us(4_321);
+        i.handle_priority_change(at, 120);
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 120 }]);
+        assert_eq!(i.poll_timeout(), Some(cs(200) + us(15_000)));
+    }
