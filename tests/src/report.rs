@@ -88,6 +88,9 @@ impl Table {
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
     pub name: String,
+    /// Drawn, not written to the JSON: the section's `samples` hold every raw value already
+    /// (with a full run's lateness samples, writing them twice made report.json 50 MB).
+    #[serde(skip)]
     pub values: Vec<f64>,
 }
 
@@ -232,7 +235,7 @@ impl Report {
         let md = dir.join("report.md");
         std::fs::write(&md, self.to_markdown()).with_context(|| format!("writing {}", md.display()))?;
         let js = dir.join("report.json");
-        std::fs::write(&js, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", js.display()))?;
+        std::fs::write(&js, serde_json::to_vec(self)?).with_context(|| format!("writing {}", js.display()))?;
         Ok(())
     }
 
