@@ -268,10 +268,10 @@ impl SplitMix64 {
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 /// The client host's name and address.
 pub const CLIENT: (&str, Ipv4Addr) = ("client", Ipv4Addr::new(198, 18, 0, 10));
-/// Agent startup (load and verify the XDP program, netlink) before its timers run. The kernel
-/// verifier walks the whole program (~1 s of CPU on this VM since it also judges IPv6 and
-/// traces), and a test starts several agents while other tests start theirs on the same 2
-/// cores: only a deadline, never waited out when things go well.
+/// Agent startup (load and verify the XDP program, netlink) before its timers run, for every
+/// test: the kernel verifier walks the whole program (up to a second of CPU on this VM), and a
+/// test starts several agents while other tests start theirs on the same 2 cores. Only a
+/// deadline, never waited out when things go well.
 pub const STARTUP: Duration = Duration::from_secs(8);
 
 #[derive(Debug, Clone)]

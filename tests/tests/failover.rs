@@ -14,8 +14,8 @@ use vrrp_tests::{Agent, Lan, election, agent_binary, has_addr, lan, ping_once, r
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const SLACK: Duration = Duration::from_millis(250);
-/// Startup of an agent (load + verify the XDP program, netlink) before its timers run.
-const STARTUP: Duration = Duration::from_secs(3);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 
 /// Master_Down_Interval of a VRRPv2 backup, 1 s adverts (vrrp_common::timers, exact in us).
 fn v2_mdi(priority: u8) -> Duration {

@@ -15,8 +15,8 @@ use vrrp_tests::{Agent, agent_binary, election, has_addr6, holds_for, lan, ping6
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
 const LL_VIP: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
 const INT_CS: u16 = 10;
-/// Agent startup (XDP load and verification) on a loaded 2-core machine.
-const STARTUP: Duration = Duration::from_secs(8);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 /// Scheduling slack on top of the protocol's bounds (a shared 2-core test machine).
 const SLACK: Duration = Duration::from_millis(500);
 

@@ -36,8 +36,8 @@ const KA_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const OURS_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 const SLACK: Duration = Duration::from_millis(250);
-/// Our agent's startup (load and verify the XDP program, netlink) before its timers run.
-const STARTUP: Duration = Duration::from_secs(3);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 /// keepalived's startup (config, netlink, sockets) before its timers run; ~10 ms here.
 const KA_STARTUP: Duration = Duration::from_secs(3);
 const HIGH: u32 = 150;

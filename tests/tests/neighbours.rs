@@ -12,11 +12,8 @@ use std::{net::Ipv4Addr, time::Duration};
 use vrrp_tests::{Agent, Host, Netns, agent_binary, election, has_addr, lan, require_root, spawn_agent, wait_for};
 
 const SLACK: Duration = Duration::from_millis(250);
-/// An agent's start (load and verify the XDP program, netlink) before its timers run.
-/// Agent start to a running instance: loading the XDP program (the kernel verifier walks it: ~1 s
-/// of CPU on this VM since it also judges IPv6 and traces) while the other agents of the test
-/// and of the tests running beside it load theirs on the same 2 cores.
-const STARTUP: Duration = Duration::from_secs(8);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 
 /// A VRRPv3 instance, VRID 51, 100 ms adverts, with `vips` (first one /24, the rest /32).
 fn config(priority: u8, vips: &[Ipv4Addr]) -> String {

@@ -5,7 +5,8 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use vrrp_tests::{Agent, Host, agent_binary, election, has_addr, lan, require_root, spawn_agent, wait_for};
 
-const STARTUP: Duration = Duration::from_secs(3);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 
 fn instance(name: &str, vrid: u8, vip: Ipv4Addr) -> String {
     // Priority 255: the address owner is master at once (RFC 5798 §6.4.1).

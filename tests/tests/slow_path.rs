@@ -17,8 +17,8 @@ use vrrp_tests::{Agent, agent_binary, has_addr, lan, require_root, spawn_agent, 
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-/// Startup of an agent (load + verify the XDP program, netlink) before its timers run.
-const STARTUP: Duration = Duration::from_secs(5);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 const SLACK: Duration = Duration::from_millis(250);
 /// v3, 100 ms adverts, priority 100: 3 * 100 ms + (256 - 100) * 100 ms / 256.
 const MASTER_DOWN: Duration = Duration::from_micros(360_937);

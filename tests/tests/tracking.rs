@@ -24,8 +24,8 @@ const VIP2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
 const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const R2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const SLACK: Duration = Duration::from_millis(1500);
-/// Agent start-up (XDP load and verify, netlink) before its timers run.
-const STARTUP: Duration = Duration::from_secs(5);
+/// Agent start-up: one deadline for every test (see the harness).
+use vrrp_tests::election::STARTUP;
 /// VRRPv3 at 10 cs: failovers in a few hundred ms, so the scripts' seconds dominate.
 const INTERVAL_CS: u16 = 10;
 
