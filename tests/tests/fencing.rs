@@ -117,6 +117,25 @@ fn stopped_master_stops_answering_arp_before_the_backup_takes_over() {
     c.agents[0] = Some(r1);
     c.wait_settled(0, spec(10).master_down_interval(100) * 3 + SLACK).expect("one master after SIGCONT");
     assert_eq!(arp_answerers(c.client(), VIP, 5), vec![r1_mac], "after: r1 answers alone");
+    // While it was stopped, r2's adverts (lower priority) queued up for r1, received one
+    // interval apart. r1 answers the backlog with at most one re-assertion per advert interval
+    // of its own clock: two may fall in one window (log time vs decision time), never a burst.
+    let r1 = c.agents[0].as_ref().expect("r1");
+    let log = r1.log_text();
+    let reasserts = reassert_times_us(&log);
+    let interval_us = timers::cs_to_us(10) as i64;
+    let worst = reasserts.iter().map(|&t| reasserts.iter().filter(|&&u| u >= t && u < t + interval_us).count()).max().unwrap_or(0);
+    eprintln!("fence: r1 re-asserted {} times after SIGCONT, at most {worst} within one advert interval", reasserts.len());
+    assert!(!reasserts.is_empty(), "r1 answered the other master's adverts (log:\n{})", r1.log_tail(30));
+    assert!(worst <= 2, "a burst of {worst} re-assertions within one {interval_us} us advert interval: {reasserts:?}");
+}
+
+/// When the agent logged each re-assertion against a lower-priority advert (microseconds).
+fn reassert_times_us(log: &str) -> Vec<i64> {
+    log.lines()
+        .filter(|l| l.contains("re-asserting mastership"))
+        .filter_map(|l| election::parse_log_timestamp_us(l.split_whitespace().next()?))
+        .collect()
 }
 
 /// Restarts the master `r1` of `c` on its pins with the same command line, after `wait`
@@ -246,7 +265,8 @@ fn restart_after_the_lease_starts_clean() {
         if c.holders() != ["r2"] { Err(format!("holders {:?}", c.holders())) } else { Ok(()) }
     })
     .expect("one master");
-    let log = c.agents[0].as_ref().expect("r1").log_text();
+    let r1 = c.agents[0].as_ref().expect("r1");
+    let log = r1.log_text();
     assert_eq!(master_entries(&log), 0, "r1 never MASTER after the restart:\n{log}");
 }
 
