@@ -39,7 +39,7 @@ use vrrp_common::{
     AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
-    VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
+    VridStats, addr_kind, conflict_op, event_reason, flags, is_martian_source_v4, state,
     InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus, AgentLease,
     DROP_REASONS, InstanceStats, TRACE_EVENTS_BYTES, TraceEvent, VridDrops, trace_kind, trace_verdict,
 };
@@ -835,9 +835,10 @@ const ARP_REPLY: u16 = 2;
 /// `VIP_CONFLICT_EVENT_GAP_NS` (the counters count every frame).
 #[btf_map]
 static VIP_CONFLICTS: RingBuf<VipConflictEvent, { VIP_CONFLICT_BYTES as usize }> = RingBuf::new();
-/// When the last `VipConflictEvent` was sent, per VIP (the rate limit above).
+/// When the last `VipConflictEvent` was sent, per VIP of either family (the rate limit
+/// above), keyed as the event names it (an IPv4 VIP in the first four bytes).
 #[btf_map]
-static VIP_CONFLICT_LAST: HashMap<VipKey, u64, { MAX_VIPS as usize }> = HashMap::new();
+static VIP_CONFLICT_LAST: HashMap<VipKeyV6, u64, { MAX_VIPS as usize }> = HashMap::new();
 
 /// ARP: answers requests for an owned VIP in place (check, validate, prepare, respond), and
 /// notices another host claiming one of our VIPs.
@@ -880,8 +881,20 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
         if let Some(vip) = unsafe { OWNED_VIPS.get(&claimed) }
             && (vip.mac_hi != sha_hi || vip.mac_lo != sha_lo)
         {
-            let vrid = vip.vrid;
-            vip_conflict(ctx, &claimed, vrid, sha_hi, sha_lo, op);
+            let ev = VipConflictEvent {
+                ifindex,
+                family: AF_INET,
+                vrid: vip.vrid,
+                // The IPv4 address in the first four bytes (the host is little-endian BPF).
+                addr: bytes6([spa as u64, 0]),
+                // SAFETY: plain integer helper. (Non-zero here: with the zero bytes of
+                // `addr` next to it LLVM would zero them with a memset, which BPF lacks.)
+                ts_ns: unsafe { bpf_ktime_get_ns() },
+                mac_hi: sha_hi,
+                mac_lo: sha_lo,
+                op,
+            };
+            vip_conflict(ctx, &ev);
             return Ok(XDP_PASS);
         }
     }
@@ -961,37 +974,30 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     Ok(XDP_TX)
 }
 
-/// Counts a VIP conflict (global and per VRID) and reports it to the agent, rate-limited.
-#[inline(always)]
-fn vip_conflict(ctx: &XdpContext, vip: &VipKey, vrid: u16, mac_hi: u32, mac_lo: u16, op: u16) {
+/// Counts a VIP conflict of either family (global and per VRID) and reports it to the agent
+/// (`ev`, stamped with its receive time), rate-limited per VIP.
+// One copy for the ARP and NA handlers; a pointer to the caller's event keeps it to 2 args.
+#[inline(never)]
+fn vip_conflict(ctx: &XdpContext, ev: &VipConflictEvent) {
     count!(vip_conflict);
-    let key = VridKey { ifindex: vip.ifindex, vrid, family: AF_INET };
+    let key = VridKey { ifindex: ev.ifindex, vrid: ev.vrid, family: ev.family };
     if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
         // SAFETY: per-CPU value.
         unsafe { (*s).vip_conflict += 1 };
     }
-    trace!(ctx, "arp: another host claims an owned vip, vrid {}", vrid);
-    // SAFETY: plain integer helper.
-    let now = unsafe { bpf_ktime_get_ns() };
-    match VIP_CONFLICT_LAST.get_ptr_mut(vip) {
+    trace!(ctx, "another host claims an owned vip, vrid {} op {}", ev.vrid, ev.op);
+    let now = ev.ts_ns;
+    let vip = VipKeyV6 { ifindex: ev.ifindex, addr_v6: ev.addr };
+    match VIP_CONFLICT_LAST.get_ptr_mut(&vip) {
         // SAFETY: a valid map value pointer; a race between CPUs costs one extra event.
         Some(last) if now.wrapping_sub(unsafe { *last }) < VIP_CONFLICT_EVENT_GAP_NS => return,
         // SAFETY: as above.
         Some(last) => unsafe { *last = now },
         None => {
-            let _ = VIP_CONFLICT_LAST.insert(vip, &now, 0);
+            let _ = VIP_CONFLICT_LAST.insert(&vip, &now, 0);
         }
     }
-    let event = VipConflictEvent {
-        vip: *vip,
-        ts_ns: now,
-        mac_hi,
-        mac_lo,
-        vrid,
-        op: op as u32,
-        _pad: 0,
-    };
-    if VIP_CONFLICTS.output(&event, 0).is_err() {
+    if VIP_CONFLICTS.output(ev, 0).is_err() {
         count!(vip_conflict_events_lost);
     }
 }
@@ -1088,8 +1094,8 @@ fn load_bytes<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N]
 }
 
 /// Neighbour advertisements: another host advertising one of our IPv6 VIPs (target owned
-/// here, hop limit 255, code 0) with a link-layer address that is not ours is counted as a
-/// VIP conflict (`vip_conflict`, globally and for the VRID), as ARP's are, and passed. The
+/// here, hop limit 255, code 0) with a link-layer address that is not ours is a VIP conflict,
+/// counted and reported to the agent as ARP's are (`vip_conflict`), and passed. The
 /// address is its target link-layer option's when that is the first option, else the frame's
 /// source MAC.
 // A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
@@ -1114,14 +1120,18 @@ fn handle_na(ctx: &XdpContext) -> Result<u32, ()> {
     if mac_hi == vip.mac_hi && mac_lo == vip.mac_lo {
         return Ok(XDP_PASS);
     }
-    let vrid = vip.vrid;
-    count!(vip_conflict);
-    let key = VridKey { ifindex, vrid, family: AF_INET6 };
-    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
-        // SAFETY: per-CPU value.
-        unsafe { (*s).vip_conflict += 1 };
-    }
-    trace!(ctx, "ndisc: another host advertises an owned vip, vrid {}", vrid);
+    let ev = VipConflictEvent {
+        ifindex,
+        family: AF_INET6,
+        vrid: vip.vrid,
+        addr: bytes6(target),
+        // SAFETY: plain integer helper.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        mac_hi,
+        mac_lo,
+        op: conflict_op::NEIGHBOUR_ADVERT,
+    };
+    vip_conflict(ctx, &ev);
     Ok(XDP_PASS)
 }
 
