@@ -1082,15 +1082,18 @@ fn map_addr6(field: &[u8; 16]) -> Addr6 {
 /// verifier without its proof.
 #[inline(always)]
 fn load_bytes<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N], ()> {
-    let mut buf = [0u8; N];
-    // SAFETY: the helper writes at most N bytes into our buffer.
+    // Not zeroed first: the helper fills it (the verifier allows it uninitialised memory),
+    // and zeroing 16 bytes or more turns into a memset, which BPF cannot call.
+    let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
+    // SAFETY: the helper writes exactly N bytes into our buffer, or fails.
     let rc = unsafe {
         aya_ebpf::helpers::bpf_xdp_load_bytes(ctx.ctx, offset as u32, buf.as_mut_ptr() as *mut core::ffi::c_void, N as u32)
     };
     if rc != 0 {
         return Err(());
     }
-    Ok(buf)
+    // SAFETY: on success all N bytes were written.
+    Ok(unsafe { buf.assume_init() })
 }
 
 /// Neighbour advertisements: another host advertising one of our IPv6 VIPs (target owned
@@ -1180,9 +1183,69 @@ fn handle_ipv6(ctx: &XdpContext) -> Result<u32, ()> {
             ICMPV6_NA => handle_na(ctx),
             _ => Ok(XDP_PASS),
         },
-        // Extension headers included: the stack walks them, the slow path judges.
+        // Behind extension headers: the stack walks them (the slow path judges a VRRP
+        // advert) and answers a solicitation, unless the fence must stop it.
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => Ok(fence_ns_behind_ext_headers(ctx)),
         _ => Ok(XDP_PASS),
     }
+}
+
+/// IPv6 extension headers walked to find a fenced solicitation (RFC 8200 §4.1 order: a
+/// hop-by-hop, a destination options, a routing header, then the upper layer; more than
+/// `MAX_EXT_HEADERS` is not a real NS).
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_DSTOPTS: u8 = 60;
+const MAX_EXT_HEADERS: usize = 3;
+
+/// A VIP's solicitation must not be answered by anyone here: the agent's lease is stale and
+/// the VIP is owned (`owned`) or configured (`FENCED_VIPS_V6`). The one rule for a plain NS
+/// (`handle_ns`) and one behind extension headers.
+#[inline(always)]
+fn ns_fenced(key: &VipKeyV6, owned: bool) -> bool {
+    // The lease is read first: while it is fresh, the map is not looked up.
+    // SAFETY: presence test only.
+    !lease_fresh() && (owned || unsafe { FENCED_VIPS_V6.get(key) }.is_some())
+}
+
+/// A neighbour solicitation behind extension headers is left to the kernel, which answers it
+/// for a VIP on the interface as we would (XDP builds its NA in place only for a plain one);
+/// but while the lease is stale it is dropped (`arp_fenced`) when its target is a VIP, as a
+/// plain one is, or a fenced host's kernel would still answer. Fragments (header 44) are
+/// passed: Linux drops fragmented neighbour discovery (RFC 6980, `suppress_frag_ndisc`).
+// A call of its own: its header walk is verified once, not in every caller's branches.
+#[inline(never)]
+fn fence_ns_behind_ext_headers(ctx: &XdpContext) -> u32 {
+    if lease_fresh() {
+        return XDP_PASS;
+    }
+    let Ok(mut next) = read_u8(ctx, IP6_NEXT) else { return XDP_PASS };
+    let mut off = L4_V6;
+    for _ in 0..MAX_EXT_HEADERS {
+        if next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS {
+            break;
+        }
+        // Next header, then the length in 8-byte units not counting the first.
+        let Ok([nh, units]) = load_bytes::<2>(ctx, off) else { return XDP_PASS };
+        next = nh;
+        off += (units as usize + 1) * 8;
+    }
+    if next != IPPROTO_ICMPV6 {
+        return XDP_PASS;
+    }
+    let Ok([icmp_type]) = load_bytes::<1>(ctx, off) else { return XDP_PASS };
+    if icmp_type != ICMPV6_NS {
+        return XDP_PASS;
+    }
+    let Ok(target) = load_bytes::<16>(ctx, off + ND_TARGET) else { return XDP_PASS };
+    let key = VipKeyV6 { ifindex: ctx.ingress_ifindex() as u32, addr_v6: target };
+    // SAFETY: presence test only.
+    let owned = unsafe { OWNED_VIPS_V6.get(&key) }.is_some();
+    if ns_fenced(&key, owned) {
+        count!(arp_fenced);
+        return XDP_DROP;
+    }
+    XDP_PASS
 }
 
 // A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
@@ -1458,9 +1521,8 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     // SAFETY: whole-value reads.
     let owned = unsafe { OWNED_VIPS_V6.get(&vip_key) };
     // Fenced: the agent is dead or hung; neither we nor the kernel may answer for a VIP it
-    // owns or was adding or removing (see handle_arp). The lease is read first: while it is
-    // fresh, the second map is not looked up.
-    if !lease_fresh() && (owned.is_some() || unsafe { FENCED_VIPS_V6.get(&vip_key) }.is_some()) {
+    // owns or was adding or removing (see handle_arp).
+    if ns_fenced(&vip_key, owned.is_some()) {
         count!(arp_fenced);
         return Ok(XDP_DROP);
     }
