@@ -26,7 +26,10 @@
 mod proc_events;
 
 use aya_ebpf::{
-    bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+    bindings::{
+        xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+        xdp_md,
+    },
     btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     helpers::bpf_ktime_get_ns,
     macros::{btf_map, xdp},
@@ -597,14 +600,7 @@ fn validate(
 
     // 9. Checksum: one's complement sum of the message, 32 bits at a time (IPv4 VRRP
     // messages are whole words: needed is a multiple of 4 and vrrp_len == needed).
-    let words = vrrp_len / 4;
-    let mut sum: u64 = 0;
-    for i in 0..MAX_VRRP_WORDS {
-        if i >= words {
-            break;
-        }
-        sum += read_raw32(ctx, L4 + i * 4).map_err(|()| DropReason::Truncated)? as u64;
-    }
+    let sum = packet_sum(ctx, L4, vrrp_len / 4).ok_or(DropReason::Truncated)?;
     let plain_ok = fold(sum) == 0xffff;
     let mut pseudo = false;
     if !plain_ok {
@@ -630,28 +626,7 @@ fn validate(
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
-        // Fast path: our list in our order (what our peers send), one lookup in all.
-        // SAFETY: whole-value reads of a map value.
-        let in_order = match unsafe { VRID_ADDR_LIST.get(key) } {
-            Some(list) if list.count as usize == count => {
-                let mut same = true;
-                for i in 0..MAX_ADDRS_V4 as usize {
-                    if i >= count {
-                        break;
-                    }
-                    let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
-                    if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
-                        same = false;
-                        break;
-                    }
-                }
-                same
-            }
-            _ => false,
-        };
-        if !in_order {
-            check_addr_set(ctx, key, count)?;
-        }
+        addr_list_verdict(vrrp_addr_list_v4(ctx.ctx, key.ifindex, key.vrid as u32, count as u32))?;
     }
     // SAFETY: plain integer helper.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -669,6 +644,64 @@ fn validate(
         },
         pseudo,
     ))
+}
+
+/// `vrrp_addr_list_v4`/`_v6` answers (plain integers: a global function returns a scalar).
+const ADDR_LIST_OK: u32 = 0;
+const ADDR_LIST_WRONG: u32 = 1;
+const ADDR_LIST_TRUNCATED: u32 = 2;
+
+#[inline(always)]
+fn addr_list_verdict(v: u32) -> Result<(), DropReason> {
+    match v {
+        ADDR_LIST_OK => Ok(()),
+        ADDR_LIST_TRUNCATED => Err(DropReason::Truncated),
+        _ => Err(DropReason::AddrList),
+    }
+}
+
+#[inline(always)]
+fn addr_list_answer(r: Result<(), DropReason>) -> u32 {
+    match r {
+        Ok(()) => ADDR_LIST_OK,
+        Err(DropReason::Truncated) => ADDR_LIST_TRUNCATED,
+        Err(_) => ADDR_LIST_WRONG,
+    }
+}
+
+/// Check 10 for IPv4: the advert's `count` addresses are ours. Fast path: our list in our
+/// order (what our peers send), one lookup in all; else as a set (`check_addr_set`). A global
+/// BPF function, like `vrrp_packet_sum`: its loops (255 addresses) are verified once, not
+/// once per state of the caller's checks before it.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_addr_list_v4(ctx: *mut xdp_md, ifindex: u32, vrid: u32, count: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
+    let key = VridKey { ifindex, vrid: vrid as u16, family: AF_INET };
+    let count = count as usize;
+    if count > MAX_ADDRS_V4 as usize {
+        return ADDR_LIST_WRONG;
+    }
+    // SAFETY: whole-value reads of a map value.
+    if let Some(list) = unsafe { VRID_ADDR_LIST.get(&key) }
+        && list.count as usize == count
+    {
+        let mut same = true;
+        for i in 0..MAX_ADDRS_V4 as usize {
+            if i >= count {
+                break;
+            }
+            let Ok(addr) = read_raw32(&ctx, L4 + VRRP_HLEN + i * 4) else { return ADDR_LIST_TRUNCATED };
+            if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
+                same = false;
+                break;
+            }
+        }
+        if same {
+            return ADDR_LIST_OK;
+        }
+    }
+    addr_list_answer(check_addr_set(&ctx, &key, count))
 }
 
 /// `AdvertRecord::src_v6` of an IPv4 advert: zero, from two u64 stores (a zeroed byte array
@@ -721,6 +754,46 @@ fn check_addr_set(ctx: &XdpContext, key: &VridKey, count: usize) -> Result<(), D
         *w |= bit;
     }
     Ok(())
+}
+
+/// The one's complement sum (unfolded) of `words` 32-bit words of the packet from `offset`,
+/// as they lie on the wire; None if they are not all inside it.
+#[inline(always)]
+fn packet_sum(ctx: &XdpContext, offset: usize, words: usize) -> Option<u64> {
+    let sum = vrrp_packet_sum(ctx.ctx, offset as u32, words as u32);
+    (sum != NOT_IN_PACKET).then_some(sum)
+}
+
+/// What `vrrp_packet_sum` returns when the words are not all in the packet: no sum of at most
+/// `MAX_SUM_WORDS` 32-bit words reaches it.
+const NOT_IN_PACKET: u64 = u64::MAX;
+/// The longest message summed: an IPv6 advert with `MAX_ADDRS_V6` addresses (362 words; an
+/// IPv4 one has at most 259, a solicitation XDP answers 32).
+const MAX_SUM_WORDS: usize = MAX_VRRP_WORDS_V6;
+const _: () = assert!(MAX_SUM_WORDS >= MAX_VRRP_WORDS && MAX_SUM_WORDS >= MAX_NS_LEN / 4);
+
+/// `packet_sum`'s loop, in a global BPF function: the kernel verifies a global function once,
+/// on its own, where the loop inlined into each checksum was walked again for every state a
+/// caller reached it in (each word a step of its own). Scalars and the context only, as
+/// global functions require; `offset` is bounded here for the packet arithmetic.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_packet_sum(ctx: *mut xdp_md, offset: u32, words: u32) -> u64 {
+    if offset > 255 || words as usize > MAX_SUM_WORDS {
+        return NOT_IN_PACKET;
+    }
+    let ctx = XdpContext::new(ctx);
+    let mut sum = 0u64;
+    for i in 0..MAX_SUM_WORDS {
+        if i >= words as usize {
+            break;
+        }
+        match read_raw32(&ctx, offset as usize + i * 4) {
+            Ok(w) => sum += w as u64,
+            Err(()) => return NOT_IN_PACKET,
+        }
+    }
+    sum
 }
 
 /// Folds a wide one's complement sum to 16 bits.
@@ -1367,14 +1440,8 @@ fn validate_v6(
         return Err(DropReason::BadInterval);
     }
     // 9. Checksum, always with the IPv6 pseudo-header (RFC 5798 §5.2.8).
-    let words = vrrp_len / 4;
-    let mut sum: u64 = pseudo_sum_v6(src, dst, vrrp_len as u16, IPPROTO_VRRP);
-    for i in 0..MAX_VRRP_WORDS_V6 {
-        if i >= words {
-            break;
-        }
-        sum += read_raw32(ctx, L4_V6 + i * 4).map_err(trunc)? as u64;
-    }
+    let sum = pseudo_sum_v6(src, dst, vrrp_len as u16, IPPROTO_VRRP)
+        + packet_sum(ctx, L4_V6, vrrp_len / 4).ok_or(DropReason::Truncated)?;
     if fold(sum) != 0xffff {
         return Err(DropReason::Checksum);
     }
@@ -1576,36 +1643,34 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
         return Ok(XDP_DROP);
     }
     // ICMPv6 checksum over the pseudo-header and the message (whole words: len % 8 == 0).
-    let mut sum = pseudo_sum_v6(src, dst, len as u16, IPPROTO_ICMPV6);
-    for i in 0..MAX_NS_LEN / 4 {
-        if i >= len / 4 {
-            break;
-        }
-        sum += read_raw32(ctx, L4_V6 + i * 4)? as u64;
-    }
+    let sum = pseudo_sum_v6(src, dst, len as u16, IPPROTO_ICMPV6) + packet_sum(ctx, L4_V6, len / 4).ok_or(())?;
     if fold(sum) != 0xffff {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
     }
-    // Options: none of length 0, and where the source link-layer address is.
+    // Options: none of length 0, and the source link-layer address (the last one given).
+    // Its MAC is kept, not its offset: the walk's states then differ only in values the
+    // verifier need not compare, and merge after the loop (an offset kept for later made it
+    // walk the rest of the handler once per option layout: half the program's verification).
     let mut off = ND_HLEN;
-    let mut slla = 0usize;
+    let mut slla: Option<(u32, u16)> = None;
     for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
         if off >= len {
             break;
         }
-        let [opt_type, opt_units] = load_bytes::<2>(ctx, L4_V6 + off)?;
-        let opt_len = opt_units as usize * 8;
+        // Every option is at least 8 bytes (a length of 0 is refused below).
+        let o = load_bytes::<8>(ctx, L4_V6 + off)?;
+        let opt_len = o[1] as usize * 8;
         if opt_len == 0 || off + opt_len > len {
             count!(ns_drop_invalid);
             return Ok(XDP_DROP);
         }
-        if opt_type == ND_OPT_SLLA && opt_len == 8 {
-            slla = off;
+        if o[0] == ND_OPT_SLLA && opt_len == 8 {
+            slla = Some((u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]])));
         }
         off += opt_len;
     }
-    if dad && (slla != 0 || !to_snm) {
+    if dad && (slla.is_some() || !to_snm) {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
     }
@@ -1613,9 +1678,8 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     // source link-layer address option gives, or the frame's source MAC.
     let (to_hi, to_lo) = if dad {
         (u32::from_ne_bytes([0x33, 0x33, 0, 0]), u16::from_ne_bytes([0, 1]))
-    } else if slla != 0 {
-        let o = load_bytes::<8>(ctx, L4_V6 + slla)?;
-        (u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]]))
+    } else if let Some(mac) = slla {
+        mac
     } else {
         (read_raw32(ctx, 6)?, read_raw16(ctx, 10)?)
     };
