@@ -449,7 +449,8 @@ fn account(
                     }
                 }
             }
-            let woke = record_advert(ctx, key, cfg, record, stats);
+            let mut record = record;
+            let woke = record_advert(ctx, key, cfg.state, &mut record, stats.unwrap_or(core::ptr::null_mut()));
             if tracing_on() {
                 trace_advert(ctx, key, trace_verdict::ACCEPTED, woke, record.priority);
             }
@@ -704,6 +705,38 @@ pub extern "C" fn vrrp_addr_list_v4(ctx: *mut xdp_md, ifindex: u32, vrid: u32, c
     addr_list_answer(check_addr_set(&ctx, &key, count))
 }
 
+/// Check 10 for IPv6, as `vrrp_addr_list_v4`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_addr_list_v6(ctx: *mut xdp_md, ifindex: u32, vrid: u32, count: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
+    let key = VridKey { ifindex, vrid: vrid as u16, family: AF_INET6 };
+    let count = count as usize;
+    if count > MAX_ADDRS_V6 as usize {
+        return ADDR_LIST_WRONG;
+    }
+    // SAFETY: whole-value reads of a map value.
+    if let Some(list) = unsafe { VRID_ADDR_LIST_V6.get(&key) }
+        && list.count as usize == count
+    {
+        let mut same = true;
+        for i in 0..MAX_ADDRS_V6 as usize {
+            if i >= count {
+                break;
+            }
+            let Ok(a) = read_addr6(&ctx, L4_V6 + VRRP_HLEN + i * 16) else { return ADDR_LIST_TRUNCATED };
+            if a != map_addr6(&list.addrs_v6[i]) {
+                same = false;
+                break;
+            }
+        }
+        if same {
+            return ADDR_LIST_OK;
+        }
+    }
+    addr_list_answer(check_addr_set_v6(&ctx, &key, count))
+}
+
 /// `AdvertRecord::src_v6` of an IPv4 advert: zero, from two u64 stores (a zeroed byte array
 /// is a memset, which BPF cannot call).
 #[inline(always)]
@@ -809,13 +842,14 @@ fn fold(mut sum: u64) -> u16 {
 
 /// Stores the advert and wakes the agent only if it can change a decision. Returns why it
 /// woke the agent (`event_reason` bits; 0: it did not).
-#[inline(always)]
+// A call of its own: the event it builds is not on the advert handlers' stack frames.
+#[inline(never)]
 fn record_advert(
     ctx: &XdpContext,
     key: &VridKey,
-    cfg: &VridConfig,
-    mut record: AdvertRecord,
-    stats: Option<*mut VridStats>,
+    vrid_state: u32,
+    record: &mut AdvertRecord,
+    stats: *mut VridStats,
 ) -> u32 {
     let mut reasons = 0u32;
     // The agent creates the record (ts_ns 0 = nothing heard yet) when it configures the VRID,
@@ -856,7 +890,7 @@ fn record_advert(
     if record.priority == 0 {
         reasons |= event_reason::PRIORITY_ZERO;
     }
-    if cfg.state != state::BACKUP {
+    if vrid_state != state::BACKUP {
         reasons |= event_reason::NOT_BACKUP;
     }
     match slot {
@@ -873,7 +907,7 @@ fn record_advert(
             (*p).count_addrs = record.count_addrs;
         },
         None => {
-            let _ = ADVERT_RECORD.insert(key, &record, 0);
+            let _ = ADVERT_RECORD.insert(key, &*record, 0);
         }
     }
     if reasons != 0 {
@@ -881,13 +915,13 @@ fn record_advert(
             key: *key,
             reasons,
             _pad: 0,
-            record,
+            record: *record,
         };
         if ADVERT_EVENTS.output(&event, 0).is_err() {
             count!(events_lost);
-        } else if let Some(s) = stats {
+        } else if !stats.is_null() {
             // SAFETY: per-CPU value.
-            unsafe { (*s).events += 1 };
+            unsafe { (*stats).events += 1 };
         }
         trace!(ctx, "vrrp: vrid {} event reasons {}", key.vrid, reasons);
     }
@@ -1450,27 +1484,7 @@ fn validate_v6(
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
-        // SAFETY: whole-value reads of a map value.
-        let in_order = match unsafe { VRID_ADDR_LIST_V6.get(key) } {
-            Some(list) if list.count as usize == count => {
-                let mut same = true;
-                for i in 0..MAX_ADDRS_V6 as usize {
-                    if i >= count {
-                        break;
-                    }
-                    let a = read_addr6(ctx, L4_V6 + VRRP_HLEN + i * 16).map_err(trunc)?;
-                    if a != map_addr6(&list.addrs_v6[i]) {
-                        same = false;
-                        break;
-                    }
-                }
-                same
-            }
-            _ => false,
-        };
-        if !in_order {
-            check_addr_set_v6(ctx, key, count)?;
-        }
+        addr_list_verdict(vrrp_addr_list_v6(ctx.ctx, key.ifindex, key.vrid as u32, count as u32))?;
     }
     // SAFETY: plain integer helper.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
