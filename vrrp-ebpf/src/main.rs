@@ -1561,6 +1561,49 @@ const NA_ROUTER: u8 = 0x80;
 const NA_SOLICITED: u8 = 0x40;
 const NA_OVERRIDE: u8 = 0x20;
 
+/// `vrrp_ns_options` answers: bits of the returned word; with `NS_OPTS_SLLA`, the low 48 bits
+/// are the source link-layer address (`mac_hi` in bits 0..32, `mac_lo` in 32..48, wire order).
+const NS_OPTS_SLLA: u64 = 1 << 48;
+/// An option of length 0, or one running past the message: the solicitation is invalid.
+const NS_OPTS_INVALID: u64 = 1 << 62;
+/// The options could not be read (not in the packet): passed, as any parse failure.
+const NS_OPTS_UNREADABLE: u64 = 1 << 63;
+
+/// The options of the solicitation at `L4_V6`, `len` bytes in all (checked to be in the
+/// packet): valid lengths, and the source link-layer address (the last one given). A global
+/// BPF function, verified once: inlined, each option layout was a state of its own, and the
+/// verifier walked the rest of the NS handler once per layout (half the program's
+/// verification when the offset of the option was kept for later).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_ns_options(ctx: *mut xdp_md, len: u32) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let len = len as usize;
+    if len > MAX_NS_LEN {
+        return NS_OPTS_UNREADABLE;
+    }
+    let mut off = ND_HLEN;
+    let mut found = 0u64;
+    for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
+        if off >= len {
+            break;
+        }
+        // Every option is at least 8 bytes (a length of 0 is refused below).
+        let Ok(o) = load_bytes::<8>(&ctx, L4_V6 + off) else { return NS_OPTS_UNREADABLE };
+        let opt_len = o[1] as usize * 8;
+        if opt_len == 0 || off + opt_len > len {
+            return NS_OPTS_INVALID;
+        }
+        if o[0] == ND_OPT_SLLA && opt_len == 8 {
+            found = NS_OPTS_SLLA
+                | u32::from_ne_bytes([o[2], o[3], o[4], o[5]]) as u64
+                | (u16::from_ne_bytes([o[6], o[7]]) as u64) << 32;
+        }
+        off += opt_len;
+    }
+    found
+}
+
 /// `handle_ns` with its trace report, a call of its own like `handle_arp_traced`.
 #[inline(never)]
 fn handle_ns_traced(ctx: &XdpContext) -> Result<u32, ()> {
@@ -1663,27 +1706,15 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
         return Ok(XDP_DROP);
     }
     // Options: none of length 0, and the source link-layer address (the last one given).
-    // Its MAC is kept, not its offset: the walk's states then differ only in values the
-    // verifier need not compare, and merge after the loop (an offset kept for later made it
-    // walk the rest of the handler once per option layout: half the program's verification).
-    let mut off = ND_HLEN;
-    let mut slla: Option<(u32, u16)> = None;
-    for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
-        if off >= len {
-            break;
-        }
-        // Every option is at least 8 bytes (a length of 0 is refused below).
-        let o = load_bytes::<8>(ctx, L4_V6 + off)?;
-        let opt_len = o[1] as usize * 8;
-        if opt_len == 0 || off + opt_len > len {
-            count!(ns_drop_invalid);
-            return Ok(XDP_DROP);
-        }
-        if o[0] == ND_OPT_SLLA && opt_len == 8 {
-            slla = Some((u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]])));
-        }
-        off += opt_len;
+    let opts = vrrp_ns_options(ctx.ctx, len as u32);
+    if opts & NS_OPTS_UNREADABLE != 0 {
+        return Err(());
     }
+    if opts & NS_OPTS_INVALID != 0 {
+        count!(ns_drop_invalid);
+        return Ok(XDP_DROP);
+    }
+    let slla = (opts & NS_OPTS_SLLA != 0).then_some((opts as u32, (opts >> 32) as u16));
     if dad && (slla.is_some() || !to_snm) {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
