@@ -596,7 +596,10 @@ fn gratuitous_arp_for_our_vip_from_another_mac_is_counted_reported_and_passed() 
     assert_eq!(out, garp, "untouched");
     let ev = dp.drain_conflicts();
     assert_eq!(ev.len(), 1, "reported to the agent");
-    assert_eq!((ev[0].vip, ev[0].vrid, ev[0].mac(), ev[0].op), (VipKey { ifindex: IFINDEX, addr_v4: VIP.octets() }, u16::from(VRID), PEER_MAC, 1));
+    assert_eq!(
+        (ev[0].ifindex, ev[0].family, ev[0].vip(), ev[0].vrid, ev[0].mac(), ev[0].op),
+        (IFINDEX, vrrp_common::AF_INET, IpAddr::V4(VIP), u16::from(VRID), PEER_MAC, vrrp_common::conflict_op::ARP_REQUEST)
+    );
 
     // A gratuitous reply and a request from the VIP to someone else: counted too, and
     // within the rate limit no second report.

@@ -117,6 +117,25 @@ fn stopped_master_stops_answering_arp_before_the_backup_takes_over() {
     c.agents[0] = Some(r1);
     c.wait_settled(0, spec(10).master_down_interval(100) * 3 + SLACK).expect("one master after SIGCONT");
     assert_eq!(arp_answerers(c.client(), VIP, 5), vec![r1_mac], "after: r1 answers alone");
+    // While it was stopped, r2's adverts (lower priority) queued up for r1, received one
+    // interval apart. r1 answers the backlog with at most one re-assertion per advert interval
+    // of its own clock: two may fall in one window (log time vs decision time), never a burst.
+    let r1 = c.agents[0].as_ref().expect("r1");
+    let log = r1.log_text();
+    let reasserts = reassert_times_us(&log);
+    let interval_us = timers::cs_to_us(10) as i64;
+    let worst = reasserts.iter().map(|&t| reasserts.iter().filter(|&&u| u >= t && u < t + interval_us).count()).max().unwrap_or(0);
+    eprintln!("fence: r1 re-asserted {} times after SIGCONT, at most {worst} within one advert interval", reasserts.len());
+    assert!(!reasserts.is_empty(), "r1 answered the other master's adverts (log:\n{})", r1.log_tail(30));
+    assert!(worst <= 2, "a burst of {worst} re-assertions within one {interval_us} us advert interval: {reasserts:?}");
+}
+
+/// When the agent logged each re-assertion against a lower-priority advert (microseconds).
+fn reassert_times_us(log: &str) -> Vec<i64> {
+    log.lines()
+        .filter(|l| l.contains("re-asserting mastership"))
+        .filter_map(|l| election::parse_log_timestamp_us(l.split_whitespace().next()?))
+        .collect()
 }
 
 /// Restarts the master `r1` of `c` on its pins with the same command line, after `wait`
@@ -246,7 +265,8 @@ fn restart_after_the_lease_starts_clean() {
         if c.holders() != ["r2"] { Err(format!("holders {:?}", c.holders())) } else { Ok(()) }
     })
     .expect("one master");
-    let log = c.agents[0].as_ref().expect("r1").log_text();
+    let r1 = c.agents[0].as_ref().expect("r1");
+    let log = r1.log_text();
     assert_eq!(master_entries(&log), 0, "r1 never MASTER after the restart:\n{log}");
 }
 
@@ -437,6 +457,97 @@ fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
     dp.renew_lease(vrrp_agent::clock::now_ns()).expect("renew");
     assert_eq!(run(&dp, &owned).0, XDP_TX, "renewed");
     assert_eq!(stats(&dp), (2, 3));
+}
+
+/// `frame` (Ethernet + IPv6 + its payload) with IPv6 extension headers of the given types
+/// inserted after the fixed header, each 8 bytes: hop-by-hop and destination options carry a
+/// PadN option, a routing header has no segments left, a fragment header is an atomic
+/// fragment (offset 0, no more fragments).
+fn with_ext_headers(frame: &[u8], types: &[u8]) -> Vec<u8> {
+    const IP6: usize = 14;
+    let mut f = frame[..IP6 + 40].to_vec();
+    let upper = f[IP6 + 6];
+    let mut chain: Vec<u8> = Vec::new();
+    for (i, &t) in types.iter().enumerate() {
+        let next = types.get(i + 1).copied().unwrap_or(upper);
+        chain.extend_from_slice(&match t {
+            0 | 60 => [next, 0, 1, 4, 0, 0, 0, 0],
+            43 => [next, 0, 4, 0, 0, 0, 0, 0],
+            44 => [next, 0, 0, 0, 0, 0, 0, 7],
+            _ => panic!("extension header {t}"),
+        });
+    }
+    f[IP6 + 6] = types[0];
+    let plen = u16::from_be_bytes([f[IP6 + 4], f[IP6 + 5]]) + chain.len() as u16;
+    f[IP6 + 4..IP6 + 6].copy_from_slice(&plen.to_be_bytes());
+    f.extend_from_slice(&chain);
+    f.extend_from_slice(&frame[IP6 + 40..]);
+    f
+}
+
+/// The fence for a solicitation behind extension headers (hop-by-hop, destination options,
+/// routing; XDP walks up to three): while the lease is fresh it is passed, for the kernel to
+/// answer (XDP answers only a plain one); while it is stale it is dropped and counted under
+/// `arp_fenced` when its target is an owned or configured VIP, exactly as a plain one is, so a
+/// fenced host's kernel cannot answer it. A fragmented one is passed (Linux drops fragmented
+/// neighbour discovery, RFC 6980), as is one behind more headers than XDP walks.
+#[test]
+fn solicitations_behind_extension_headers_are_fenced_as_plain_ones_are() {
+    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
+    use vrrp_common::{VipKeyV6, VipValue};
+    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+    const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
+    const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+    if !require_root("solicitations_behind_extension_headers_are_fenced_as_plain_ones_are") {
+        return;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
+    let value = VipValue::new(OUR_MAC, 61);
+    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
+    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
+    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
+    let fenced = |dp: &Dataplane| dp.global_stats().expect("stats").arp_fenced;
+    let run = |dp: &Dataplane, frame: &[u8]| dp.test_run(frame, IFINDEX).expect("run");
+    let chains: &[(&str, &[u8])] = &[
+        ("hop-by-hop", &[0]),
+        ("destination options", &[60]),
+        ("routing", &[43]),
+        ("hop-by-hop, destination options, routing", &[0, 60, 43]),
+    ];
+    let bound = timers::lease_fence_after_us(timers::cs_to_us(10)) * 1000;
+    dp.set_fence_after(bound);
+    let now = vrrp_agent::clock::now_ns();
+
+    for &(what, types) in chains {
+        let owned = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OWNED), types);
+        let configured = with_ext_headers(&solicitation(PEER_MAC, CLIENT, CONFIGURED), types);
+        let other = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OTHER), types);
+        // Fresh: everything passed untouched, the kernel answers for the VIP on the interface.
+        dp.renew_lease(now).expect("renew");
+        let before = fenced(&dp);
+        for (which, frame) in [("owned", &owned), ("configured", &configured), ("other", &other)] {
+            assert_eq!(run(&dp, frame), (XDP_PASS, frame.clone()), "{what}, fresh, {which}: passed untouched");
+        }
+        assert_eq!(fenced(&dp), before, "{what}, fresh: nothing fenced");
+        // Stale: the VIP's solicitations dropped and counted, as a plain one's are.
+        dp.renew_lease(now - bound - 1_000_000).expect("renew");
+        let plain = run(&dp, &solicitation(PEER_MAC, CLIENT, OWNED)).0;
+        assert_eq!(plain, XDP_DROP, "the plain solicitation is fenced");
+        assert_eq!(run(&dp, &owned).0, plain, "{what}, stale, owned: fenced as the plain one is");
+        assert_eq!(run(&dp, &configured).0, XDP_DROP, "{what}, stale, configured: fenced");
+        assert_eq!(run(&dp, &other).0, XDP_PASS, "{what}, stale, not ours: passed");
+        assert_eq!(fenced(&dp), before + 3, "{what}: the plain one and two behind headers counted");
+    }
+
+    // Stale still: a fragment, and more headers than XDP walks, are passed.
+    let before = fenced(&dp);
+    for (what, types) in [("fragmented", &[44u8][..]), ("four headers", &[0, 60, 60, 43][..])] {
+        let frame = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OWNED), types);
+        assert_eq!(run(&dp, &frame).0, XDP_PASS, "{what}: passed");
+    }
+    assert_eq!(fenced(&dp), before);
+    assert_eq!(dp.global_stats().expect("stats").ns_replies, 0, "never answered by XDP");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -303,10 +303,11 @@ fn a_namespace_client_learns_the_vip_mac_from_xdp_and_its_dad_fails() {
 }
 
 /// A neighbour advertisement for an owned IPv6 VIP from another host's MAC is a VIP conflict,
-/// counted as ARP's are and passed; ours, or one for another address, is not.
+/// counted and reported to the agent (with the MAC, rate-limited per VIP) as ARP's are, and
+/// passed; ours, or one for another address, is not.
 #[test]
 fn another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed() {
-    let Some(dp) = load("another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed") else { return };
+    let Some(mut dp) = load("another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed") else { return };
     let na = |eth_src: [u8; 6], target: Ipv6Addr, tlla: [u8; 6]| {
         let src: Ipv6Addr = "fe80::9".parse().expect("addr");
         let mut icmp = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
@@ -340,5 +341,61 @@ fn another_hosts_advertisement_for_our_vip_is_counted_as_a_conflict_and_passed()
         let after = conflicts(&dp);
         let want = if counted { (before.0 + 1, before.1 + 1) } else { before };
         assert_eq!(after, want, "{what}");
+        let reported: Vec<_> = dp.drain_conflicts().iter().map(|e| (e.ifindex, e.family, e.vip(), e.vrid, e.mac(), e.op)).collect();
+        let want = if counted {
+            vec![(IFINDEX, AF_INET6, IpAddr::V6(VIP), u16::from(VRID), OTHER_MAC, vrrp_common::conflict_op::NEIGHBOUR_ADVERT)]
+        } else {
+            vec![]
+        };
+        assert_eq!(reported, want, "{what}: reported to the agent");
     }
+    // Within the 100 ms rate limit a second claim is counted, not reported again.
+    assert_eq!(dp.test_run(&na(OTHER_MAC, VIP, OTHER_MAC), IFINDEX).expect("run").0, XDP_PASS);
+    assert!(dp.drain_conflicts().is_empty(), "at most one report per VIP per 100 ms");
+}
+
+/// Around a real agent: another host announcing our IPv6 VIP (its kernel's unsolicited
+/// neighbour advertisement when the address is added to it, `ndisc_notify`) is counted and
+/// logged with its MAC, at most once per second per VIP, as an IPv4 conflict is (arp.rs).
+#[test]
+fn another_hosts_advertisement_for_our_vip_is_logged_once_per_second() {
+    if !require_root("another_hosts_advertisement_for_our_vip_is_logged_once_per_second") {
+        return;
+    }
+    let lan = lan("naconflict", &[("r1", Ipv4Addr::new(198, 18, 0, 1)), ("evil", Ipv4Addr::new(198, 18, 0, 66))]).expect("lan");
+    let bin = vrrp_tests::agent_binary().expect("agent binary");
+    let config = format!(
+        "vrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {VRID}\n  priority 150\n  \
+         advert_int 0.1\n  virtual_ipaddress {{\n    fe80::51/64\n    {VIP}/64\n  }}\n}}\n"
+    );
+    let agent = vrrp_tests::spawn_agent(&bin, lan.host("r1"), &config, &[]).expect("spawn");
+    // Startup (XDP load and verification) plus Master_Down_Interval (~0.34 s), with slack.
+    wait_for(Duration::from_secs(8), "r1 to hold the VIP", || vrrp_tests::has_addr6(lan.host("r1"), VIP).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+
+    // Five claims: evil's kernel sends an unsolicited NA (override, its MAC as target
+    // link-layer address) each time the VIP is added to it (no DAD, ndisc_notify on).
+    let evil = lan.host("evil");
+    evil.ns.sysctl("net.ipv6.conf.eth0.accept_dad", "0").expect("accept_dad");
+    evil.ns.sysctl("net.ipv6.conf.eth0.ndisc_notify", "1").expect("ndisc_notify");
+    let vip = format!("{VIP}/64");
+    for n in 1..=5 {
+        evil.ns.ip(&["-6", "addr", "add", &vip, "dev", "eth0"]).expect("add the VIP on evil");
+        wait_for(Duration::from_secs(3), "evil's advertisement to be counted", || (agent.counter("vip_conflict") >= n).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", agent.status_json(), agent.log_tail(20)));
+        evil.ns.ip(&["-6", "addr", "del", &vip, "dev", "eth0"]).expect("remove the VIP from evil");
+    }
+    let st = agent.status_json();
+    assert_eq!(st["instances"][0]["vip_conflicts"].as_u64(), Some(5), "counted per instance: {st}");
+
+    let line = format!("VIP conflict: {VIP} (VRID {VRID}) claimed by {} (neighbour advertisement)", evil.mac_string());
+    wait_for(Duration::from_secs(2), "the conflict in the agent's log", || agent.log_text().contains(&line).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    assert!(agent.log_text().lines().any(|l| l.contains(&line) && l.contains("(VI_6)")), "the line names the instance:\n{}", agent.log_tail(20));
+    // Five claims within a fraction of a second: one line, perhaps two if they spanned a
+    // second boundary of the rate limit (once per second per VIP).
+    let lines = agent.log_text().matches("VIP conflict:").count();
+    assert!(lines <= 2, "rate-limited to one line per second, got {lines}:\n{}", agent.log_tail(20));
+    // A conflict is reported, not acted on: we still hold the VIP.
+    assert!(vrrp_tests::has_addr6(lan.host("r1"), VIP));
 }

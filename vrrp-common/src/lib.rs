@@ -106,11 +106,11 @@ pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 /// The VRRP IPv6 multicast group, ff02::12, bytes in wire order.
 pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
 pub const EVENTS_BYTES: u32 = 64 * 1024;
-/// Size of the `VIP_CONFLICTS` ring buffer (128 events; XDP sends at most one per VIP per
+/// Size of the `VIP_CONFLICTS` ring buffer (85 events; XDP sends at most one per VIP per
 /// `VIP_CONFLICT_EVENT_GAP_NS`, the rest are only counted).
 pub const VIP_CONFLICT_BYTES: u32 = 4096;
 /// Minimum gap between two `VipConflictEvent`s for the same VIP, so a flood of forged ARP
-/// costs the agent at most a few wake-ups per second (the agent logs once per second).
+/// (or neighbour advertisements) costs the agent at most a few wake-ups per second (the agent logs once per second).
 pub const VIP_CONFLICT_EVENT_GAP_NS: u64 = 100_000_000;
 
 /// Entries of `TRACKER_STATUS` (scripts, files, processes and interfaces together).
@@ -750,23 +750,37 @@ impl VipValue {
     }
 }
 
-/// Another host announced one of our VIPs: a gratuitous ARP, an ARP reply or a request whose
-/// sender IP is a VIP we own on that interface, from a MAC that is not ours.
+/// Another host announced one of our VIPs from a MAC that is not ours: over IPv4 a
+/// gratuitous ARP, an ARP reply or a request whose sender IP is a VIP we own on that
+/// interface; over IPv6 a neighbour advertisement whose target is one.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct VipConflictEvent {
-    /// Interface and VIP.
-    pub vip: VipKey,
-    /// Kernel receive time, `bpf_ktime_get_ns`.
-    pub ts_ns: u64,
-    /// The offender's ARP sender MAC, bytes 0..4 and 4..6 in wire order (as `VipValue`).
-    pub mac_hi: u32,
-    pub mac_lo: u16,
+    pub ifindex: u32,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u16,
     /// The VRID owning the VIP.
     pub vrid: u16,
-    /// ARP operation: 1 request, 2 reply.
-    pub op: u32,
-    pub _pad: u32,
+    /// The VIP, bytes in wire order (IPv4: the first four, the rest zero).
+    pub addr: [u8; 16],
+    /// Kernel receive time, `bpf_ktime_get_ns`.
+    pub ts_ns: u64,
+    /// The offender's MAC (ARP sender, or the NA's target link-layer address, else its
+    /// Ethernet source), bytes 0..4 and 4..6 in wire order (as `VipValue`).
+    pub mac_hi: u32,
+    pub mac_lo: u16,
+    /// What announced it: a `conflict_op`.
+    pub op: u16,
+}
+
+/// `VipConflictEvent::op`.
+pub mod conflict_op {
+    /// ARP request (operation 1).
+    pub const ARP_REQUEST: u16 = 1;
+    /// ARP reply (operation 2).
+    pub const ARP_REPLY: u16 = 2;
+    /// ICMPv6 neighbour advertisement (type 136).
+    pub const NEIGHBOUR_ADVERT: u16 = 136;
 }
 
 impl VipConflictEvent {
@@ -774,6 +788,16 @@ impl VipConflictEvent {
         let a = self.mac_hi.to_ne_bytes();
         let b = self.mac_lo.to_ne_bytes();
         [a[0], a[1], a[2], a[3], b[0], b[1]]
+    }
+
+    /// The VIP claimed.
+    pub fn vip(&self) -> core::net::IpAddr {
+        let a = self.addr;
+        if self.family == AF_INET6 {
+            core::net::IpAddr::V6(core::net::Ipv6Addr::from(a))
+        } else {
+            core::net::IpAddr::V4(core::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        }
     }
 }
 
@@ -1224,7 +1248,7 @@ const _: () = assert!(core::mem::size_of::<TraceEvent>() == 8 + 8 * 4 + 2 * 16);
 const _: () = assert!(core::mem::size_of::<VipKey>() == 8);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<AgentLease>() == 24);
-const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 32);
+const _: () = assert!(core::mem::size_of::<VipConflictEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<InstanceStatus>() == 8 * 4 + 8 + 32 + 16 + 16);
 const _: () = assert!(core::mem::size_of::<ProcEvent>() == 4 * 4 + 8 + 16);
 const _: () = assert!(core::mem::size_of::<TrackerKey>() == 4 + TRACKER_NAME_LEN);

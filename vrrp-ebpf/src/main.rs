@@ -26,7 +26,10 @@
 mod proc_events;
 
 use aya_ebpf::{
-    bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+    bindings::{
+        xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+        xdp_md,
+    },
     btf_maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     helpers::bpf_ktime_get_ns,
     macros::{btf_map, xdp},
@@ -39,7 +42,7 @@ use vrrp_common::{
     AF_INET, AddrList, AdvertEvent, AdvertRecord, DropReason, EVENTS_BYTES, GlobalStats, InstanceStatus,
     MAX_ADDRS_V4, MAX_VIPS, MAX_VRID_ADDRS, MAX_VRIDS, VIP_CONFLICT_BYTES, VIP_CONFLICT_EVENT_GAP_NS,
     VRRP_GROUP_V4, VipConflictEvent, VipKey, VipValue, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
-    VridStats, addr_kind, event_reason, flags, is_martian_source_v4, state,
+    VridStats, addr_kind, conflict_op, event_reason, flags, is_martian_source_v4, state,
     InstancePriority, MAX_TRACKERS, TrackerKey, TrackerStatus, AgentLease,
     DROP_REASONS, InstanceStats, TRACE_EVENTS_BYTES, TraceEvent, VridDrops, trace_kind, trace_verdict,
 };
@@ -446,7 +449,8 @@ fn account(
                     }
                 }
             }
-            let woke = record_advert(ctx, key, cfg, record, stats);
+            let mut record = record;
+            let woke = record_advert(ctx, key, cfg.state, &mut record, stats.unwrap_or(core::ptr::null_mut()));
             if tracing_on() {
                 trace_advert(ctx, key, trace_verdict::ACCEPTED, woke, record.priority);
             }
@@ -597,14 +601,7 @@ fn validate(
 
     // 9. Checksum: one's complement sum of the message, 32 bits at a time (IPv4 VRRP
     // messages are whole words: needed is a multiple of 4 and vrrp_len == needed).
-    let words = vrrp_len / 4;
-    let mut sum: u64 = 0;
-    for i in 0..MAX_VRRP_WORDS {
-        if i >= words {
-            break;
-        }
-        sum += read_raw32(ctx, L4 + i * 4).map_err(|()| DropReason::Truncated)? as u64;
-    }
+    let sum = packet_sum(ctx, L4, vrrp_len / 4).ok_or(DropReason::Truncated)?;
     let plain_ok = fold(sum) == 0xffff;
     let mut pseudo = false;
     if !plain_ok {
@@ -630,28 +627,7 @@ fn validate(
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
-        // Fast path: our list in our order (what our peers send), one lookup in all.
-        // SAFETY: whole-value reads of a map value.
-        let in_order = match unsafe { VRID_ADDR_LIST.get(key) } {
-            Some(list) if list.count as usize == count => {
-                let mut same = true;
-                for i in 0..MAX_ADDRS_V4 as usize {
-                    if i >= count {
-                        break;
-                    }
-                    let addr = read_raw32(ctx, L4 + VRRP_HLEN + i * 4).map_err(|()| DropReason::Truncated)?;
-                    if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
-                        same = false;
-                        break;
-                    }
-                }
-                same
-            }
-            _ => false,
-        };
-        if !in_order {
-            check_addr_set(ctx, key, count)?;
-        }
+        addr_list_verdict(vrrp_addr_list_v4(ctx.ctx, key.ifindex, key.vrid as u32, count as u32))?;
     }
     // SAFETY: plain integer helper.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -669,6 +645,96 @@ fn validate(
         },
         pseudo,
     ))
+}
+
+/// `vrrp_addr_list_v4`/`_v6` answers (plain integers: a global function returns a scalar).
+const ADDR_LIST_OK: u32 = 0;
+const ADDR_LIST_WRONG: u32 = 1;
+const ADDR_LIST_TRUNCATED: u32 = 2;
+
+#[inline(always)]
+fn addr_list_verdict(v: u32) -> Result<(), DropReason> {
+    match v {
+        ADDR_LIST_OK => Ok(()),
+        ADDR_LIST_TRUNCATED => Err(DropReason::Truncated),
+        _ => Err(DropReason::AddrList),
+    }
+}
+
+#[inline(always)]
+fn addr_list_answer(r: Result<(), DropReason>) -> u32 {
+    match r {
+        Ok(()) => ADDR_LIST_OK,
+        Err(DropReason::Truncated) => ADDR_LIST_TRUNCATED,
+        Err(_) => ADDR_LIST_WRONG,
+    }
+}
+
+/// Check 10 for IPv4: the advert's `count` addresses are ours. Fast path: our list in our
+/// order (what our peers send), one lookup in all; else as a set (`check_addr_set`). A global
+/// BPF function, like `vrrp_packet_sum`: its loops (255 addresses) are verified once, not
+/// once per state of the caller's checks before it.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_addr_list_v4(ctx: *mut xdp_md, ifindex: u32, vrid: u32, count: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
+    let key = VridKey { ifindex, vrid: vrid as u16, family: AF_INET };
+    let count = count as usize;
+    if count > MAX_ADDRS_V4 as usize {
+        return ADDR_LIST_WRONG;
+    }
+    // SAFETY: whole-value reads of a map value.
+    if let Some(list) = unsafe { VRID_ADDR_LIST.get(&key) }
+        && list.count as usize == count
+    {
+        let mut same = true;
+        for i in 0..MAX_ADDRS_V4 as usize {
+            if i >= count {
+                break;
+            }
+            let Ok(addr) = read_raw32(&ctx, L4 + VRRP_HLEN + i * 4) else { return ADDR_LIST_TRUNCATED };
+            if addr != u32::from_ne_bytes(list.addrs_v4[i]) {
+                same = false;
+                break;
+            }
+        }
+        if same {
+            return ADDR_LIST_OK;
+        }
+    }
+    addr_list_answer(check_addr_set(&ctx, &key, count))
+}
+
+/// Check 10 for IPv6, as `vrrp_addr_list_v4`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_addr_list_v6(ctx: *mut xdp_md, ifindex: u32, vrid: u32, count: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
+    let key = VridKey { ifindex, vrid: vrid as u16, family: AF_INET6 };
+    let count = count as usize;
+    if count > MAX_ADDRS_V6 as usize {
+        return ADDR_LIST_WRONG;
+    }
+    // SAFETY: whole-value reads of a map value.
+    if let Some(list) = unsafe { VRID_ADDR_LIST_V6.get(&key) }
+        && list.count as usize == count
+    {
+        let mut same = true;
+        for i in 0..MAX_ADDRS_V6 as usize {
+            if i >= count {
+                break;
+            }
+            let Ok(a) = read_addr6(&ctx, L4_V6 + VRRP_HLEN + i * 16) else { return ADDR_LIST_TRUNCATED };
+            if a != map_addr6(&list.addrs_v6[i]) {
+                same = false;
+                break;
+            }
+        }
+        if same {
+            return ADDR_LIST_OK;
+        }
+    }
+    addr_list_answer(check_addr_set_v6(&ctx, &key, count))
 }
 
 /// `AdvertRecord::src_v6` of an IPv4 advert: zero, from two u64 stores (a zeroed byte array
@@ -723,6 +789,46 @@ fn check_addr_set(ctx: &XdpContext, key: &VridKey, count: usize) -> Result<(), D
     Ok(())
 }
 
+/// The one's complement sum (unfolded) of `words` 32-bit words of the packet from `offset`,
+/// as they lie on the wire; None if they are not all inside it.
+#[inline(always)]
+fn packet_sum(ctx: &XdpContext, offset: usize, words: usize) -> Option<u64> {
+    let sum = vrrp_packet_sum(ctx.ctx, offset as u32, words as u32);
+    (sum != NOT_IN_PACKET).then_some(sum)
+}
+
+/// What `vrrp_packet_sum` returns when the words are not all in the packet: no sum of at most
+/// `MAX_SUM_WORDS` 32-bit words reaches it.
+const NOT_IN_PACKET: u64 = u64::MAX;
+/// The longest message summed: an IPv6 advert with `MAX_ADDRS_V6` addresses (362 words; an
+/// IPv4 one has at most 259, a solicitation XDP answers 32).
+const MAX_SUM_WORDS: usize = MAX_VRRP_WORDS_V6;
+const _: () = assert!(MAX_SUM_WORDS >= MAX_VRRP_WORDS && MAX_SUM_WORDS >= MAX_NS_LEN / 4);
+
+/// `packet_sum`'s loop, in a global BPF function: the kernel verifies a global function once,
+/// on its own, where the loop inlined into each checksum was walked again for every state a
+/// caller reached it in (each word a step of its own). Scalars and the context only, as
+/// global functions require; `offset` is bounded here for the packet arithmetic.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_packet_sum(ctx: *mut xdp_md, offset: u32, words: u32) -> u64 {
+    if offset > 255 || words as usize > MAX_SUM_WORDS {
+        return NOT_IN_PACKET;
+    }
+    let ctx = XdpContext::new(ctx);
+    let mut sum = 0u64;
+    for i in 0..MAX_SUM_WORDS {
+        if i >= words as usize {
+            break;
+        }
+        match read_raw32(&ctx, offset as usize + i * 4) {
+            Ok(w) => sum += w as u64,
+            Err(()) => return NOT_IN_PACKET,
+        }
+    }
+    sum
+}
+
 /// Folds a wide one's complement sum to 16 bits.
 #[inline(always)]
 fn fold(mut sum: u64) -> u16 {
@@ -736,13 +842,14 @@ fn fold(mut sum: u64) -> u16 {
 
 /// Stores the advert and wakes the agent only if it can change a decision. Returns why it
 /// woke the agent (`event_reason` bits; 0: it did not).
-#[inline(always)]
+// A call of its own: the event it builds is not on the advert handlers' stack frames.
+#[inline(never)]
 fn record_advert(
     ctx: &XdpContext,
     key: &VridKey,
-    cfg: &VridConfig,
-    mut record: AdvertRecord,
-    stats: Option<*mut VridStats>,
+    vrid_state: u32,
+    record: &mut AdvertRecord,
+    stats: *mut VridStats,
 ) -> u32 {
     let mut reasons = 0u32;
     // The agent creates the record (ts_ns 0 = nothing heard yet) when it configures the VRID,
@@ -783,7 +890,7 @@ fn record_advert(
     if record.priority == 0 {
         reasons |= event_reason::PRIORITY_ZERO;
     }
-    if cfg.state != state::BACKUP {
+    if vrid_state != state::BACKUP {
         reasons |= event_reason::NOT_BACKUP;
     }
     match slot {
@@ -800,7 +907,7 @@ fn record_advert(
             (*p).count_addrs = record.count_addrs;
         },
         None => {
-            let _ = ADVERT_RECORD.insert(key, &record, 0);
+            let _ = ADVERT_RECORD.insert(key, &*record, 0);
         }
     }
     if reasons != 0 {
@@ -808,13 +915,13 @@ fn record_advert(
             key: *key,
             reasons,
             _pad: 0,
-            record,
+            record: *record,
         };
         if ADVERT_EVENTS.output(&event, 0).is_err() {
             count!(events_lost);
-        } else if let Some(s) = stats {
+        } else if !stats.is_null() {
             // SAFETY: per-CPU value.
-            unsafe { (*s).events += 1 };
+            unsafe { (*stats).events += 1 };
         }
         trace!(ctx, "vrrp: vrid {} event reasons {}", key.vrid, reasons);
     }
@@ -835,9 +942,10 @@ const ARP_REPLY: u16 = 2;
 /// `VIP_CONFLICT_EVENT_GAP_NS` (the counters count every frame).
 #[btf_map]
 static VIP_CONFLICTS: RingBuf<VipConflictEvent, { VIP_CONFLICT_BYTES as usize }> = RingBuf::new();
-/// When the last `VipConflictEvent` was sent, per VIP (the rate limit above).
+/// When the last `VipConflictEvent` was sent, per VIP of either family (the rate limit
+/// above), keyed as the event names it (an IPv4 VIP in the first four bytes).
 #[btf_map]
-static VIP_CONFLICT_LAST: HashMap<VipKey, u64, { MAX_VIPS as usize }> = HashMap::new();
+static VIP_CONFLICT_LAST: HashMap<VipKeyV6, u64, { MAX_VIPS as usize }> = HashMap::new();
 
 /// ARP: answers requests for an owned VIP in place (check, validate, prepare, respond), and
 /// notices another host claiming one of our VIPs.
@@ -880,8 +988,20 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
         if let Some(vip) = unsafe { OWNED_VIPS.get(&claimed) }
             && (vip.mac_hi != sha_hi || vip.mac_lo != sha_lo)
         {
-            let vrid = vip.vrid;
-            vip_conflict(ctx, &claimed, vrid, sha_hi, sha_lo, op);
+            let ev = VipConflictEvent {
+                ifindex,
+                family: AF_INET,
+                vrid: vip.vrid,
+                // The IPv4 address in the first four bytes (the host is little-endian BPF).
+                addr: bytes6([spa as u64, 0]),
+                // SAFETY: plain integer helper. (Non-zero here: with the zero bytes of
+                // `addr` next to it LLVM would zero them with a memset, which BPF lacks.)
+                ts_ns: unsafe { bpf_ktime_get_ns() },
+                mac_hi: sha_hi,
+                mac_lo: sha_lo,
+                op,
+            };
+            vip_conflict(ctx, &ev);
             return Ok(XDP_PASS);
         }
     }
@@ -961,37 +1081,30 @@ fn handle_arp(ctx: &XdpContext) -> Result<u32, ()> {
     Ok(XDP_TX)
 }
 
-/// Counts a VIP conflict (global and per VRID) and reports it to the agent, rate-limited.
-#[inline(always)]
-fn vip_conflict(ctx: &XdpContext, vip: &VipKey, vrid: u16, mac_hi: u32, mac_lo: u16, op: u16) {
+/// Counts a VIP conflict of either family (global and per VRID) and reports it to the agent
+/// (`ev`, stamped with its receive time), rate-limited per VIP.
+// One copy for the ARP and NA handlers; a pointer to the caller's event keeps it to 2 args.
+#[inline(never)]
+fn vip_conflict(ctx: &XdpContext, ev: &VipConflictEvent) {
     count!(vip_conflict);
-    let key = VridKey { ifindex: vip.ifindex, vrid, family: AF_INET };
+    let key = VridKey { ifindex: ev.ifindex, vrid: ev.vrid, family: ev.family };
     if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
         // SAFETY: per-CPU value.
         unsafe { (*s).vip_conflict += 1 };
     }
-    trace!(ctx, "arp: another host claims an owned vip, vrid {}", vrid);
-    // SAFETY: plain integer helper.
-    let now = unsafe { bpf_ktime_get_ns() };
-    match VIP_CONFLICT_LAST.get_ptr_mut(vip) {
+    trace!(ctx, "another host claims an owned vip, vrid {} op {}", ev.vrid, ev.op);
+    let now = ev.ts_ns;
+    let vip = VipKeyV6 { ifindex: ev.ifindex, addr_v6: ev.addr };
+    match VIP_CONFLICT_LAST.get_ptr_mut(&vip) {
         // SAFETY: a valid map value pointer; a race between CPUs costs one extra event.
         Some(last) if now.wrapping_sub(unsafe { *last }) < VIP_CONFLICT_EVENT_GAP_NS => return,
         // SAFETY: as above.
         Some(last) => unsafe { *last = now },
         None => {
-            let _ = VIP_CONFLICT_LAST.insert(vip, &now, 0);
+            let _ = VIP_CONFLICT_LAST.insert(&vip, &now, 0);
         }
     }
-    let event = VipConflictEvent {
-        vip: *vip,
-        ts_ns: now,
-        mac_hi,
-        mac_lo,
-        vrid,
-        op: op as u32,
-        _pad: 0,
-    };
-    if VIP_CONFLICTS.output(&event, 0).is_err() {
+    if VIP_CONFLICTS.output(ev, 0).is_err() {
         count!(vip_conflict_events_lost);
     }
 }
@@ -1076,20 +1189,23 @@ fn map_addr6(field: &[u8; 16]) -> Addr6 {
 /// verifier without its proof.
 #[inline(always)]
 fn load_bytes<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N], ()> {
-    let mut buf = [0u8; N];
-    // SAFETY: the helper writes at most N bytes into our buffer.
+    // Not zeroed first: the helper fills it (the verifier allows it uninitialised memory),
+    // and zeroing 16 bytes or more turns into a memset, which BPF cannot call.
+    let mut buf = core::mem::MaybeUninit::<[u8; N]>::uninit();
+    // SAFETY: the helper writes exactly N bytes into our buffer, or fails.
     let rc = unsafe {
         aya_ebpf::helpers::bpf_xdp_load_bytes(ctx.ctx, offset as u32, buf.as_mut_ptr() as *mut core::ffi::c_void, N as u32)
     };
     if rc != 0 {
         return Err(());
     }
-    Ok(buf)
+    // SAFETY: on success all N bytes were written.
+    Ok(unsafe { buf.assume_init() })
 }
 
 /// Neighbour advertisements: another host advertising one of our IPv6 VIPs (target owned
-/// here, hop limit 255, code 0) with a link-layer address that is not ours is counted as a
-/// VIP conflict (`vip_conflict`, globally and for the VRID), as ARP's are, and passed. The
+/// here, hop limit 255, code 0) with a link-layer address that is not ours is a VIP conflict,
+/// counted and reported to the agent as ARP's are (`vip_conflict`), and passed. The
 /// address is its target link-layer option's when that is the first option, else the frame's
 /// source MAC.
 // A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
@@ -1114,14 +1230,18 @@ fn handle_na(ctx: &XdpContext) -> Result<u32, ()> {
     if mac_hi == vip.mac_hi && mac_lo == vip.mac_lo {
         return Ok(XDP_PASS);
     }
-    let vrid = vip.vrid;
-    count!(vip_conflict);
-    let key = VridKey { ifindex, vrid, family: AF_INET6 };
-    if let Some(s) = VRID_STATS.get_ptr_mut(&key) {
-        // SAFETY: per-CPU value.
-        unsafe { (*s).vip_conflict += 1 };
-    }
-    trace!(ctx, "ndisc: another host advertises an owned vip, vrid {}", vrid);
+    let ev = VipConflictEvent {
+        ifindex,
+        family: AF_INET6,
+        vrid: vip.vrid,
+        addr: bytes6(target),
+        // SAFETY: plain integer helper.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        mac_hi,
+        mac_lo,
+        op: conflict_op::NEIGHBOUR_ADVERT,
+    };
+    vip_conflict(ctx, &ev);
     Ok(XDP_PASS)
 }
 
@@ -1170,9 +1290,69 @@ fn handle_ipv6(ctx: &XdpContext) -> Result<u32, ()> {
             ICMPV6_NA => handle_na(ctx),
             _ => Ok(XDP_PASS),
         },
-        // Extension headers included: the stack walks them, the slow path judges.
+        // Behind extension headers: the stack walks them (the slow path judges a VRRP
+        // advert) and answers a solicitation, unless the fence must stop it.
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => Ok(fence_ns_behind_ext_headers(ctx)),
         _ => Ok(XDP_PASS),
     }
+}
+
+/// IPv6 extension headers walked to find a fenced solicitation (RFC 8200 §4.1 order: a
+/// hop-by-hop, a destination options, a routing header, then the upper layer; more than
+/// `MAX_EXT_HEADERS` is not a real NS).
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_DSTOPTS: u8 = 60;
+const MAX_EXT_HEADERS: usize = 3;
+
+/// A VIP's solicitation must not be answered by anyone here: the agent's lease is stale and
+/// the VIP is owned (`owned`) or configured (`FENCED_VIPS_V6`). The one rule for a plain NS
+/// (`handle_ns`) and one behind extension headers.
+#[inline(always)]
+fn ns_fenced(key: &VipKeyV6, owned: bool) -> bool {
+    // The lease is read first: while it is fresh, the map is not looked up.
+    // SAFETY: presence test only.
+    !lease_fresh() && (owned || unsafe { FENCED_VIPS_V6.get(key) }.is_some())
+}
+
+/// A neighbour solicitation behind extension headers is left to the kernel, which answers it
+/// for a VIP on the interface as we would (XDP builds its NA in place only for a plain one);
+/// but while the lease is stale it is dropped (`arp_fenced`) when its target is a VIP, as a
+/// plain one is, or a fenced host's kernel would still answer. Fragments (header 44) are
+/// passed: Linux drops fragmented neighbour discovery (RFC 6980, `suppress_frag_ndisc`).
+// A call of its own: its header walk is verified once, not in every caller's branches.
+#[inline(never)]
+fn fence_ns_behind_ext_headers(ctx: &XdpContext) -> u32 {
+    if lease_fresh() {
+        return XDP_PASS;
+    }
+    let Ok(mut next) = read_u8(ctx, IP6_NEXT) else { return XDP_PASS };
+    let mut off = L4_V6;
+    for _ in 0..MAX_EXT_HEADERS {
+        if next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS {
+            break;
+        }
+        // Next header, then the length in 8-byte units not counting the first.
+        let Ok([nh, units]) = load_bytes::<2>(ctx, off) else { return XDP_PASS };
+        next = nh;
+        off += (units as usize + 1) * 8;
+    }
+    if next != IPPROTO_ICMPV6 {
+        return XDP_PASS;
+    }
+    let Ok([icmp_type]) = load_bytes::<1>(ctx, off) else { return XDP_PASS };
+    if icmp_type != ICMPV6_NS {
+        return XDP_PASS;
+    }
+    let Ok(target) = load_bytes::<16>(ctx, off + ND_TARGET) else { return XDP_PASS };
+    let key = VipKeyV6 { ifindex: ctx.ingress_ifindex() as u32, addr_v6: target };
+    // SAFETY: presence test only.
+    let owned = unsafe { OWNED_VIPS_V6.get(&key) }.is_some();
+    if ns_fenced(&key, owned) {
+        count!(arp_fenced);
+        return XDP_DROP;
+    }
+    XDP_PASS
 }
 
 // A BPF-to-BPF call of its own: its stack frame is not added to the other handlers'.
@@ -1294,14 +1474,8 @@ fn validate_v6(
         return Err(DropReason::BadInterval);
     }
     // 9. Checksum, always with the IPv6 pseudo-header (RFC 5798 §5.2.8).
-    let words = vrrp_len / 4;
-    let mut sum: u64 = pseudo_sum_v6(src, dst, vrrp_len as u16, IPPROTO_VRRP);
-    for i in 0..MAX_VRRP_WORDS_V6 {
-        if i >= words {
-            break;
-        }
-        sum += read_raw32(ctx, L4_V6 + i * 4).map_err(trunc)? as u64;
-    }
+    let sum = pseudo_sum_v6(src, dst, vrrp_len as u16, IPPROTO_VRRP)
+        + packet_sum(ctx, L4_V6, vrrp_len / 4).ok_or(DropReason::Truncated)?;
     if fold(sum) != 0xffff {
         return Err(DropReason::Checksum);
     }
@@ -1310,27 +1484,7 @@ fn validate_v6(
         if count as u32 != cfg.count_addrs {
             return Err(DropReason::AddrList);
         }
-        // SAFETY: whole-value reads of a map value.
-        let in_order = match unsafe { VRID_ADDR_LIST_V6.get(key) } {
-            Some(list) if list.count as usize == count => {
-                let mut same = true;
-                for i in 0..MAX_ADDRS_V6 as usize {
-                    if i >= count {
-                        break;
-                    }
-                    let a = read_addr6(ctx, L4_V6 + VRRP_HLEN + i * 16).map_err(trunc)?;
-                    if a != map_addr6(&list.addrs_v6[i]) {
-                        same = false;
-                        break;
-                    }
-                }
-                same
-            }
-            _ => false,
-        };
-        if !in_order {
-            check_addr_set_v6(ctx, key, count)?;
-        }
+        addr_list_verdict(vrrp_addr_list_v6(ctx.ctx, key.ifindex, key.vrid as u32, count as u32))?;
     }
     // SAFETY: plain integer helper.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
@@ -1407,6 +1561,49 @@ const NA_ROUTER: u8 = 0x80;
 const NA_SOLICITED: u8 = 0x40;
 const NA_OVERRIDE: u8 = 0x20;
 
+/// `vrrp_ns_options` answers: bits of the returned word; with `NS_OPTS_SLLA`, the low 48 bits
+/// are the source link-layer address (`mac_hi` in bits 0..32, `mac_lo` in 32..48, wire order).
+const NS_OPTS_SLLA: u64 = 1 << 48;
+/// An option of length 0, or one running past the message: the solicitation is invalid.
+const NS_OPTS_INVALID: u64 = 1 << 62;
+/// The options could not be read (not in the packet): passed, as any parse failure.
+const NS_OPTS_UNREADABLE: u64 = 1 << 63;
+
+/// The options of the solicitation at `L4_V6`, `len` bytes in all (checked to be in the
+/// packet): valid lengths, and the source link-layer address (the last one given). A global
+/// BPF function, verified once: inlined, each option layout was a state of its own, and the
+/// verifier walked the rest of the NS handler once per layout (half the program's
+/// verification when the offset of the option was kept for later).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn vrrp_ns_options(ctx: *mut xdp_md, len: u32) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let len = len as usize;
+    if len > MAX_NS_LEN {
+        return NS_OPTS_UNREADABLE;
+    }
+    let mut off = ND_HLEN;
+    let mut found = 0u64;
+    for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
+        if off >= len {
+            break;
+        }
+        // Every option is at least 8 bytes (a length of 0 is refused below).
+        let Ok(o) = load_bytes::<8>(&ctx, L4_V6 + off) else { return NS_OPTS_UNREADABLE };
+        let opt_len = o[1] as usize * 8;
+        if opt_len == 0 || off + opt_len > len {
+            return NS_OPTS_INVALID;
+        }
+        if o[0] == ND_OPT_SLLA && opt_len == 8 {
+            found = NS_OPTS_SLLA
+                | u32::from_ne_bytes([o[2], o[3], o[4], o[5]]) as u64
+                | (u16::from_ne_bytes([o[6], o[7]]) as u64) << 32;
+        }
+        off += opt_len;
+    }
+    found
+}
+
 /// `handle_ns` with its trace report, a call of its own like `handle_arp_traced`.
 #[inline(never)]
 fn handle_ns_traced(ctx: &XdpContext) -> Result<u32, ()> {
@@ -1448,9 +1645,8 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     // SAFETY: whole-value reads.
     let owned = unsafe { OWNED_VIPS_V6.get(&vip_key) };
     // Fenced: the agent is dead or hung; neither we nor the kernel may answer for a VIP it
-    // owns or was adding or removing (see handle_arp). The lease is read first: while it is
-    // fresh, the second map is not looked up.
-    if !lease_fresh() && (owned.is_some() || unsafe { FENCED_VIPS_V6.get(&vip_key) }.is_some()) {
+    // owns or was adding or removing (see handle_arp).
+    if ns_fenced(&vip_key, owned.is_some()) {
         count!(arp_fenced);
         return Ok(XDP_DROP);
     }
@@ -1504,36 +1700,22 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
         return Ok(XDP_DROP);
     }
     // ICMPv6 checksum over the pseudo-header and the message (whole words: len % 8 == 0).
-    let mut sum = pseudo_sum_v6(src, dst, len as u16, IPPROTO_ICMPV6);
-    for i in 0..MAX_NS_LEN / 4 {
-        if i >= len / 4 {
-            break;
-        }
-        sum += read_raw32(ctx, L4_V6 + i * 4)? as u64;
-    }
+    let sum = pseudo_sum_v6(src, dst, len as u16, IPPROTO_ICMPV6) + packet_sum(ctx, L4_V6, len / 4).ok_or(())?;
     if fold(sum) != 0xffff {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
     }
-    // Options: none of length 0, and where the source link-layer address is.
-    let mut off = ND_HLEN;
-    let mut slla = 0usize;
-    for _ in 0..(MAX_NS_LEN - ND_HLEN) / 8 {
-        if off >= len {
-            break;
-        }
-        let [opt_type, opt_units] = load_bytes::<2>(ctx, L4_V6 + off)?;
-        let opt_len = opt_units as usize * 8;
-        if opt_len == 0 || off + opt_len > len {
-            count!(ns_drop_invalid);
-            return Ok(XDP_DROP);
-        }
-        if opt_type == ND_OPT_SLLA && opt_len == 8 {
-            slla = off;
-        }
-        off += opt_len;
+    // Options: none of length 0, and the source link-layer address (the last one given).
+    let opts = vrrp_ns_options(ctx.ctx, len as u32);
+    if opts & NS_OPTS_UNREADABLE != 0 {
+        return Err(());
     }
-    if dad && (slla != 0 || !to_snm) {
+    if opts & NS_OPTS_INVALID != 0 {
+        count!(ns_drop_invalid);
+        return Ok(XDP_DROP);
+    }
+    let slla = (opts & NS_OPTS_SLLA != 0).then_some((opts as u32, (opts >> 32) as u16));
+    if dad && (slla.is_some() || !to_snm) {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
     }
@@ -1541,9 +1723,8 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
     // source link-layer address option gives, or the frame's source MAC.
     let (to_hi, to_lo) = if dad {
         (u32::from_ne_bytes([0x33, 0x33, 0, 0]), u16::from_ne_bytes([0, 1]))
-    } else if slla != 0 {
-        let o = load_bytes::<8>(ctx, L4_V6 + slla)?;
-        (u32::from_ne_bytes([o[2], o[3], o[4], o[5]]), u16::from_ne_bytes([o[6], o[7]]))
+    } else if let Some(mac) = slla {
+        mac
     } else {
         (read_raw32(ctx, 6)?, read_raw16(ctx, 10)?)
     };

@@ -84,7 +84,8 @@ pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
     feed(inst, &rec);
 }
 
-/// Gives the FSM an advert with its kernel receive time.
+/// Gives the FSM an advert with its kernel receive time; it is handled now (it may have
+/// waited in the ring buffer or socket, e.g. while the process was stopped).
 pub(super) fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
     inst.last_fed_ts = inst.last_fed_ts.max(rec.ts_ns);
     let src = rec.src(inst.key.family);
@@ -96,5 +97,5 @@ pub(super) fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
         priority: rec.priority.min(255) as u8,
         max_adver_int_cs: rec.adver_int_cs.min(4095) as u16,
     };
-    inst.fsm.handle_advert(rec.ts_ns, advert);
+    inst.fsm.handle_queued_advert(crate::clock::now_ns(), rec.ts_ns, advert);
 }

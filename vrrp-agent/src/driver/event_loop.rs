@@ -1,6 +1,6 @@
 //! The event loop: one select over signals, XDP events, the slow path, link notifications
 //! and the timerfd; due deadlines fired with the takeover window closed; SIGTERM's hand-over.
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
@@ -120,7 +120,7 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
                 while let Some(item) = guard.get_inner_mut().next() {
                     let Some(ev) = dataplane::parse_conflict(&item) else { continue };
                     if let Some(c) = conflict_log.handle(&ev, now_ns()) {
-                        let vip = IpAddr::V4(c.vip);
+                        let vip = c.vip;
                         let owner = instances.iter().find(|i| i.vips.iter().any(|v| v.vip.addr == vip && v.link.index == c.ifindex));
                         let iface = owner.and_then(|i| i.vips.iter().find(|v| v.vip.addr == vip)).map_or(String::new(), |v| v.link.name.clone());
                         match owner {

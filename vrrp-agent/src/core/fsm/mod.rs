@@ -508,12 +508,23 @@ impl Instance {
     }
 
     /// An advertisement received at `at` (kernel receive timestamp), already
-    /// validated by the dataplane. Ignored in Initialize and Fault.
+    /// validated by the dataplane, and handled the moment it arrived. Ignored in
+    /// Initialize and Fault. [`Instance::handle_queued_advert`] when it waited in a queue.
     pub fn handle_advert(&mut self, at: Nanos, advert: Advert) {
+        self.handle_queued_advert(at, at, advert);
+    }
+
+    /// An advertisement received at `at` and handled `now` (`now >= at`: it may have
+    /// waited in a socket or ring buffer, e.g. while the process was stopped). Timers that
+    /// measure the sender (the Master_Down_Timer) run from `at`; what we do in answer (an
+    /// advert, a re-assertion, and its rate limit) is decided and timed at `now`, so a
+    /// backlog of stale adverts never turns into a burst of answers.
+    pub fn handle_queued_advert(&mut self, now: Nanos, at: Nanos, advert: Advert) {
+        let now = now.max(at);
         match self.state {
             State::Backup => self.backup_advert(at, advert),
             State::Master if self.release.is_some() => self.releasing_advert(at, advert),
-            State::Master => self.master_advert(at, advert),
+            State::Master => self.master_advert(now, at, advert),
             State::Initialize | State::Fault => {}
         }
     }
@@ -945,15 +956,16 @@ impl Instance {
         }
     }
 
-    /// RFC 5798 §6.4.3, receiving an ADVERTISEMENT in Master.
-    fn master_advert(&mut self, at: Nanos, advert: Advert) {
+    /// RFC 5798 §6.4.3, receiving an ADVERTISEMENT in Master: received at `at`, answered
+    /// at `now`.
+    fn master_advert(&mut self, now: Nanos, at: Nanos, advert: Advert) {
         if advert.priority == 0 {
             // §6.4.3: "If the Priority in the ADVERTISEMENT is zero, then:
             // Send an ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
             self.push(Action::SendAdvert {
                 priority: self.priority,
             });
-            self.restart_adver(at);
+            self.restart_adver(now);
             return;
         }
         if self.is_owner() {
@@ -961,7 +973,7 @@ impl Instance {
             // priority is a second master to heal; another priority-255 router claims our
             // addresses too: a configuration error we re-assert against and report.
             if advert.src != self.params.primary_addr {
-                self.reassert(at, advert);
+                self.reassert(now, advert);
             }
             return;
         }
@@ -976,7 +988,7 @@ impl Instance {
             Reason::EqualPriorityHigherAddress { src: advert.src }
         } else {
             if advert.src != self.params.primary_addr {
-                self.reassert(at, advert);
+                self.reassert(now, advert);
             }
             return;
         };
@@ -990,6 +1002,7 @@ impl Instance {
             });
         }
         self.learn_interval(&advert);
+        // The Master_Down_Timer measures the new master: from its advert's receipt.
         self.change_state(at, State::Backup, reason);
     }
 
@@ -999,19 +1012,21 @@ impl Instance {
     /// we also re-announce the VIPs, because clients may have followed the other
     /// master's GARPs. The advert at most once per advertisement interval, the GARP burst at
     /// most once per [`REASSERT_GARP_EVERY_US`] (or interval, if longer): a flood of forged
-    /// low-priority adverts is never amplified into a broadcast storm.
-    fn reassert(&mut self, at: Nanos, advert: Advert) {
+    /// low-priority adverts is never amplified into a broadcast storm. `now` is when we
+    /// decide, not when the advert arrived: a backlog of stale adverts (a process resumed
+    /// after SIGSTOP) spans many intervals of receive times but gets one answer.
+    fn reassert(&mut self, now: Nanos, advert: Advert) {
         let p = &self.params;
         if !p.lower_prio_advert && p.garp_lower_prio_repeat == 0 {
             return;
         }
         if self
             .last_reassert
-            .is_some_and(|last| at < after(last, self.advert_int_us()))
+            .is_some_and(|last| now < after(last, self.advert_int_us()))
         {
             return;
         }
-        self.last_reassert = Some(at);
+        self.last_reassert = Some(now);
         self.push(Action::Reassert {
             src: advert.src,
             priority: advert.priority,
@@ -1023,12 +1038,12 @@ impl Instance {
         }
         let repeat = self.params.garp_lower_prio_repeat;
         let garp_gap = self.advert_int_us().max(REASSERT_GARP_EVERY_US);
-        let garp_due = self.last_reassert_garp.is_none_or(|last| at >= after(last, garp_gap));
+        let garp_due = self.last_reassert_garp.is_none_or(|last| now >= after(last, garp_gap));
         if repeat > 0 && garp_due {
-            self.last_reassert_garp = Some(at);
+            self.last_reassert_garp = Some(now);
             self.push(Action::SendGarp { count: repeat });
             if self.params.garp_lower_prio_delay_us > 0 {
-                self.garp_lower_prio = Some(after(at, self.params.garp_lower_prio_delay_us));
+                self.garp_lower_prio = Some(after(now, self.params.garp_lower_prio_delay_us));
             }
         }
     }

@@ -778,6 +778,45 @@
     }
 
     #[test]
+    fn a_backlog_of_stale_lower_priority_adverts_gets_one_reassertion_per_interval_of_now() {
+        // The process was stopped for 5 s at 100 ms adverts: 50 lower-priority adverts wait
+        // in the queue, received 100 ms apart, and are handled within 3 ms after SIGCONT.
+        // Their receive times are an interval apart each; the answers must not be.
+        let mut p = params(100, 5);
+        p.advert_int_cs = 10;
+        let (mut i, t) = make_master(p, 0);
+        let resumed = t + us(5 * US_PER_S);
+        let mut reasserts = Vec::new();
+        for k in 0..50u64 {
+            let at = t + 1 + k * cs(10);
+            let now = resumed + k * 60_000; // 60 us apart: 3 ms for the 50
+            i.handle_queued_advert(now, at, advert(9, 50));
+            for a in drain(&mut i) {
+                if matches!(a, Action::Reassert { .. }) {
+                    reasserts.push(now);
+                }
+            }
+        }
+        assert_eq!(reasserts, vec![resumed], "one re-assertion for the whole backlog");
+        // The limit runs from when we answered: the next one is due one interval later.
+        i.handle_queued_advert(resumed + cs(10) - 1, resumed + cs(10) - 2, advert(9, 50));
+        assert_eq!(drain(&mut i), vec![]);
+        i.handle_queued_advert(resumed + cs(10), resumed + cs(10), advert(9, 50));
+        assert_eq!(drain(&mut i)[0], Action::Reassert { src: v4(9), priority: 50 });
+    }
+
+    #[test]
+    fn a_queued_higher_priority_advert_times_the_backups_master_down_from_its_receipt() {
+        // Yielding to a higher master: its Master_Down_Timer measures that master, so it
+        // runs from the advert's receive time, not from when we got to it.
+        let (mut i, t) = make_master(params(100, 5), 0);
+        let at = t + cs(10);
+        i.handle_queued_advert(at + us(US_PER_S), at, advert(9, 200));
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(i.master_down_deadline(), Some(at + us(i.master_down_interval_us())));
+    }
+
+    #[test]
     fn the_owner_reasserts_against_lower_masters_and_a_second_owner_and_never_yields() {
         let mut i = Instance::new(params(255, 5));
         i.handle_startup(0);
