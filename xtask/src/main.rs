@@ -13,6 +13,8 @@ use vrrp_tests as harness;
 use vrrp_tests::package as pkg;
 use vrrp_tests::election as el;
 
+mod fuzz;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Developer tasks for vrrp-ebpf")]
 struct Cli {
@@ -32,7 +34,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Set everything up, build the release agent, run `cargo test --workspace --release`.
+    /// Set everything up, build the release agent, run `cargo test --workspace --release`,
+    /// then every fuzz target for a few seconds (`fuzz --time 10`).
     /// Arguments after `--` go to cargo test.
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -52,6 +55,16 @@ enum Cmd {
         /// Package this binary instead of building target/release/vrrp-agent.
         #[arg(long)]
         agent_bin: Option<PathBuf>,
+    },
+    /// Run the cargo-fuzz targets (fuzz/) for N seconds each, from the seeds in
+    /// fuzz/corpus/; fails if one finds a crash. Needs nightly; xdp_differential needs root.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Only this target (config, vrrp, ipv4_arp, ipv6_nd, validator, xdp_differential).
+        #[arg(long)]
+        target: Option<String>,
     },
 }
 
@@ -116,6 +129,7 @@ fn main() {
         Cmd::Lab(o) => lab(&o),
         Cmd::Bench { args } => bench(&args),
         Cmd::Package { agent_bin } => package(agent_bin.as_deref()).map(|_| ()),
+        Cmd::Fuzz { time, target } => fuzz::run(time, target.as_deref()),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -215,6 +229,7 @@ fn setup() -> Result<()> {
         ("bpf-linker", ensure_bpf_linker()),
         ("packages", ensure_packages()),
         ("bpffs", ensure_bpffs()),
+        ("cargo-fuzz", fuzz::ensure_cargo_fuzz()),
     ] {
         if let Err(e) = r {
             eprintln!("[setup] {name}: FAILED: {e:#}");
@@ -457,7 +472,12 @@ fn test(args: &[OsString]) -> Result<()> {
         .env(harness::package::DEB_ENV, &deb);
     println!("[test] {} (VRRP_AGENT_BIN={}, {}={})", describe(&c), bin.display(), harness::package::DEB_ENV, deb.display());
     let st = stream_status(&mut c)?;
-    std::process::exit(st.code().unwrap_or(1));
+    // Every fuzz target briefly, from its seeds: a crash fails the run.
+    let fuzzed = fuzz::run(fuzz::CI_SECONDS, None);
+    if let Err(e) = &fuzzed {
+        eprintln!("error: {e:#}");
+    }
+    std::process::exit(if fuzzed.is_err() { 1 } else { st.code().unwrap_or(1) });
 }
 
 /// Figures, no pass/fail: the XDP program's per-packet cost (BPF_PROG_TEST_RUN on the real
