@@ -35,7 +35,7 @@ enum Cmd {
         args: Vec<OsString>,
     },
     /// Set everything up, build the release agent, run `cargo test --workspace --release`,
-    /// then every fuzz target for a few seconds (`fuzz --time 10`).
+    /// then every fuzz target for a few seconds (`fuzz --time 10 --dev`).
     /// Arguments after `--` go to cargo test.
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -65,6 +65,9 @@ enum Cmd {
         /// Only this target (config, vrrp, ipv4_arp, ipv6_nd, validator, xdp_differential).
         #[arg(long)]
         target: Option<String>,
+        /// Build unoptimised (faster to build, slower to run: what `cargo xtask test` does).
+        #[arg(long)]
+        dev: bool,
     },
 }
 
@@ -129,7 +132,7 @@ fn main() {
         Cmd::Lab(o) => lab(&o),
         Cmd::Bench { args } => bench(&args),
         Cmd::Package { agent_bin } => package(agent_bin.as_deref()).map(|_| ()),
-        Cmd::Fuzz { time, target } => fuzz::run(time, target.as_deref()),
+        Cmd::Fuzz { time, target, dev } => fuzz::run(time, target.as_deref(), if dev { fuzz::Build::Dev } else { fuzz::Build::Release }),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -473,7 +476,7 @@ fn test(args: &[OsString]) -> Result<()> {
     println!("[test] {} (VRRP_AGENT_BIN={}, {}={})", describe(&c), bin.display(), harness::package::DEB_ENV, deb.display());
     let st = stream_status(&mut c)?;
     // Every fuzz target briefly, from its seeds: a crash fails the run.
-    let fuzzed = fuzz::run(fuzz::CI_SECONDS, None);
+    let fuzzed = fuzz::run(fuzz::CI_SECONDS, None, fuzz::Build::Dev);
     if let Err(e) = &fuzzed {
         eprintln!("error: {e:#}");
     }
