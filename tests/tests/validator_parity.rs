@@ -1,7 +1,8 @@
 //! One rule set, two implementations: the XDP program (in the kernel, BPF_PROG_TEST_RUN) and
 //! the agent's slow-path validator (`vrrp_agent::rx::validate`) get the same frames and the
 //! same instance data, and must reach the same verdict with the same reason: a table of valid
-//! and forged frames covering every `DropReason`, then seeded random mutations of them.
+//! and forged frames covering every `DropReason`, then seeded random mutations of them, through
+//! the same check as the `xdp_differential` fuzz target (`vrrp_agent::rx::parity::check`).
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::{
@@ -9,93 +10,13 @@ use proptest::{
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
 use vrrp_agent::{
-    dataplane::{Dataplane, KernelLogLevel},
-    rx::validate::{PassReason, RuleTable, Verdict, validate, validate_ipv6_packet},
+    rx::parity::{self, EXCLUDED, Fixture, IFINDEX, OWNER, Observed, PEER, SKIP, UNICAST, US, V2, V3, VIP, XDP_PASS, advert, check, compare, edit, fix_ip, fix_vrrp, frame_from, good},
+    rx::validate::{Verdict, validate},
     wire::{self, checksum, vrrp},
 };
-use vrrp_common::{AF_INET, AF_INET6, DropReason, GlobalStats, VridConfig, VridKey, flags, state};
+use vrrp_common::{AF_INET6, DropReason};
 use vrrp_tests::require_root;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const IFINDEX: u32 = 1;
-const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
-const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
-const VIP2: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 101);
-const EXCLUDED: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 200);
-const PASS: [u8; 8] = *b"s3cret!!";
-const V2: u8 = 51;
-const V3: u8 = 52;
-const UNICAST: u8 = 53;
-const OWNER: u8 = 54;
-const SKIP: u8 = 55;
-
-fn key(vrid: u8) -> VridKey {
-    VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET }
-}
-
-/// The instances, written to the XDP maps and to the validator's table by the same calls.
-fn setup(dp: &mut Dataplane) -> RuleTable {
-    let base = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: US.octets(), ..VridConfig::default() };
-    let v3 = VridConfig { version: 3, ..base }.without_auth();
-    let ours = [VIP.octets(), VIP2.octets()];
-    let instances: [(u8, VridConfig, &[[u8; 4]]); 5] = [
-        (V2, base.with_pass(PASS), &[]),
-        (V3, v3, &[]),
-        (UNICAST, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..v3 }, &[PEER.octets()]),
-        (OWNER, VridConfig { flags: flags::OWNER, ..v3 }, &[]),
-        (SKIP, VridConfig { flags: flags::SKIP_CHECK_ADV_ADDR, ..v3 }, &[]),
-    ];
-    let mut table = RuleTable::default();
-    for (vrid, cfg, peers) in instances {
-        table.insert(key(vrid), cfg, &ours, &[EXCLUDED.octets()], peers);
-        let cfg = table.configs[&key(vrid)];
-        dp.set_vrid_addrs(key(vrid), &ours, &[EXCLUDED.octets()], peers).expect("addrs");
-        dp.init_vrid(key(vrid), cfg).expect("config");
-    }
-    table
-}
-
-fn advert(vrid: u8) -> vrrp::Repr {
-    let v2 = vrid == V2;
-    vrrp::Repr {
-        version: if v2 { vrrp::Version::V2 } else { vrrp::Version::V3 },
-        vrid,
-        priority: 150,
-        adver_int_cs: 100,
-        auth: if v2 { vrrp::Auth::Pass(PASS) } else { vrrp::Auth::None },
-        addresses: vec![IpAddr::V4(VIP), IpAddr::V4(VIP2)],
-    }
-}
-
-fn frame_from(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, r: &vrrp::Repr, mode: vrrp::ChecksumMode) -> Vec<u8> {
-    wire::vrrp_frame_v4(MAC, src, dst, ttl, r, mode)
-}
-
-fn good(vrid: u8) -> Vec<u8> {
-    let dst = if vrid == UNICAST { US } else { vrrp::MCAST_V4 };
-    frame_from(PEER, dst, 255, &advert(vrid), vrrp::ChecksumMode::Plain)
-}
-
-fn fix_ip(f: &mut [u8]) {
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = checksum::fold(checksum::ones_complement_sum(&f[14..34], 0));
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-}
-
-fn fix_vrrp(f: &mut [u8]) {
-    let end = 14 + usize::from(u16::from_be_bytes([f[16], f[17]]));
-    f[40..42].copy_from_slice(&[0, 0]);
-    let c = checksum::fold(checksum::ones_complement_sum(&f[34..end], 0));
-    f[40..42].copy_from_slice(&c.to_be_bytes());
-}
-
-fn edit(mut f: Vec<u8>, e: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    e(&mut f);
-    f
-}
 
 /// (what, frame, the verdict both must reach)
 fn table() -> Vec<(&'static str, Vec<u8>, Expect)> {
@@ -166,86 +87,21 @@ enum Expect {
     Drop(DropReason),
 }
 
-/// What the XDP program did with `frame`, read from its action and counters (and record).
-fn xdp_verdict(dp: &Dataplane, frame: &[u8]) -> (u32, Observed) {
-    let before = dp.global_stats().expect("stats");
-    let (action, _) = dp.test_run(frame, IFINDEX).expect("test run");
-    let after = dp.global_stats().expect("stats");
-    let moved = |f: fn(&GlobalStats) -> u64| f(&after) - f(&before);
-    let drops: Vec<DropReason> = DropReason::ALL.iter().copied().filter(|r| after.drop_count(*r) != before.drop_count(*r)).collect();
-    let observed = match (action, drops.as_slice()) {
-        (XDP_PASS, []) if moved(|g| g.unknown_vrid) == 1 => Observed::Pass(Some(PassReason::UnknownVrid)),
-        (XDP_PASS, []) => Observed::Pass(None),
-        (XDP_DROP, []) if moved(|g| g.vrrp_accepted) == 1 => Observed::Accept { interval_mismatch: moved(|g| g.interval_mismatch) == 1 },
-        (XDP_DROP, [r]) => Observed::Drop(*r),
-        _ => Observed::Other(format!("action {action}, drop counters moved: {drops:?}")),
-    };
-    (action, observed)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Observed {
-    /// `None`: passed without a counter (not VRRP, a fragment, IP options).
-    Pass(Option<PassReason>),
-    Accept { interval_mismatch: bool },
-    Drop(DropReason),
-    Other(String),
-}
-
-/// The validator's verdict in the same terms, for a frame XDP can judge (IPv4 without options).
-fn user_verdict(rules: &RuleTable, frame: &[u8]) -> Observed {
-    let verdict = match frame.get(12..14) {
-        Some([0x08, 0x00]) => validate(&frame[14..], IFINDEX, rules),
-        Some([0x86, 0xdd]) => validate_ipv6_packet(&frame[14..], IFINDEX, rules),
-        _ => return Observed::Pass(None),
-    };
-    match verdict {
-        Verdict::Pass(PassReason::UnknownVrid) => Observed::Pass(Some(PassReason::UnknownVrid)),
-        Verdict::Pass(_) => Observed::Pass(None),
-        Verdict::Accept(a) => Observed::Accept { interval_mismatch: a.interval_mismatch },
-        Verdict::Drop { reason, .. } => Observed::Drop(reason),
-    }
-}
-
-/// Compares the two on one frame; for an accepted advert, also the record XDP wrote.
-fn compare(dp: &Dataplane, rules: &RuleTable, what: &str, frame: &[u8]) -> Result<Observed, String> {
-    let (_, xdp) = xdp_verdict(dp, frame);
-    let ipv4_not_plain = frame.get(12..14) == Some(&[0x08, 0x00][..]) && frame.get(14).is_some_and(|b| *b != 0x45);
-    if ipv4_not_plain {
-        // Not IPv4 without options: XDP must leave it to the slow path, uncounted.
-        return if xdp == Observed::Pass(None) { Ok(xdp) } else { Err(format!("{what}: XDP judged a frame with IHL {:#x}: {xdp:?}", frame[14])) };
-    }
-    let user = user_verdict(rules, frame);
-    if xdp != user {
-        return Err(format!("{what}: XDP {xdp:?}, userspace {user:?}"));
-    }
-    let judged = if frame.get(12..14) == Some(&[0x86, 0xdd][..]) { validate_ipv6_packet(&frame[14..], IFINDEX, rules) } else { validate(&frame[14..], IFINDEX, rules) };
-    if let (Observed::Accept { .. }, Verdict::Accept(a)) = (&xdp, judged) {
-        let rec = dp.record(&a.key).ok_or_else(|| format!("{what}: accepted without a record"))?;
-        let r = a.record;
-        if (rec.src_v4, rec.src_v6, rec.priority, rec.adver_int_cs, rec.version, rec.count_addrs) != (r.src_v4, r.src_v6, r.priority, r.adver_int_cs, r.version, r.count_addrs) {
-            return Err(format!("{what}: XDP recorded {rec:?}, userspace {r:?}"));
-        }
-    }
-    Ok(xdp)
-}
-
-fn load(test: &str) -> Option<(Dataplane, RuleTable)> {
+fn load(test: &str) -> Option<Fixture> {
     if !require_root(test) {
         return None;
     }
-    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
-    let mut rules = setup(&mut dp);
-    v6::setup(&mut dp, &mut rules);
-    Some((dp, rules))
+    Some(Fixture::load().expect("the XDP object loads"))
 }
+
+
 
 #[test]
 fn the_table_of_valid_and_forged_frames_gets_the_same_verdicts() {
-    let Some((dp, rules)) = load("the_table_of_valid_and_forged_frames_gets_the_same_verdicts") else { return };
+    let Some(fx) = load("the_table_of_valid_and_forged_frames_gets_the_same_verdicts") else { return };
     let mut covered = std::collections::HashSet::new();
     for (what, frame, expect) in table() {
-        let got = compare(&dp, &rules, what, &frame).unwrap_or_else(|e| panic!("{e}"));
+        let got = compare(&fx.dp, &fx.rules, what, &frame).unwrap_or_else(|e| panic!("{e}"));
         let ok = match (expect, &got) {
             (Expect::Accept, Observed::Accept { .. }) | (Expect::Pass, Observed::Pass(_)) => true,
             (Expect::Drop(r), Observed::Drop(g)) => r == *g,
@@ -263,17 +119,17 @@ fn the_table_of_valid_and_forged_frames_gets_the_same_verdicts() {
 /// IP options: XDP passes the frame; the validator judges it exactly as the frame without them.
 #[test]
 fn frames_with_ip_options_are_judged_in_userspace_as_without() {
-    let Some((dp, rules)) = load("frames_with_ip_options_are_judged_in_userspace_as_without") else { return };
+    let Some(fx) = load("frames_with_ip_options_are_judged_in_userspace_as_without") else { return };
     for (what, frame, _) in table() {
         // (with_ipv4_options rewrites the header checksum, so a bad one would be repaired.)
         if frame[14] != 0x45 || frame.len() < 42 || usize::from(u16::from_be_bytes([frame[16], frame[17]])) + 14 > frame.len() || !wire::ipv4::checksum_ok(&frame[14..]) {
             continue;
         }
         let opts = wire::with_ipv4_options(&frame, &[0x94, 0x04, 0x00, 0x00]);
-        let (action, _) = dp.test_run(&opts, IFINDEX).expect("run");
+        let (action, _) = fx.dp.test_run(&opts, IFINDEX).expect("run");
         assert_eq!(action, XDP_PASS, "{what} with options: passed to the stack");
-        let plain = validate(&frame[14..], IFINDEX, &rules);
-        let with = validate(&opts[14..], IFINDEX, &rules);
+        let plain = validate(&frame[14..], IFINDEX, &fx.rules);
+        let with = validate(&opts[14..], IFINDEX, &fx.rules);
         let same = match (plain, with) {
             (Verdict::Accept(a), Verdict::Accept(b)) => a == b,
             (a, b) => a == b,
@@ -286,7 +142,7 @@ fn frames_with_ip_options_are_judged_in_userspace_as_without() {
 /// with or without fixing the checksums afterwards, and truncation.
 #[test]
 fn random_mutations_get_the_same_verdicts() {
-    let Some((dp, rules)) = load("random_mutations_get_the_same_verdicts") else { return };
+    let Some(fx) = load("random_mutations_get_the_same_verdicts") else { return };
     let frames: Vec<Vec<u8>> = table().into_iter().map(|(_, f, _)| f).collect();
     let n = frames.len();
     let strategy = (
@@ -316,11 +172,8 @@ fn random_mutations_get_the_same_verdicts() {
         }
         let keep = f.len().saturating_sub(cut * 3).max(14);
         f.truncate(keep);
-        let got = compare(&dp, &rules, "mutation", &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
-        let kind = match got {
-            Observed::Drop(r) => r.counter_name().to_string(),
-            other => format!("{other:?}"),
-        };
+        let got = check(&fx, &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
+        let kind = got.label();
         *seen.borrow_mut().entry(kind).or_default() += 1;
         Ok(())
     });
@@ -336,92 +189,8 @@ fn random_mutations_get_the_same_verdicts() {
 /// IPv4 and IPv6 instances live side by side in the same maps, as on a mixed interface).
 mod v6 {
     use super::*;
+    pub use vrrp_agent::rx::parity::v6::*;
 
-    pub const US6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
-    pub const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-    pub const VIP6_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x100);
-    pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-    pub const EXCLUDED6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
-    pub const UUS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-    pub const UPEER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
-    /// The same VRIDs as the IPv4 instances where both exist: the family tells them apart.
-    pub const M6: u8 = V3;
-    pub const UNICAST6: u8 = UNICAST;
-    pub const SKIP6: u8 = SKIP;
-    pub const OWNER6: u8 = OWNER;
-
-    pub fn key6(vrid: u8) -> VridKey {
-        VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET6 }
-    }
-
-    pub fn setup(dp: &mut Dataplane, table: &mut RuleTable) {
-        let base = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v6: US6.octets(), ..VridConfig::default() };
-        let ours = [VIP6_LL.octets(), VIP6.octets()];
-        let excluded = [EXCLUDED6.octets()];
-        let instances: [(u8, VridConfig, &[[u8; 16]]); 4] = [
-            (M6, base, &[]),
-            (UNICAST6, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, primary_v6: UUS6.octets(), ..base }, &[UPEER6.octets()]),
-            (SKIP6, VridConfig { flags: flags::SKIP_CHECK_ADV_ADDR, ..base }, &[]),
-            (OWNER6, VridConfig { flags: flags::OWNER, ..base }, &[]),
-        ];
-        for (vrid, cfg, peers) in instances {
-            table.insert_v6(key6(vrid), cfg, &ours, &excluded, peers);
-            let cfg = table.configs[&key6(vrid)];
-            dp.set_vrid_addrs_v6(key6(vrid), &ours, &excluded, peers).expect("addrs");
-            dp.init_vrid(key6(vrid), cfg).expect("config");
-        }
-    }
-
-    pub fn advert6(vrid: u8) -> vrrp::Repr {
-        vrrp::Repr {
-            version: vrrp::Version::V3,
-            vrid,
-            priority: 150,
-            adver_int_cs: 100,
-            auth: vrrp::Auth::None,
-            addresses: vec![IpAddr::V6(VIP6_LL), IpAddr::V6(VIP6)],
-        }
-    }
-
-    /// Ethernet + IPv6 (no extension headers) + the VRRP message with the pseudo-header
-    /// checksum, as a router sends it.
-    pub fn frame6(src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, r: &vrrp::Repr) -> Vec<u8> {
-        let msg = r.to_bytes(&vrrp::Carrier { src: src.into(), dst: dst.into() }, vrrp::ChecksumMode::PseudoHeader);
-        let dst_mac = if dst.octets()[0] == 0xff {
-            let o = dst.octets();
-            [0x33, 0x33, o[12], o[13], o[14], o[15]]
-        } else {
-            [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]
-        };
-        let mut f = dst_mac.to_vec();
-        f.extend_from_slice(&MAC);
-        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
-        f.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-        f.extend_from_slice(&[112, hop_limit]);
-        f.extend_from_slice(&src.octets());
-        f.extend_from_slice(&dst.octets());
-        f.extend_from_slice(&msg);
-        f
-    }
-
-    pub fn good6(vrid: u8) -> Vec<u8> {
-        if vrid == UNICAST6 { frame6(UPEER6, UUS6, 255, &advert6(vrid)) } else { frame6(PEER6, vrrp::MCAST_V6, 255, &advert6(vrid)) }
-    }
-
-    /// Recomputes the VRRP checksum of an IPv6 frame (pseudo-header from the frame).
-    pub fn fix6(f: &mut [u8]) {
-        let len = usize::from(u16::from_be_bytes([f[18], f[19]]));
-        let end = (54 + len).min(f.len());
-        if end < 62 {
-            return;
-        }
-        let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&f[at..at + 16]).expect("16 bytes"));
-        let (src, dst) = (addr(22), addr(38));
-        f[60..62].copy_from_slice(&[0, 0]);
-        let ph = checksum::pseudo_header_v6(src, dst, 112, len as u32);
-        let c = checksum::fold(checksum::ones_complement_sum(&f[54..end], ph));
-        f[60..62].copy_from_slice(&c.to_be_bytes());
-    }
 
     pub fn table6() -> Vec<(&'static str, Vec<u8>, Expect)> {
         use DropReason as R;
@@ -499,10 +268,10 @@ mod v6 {
 
 #[test]
 fn the_ipv6_table_gets_the_same_verdicts() {
-    let Some((dp, rules)) = load("the_ipv6_table_gets_the_same_verdicts") else { return };
+    let Some(fx) = load("the_ipv6_table_gets_the_same_verdicts") else { return };
     let mut covered = std::collections::HashSet::new();
     for (what, frame, expect) in v6::table6() {
-        let got = compare(&dp, &rules, what, &frame).unwrap_or_else(|e| panic!("{e}"));
+        let got = compare(&fx.dp, &fx.rules, what, &frame).unwrap_or_else(|e| panic!("{e}"));
         let ok = match (expect, &got) {
             (Expect::Accept, Observed::Accept { .. }) | (Expect::Pass, Observed::Pass(_)) => true,
             (Expect::Drop(r), Observed::Drop(g)) => r == *g,
@@ -518,7 +287,7 @@ fn the_ipv6_table_gets_the_same_verdicts() {
     let missing: Vec<_> = DropReason::ALL.iter().filter(|r| !covered.contains(r) && !v4_only.contains(r)).collect();
     assert!(missing.is_empty(), "drop reasons without an IPv6 frame in the table: {missing:?}");
     // The accepted one is recorded under the IPv6 key with its IPv6 source.
-    let rec = dp.record(&v6::key6(v6::M6)).expect("recorded");
+    let rec = fx.dp.record(&v6::key6(v6::M6)).expect("recorded");
     assert_eq!(rec.src(AF_INET6), IpAddr::V6(v6::PEER6), "the last accepted advert of that instance");
     assert_eq!(rec.src_v4, [0; 4]);
 }
@@ -526,7 +295,7 @@ fn the_ipv6_table_gets_the_same_verdicts() {
 /// Seeded random mutations of the IPv6 frames, as for IPv4.
 #[test]
 fn random_ipv6_mutations_get_the_same_verdicts() {
-    let Some((dp, rules)) = load("random_ipv6_mutations_get_the_same_verdicts") else { return };
+    let Some(fx) = load("random_ipv6_mutations_get_the_same_verdicts") else { return };
     let frames: Vec<Vec<u8>> = v6::table6().into_iter().map(|(_, f, _)| f).collect();
     let n = frames.len();
     let strategy = (0..n, proptest::collection::vec((0usize..110, any::<u8>()), 1..4), any::<bool>(), 0usize..6);
@@ -546,11 +315,8 @@ fn random_ipv6_mutations_get_the_same_verdicts() {
         }
         let keep = f.len().saturating_sub(cut * 5).max(14);
         f.truncate(keep);
-        let got = compare(&dp, &rules, "v6 mutation", &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
-        let kind = match got {
-            Observed::Drop(r) => r.counter_name().to_string(),
-            other => format!("{other:?}"),
-        };
+        let got = check(&fx, &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
+        let kind = got.label();
         *seen.borrow_mut().entry(kind).or_default() += 1;
         Ok(())
     });
@@ -560,4 +326,94 @@ fn random_ipv6_mutations_get_the_same_verdicts() {
     let seen = seen.into_inner();
     println!("verdicts over the IPv6 mutations: {seen:?}");
     assert!(seen.len() >= 10, "the mutations reach many verdicts: {seen:?}");
+}
+/// The rest of what the XDP program sees: seeded mutations of adverts, ARP requests and
+/// neighbour solicitations (for owned VIPs and others) and other traffic, checksums repaired
+/// or not, through the whole check (no ABORTED, DROP and TX only where the design says,
+/// counters consistent, PASS leaves the frame alone). The `xdp_differential` fuzz target runs
+/// the same check on what libFuzzer makes.
+#[test]
+fn random_frames_of_every_kind_keep_the_dataplane_promises() {
+    let Some(fx) = load("random_frames_of_every_kind_keep_the_dataplane_promises") else { return };
+    let seeds = parity::seeds();
+    let n = seeds.len();
+    let strategy = (0..n, proptest::collection::vec((0usize..100, any::<u8>()), 0..4), 0u8..8, 0usize..8);
+    let config = Config { cases: 3000, failure_persistence: None, ..Config::default() };
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[10u8; 32]);
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, u32>::new());
+    let result = runner.run(&strategy, |(i, edits, fix, cut)| {
+        let mut f = seeds[i].clone();
+        for (at, b) in edits {
+            if let Some(x) = f.get_mut(at) {
+                *x = b;
+            }
+        }
+        parity::repair(&mut f, fix);
+        let keep = f.len().saturating_sub(cut * 4);
+        f.truncate(keep);
+        let got = check(&fx, &f).map_err(|e| TestCaseError::fail(format!("{e}\nframe: {f:02x?}")))?;
+        *seen.borrow_mut().entry(got.label()).or_default() += 1;
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let seen = seen.into_inner();
+    println!("outcomes over the mutations: {seen:?}");
+    for want in ["Replied", "Passed", "ns_drop_invalid"] {
+        assert!(seen.contains_key(want), "the mutations reach {want}: {seen:?}");
+    }
+    assert!(seen.len() >= 12, "the mutations reach many outcomes: {seen:?}");
+}
+
+/// The fuzz targets' seed inputs (fuzz/corpus/<target>/seed-*) are the frames above in each
+/// target's input format, so they stay in step with the fixture: this test fails when they
+/// drift, and `VRRP_WRITE_FUZZ_SEEDS=1` rewrites them. (The config target's seeds are sample
+/// configurations, copied, not generated.)
+#[test]
+fn the_fuzz_seed_corpus_holds_the_parity_frames() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let mut want: Vec<(&str, String, Vec<u8>)> = Vec::new();
+    for (i, f) in parity::seeds().into_iter().enumerate() {
+        for (fix, tag) in [(0u8, "raw"), (parity::fix::IPV4 | parity::fix::VRRP | parity::fix::ICMPV6, "fixed")] {
+            let input = [&[fix][..], &f].concat();
+            want.push(("xdp_differential", format!("seed-{i:02}-{tag}"), input.clone()));
+            want.push(("validator", format!("seed-{i:02}-{tag}"), input));
+        }
+        match f.get(12..14) {
+            Some([0x08, 0x00]) => want.push(("ipv4_arp", format!("seed-{i:02}-ipv4"), f[14..].to_vec())),
+            Some([0x08, 0x06]) => {
+                want.push(("ipv4_arp", format!("seed-{i:02}-arp-frame"), f.clone()));
+                want.push(("ipv4_arp", format!("seed-{i:02}-arp"), f[14..].to_vec()));
+            }
+            Some([0x86, 0xdd]) => want.push(("ipv6_nd", format!("seed-{i:02}"), f[14..].to_vec())),
+            _ => {}
+        }
+    }
+    // The VRRP target: a carrier byte (bit 0 IPv6, bit 1 unicast, bit 2 pseudo-header), four
+    // address bytes (source 198.18.x.y / fe80::x:y, unicast destination 198.18.x.y), the message.
+    for vrid in [V2, V3, UNICAST, OWNER, SKIP] {
+        let f = good(vrid);
+        let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        let sel = if vrid == UNICAST { 2 } else { 0 };
+        let input = [&[sel, 0, 2, 0, 1][..], &f[34..14 + total]].concat();
+        want.push(("vrrp", format!("seed-v4-{vrid}"), input));
+    }
+    for vrid in [v6::M6, v6::SKIP6, v6::OWNER6] {
+        let f = v6::good6(vrid);
+        want.push(("vrrp", format!("seed-v6-{vrid}"), [&[1u8, 0, 2, 0, 0][..], &f[54..]].concat()));
+    }
+    let write = std::env::var_os("VRRP_WRITE_FUZZ_SEEDS").is_some();
+    let mut stale = Vec::new();
+    for (target, name, bytes) in want {
+        let path = dir.join(target).join(&name);
+        if write {
+            std::fs::create_dir_all(path.parent().expect("a directory")).expect("corpus directory");
+            std::fs::write(&path, &bytes).expect("write a seed");
+        } else if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            stale.push(format!("{target}/{name}"));
+        }
+    }
+    assert!(stale.is_empty(), "fuzz seeds missing or stale (rewrite them with VRRP_WRITE_FUZZ_SEEDS=1): {stale:?}");
 }

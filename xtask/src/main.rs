@@ -13,6 +13,8 @@ use vrrp_tests as harness;
 use vrrp_tests::package as pkg;
 use vrrp_tests::election as el;
 
+mod fuzz;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Developer tasks for vrrp-ebpf")]
 struct Cli {
@@ -32,7 +34,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Set everything up, build the release agent, run `cargo test --workspace --release`.
+    /// Set everything up, build the release agent, run `cargo test --workspace --release`,
+    /// then every fuzz target for a few seconds (`fuzz --time 10 --dev`).
     /// Arguments after `--` go to cargo test.
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -52,6 +55,19 @@ enum Cmd {
         /// Package this binary instead of building target/release/vrrp-agent.
         #[arg(long)]
         agent_bin: Option<PathBuf>,
+    },
+    /// Run the cargo-fuzz targets (fuzz/) for N seconds each, from the seeds in
+    /// fuzz/corpus/; fails if one finds a crash. Needs nightly; xdp_differential needs root.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Only this target (config, vrrp, ipv4_arp, ipv6_nd, validator, xdp_differential).
+        #[arg(long)]
+        target: Option<String>,
+        /// Build unoptimised (faster to build, slower to run: what `cargo xtask test` does).
+        #[arg(long)]
+        dev: bool,
     },
 }
 
@@ -116,6 +132,7 @@ fn main() {
         Cmd::Lab(o) => lab(&o),
         Cmd::Bench { args } => bench(&args),
         Cmd::Package { agent_bin } => package(agent_bin.as_deref()).map(|_| ()),
+        Cmd::Fuzz { time, target, dev } => fuzz::run(time, target.as_deref(), if dev { fuzz::Build::Dev } else { fuzz::Build::Release }),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -217,6 +234,7 @@ fn setup() -> Result<()> {
         ("bpf-linker", ensure_bpf_linker()),
         ("packages", ensure_packages()),
         ("bpffs", ensure_bpffs()),
+        ("cargo-fuzz", fuzz::ensure_cargo_fuzz()),
     ] {
         if let Err(e) = r {
             eprintln!("[setup] {name}: FAILED: {e:#}");
@@ -457,22 +475,27 @@ fn test(args: &[OsString]) -> Result<()> {
     println!("[test] {} (VRRP_AGENT_BIN={}, {}={})", describe(&c), bin.display(), harness::package::DEB_ENV, deb.display());
     let st = stream_status(&mut c)?;
     // The bench, only to prove it still runs and writes its whole report (no figure is
-    // asserted); a filtered run (arguments after --) is not the suite and skips it.
-    let bench = if args.is_empty() {
+    // asserted), then every fuzz target briefly from its seeds (a crash fails the run); a
+    // filtered run (arguments after --) is not the suite and skips both.
+    let (bench, fuzzed) = if args.is_empty() {
         let out = target_dir().join("bench-quick");
         println!("[test] the test suite {}; now `cargo xtask bench --quick --out {}`", if st.success() { "passed" } else { "FAILED" }, out.display());
-        quick_bench(&bin, &out)
+        let bench = quick_bench(&bin, &out);
+        (bench, fuzz::run(fuzz::CI_SECONDS, None, fuzz::Build::Dev))
     } else {
-        println!("[test] arguments given to cargo test: the bench (--quick) is not run");
-        Ok(())
+        println!("[test] arguments given to cargo test: the bench (--quick) and the fuzz run are skipped");
+        (Ok(()), Ok(()))
     };
+    for e in [&bench, &fuzzed].into_iter().filter_map(|r| r.as_ref().err()) {
+        eprintln!("error: {e:#}");
+    }
     if !st.success() {
-        if let Err(e) = &bench {
-            eprintln!("error: {e:#}");
-        }
         std::process::exit(st.code().unwrap_or(1));
     }
-    bench
+    if bench.is_err() || fuzzed.is_err() {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench --quick --out OUT`, then the report's files checked.

@@ -18,6 +18,10 @@ const MAX_EXPANSION_DEPTH: usize = 16;
 const MAX_SUBSTITUTIONS: usize = 1000;
 /// Cap on the length of a line after substitution.
 const MAX_EXPANDED_LEN: usize = 1 << 20;
+/// Cap on the lines one line of the file expands to through multi-line parameters. The depth
+/// cap alone bounds nesting, not breadth: a multi-line parameter naming itself twice doubles at
+/// every level (2^16 lines; found by the `config` fuzz target, which timed out on it).
+const MAX_EXPANDED_LINES: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TokKind {
@@ -58,6 +62,8 @@ struct Lexer<'a> {
     /// Parameter values, one entry per line (multi-line definitions have several).
     params: HashMap<String, Vec<String>>,
     fatal: bool,
+    /// Lines the current line of the file has expanded to so far (`MAX_EXPANDED_LINES`).
+    expanded_lines: usize,
 }
 
 /// Lex the top-level text `text`, read from `file` whose includes resolve against `dir`.
@@ -69,6 +75,7 @@ pub(crate) fn lex(text: &str, file: PathBuf, dir: PathBuf, opts: &LoadOptions) -
         diags: Vec::new(),
         params: HashMap::new(),
         fatal: false,
+        expanded_lines: 0,
     };
     lx.lex_file(text, file, dir, 0);
     Lexed {
@@ -172,10 +179,25 @@ impl Lexer<'_> {
     /// substitution (which may produce several lines) and tokenising.
     fn logical_line(&mut self, line: &str, dir: &Path, file: usize, line_no: usize, depth: usize) {
         let mut line = line.trim();
+        if depth == 0 {
+            self.expanded_lines = 0;
+        }
         if line.is_empty() {
             return;
         }
         if depth > 0 {
+            self.expanded_lines = self.expanded_lines.saturating_add(1);
+            if self.expanded_lines > MAX_EXPANDED_LINES {
+                if self.expanded_lines == MAX_EXPANDED_LINES + 1 {
+                    self.diag(
+                        file,
+                        line_no,
+                        Severity::Error,
+                        format!("multi-line parameters expand to more than {MAX_EXPANDED_LINES} lines (recursive definition?), the rest ignored"),
+                    );
+                }
+                return;
+            }
             // Lines coming out of a multi-line parameter get the full treatment.
             let Some(l) = self.conditional(line) else {
                 return;
@@ -207,6 +229,9 @@ impl Lexer<'_> {
                     Severity::Error,
                     "multi-line parameters nested too deeply, line ignored".to_string(),
                 );
+                // And the rest of this line's expansion: a definition that names itself would
+                // otherwise hit the depth cap once per branch.
+                self.expanded_lines = usize::MAX;
                 return;
             }
             for piece in expanded.split('\n') {

@@ -219,6 +219,28 @@ fn lex_recursive_parameter_does_not_hang() {
     assert!(!find(&l, "does not terminate").is_empty());
 }
 
+/// A multi-line parameter naming itself three times: 3^16 lines before the depth cap. Found
+/// by the `config` fuzz target (a 1 KB file that did not finish in 10 s); now one located
+/// error and the rest of that line's expansion dropped.
+#[test]
+fn lex_self_referencing_multiline_parameter_is_cut_off_with_one_error() {
+    let l = parse("$M= \\\n$M \\\n$M \\\n$M\n\n$M\n");
+    assert_eq!(find(&l, "nested too deeply"), vec![(6, Severity::Error)], "{:?}", l.diagnostics);
+    assert_eq!(l.diagnostics.len(), 1, "{:?}", l.diagnostics);
+}
+
+/// Breadth without recursion: four levels of ten lines each (11 000 lines from one line) stop
+/// at the expansion cap, with one located error.
+#[test]
+fn lex_multiline_parameters_expanding_too_far_are_cut_off_with_one_error() {
+    let def = |name: &str, line: &str, n: usize| format!("${name}= \\\n{}{line}\n", format!("{line} \\\n").repeat(n - 1));
+    let text = [def("D", "@nope x", 11), def("C", "$D", 10), def("B", "$C", 10), def("A", "$B", 10), "$A\n".to_string()].concat();
+    let last = text.lines().count();
+    let l = parse(&text);
+    assert_eq!(find(&l, "expand to more than"), vec![(last, Severity::Error)], "{:?}", l.diagnostics);
+    assert_eq!(l.diagnostics.len(), 1, "{:?}", l.diagnostics);
+}
+
 #[test]
 fn lex_conditional_lines() {
     let text = "global_defs {\n @main router_id main_router\n @backup router_id backup_router\n}\n@main $PRIO=240\n@^main $PRIO=200\n$IF_MAIN=@main\nvrrp_instance A {\n interface eth0\n virtual_router_id 7\n priority $PRIO\n $IF_MAIN garp_master_repeat 9\n unicast_peer {\n  @^main 1.2.3.4\n  @^backup 1.2.3.5\n  @^backup2 1.2.3.6\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n";

@@ -3,6 +3,9 @@
 //! - [`validate`]: the receive checks, the same rules and reasons as the XDP program.
 //! - [`socket`]: raw IPv4 and IPv6 sockets for protocol 112 whose adverts for configured
 //!   VRIDs are validated and handed to the election as the ring buffer's `AdvertEvent`s.
+//! - [`parity`]: the differential check of the XDP program against [`validate`] (tests, fuzzing).
+#[cfg(feature = "parity")]
+pub mod parity;
 pub mod socket;
 pub mod validate;
 
