@@ -8,7 +8,7 @@
 //! [`wall_clock_us`]) and from the client's pings (`ping -D`, the same clock), not from polling
 //! `ip addr`, so a second master that lasts a millisecond is still seen.
 
-use crate::{Agent, Host, Lan, PingReply, has_addr, lan, spawn_agent, start_ping_every, wait_for};
+use crate::{Agent, Daemon, Host, Keepalived, Lan, PingReply, has_addr, lan, spawn_agent, spawn_keepalived, start_ping_every, wait_for};
 use anyhow::{Context, Result, bail};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -274,6 +274,31 @@ pub const CLIENT: (&str, Ipv4Addr) = ("client", Ipv4Addr::new(198, 18, 0, 10));
 /// cores: only a deadline, never waited out when things go well.
 pub const STARTUP: Duration = Duration::from_secs(8);
 
+/// Which daemon a [`Cluster`]'s routers run: our agent, or keepalived (the same config text,
+/// for side-by-side figures). Only the agent has pins, so [`Cluster::status`] and what is
+/// built on it ([`Cluster::wait_settled`], [`Cluster::crash_master`]) need the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouterDaemon {
+    #[default]
+    Agent,
+    Keepalived,
+}
+
+impl RouterDaemon {
+    pub fn label(self) -> &'static str {
+        match self {
+            RouterDaemon::Agent => "vrrp-agent",
+            RouterDaemon::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// `(NAME) Entering MASTER STATE` lines in a log, whatever its timestamps: the agent's and
+/// keepalived's (whose console log has whole-second timestamps) say it the same way.
+pub fn count_master_entries(log: &str) -> usize {
+    log.lines().filter(|l| l.contains(") Entering MASTER STATE")).count()
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     /// 2 or 3.
@@ -314,6 +339,9 @@ pub struct Router {
 /// the agents first, then the namespaces.
 pub struct Cluster {
     pub agents: Vec<Option<Agent>>,
+    /// The routers' keepalived processes when `daemon` is [`RouterDaemon::Keepalived`]
+    /// (dropped, like the agents, before the namespaces).
+    pub keepaliveds: Vec<Option<Keepalived>>,
     pub lan: Lan,
     pub routers: Vec<Router>,
     pub spec: ClusterSpec,
@@ -325,6 +353,8 @@ pub struct Cluster {
     pub isolate_on_crash: bool,
     /// Logs of agents replaced by [`Cluster::restore`], per router, oldest first.
     pub old_logs: Vec<Vec<String>>,
+    /// What [`Cluster::start_agents`] and [`Cluster::restore`] start (set it before them).
+    pub daemon: RouterDaemon,
 }
 
 /// What one crash of the master showed.
@@ -411,12 +441,46 @@ impl Cluster {
     /// Start an agent on every router that has none ([`Cluster::new`] starts none).
     pub fn start_agents(&mut self) -> Result<()> {
         for i in 0..self.routers.len() {
-            if self.agents[i].is_none() {
-                let a = self.spawn(i)?;
-                self.agents[i] = Some(a);
+            if self.daemon(i).is_none() {
+                self.spawn_into(i)?;
             }
         }
         Ok(())
+    }
+
+    /// Start router `i`'s daemon (of kind [`Cluster::daemon`]) in its slot.
+    fn spawn_into(&mut self, i: usize) -> Result<()> {
+        match self.daemon {
+            RouterDaemon::Agent => {
+                let a = self.spawn(i)?;
+                self.agents[i] = Some(a);
+            }
+            RouterDaemon::Keepalived => {
+                let r = &self.routers[i];
+                let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+                let k = spawn_keepalived(self.lan.host(&r.name), &cfg).with_context(|| format!("starting keepalived on {}", r.name))?;
+                self.keepaliveds[i] = Some(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Router `i`'s process, agent or keepalived, if one was started.
+    pub fn daemon(&self, i: usize) -> Option<&Daemon> {
+        self.agents[i].as_deref().or(self.keepaliveds[i].as_deref())
+    }
+
+    pub fn daemon_mut(&mut self, i: usize) -> Option<&mut Daemon> {
+        match (&mut self.agents[i], &mut self.keepaliveds[i]) {
+            (Some(a), _) => Some(&mut **a),
+            (None, Some(k)) => Some(&mut **k),
+            (None, None) => None,
+        }
+    }
+
+    /// `Entering MASTER STATE` lines in router `i`'s current log (agent or keepalived).
+    pub fn master_entries(&self, i: usize) -> usize {
+        self.daemon(i).map(|d| count_master_entries(&d.log_text())).unwrap_or(0)
     }
 
     /// Build the LAN (`tag` names it): routers `r1`.. at 198.18.0.1.. and the client at
@@ -444,6 +508,8 @@ impl Cluster {
             bin: bin.to_path_buf(),
             keep_logs: false,
             isolate_on_crash: true,
+            daemon: RouterDaemon::Agent,
+            keepaliveds: (0..n).map(|_| None).collect(),
         })
     }
 
@@ -473,7 +539,7 @@ impl Cluster {
 
     /// Indices of routers whose agent runs.
     pub fn alive(&mut self) -> Vec<usize> {
-        (0..self.agents.len()).filter(|i| self.agents[*i].as_mut().is_some_and(|a| a.is_running())).collect()
+        (0..self.agents.len()).filter(|i| self.daemon_mut(*i).is_some_and(|d| d.is_running())).collect()
     }
 
     /// `vrrp-agent status --json` of router `i`'s agent (None while its maps are not pinned).
@@ -494,11 +560,13 @@ impl Cluster {
 
     /// Error out if an agent that should run has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        for (i, a) in self.agents.iter_mut().enumerate() {
-            if let Some(a) = a
-                && !a.is_running()
+        let what = self.daemon.label();
+        for i in 0..self.routers.len() {
+            if let Some(d) = self.daemon_mut(i)
+                && !d.is_running()
             {
-                bail!("the agent on {} exited ({:?}):\n{}", self.routers[i].name, a.exit_status(), a.log_tail(20));
+                let (st, tail) = (d.exit_status(), d.log_tail(20));
+                bail!("the {what} on {} exited ({st:?}):\n{tail}", self.routers[i].name);
             }
         }
         Ok(())
@@ -676,27 +744,30 @@ impl Cluster {
     /// Bring a crashed router back: a new agent (which removes the VIP the killed one left),
     /// then its switch port up. Waits only for the leftover VIP to go; the caller waits for
     /// the election ([`Cluster::wait_settled`]).
+    /// keepalived, like the agent, removes a VIP left on its interface when it starts.
     pub fn restore(&mut self, i: usize) -> Result<()> {
-        if let Some(mut old) = self.agents[i].take() {
-            if self.keep_logs {
+        let keep = self.keep_logs;
+        if let Some(old) = self.daemon_mut(i) {
+            if keep {
                 old.keep_files();
             }
-            self.old_logs[i].push(old.log_text());
-            drop(old);
+            let log = old.log_text();
+            self.old_logs[i].push(log);
         }
-        let a = self.spawn(i)?;
-        self.agents[i] = Some(a);
+        // Dropping the old process kills and reaps what is left of it.
+        drop(self.agents[i].take());
+        drop(self.keepaliveds[i].take());
+        self.spawn_into(i)?;
         let host = self.host(i);
-        wait_for(STARTUP, "the restarted agent to remove the VIP the killed one left", || (!has_addr(host, VIP)).then_some(()))?;
+        let what = format!("the restarted {} to remove the VIP the killed one left", self.daemon.label());
+        wait_for(STARTUP, &what, || (!has_addr(host, VIP)).then_some(()))?;
         self.lan.reconnect(&self.routers[i].name)
     }
 
     /// Print each agent's last lines (for a failure).
     pub fn log_tails(&self, n: usize) -> String {
-        self.agents
-            .iter()
-            .zip(&self.routers)
-            .filter_map(|(a, r)| a.as_ref().map(|a| format!("---- {} ({}):\n{}", r.name, a.log.display(), a.log_tail(n))))
+        (0..self.routers.len())
+            .filter_map(|i| self.daemon(i).map(|d| format!("---- {} ({}):\n{}", self.routers[i].name, d.log.display(), d.log_tail(n))))
             .collect::<Vec<_>>()
             .join("\n")
     }

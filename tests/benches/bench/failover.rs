@@ -1,10 +1,574 @@
-//! Figure: see main.rs's FIGURES.
-use anyhow::{Result, bail};
+//! Figure 2: failover, ours and keepalived's. Three routers 100/90/80 and a client on one LAN
+//! ([`Cluster`], the lab's topology and config text), the same for both daemons. Two events
+//! hit the master at a seeded random phase of its advert timer: a crash (SIGKILL and its switch
+//! port down at once, as a host dying) and a planned stop (SIGTERM: priority 0, then exit).
+//!
+//! Per run, from the wire (adverts captured on the client with kernel timestamps): the
+//! takeover time, the new master's first advert minus the old master's last one, against
+//! Master_Down_Interval (crash) or Skew_Time (planned: a backup hearing priority 0 waits only
+//! that long); which survivors advertised as master (more than one: a second master). From
+//! the client probing the VIP every 1 ms: its longest time without a reply and the probes
+//! lost; and the MAC its neighbour entry for the VIP ends on (the new master's?).
+use std::{
+    net::Ipv4Addr,
+    os::fd::AsFd,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
-use vrrp_tests::report::Section;
+use anyhow::{Context, Result, bail};
+use nix::sys::socket::{self, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockProtocol, SockType, sockopt};
+use serde::Serialize;
+use vrrp_tests::{
+    Host,
+    election::{self as el, Cluster, ClusterSpec, RouterDaemon, SplitMix64, VIP},
+    neigh_lladdr, start_ping_every, wait_for,
+};
+use vrrp_tests::report::{Chart, Section, Series, Summary, Table};
 
 use crate::Ctx;
 
-pub fn run(_ctx: &Ctx) -> Result<Section> {
-    bail!("not measured yet")
+/// The settings of the figure: (VRRP version, advert interval in centiseconds).
+const SETTINGS: &[(u8, u16)] = &[(2, 100), (3, 10), (3, 1)];
+/// The client's probe interval (ping's floor for root).
+const PROBE: Duration = Duration::from_millis(1);
+/// Scheduling slack on a shared 2-core machine: added to the protocol's windows (how long a
+/// wrongly timed-out backup still counts, how long the cluster may take to settle). It only
+/// lengthens a run; no figure is judged against it.
+const SCHED_SLACK: Duration = Duration::from_millis(50);
+/// Replies the client must get from the new master before a run ends (20 ms at 1 ms).
+const RECOVERED_REPLIES: usize = 20;
+/// Most adverts a capture keeps (a cluster at 10 ms sends ~100/s; runs last minutes).
+const CAPTURE_MAX: usize = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum Event {
+    /// SIGKILL the master and take its switch port down at the same instant.
+    Crash,
+    /// SIGTERM the master: it sends priority 0, removes its VIP and exits.
+    Planned,
+}
+
+impl Event {
+    fn label(self) -> &'static str {
+        match self {
+            Event::Crash => "crash (SIGKILL + port down)",
+            Event::Planned => "planned (SIGTERM)",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Adverts on the wire
+// ---------------------------------------------------------------------------------------
+
+/// One VRRP advert the client saw.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Advert {
+    /// Kernel receive timestamp (CLOCK_REALTIME, the clock of `ping -D`), us since the epoch.
+    ts_us: i64,
+    src: Ipv4Addr,
+    prio: u8,
+}
+
+/// IPv4 VRRP adverts (protocol 112) in an Ethernet frame: (source, priority).
+fn parse_advert(frame: &[u8]) -> Option<(Ipv4Addr, u8)> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    if ip.first()? >> 4 != 4 || ihl < 20 || *ip.get(9)? != 112 {
+        return None;
+    }
+    let src = Ipv4Addr::new(*ip.get(12)?, ip[13], ip[14], ip[15]);
+    let vrrp = ip.get(ihl..)?;
+    // version/type, VRID, priority.
+    Some((src, *vrrp.get(2)?))
+}
+
+/// A live capture of the adverts reaching a host: an AF_PACKET socket opened by a thread that
+/// entered the host's network namespace (setns affects that thread only), with kernel
+/// timestamps. Bounded in count ([`CAPTURE_MAX`]) and time; stopped and joined on drop.
+struct AdvertCapture {
+    adverts: Arc<Mutex<Vec<Advert>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AdvertCapture {
+    fn start(host: &Host, max: Duration) -> Result<AdvertCapture> {
+        let adverts = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ns_path = host.ns.path();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (out, quit) = (adverts.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("advert-capture".into())
+            .spawn(move || {
+                let sock = (|| -> Result<_> {
+                    let ns = std::fs::File::open(&ns_path).with_context(|| format!("opening {}", ns_path.display()))?;
+                    nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).context("setns")?;
+                    let s = socket::socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::EthIp).context("AF_PACKET socket")?;
+                    socket::setsockopt(&s, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
+                    let tv = nix::sys::time::TimeVal::new(0, 50_000);
+                    socket::setsockopt(&s, sockopt::ReceiveTimeout, &tv).context("SO_RCVTIMEO")?;
+                    Ok(s)
+                })();
+                let sock = match sock {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e:#}")));
+                        return;
+                    }
+                };
+                let t0 = Instant::now();
+                let mut buf = [0u8; 2048];
+                while !quit.load(Ordering::Relaxed) && t0.elapsed() < max {
+                    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+                    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                    let (n, ts) = match socket::recvmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&sock), &mut iov, Some(&mut cmsg), MsgFlags::empty()) {
+                        Ok(m) => {
+                            let ts = m.cmsgs().ok().and_then(|mut c| {
+                                c.find_map(|c| match c {
+                                    ControlMessageOwned::ScmTimestampns(t) => Some(t.tv_sec() * 1_000_000 + t.tv_nsec() / 1_000),
+                                    _ => None,
+                                })
+                            });
+                            (m.bytes, ts)
+                        }
+                        // The receive timeout (to look at the stop flag) or a signal.
+                        Err(_) => continue,
+                    };
+                    if let (Some((src, prio)), Some(ts_us)) = (parse_advert(&buf[..n]), ts) {
+                        let mut v = out.lock().unwrap_or_else(|p| p.into_inner());
+                        if v.len() >= CAPTURE_MAX {
+                            break;
+                        }
+                        v.push(Advert { ts_us, src, prio });
+                    }
+                }
+            })
+            .context("starting the capture thread")?;
+        let cap = AdvertCapture { adverts, stop, thread: Some(thread) };
+        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(())) => Ok(cap),
+            Ok(Err(e)) => bail!("advert capture: {e}"),
+            Err(_) => bail!("advert capture: the thread did not start"),
+        }
+    }
+
+    /// Adverts received at or after `from_us`, in arrival order.
+    fn since(&self, from_us: i64) -> Vec<Advert> {
+        let v = self.adverts.lock().unwrap_or_else(|p| p.into_inner());
+        let start = v.partition_point(|a| a.ts_us < from_us);
+        v[start..].to_vec()
+    }
+
+    /// The last advert from `src` received before `before_us`.
+    fn last_from(&self, src: Ipv4Addr, before_us: i64) -> Option<Advert> {
+        let v = self.adverts.lock().unwrap_or_else(|p| p.into_inner());
+        v.iter().rev().filter(|a| a.ts_us < before_us).find(|a| a.src == src).copied()
+    }
+}
+
+impl Drop for AdvertCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One run
+// ---------------------------------------------------------------------------------------
+
+/// Every raw measurement of one run (all go to the report's JSON).
+#[derive(Debug, Clone, Serialize)]
+struct Run {
+    daemon: &'static str,
+    version: u8,
+    advert_int_ms: f64,
+    event: Event,
+    rep: usize,
+    /// The chosen phase (after the old master's advert) and the one achieved, in ms.
+    phase_target_ms: f64,
+    phase_ms: Option<f64>,
+    /// The event, wall clock, us since the epoch.
+    event_us: i64,
+    /// The old master's last advert on the wire (the priority-0 one for a planned stop).
+    old_last_advert_us: Option<i64>,
+    old_last_prio: Option<u8>,
+    /// The first survivor's first advert after the event.
+    new_master: Option<String>,
+    new_first_advert_us: Option<i64>,
+    /// new_first_advert_us - old_last_advert_us, ms.
+    takeover_ms: Option<f64>,
+    /// What the protocol allows for it: Master_Down_Interval (crash) or Skew_Time (planned)
+    /// of the router that should take over, ms.
+    protocol_ms: f64,
+    expected: String,
+    /// Survivors that advertised as master after the event (from the wire).
+    advertised_as_master: Vec<String>,
+    /// Survivors whose log gained an `Entering MASTER STATE` line.
+    logged_master: Vec<String>,
+    split_brain: bool,
+    /// The client's longest time without a reply, from its last reply before the event, ms.
+    outage_ms: Option<f64>,
+    lost_probes: u32,
+    /// The client was answered again (else the outage only says "at least").
+    recovered: bool,
+    /// The client's neighbour entry for the VIP at the end, and the MAC of the router then
+    /// holding the VIP.
+    client_mac: Option<String>,
+    holder: Option<String>,
+    holder_mac: Option<String>,
+    wrong_mac: bool,
+}
+
+fn ms(us: i64) -> f64 {
+    us as f64 / 1e3
+}
+
+fn wall_us() -> i64 {
+    el::wall_clock_us()
+}
+
+/// Wait until r1 (index 0) is master alone, as the wire and the kernel see it: it holds the
+/// VIP, nobody else does, and its last two adverts came with no other router's in between
+/// (so every backup has heard it).
+fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, from_us: i64, timeout: Duration) -> Result<()> {
+    let r1 = c.routers[0].addr;
+    let iv = c.spec.interval();
+    let mut exited = None;
+    let res = wait_for(timeout, "r1 to be the only master", || {
+        if let Err(e) = c.check_running() {
+            exited = Some(e);
+            return Some(());
+        }
+        let ads = cap.since(from_us);
+        let tail_ok = ads.len() >= 2 && ads[ads.len() - 2..].iter().all(|a| a.src == r1 && a.prio > 0);
+        // The last advert is recent: r1 is still advertising.
+        let fresh = ads.last().is_some_and(|a| wall_us() - a.ts_us < (iv * 2 + SCHED_SLACK).as_micros() as i64);
+        (tail_ok && fresh && c.holders() == [c.routers[0].name.clone()]).then_some(())
+    });
+    if let Some(e) = exited {
+        return Err(e);
+    }
+    res.with_context(|| format!("holders {:?}\n{}", c.holders(), c.log_tails(10)))
+}
+
+fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, rep: usize) -> Result<Run> {
+    let spec = c.spec.clone();
+    let iv = spec.interval();
+    let (r1_name, r1_addr) = (c.routers[0].name.clone(), c.routers[0].addr);
+    let survivors: Vec<usize> = (1..c.routers.len()).collect();
+    let expected = 1usize;
+    let (p_exp, p_low) = (c.routers[expected].priority, c.routers[survivors.len()].priority);
+    let (protocol, lowest_wait) = match event {
+        Event::Crash => (spec.master_down_interval(p_exp), spec.master_down_interval(p_low)),
+        Event::Planned => (el::skew_time(spec.version, p_exp, spec.advert_int_cs), el::skew_time(spec.version, p_low, spec.advert_int_cs)),
+    };
+    // A backup that wrongly times out does so by then (its timer runs from the old master's
+    // last advert, which came at most one interval before the event).
+    let window = lowest_wait + iv + SCHED_SLACK;
+    let give_up = window + iv * 3 + Duration::from_secs(2);
+
+    let ping_secs = (give_up * 3 + Duration::from_secs(5)).as_secs().clamp(1, 600) as u32;
+    let pinger = start_ping_every(c.client(), VIP, PROBE, ping_secs)?;
+    wait_for(Duration::from_secs(5), "the client's first reply from the VIP", || (!pinger.replies_so_far().is_empty()).then_some(()))?;
+    let entries_before: Vec<usize> = survivors.iter().map(|&i| c.master_entries(i)).collect();
+
+    // The event `phase` after one of r1's adverts: the next such instant at least 2 ms ahead.
+    let last = cap.last_from(r1_addr, i64::MAX).context("no advert from r1 seen")?;
+    let mut target = last.ts_us + phase.as_micros() as i64;
+    while target < wall_us() + 2_000 {
+        target += iv.as_micros() as i64;
+    }
+    // Deliberate: the event happens at a chosen phase of the advert timer (the scenario), not
+    // when some condition holds.
+    std::thread::sleep(Duration::from_micros((target - wall_us()).max(0) as u64));
+
+    let event_us = wall_us();
+    let t_event = Instant::now();
+    match event {
+        Event::Crash => {
+            c.lan.isolate(&r1_name)?;
+            if let Some(d) = c.daemon_mut(0) {
+                d.kill();
+            }
+        }
+        Event::Planned => {
+            if let Some(d) = c.daemon_mut(0) {
+                d.terminate();
+            }
+        }
+    }
+
+    let survivor_addrs: Vec<(String, Ipv4Addr)> = survivors.iter().map(|&i| (c.routers[i].name.clone(), c.routers[i].addr)).collect();
+    let first_new = |cap: &AdvertCapture| cap.since(event_us).into_iter().find(|a| a.prio > 0 && survivor_addrs.iter().any(|(_, s)| *s == a.src));
+    wait_for(give_up, "a survivor to advertise as master", || first_new(cap))?;
+    if let Some(left) = window.checked_sub(t_event.elapsed()) {
+        // Deliberate: the observation window is the scenario (a backup whose timer misfires
+        // does so inside it); there is no event to wait for instead.
+        std::thread::sleep(left);
+    }
+    // Settled: one survivor holds the VIP and the client has been answered by it again.
+    let survivor_names: Vec<String> = survivor_addrs.iter().map(|(n, _)| n.clone()).collect();
+    let holders = |c: &Cluster| -> Vec<String> { c.holders().into_iter().filter(|h| survivor_names.contains(h)).collect() };
+    let holder = wait_for(give_up, "exactly one survivor holding the VIP", || {
+        let h = holders(c);
+        (h.len() == 1).then(|| h[0].clone())
+    })
+    .ok();
+    let settled_us = wall_us();
+    let recovered = wait_for(give_up, "the client to be answered after the failover", || {
+        let n = pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > settled_us).count();
+        (n >= RECOVERED_REPLIES).then_some(())
+    })
+    .is_ok();
+    let end_us = wall_us();
+    let (replies, transmitted) = pinger.stop_counted()?;
+    let answered = {
+        let mut s: Vec<u32> = replies.iter().filter(|r| !r.dup).map(|r| r.seq).collect();
+        s.sort();
+        s.dedup();
+        s.len() as u32
+    };
+    let lost = transmitted.map(|t| t.saturating_sub(answered)).unwrap_or_else(|| el::lost_probes(&replies));
+    let client_mac = neigh_lladdr(c.client(), VIP);
+    let holder_mac = holder.as_ref().map(|h| c.lan.host(h).mac_string());
+
+    let after = cap.since(event_us);
+    let first = first_new(cap);
+    let old_last = first.and_then(|f| cap.last_from(r1_addr, f.ts_us + 1));
+    let mut advertised: Vec<String> = Vec::new();
+    for a in after.iter().filter(|a| a.prio > 0) {
+        if let Some((n, _)) = survivor_addrs.iter().find(|(_, s)| *s == a.src)
+            && !advertised.contains(n)
+        {
+            advertised.push(n.clone());
+        }
+    }
+    let logged: Vec<String> =
+        survivors.iter().zip(&entries_before).filter(|(i, before)| c.master_entries(**i) > **before).map(|(i, _)| c.routers[*i].name.clone()).collect();
+    let phase_ms = cap.last_from(r1_addr, event_us).map(|a| ms(event_us - a.ts_us));
+    let name_of = |src: Ipv4Addr| survivor_addrs.iter().find(|(_, s)| *s == src).map(|(n, _)| n.clone());
+    Ok(Run {
+        daemon: c.daemon.label(),
+        version: spec.version,
+        advert_int_ms: iv.as_secs_f64() * 1e3,
+        event,
+        rep,
+        phase_target_ms: phase.as_secs_f64() * 1e3,
+        phase_ms,
+        event_us,
+        old_last_advert_us: old_last.map(|a| a.ts_us),
+        old_last_prio: old_last.map(|a| a.prio),
+        new_master: first.and_then(|f| name_of(f.src)),
+        new_first_advert_us: first.map(|f| f.ts_us),
+        takeover_ms: first.zip(old_last).map(|(f, o)| ms(f.ts_us - o.ts_us)),
+        protocol_ms: protocol.as_secs_f64() * 1e3,
+        expected: c.routers[expected].name.clone(),
+        split_brain: advertised.len() > 1 || logged.len() > 1,
+        advertised_as_master: advertised,
+        logged_master: logged,
+        outage_ms: el::longest_outage_us(&replies, event_us, end_us).map(ms),
+        lost_probes: lost,
+        recovered,
+        wrong_mac: client_mac.is_none() || client_mac != holder_mac,
+        client_mac,
+        holder,
+        holder_mac,
+    })
+}
+
+impl Run {
+    fn line(&self) -> String {
+        let f = |x: Option<f64>| x.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "n/a".into());
+        format!(
+            "phase {}, takeover {} by {} (protocol {:.1} ms), outage {}{}, lost {}{}{}",
+            f(self.phase_ms),
+            f(self.takeover_ms),
+            self.new_master.as_deref().unwrap_or("nobody"),
+            self.protocol_ms,
+            if self.recovered { "" } else { ">= " },
+            f(self.outage_ms),
+            self.lost_probes,
+            if self.split_brain { format!(", SECOND MASTER {:?}/{:?}", self.advertised_as_master, self.logged_master) } else { String::new() },
+            if self.wrong_mac { format!(", client on MAC {:?} (holder {:?})", self.client_mac, self.holder_mac) } else { String::new() },
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A cluster per (daemon, setting)
+// ---------------------------------------------------------------------------------------
+
+fn setting_label(version: u8, cs: u16) -> String {
+    let iv = el::interval(cs);
+    if iv >= Duration::from_secs(1) { format!("VRRPv{version} {} s", iv.as_secs()) } else { format!("VRRPv{version} {} ms", iv.as_millis()) }
+}
+
+fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, reps: usize, rng: &mut SplitMix64, runs: &mut Vec<Run>) -> Result<()> {
+    let spec = ClusterSpec { version, advert_int_cs: cs, priorities: vec![100, 90, 80], agent_args: Vec::new() };
+    let label = format!("{} {}", daemon.label(), setting_label(version, cs));
+    let mut c = Cluster::new("bfail", &ctx.agent_bin, spec.clone())?;
+    c.daemon = daemon;
+    // Native XDP_TX on a veth needs an XDP program on its peer (as the lab does); the same
+    // switch for both daemons.
+    c.lan.attach_xdp_pass_to_switch_ports()?;
+    // The whole setting, bounded: every rep at most its give-up times, generously.
+    let per_rep = el::STARTUP + spec.master_down_interval(80) * 3 + spec.interval() * 8 + Duration::from_secs(8);
+    let cap = AdvertCapture::start(c.client(), per_rep * (2 * reps as u32 + 2) + Duration::from_secs(60))?;
+    c.start_agents()?;
+    let settle = el::STARTUP * 2 + spec.master_down_interval(80) * 2 + Duration::from_secs(5);
+    wait_r1_settled(&mut c, &cap, 0, settle).with_context(|| format!("{label}: initial election"))?;
+    ctx.progress(format!("failover: {label}: r1 is master"));
+    for rep in 0..reps {
+        for event in [Event::Crash, Event::Planned] {
+            let phase = rng.below(spec.interval());
+            let r = one_run(&mut c, &cap, event, phase, rep).with_context(|| format!("{label}, {}, rep {}", event.label(), rep + 1))?;
+            ctx.progress(format!("failover: {label}, {} {}/{reps}: {}", event.label(), rep + 1, r.line()));
+            runs.push(r);
+            let restored_us = wall_us();
+            c.restore(0).with_context(|| format!("{label}: restoring r1"))?;
+            let t = el::STARTUP + spec.master_down_interval(100) + spec.interval() * 3 + Duration::from_secs(5);
+            wait_r1_settled(&mut c, &cap, restored_us, t).with_context(|| format!("{label}: r1 back as master"))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The figure
+// ---------------------------------------------------------------------------------------
+
+fn fmt_summary(v: &[f64]) -> [String; 4] {
+    match Summary::of(v) {
+        Some(s) => [s.min, s.median, s.p95, s.max].map(|x| format!("{x:.1}")),
+        None => std::array::from_fn(|_| "n/a".to_string()),
+    }
+}
+
+pub fn run(ctx: &Ctx) -> Result<Section> {
+    let keepalived = ctx.keepalived().is_ok();
+    let daemons: Vec<RouterDaemon> = if keepalived { vec![RouterDaemon::Agent, RouterDaemon::Keepalived] } else { vec![RouterDaemon::Agent] };
+    let reps = ctx.reps(20, 5);
+    let seed = std::env::var("VRRP_BENCH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(SplitMix64::seed_from_clock);
+    let mut rng = SplitMix64::new(seed);
+    let started = Instant::now();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    // Ours and keepalived's side by side per setting, minutes apart.
+    for &(version, cs) in SETTINGS {
+        for &d in &daemons {
+            if let Err(e) = measure_setting(ctx, d, version, cs, reps, &mut rng, &mut runs) {
+                ctx.progress(format!("failover: NOT MEASURED: {e:#}"));
+                errors.push(format!("{e:#}"));
+            }
+        }
+    }
+    if runs.is_empty() {
+        bail!("no run measured: {}", errors.join("; "));
+    }
+
+    let mut section = Section::new(
+        "failover",
+        "Failover, ours and keepalived's",
+        format!(
+            "Three routers (priorities 100/90/80, preempt on, one VIP) and a client on one bridge, in network namespaces; \
+             the same keepalived.conf text for both daemons. The master is hit at a seeded random phase of its advert timer \
+             (seed {seed}, `VRRP_BENCH_SEED` to repeat) by a crash (SIGKILL and its switch port down at once) or a planned \
+             stop (SIGTERM: priority 0). {reps} repetitions per daemon, setting and event, the killed router restored and \
+             master again between them. Takeover = the new master's first advert minus the old master's last advert, both \
+             as the client's kernel timestamped them (AF_PACKET); protocol = Master_Down_Interval (crash) or Skew_Time \
+             (planned) of priority 90, exact in microseconds. Outage = the client's longest time without a reply while \
+             pinging the VIP every 1 ms. A second master = more than one survivor advertised as master on the wire or \
+             logged `Entering MASTER STATE`. Wrong MAC = the client's neighbour entry for the VIP does not name the router \
+             holding it at the end. Times in ms."
+        ),
+    );
+    let mut takeover = Table::new(
+        "Takeover (ms): new master's first advert - old master's last advert",
+        &["setting", "event", "daemon", "n", "protocol", "min", "median", "p95", "max", "ours/keepalived (median)"],
+    );
+    let mut outage = Table::new(
+        "Client outage (ms, probes every 1 ms), lost probes, second masters, wrong MAC",
+        &["setting", "event", "daemon", "n", "min", "median", "p95", "max", "ours/keepalived (median)", "lost (median/max)", "second master", "wrong MAC"],
+    );
+    let mut charts = Vec::new();
+    let med = |v: &[f64]| Summary::of(v).map(|s| s.median);
+    for &(version, cs) in SETTINGS {
+        let setting = setting_label(version, cs);
+        let mut series = Vec::new();
+        for event in [Event::Crash, Event::Planned] {
+            let of = |d: RouterDaemon| -> Vec<&Run> { runs.iter().filter(|r| r.daemon == d.label() && r.version == version && r.advert_int_ms == el::interval(cs).as_secs_f64() * 1e3 && r.event == event).collect() };
+            let takeovers = |d| of(d).iter().filter_map(|r| r.takeover_ms).collect::<Vec<f64>>();
+            let outages = |d| of(d).iter().filter_map(|r| r.outage_ms).collect::<Vec<f64>>();
+            let ratio = |f: &dyn Fn(RouterDaemon) -> Vec<f64>| match (med(&f(RouterDaemon::Agent)), med(&f(RouterDaemon::Keepalived))) {
+                (Some(a), Some(k)) if k > 0.0 => format!("{:.2}", a / k),
+                _ => "n/a".into(),
+            };
+            for &d in &daemons {
+                let rs = of(d);
+                if rs.is_empty() {
+                    continue;
+                }
+                let n = rs.len();
+                let protocol = rs[0].protocol_ms;
+                let [a, b, c, e] = fmt_summary(&takeovers(d));
+                let first = d == RouterDaemon::Agent;
+                takeover.row(vec![setting.clone(), event.label().into(), d.label().into(), n.to_string(), format!("{protocol:.1}"), a, b, c, e, if first { ratio(&takeovers) } else { String::new() }]);
+                let [a, b, c, e] = fmt_summary(&outages(d));
+                let mut lost: Vec<u32> = rs.iter().map(|r| r.lost_probes).collect();
+                lost.sort();
+                let unrecovered = rs.iter().filter(|r| !r.recovered).count();
+                outage.row(vec![
+                    setting.clone(),
+                    event.label().into(),
+                    d.label().into(),
+                    n.to_string(),
+                    a,
+                    b,
+                    c,
+                    format!("{}{e}", if unrecovered > 0 { ">= " } else { "" }),
+                    if first { ratio(&outages) } else { String::new() },
+                    format!("{}/{}", lost[(lost.len() - 1) / 2], lost[lost.len() - 1]),
+                    format!("{}/{n}", rs.iter().filter(|r| r.split_brain).count()),
+                    format!("{}/{n}", rs.iter().filter(|r| r.wrong_mac).count()),
+                ]);
+                if unrecovered > 0 {
+                    section.notes.push(format!("{} {setting} {}: the client was not answered again within the run in {unrecovered}/{n}", d.label(), event.label()));
+                }
+                let ev = match event {
+                    Event::Crash => "crash",
+                    Event::Planned => "planned",
+                };
+                series.push(Series { name: format!("{} {ev}", d.label()), values: outages(d) });
+            }
+        }
+        let file = format!("failover-outage-v{version}-{}ms.png", el::interval(cs).as_millis());
+        charts.push(Chart::Distributions { file, title: format!("Client outage, {setting}"), unit: "ms".into(), series });
+    }
+    section.tables = vec![takeover, outage];
+    section.charts = charts;
+    if !keepalived {
+        section.notes.push("keepalived is not installed: ours only (`cargo xtask setup` installs 2.2.7)".into());
+    }
+    for e in &errors {
+        section.notes.push(format!("not measured: {e}"));
+    }
+    section.notes.push(format!("{} runs in {:.0} s", runs.len(), started.elapsed().as_secs_f64()));
+    section.samples = serde_json::json!({ "seed": seed, "runs": runs });
+    Ok(section)
 }
