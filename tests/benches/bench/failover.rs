@@ -244,8 +244,7 @@ fn wall_us() -> i64 {
 }
 
 /// Wait until r1 (index 0) is master alone, as the wire and the kernel see it: it holds the
-/// VIP, nobody else does, and its last two adverts came with no other router's in between
-/// (so every backup has heard it).
+/// VIP, nobody else does, and the last advert on the wire is its own.
 fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, from_us: i64, timeout: Duration) -> Result<()> {
     let r1 = c.routers[0].addr;
     let iv = c.spec.interval();
@@ -256,7 +255,9 @@ fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, from_us: i64, timeout: 
             return Some(());
         }
         let ads = cap.since(from_us);
-        let tail_ok = ads.len() >= 2 && ads[ads.len() - 2..].iter().all(|a| a.src == r1 && a.prio > 0);
+        // r1's advert is the last on the wire: the survivor that was master stepped down on
+        // hearing it (it holds the VIP no more) and every backup heard the same advert.
+        let tail_ok = ads.last().is_some_and(|a| a.src == r1 && a.prio > 0);
         // The last advert is recent: r1 is still advertising.
         let fresh = ads.last().is_some_and(|a| wall_us() - a.ts_us < (iv * 2 + SCHED_SLACK).as_micros() as i64);
         (tail_ok && fresh && c.holders() == [c.routers[0].name.clone()]).then_some(())
@@ -278,10 +279,9 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
         Event::Crash => (spec.master_down_interval(p_exp), spec.master_down_interval(p_low)),
         Event::Planned => (el::skew_time(spec.version, p_exp, spec.advert_int_cs), el::skew_time(spec.version, p_low, spec.advert_int_cs)),
     };
-    // A backup that wrongly times out does so by then (its timer runs from the old master's
-    // last advert, which came at most one interval before the event).
-    let window = lowest_wait + iv + SCHED_SLACK;
-    let give_up = window + iv * 3 + Duration::from_secs(2);
+    // Until the first survivor advertises: its timer, from the old master's last advert (at
+    // most one interval before the event), and room for a late one.
+    let give_up = lowest_wait + iv * 4 + Duration::from_secs(2);
 
     let ping_secs = (give_up * 3 + Duration::from_secs(5)).as_secs().clamp(1, 600) as u32;
     let pinger = start_ping_every(c.client(), VIP, PROBE, ping_secs)?;
@@ -299,7 +299,6 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     std::thread::sleep(Duration::from_micros((target - wall_us()).max(0) as u64));
 
     let event_us = wall_us();
-    let t_event = Instant::now();
     match event {
         Event::Crash => {
             c.lan.isolate(&r1_name)?;
@@ -316,11 +315,17 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
 
     let survivor_addrs: Vec<(String, Ipv4Addr)> = survivors.iter().map(|&i| (c.routers[i].name.clone(), c.routers[i].addr)).collect();
     let first_new = |cap: &AdvertCapture| cap.since(event_us).into_iter().find(|a| a.prio > 0 && survivor_addrs.iter().any(|(_, s)| *s == a.src));
-    wait_for(give_up, "a survivor to advertise as master", || first_new(cap))?;
-    if let Some(left) = window.checked_sub(t_event.elapsed()) {
+    let first = wait_for(give_up, "a survivor to advertise as master", || first_new(cap))?;
+    // A backup that wrongly times out does so within the lowest priority's timer of the old
+    // master's last advert (the priority-0 one for a planned stop), which started every
+    // survivor's timer.
+    let old_last_us = cap.last_from(r1_addr, first.ts_us + 1).map(|a| a.ts_us).unwrap_or(event_us);
+    let window_end_us = old_last_us + (lowest_wait + SCHED_SLACK).as_micros() as i64;
+    let left = window_end_us - wall_us();
+    if left > 0 {
         // Deliberate: the observation window is the scenario (a backup whose timer misfires
         // does so inside it); there is no event to wait for instead.
-        std::thread::sleep(left);
+        std::thread::sleep(Duration::from_micros(left as u64));
     }
     // Settled: one survivor holds the VIP and the client has been answered by it again.
     let survivor_names: Vec<String> = survivor_addrs.iter().map(|(n, _)| n.clone()).collect();
@@ -349,7 +354,7 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     let holder_mac = holder.as_ref().map(|h| c.lan.host(h).mac_string());
 
     let after = cap.since(event_us);
-    let first = first_new(cap);
+    let first = Some(first);
     let old_last = first.and_then(|f| cap.last_from(r1_addr, f.ts_us + 1));
     let mut advertised: Vec<String> = Vec::new();
     for a in after.iter().filter(|a| a.prio > 0) {
