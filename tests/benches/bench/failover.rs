@@ -11,7 +11,8 @@
 //! lost; and the MAC its neighbour entry for the VIP ends on (the new master's?).
 use std::{
     net::Ipv4Addr,
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -26,7 +27,7 @@ use serde::Serialize;
 use vrrp_tests::{
     Host,
     election::{self as el, Cluster, ClusterSpec, RouterDaemon, SplitMix64, VIP},
-    neigh_lladdr, start_ping_every, wait_for,
+    neigh_lladdr, wait_for,
 };
 use vrrp_tests::report::{Chart, Section, Series, Summary, Table};
 
@@ -42,6 +43,8 @@ const PROBE: Duration = Duration::from_millis(1);
 const SCHED_SLACK: Duration = Duration::from_millis(50);
 /// Replies the client must get from the new master before a run ends (20 ms at 1 ms).
 const RECOVERED_REPLIES: usize = 20;
+/// Probes sent this long before the prober stops and still unanswered count as lost.
+const PROBE_GRACE: Duration = Duration::from_millis(20);
 /// Most adverts a capture keeps (a cluster at 10 ms sends ~100/s; runs last minutes).
 const CAPTURE_MAX: usize = 1_000_000;
 
@@ -100,54 +103,59 @@ struct AdvertCapture {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A socket made by `make` inside the network namespace at `ns_path`: a thread enters the
+/// namespace (setns affects that thread only), makes it and ends; the socket stays in that
+/// namespace wherever it is used from.
+fn socket_in_netns(ns_path: &Path, make: impl FnOnce() -> Result<OwnedFd> + Send + 'static) -> Result<OwnedFd> {
+    let ns_path = ns_path.to_path_buf();
+    std::thread::Builder::new()
+        .name("netns-socket".into())
+        .spawn(move || -> Result<OwnedFd> {
+            let ns = std::fs::File::open(&ns_path).with_context(|| format!("opening {}", ns_path.display()))?;
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).context("setns")?;
+            make()
+        })
+        .context("starting a thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the socket thread panicked"))?
+}
+
+/// Receive one datagram/frame with its kernel timestamp (us since the epoch); None on the
+/// receive timeout or a signal.
+fn recv_stamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, i64)> {
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let m = socket::recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).ok()?;
+    let ts = m.cmsgs().ok()?.find_map(|c| match c {
+        ControlMessageOwned::ScmTimestampns(t) => Some(t.tv_sec() * 1_000_000 + t.tv_nsec() / 1_000),
+        _ => None,
+    })?;
+    Some((m.bytes, ts))
+}
+
+/// Kernel receive timestamps and a 50 ms receive timeout (to look at a stop flag).
+fn stamped(fd: OwnedFd) -> Result<OwnedFd> {
+    socket::setsockopt(&fd, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
+    socket::setsockopt(&fd, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(0, 50_000)).context("SO_RCVTIMEO")?;
+    Ok(fd)
+}
+
 impl AdvertCapture {
     fn start(host: &Host, max: Duration) -> Result<AdvertCapture> {
+        let sock = socket_in_netns(&host.ns.path(), || {
+            stamped(socket::socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::EthIp).context("AF_PACKET socket")?)
+        })?;
         let adverts = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let ns_path = host.ns.path();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let (out, quit) = (adverts.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("advert-capture".into())
             .spawn(move || {
-                let sock = (|| -> Result<_> {
-                    let ns = std::fs::File::open(&ns_path).with_context(|| format!("opening {}", ns_path.display()))?;
-                    nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).context("setns")?;
-                    let s = socket::socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::EthIp).context("AF_PACKET socket")?;
-                    socket::setsockopt(&s, sockopt::ReceiveTimestampns, &true).context("SO_TIMESTAMPNS")?;
-                    let tv = nix::sys::time::TimeVal::new(0, 50_000);
-                    socket::setsockopt(&s, sockopt::ReceiveTimeout, &tv).context("SO_RCVTIMEO")?;
-                    Ok(s)
-                })();
-                let sock = match sock {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{e:#}")));
-                        return;
-                    }
-                };
                 let t0 = Instant::now();
                 let mut buf = [0u8; 2048];
                 while !quit.load(Ordering::Relaxed) && t0.elapsed() < max {
-                    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-                    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-                    let (n, ts) = match socket::recvmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&sock), &mut iov, Some(&mut cmsg), MsgFlags::empty()) {
-                        Ok(m) => {
-                            let ts = m.cmsgs().ok().and_then(|mut c| {
-                                c.find_map(|c| match c {
-                                    ControlMessageOwned::ScmTimestampns(t) => Some(t.tv_sec() * 1_000_000 + t.tv_nsec() / 1_000),
-                                    _ => None,
-                                })
-                            });
-                            (m.bytes, ts)
-                        }
-                        // The receive timeout (to look at the stop flag) or a signal.
-                        Err(_) => continue,
-                    };
-                    if let (Some((src, prio)), Some(ts_us)) = (parse_advert(&buf[..n]), ts) {
+                    let Some((n, ts_us)) = recv_stamped(&sock, &mut buf) else { continue };
+                    if let Some((src, prio)) = parse_advert(&buf[..n]) {
                         let mut v = out.lock().unwrap_or_else(|p| p.into_inner());
                         if v.len() >= CAPTURE_MAX {
                             break;
@@ -157,12 +165,7 @@ impl AdvertCapture {
                 }
             })
             .context("starting the capture thread")?;
-        let cap = AdvertCapture { adverts, stop, thread: Some(thread) };
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(cap),
-            Ok(Err(e)) => bail!("advert capture: {e}"),
-            Err(_) => bail!("advert capture: the thread did not start"),
-        }
+        Ok(AdvertCapture { adverts, stop, thread: Some(thread) })
     }
 
     /// Adverts received at or after `from_us`, in arrival order.
@@ -183,6 +186,138 @@ impl Drop for AdvertCapture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The client's probes
+// ---------------------------------------------------------------------------------------
+
+/// An ICMP echo request with identifier `id` and sequence `seq`.
+fn echo_request(id: u16, seq: u16) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[0] = 8;
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[6..8].copy_from_slice(&seq.to_be_bytes());
+    p[8..16].copy_from_slice(b"vrrpfail");
+    let mut sum: u32 = p.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p
+}
+
+/// An ICMP echo reply from `from` with identifier `id` in an IPv4 packet (as a raw socket
+/// hands it over): its sequence number.
+fn echo_reply_seq(pkt: &[u8], id: u16, from: Ipv4Addr) -> Option<u16> {
+    let ihl = usize::from(pkt.first()? & 0x0f) * 4;
+    if pkt.get(12..16)? != from.octets() {
+        return None;
+    }
+    let icmp = pkt.get(ihl..ihl + 8)?;
+    (icmp[0] == 0 && icmp[4..6] == id.to_be_bytes()).then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
+}
+
+/// The client probing the VIP every [`PROBE`], on its own clock: unlike `ping -i 0.001`
+/// (iputils slows to one probe per 10 ms while probes go unanswered, i.e. during the very
+/// outage measured), a probe leaves every millisecond whatever happens. A raw ICMP socket in
+/// the client's namespace; replies carry kernel timestamps. Bounded in count and time;
+/// stopped on drop.
+struct Prober {
+    replies: Arc<Mutex<Vec<vrrp_tests::PingReply>>>,
+    sent: Arc<Mutex<Vec<i64>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// The identifier of the next [`Prober`]'s probes.
+static PROBE_ID: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0x7600);
+
+impl Prober {
+    fn start(host: &Host, dst: Ipv4Addr, max: Duration) -> Result<Prober> {
+        if !vrrp_tests::in_test_range(dst) {
+            bail!("refusing to probe {dst}: outside 198.18.0.0/15");
+        }
+        let sock = Arc::new(socket_in_netns(&host.ns.path(), || {
+            stamped(socket::socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp).context("raw ICMP socket")?)
+        })?);
+        let id = PROBE_ID.fetch_add(1, Ordering::Relaxed);
+        let max_probes = (max.as_micros() / PROBE.as_micros()).min(u128::from(u16::MAX)) as usize;
+        let (replies, sent, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
+        let (rx_sock, rx_out, rx_stop) = (sock.clone(), replies.clone(), stop.clone());
+        let rx = std::thread::Builder::new()
+            .name("probe-rx".into())
+            .spawn(move || {
+                let t0 = Instant::now();
+                let mut buf = [0u8; 1500];
+                let mut seen = vec![false; max_probes];
+                while !rx_stop.load(Ordering::Relaxed) && t0.elapsed() < max + Duration::from_secs(1) {
+                    let Some((n, ts_us)) = recv_stamped(&rx_sock, &mut buf) else { continue };
+                    if let Some(seq) = echo_reply_seq(&buf[..n], id, dst)
+                        && let Some(s) = seen.get_mut(usize::from(seq))
+                    {
+                        let dup = std::mem::replace(s, true);
+                        rx_out.lock().unwrap_or_else(|p| p.into_inner()).push(vrrp_tests::PingReply { ts: ts_us as f64 / 1e6, seq: u32::from(seq), dup });
+                    }
+                }
+            })
+            .context("starting the probe receiver")?;
+        let (tx_sent, tx_stop) = (sent.clone(), stop.clone());
+        let tx = std::thread::Builder::new()
+            .name("probe-tx".into())
+            .spawn(move || {
+                let to = socket::SockaddrIn::from(std::net::SocketAddrV4::new(dst, 0));
+                let t0 = Instant::now();
+                for seq in 0..max_probes {
+                    if tx_stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let at = t0 + PROBE * seq as u32;
+                    if let Some(d) = at.checked_duration_since(Instant::now()) {
+                        // Deliberate: the probe schedule itself (one per millisecond).
+                        std::thread::sleep(d);
+                    }
+                    let now = el::wall_clock_us();
+                    // A probe the kernel refused (e.g. its neighbour queue full while the VIP's
+                    // MAC is unreachable) counts as sent and unanswered, as on the wire.
+                    let _ = socket::sendto(sock.as_raw_fd(), &echo_request(id, seq as u16), &to, MsgFlags::MSG_DONTWAIT);
+                    tx_sent.lock().unwrap_or_else(|p| p.into_inner()).push(now);
+                }
+            })
+            .context("starting the probe sender")?;
+        Ok(Prober { replies, sent, stop, threads: vec![rx, tx] })
+    }
+
+    fn replies_so_far(&self) -> Vec<vrrp_tests::PingReply> {
+        self.replies.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Stop probing; the replies, and the probes sent up to `grace` before the stop that got
+    /// no reply (later ones may still be on their way).
+    fn stop(mut self, grace: Duration) -> (Vec<vrrp_tests::PingReply>, u32) {
+        let cut = el::wall_clock_us() - grace.as_micros() as i64;
+        // Deliberate: replies to the last probes are on the wire for microseconds; the grace
+        // is part of the definition of "lost".
+        std::thread::sleep(grace);
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let replies = self.replies_so_far();
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let answered: std::collections::HashSet<u32> = replies.iter().map(|r| r.seq).collect();
+        let lost = sent.iter().enumerate().filter(|(seq, t)| **t < cut && !answered.contains(&(*seq as u32))).count() as u32;
+        (replies, lost)
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -225,6 +360,8 @@ struct Run {
     /// The client's longest time without a reply, from its last reply before the event, ms.
     outage_ms: Option<f64>,
     lost_probes: u32,
+    /// Probes answered more than once (two routers answering for the VIP).
+    dup_replies: u32,
     /// The client was answered again (else the outage only says "at least").
     recovered: bool,
     /// The client's neighbour entry for the VIP at the end, and the MAC of the router then
@@ -283,8 +420,7 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     // most one interval before the event), and room for a late one.
     let give_up = lowest_wait + iv * 4 + Duration::from_secs(2);
 
-    let ping_secs = (give_up * 3 + Duration::from_secs(5)).as_secs().clamp(1, 600) as u32;
-    let pinger = start_ping_every(c.client(), VIP, PROBE, ping_secs)?;
+    let pinger = Prober::start(c.client(), VIP, give_up * 3 + Duration::from_secs(5))?;
     wait_for(Duration::from_secs(5), "the client's first reply from the VIP", || (!pinger.replies_so_far().is_empty()).then_some(()))?;
     let entries_before: Vec<usize> = survivors.iter().map(|&i| c.master_entries(i)).collect();
 
@@ -342,14 +478,8 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     })
     .is_ok();
     let end_us = wall_us();
-    let (replies, transmitted) = pinger.stop_counted()?;
-    let answered = {
-        let mut s: Vec<u32> = replies.iter().filter(|r| !r.dup).map(|r| r.seq).collect();
-        s.sort();
-        s.dedup();
-        s.len() as u32
-    };
-    let lost = transmitted.map(|t| t.saturating_sub(answered)).unwrap_or_else(|| el::lost_probes(&replies));
+    let (replies, lost) = pinger.stop(PROBE_GRACE);
+    let dup_replies = replies.iter().filter(|r| r.dup).count() as u32;
     let client_mac = neigh_lladdr(c.client(), VIP);
     let holder_mac = holder.as_ref().map(|h| c.lan.host(h).mac_string());
 
@@ -389,6 +519,7 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
         logged_master: logged,
         outage_ms: el::longest_outage_us(&replies, event_us, end_us).map(ms),
         lost_probes: lost,
+        dup_replies,
         recovered,
         wrong_mac: client_mac.is_none() || client_mac != holder_mac,
         client_mac,
