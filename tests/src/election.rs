@@ -299,6 +299,15 @@ pub fn count_master_entries(log: &str) -> usize {
     log.lines().filter(|l| l.contains(") Entering MASTER STATE")).count()
 }
 
+/// The state named by the last `(NAME) Entering <STATE> STATE` line of a log (agent or
+/// keepalived), whatever its timestamps.
+pub fn last_logged_state(log: &str) -> Option<String> {
+    log.lines().rev().find_map(|l| {
+        let rest = &l[l.find(") Entering ")? + ") Entering ".len()..];
+        Some(rest.split_once(" STATE")?.0.to_string())
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     /// 2 or 3.
@@ -476,6 +485,11 @@ impl Cluster {
             (None, Some(k)) => Some(&mut **k),
             (None, None) => None,
         }
+    }
+
+    /// The state router `i`'s current log last entered (agent or keepalived).
+    pub fn logged_state(&self, i: usize) -> Option<String> {
+        self.daemon(i).and_then(|d| last_logged_state(&d.log_text()))
     }
 
     /// `Entering MASTER STATE` lines in router `i`'s current log (agent or keepalived).
@@ -847,6 +861,19 @@ garbage (VI_1) Entering MASTER STATE\n\
         // Clipped to the window, and an open interval closes at its end.
         assert_eq!(master_intervals(&c[..2], base, c[1].ts_us + 5), vec![(c[1].ts_us, c[1].ts_us + 5)]);
         assert!(master_intervals(&c, c[2].ts_us, base + 10_000_000).is_empty());
+    }
+
+    #[test]
+    fn states_from_either_daemons_log() {
+        let keepalived = "Tue Dec  1 22:00:00 2026: (VI_1) Entering BACKUP STATE (init)\n\
+Tue Dec  1 22:00:04 2026: (VI_1) Entering MASTER STATE\n\
+Tue Dec  1 22:00:05 2026: (VI_1) received higher prio advert 100\n";
+        assert_eq!(last_logged_state(keepalived).as_deref(), Some("MASTER"));
+        assert_eq!(count_master_entries(keepalived), 1);
+        let agent = "2026-11-21T10:20:30.200000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (startup) from=INIT\n";
+        assert_eq!(last_logged_state(agent).as_deref(), Some("BACKUP"));
+        assert_eq!(count_master_entries(agent), 0);
+        assert_eq!(last_logged_state("no state here\n"), None);
     }
 
     #[test]

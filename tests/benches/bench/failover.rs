@@ -380,13 +380,29 @@ fn wall_us() -> i64 {
     el::wall_clock_us()
 }
 
-/// Wait until r1 (index 0) is master alone, as the wire and the kernel see it: it holds the
-/// VIP, nobody else does, and the last advert on the wire is its own.
-fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, from_us: i64, timeout: Duration) -> Result<()> {
+/// Wait until r1 (index 0) is master alone, as the logs, the wire and the kernel see it:
+/// every other router logged BACKUP last, then r1's advert is the last on the wire, r1 holds
+/// the VIP and nobody else does.
+fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, timeout: Duration) -> Result<()> {
     let r1 = c.routers[0].addr;
     let iv = c.spec.interval();
+    let deadline = Instant::now() + timeout;
     let mut exited = None;
-    let res = wait_for(timeout, "r1 to be the only master", || {
+    let backups = wait_for(timeout, "the other routers to be BACKUP", || {
+        if let Err(e) = c.check_running() {
+            exited = Some(e);
+            return Some(());
+        }
+        (1..c.routers.len()).all(|i| c.logged_state(i).as_deref() == Some("BACKUP")).then_some(())
+    });
+    if let Some(e) = exited {
+        return Err(e);
+    }
+    let states: Vec<String> = (0..c.routers.len()).map(|i| format!("{}={:?}", c.routers[i].name, c.logged_state(i))).collect();
+    backups.with_context(|| format!("logged states {}\n{}", states.join(" "), c.log_tails(10)))?;
+    // An advert from r1 after this, heard by backups in BACKUP state, restarts their timers.
+    let from_us = wall_us();
+    let res = wait_for(deadline.saturating_duration_since(Instant::now()), "r1 to be the only master", || {
         if let Err(e) = c.check_running() {
             exited = Some(e);
             return Some(());
@@ -568,7 +584,7 @@ fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, reps: 
     let cap = AdvertCapture::start(c.client(), per_rep * (2 * reps as u32 + 2) + Duration::from_secs(60))?;
     c.start_agents()?;
     let settle = el::STARTUP * 2 + spec.master_down_interval(80) * 2 + Duration::from_secs(5);
-    wait_r1_settled(&mut c, &cap, 0, settle).with_context(|| format!("{label}: initial election"))?;
+    wait_r1_settled(&mut c, &cap, settle).with_context(|| format!("{label}: initial election"))?;
     ctx.progress(format!("failover: {label}: r1 is master"));
     for rep in 0..reps {
         for event in [Event::Crash, Event::Planned] {
@@ -576,10 +592,9 @@ fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, reps: 
             let r = one_run(&mut c, &cap, event, phase, rep).with_context(|| format!("{label}, {}, rep {}", event.label(), rep + 1))?;
             ctx.progress(format!("failover: {label}, {} {}/{reps}: {}", event.label(), rep + 1, r.line()));
             runs.push(r);
-            let restored_us = wall_us();
             c.restore(0).with_context(|| format!("{label}: restoring r1"))?;
             let t = el::STARTUP + spec.master_down_interval(100) + spec.interval() * 3 + Duration::from_secs(5);
-            wait_r1_settled(&mut c, &cap, restored_us, t).with_context(|| format!("{label}: r1 back as master"))?;
+            wait_r1_settled(&mut c, &cap, t).with_context(|| format!("{label}: r1 back as master"))?;
         }
     }
     Ok(())
