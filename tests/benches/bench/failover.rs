@@ -52,7 +52,8 @@ const CAPTURE_MAX: usize = 1_000_000;
 enum Event {
     /// SIGKILL the master and take its switch port down at the same instant.
     Crash,
-    /// SIGTERM the master: it sends priority 0, removes its VIP and exits.
+    /// SIGTERM the master: it sends priority 0 and exits (keepalived removes its VIP at once;
+    /// ours keeps it until the successor's first advert, make-before-break).
     Planned,
 }
 
@@ -453,6 +454,8 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     let event_us = wall_us();
     match event {
         Event::Crash => {
+            // The port first (an `ip link set down` in the switch namespace, a few ms), then
+            // SIGKILL at once: no advert can leave after the event, whatever the daemon does.
             c.lan.isolate(&r1_name)?;
             if let Some(d) = c.daemon_mut(0) {
                 d.kill();
@@ -571,7 +574,10 @@ fn setting_label(version: u8, cs: u16) -> String {
     if iv >= Duration::from_secs(1) { format!("VRRPv{version} {} s", iv.as_secs()) } else { format!("VRRPv{version} {} ms", iv.as_millis()) }
 }
 
-fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, reps: usize, rng: &mut SplitMix64, runs: &mut Vec<Run>) -> Result<()> {
+/// `phases[2 * rep]` for the crash of `rep`, `phases[2 * rep + 1]` for its planned stop: the
+/// same for both daemons, so their runs pair up.
+fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, phases: &[Duration], runs: &mut Vec<Run>) -> Result<()> {
+    let reps = phases.len() / 2;
     let spec = ClusterSpec { version, advert_int_cs: cs, priorities: vec![100, 90, 80], agent_args: Vec::new() };
     let label = format!("{} {}", daemon.label(), setting_label(version, cs));
     let mut c = Cluster::new("bfail", &ctx.agent_bin, spec.clone())?;
@@ -587,8 +593,8 @@ fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, reps: 
     wait_r1_settled(&mut c, &cap, settle).with_context(|| format!("{label}: initial election"))?;
     ctx.progress(format!("failover: {label}: r1 is master"));
     for rep in 0..reps {
-        for event in [Event::Crash, Event::Planned] {
-            let phase = rng.below(spec.interval());
+        for (k, event) in [Event::Crash, Event::Planned].into_iter().enumerate() {
+            let phase = phases[2 * rep + k];
             let r = one_run(&mut c, &cap, event, phase, rep).with_context(|| format!("{label}, {}, rep {}", event.label(), rep + 1))?;
             ctx.progress(format!("failover: {label}, {} {}/{reps}: {}", event.label(), rep + 1, r.line()));
             runs.push(r);
@@ -622,8 +628,9 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
     let mut errors: Vec<String> = Vec::new();
     // Ours and keepalived's side by side per setting, minutes apart.
     for &(version, cs) in SETTINGS {
+        let phases: Vec<Duration> = (0..2 * reps).map(|_| rng.below(el::interval(cs))).collect();
         for &d in &daemons {
-            if let Err(e) = measure_setting(ctx, d, version, cs, reps, &mut rng, &mut runs) {
+            if let Err(e) = measure_setting(ctx, d, version, cs, &phases, &mut runs) {
                 ctx.progress(format!("failover: NOT MEASURED: {e:#}"));
                 errors.push(format!("{e:#}"));
             }
@@ -639,7 +646,7 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
         format!(
             "Three routers (priorities 100/90/80, preempt on, one VIP) and a client on one bridge, in network namespaces; \
              the same keepalived.conf text for both daemons. The master is hit at a seeded random phase of its advert timer \
-             (seed {seed}, `VRRP_BENCH_SEED` to repeat) by a crash (SIGKILL and its switch port down at once) or a planned \
+             (seed {seed}, `VRRP_BENCH_SEED` to repeat; the same phases for both daemons) by a crash (SIGKILL and its switch port down at once) or a planned \
              stop (SIGTERM: priority 0). {reps} repetitions per daemon, setting and event, the killed router restored and \
              master again between them. Takeover = the new master's first advert minus the old master's last advert, both \
              as the client's kernel timestamped them (AF_PACKET); protocol = Master_Down_Interval (crash) or Skew_Time \
