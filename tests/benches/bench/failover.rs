@@ -588,19 +588,35 @@ fn measure_setting(ctx: &Ctx, daemon: RouterDaemon, version: u8, cs: u16, phases
     // The whole setting, bounded: every rep at most its give-up times, generously.
     let per_rep = el::STARTUP + spec.master_down_interval(80) * 3 + spec.interval() * 8 + Duration::from_secs(8);
     let cap = AdvertCapture::start(c.client(), per_rep * (2 * reps as u32 + 2) + Duration::from_secs(60))?;
-    c.start_agents()?;
+    let res = c.start_agents().and_then(|()| reps_on(ctx, &mut c, &cap, &label, phases, runs));
+    if res.is_err() {
+        // Keep every log of a setting that could not be measured (the paths are printed).
+        for i in 0..c.routers.len() {
+            if let Some(d) = c.daemon_mut(i) {
+                d.keep_files();
+                ctx.progress(format!("failover: {label}: {} log kept at {}", c.routers[i].name, c.daemon(i).map(|d| d.log.display().to_string()).unwrap_or_default()));
+            }
+        }
+    }
+    res
+}
+
+/// The initial election, then every rep of a setting, r1 restored and master again after each.
+fn reps_on(ctx: &Ctx, c: &mut Cluster, cap: &AdvertCapture, label: &str, phases: &[Duration], runs: &mut Vec<Run>) -> Result<()> {
+    let spec = c.spec.clone();
+    let reps = phases.len() / 2;
     let settle = el::STARTUP * 2 + spec.master_down_interval(80) * 2 + Duration::from_secs(5);
-    wait_r1_settled(&mut c, &cap, settle).with_context(|| format!("{label}: initial election"))?;
+    wait_r1_settled(c, cap, settle).with_context(|| format!("{label}: initial election"))?;
     ctx.progress(format!("failover: {label}: r1 is master"));
     for rep in 0..reps {
         for (k, event) in [Event::Crash, Event::Planned].into_iter().enumerate() {
             let phase = phases[2 * rep + k];
-            let r = one_run(&mut c, &cap, event, phase, rep).with_context(|| format!("{label}, {}, rep {}", event.label(), rep + 1))?;
+            let r = one_run(c, cap, event, phase, rep).with_context(|| format!("{label}, {}, rep {}", event.label(), rep + 1))?;
             ctx.progress(format!("failover: {label}, {} {}/{reps}: {}", event.label(), rep + 1, r.line()));
             runs.push(r);
             c.restore(0).with_context(|| format!("{label}: restoring r1"))?;
             let t = el::STARTUP + spec.master_down_interval(100) + spec.interval() * 3 + Duration::from_secs(5);
-            wait_r1_settled(&mut c, &cap, t).with_context(|| format!("{label}: r1 back as master"))?;
+            wait_r1_settled(c, cap, t).with_context(|| format!("{label}: r1 back as master"))?;
         }
     }
     Ok(())
