@@ -208,6 +208,23 @@ pub fn longest_outage_us(replies: &[PingReply], from_us: i64, to_us: i64) -> Opt
     pts.windows(2).map(|w| w[1] - w[0]).max()
 }
 
+/// The client's outage counted over lost probes only: the longest gap between two
+/// consecutive answered probes (by sequence) with unanswered probes between them, from the
+/// last reply before `from_us`, and from the last reply to `to_us` if `open_tail` (the probes
+/// after it went unanswered). Zero when no probe went unanswered; None if no reply came
+/// before `from_us`. Unlike [`longest_outage_us`], a gap in which every probe was answered
+/// (the prober itself not scheduled on a busy machine; it catches up in a burst) is not an
+/// outage.
+pub fn outage_over_lost_us(replies: &[PingReply], from_us: i64, to_us: i64, open_tail: bool) -> Option<i64> {
+    let mut rs: Vec<(u32, i64)> = replies.iter().filter(|r| !r.dup).map(|r| (r.seq, (r.ts * 1e6).round() as i64)).collect();
+    rs.sort();
+    let start = rs.iter().rposition(|(_, t)| *t <= from_us)?;
+    let rs: Vec<(u32, i64)> = rs[start..].iter().copied().filter(|(_, t)| *t <= to_us).collect();
+    let gaps = rs.windows(2).filter(|w| w[1].0 > w[0].0 + 1).map(|w| w[1].1 - w[0].1);
+    let tail = rs.last().filter(|_| open_tail).map(|(_, t)| to_us - t);
+    Some(gaps.chain(tail).max().unwrap_or(0))
+}
+
 /// Probes sent but never answered between the first and the last reply (by icmp_seq).
 pub fn lost_probes(replies: &[PingReply]) -> u32 {
     let mut seqs: Vec<u32> = replies.iter().filter(|r| !r.dup).map(|r| r.seq).collect();
@@ -889,6 +906,14 @@ Tue Dec  1 22:00:05 2026: (VI_1) received higher prio advert 100\n";
         assert_eq!(longest_outage_us(&replies[..2], 1_005_000, 2_000_000), Some(990_000));
         assert_eq!(longest_outage_us(&replies[2..], 1_005_000, 2_000_000), None);
         assert_eq!(lost_probes(&replies), 39);
+        // Only gaps over lost probes count: 2 -> 42 lost 39 probes; a late but answered
+        // probe (seq 45, 50 ms after 44) is the prober, not the network.
+        let late = [r(1.000, 1), r(1.010, 2), r(1.400, 42), r(1.410, 43), r(1.420, 44), r(1.470, 45)];
+        assert_eq!(outage_over_lost_us(&late, 1_005_000, 1_500_000, false), Some(390_000));
+        assert_eq!(longest_outage_us(&late, 1_005_000, 1_470_000), Some(390_000));
+        assert_eq!(outage_over_lost_us(&late[2..], 1_405_000, 1_500_000, false), Some(0));
+        assert_eq!(outage_over_lost_us(&late[..2], 1_005_000, 2_000_000, true), Some(990_000));
+        assert_eq!(outage_over_lost_us(&late[2..], 1_005_000, 2_000_000, false), None);
         assert_eq!(lost_probes(&[]), 0);
         assert_eq!(median(&[5, 1, 3]), Some(3));
         assert_eq!(median(&[4, 1, 3, 2]), Some(2));

@@ -358,8 +358,12 @@ struct Run {
     /// Survivors whose log gained an `Entering MASTER STATE` line.
     logged_master: Vec<String>,
     split_brain: bool,
-    /// The client's longest time without a reply, from its last reply before the event, ms.
+    /// The client's longest time without a reply over probes that went unanswered, from its
+    /// last reply before the event, ms ([`el::outage_over_lost_us`]).
     outage_ms: Option<f64>,
+    /// The longest gap between replies at all (also when every probe in it was answered late:
+    /// the prober not scheduled on a busy machine), ms.
+    longest_reply_gap_ms: Option<f64>,
     lost_probes: u32,
     /// Probes answered more than once (two routers answering for the VIP).
     dup_replies: u32,
@@ -536,7 +540,8 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
         split_brain: advertised.len() > 1 || logged.len() > 1,
         advertised_as_master: advertised,
         logged_master: logged,
-        outage_ms: el::longest_outage_us(&replies, event_us, end_us).map(ms),
+        outage_ms: el::outage_over_lost_us(&replies, event_us, end_us, !recovered).map(ms),
+        longest_reply_gap_ms: el::longest_outage_us(&replies, event_us, end_us).map(ms),
         lost_probes: lost,
         dup_replies,
         recovered,
@@ -667,7 +672,10 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
              master again between them. Takeover = the new master's first advert minus the old master's last advert, both \
              as the client's kernel timestamped them (AF_PACKET); protocol = Master_Down_Interval (crash) or Skew_Time \
              (planned) of priority 90, exact in microseconds. Outage = the client's longest time without a reply while \
-             pinging the VIP every 1 ms. A second master = more than one survivor advertised as master on the wire or \
+             it sends an ICMP echo to the VIP every 1 ms (its own prober: iputils ping slows to one probe per 10 ms \
+             while unanswered), over probes that went unanswered (a gap in which every probe was answered is the prober \
+             not scheduled; the raw longest gap between replies is in the JSON); lost = probes never answered. On SIGTERM keepalived removes the VIP at once, ours \
+             keeps it until the successor's first advert (make-before-break). A second master = more than one survivor advertised as master on the wire or \
              logged `Entering MASTER STATE`. Wrong MAC = the client's neighbour entry for the VIP does not name the router \
              holding it at the end. Times in ms."
         ),
@@ -721,6 +729,16 @@ pub fn run(ctx: &Ctx) -> Result<Section> {
                     format!("{}/{n}", rs.iter().filter(|r| r.split_brain).count()),
                     format!("{}/{n}", rs.iter().filter(|r| r.wrong_mac).count()),
                 ]);
+                let split = rs.iter().filter(|r| r.split_brain).count();
+                if split > 0 {
+                    let wrong_first = rs.iter().filter(|r| r.new_master.as_ref().is_some_and(|m| *m != r.expected)).count();
+                    let dups: u32 = rs.iter().map(|r| r.dup_replies).sum();
+                    section.notes.push(format!(
+                        "{} {setting} {}: a second router entered MASTER in {split}/{n} (a lower priority advertised first in {wrong_first}; {dups} duplicate replies to the client)",
+                        d.label(),
+                        event.label()
+                    ));
+                }
                 if unrecovered > 0 {
                     section.notes.push(format!("{} {setting} {}: the client was not answered again within the run in {unrecovered}/{n}", d.label(), event.label()));
                 }
