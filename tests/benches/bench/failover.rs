@@ -328,6 +328,59 @@ impl Drop for Prober {
 // One run
 // ---------------------------------------------------------------------------------------
 
+/// A host's switch ports set down by an `ip -batch -` started beforehand in the switch
+/// namespace: [`PortDown::fire`] only writes its command (as [`vrrp_tests::Lan::isolate`] would
+/// run it); [`vrrp_tests::Lan::reconnect`] undoes it. Killed and reaped on drop.
+struct PortDown {
+    child: std::process::Child,
+    ports: Vec<String>,
+    fired: Option<Instant>,
+}
+
+impl PortDown {
+    fn prime(c: &Cluster, i: usize) -> Result<PortDown> {
+        let h = c.host(i);
+        let ports: Vec<String> = std::iter::once(&h.switch_port).chain(&h.extra_switch_ports).cloned().collect();
+        let child = std::process::Command::new("ip")
+            .args(["-n", &c.lan.switch.name, "-batch", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting ip -batch")?;
+        Ok(PortDown { child, ports, fired: None })
+    }
+
+    fn fire(&mut self) -> Result<()> {
+        use std::io::Write;
+        let cmds: String = self.ports.iter().map(|p| format!("link set dev {p} down\n")).collect();
+        self.fired = Some(Instant::now());
+        let mut stdin = self.child.stdin.take().context("ip -batch has no stdin")?;
+        stdin.write_all(cmds.as_bytes()).context("writing to ip -batch")?;
+        // EOF: ip runs what it read and exits.
+        Ok(())
+    }
+
+    /// Wait (bounded) for `ip` to finish; the time from [`PortDown::fire`], ms.
+    fn wait(mut self) -> Result<f64> {
+        let st = wait_for(Duration::from_secs(5), "ip -batch to set the port down", || self.child.try_wait().ok().flatten())?;
+        if !st.success() {
+            bail!("ip -batch failed ({st}) setting {:?} down", self.ports);
+        }
+        Ok(self.fired.map(|t| t.elapsed().as_secs_f64() * 1e3).unwrap_or(0.0))
+    }
+}
+
+impl Drop for PortDown {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
 /// Every raw measurement of one run (all go to the report's JSON).
 #[derive(Debug, Clone, Serialize)]
 struct Run {
@@ -341,6 +394,9 @@ struct Run {
     phase_ms: Option<f64>,
     /// The event, wall clock, us since the epoch.
     event_us: i64,
+    /// Crash: from the event until `ip` had set the port down, ms (an upper bound: polled
+    /// every 10 ms).
+    port_down_ms: Option<f64>,
     /// The old master's last advert on the wire (the priority-0 one for a planned stop).
     old_last_advert_us: Option<i64>,
     old_last_prio: Option<u8>,
@@ -429,7 +485,7 @@ fn wait_r1_settled(c: &mut Cluster, cap: &AdvertCapture, timeout: Duration) -> R
 fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, rep: usize) -> Result<Run> {
     let spec = c.spec.clone();
     let iv = spec.interval();
-    let (r1_name, r1_addr) = (c.routers[0].name.clone(), c.routers[0].addr);
+    let r1_addr = c.routers[0].addr;
     let survivors: Vec<usize> = (1..c.routers.len()).collect();
     let expected = 1usize;
     let (p_exp, p_low) = (c.routers[expected].priority, c.routers[survivors.len()].priority);
@@ -445,6 +501,13 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     wait_for(Duration::from_secs(5), "the client's first reply from the VIP", || (!pinger.replies_so_far().is_empty()).then_some(()))?;
     let entries_before: Vec<usize> = survivors.iter().map(|&i| c.master_entries(i)).collect();
 
+    // The crash's port down, ready before the event: exec'ing `ip` then takes hundreds of ms
+    // on a busy machine, during which the "crashed" master would go on advertising.
+    let mut port_down = match event {
+        Event::Crash => Some(PortDown::prime(c, 0)?),
+        Event::Planned => None,
+    };
+
     // The event `phase` after one of r1's adverts: the next such instant at least 2 ms ahead.
     let last = cap.last_from(r1_addr, i64::MAX).context("no advert from r1 seen")?;
     let mut target = last.ts_us + phase.as_micros() as i64;
@@ -458,9 +521,11 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
     let event_us = wall_us();
     match event {
         Event::Crash => {
-            // The port first (an `ip link set down` in the switch namespace, a few ms), then
-            // SIGKILL at once: no advert can leave after the event, whatever the daemon does.
-            c.lan.isolate(&r1_name)?;
+            // The port first, then SIGKILL at once: no advert leaves after the event,
+            // whatever the daemon does.
+            if let Some(p) = port_down.as_mut() {
+                p.fire()?;
+            }
             if let Some(d) = c.daemon_mut(0) {
                 d.kill();
             }
@@ -472,6 +537,10 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
         }
     }
 
+    let port_down_ms = match port_down.take() {
+        Some(p) => Some(p.wait()?),
+        None => None,
+    };
     let survivor_addrs: Vec<(String, Ipv4Addr)> = survivors.iter().map(|&i| (c.routers[i].name.clone(), c.routers[i].addr)).collect();
     let first_new = |cap: &AdvertCapture| cap.since(event_us).into_iter().find(|a| a.prio > 0 && survivor_addrs.iter().any(|(_, s)| *s == a.src));
     let first = wait_for(give_up, "a survivor to advertise as master", || first_new(cap))?;
@@ -530,6 +599,7 @@ fn one_run(c: &mut Cluster, cap: &AdvertCapture, event: Event, phase: Duration, 
         phase_target_ms: phase.as_secs_f64() * 1e3,
         phase_ms,
         event_us,
+        port_down_ms,
         old_last_advert_us: old_last.map(|a| a.ts_us),
         old_last_prio: old_last.map(|a| a.prio),
         new_master: first.and_then(|f| name_of(f.src)),
