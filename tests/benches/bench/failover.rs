@@ -84,12 +84,13 @@ fn parse_advert(frame: &[u8]) -> Option<(Ipv4Addr, u8)> {
     if frame.get(12..14)? != [0x08, 0x00] {
         return None;
     }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip.first()? & 0x0f) * 4;
-    if ip.first()? >> 4 != 4 || ihl < 20 || *ip.get(9)? != 112 {
+    let ip = frame.get(14..)?;
+    let hdr = ip.get(..20)?;
+    let ihl = usize::from(hdr[0] & 0x0f) * 4;
+    if hdr[0] >> 4 != 4 || ihl < 20 || hdr[9] != 112 {
         return None;
     }
-    let src = Ipv4Addr::new(*ip.get(12)?, ip[13], ip[14], ip[15]);
+    let src = Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]);
     let vrrp = ip.get(ihl..)?;
     // version/type, VRID, priority.
     Some((src, *vrrp.get(2)?))
