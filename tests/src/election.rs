@@ -8,7 +8,7 @@
 //! [`wall_clock_us`]) and from the client's pings (`ping -D`, the same clock), not from polling
 //! `ip addr`, so a second master that lasts a millisecond is still seen.
 
-use crate::{Agent, Host, Lan, PingReply, has_addr, lan, spawn_agent, start_ping_every, wait_for};
+use crate::{Agent, Daemon, Host, Keepalived, Lan, PingReply, has_addr, lan, spawn_agent, spawn_keepalived, start_ping_every, wait_for};
 use anyhow::{Context, Result, bail};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -208,6 +208,23 @@ pub fn longest_outage_us(replies: &[PingReply], from_us: i64, to_us: i64) -> Opt
     pts.windows(2).map(|w| w[1] - w[0]).max()
 }
 
+/// The client's outage counted over lost probes only: the longest gap between two
+/// consecutive answered probes (by sequence) with unanswered probes between them, from the
+/// last reply before `from_us`, and from the last reply to `to_us` if `open_tail` (the probes
+/// after it went unanswered). Zero when no probe went unanswered; None if no reply came
+/// before `from_us`. Unlike [`longest_outage_us`], a gap in which every probe was answered
+/// (the prober itself not scheduled on a busy machine; it catches up in a burst) is not an
+/// outage.
+pub fn outage_over_lost_us(replies: &[PingReply], from_us: i64, to_us: i64, open_tail: bool) -> Option<i64> {
+    let mut rs: Vec<(u32, i64)> = replies.iter().filter(|r| !r.dup).map(|r| (r.seq, (r.ts * 1e6).round() as i64)).collect();
+    rs.sort();
+    let start = rs.iter().rposition(|(_, t)| *t <= from_us)?;
+    let rs: Vec<(u32, i64)> = rs[start..].iter().copied().filter(|(_, t)| *t <= to_us).collect();
+    let gaps = rs.windows(2).filter(|w| w[1].0 > w[0].0 + 1).map(|w| w[1].1 - w[0].1);
+    let tail = rs.last().filter(|_| open_tail).map(|(_, t)| to_us - t);
+    Some(gaps.chain(tail).max().unwrap_or(0))
+}
+
 /// Probes sent but never answered between the first and the last reply (by icmp_seq).
 pub fn lost_probes(replies: &[PingReply]) -> u32 {
     let mut seqs: Vec<u32> = replies.iter().filter(|r| !r.dup).map(|r| r.seq).collect();
@@ -274,6 +291,40 @@ pub const CLIENT: (&str, Ipv4Addr) = ("client", Ipv4Addr::new(198, 18, 0, 10));
 /// deadline, never waited out when things go well.
 pub const STARTUP: Duration = Duration::from_secs(8);
 
+/// Which daemon a [`Cluster`]'s routers run: our agent, or keepalived (the same config text,
+/// for side-by-side figures). Only the agent has pins, so [`Cluster::status`] and what is
+/// built on it ([`Cluster::wait_settled`], [`Cluster::crash_master`]) need the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouterDaemon {
+    #[default]
+    Agent,
+    Keepalived,
+}
+
+impl RouterDaemon {
+    pub fn label(self) -> &'static str {
+        match self {
+            RouterDaemon::Agent => "vrrp-agent",
+            RouterDaemon::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// `(NAME) Entering MASTER STATE` lines in a log, whatever its timestamps: the agent's and
+/// keepalived's (whose console log has whole-second timestamps) say it the same way.
+pub fn count_master_entries(log: &str) -> usize {
+    log.lines().filter(|l| l.contains(") Entering MASTER STATE")).count()
+}
+
+/// The state named by the last `(NAME) Entering <STATE> STATE` line of a log (agent or
+/// keepalived), whatever its timestamps.
+pub fn last_logged_state(log: &str) -> Option<String> {
+    log.lines().rev().find_map(|l| {
+        let rest = &l[l.find(") Entering ")? + ") Entering ".len()..];
+        Some(rest.split_once(" STATE")?.0.to_string())
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
     /// 2 or 3.
@@ -314,6 +365,9 @@ pub struct Router {
 /// the agents first, then the namespaces.
 pub struct Cluster {
     pub agents: Vec<Option<Agent>>,
+    /// The routers' keepalived processes when `daemon` is [`RouterDaemon::Keepalived`]
+    /// (dropped, like the agents, before the namespaces).
+    pub keepaliveds: Vec<Option<Keepalived>>,
     pub lan: Lan,
     pub routers: Vec<Router>,
     pub spec: ClusterSpec,
@@ -325,6 +379,8 @@ pub struct Cluster {
     pub isolate_on_crash: bool,
     /// Logs of agents replaced by [`Cluster::restore`], per router, oldest first.
     pub old_logs: Vec<Vec<String>>,
+    /// What [`Cluster::start_agents`] and [`Cluster::restore`] start (set it before them).
+    pub daemon: RouterDaemon,
 }
 
 /// What one crash of the master showed.
@@ -411,12 +467,51 @@ impl Cluster {
     /// Start an agent on every router that has none ([`Cluster::new`] starts none).
     pub fn start_agents(&mut self) -> Result<()> {
         for i in 0..self.routers.len() {
-            if self.agents[i].is_none() {
-                let a = self.spawn(i)?;
-                self.agents[i] = Some(a);
+            if self.daemon(i).is_none() {
+                self.spawn_into(i)?;
             }
         }
         Ok(())
+    }
+
+    /// Start router `i`'s daemon (of kind [`Cluster::daemon`]) in its slot.
+    fn spawn_into(&mut self, i: usize) -> Result<()> {
+        match self.daemon {
+            RouterDaemon::Agent => {
+                let a = self.spawn(i)?;
+                self.agents[i] = Some(a);
+            }
+            RouterDaemon::Keepalived => {
+                let r = &self.routers[i];
+                let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+                let k = spawn_keepalived(self.lan.host(&r.name), &cfg).with_context(|| format!("starting keepalived on {}", r.name))?;
+                self.keepaliveds[i] = Some(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Router `i`'s process, agent or keepalived, if one was started.
+    pub fn daemon(&self, i: usize) -> Option<&Daemon> {
+        self.agents[i].as_deref().or(self.keepaliveds[i].as_deref())
+    }
+
+    pub fn daemon_mut(&mut self, i: usize) -> Option<&mut Daemon> {
+        match (&mut self.agents[i], &mut self.keepaliveds[i]) {
+            (Some(a), _) => Some(&mut **a),
+            (None, Some(k)) => Some(&mut **k),
+            (None, None) => None,
+        }
+    }
+
+    /// The state router `i`'s current log last entered (agent or keepalived).
+    pub fn logged_state(&self, i: usize) -> Option<String> {
+        self.daemon(i).and_then(|d| last_logged_state(&d.log_text()))
+    }
+
+    /// `Entering MASTER STATE` lines in router `i`'s current log (agent or keepalived).
+    pub fn master_entries(&self, i: usize) -> usize {
+        self.daemon(i).map(|d| count_master_entries(&d.log_text())).unwrap_or(0)
     }
 
     /// Build the LAN (`tag` names it): routers `r1`.. at 198.18.0.1.. and the client at
@@ -444,6 +539,8 @@ impl Cluster {
             bin: bin.to_path_buf(),
             keep_logs: false,
             isolate_on_crash: true,
+            daemon: RouterDaemon::Agent,
+            keepaliveds: (0..n).map(|_| None).collect(),
         })
     }
 
@@ -473,7 +570,7 @@ impl Cluster {
 
     /// Indices of routers whose agent runs.
     pub fn alive(&mut self) -> Vec<usize> {
-        (0..self.agents.len()).filter(|i| self.agents[*i].as_mut().is_some_and(|a| a.is_running())).collect()
+        (0..self.agents.len()).filter(|i| self.daemon_mut(*i).is_some_and(|d| d.is_running())).collect()
     }
 
     /// `vrrp-agent status --json` of router `i`'s agent (None while its maps are not pinned).
@@ -494,11 +591,13 @@ impl Cluster {
 
     /// Error out if an agent that should run has exited.
     pub fn check_running(&mut self) -> Result<()> {
-        for (i, a) in self.agents.iter_mut().enumerate() {
-            if let Some(a) = a
-                && !a.is_running()
+        let what = self.daemon.label();
+        for i in 0..self.routers.len() {
+            if let Some(d) = self.daemon_mut(i)
+                && !d.is_running()
             {
-                bail!("the agent on {} exited ({:?}):\n{}", self.routers[i].name, a.exit_status(), a.log_tail(20));
+                let (st, tail) = (d.exit_status(), d.log_tail(20));
+                bail!("the {what} on {} exited ({st:?}):\n{tail}", self.routers[i].name);
             }
         }
         Ok(())
@@ -676,27 +775,30 @@ impl Cluster {
     /// Bring a crashed router back: a new agent (which removes the VIP the killed one left),
     /// then its switch port up. Waits only for the leftover VIP to go; the caller waits for
     /// the election ([`Cluster::wait_settled`]).
+    /// keepalived, like the agent, removes a VIP left on its interface when it starts.
     pub fn restore(&mut self, i: usize) -> Result<()> {
-        if let Some(mut old) = self.agents[i].take() {
-            if self.keep_logs {
+        let keep = self.keep_logs;
+        if let Some(old) = self.daemon_mut(i) {
+            if keep {
                 old.keep_files();
             }
-            self.old_logs[i].push(old.log_text());
-            drop(old);
+            let log = old.log_text();
+            self.old_logs[i].push(log);
         }
-        let a = self.spawn(i)?;
-        self.agents[i] = Some(a);
+        // Dropping the old process kills and reaps what is left of it.
+        drop(self.agents[i].take());
+        drop(self.keepaliveds[i].take());
+        self.spawn_into(i)?;
         let host = self.host(i);
-        wait_for(STARTUP, "the restarted agent to remove the VIP the killed one left", || (!has_addr(host, VIP)).then_some(()))?;
+        let what = format!("the restarted {} to remove the VIP the killed one left", self.daemon.label());
+        wait_for(STARTUP, &what, || (!has_addr(host, VIP)).then_some(()))?;
         self.lan.reconnect(&self.routers[i].name)
     }
 
     /// Print each agent's last lines (for a failure).
     pub fn log_tails(&self, n: usize) -> String {
-        self.agents
-            .iter()
-            .zip(&self.routers)
-            .filter_map(|(a, r)| a.as_ref().map(|a| format!("---- {} ({}):\n{}", r.name, a.log.display(), a.log_tail(n))))
+        (0..self.routers.len())
+            .filter_map(|i| self.daemon(i).map(|d| format!("---- {} ({}):\n{}", self.routers[i].name, d.log.display(), d.log_tail(n))))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -779,6 +881,19 @@ garbage (VI_1) Entering MASTER STATE\n\
     }
 
     #[test]
+    fn states_from_either_daemons_log() {
+        let keepalived = "Tue Dec  1 22:00:00 2026: (VI_1) Entering BACKUP STATE (init)\n\
+Tue Dec  1 22:00:04 2026: (VI_1) Entering MASTER STATE\n\
+Tue Dec  1 22:00:05 2026: (VI_1) received higher prio advert 100\n";
+        assert_eq!(last_logged_state(keepalived).as_deref(), Some("MASTER"));
+        assert_eq!(count_master_entries(keepalived), 1);
+        let agent = "2026-11-21T10:20:30.200000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (startup) from=INIT\n";
+        assert_eq!(last_logged_state(agent).as_deref(), Some("BACKUP"));
+        assert_eq!(count_master_entries(agent), 0);
+        assert_eq!(last_logged_state("no state here\n"), None);
+    }
+
+    #[test]
     fn overlaps_and_outages() {
         assert_eq!(overlap_us(&[vec![(0, 10)], vec![(5, 20)], vec![(30, 40)]]), 5);
         assert_eq!(overlap_us(&[vec![(0, 10)], vec![(10, 20)]]), 0);
@@ -791,6 +906,14 @@ garbage (VI_1) Entering MASTER STATE\n\
         assert_eq!(longest_outage_us(&replies[..2], 1_005_000, 2_000_000), Some(990_000));
         assert_eq!(longest_outage_us(&replies[2..], 1_005_000, 2_000_000), None);
         assert_eq!(lost_probes(&replies), 39);
+        // Only gaps over lost probes count: 2 -> 42 lost 39 probes; a late but answered
+        // probe (seq 45, 50 ms after 44) is the prober, not the network.
+        let late = [r(1.000, 1), r(1.010, 2), r(1.400, 42), r(1.410, 43), r(1.420, 44), r(1.470, 45)];
+        assert_eq!(outage_over_lost_us(&late, 1_005_000, 1_500_000, false), Some(390_000));
+        assert_eq!(longest_outage_us(&late, 1_005_000, 1_470_000), Some(390_000));
+        assert_eq!(outage_over_lost_us(&late[2..], 1_405_000, 1_500_000, false), Some(0));
+        assert_eq!(outage_over_lost_us(&late[..2], 1_005_000, 2_000_000, true), Some(990_000));
+        assert_eq!(outage_over_lost_us(&late[2..], 1_005_000, 2_000_000, false), None);
         assert_eq!(lost_probes(&[]), 0);
         assert_eq!(median(&[5, 1, 3]), Some(3));
         assert_eq!(median(&[4, 1, 3, 2]), Some(2));
