@@ -377,6 +377,29 @@ fn xdp_answers_only_while_the_lease_is_fresh() {
     assert_eq!((lease.fence_after_ns, lease.pid), (bound, std::process::id()));
 }
 
+/// The IPv6 fence tests' addresses (the client is CLIENT6): an owned VIP, a configured VIP not
+/// owned, and another address.
+const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
+const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
+
+/// The XDP object loaded unpinned with OWNED set up as the agent sets a VIP up (registered with
+/// the fence, then owned once it is added) and CONFIGURED registered with the fence only; no
+/// lease taken yet. None (the reason printed) when not root.
+fn v6_fence_fixture(test: &str) -> Option<vrrp_agent::dataplane::Dataplane> {
+    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
+    use vrrp_common::{VipKeyV6, VipValue};
+    if !require_root(test) {
+        return None;
+    }
+    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
+    let value = VipValue::new(OUR_MAC, 61);
+    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
+    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
+    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
+    Some(dp)
+}
+
 /// A neighbour solicitation (RFC 4861 §4.3) from `src` for `target`, to its solicited-node
 /// group, with the source link-layer address option and a correct checksum.
 fn solicitation(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
@@ -406,24 +429,11 @@ fn solicitation(src_mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
 /// another address passes either way.
 #[test]
 fn xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh() {
-    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
-    use vrrp_common::{VipKeyV6, VipValue};
-    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
-    const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-    const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
-    const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
-    if !require_root("xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh") {
-        return;
-    }
-    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
-    let value = VipValue::new(OUR_MAC, 61);
-    // As the agent sets a VIP up: registered with the fence, then owned once it is added.
-    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
-    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
-    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
-    let owned = solicitation(PEER_MAC, CLIENT, OWNED);
-    let configured = solicitation(PEER_MAC, CLIENT, CONFIGURED);
-    let other = solicitation(PEER_MAC, CLIENT, OTHER);
+    use vrrp_agent::dataplane::Dataplane;
+    let Some(mut dp) = v6_fence_fixture("xdp_answers_neighbour_solicitations_only_while_the_lease_is_fresh") else { return };
+    let owned = solicitation(PEER_MAC, CLIENT6, OWNED);
+    let configured = solicitation(PEER_MAC, CLIENT6, CONFIGURED);
+    let other = solicitation(PEER_MAC, CLIENT6, OTHER);
     let stats = |dp: &Dataplane| {
         let g = dp.global_stats().expect("stats");
         (g.arp_fenced, g.ns_replies)
@@ -493,20 +503,8 @@ fn with_ext_headers(frame: &[u8], types: &[u8]) -> Vec<u8> {
 /// neighbour discovery, RFC 6980), as is one behind more headers than XDP walks.
 #[test]
 fn solicitations_behind_extension_headers_are_fenced_as_plain_ones_are() {
-    use vrrp_agent::dataplane::{Dataplane, KernelLogLevel};
-    use vrrp_common::{VipKeyV6, VipValue};
-    const CLIENT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
-    const OWNED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-    const CONFIGURED: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x102);
-    const OTHER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x101);
-    if !require_root("solicitations_behind_extension_headers_are_fenced_as_plain_ones_are") {
-        return;
-    }
-    let mut dp = Dataplane::load_unpinned(KernelLogLevel::Off).expect("the XDP object loads");
-    let value = VipValue::new(OUR_MAC, 61);
-    dp.fence_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("fence");
-    dp.own_vip_v6(VipKeyV6 { ifindex: IFINDEX, addr_v6: OWNED.octets() }, value).expect("own");
-    dp.fence_ip(IFINDEX, CONFIGURED.into(), value).expect("fence");
+    use vrrp_agent::dataplane::Dataplane;
+    let Some(mut dp) = v6_fence_fixture("solicitations_behind_extension_headers_are_fenced_as_plain_ones_are") else { return };
     let fenced = |dp: &Dataplane| dp.global_stats().expect("stats").arp_fenced;
     let run = |dp: &Dataplane, frame: &[u8]| dp.test_run(frame, IFINDEX).expect("run");
     let chains: &[(&str, &[u8])] = &[
@@ -520,9 +518,9 @@ fn solicitations_behind_extension_headers_are_fenced_as_plain_ones_are() {
     let now = vrrp_agent::clock::now_ns();
 
     for &(what, types) in chains {
-        let owned = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OWNED), types);
-        let configured = with_ext_headers(&solicitation(PEER_MAC, CLIENT, CONFIGURED), types);
-        let other = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OTHER), types);
+        let owned = with_ext_headers(&solicitation(PEER_MAC, CLIENT6, OWNED), types);
+        let configured = with_ext_headers(&solicitation(PEER_MAC, CLIENT6, CONFIGURED), types);
+        let other = with_ext_headers(&solicitation(PEER_MAC, CLIENT6, OTHER), types);
         // Fresh: everything passed untouched, the kernel answers for the VIP on the interface.
         dp.renew_lease(now).expect("renew");
         let before = fenced(&dp);
@@ -532,7 +530,7 @@ fn solicitations_behind_extension_headers_are_fenced_as_plain_ones_are() {
         assert_eq!(fenced(&dp), before, "{what}, fresh: nothing fenced");
         // Stale: the VIP's solicitations dropped and counted, as a plain one's are.
         dp.renew_lease(now - bound - 1_000_000).expect("renew");
-        let plain = run(&dp, &solicitation(PEER_MAC, CLIENT, OWNED)).0;
+        let plain = run(&dp, &solicitation(PEER_MAC, CLIENT6, OWNED)).0;
         assert_eq!(plain, XDP_DROP, "the plain solicitation is fenced");
         assert_eq!(run(&dp, &owned).0, plain, "{what}, stale, owned: fenced as the plain one is");
         assert_eq!(run(&dp, &configured).0, XDP_DROP, "{what}, stale, configured: fenced");
@@ -543,7 +541,7 @@ fn solicitations_behind_extension_headers_are_fenced_as_plain_ones_are() {
     // Stale still: a fragment, and more headers than XDP walks, are passed.
     let before = fenced(&dp);
     for (what, types) in [("fragmented", &[44u8][..]), ("four headers", &[0, 60, 60, 43][..])] {
-        let frame = with_ext_headers(&solicitation(PEER_MAC, CLIENT, OWNED), types);
+        let frame = with_ext_headers(&solicitation(PEER_MAC, CLIENT6, OWNED), types);
         assert_eq!(run(&dp, &frame).0, XDP_PASS, "{what}: passed");
     }
     assert_eq!(fenced(&dp), before);
