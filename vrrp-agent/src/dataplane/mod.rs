@@ -48,7 +48,6 @@ pub fn load_retrying(name: &str, mut load: impl FnMut() -> Result<(), ProgramErr
             {
                 tracing::warn!(program = name, attempt, error = %io_error, "the kernel did not finish loading the program; loading it again");
                 drop(verifier_log);
-                std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)));
                 attempt += 1;
             }
             other => return other,
