@@ -8,7 +8,7 @@
 //! [`wall_clock_us`]) and from the client's pings (`ping -D`, the same clock), not from polling
 //! `ip addr`, so a second master that lasts a millisecond is still seen.
 
-use crate::{Agent, Daemon, Host, Keepalived, Lan, PingReply, has_addr, lan, spawn_agent, spawn_keepalived, start_ping_every, wait_for};
+use crate::{Agent, Daemon, Host, Keepalived, Lan, PingReply, has_addr, lan, spawn_agent, spawn_keepalived, start_ping_every, wait_for, holds_for};
 use anyhow::{Context, Result, bail};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -793,6 +793,24 @@ impl Cluster {
         let what = format!("the restarted {} to remove the VIP the killed one left", self.daemon.label());
         wait_for(STARTUP, &what, || (!has_addr(host, VIP)).then_some(()))?;
         self.lan.reconnect(&self.routers[i].name)
+    }
+
+    /// Router `m` stays MASTER, every other live router BACKUP, and `m` the only holder of
+    /// the VIP, for all of `window` (the steady state after a hitless restart or a
+    /// hand-over); the logs' tails on failure.
+    pub fn holds_only_master(&mut self, m: usize, window: Duration) -> Result<()> {
+        let others: Vec<usize> = self.alive().into_iter().filter(|&i| i != m).collect();
+        let name = self.routers[m].name.clone();
+        let what = format!("{name} MASTER, the others BACKUP, {name} the only holder");
+        holds_for(window, &what, || {
+            let states: Vec<Option<String>> = std::iter::once(m).chain(others.iter().copied()).map(|i| self.state(i)).collect();
+            let ok = states[0].as_deref() == Some("MASTER") && states[1..].iter().all(|s| s.as_deref() == Some("BACKUP"));
+            if !ok || self.holders() != [name.clone()] {
+                return Err(format!("states {states:?} (r{} first) holders {:?}", m + 1, self.holders()));
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", self.log_tails(30)))
     }
 
     /// Print each agent's last lines (for a failure).

@@ -183,14 +183,7 @@ fn restart_is_hitless(tag: &str, stop: impl FnOnce(&mut Agent)) {
     assert!(counter(&c) >= arp_before, "counters survive the adoption ({} < {arp_before})", counter(&c));
     // Three Master_Down_Intervals: the backup would have taken over in the first.
     let window = spec(100).master_down_interval(100) * 3;
-    holds_for(window, "r1 MASTER, r2 BACKUP, r1 the only holder", || {
-        let (s1, s2) = (c.state(0), c.state(1));
-        if s1.as_deref() != Some("MASTER") || s2.as_deref() != Some("BACKUP") || c.holders() != ["r1"] {
-            return Err(format!("r1 {s1:?} r2 {s2:?} holders {:?}", c.holders()));
-        }
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(30)));
+    c.holds_only_master(0, window).unwrap_or_else(|e| panic!("{e:#}"));
     let (replies, sent) = pinger.stop_counted().expect("ping");
     let lost = sent.unwrap_or(0).saturating_sub(replies.iter().filter(|r| !r.dup).count() as u32);
     let new_log = c.agents[0].as_ref().expect("r1").log_text();

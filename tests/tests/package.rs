@@ -18,7 +18,7 @@ use std::{
 use vrrp_tests::{
     election::{self as el, Cluster, ClusterSpec, STARTUP, VIP, wall_clock_us},
     package::{self as pkg, Unit},
-    holds_for, pid_alive, require_root, run_cmd, spawn_agent_cmdline, spawn_agent_cmdline_on_pins, start_ping_every, wait_for,
+    pid_alive, require_root, run_cmd, spawn_agent_cmdline, spawn_agent_cmdline_on_pins, start_ping_every, wait_for,
     workspace_root,
 };
 
@@ -218,6 +218,22 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Two routers (100, 90) whose agents are started by the unit's `ExecStart=` line (config
+/// and pin dir substituted per router), r1 elected and heard by r2.
+fn elected_through_exec_start(tag: &str, advert_int_cs: u16, exec_start: &[String]) -> (Cluster, ClusterSpec) {
+    let spec = ClusterSpec { version: 3, advert_int_cs, priorities: vec![100, 90], agent_args: vec![] };
+    let mut c = Cluster::new(tag, Path::new(pkg::BIN), spec.clone()).expect("lan");
+    for i in 0..c.routers.len() {
+        let cfg = el::router_config(spec.version, spec.advert_int_cs, c.routers[i].priority, VIP);
+        let agent = spawn_agent_cmdline(c.host(i), &cfg, |config, bpffs| router_argv(exec_start, config, bpffs))
+            .unwrap_or_else(|e| panic!("ExecStart on {}: {e:#}", c.routers[i].name));
+        c.agents[i] = Some(agent);
+    }
+    let settle = STARTUP + spec.master_down_interval(90) + spec.interval() + SCHED_SLACK;
+    c.wait_settled(0, settle).unwrap_or_else(|e| panic!("initial election through ExecStart: {e}"));
+    (c, spec)
+}
+
 /// Two routers (100, 90) and a client, VRRPv3 at 100 ms, each agent started by the installed
 /// unit's ExecStart; then ExecReload on the master (the agent logs the reload, nothing moves)
 /// and KillSignal to it (the hand-over: r2 takes the VIP, no 10 ms probe is lost, r1 exits 0
@@ -228,16 +244,7 @@ fn failover_through_the_unit() {
     assert_eq!(exec_start[0], pkg::BIN, "ExecStart runs the installed binary");
     assert_eq!(pkg::config_arg(&exec_start), Some(pkg::CONFIG), "ExecStart reads the conffile");
 
-    let spec = ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90], agent_args: vec![] };
-    let mut c = Cluster::new("pkg", Path::new(pkg::BIN), spec.clone()).expect("lan");
-    for i in 0..c.routers.len() {
-        let cfg = el::router_config(spec.version, spec.advert_int_cs, c.routers[i].priority, VIP);
-        let agent = spawn_agent_cmdline(c.host(i), &cfg, |config, bpffs| router_argv(&exec_start, config, bpffs))
-            .unwrap_or_else(|e| panic!("ExecStart on {}: {e:#}", c.routers[i].name));
-        c.agents[i] = Some(agent);
-    }
-    let settle = STARTUP + spec.master_down_interval(90) + spec.interval() + SCHED_SLACK;
-    c.wait_settled(0, settle).unwrap_or_else(|e| panic!("initial election through ExecStart: {e}"));
+    let (mut c, spec) = elected_through_exec_start("pkg", 10, &exec_start);
 
     // ExecReload=, $MAINPID substituted, run in the service's namespace as systemd would.
     let r1_pid = c.agents[0].as_ref().expect("r1").pid;
@@ -305,16 +312,7 @@ fn hitless_restart_through_the_unit() {
         .expect("RestartForceExitStatus= names the hitless-restart exit status");
     assert_eq!(unit.get("Service", "SuccessExitStatus"), Some(restart_status.to_string().as_str()), "not a failure either");
 
-    let spec = ClusterSpec { version: 3, advert_int_cs: 100, priorities: vec![100, 90], agent_args: vec![] };
-    let mut c = Cluster::new("pkgq", Path::new(pkg::BIN), spec.clone()).expect("lan");
-    for i in 0..c.routers.len() {
-        let cfg = el::router_config(spec.version, spec.advert_int_cs, c.routers[i].priority, VIP);
-        let agent = spawn_agent_cmdline(c.host(i), &cfg, |config, bpffs| router_argv(&exec_start, config, bpffs))
-            .unwrap_or_else(|e| panic!("ExecStart on {}: {e:#}", c.routers[i].name));
-        c.agents[i] = Some(agent);
-    }
-    let settle = STARTUP + spec.master_down_interval(90) + spec.interval() + SCHED_SLACK;
-    c.wait_settled(0, settle).unwrap_or_else(|e| panic!("initial election through ExecStart: {e}"));
+    let (mut c, spec) = elected_through_exec_start("pkgq", 100, &exec_start);
     let masters = |c: &Cluster, i: usize| c.state_changes(i).iter().filter(|s| s.state == "MASTER").count();
     let r2_masters = masters(&c, 1);
 
@@ -354,14 +352,7 @@ fn hitless_restart_through_the_unit() {
         ms(spec.master_down_interval(90))
     );
     assert!(restart < lease, "the restart ({restart:?}) outlasted the lease ({lease:?}): XDP was fenced");
-    holds_for(spec.master_down_interval(90) * 2, "r1 MASTER, r2 BACKUP, r1 the only holder", || {
-        let (s1, s2) = (c.state(0), c.state(1));
-        if s1.as_deref() != Some("MASTER") || s2.as_deref() != Some("BACKUP") || c.holders() != ["r1"] {
-            return Err(format!("r1 {s1:?} r2 {s2:?} holders {:?}", c.holders()));
-        }
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(30)));
+    c.holds_only_master(0, spec.master_down_interval(90) * 2).unwrap_or_else(|e| panic!("{e:#}"));
     let (replies, sent) = pinger.stop_counted().expect("ping");
     let sent = sent.unwrap_or(0);
     let lost = sent.saturating_sub(replies.iter().filter(|r| !r.dup).count() as u32);
