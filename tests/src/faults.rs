@@ -82,6 +82,120 @@ pub fn ns_answerers(client: &Host, vip: Ipv6Addr, count: u32) -> Result<(Vec<Str
     Ok((macs, answered))
 }
 
+/// Every ARP request `host` sends for one VIP, and who answers each, over a fault: a bounded
+/// background `arping` (one request every `every`) and a tshark capture of ARP on `host`'s
+/// interface. [`ArpWatch::stop`] pairs each unicast reply to `host` with the request before
+/// it: a request answered by two MACs is a second ARP answerer, however briefly.
+pub struct ArpWatch {
+    arping: std::process::Child,
+    cap: Capture,
+    client_mac: String,
+    ip: Ipv4Addr,
+}
+
+/// What an [`ArpWatch`] saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArpSummary {
+    pub requests: u32,
+    /// Requests some MAC answered.
+    pub answered: u32,
+    /// Requests answered by more than one MAC: (capture time, the MACs).
+    pub doubly_answered: Vec<(f64, Vec<String>)>,
+    /// The answering MAC of each answered request, consecutive repeats collapsed: who
+    /// answered, in order (e.g. r1, r2, r1 for a failover and a preemption).
+    pub answerers: Vec<String>,
+}
+
+impl ArpWatch {
+    /// Starts watching `ip` from `host` for at most `max` (arping's own deadline).
+    pub fn start(host: &Host, ip: Ipv4Addr, every: Duration, max: Duration) -> Result<ArpWatch> {
+        if !crate::in_test_range(ip) {
+            bail!("refusing to ARP for {ip}: outside 198.18.0.0/15");
+        }
+        let secs = max.as_secs().clamp(1, 600) as u32;
+        let cap = Capture::start(host, "arpwatch", "arp", 100_000, secs + 5)?;
+        let count = (max.as_micros() / every.as_micros().max(1)).max(1);
+        let arping = host
+            .ns
+            .cmd("arping")
+            .args(["-q", "-i", &host.ifname, "-c", &count.to_string(), "-W", &format!("{:.3}", every.as_secs_f64())])
+            .args(["-w", &secs.to_string(), &ip.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting arping")?;
+        Ok(ArpWatch { arping, cap, client_mac: host.mac_string(), ip })
+    }
+
+    /// Stops arping, lets the capture take the last replies (one `every`'s worth, bounded),
+    /// and pairs requests and replies.
+    pub fn stop(mut self) -> Result<ArpSummary> {
+        let _ = self.arping.kill();
+        let _ = self.arping.wait();
+        let fields = ["frame.time_epoch", "arp.opcode", "eth.src", "eth.dst", "arp.src.proto_ipv4", "arp.dst.proto_ipv4"];
+        // The last request's replies come within a millisecond; the capture file catches up
+        // by itself (dumpcap writes as it goes): wait until two reads agree.
+        let mut last = None;
+        let rows = wait_for(Duration::from_secs(3), "the ARP capture to settle", || {
+            let r = self.cap.fields("arp", &fields).ok()?;
+            let n = r.len();
+            if last == Some(n) { Some(r) } else { last = Some(n); std::thread::sleep(Duration::from_millis(100)); None }
+        })?;
+        Ok(pair_arp(&rows, &self.client_mac, self.ip))
+    }
+}
+
+impl Drop for ArpWatch {
+    fn drop(&mut self) {
+        let _ = self.arping.kill();
+        let _ = self.arping.wait();
+    }
+}
+
+/// Pairs ARP requests from `client_mac` for `ip` with the unicast replies to `client_mac`
+/// that follow each (rows: time, opcode, eth src, eth dst, sender IP, target IP).
+pub fn pair_arp(rows: &[Vec<String>], client_mac: &str, ip: Ipv4Addr) -> ArpSummary {
+    let ip = ip.to_string();
+    let mut rows: Vec<(f64, &Vec<String>)> = rows.iter().filter_map(|r| Some((r.first()?.parse::<f64>().ok()?, r))).collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = ArpSummary::default();
+    // The MACs answering the current request.
+    let mut current: Option<(f64, Vec<String>)> = None;
+    let close = |cur: Option<(f64, Vec<String>)>, out: &mut ArpSummary| {
+        let Some((t, mut macs)) = cur else { return };
+        macs.sort();
+        macs.dedup();
+        if macs.is_empty() {
+            return;
+        }
+        out.answered += 1;
+        if macs.len() > 1 {
+            out.doubly_answered.push((t, macs.clone()));
+        }
+        for m in macs {
+            if out.answerers.last() != Some(&m) {
+                out.answerers.push(m);
+            }
+        }
+    };
+    for (t, r) in rows {
+        let get = |i: usize| r.get(i).map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+        let (op, src, dst, sip, tip) = (get(1), get(2), get(3), get(4), get(5));
+        if op == "1" && src == client_mac && tip == ip {
+            close(current.take(), &mut out);
+            out.requests += 1;
+            current = Some((t, Vec::new()));
+        } else if op == "2" && dst == client_mac && sip == ip
+            && let Some((_, macs)) = current.as_mut()
+        {
+            macs.push(src);
+        }
+    }
+    close(current.take(), &mut out);
+    out
+}
+
 /// The link-layer address of `host`'s IPv6 neighbour entry for `a` (any state with one).
 pub fn neigh6_lladdr(host: &Host, a: Ipv6Addr) -> Option<String> {
     let out = host.ns.ip(&["-j", "-6", "neigh", "show", &a.to_string(), "dev", &host.ifname]).ok()?;
@@ -98,36 +212,20 @@ pub fn neigh6_lladdr(host: &Host, a: Ipv6Addr) -> Option<String> {
 // ---------------------------------------------------------------------------------------
 
 /// Router `master` is the one master of every instance (`VI_1`, and `VI_2` with an IPv6
-/// VIP), every other running router a BACKUP, and only `master` holds the VIPs, on every
-/// poll for all of `window`; then, on the wire, only `master`'s MAC answers the client's ARP
+/// VIP), every other running router a BACKUP, and of the routers whose agent runs only
+/// `master` holds the VIPs, on every poll for all of `window` (a router whose agent was
+/// killed keeps its VIPs, as keepalived's do: the on-wire checks below show that its fenced
+/// datapath no longer answers for them); then, on the wire, only `master`'s MAC answers the client's ARP
 /// requests (and neighbour solicitations) for the VIPs, the client reaches each VIP, and its
-/// neighbour entry for each is `master`'s MAC. Every agent that was started is still running.
+/// neighbour entry for each is `master`'s MAC. Every agent in the cluster is still running (take a
+/// killed one out of `c.agents` first).
 /// Errors carry the routers' log tails.
 pub fn steady(c: &mut Cluster, master: usize, window: Duration) -> Result<()> {
     c.check_running()?;
     let mac = c.host(master).mac_string();
     let name = c.routers[master].name.clone();
-    let others: Vec<usize> = c.alive().into_iter().filter(|&i| i != master).collect();
-    let instances: Vec<&str> = if c.vip6.is_some() { vec!["VI_1", "VI_2"] } else { vec!["VI_1"] };
     let what = format!("{name} the only master and the only holder of the VIPs");
-    let held = holds_for(window, &what, || {
-        for (i, want) in std::iter::once((master, "MASTER")).chain(others.iter().map(|&i| (i, "BACKUP"))) {
-            let st = c.status(i).ok_or_else(|| format!("no status from {}", c.routers[i].name))?;
-            for inst in &instances {
-                let got = instance_state(&st, inst);
-                if got.as_deref() != Some(want) {
-                    return Err(format!("{} {inst} is {got:?}, not {want}", c.routers[i].name));
-                }
-            }
-        }
-        if c.holders() != [name.clone()] {
-            return Err(format!("IPv4 VIP holders {:?}", c.holders()));
-        }
-        if c.vip6.is_some() && c.holders6() != [name.clone()] {
-            return Err(format!("IPv6 VIP holders {:?}", c.holders6()));
-        }
-        Ok(())
-    });
+    let held = holds_for(window, &what, || one_master(c, master));
     let on_wire = held.and_then(|()| {
         let client = c.client();
         let arp = arp_answerers(client, VIP, 5)?;
@@ -157,6 +255,48 @@ pub fn steady(c: &mut Cluster, master: usize, window: Duration) -> Result<()> {
         Ok(())
     });
     on_wire.and_then(|()| c.check_running()).map_err(|e| anyhow::anyhow!("{e:#}\n{}", c.log_tails(30)))
+}
+
+/// Wait (at most `timeout`) until what [`steady`] requires on every poll holds: `master`
+/// MASTER of every instance, every other running router BACKUP, `master` the only holder of
+/// the VIPs among the routers whose agent runs. For the end of a fault, before [`steady`].
+pub fn wait_one_master(c: &mut Cluster, master: usize, timeout: Duration) -> Result<()> {
+    let name = c.routers[master].name.clone();
+    let mut last = String::new();
+    let waited = wait_for(timeout, &format!("{name} the one master"), || match one_master(c, master) {
+        Ok(()) => Some(()),
+        Err(e) => {
+            last = e;
+            None
+        }
+    });
+    waited.map_err(|e| anyhow::anyhow!("{e}: {last}\n{}", c.log_tails(30)))
+}
+
+/// One poll of [`steady`]'s states-and-holders check.
+fn one_master(c: &mut Cluster, master: usize) -> std::result::Result<(), String> {
+    let name = c.routers[master].name.clone();
+    let others: Vec<usize> = c.alive().into_iter().filter(|&i| i != master).collect();
+    let live: Vec<String> = std::iter::once(master).chain(others.iter().copied()).map(|i| c.routers[i].name.clone()).collect();
+    let instances: &[&str] = if c.vip6.is_some() { &["VI_1", "VI_2"] } else { &["VI_1"] };
+    for (i, want) in std::iter::once((master, "MASTER")).chain(others.iter().map(|&i| (i, "BACKUP"))) {
+        let st = c.status(i).ok_or_else(|| format!("no status from {}", c.routers[i].name))?;
+        for inst in instances {
+            let got = instance_state(&st, inst);
+            if got.as_deref() != Some(want) {
+                return Err(format!("{} {inst} is {got:?}, not {want}", c.routers[i].name));
+            }
+        }
+    }
+    let running = |v: Vec<String>| v.into_iter().filter(|n| live.contains(n)).collect::<Vec<_>>();
+    let (h4, h6) = (running(c.holders()), running(c.holders6()));
+    if h4 != [name.clone()] {
+        return Err(format!("IPv4 VIP held by {h4:?} of the routers whose agent runs"));
+    }
+    if c.vip6.is_some() && h6 != [name] {
+        return Err(format!("IPv6 VIP held by {h6:?} of the routers whose agent runs"));
+    }
+    Ok(())
 }
 
 /// The `state` of the instance called `name` in a `status --json` document.
@@ -338,10 +478,12 @@ pub fn finish(mut c: Cluster) -> Result<()> {
     if problems.is_empty() { Ok(()) } else { bail!("left behind after the agents stopped:\n{}", problems.join("\n")) }
 }
 
-/// Per-router count of `(NAME) Entering MASTER STATE` lines for instance `VI_1` in the
-/// routers' current logs, by router name (for "no new MASTER entry" checks).
+/// Per router (by name), how often instance `VI_1` entered MASTER in its current agent log
+/// (for "no new MASTER entry" checks).
 pub fn master_entries(c: &Cluster) -> BTreeMap<String, usize> {
-    (0..c.routers.len()).map(|i| (c.routers[i].name.clone(), c.master_entries(i))).collect()
+    (0..c.routers.len())
+        .map(|i| (c.routers[i].name.clone(), c.state_changes(i).iter().filter(|s| s.instance == "VI_1" && s.state == "MASTER").count()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -357,6 +499,37 @@ mod tests {
 Timeout\n\n--- 198.18.0.100 statistics ---\n3 packets transmitted, 3 packets received,   0% unanswered (0 extra)\n";
         assert_eq!(parse_arping_macs(out), ["02:76:72:00:00:01", "02:76:72:00:00:02"]);
         assert!(parse_arping_macs("Timeout\nTimeout\n").is_empty());
+    }
+
+    #[test]
+    fn arp_requests_pair_with_their_replies() {
+        let row = |t: &str, op: &str, src: &str, dst: &str, sip: &str, tip: &str| {
+            [t, op, src, dst, sip, tip].iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        };
+        let (c, r1, r2, bc) = ("02:76:72:00:00:04", "02:76:72:00:00:01", "02:76:72:00:00:02", "ff:ff:ff:ff:ff:ff");
+        let (vip, cip) = ("198.18.0.100", "198.18.0.10");
+        let rows = vec![
+            row("1.00", "1", c, bc, cip, vip),
+            row("1.001", "2", r1, c, vip, cip),
+            row("1.02", "1", c, bc, cip, vip),
+            // Unanswered.
+            row("1.04", "1", c, bc, cip, vip),
+            // A gratuitous ARP from r2 is not an answer.
+            row("1.05", "1", r2, bc, vip, vip),
+            row("1.06", "1", c, bc, cip, vip),
+            row("1.0605", "2", r2, c, vip, cip),
+            row("1.0607", "2", r1, c, vip, cip),
+            // Out of order in the file: sorted by time.
+            row("1.081", "2", r2, c, vip, cip),
+            row("1.08", "1", c, bc, cip, vip),
+        ];
+        let s = pair_arp(&rows, c, VIP);
+        assert_eq!(s.requests, 5);
+        assert_eq!(s.answered, 3);
+        assert_eq!(s.doubly_answered, vec![(1.06, vec![r1.to_string(), r2.to_string()])]);
+        assert_eq!(s.answerers, [r1, r2]);
+        assert_eq!(pair_arp(&rows[..2], c, VIP).answerers, [r1]);
+        assert_eq!(pair_arp(&[], c, VIP), ArpSummary::default());
     }
 
     #[test]
