@@ -15,6 +15,12 @@
 //!   nftables table in the switch namespace ([`VrrpCut`]). Not on the routers: XDP runs before
 //!   netfilter, so an input rule on a router would not hide an advert from the agent.
 //!
+//! Every cluster also runs an IPv6 instance (`VI_2`, [`Cluster::with_ipv6`]): both instances
+//! fail over together, and the steady state ([`faults::steady`]) covers NS answering and the
+//! client's IPv6 neighbour entry as well. Each case compares the agents' fds, children and RSS
+//! across the fault ([`Leaks`]) and ends with [`faults::finish`]: the agents stop cleanly and
+//! leave no pin, XDP attachment, VIP, process or namespace.
+//!
 //! Times come from the agents' own log lines (`(VI_1) Entering ... STATE`, microsecond UTC
 //! timestamps) and the client's `ping -D` (the same clock), not from polling.
 //!
@@ -27,7 +33,8 @@ use std::{
 
 use vrrp_tests::{
     Lan, Pinger, agent_binary,
-    election::{self as el, Cluster, ClusterSpec, STARTUP, StateChange, VIP, wall_clock_us},
+    election::{self as el, Cluster, ClusterSpec, STARTUP, VIP, wall_clock_us},
+    faults::{self, Leaks},
     has_addr, neigh_lladdr, ping_once, require_root, start_ping_every, wait_for,
 };
 
@@ -65,14 +72,42 @@ fn spec() -> ClusterSpec {
     ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90, 80], agent_args: vec![] }
 }
 
-/// A cluster with r1 elected and heard by both backups (agents start a few hundred ms apart,
-/// so r2 or r3 may win first; r1 preempts at most its Master_Down_Interval after it starts).
-fn elected(tag: &str) -> Cluster {
+/// A cluster (with the IPv6 instance) with r1 elected for both instances and heard by both
+/// backups (agents start a few hundred ms apart, so r2 or r3 may win first; r1 preempts at most
+/// its Master_Down_Interval after it starts), and the agents' footprint then.
+fn elected(tag: &str) -> (Cluster, Leaks) {
     let bin = agent_binary().expect("agent binary (cargo build --release -p vrrp-agent)");
-    let mut c = Cluster::start(tag, &bin, spec()).expect("cluster");
+    let mut c = Cluster::new(tag, &bin, spec()).expect("cluster");
+    c.with_ipv6().expect("the IPv6 instance");
+    c.start_agents().expect("agents");
     let bound = STARTUP + c.spec.master_down_interval(80) + c.spec.interval() + SLACK;
     c.wait_settled(0, bound).unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
-    c
+    wait_for(c.spec.master_down_interval(100) + SLACK, "r1 master of the IPv6 instance too", || {
+        let st = c.status(0)?;
+        (faults::instance_state(&st, "VI_2").as_deref() == Some("MASTER") && c.holders6() == ["r1"]).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
+    let leaks = Leaks::snapshot(&mut c).expect("the agents' footprint");
+    (c, leaks)
+}
+
+/// The instances every router runs.
+fn instances(c: &Cluster) -> Vec<&'static str> {
+    if c.vip6.is_some() { vec!["VI_1", "VI_2"] } else { vec!["VI_1"] }
+}
+
+/// More open fds an agent may have after a fault than before: none is expected (a re-created
+/// interface replaces its sockets); a little room for a netlink or status request in flight.
+const FD_SLACK: usize = 4;
+/// More RSS after a fault than before, KiB: allocator noise, not a leak per fault.
+const RSS_SLACK_KIB: u64 = 2048;
+
+/// The end of a case: the agents' footprint against the one after the election, then
+/// [`faults::finish`] (agents stopped, nothing left behind).
+fn finish(mut c: Cluster, before: &Leaks, what: &str) {
+    let after = Leaks::snapshot(&mut c).expect("the agents' footprint");
+    before.compare(&after, FD_SLACK, RSS_SLACK_KIB).unwrap_or_else(|e| panic!("{what}: {e}"));
+    faults::finish(c).unwrap_or_else(|e| panic!("{what}: {e}"));
 }
 
 /// The client probing the VIP every probe interval (10 ms), once it is answered.
@@ -83,9 +118,19 @@ fn probe(c: &Cluster) -> Pinger {
     p
 }
 
-/// Router `i`'s first change to `state` logged at or after `since_us`.
-fn entered(c: &Cluster, i: usize, state: &str, since_us: i64) -> Option<StateChange> {
-    c.state_changes(i).into_iter().find(|s| s.state == state && s.ts_us >= since_us)
+/// When router `i` had changed to `state` at or after `since_us` in every instance: the latest
+/// of each instance's first such change (log time, microseconds), None until all have.
+fn entered(c: &Cluster, i: usize, state: &str, since_us: i64) -> Option<i64> {
+    let changes = c.state_changes(i);
+    instances(c)
+        .into_iter()
+        .map(|inst| changes.iter().find(|s| s.instance == inst && s.state == state && s.ts_us >= since_us).map(|s| s.ts_us))
+        .try_fold(i64::MIN, |acc, t| t.map(|t| acc.max(t)))
+}
+
+/// Router `i` changed to `state` in any instance at or after `since_us`.
+fn entered_any(c: &Cluster, i: usize, state: &str, since_us: i64) -> bool {
+    c.state_changes(i).iter().any(|s| s.state == state && s.ts_us >= since_us)
 }
 
 /// Every state change of every router logged at or after `since_us`, as `r2 MASTER (reason)`.
@@ -95,7 +140,7 @@ fn changes_since(c: &Cluster, since_us: i64) -> Vec<String> {
             c.state_changes(i)
                 .into_iter()
                 .filter(move |s| s.ts_us >= since_us)
-                .map(move |s| format!("r{} {} ({}) at +{:.1} ms", i + 1, s.state, s.reason, us_to_ms(s.ts_us - since_us)))
+                .map(move |s| format!("r{} {} {} ({}) at +{:.1} ms", i + 1, s.state, s.instance, s.reason, us_to_ms(s.ts_us - since_us)))
         })
         .collect()
 }
@@ -103,15 +148,22 @@ fn changes_since(c: &Cluster, since_us: i64) -> Vec<String> {
 /// Wait (bounded) until router `i` logs an entry into `state` at or after `since_us`, and
 /// return how long after `since_us` it came.
 fn wait_entered(c: &Cluster, i: usize, state: &str, since_us: i64, timeout: Duration, what: &str) -> Duration {
-    let s = wait_for(timeout, what, || entered(c, i, state, since_us))
+    let t = wait_for(timeout, what, || entered(c, i, state, since_us))
         .unwrap_or_else(|e| panic!("{e}\nchanges: {:#?}\n{}", changes_since(c, since_us), c.log_tails(25)));
-    Duration::from_micros((s.ts_us - since_us).max(0) as u64)
+    Duration::from_micros((t - since_us).max(0) as u64)
 }
 
-/// Wait (bounded) until the client's neighbour entry for the VIP is `mac`; when it was seen.
+/// Wait (bounded) until the client's neighbour entry for the VIP is `mac` (and for the IPv6
+/// VIP, if it has an entry for it: the client only probes IPv4); when it was seen.
 fn wait_client_on(c: &Cluster, mac: &str, timeout: Duration, what: &str) -> Instant {
-    wait_for(timeout, what, || (neigh_lladdr(c.client(), VIP).as_deref() == Some(mac)).then(Instant::now))
-        .unwrap_or_else(|e| panic!("{e} (it is {:?})\n{}", neigh_lladdr(c.client(), VIP), c.log_tails(20)))
+    let on = || {
+        let v6 = c.vip6.and_then(|v| faults::neigh6_lladdr(c.client(), v));
+        neigh_lladdr(c.client(), VIP).as_deref() == Some(mac) && v6.as_deref().is_none_or(|m| m == mac)
+    };
+    wait_for(timeout, what, || on().then(Instant::now)).unwrap_or_else(|e| {
+        let v6 = c.vip6.and_then(|v| faults::neigh6_lladdr(c.client(), v));
+        panic!("{e} (IPv4 {:?}, IPv6 {v6:?})\n{}", neigh_lladdr(c.client(), VIP), c.log_tails(20))
+    })
 }
 
 /// The client's longest time without an answer (over lost probes only) from `from_us` until
@@ -125,25 +177,33 @@ fn outage_after(pinger: &Pinger, from_us: i64, settled_us: i64) -> Duration {
     Duration::from_micros(o.max(0) as u64)
 }
 
-/// The steady state after a fault: r1 (the highest priority) MASTER and the only holder of
-/// the VIP, r2/r3 BACKUP and hearing r1, for [`QUIET_INTERVALS`] intervals with no state
-/// change logged; the client reaches the VIP and its neighbour entry is `mac`; and only r1's
-/// XDP program answers a fresh ARP request for the VIP.
-fn steady_on_r1(c: &mut Cluster, mac: &str, what: &str) {
-    let window = c.spec.interval() * QUIET_INTERVALS;
+/// The steady state after a fault: r1 (the highest priority) master of both instances, heard
+/// by r2/r3, and then [`faults::steady`] for [`QUIET_INTERVALS`] intervals (one master, the VIPs
+/// on r1 only, r1's MAC the only ARP/NS answerer and the client's neighbour entry), with no
+/// state change logged meanwhile (no flapping).
+fn steady_on_r1(c: &mut Cluster, what: &str) {
     c.wait_settled(0, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.log_tails(25)));
     let quiet_from = wall_clock_us();
-    c.holds_only_master(0, window).unwrap_or_else(|e| panic!("{what}: {e}"));
+    faults::steady(c, 0, c.spec.interval() * QUIET_INTERVALS).unwrap_or_else(|e| panic!("{what}: {e}"));
     let flaps = changes_since(c, quiet_from);
     assert!(flaps.is_empty(), "{what}: state changes while it should be steady: {flaps:#?}");
-    // Exactly one ARP answerer: forget the VIP's entry, ask again, and see whose XDP answered.
-    let before: Vec<u64> = (0..3).map(|i| arp_replies(c, i)).collect();
-    c.client().ns.ip(&["neigh", "flush", "dev", "eth0"]).expect("flush the client's neighbours");
+}
+
+/// [`steady_on_r1`] while r1's MAC is `mac`, not the one the LAN gave it (which
+/// [`faults::steady`] expects): one master holding the VIPs, only `mac` answers ARP for the
+/// VIP and the client reaches it through `mac`, and r1's XDP program counted the reply.
+fn steady_on_r1_with_mac(c: &mut Cluster, mac: &str, what: &str) {
+    c.wait_settled(0, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.log_tails(25)));
+    let quiet_from = wall_clock_us();
+    c.holds_only_master(0, c.spec.interval() * QUIET_INTERVALS).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let before = arp_replies(c, 0);
+    let answerers = faults::arp_answerers(c.client(), VIP, 5).expect("arping");
+    assert_eq!(answerers, [mac], "{what}: who answers ARP for the VIP");
+    assert!(arp_replies(c, 0) > before, "{what}: r1's XDP program answered");
     assert!(ping_once(c.client(), VIP), "{what}: the client reaches the VIP");
     assert_eq!(neigh_lladdr(c.client(), VIP).as_deref(), Some(mac), "{what}: the client's neighbour entry for the VIP");
-    let after: Vec<u64> = (0..3).map(|i| arp_replies(c, i)).collect();
-    assert!(after[0] > before[0], "{what}: r1's XDP answered the ARP request ({before:?} -> {after:?})");
-    assert_eq!(after[1..], before[1..], "{what}: no backup answered ARP for the VIP");
+    let flaps = changes_since(c, quiet_from);
+    assert!(flaps.is_empty(), "{what}: state changes while it should be steady: {flaps:#?}");
 }
 
 /// XDP's ARP replies counted by router `i`'s agent.
@@ -237,7 +297,7 @@ fn master_link_down_and_up_fails_over_and_preempts_back() {
         return;
     }
     let _serial = serial();
-    let mut c = elected("fnlink");
+    let (mut c, leaks) = elected("fnlink");
     let spec = c.spec.clone();
     let pinger = probe(&c);
 
@@ -277,8 +337,9 @@ fn master_link_down_and_up_fails_over_and_preempts_back() {
     // Make-before-break: r1 announces before r2 lets go; the client's entry moves with r1's GARP.
     let hand_back = spec.interval() + spec.probe_interval() + SLACK;
     assert!(up_outage <= hand_back, "client outage {:.1} ms at the hand-back, bound {:.1} ms", ms(up_outage), ms(hand_back));
-    assert!(entered(&c, 2, "MASTER", down_us).is_none(), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, down_us));
-    steady_on_r1(&mut c, &r1_mac, "after the link came back");
+    assert!(!entered_any(&c, 2, "MASTER", down_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, down_us));
+    steady_on_r1(&mut c, "after the link came back");
+    finish(c, &leaks, name);
 }
 
 /// The master's interface is deleted and created again (same name, MAC and address, a new
@@ -294,7 +355,7 @@ fn master_interface_recreated_is_attached_again_and_takes_the_vip_back() {
         return;
     }
     let _serial = serial();
-    let mut c = elected("fnrecr");
+    let (mut c, leaks) = elected("fnrecr");
     let spec = c.spec.clone();
     let pinger = probe(&c);
     // (`ip`, not /sys: the harness enters only the network namespace, /sys is the host's.)
@@ -323,8 +384,9 @@ fn master_interface_recreated_is_attached_again_and_takes_the_vip_back() {
     assert!(outage <= outage_bound, "client outage {:.1} ms, bound {:.1} ms", ms(outage), ms(outage_bound));
     let xdp = c.host(0).ns.ip(&["-d", "link", "show", "eth0"]).expect("ip link");
     assert!(xdp.contains("prog/xdp"), "XDP attached to the new eth0: {xdp}");
-    assert!(entered(&c, 2, "MASTER", t_us).is_none(), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, t_us));
-    steady_on_r1(&mut c, &r1_mac, "after the interface was re-created");
+    assert!(!entered_any(&c, 2, "MASTER", t_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, t_us));
+    steady_on_r1(&mut c, "after the interface was re-created");
+    finish(c, &leaks, name);
 }
 
 /// How long the agent may take to set an instance up again on a re-created interface, from
@@ -344,14 +406,14 @@ fn master_mac_change_is_followed_by_garps_and_xdp_replies() {
         return;
     }
     let _serial = serial();
-    let mut c = elected("fnmac");
+    let (mut c, leaks) = elected("fnmac");
     let spec = c.spec.clone();
     let old_mac = c.host(0).mac_string();
     let new_mac = "02:76:72:00:00:f1";
     for (from, to) in [(old_mac.as_str(), new_mac), (new_mac, old_mac.as_str())] {
         let what = format!("MAC {from} -> {to}");
         let pinger = probe(&c);
-        let watch = ArpWatch::start(&c, &format!("fnmac{}", to.replace(':', "")));
+        let watch = GarpWatch::start(&c, &format!("fnmac{}", to.replace(':', "")));
         let t_us = wall_clock_us();
         let changed = Instant::now();
         c.host(0).ns.ip(&["link", "set", "eth0", "address", to]).expect("change r1's MAC");
@@ -376,8 +438,13 @@ fn master_mac_change_is_followed_by_garps_and_xdp_replies() {
         assert!(outage <= bound, "{what}: client outage {:.1} ms, bound {:.1} ms", ms(outage), ms(bound));
         let flaps = changes_since(&c, t_us);
         assert!(flaps.is_empty(), "{what}: a MAC change is no election: {flaps:#?}");
-        steady_on_r1(&mut c, to, &what);
+        if to == old_mac {
+            steady_on_r1(&mut c, &what);
+        } else {
+            steady_on_r1_with_mac(&mut c, to, &what);
+        }
     }
+    finish(c, &leaks, name);
 }
 
 /// The gratuitous ARPs of one re-announcement (keepalived's `garp_master_repeat`, default 5,
@@ -388,17 +455,18 @@ const GARP_BURST: u32 = 5;
 /// capture runs.
 const MARKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 18, 0, 251);
 
-/// tcpdump on the client's eth0 printing every ARP frame with its link-layer header
-/// (bounded by a packet count; killed and reaped on drop). Ready once it has seen the
-/// client's own request for [`MARKER`]: a capture tool's "listening" message can come
-/// before it really captures.
-struct ArpWatch {
+/// tcpdump on the client's eth0 printing every ARP frame with its link-layer header as it
+/// comes (bounded by a packet count; killed and reaped on drop), for the gratuitous ARPs of a
+/// MAC change. Ready once it has seen the client's own request for [`MARKER`]: a capture
+/// tool's "listening"/"Capturing on" message can come before it really captures (seen here:
+/// a tshark that had printed "Capturing on" missed a burst sent right after).
+struct GarpWatch {
     child: std::process::Child,
     out: std::path::PathBuf,
 }
 
-impl ArpWatch {
-    fn start(c: &Cluster, tag: &str) -> ArpWatch {
+impl GarpWatch {
+    fn start(c: &Cluster, tag: &str) -> GarpWatch {
         let out = std::env::temp_dir().join(format!("{}-{tag}-arp.txt", c.lan.prefix));
         let child = c
             .client()
@@ -410,7 +478,7 @@ impl ArpWatch {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("tcpdump");
-        let w = ArpWatch { child, out };
+        let w = GarpWatch { child, out };
         let marker = format!("who-has {MARKER} tell");
         wait_for(Duration::from_secs(5), "tcpdump on the client to see ARP", || {
             if w.text().contains(&marker) {
@@ -435,7 +503,7 @@ impl ArpWatch {
     }
 }
 
-impl Drop for ArpWatch {
+impl Drop for GarpWatch {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -457,7 +525,7 @@ fn vrrp_cut_both_ways_makes_two_masters_and_the_heal_leaves_one() {
         return;
     }
     let _serial = serial();
-    let mut c = elected("fncut2");
+    let (mut c, leaks) = elected("fncut2");
     let spec = c.spec.clone();
     let pinger = probe(&c);
     let (r1_mac, r2_mac) = (c.host(0).mac_string(), c.host(1).mac_string());
@@ -498,9 +566,10 @@ fn vrrp_cut_both_ways_makes_two_masters_and_the_heal_leaves_one() {
     let client_bound = one_bound + spec.probe_interval();
     assert!(moved <= client_bound, "the client on r1's MAC {:.1} ms after the heal, bound {:.1} ms", ms(moved), ms(client_bound));
     assert!(outage <= client_bound, "client outage {:.1} ms after the heal, bound {:.1} ms", ms(outage), ms(client_bound));
-    assert!(entered(&c, 2, "MASTER", cut_us).is_none(), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, cut_us));
-    steady_on_r1(&mut c, &r1_mac, "after the two-way cut healed");
+    assert!(!entered_any(&c, 2, "MASTER", cut_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, cut_us));
+    steady_on_r1(&mut c, "after the two-way cut healed");
     assert_eq!(arp_replies(&c, 1), r2_replies, "r2 answered no ARP after it stepped down");
+    finish(c, &leaks, name);
 }
 
 /// VRRP cut one way: r1's adverts no longer reach r2/r3, r2's still reach r1. r2 takes over
@@ -517,7 +586,7 @@ fn vrrp_cut_one_way_heals_to_one_master_without_flapping() {
         return;
     }
     let _serial = serial();
-    let mut c = elected("fncut1");
+    let (mut c, leaks) = elected("fncut1");
     let spec = c.spec.clone();
     let pinger = probe(&c);
     let r1_mac = c.host(0).mac_string();
@@ -552,10 +621,11 @@ fn vrrp_cut_one_way_heals_to_one_master_without_flapping() {
     assert!(dropped > 0, "the cut dropped VRRP");
     assert!(takeover <= takeover_bound, "r2 took over {:.1} ms after the cut, bound {:.1} ms", ms(takeover), ms(takeover_bound));
     let r2_entries = during.iter().filter(|l| l.starts_with("r2 MASTER")).count();
-    assert_eq!(r2_entries, 1, "r2 entered MASTER once, no flapping during the cut: {during:#?}");
+    assert_eq!(r2_entries, instances(&c).len(), "r2 entered MASTER once per instance, no flapping during the cut: {during:#?}");
     assert!(during.iter().all(|l| !l.starts_with("r1 ") && !l.starts_with("r3 MASTER")), "r1 stays MASTER, r3 never is: {during:#?}");
     assert!(stepped <= one_bound, "one master {:.1} ms after the heal, bound {:.1} ms", ms(stepped), ms(one_bound));
     let client_bound = one_bound + spec.probe_interval();
     assert!(outage <= client_bound, "client outage {:.1} ms after the heal, bound {:.1} ms", ms(outage), ms(client_bound));
-    steady_on_r1(&mut c, &r1_mac, "after the one-way cut healed");
+    steady_on_r1(&mut c, "after the one-way cut healed");
+    finish(c, &leaks, name);
 }
