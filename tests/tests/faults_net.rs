@@ -67,28 +67,45 @@ fn us_to_ms(us: i64) -> f64 {
     us as f64 / 1e3
 }
 
-/// VRRPv3, 100 ms adverts, three routers 100/90/80.
-fn spec() -> ClusterSpec {
-    ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90, 80], agent_args: vec![] }
+/// VRRPv3, 100 ms adverts, three routers of `priorities` (100/90/80 unless a case says).
+fn spec(priorities: &[u8]) -> ClusterSpec {
+    ClusterSpec { version: 3, advert_int_cs: 10, priorities: priorities.to_vec(), agent_args: vec![] }
 }
 
-/// A cluster (with the IPv6 instance) with r1 elected for both instances and heard by both
-/// backups (agents start a few hundred ms apart, so r2 or r3 may win first; r1 preempts at most
-/// its Master_Down_Interval after it starts), and the agents' footprint then.
+/// The lab's priorities: r1 100, r2 90, r3 80.
+const PRIORITIES: [u8; 3] = [100, 90, 80];
+
+/// A cluster of 100/90/80 with r1 elected: [`elected_among`].
 fn elected(tag: &str) -> (Cluster, Leaks) {
+    let (c, leaks, _) = elected_among(tag, &PRIORITIES, &[0]);
+    (c, leaks)
+}
+
+/// A cluster (with the IPv6 instance) with one of the `candidates` elected for both
+/// instances and heard by the backups, which one, and the agents' footprint then. Agents start
+/// a few hundred ms apart, so another may win first; the highest priority preempts at most its
+/// Master_Down_Interval after it starts. Several candidates: equal priorities, where a backup
+/// accepts an equal priority (RFC 5798 §6.4.2) and whoever was master first stays.
+fn elected_among(tag: &str, priorities: &[u8], candidates: &[usize]) -> (Cluster, Leaks, usize) {
     let bin = agent_binary().expect("agent binary (cargo build --release -p vrrp-agent)");
-    let mut c = Cluster::new(tag, &bin, spec()).expect("cluster");
+    let mut c = Cluster::new(tag, &bin, spec(priorities)).expect("cluster");
     c.with_ipv6().expect("the IPv6 instance");
     c.start_agents().expect("agents");
     let bound = STARTUP + c.spec.master_down_interval(80) + c.spec.interval() + SLACK;
-    c.wait_settled(0, bound).unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
-    wait_for(c.spec.master_down_interval(100) + SLACK, "r1 master of the IPv6 instance too", || {
-        let st = c.status(0)?;
-        (faults::instance_state(&st, "VI_2").as_deref() == Some("MASTER") && c.holders6() == ["r1"]).then_some(())
+    let m = wait_for(bound, "a candidate to be the only holder of the VIP", || {
+        let holders = c.holders();
+        candidates.iter().copied().find(|&k| holders == [c.routers[k].name.clone()] && c.state(k).as_deref() == Some("MASTER"))
+    })
+    .unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
+    c.wait_settled(m, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
+    let name = c.routers[m].name.clone();
+    wait_for(c.spec.master_down_interval(1) + SLACK, &format!("{name} master of the IPv6 instance too"), || {
+        let st = c.status(m)?;
+        (faults::instance_state(&st, "VI_2").as_deref() == Some("MASTER") && c.holders6() == [name.clone()]).then_some(())
     })
     .unwrap_or_else(|e| panic!("initial election: {e}\n{}", c.log_tails(20)));
     let leaks = Leaks::snapshot(&mut c).expect("the agents' footprint");
-    (c, leaks)
+    (c, leaks, m)
 }
 
 /// The instances every router runs.
@@ -182,16 +199,22 @@ fn outage_after(pinger: &Pinger, from_us: i64, settled_us: i64) -> Duration {
 /// on r1 only, r1's MAC the only ARP/NS answerer and the client's neighbour entry), with no
 /// state change logged meanwhile (no flapping).
 fn steady_on_r1(c: &mut Cluster, what: &str) {
-    c.wait_settled(0, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.log_tails(25)));
+    steady_on(c, 0, what)
+}
+
+/// [`steady_on_r1`] with router `m` the master.
+fn steady_on(c: &mut Cluster, m: usize, what: &str) {
+    c.wait_settled(m, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.log_tails(25)));
     let quiet_from = wall_clock_us();
-    faults::steady(c, 0, c.spec.interval() * QUIET_INTERVALS).unwrap_or_else(|e| panic!("{what}: {e}"));
+    faults::steady(c, m, c.spec.interval() * QUIET_INTERVALS).unwrap_or_else(|e| panic!("{what}: {e}"));
     let flaps = changes_since(c, quiet_from);
     assert!(flaps.is_empty(), "{what}: state changes while it should be steady: {flaps:#?}");
 }
 
 /// [`steady_on_r1`] while r1's MAC is `mac`, not the one the LAN gave it (which
-/// [`faults::steady`] expects): one master holding the VIPs, only `mac` answers ARP for the
-/// VIP and the client reaches it through `mac`, and r1's XDP program counted the reply.
+/// [`faults::steady`] expects): one master holding the VIPs, only `mac` answers ARP (and NS)
+/// for the VIPs and the client reaches them through `mac`, and r1's XDP program counted the
+/// ARP reply.
 fn steady_on_r1_with_mac(c: &mut Cluster, mac: &str, what: &str) {
     c.wait_settled(0, c.spec.interval() * 3 + SLACK).unwrap_or_else(|e| panic!("{what}: {e}\n{}", c.log_tails(25)));
     let quiet_from = wall_clock_us();
@@ -202,6 +225,11 @@ fn steady_on_r1_with_mac(c: &mut Cluster, mac: &str, what: &str) {
     assert!(arp_replies(c, 0) > before, "{what}: r1's XDP program answered");
     assert!(ping_once(c.client(), VIP), "{what}: the client reaches the VIP");
     assert_eq!(neigh_lladdr(c.client(), VIP).as_deref(), Some(mac), "{what}: the client's neighbour entry for the VIP");
+    if let Some(vip6) = c.vip6 {
+        let (ns, answered) = faults::ns_answerers(c.client(), vip6, 3).expect("neighbour solicitations");
+        assert_eq!(ns, [mac], "{what}: who answers NS for {vip6}");
+        assert!(answered >= 3, "{what}: the client reaches {vip6} ({answered} answers)");
+    }
     let flaps = changes_since(c, quiet_from);
     assert!(flaps.is_empty(), "{what}: state changes while it should be steady: {flaps:#?}");
 }
@@ -285,35 +313,56 @@ fn require_nft(test: &str) -> bool {
 // The cases
 // ---------------------------------------------------------------------------------------
 
-/// The master's interface goes down: r1 enters FAULT at once (link notification), r2 alone
-/// takes over within Master_Down_Interval(90) of r1's last advert, and the client follows it
-/// within the failover bound. Up again: r1 preempts back (priority 100) within its
-/// Master_Down_Interval (+ one interval for r2 to hear it), and the hand-back loses at most one
-/// interval of probes. Then the steady state.
+/// The master's interface goes down (`ip link set eth0 down` on r1): r1 enters FAULT at once
+/// (link notification), r2 alone takes over within Master_Down_Interval(90) of r1's last
+/// advert, and the client follows it within the failover bound. Up again: r1 preempts back
+/// (priority 100) within its Master_Down_Interval (+ one interval), r2 steps down within one
+/// interval of that, and the hand-back loses at most one interval of probes. Then the steady
+/// state. (failover.rs has the two-router version; this one adds the client, r3 and the
+/// matrix's checks.)
 #[test]
 fn master_link_down_and_up_fails_over_and_preempts_back() {
     let name = "master_link_down_and_up_fails_over_and_preempts_back";
     if !require_root(name) {
         return;
     }
+    link_fault(name, "fnlink", "admin down", |c| c.host(0).ns.ip(&["link", "set", "eth0", "down"]).map(|_| ()), |c| {
+        c.host(0).ns.ip(&["link", "set", "eth0", "up"]).map(|_| ())
+    });
+}
+
+/// The master loses carrier (its switch port goes down: the cable pulled, the switch port
+/// dead; eth0 stays administratively up): the same outcome as an administrative down, since
+/// the agent's link state is "up and with carrier" (keepalived's too): FAULT, r2 takes over,
+/// and with carrier back r1 preempts.
+#[test]
+fn master_carrier_loss_fails_over_and_preempts_back() {
+    let name = "master_carrier_loss_fails_over_and_preempts_back";
+    if !require_root(name) {
+        return;
+    }
+    link_fault(name, "fncarr", "carrier lost", |c| c.lan.isolate("r1"), |c| c.lan.reconnect("r1"));
+}
+
+/// The link fault cases: r1's link taken away by `down` and given back by `up`.
+fn link_fault(name: &str, tag: &str, how: &str, down: impl Fn(&Cluster) -> anyhow::Result<()>, up: impl Fn(&Cluster) -> anyhow::Result<()>) {
     let _serial = serial();
-    let (mut c, leaks) = elected("fnlink");
+    let (mut c, leaks) = elected(tag);
     let spec = c.spec.clone();
     let pinger = probe(&c);
 
     let down_us = wall_clock_us();
-    c.host(0).ns.ip(&["link", "set", "eth0", "down"]).expect("eth0 down");
+    down(&c).expect("taking r1's link away");
     let fault = wait_entered(&c, 0, "FAULT", down_us, Duration::from_secs(2), "r1 to enter FAULT");
-    assert!(fault <= SLACK, "r1 entered FAULT {:.1} ms after its link went down, bound {:.1} ms (notification)", ms(fault), ms(SLACK));
     let takeover_bound = spec.master_down_interval(90) + SLACK;
     let takeover = wait_entered(&c, 1, "MASTER", down_us, takeover_bound + Duration::from_secs(2), "r2 to take over");
     let r2_mac = c.host(1).mac_string();
     wait_client_on(&c, &r2_mac, Duration::from_secs(2), "the client to follow r2");
     let down_outage = outage_after(&pinger, down_us, wall_clock_us());
-    assert!(!has_addr(c.host(0), VIP), "no VIP on r1 in FAULT");
+    assert!(!has_addr(c.host(0), VIP), "{how}: no VIP on r1 in FAULT");
 
     let up_us = wall_clock_us();
-    c.host(0).ns.ip(&["link", "set", "eth0", "up"]).expect("eth0 up");
+    up(&c).expect("giving r1's link back");
     // veth has carrier as soon as both ends are up: the agent's timers start at once.
     let preempt_bound = spec.master_down_interval(100) + spec.interval() + SLACK;
     let preempt = wait_entered(&c, 0, "MASTER", up_us, preempt_bound + Duration::from_secs(2), "r1 to preempt back");
@@ -324,21 +373,22 @@ fn master_link_down_and_up_fails_over_and_preempts_back() {
     drop(pinger);
 
     eprintln!(
-        "figures: link down: FAULT after {:.1} ms, r2 MASTER after {:.1} ms (bound {:.1}), client outage {:.1} ms (bound {:.1}); \
-         link up: r1 MASTER after {:.1} ms (bound {:.1}), r2 BACKUP after {:.1} ms, client outage {:.1} ms",
-        ms(fault), ms(takeover), ms(takeover_bound), ms(down_outage), ms(spec.failover_bound(90) + SLACK),
+        "figures: {how}: FAULT after {:.1} ms, r2 MASTER after {:.1} ms (bound {:.1}), client outage {:.1} ms (bound {:.1}); \
+         back: r1 MASTER after {:.1} ms (bound {:.1}), r2 BACKUP after {:.1} ms, client outage {:.1} ms",
+        ms(fault), ms(takeover), ms(takeover_bound), ms(down_outage), ms(spec.failover_bound(90) + spec.probe_interval() + SLACK),
         ms(preempt), ms(preempt_bound), ms(stepped), ms(up_outage)
     );
-    assert!(takeover <= takeover_bound, "r2 took over {:.1} ms after r1's link went down, bound {:.1} ms", ms(takeover), ms(takeover_bound));
+    assert!(fault <= SLACK, "{how}: r1 entered FAULT {:.1} ms after, bound {:.1} ms (a link notification)", ms(fault), ms(SLACK));
+    assert!(takeover <= takeover_bound, "{how}: r2 took over {:.1} ms after, bound {:.1} ms", ms(takeover), ms(takeover_bound));
     let outage_bound = spec.failover_bound(90) + spec.probe_interval() + SLACK;
-    assert!(down_outage <= outage_bound, "client outage {:.1} ms at the link down, bound {:.1} ms", ms(down_outage), ms(outage_bound));
-    assert!(preempt <= preempt_bound, "r1 preempted {:.1} ms after its link came up, bound {:.1} ms", ms(preempt), ms(preempt_bound));
-    assert!(stepped <= preempt + spec.interval() + SLACK, "r2 stepped down {:.1} ms after r1 preempted", ms(stepped) - ms(preempt));
+    assert!(down_outage <= outage_bound, "{how}: client outage {:.1} ms, bound {:.1} ms", ms(down_outage), ms(outage_bound));
+    assert!(preempt <= preempt_bound, "{how}: r1 preempted {:.1} ms after its link came back, bound {:.1} ms", ms(preempt), ms(preempt_bound));
+    assert!(stepped <= preempt + spec.interval() + SLACK, "{how}: r2 stepped down {:.1} ms after r1 preempted", ms(stepped) - ms(preempt));
     // Make-before-break: r1 announces before r2 lets go; the client's entry moves with r1's GARP.
     let hand_back = spec.interval() + spec.probe_interval() + SLACK;
-    assert!(up_outage <= hand_back, "client outage {:.1} ms at the hand-back, bound {:.1} ms", ms(up_outage), ms(hand_back));
-    assert!(!entered_any(&c, 2, "MASTER", down_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, down_us));
-    steady_on_r1(&mut c, "after the link came back");
+    assert!(up_outage <= hand_back, "{how}: client outage {:.1} ms at the hand-back, bound {:.1} ms", ms(up_outage), ms(hand_back));
+    assert!(!entered_any(&c, 2, "MASTER", down_us), "{how}: r3 (80) never enters MASTER: {:#?}", changes_since(&c, down_us));
+    steady_on_r1(&mut c, &format!("{how}: after the link came back"));
     finish(c, &leaks, name);
 }
 
@@ -525,23 +575,53 @@ fn vrrp_cut_both_ways_makes_two_masters_and_the_heal_leaves_one() {
         return;
     }
     let _serial = serial();
-    let (mut c, leaks) = elected("fncut2");
+    let (c, leaks) = elected("fncut2");
+    cut_both_ways(name, c, leaks, 0, 1);
+}
+
+/// The same with equal priorities, r1 and r2 both 100: a backup accepts an equal priority
+/// (RFC 5798 §6.4.2), so whichever of them was master first stays master. Cut from the others,
+/// it stays master and the other takes over (Master_Down_Interval(100)); healed, two masters
+/// of equal priority hear each other and the higher primary address wins (§6.4.3): r2, in
+/// either order. One master within one interval, the client on r2's MAC, r1 answers no ARP.
+#[test]
+fn vrrp_cut_both_ways_with_equal_priorities_heals_to_the_higher_address() {
+    let name = "vrrp_cut_both_ways_with_equal_priorities_heals_to_the_higher_address";
+    if !require_root(name) || !require_nft(name) {
+        return;
+    }
+    let _serial = serial();
+    let (c, leaks, m) = elected_among("fncuteq", &[100, 100, 80], &[0, 1]);
+    cut_both_ways(name, c, leaks, m, 1 - m);
+}
+
+/// The two-way cut: router `m`, the master, cut from the others; `w` takes over behind the
+/// cut; after the heal the higher (priority, primary address) of the two is the one master.
+fn cut_both_ways(name: &str, mut c: Cluster, leaks: Leaks, m: usize, w: usize) {
     let spec = c.spec.clone();
+    let priorities = spec.priorities.clone();
     let pinger = probe(&c);
-    let (r1_mac, r2_mac) = (c.host(0).mac_string(), c.host(1).mac_string());
+    let (rm, rw) = (c.routers[m].name.clone(), c.routers[w].name.clone());
+    let (win, lose) = if (c.routers[m].priority, c.routers[m].addr) > (c.routers[w].priority, c.routers[w].addr) { (m, w) } else { (w, m) };
+    let (rwin, rlose) = (c.routers[win].name.clone(), c.routers[lose].name.clone());
+    let (w_mac, win_mac) = (c.host(w).mac_string(), c.host(win).mac_string());
+    let rest: Vec<&str> = c.routers.iter().map(|r| r.name.as_str()).filter(|n| *n != rm).collect();
+    let third = (0..c.routers.len()).find(|&i| i != m && i != w).expect("a third router");
 
     let cut_us = wall_clock_us();
-    let mut cut = VrrpCut::new(&c.lan, "r1", &["r2", "r3"], true);
-    let takeover_bound = spec.master_down_interval(90) + SLACK;
-    let takeover = wait_entered(&c, 1, "MASTER", cut_us, takeover_bound + Duration::from_secs(2), "r2 to take over behind the cut");
+    let mut cut = VrrpCut::new(&c.lan, &rm, &rest, true);
+    let takeover_bound = spec.master_down_interval(c.routers[w].priority) + SLACK;
+    let takeover = wait_entered(&c, w, "MASTER", cut_us, takeover_bound + Duration::from_secs(2), &format!("{rw} to take over behind the cut"));
     let both = Instant::now();
-    wait_client_on(&c, &r2_mac, Duration::from_secs(2), "the client to follow r2's gratuitous ARPs");
-    wait_for(Duration::from_secs(2), "both r1 and r2 to hold the VIP", || (c.holders() == ["r1", "r2"]).then_some(()))
+    wait_client_on(&c, &w_mac, Duration::from_secs(2), &format!("the client to follow {rw}'s gratuitous ARPs"));
+    let mut two = vec![rm.clone(), rw.clone()];
+    two.sort();
+    wait_for(Duration::from_secs(2), "both masters to hold the VIP", || (c.holders() == two).then_some(()))
         .unwrap_or_else(|e| panic!("{e}: holders {:?}", c.holders()));
     if let Some(left) = CUT.checked_sub(both.elapsed()) {
         std::thread::sleep(left); // the scenario: how long the split lasts
     }
-    let r1_during = c.state_changes(0).into_iter().filter(|s| s.ts_us >= cut_us).count();
+    let m_during = c.state_changes(m).into_iter().filter(|s| s.ts_us >= cut_us).count();
     let dropped = cut.dropped();
 
     let heal_us = wall_clock_us();
@@ -549,26 +629,26 @@ fn vrrp_cut_both_ways_makes_two_masters_and_the_heal_leaves_one() {
     cut.heal();
     drop(cut);
     let one_bound = spec.interval() + SLACK;
-    let stepped = wait_entered(&c, 1, "BACKUP", heal_us, one_bound + Duration::from_secs(2), "r2 to step down after the heal");
-    let r2_replies = arp_replies(&c, 1);
-    let moved = wait_client_on(&c, &r1_mac, one_bound + Duration::from_secs(2), "the client to follow r1 after the heal") - healed;
+    let stepped = wait_entered(&c, lose, "BACKUP", heal_us, one_bound + Duration::from_secs(2), &format!("{rlose} to step down after the heal"));
+    let lose_replies = arp_replies(&c, lose);
+    let moved = wait_client_on(&c, &win_mac, one_bound + Duration::from_secs(2), &format!("the client to follow {rwin} after the heal")) - healed;
     let outage = outage_after(&pinger, heal_us, wall_clock_us());
     drop(pinger);
     eprintln!(
-        "figures: cut both ways: r2 MASTER after {:.1} ms (bound {:.1}), {dropped} adverts dropped by the cut; heal: one master after {:.1} ms (bound {:.1}), \
-         client on r1's MAC after <= {:.1} ms, client outage {:.1} ms",
+        "figures: cut both ways ({priorities:?}, {rm} master): {rw} MASTER after {:.1} ms (bound {:.1}), {dropped} adverts dropped by the cut; \
+         heal: one master ({rwin}) after {:.1} ms (bound {:.1}), client on its MAC after <= {:.1} ms, client outage {:.1} ms",
         ms(takeover), ms(takeover_bound), ms(stepped), ms(one_bound), ms(moved), ms(outage)
     );
     assert!(dropped > 0, "the cut dropped VRRP");
-    assert_eq!(r1_during, 0, "r1 stays MASTER through the cut: {:#?}", changes_since(&c, cut_us));
-    assert!(takeover <= takeover_bound, "r2 took over {:.1} ms after the cut, bound {:.1} ms", ms(takeover), ms(takeover_bound));
+    assert_eq!(m_during, 0, "{rm} stays MASTER through the cut: {:#?}", changes_since(&c, cut_us));
+    assert!(takeover <= takeover_bound, "{rw} took over {:.1} ms after the cut, bound {:.1} ms", ms(takeover), ms(takeover_bound));
     assert!(stepped <= one_bound, "one master {:.1} ms after the heal, bound {:.1} ms", ms(stepped), ms(one_bound));
     let client_bound = one_bound + spec.probe_interval();
-    assert!(moved <= client_bound, "the client on r1's MAC {:.1} ms after the heal, bound {:.1} ms", ms(moved), ms(client_bound));
+    assert!(moved <= client_bound, "the client on {rwin}'s MAC {:.1} ms after the heal, bound {:.1} ms", ms(moved), ms(client_bound));
     assert!(outage <= client_bound, "client outage {:.1} ms after the heal, bound {:.1} ms", ms(outage), ms(client_bound));
-    assert!(!entered_any(&c, 2, "MASTER", cut_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, cut_us));
-    steady_on_r1(&mut c, "after the two-way cut healed");
-    assert_eq!(arp_replies(&c, 1), r2_replies, "r2 answered no ARP after it stepped down");
+    assert!(!entered_any(&c, third, "MASTER", cut_us), "the third router never enters MASTER: {:#?}", changes_since(&c, cut_us));
+    steady_on(&mut c, win, "after the two-way cut healed");
+    assert_eq!(arp_replies(&c, lose), lose_replies, "{rlose} answered no ARP after it stepped down");
     finish(c, &leaks, name);
 }
 
