@@ -709,3 +709,78 @@ fn vrrp_cut_one_way_heals_to_one_master_without_flapping() {
     steady_on_r1(&mut c, "after the one-way cut healed");
     finish(c, &leaks, name);
 }
+
+/// The EUI-64 link-local address the kernel gives an interface with `mac`.
+fn eui64_link_local(mac: &[u8; 6]) -> std::net::Ipv6Addr {
+    let m = mac;
+    std::net::Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
+}
+
+/// Router `i`'s first change of instance `inst` to `state` at or after `since_us`, as time
+/// after `since_us`.
+fn entered_inst(c: &Cluster, i: usize, inst: &str, state: &str, since_us: i64) -> Option<Duration> {
+    c.state_changes(i)
+        .into_iter()
+        .find(|s| s.instance == inst && s.state == state && s.ts_us >= since_us)
+        .map(|s| Duration::from_micros((s.ts_us - since_us).max(0) as u64))
+}
+
+/// The master's own IPv6 link-local address (the source of its IPv6 adverts) is removed (an
+/// operator, a DAD failure) and added back. The kernel says so in an address notification,
+/// not a link one: the agent must see both at once (within [`SLACK`]), not at its 5 s link
+/// poll. Removed: the IPv6 instance waits in FAULT for a usable link-local address (never the
+/// link-local VIP) and r2 takes the IPv6 VIPs over within Master_Down_Interval(90); the IPv4
+/// instance is untouched. Back: the IPv6 instance is set up again and preempts within its
+/// Master_Down_Interval + one interval. (The same notification covers the link-local address
+/// coming back after a link down/up, when it can arrive after the link's own notification:
+/// that race left the IPv6 instance in FAULT for up to the poll's 5 s.)
+#[test]
+fn master_link_local_removed_and_added_back_is_seen_at_once() {
+    let name = "master_link_local_removed_and_added_back_is_seen_at_once";
+    if !require_root(name) {
+        return;
+    }
+    let _serial = serial();
+    let (mut c, leaks) = elected("fnll");
+    let spec = c.spec.clone();
+    let ll = eui64_link_local(&c.host(0).mac);
+    let lls = format!("{ll}/64");
+
+    let del_us = wall_clock_us();
+    c.host(0).ns.ip(&["-6", "addr", "del", &lls, "dev", "eth0"]).expect("removing r1's link-local address");
+    let fault = wait_for(Duration::from_secs(6), "r1's IPv6 instance to enter FAULT", || entered_inst(&c, 0, "VI_2", "FAULT", del_us))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+    let takeover_bound = spec.master_down_interval(90) + SLACK;
+    let takeover = wait_for(takeover_bound + Duration::from_secs(6), "r2 to take the IPv6 instance over", || entered_inst(&c, 1, "VI_2", "MASTER", del_us))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+
+    let add_us = wall_clock_us();
+    c.host(0).ns.ip(&["-6", "addr", "add", &lls, "dev", "eth0", "nodad"]).expect("adding r1's link-local address back");
+    let back = wait_for(Duration::from_secs(6), "r1's IPv6 instance set up again", || entered_inst(&c, 0, "VI_2", "BACKUP", add_us))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+    let preempt_bound = SLACK + spec.master_down_interval(100) + spec.interval();
+    let preempt = wait_for(preempt_bound + Duration::from_secs(6), "r1 master of the IPv6 instance again", || entered_inst(&c, 0, "VI_2", "MASTER", add_us))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+    eprintln!(
+        "figures: link-local removed: r1 VI_2 FAULT after {:.1} ms (bound {:.1}), r2 VI_2 MASTER after {:.1} ms (bound {:.1}); \
+         added back: r1 VI_2 BACKUP after {:.1} ms (bound {:.1}), MASTER after {:.1} ms (bound {:.1})",
+        ms(fault), ms(SLACK), ms(takeover), ms(SLACK + takeover_bound), ms(back), ms(SLACK), ms(preempt), ms(preempt_bound)
+    );
+    assert!(fault <= SLACK, "r1's IPv6 instance saw its advert source go after {:.1} ms, bound {:.1} ms (an address notification)", ms(fault), ms(SLACK));
+    assert!(takeover <= SLACK + takeover_bound, "r2 took VI_2 over {:.1} ms after, bound {:.1} ms", ms(takeover), ms(SLACK + takeover_bound));
+    assert!(back <= SLACK, "r1's IPv6 instance saw its advert source come back after {:.1} ms, bound {:.1} ms", ms(back), ms(SLACK));
+    assert!(preempt <= preempt_bound, "r1 master of VI_2 again {:.1} ms after, bound {:.1} ms", ms(preempt), ms(preempt_bound));
+    let v4: Vec<String> = changes_since(&c, del_us).into_iter().filter(|l| l.contains(" VI_1 ")).collect();
+    assert!(v4.is_empty(), "the IPv4 instance is untouched: {v4:#?}");
+    steady_on_r1(&mut c, "after the link-local address came back");
+    finish(c, &leaks, name);
+}
