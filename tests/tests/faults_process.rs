@@ -280,8 +280,8 @@ fn master_cpu_starvation() {
     throttle.add(pid).expect("move r1's agent into the cgroup");
     let starved = Instant::now();
     // The starvation is the scenario: a fixed stretch, during which only the outcome matters.
-    let window = Duration::from_secs(3);
-    while starved.elapsed() < window {
+    let starve_for = Duration::from_secs(3);
+    while starved.elapsed() < starve_for {
         c.check_running().expect("the agents keep running");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -296,7 +296,7 @@ fn master_cpu_starvation() {
     eprintln!(
         "cpu: r1's agent throttled {:.0} ms of {:.0} ms; r2 took over: {took_over} (r2 MASTER entries {}); ARP: {} requests, {} answered, answerers {:?}",
         ms(throttled),
-        ms(window),
+        ms(starve_for),
         c.master_entries(1) - r2_masters,
         arp.requests,
         arp.answered,
