@@ -178,9 +178,16 @@ fn master_sigstop_then_sigcont() {
     let unexplained = arp.unexplained_double_answers(51, REACT);
     assert!(unexplained.is_empty(), "ARP requests answered by two MACs before a preempting advert: {unexplained:?}\n{}", c.log_tails(20));
     assert_eq!(arp.answerers, [r1_mac.clone(), r2_mac, r1_mac], "who answered ARP, in order");
+    // Stopped past its lease, r1 caught up before renewing it (and said so).
+    assert!(stalls_logged(&c, 0) >= 1, "r1 logged its stall:\n{}", c.log_tails(20));
     let after = Leaks::snapshot(&mut c).expect("footprints");
     before.compare(&after, 2, 4096).expect("nothing leaked across the stop");
     faults::finish(c).expect("nothing left behind");
+}
+
+/// How often router `i`'s agent found its lease lapsed (stalled past it) and caught up.
+fn stalls_logged(c: &Cluster, i: usize) -> usize {
+    c.daemon(i).map(|d| d.log_text().matches("the event loop stalled for").count()).unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,16 +307,22 @@ fn master_cpu_starvation() {
     faults::steady(&mut c, 0, window).expect("r1 the one master after the starvation");
     let arp = watch.stop().expect("arp watch");
     eprintln!(
-        "cpu: r1's agent throttled {:.0} ms of {:.0} ms; r2 took over: {took_over} (r2 MASTER entries {}); ARP: {} requests, {} answered ({} by two MACs), answerers {:?}",
+        "cpu: r1's agent throttled {:.0} ms of {:.0} ms; r2 took over: {took_over} (r2 MASTER entries {}); r1 caught up after {} stalls; ARP: {} requests, {} answered ({} by two MACs), answerers {:?}",
         ms(throttled),
         ms(starve_for),
         c.master_entries(1) - r2_masters,
+        stalls_logged(&c, 0),
         arp.requests,
         arp.answered,
         arp.doubly_answered.len(),
         arp.answerers
     );
     assert!(throttled > Duration::ZERO, "the kernel throttled the agent");
+    // r2 takes over only after its Master_Down_Interval, longer than r1's lease: r1 was
+    // fenced, and caught up before renewing it when it ran again.
+    if took_over {
+        assert!(stalls_logged(&c, 0) >= 1, "r1 logged its stall:\n{}", c.log_tails(20));
+    }
     let unexplained = arp.unexplained_double_answers(51, REACT);
     assert!(unexplained.is_empty(), "ARP requests answered by two MACs before a preempting advert: {unexplained:?}\n{}", c.log_tails(20));
     assert_eq!(arp.answerers.last(), Some(&r1_mac), "r1 answers at the end");
