@@ -126,7 +126,7 @@ impl ArpSummary {
     /// advertised (a stale view acted on) is not explained.
     pub fn unexplained_double_answers(&self, vrid: u8, react: Duration) -> Vec<(f64, Vec<String>)> {
         let last_prio = |mac: &str, before: f64| {
-            self.adverts.iter().filter(|a| a.vrid == vrid && a.mac == mac && a.t <= before).next_back().map(|a| a.priority)
+            self.adverts.iter().rfind(|a| a.vrid == vrid && a.mac == mac && a.t <= before).map(|a| a.priority)
         };
         self.doubly_answered
             .iter()
