@@ -104,6 +104,44 @@ pub struct ArpSummary {
     /// The answering MAC of each answered request, consecutive repeats collapsed: who
     /// answered, in order (e.g. r1, r2, r1 for a failover and a preemption).
     pub answerers: Vec<String>,
+    /// The VRRP adverts the capture saw (IPv4), in time order.
+    pub adverts: Vec<AdvertSeen>,
+}
+
+/// One VRRP advert on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdvertSeen {
+    pub t: f64,
+    pub mac: String,
+    pub vrid: u8,
+    pub priority: u8,
+}
+
+impl ArpSummary {
+    /// The doubly answered requests that no preemption explains. When a master preempts
+    /// another (or re-asserts itself against a lower one), both answer until the other has
+    /// processed the advert it sends as it does so: a double answer is explained only if one
+    /// of the two MACs advertised VRID `vrid`, within `react` before the request, with a
+    /// priority above the other's last advert. A router that answers ARP before it has
+    /// advertised (a stale view acted on) is not explained.
+    pub fn unexplained_double_answers(&self, vrid: u8, react: Duration) -> Vec<(f64, Vec<String>)> {
+        let last_prio = |mac: &str, before: f64| {
+            self.adverts.iter().rfind(|a| a.vrid == vrid && a.mac == mac && a.t <= before).map(|a| a.priority)
+        };
+        self.doubly_answered
+            .iter()
+            .filter(|(t, macs)| {
+                !self.adverts.iter().any(|a| {
+                    a.vrid == vrid
+                        && a.t <= *t
+                        && *t - a.t <= react.as_secs_f64()
+                        && macs.contains(&a.mac)
+                        && macs.iter().filter(|m| **m != a.mac).all(|m| last_prio(m, a.t).is_none_or(|p| a.priority > p))
+                })
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 impl ArpWatch {
@@ -113,7 +151,7 @@ impl ArpWatch {
             bail!("refusing to ARP for {ip}: outside 198.18.0.0/15");
         }
         let secs = max.as_secs().clamp(1, 600) as u32;
-        let cap = Capture::start(host, "arpwatch", "arp", 100_000, secs + 5)?;
+        let cap = Capture::start(host, "arpwatch", "arp or ip proto 112", 100_000, secs + 5)?;
         let count = (max.as_micros() / every.as_micros().max(1)).max(1);
         let arping = host
             .ns
@@ -142,7 +180,10 @@ impl ArpWatch {
             let n = r.len();
             if last == Some(n) { Some(r) } else { last = Some(n); std::thread::sleep(Duration::from_millis(100)); None }
         })?;
-        Ok(pair_arp(&rows, &self.client_mac, self.ip))
+        let mut summary = pair_arp(&rows, &self.client_mac, self.ip);
+        let adverts = self.cap.fields("vrrp", &["frame.time_epoch", "eth.src", "vrrp.virt_rtr_id", "vrrp.prio"])?;
+        summary.adverts = parse_adverts(&adverts);
+        Ok(summary)
     }
 }
 
@@ -151,6 +192,23 @@ impl Drop for ArpWatch {
         let _ = self.arping.kill();
         let _ = self.arping.wait();
     }
+}
+
+/// VRRP adverts from tshark rows (time, eth src, VRID, priority), in time order.
+pub fn parse_adverts(rows: &[Vec<String>]) -> Vec<AdvertSeen> {
+    let mut v: Vec<AdvertSeen> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(AdvertSeen {
+                t: r.first()?.parse().ok()?,
+                mac: r.get(1)?.to_ascii_lowercase(),
+                vrid: r.get(2)?.parse().ok()?,
+                priority: r.get(3)?.parse().ok()?,
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| a.t.total_cmp(&b.t));
+    v
 }
 
 /// Pairs ARP requests from `client_mac` for `ip` with the unicast replies to `client_mac`
@@ -530,6 +588,22 @@ Timeout\n\n--- 198.18.0.100 statistics ---\n3 packets transmitted, 3 packets rec
         assert_eq!(s.answerers, [r1, r2]);
         assert_eq!(pair_arp(&rows[..2], c, VIP).answerers, [r1]);
         assert_eq!(pair_arp(&[], c, VIP), ArpSummary::default());
+
+        // The double answer at 1.06 follows r1's advert (priority 100 over r2's 90) by 5 ms:
+        // a preemption, explained; 60 ms after it, or with r1's advert after the request, or
+        // r1's advert no higher than r2's, it is not.
+        let ad = |t: &str, mac: &str, prio: &str| vec![t.to_string(), mac.to_string(), "51".to_string(), prio.to_string()];
+        let react = Duration::from_millis(20);
+        let mut s2 = s.clone();
+        s2.adverts = parse_adverts(&[ad("1.00", r2, "90"), ad("1.055", r1, "100")]);
+        assert!(s2.unexplained_double_answers(51, react).is_empty());
+        assert_eq!(s2.unexplained_double_answers(52, react).len(), 1, "another VRID's adverts explain nothing");
+        s2.adverts = parse_adverts(&[ad("1.00", r2, "90"), ad("1.0", r1, "100")]);
+        assert_eq!(s2.unexplained_double_answers(51, react).len(), 1);
+        s2.adverts = parse_adverts(&[ad("1.00", r2, "90"), ad("1.061", r1, "100")]);
+        assert_eq!(s2.unexplained_double_answers(51, react).len(), 1);
+        s2.adverts = parse_adverts(&[ad("1.00", r2, "100"), ad("1.055", r1, "100")]);
+        assert_eq!(s2.unexplained_double_answers(51, react).len(), 1);
     }
 
     #[test]
