@@ -2,16 +2,18 @@
 //! (priorities 100/90/80, VRRPv3, 100 ms adverts) and a client probing the VIP every 10 ms,
 //! on the bridged LAN of [`vrrp_tests::election::Cluster`]. Each case breaks the network on
 //! purpose, checks the protocol's outcome within a protocol-derived bound plus [`SLACK`], and
-//! ends with the steady-state checks: one master, the VIP only on it, the client's neighbour
-//! entry on its MAC, one ARP answerer.
+//! ends with the steady-state checks: one master, the VIPs only on it, the client's neighbour
+//! entries on its MAC, one ARP and NS answerer, and nothing changing for a few intervals.
 //!
 //! The faults:
-//! - the master's interface down and up again (FAULT, the next priority takes over, preempted
-//!   back);
+//! - the master's interface down and up again, administratively or by carrier loss (its
+//!   switch port down): FAULT, the next priority takes over, preempted back;
 //! - the master's interface deleted and created again (a new ifindex: the agent sets the
 //!   instance up again, XDP attached to the new interface);
-//! - the master's MAC changed (followed: gratuitous ARPs and XDP's ARP replies carry it);
-//! - VRRP between r1 and the other routers cut both ways, then one way, by a bridge-family
+//! - the master's MAC changed (followed: gratuitous ARPs and XDP's ARP/NS replies carry it);
+//! - the master's IPv6 link-local address (its IPv6 advert source) removed and added back;
+//! - VRRP between the master and the other routers cut both ways (also with equal
+//!   priorities: the heal keeps the higher primary address), then one way, by a bridge-family
 //!   nftables table in the switch namespace ([`VrrpCut`]). Not on the routers: XDP runs before
 //!   netfilter, so an input rule on a router would not hide an advert from the agent.
 //!
