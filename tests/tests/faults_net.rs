@@ -9,7 +9,8 @@
 //! - the master's interface down and up again, administratively or by carrier loss (its
 //!   switch port down): FAULT, the next priority takes over, preempted back;
 //! - the master's interface deleted and created again (a new ifindex: the agent sets the
-//!   instance up again, XDP attached to the new interface);
+//!   instance up again, XDP attached to the new interface), and a backup's (it must come back
+//!   a backup, not a deaf second master);
 //! - the master's MAC changed (followed: gratuitous ARPs and XDP's ARP/NS replies carry it);
 //! - the master's IPv6 link-local address (its IPv6 advert source) removed and added back;
 //! - VRRP between the master and the other routers cut both ways (also with equal
@@ -37,7 +38,7 @@ use vrrp_tests::{
     Lan, Pinger, agent_binary,
     election::{self as el, Cluster, ClusterSpec, STARTUP, VIP, wall_clock_us},
     faults::{self, Leaks},
-    has_addr, neigh_lladdr, ping_once, require_root, start_ping_every, wait_for,
+    has_addr, holds_for, neigh_lladdr, ping_once, require_root, start_ping_every, wait_for,
 };
 
 /// Added to every protocol-derived bound: what the machine may add on top of the protocol
@@ -438,6 +439,58 @@ fn master_interface_recreated_is_attached_again_and_takes_the_vip_back() {
     assert!(xdp.contains("prog/xdp"), "XDP attached to the new eth0: {xdp}");
     assert!(!entered_any(&c, 2, "MASTER", t_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, t_us));
     steady_on_r1(&mut c, "after the interface was re-created");
+    finish(c, &leaks, name);
+}
+
+/// A backup's interface is deleted and created again: the backup must come back as a backup.
+/// Its sockets, map keys and XDP attachment belonged to the old ifindex; if it were set up
+/// again deaf (adverts not reaching it on the new interface), its Master_Down_Interval would
+/// run out and it would become a second master. It logs the re-creation, is BACKUP again
+/// within [`RESETUP`], hears r1 (its status names r1 as master) and never enters MASTER; r1
+/// sees nothing and the client's probes go on.
+#[test]
+fn backup_interface_recreated_comes_back_as_a_backup() {
+    let name = "backup_interface_recreated_comes_back_as_a_backup";
+    if !require_root(name) {
+        return;
+    }
+    let _serial = serial();
+    let (mut c, leaks) = elected("fnrecb");
+    let spec = c.spec.clone();
+    let pinger = probe(&c);
+    let t_us = wall_clock_us();
+    c.lan.recreate_link("r2").expect("re-create r2's eth0");
+    let back = wait_for(RESETUP + Duration::from_secs(5), "r2 set up again (BACKUP after the re-creation)", || {
+        let log = c.daemon(1)?.log_text();
+        log.contains("was re-created").then_some(())?;
+        entered(&c, 1, "BACKUP", t_us)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+    let back = Duration::from_micros((back - t_us).max(0) as u64);
+    let r1 = c.routers[0].addr.to_string();
+    // Heard again: r1's next advert comes within one interval of the set-up.
+    wait_for(spec.interval() + SLACK + Duration::from_secs(1), "r2 to hear r1 on its new interface", || {
+        let st = c.status(1)?;
+        (st["instances"][0]["master"].as_str() == Some(r1.as_str()) && entered(&c, 1, "BACKUP", t_us).is_some()).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", c.status(1), c.log_tails(20)));
+    // A deaf backup would time out Master_Down_Interval(90) after its set-up: watch past that.
+    holds_for(spec.master_down_interval(90) + spec.interval(), "r2 stays BACKUP", || {
+        if entered_any(&c, 1, "MASTER", t_us) { Err(format!("{:#?}", changes_since(&c, t_us))) } else { Ok(()) }
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tails(20)));
+    let outage = outage_after(&pinger, t_us, wall_clock_us());
+    drop(pinger);
+    eprintln!("figures: backup interface re-created: r2 BACKUP again after {:.1} ms (bound {:.1}), client outage {:.1} ms", ms(back), ms(RESETUP), ms(outage));
+    assert!(back <= RESETUP, "r2 set up again {:.1} ms after its eth0 was re-created, bound {:.1} ms", ms(back), ms(RESETUP));
+    // r1 is not involved: no outage longer than one probe interval (a single probe may go
+    // missing while the bridge drops and adds r2's port).
+    assert!(outage <= spec.probe_interval(), "client outage {:.1} ms: r1 is not involved", ms(outage));
+    let r1_changes: Vec<String> = changes_since(&c, t_us).into_iter().filter(|l| l.starts_with("r1 ")).collect();
+    assert!(r1_changes.is_empty(), "r1 sees nothing: {r1_changes:#?}");
+    let xdp = c.host(1).ns.ip(&["-d", "link", "show", "eth0"]).expect("ip link");
+    assert!(xdp.contains("prog/xdp"), "XDP attached to r2's new eth0: {xdp}");
+    steady_on_r1(&mut c, "after the backup's interface was re-created");
     finish(c, &leaks, name);
 }
 
