@@ -153,6 +153,37 @@ fn entered_any(c: &Cluster, i: usize, state: &str, since_us: i64) -> bool {
     c.state_changes(i).iter().any(|s| s.state == state && s.ts_us >= since_us)
 }
 
+/// How long each MASTER stay of router `i` that began at or after `since_us` lasted (until
+/// the same instance's next state change; one still open lasts until now).
+fn master_stays(c: &Cluster, i: usize, since_us: i64) -> Vec<Duration> {
+    let changes = c.state_changes(i);
+    let now = wall_clock_us();
+    changes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.state == "MASTER" && s.ts_us >= since_us)
+        .map(|(k, s)| {
+            let end = changes[k + 1..].iter().find(|n| n.instance == s.instance).map_or(now, |n| n.ts_us);
+            Duration::from_micros((end - s.ts_us).max(0) as u64)
+        })
+        .collect()
+}
+
+/// The router below the one that takes over (r3, priority 80) may not stay master: its timer
+/// runs out Skew_Time(80) - Skew_Time(90) = 3.9 ms after r2's at 100 ms adverts (the whole
+/// margin the protocol leaves), so a scheduling delay of that order on a loaded machine can let
+/// it enter MASTER first (seen once: r3 at +280.1 ms, r2 at +281.7 ms); r2's first advert then
+/// sends it back. Every such stay must end within one interval + [`SLACK`]; returns the longest
+/// (zero if none) for the figures. (election.rs asserts, on a quiet schedule, that r3 never
+/// enters MASTER at all.)
+fn no_lasting_master(c: &Cluster, i: usize, since_us: i64, what: &str) -> Duration {
+    let stays = master_stays(c, i, since_us);
+    let bound = c.spec.interval() + SLACK;
+    let longest = stays.iter().copied().max().unwrap_or_default();
+    assert!(longest <= bound, "{what}: {} stayed MASTER {:.1} ms, bound {:.1} ms: {:#?}", c.routers[i].name, ms(longest), ms(bound), changes_since(c, since_us));
+    longest
+}
+
 /// Every state change of every router logged at or after `since_us`, as `r2 MASTER (reason)`.
 fn changes_since(c: &Cluster, since_us: i64) -> Vec<String> {
     (0..c.routers.len())
@@ -317,7 +348,7 @@ fn require_nft(test: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 
 /// The master's interface goes down (`ip link set eth0 down` on r1): r1 enters FAULT at once
-/// (link notification), r2 alone takes over within Master_Down_Interval(90) of r1's last
+/// (link notification), r2 takes over within Master_Down_Interval(90) of r1's last
 /// advert, and the client follows it within the failover bound. Up again: r1 preempts back
 /// (priority 100) within its Master_Down_Interval (+ one interval), r2 steps down within one
 /// interval of that, and the hand-back loses at most one interval of probes. Then the steady
@@ -390,7 +421,10 @@ fn link_fault(name: &str, tag: &str, how: &str, down: impl Fn(&Cluster) -> anyho
     // Make-before-break: r1 announces before r2 lets go; the client's entry moves with r1's GARP.
     let hand_back = spec.interval() + spec.probe_interval() + SLACK;
     assert!(up_outage <= hand_back, "{how}: client outage {:.1} ms at the hand-back, bound {:.1} ms", ms(up_outage), ms(hand_back));
-    assert!(!entered_any(&c, 2, "MASTER", down_us), "{how}: r3 (80) never enters MASTER: {:#?}", changes_since(&c, down_us));
+    let r3 = no_lasting_master(&c, 2, down_us, how);
+    if !r3.is_zero() {
+        eprintln!("figures: {how}: r3 was MASTER for {:.1} ms (its timer raced r2's)", ms(r3));
+    }
     steady_on_r1(&mut c, &format!("{how}: after the link came back"));
     finish(c, &leaks, name);
 }
@@ -437,7 +471,10 @@ fn master_interface_recreated_is_attached_again_and_takes_the_vip_back() {
     assert!(outage <= outage_bound, "client outage {:.1} ms, bound {:.1} ms", ms(outage), ms(outage_bound));
     let xdp = c.host(0).ns.ip(&["-d", "link", "show", "eth0"]).expect("ip link");
     assert!(xdp.contains("prog/xdp"), "XDP attached to the new eth0: {xdp}");
-    assert!(!entered_any(&c, 2, "MASTER", t_us), "r3 (80) never enters MASTER: {:#?}", changes_since(&c, t_us));
+    let r3 = no_lasting_master(&c, 2, t_us, "interface re-created");
+    if !r3.is_zero() {
+        eprintln!("figures: interface re-created: r3 was MASTER for {:.1} ms (its timer raced r2's)", ms(r3));
+    }
     steady_on_r1(&mut c, "after the interface was re-created");
     finish(c, &leaks, name);
 }
@@ -701,7 +738,10 @@ fn cut_both_ways(name: &str, mut c: Cluster, leaks: Leaks, m: usize, w: usize) {
     let client_bound = one_bound + spec.probe_interval();
     assert!(moved <= client_bound, "the client on {rwin}'s MAC {:.1} ms after the heal, bound {:.1} ms", ms(moved), ms(client_bound));
     assert!(outage <= client_bound, "client outage {:.1} ms after the heal, bound {:.1} ms", ms(outage), ms(client_bound));
-    assert!(!entered_any(&c, third, "MASTER", cut_us), "the third router never enters MASTER: {:#?}", changes_since(&c, cut_us));
+    let third_stay = no_lasting_master(&c, third, cut_us, "cut both ways");
+    if !third_stay.is_zero() {
+        eprintln!("figures: cut both ways: {} was MASTER for {:.1} ms (its timer raced {rw}'s)", c.routers[third].name, ms(third_stay));
+    }
     steady_on(&mut c, win, "after the two-way cut healed");
     assert_eq!(arp_replies(&c, lose), lose_replies, "{rlose} answered no ARP after it stepped down");
     finish(c, &leaks, name);
@@ -712,7 +752,7 @@ fn cut_both_ways(name: &str, mut c: Cluster, leaks: Leaks, m: usize, w: usize) {
 /// stays MASTER (answering each with an advert and, rate-limited, a re-announcement), so
 /// both hold the VIP while the cut lasts and the client's entry goes to whichever announced
 /// last: the protocol's behaviour (keepalived's too). What must hold: r1 never leaves MASTER,
-/// r2 enters it once and r3 never; after the heal exactly one master within one advert
+/// r2 enters it once and r3 at most for a moment ([`no_lasting_master`]); after the heal exactly one master within one advert
 /// interval, the client on r1's MAC, and no state change for [`QUIET_INTERVALS`] intervals.
 #[test]
 fn vrrp_cut_one_way_heals_to_one_master_without_flapping() {
@@ -757,7 +797,11 @@ fn vrrp_cut_one_way_heals_to_one_master_without_flapping() {
     assert!(takeover <= takeover_bound, "r2 took over {:.1} ms after the cut, bound {:.1} ms", ms(takeover), ms(takeover_bound));
     let r2_entries = during.iter().filter(|l| l.starts_with("r2 MASTER")).count();
     assert_eq!(r2_entries, instances(&c).len(), "r2 entered MASTER once per instance, no flapping during the cut: {during:#?}");
-    assert!(during.iter().all(|l| !l.starts_with("r1 ") && !l.starts_with("r3 MASTER")), "r1 stays MASTER, r3 never is: {during:#?}");
+    assert!(during.iter().all(|l| !l.starts_with("r1 ")), "r1 stays MASTER: {during:#?}");
+    let r3 = no_lasting_master(&c, 2, cut_us, "one-way cut");
+    if !r3.is_zero() {
+        eprintln!("figures: one-way cut: r3 was MASTER for {:.1} ms (its timer raced r2's)", ms(r3));
+    }
     assert!(stepped <= one_bound, "one master {:.1} ms after the heal, bound {:.1} ms", ms(stepped), ms(one_bound));
     let client_bound = one_bound + spec.probe_interval();
     assert!(outage <= client_bound, "client outage {:.1} ms after the heal, bound {:.1} ms", ms(outage), ms(client_bound));
