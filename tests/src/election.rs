@@ -132,6 +132,16 @@ pub struct StateChange {
     pub reason: String,
 }
 
+impl StateChange {
+    /// For a takeover by the Master_Down_Timer: how long the master had been silent, as the
+    /// agent logs it (`master down timer expired; last advert 364.1 ms ago`), microseconds.
+    pub fn silent_us(&self) -> Option<i64> {
+        let rest = &self.reason[self.reason.find("last advert ")? + "last advert ".len()..];
+        let ms: f64 = rest.strip_suffix(" ms ago")?.parse().ok()?;
+        Some((ms * 1e3).round() as i64)
+    }
+}
+
 /// Every state change in an agent's log, in log order. Lines without a parseable leading
 /// timestamp are skipped (the agent writes one on every line).
 pub fn parse_state_changes(log: &str) -> Vec<StateChange> {
@@ -396,6 +406,10 @@ pub struct CrashRep {
     /// Survivors that entered MASTER after the kill: (name, microseconds after the kill),
     /// in time order (a router entering twice appears twice).
     pub entered_master: Vec<(String, i64)>,
+    /// How long the first survivor to enter MASTER had heard no advert when its timer
+    /// fired, as it logged it (none for a takeover by another reason). Unlike the time
+    /// since the kill, it does not depend on whether the master's last advert was on time.
+    pub silence_us: Option<i64>,
     /// Survivors in MASTER when the cluster had settled again.
     pub final_masters: Vec<String>,
     /// How long two or more survivors were MASTER at once (from their logs).
@@ -437,10 +451,11 @@ impl CrashRep {
     pub fn describe(&self) -> String {
         let entered: Vec<String> = self.entered_master.iter().map(|(n, t)| format!("{n}@{:.1}ms", *t as f64 / 1e3)).collect();
         format!(
-            "killed {} (phase {}); entered MASTER: [{}]; final master {:?}; two masters for {:.1} ms; client outage {}; lost {} probes ({} ms apart); bound {:.1} ms (Master_Down_Interval {:.1} ms + one interval)",
+            "killed {} (phase {}); entered MASTER: [{}]{}; final master {:?}; two masters for {:.1} ms; client outage {}; lost {} probes ({} ms apart); bound {:.1} ms (Master_Down_Interval {:.1} ms + one interval)",
             self.killed,
             self.phase.map(|p| format!("{:.1} ms after an advert", p.as_secs_f64() * 1e3)).unwrap_or_else(|| "?".into()),
             entered.join(", "),
+            self.silence_us.map(|us| format!(" after {:.1} ms without an advert", us as f64 / 1e3)).unwrap_or_default(),
             self.final_masters,
             self.dual_master_us as f64 / 1e3,
             match (self.outage_us, self.recovered) {
@@ -702,19 +717,20 @@ impl Cluster {
         }
 
         // Someone must take over; then every backup's timer gets its chance to misfire.
-        let entered = |c: &Cluster| -> Vec<(String, i64)> {
-            let mut v: Vec<(String, i64)> = survivors
+        let takeovers = |c: &Cluster| -> Vec<(String, StateChange)> {
+            let mut v: Vec<(String, StateChange)> = survivors
                 .iter()
                 .flat_map(|&i| {
                     c.state_changes(i)
                         .into_iter()
                         .filter(|s| s.state == "MASTER" && s.ts_us >= kill_us)
-                        .map(move |s| (c.routers[i].name.clone(), s.ts_us - kill_us))
+                        .map(move |s| (c.routers[i].name.clone(), s))
                 })
                 .collect();
-            v.sort_by_key(|(_, t)| *t);
+            v.sort_by_key(|(_, s)| s.ts_us);
             v
         };
+        let entered = |c: &Cluster| -> Vec<(String, i64)> { takeovers(c).into_iter().map(|(n, s)| (n, s.ts_us - kill_us)).collect() };
         let give_up = bound + window + Duration::from_secs(3);
         wait_for(give_up, "a survivor to enter MASTER", || (!entered(self).is_empty()).then_some(()))?;
         if let Some(left) = window.checked_sub(killed_at.elapsed()) {
@@ -761,6 +777,7 @@ impl Cluster {
             kill_us,
             phase: achieved_phase,
             entered_master: entered(self),
+            silence_us: takeovers(self).first().and_then(|(_, s)| s.silent_us()),
             final_masters,
             dual_master_us: overlap_us(&intervals),
             outage_us: longest_outage_us(&replies, kill_us, end_us),
@@ -879,7 +896,7 @@ mod tests {
     fn state_change_lines() {
         let log = "2026-11-21T10:20:30.100000Z  INFO vrrp_agent::agent: maps pinned\n\
 2026-11-21T10:20:30.200000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (startup) from=INIT\n\
-2026-11-21T10:20:30.565000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering MASTER STATE (master down timer expired) from=BACKUP\n\
+2026-11-21T10:20:30.565000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering MASTER STATE (master down timer expired; last advert 364.1 ms ago) from=BACKUP\n\
 garbage (VI_1) Entering MASTER STATE\n\
 2026-11-21T10:20:31.000000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (higher priority 100 from 198.18.0.1) from=MASTER\n\
 2026-11-21T10:20:32.000000Z  INFO vrrp_agent::agent: (VI_1) Entering STOP STATE (shutdown)\n";
@@ -887,7 +904,9 @@ garbage (VI_1) Entering MASTER STATE\n\
         assert_eq!(c.len(), 4);
         assert_eq!(c[1].state, "MASTER");
         assert_eq!(c[1].instance, "VI_1");
-        assert_eq!(c[1].reason, "master down timer expired");
+        assert_eq!(c[1].reason, "master down timer expired; last advert 364.1 ms ago");
+        assert_eq!(c[1].silent_us(), Some(364_100));
+        assert_eq!(c[0].silent_us(), None);
         assert_eq!(c[1].ts_us - c[0].ts_us, 365_000);
         assert_eq!(c[2].reason, "higher priority 100 from 198.18.0.1");
         assert_eq!(c[3].state, "STOP");
