@@ -76,21 +76,40 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.severity,
-            self.message
-        )
+        write!(f, "{}: {}: {}", Location(&self.file, self.line), self.severity, self.message)
     }
+}
+
+/// `file:line`, or `file` alone for line 0 (the whole file).
+struct Location<'a>(&'a Path, usize);
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            0 => write!(f, "{}", self.0.display()),
+            line => write!(f, "{}:{line}", self.0.display()),
+        }
+    }
+}
+
+/// A configuration file's bytes as text, or the 1-based line of its first NUL byte and what
+/// was found there. A NUL never occurs in a text file: a binary, a file zero-filled by a
+/// crash or the wrong file given by mistake is refused as a whole rather than read as a
+/// string of unknown keywords (which leaves a valid, empty configuration: every instance
+/// stopped on a reload). Invalid UTF-8 is read as keepalived reads it, bytes in comments and
+/// names (a Latin-1 comment is common in real files), replaced where shown.
+pub(crate) fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, (usize, String)> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err((line, format!("not a text file: NUL byte at offset {at}")));
+    }
+    Ok(String::from_utf8_lossy(bytes))
 }
 
 /// A fatal, located error that stops reading altogether (for example an
 /// unreadable top-level file). `line` is 0 when the whole file is meant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}: {message}", Location(file, *line))]
 pub struct ConfigError {
     pub file: PathBuf,
     pub line: usize,
@@ -640,14 +659,14 @@ impl Instance {
 /// Read a configuration file (and its includes). Relative includes are
 /// resolved against the directory of the file containing the `include`.
 ///
-/// Returns `Err` only if the top-level file cannot be read.
+/// Returns `Err` only if the top-level file cannot be read or is not text.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: 0,
         message: format!("cannot read configuration file: {e}"),
     })?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = decode_text(&bytes).map_err(|(line, message)| ConfigError { file: path.to_path_buf(), line, message })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(run(&text, path.to_path_buf(), dir, opts))
 }

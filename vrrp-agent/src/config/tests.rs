@@ -174,6 +174,34 @@ fn lex_missing_include_is_error_naming_line() {
     assert_eq!(l.exit_code(), 4);
 }
 
+/// A file with a NUL byte is not a configuration: refused where it is, top-level or
+/// included, instead of being read as unknown keywords (an empty configuration). A
+/// Latin-1 comment (invalid UTF-8) is still read, as keepalived reads it.
+#[test]
+fn binary_files_are_refused_where_they_are_and_latin1_comments_are_read() {
+    let d = tempdir("binary");
+    let valid = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n";
+    std::fs::write(d.join("bin.conf"), b"! a\n! b\nvrrp\0\x7fELF\n").unwrap();
+    let e = load(&d.join("bin.conf"), &opts()).unwrap_err();
+    assert_eq!(e.to_string(), format!("{}:3: not a text file: NUL byte at offset 12", d.join("bin.conf").display()));
+
+    std::fs::write(d.join("top.conf"), format!("{valid}include bin.conf\n")).unwrap();
+    let l = load(&d.join("top.conf"), &opts()).unwrap();
+    assert_eq!(find(&l, "bin.conf:3: not a text file"), vec![(8, Severity::Fatal)]);
+    assert_eq!(l.exit_code(), 3);
+
+    let mut latin1 = b"! r\xe9seau de secours\n".to_vec();
+    latin1.extend_from_slice(valid.as_bytes());
+    std::fs::write(d.join("latin1.conf"), latin1).unwrap();
+    let l = load(&d.join("latin1.conf"), &opts()).unwrap();
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.instances.len(), 1);
+
+    // A file that cannot be read names the file, without a line 0.
+    let e = load(&d.join("absent.conf"), &opts()).unwrap_err();
+    assert!(e.to_string().starts_with(&format!("{}: cannot read configuration file:", d.join("absent.conf").display())), "{e}");
+}
+
 #[test]
 fn lex_include_loop_is_fatal() {
     let d = tempdir("loop");
@@ -638,7 +666,7 @@ fn display_formats() {
     assert!(Severity::Warning < Severity::Error && Severity::Error < Severity::Fatal);
 
     let err = load(Path::new("/nonexistent/keepalived.conf"), &opts()).unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/keepalived.conf:0: cannot read"), "{err}");
+    assert!(err.to_string().starts_with("/nonexistent/keepalived.conf: cannot read"), "{err}");
     assert_eq!(err.to_diagnostic().severity, Severity::Fatal);
 }
 
