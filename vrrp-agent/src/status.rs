@@ -220,8 +220,8 @@ pub fn state_name(s: u32) -> &'static str {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    // No signal: only whether the process exists (and may be signalled).
+    pid != 0 && i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 
 fn kind_name(kind: Option<TrackKind>) -> &'static str {
