@@ -247,7 +247,31 @@ pub struct GlobalDefs {
     pub vrrp_notify_fifo: Option<NotifyFifo>,
     /// `vrrp_notify_fifo_script`.
     pub vrrp_notify_fifo_script: Option<ScriptCommand>,
+    /// How the agent's own process is scheduled: [`crate::sched`].
+    pub scheduling: Scheduling,
 }
+
+/// keepalived's process settings for its VRRP process, which are the agent's: the kernel
+/// runs the agent's timers on time on a busy gateway only if it is told to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Scheduling {
+    /// `vrrp_rt_priority 1..99`: SCHED_RR at this priority (children, the scripts, start
+    /// back at SCHED_OTHER).
+    pub rt_priority: Option<u8>,
+    /// `vrrp_priority -20..19`: the nice value, when there is no real-time priority.
+    pub nice: Option<i8>,
+    /// `vrrp_no_swap`: lock the agent's memory (mlockall).
+    pub no_swap: bool,
+    /// `vrrp_cpu_affinity CPU...`: the CPUs the agent may run on (empty: any).
+    pub cpu_affinity: Vec<u16>,
+    /// `vrrp_rlimit_rttime` (µs; keepalived's default 10 000): with a real-time priority,
+    /// the CPU time the agent may use without blocking: a warning at half, killed by the
+    /// kernel at the limit, so a spinning real-time agent cannot take a core for good.
+    pub rlimit_rttime_us: u32,
+}
+
+/// keepalived's `RT_RLIMIT_DEFAULT`.
+pub const DEFAULT_RLIMIT_RTTIME_US: u32 = 10_000;
 
 impl Default for GlobalDefs {
     fn default() -> Self {
@@ -272,6 +296,7 @@ impl Default for GlobalDefs {
             notify_fifo_script: None,
             vrrp_notify_fifo: None,
             vrrp_notify_fifo_script: None,
+            scheduling: Scheduling { rlimit_rttime_us: DEFAULT_RLIMIT_RTTIME_US, ..Scheduling::default() },
         }
     }
 }

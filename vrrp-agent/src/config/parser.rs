@@ -926,11 +926,71 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     if kw == "notify_fifo_script" { g.notify_fifo_script = Some(c) } else { g.vrrp_notify_fifo_script = Some(c) }
                 }
             }
+            "vrrp_rt_priority" => {
+                if let Some(a) = arg1(ctx, n) {
+                    match a.parse::<i64>() {
+                        // keepalived clamps to SCHED_RR's range, saying so.
+                        Ok(p) if !(1..=99).contains(&p) => {
+                            let to = p.clamp(1, 99);
+                            ctx.warn(n, format!("vrrp process real-time priority {p} is outside 1..99 - setting it to {to}"));
+                            g.scheduling.rt_priority = Some(to as u8);
+                        }
+                        Ok(p) => g.scheduling.rt_priority = Some(p as u8),
+                        Err(_) => ctx.error(n, format!("vrrp process real-time priority '{a}' is not a number")),
+                    }
+                }
+            }
+            "vrrp_priority" => {
+                if let Some(a) = arg1(ctx, n) {
+                    match a.parse::<i8>() {
+                        Ok(p) if (-20..=19).contains(&p) => g.scheduling.nice = Some(p),
+                        _ => ctx.error(n, format!("vrrp process priority '{a}' is invalid (must be -20..19)")),
+                    }
+                }
+            }
+            "vrrp_no_swap" => {
+                no_args(ctx, n);
+                g.scheduling.no_swap = true;
+            }
+            "vrrp_cpu_affinity" => {
+                no_block(ctx, n);
+                let mut cpus = Vec::new();
+                for a in n.args() {
+                    match a.parse::<u16>() {
+                        Ok(c) if usize::from(c) < CPU_SETSIZE => cpus.push(c),
+                        _ => {
+                            ctx.error(n, format!("vrrp_cpu_affinity: '{a}' is not a CPU number"));
+                            cpus.clear();
+                            break;
+                        }
+                    }
+                }
+                if n.args().is_empty() {
+                    ctx.error(n, "vrrp_cpu_affinity needs one or more CPU numbers".to_string());
+                }
+                g.scheduling.cpu_affinity = cpus;
+            }
+            kw @ ("vrrp_rlimit_rttime" | "vrrp_rlimit_rtime") => {
+                if kw == "vrrp_rlimit_rtime" {
+                    ctx.warn(n, "vrrp_rlimit_rtime is deprecated (keepalived): use vrrp_rlimit_rttime".to_string());
+                }
+                if let Some(v) = u32_value(ctx, n) {
+                    if v == 0 {
+                        ctx.error(n, format!("{kw} 0 is invalid (must be at least 1 microsecond)"));
+                    } else {
+                        // Half of it is the warning threshold, which must not be 0.
+                        g.scheduling.rlimit_rttime_us = v.max(2);
+                    }
+                }
+            }
             "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
             _ => not_implemented(ctx, n),
         }
     }
 }
+
+/// The kernel's largest CPU number + 1 for a CPU set (glibc's `CPU_SETSIZE`).
+const CPU_SETSIZE: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthType {

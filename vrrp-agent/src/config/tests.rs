@@ -384,6 +384,7 @@ fn parse_full_instance_round_trip() {
             notify_fifo_script: None,
             vrrp_notify_fifo: None,
             vrrp_notify_fifo_script: None,
+            scheduling: GlobalDefs::default().scheduling,
         }
     );
     let a = inst(&l, "VI_1");
@@ -1464,4 +1465,30 @@ fn tracker_on_member_and_group_is_named() {
     assert_eq!(find(&l, "track_script s is also on its vrrp_sync_group G"), vec![(line_of(&text, "s weight -5 # own"), Severity::Warning)]);
     assert_eq!(find(&l, "track_interface eth1 is also on its vrrp_sync_group G"), vec![(line_of(&text, "eth1 # own"), Severity::Warning)]);
     assert!(find(&l, "eth2 is also").is_empty());
+}
+
+/// keepalived's process settings for the VRRP process are the agent's (see `sched`):
+/// values, keepalived's clamping of the real-time priority, its deprecated spelling, and
+/// located errors for what it refuses.
+#[test]
+fn process_scheduling_keywords() {
+    let inst = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n";
+    let l = parse(&format!("global_defs {{\n vrrp_rt_priority 40\n vrrp_no_swap\n vrrp_cpu_affinity 0 1\n vrrp_rlimit_rttime 1\n}}\n{inst}"));
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    let s = &l.config.global.scheduling;
+    assert_eq!((s.rt_priority, s.nice, s.no_swap, s.cpu_affinity.clone(), s.rlimit_rttime_us), (Some(40), None, true, vec![0, 1], 2));
+    assert_eq!(GlobalDefs::default().scheduling.rlimit_rttime_us, DEFAULT_RLIMIT_RTTIME_US);
+
+    let l = parse(&format!("global_defs {{\n vrrp_rt_priority 150\n vrrp_priority -5\n vrrp_rlimit_rtime 5000\n}}\n{inst}"));
+    assert_eq!(find(&l, "real-time priority 150 is outside 1..99 - setting it to 99"), vec![(2, Severity::Warning)]);
+    assert_eq!(find(&l, "vrrp_rlimit_rtime is deprecated"), vec![(4, Severity::Warning)]);
+    let s = &l.config.global.scheduling;
+    assert_eq!((s.rt_priority, s.nice, s.rlimit_rttime_us), (Some(99), Some(-5), 5000));
+
+    let l = parse(&format!("global_defs {{\n vrrp_priority -21\n vrrp_cpu_affinity 0 x\n vrrp_rt_priority high\n vrrp_rlimit_rttime 0\n}}\n{inst}"));
+    assert_eq!(find(&l, "vrrp process priority '-21' is invalid"), vec![(2, Severity::Error)]);
+    assert_eq!(find(&l, "vrrp_cpu_affinity: 'x' is not a CPU number"), vec![(3, Severity::Error)]);
+    assert_eq!(find(&l, "real-time priority 'high' is not a number"), vec![(4, Severity::Error)]);
+    assert_eq!(find(&l, "vrrp_rlimit_rttime 0 is invalid"), vec![(5, Severity::Error)]);
+    assert_eq!(l.config.global.scheduling, GlobalDefs::default().scheduling);
 }

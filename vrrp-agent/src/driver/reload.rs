@@ -1,7 +1,7 @@
 //! SIGHUP: the configuration read again, instances kept, restarted or retired.
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::{
     config,
@@ -51,6 +51,9 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
     if config.instances.is_empty() && !instances.is_empty() {
         error!("SIGHUP: {}: no vrrp_instance to run; the running configuration stays (stop the agent to stop every instance)", opts.config.display());
         return;
+    }
+    if let Some(note) = crate::sched::reload_note(&ctx.scheduling, &config.global.scheduling) {
+        warn!("SIGHUP: {note}");
     }
     ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
     // The lease bound follows the new shortest advert interval (renewed with it at once).
