@@ -10,7 +10,7 @@
 
 use crate::{Agent, Daemon, Host, Keepalived, Lan, PingReply, has_addr, lan, spawn_agent, spawn_keepalived, start_ping_every, wait_for, holds_for};
 use anyhow::{Context, Result, bail};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vrrp_common::timers;
@@ -295,6 +295,12 @@ impl SplitMix64 {
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 /// The client host's name and address.
 pub const CLIENT: (&str, Ipv4Addr) = ("client", Ipv4Addr::new(198, 18, 0, 10));
+/// The IPv6 VIP of a cluster [`Cluster::with_ipv6`] gave one.
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// The link-local VIP the IPv6 instance lists first (its adverts' source, RFC 9568 5.2.9).
+pub const LL_VIP6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x2);
+/// The client's IPv6 address (with [`Cluster::with_ipv6`]), in the VIP's /64.
+pub const CLIENT6: (&str, Ipv6Addr) = ("client", Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10));
 /// Agent startup (load and verify the XDP program, netlink) before its timers run, for every
 /// test: the kernel verifier walks the whole program (up to a second of CPU on this VM), and a
 /// test starts several agents while other tests start theirs on the same 2 cores. Only a
@@ -391,6 +397,9 @@ pub struct Cluster {
     pub old_logs: Vec<Vec<String>>,
     /// What [`Cluster::start_agents`] and [`Cluster::restore`] start (set it before them).
     pub daemon: RouterDaemon,
+    /// The IPv6 VIP of a second instance (`VI_2`, VRID 2, VRRPv3), if
+    /// [`Cluster::with_ipv6`] added one before the agents started.
+    pub vip6: Option<Ipv6Addr>,
 }
 
 /// What one crash of the master showed.
@@ -498,7 +507,7 @@ impl Cluster {
             }
             RouterDaemon::Keepalived => {
                 let r = &self.routers[i];
-                let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+                let cfg = self.config_of(i);
                 let k = spawn_keepalived(self.lan.host(&r.name), &cfg).with_context(|| format!("starting keepalived on {}", r.name))?;
                 self.keepaliveds[i] = Some(k);
             }
@@ -556,12 +565,54 @@ impl Cluster {
             isolate_on_crash: true,
             daemon: RouterDaemon::Agent,
             keepaliveds: (0..n).map(|_| None).collect(),
+            vip6: None,
         })
+    }
+
+    /// Adds a second instance to every router's config (before [`Cluster::start_agents`]):
+    /// `VI_2`, VRID 2, the same priorities and interval, holding [`VIP6`] (after a link-local
+    /// VIP, [`LL_VIP6`]); gives the client [`CLIENT6`]. VRRPv3 only (IPv6 has no v2). Status
+    /// index 0 stays `VI_1`.
+    pub fn with_ipv6(&mut self) -> Result<()> {
+        if self.spec.version != 3 {
+            bail!("an IPv6 instance needs VRRPv3, the cluster runs v{}", self.spec.version);
+        }
+        if (0..self.routers.len()).any(|i| self.daemon(i).is_some()) {
+            bail!("with_ipv6 must come before the agents start");
+        }
+        for h in &self.lan.hosts {
+            wait_for(Duration::from_secs(5), "a usable link-local address", || crate::usable_link_local(h))?;
+        }
+        let c = self.client();
+        c.ns.ip(&["addr", "add", &format!("{}/64", CLIENT6.1), "dev", &c.ifname, "nodad"])?;
+        self.vip6 = Some(VIP6);
+        Ok(())
+    }
+
+    /// Router `i`'s config: [`router_config`], plus the IPv6 instance if [`Cluster::vip6`].
+    pub fn config_of(&self, i: usize) -> String {
+        let r = &self.routers[i];
+        let mut cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+        if let Some(vip6) = self.vip6 {
+            cfg.push_str(&format!(
+                "\nvrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 2\n    \
+                 priority {}\n    advert_int {}\n    virtual_ipaddress {{\n        {LL_VIP6}/64\n        {vip6}/64\n    }}\n}}\n",
+                r.priority,
+                advert_int_text(self.spec.advert_int_cs)
+            ));
+        }
+        cfg
+    }
+
+    /// Routers whose eth0 holds the IPv6 VIP (none without one).
+    pub fn holders6(&self) -> Vec<String> {
+        let Some(v) = self.vip6 else { return Vec::new() };
+        self.routers.iter().filter(|r| crate::has_addr6(self.lan.host(&r.name), v)).map(|r| r.name.clone()).collect()
     }
 
     fn spawn(&self, i: usize) -> Result<Agent> {
         let r = &self.routers[i];
-        let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+        let cfg = self.config_of(i);
         let args: Vec<&str> = self.spec.agent_args.iter().map(String::as_str).collect();
         spawn_agent(&self.bin, self.lan.host(&r.name), &cfg, &args).with_context(|| format!("starting the agent on {}", r.name))
     }

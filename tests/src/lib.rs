@@ -17,6 +17,7 @@
 #[cfg(feature = "charts")]
 pub mod charts;
 pub mod election;
+pub mod faults;
 pub mod package;
 pub mod report;
 
@@ -935,17 +936,16 @@ impl Capture {
         let dir = run_tmp_dir(&format!("{}-tshark-{tag}-{}", host.ns.name, next_id()))?;
         let pcap = dir.join("capture.pcap");
         let err = dir.join("tshark.err");
-        let child = host
-            .ns
-            .cmd("tshark")
-            .args(["-i", &host.ifname, "-n", "-q", "-f", filter])
+        let mut cmd = host.ns.cmd("tshark");
+        cmd.args(["-i", &host.ifname, "-n", "-q", "-f", filter])
             .args(["-c", &packets.to_string(), "-a", &format!("duration:{max_secs}"), "-w"])
             .arg(&pcap)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(&err)?)
-            .spawn()
-            .context("starting tshark")?;
+            .stderr(File::create(&err)?);
+        // Its own process group: tshark runs dumpcap, which a kill of tshark alone would
+        // leave capturing until its duration ends.
+        let child = spawn_registered(cmd, &host.ns.name).context("starting tshark")?;
         let cap = Capture { child, dir, pcap };
         wait_for(Duration::from_secs(10), "tshark to listen", || {
             fs::read_to_string(&err).ok().filter(|t| t.contains("Capturing on")).map(|_| ())
@@ -989,8 +989,14 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = self.child.id();
+        match self.child.try_wait() {
+            // Reaped: only dumpcap may be left in its group.
+            Ok(Some(_)) => kill_group_leftovers(pid),
+            _ => sigkill(pid),
+        }
         let _ = self.child.wait();
+        unregister_pid(pid);
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
         }

@@ -882,6 +882,17 @@ pub struct AgentLease {
     pub _pad: u32,
 }
 
+impl AgentLease {
+    /// Whether the lease is fresh at `now_ns` (CLOCK_MONOTONIC): renewed no longer than
+    /// `fence_after_ns` ago, or never taken (no agent yet, or a test load: nothing to fence).
+    /// The one rule both sides apply: XDP answers for the VIPs only while it holds, and an
+    /// agent that finds its own lease lapsed knows its datapath was fenced meanwhile.
+    #[inline(always)]
+    pub fn fresh_at(&self, now_ns: u64) -> bool {
+        self.renewed_ns == 0 || self.fence_after_ns == 0 || now_ns.saturating_sub(self.renewed_ns) <= self.fence_after_ns
+    }
+}
+
 /// Written by the agent for `vrrp-agent status` and for on-call engineers with bpftool.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -1261,6 +1272,17 @@ const _: () = assert!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_is_fresh_up_to_its_bound_and_untaken_leases_never_fence() {
+        let l = AgentLease { renewed_ns: 1_000, fence_after_ns: 200, pid: 1, _pad: 0 };
+        assert!(l.fresh_at(1_000) && l.fresh_at(1_200));
+        assert!(!l.fresh_at(1_201));
+        // A clock read before the renewal (another CPU's earlier read) is not stale.
+        assert!(l.fresh_at(900));
+        assert!(AgentLease { renewed_ns: 0, ..l }.fresh_at(u64::MAX));
+        assert!(AgentLease { fence_after_ns: 0, ..l }.fresh_at(u64::MAX));
+    }
 
     #[test]
     fn short_tracker_names_are_stored_as_they_are() {

@@ -116,14 +116,9 @@ static FENCED_VIPS_V6: HashMap<VipKeyV6, VipValue, { MAX_VIPS as usize }> = Hash
 #[inline(always)]
 fn lease_fresh() -> bool {
     let Some(lease) = AGENT_LEASE.get(0) else { return true };
-    let renewed = lease.renewed_ns;
-    let after = lease.fence_after_ns;
-    if renewed == 0 || after == 0 {
-        return true;
-    }
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    now.saturating_sub(renewed) <= after
+    lease.fresh_at(now)
 }
 
 /// Scratch space for the address-list check (one bit per advertised address of ours).

@@ -71,6 +71,23 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
     super::health::resync_adopted_groups(ctx, instances);
 
     loop {
+        // After a stall longer than the lease the datapath has been fenced and a backup may
+        // have taken over: what arrived meanwhile, and our overdue timers, are acted on
+        // first (a higher master heard, or our advert sent), and only then may XDP answer for
+        // our VIPs again. Renewing first had us answer ARP beside the new master until our
+        // advert reached it, for as long as we stayed starved in between.
+        if let Some(stalled_ns) = ctx.lease_lapsed(now_ns()) {
+            warn!(
+                "the event loop stalled for {:.1} ms, longer than the {:.1} ms lease: the datapath was fenced; catching up before answering for the VIPs again",
+                stalled_ns as f64 / 1e6,
+                ctx.lease.fence_after_ns as f64 / 1e6
+            );
+            let batch = drain_ring(events.get_mut());
+            dispatch(ctx, instances, batch).await;
+            let slow = slow_path.drain_now();
+            slow_dispatch(ctx, instances, slow).await;
+            run_due(ctx, instances, &mut events, &mut slow_path).await;
+        }
         // Every turn renews the lease; a quiet agent wakes for it at least every
         // `renew_every_ns`.
         let renew_at = ctx.renew_lease();

@@ -76,6 +76,8 @@ pub(super) struct Adoption {
 pub(super) struct Lease {
     pub(super) fence_after_ns: u64,
     pub(super) renew_every_ns: u64,
+    /// When this agent last renewed it (0: not yet).
+    pub(super) renewed_ns: u64,
 }
 
 pub(super) struct Ctx {
@@ -116,7 +118,16 @@ impl Ctx {
         if let Err(e) = self.dp.renew_lease(now) {
             warn!("renewing the agent lease: {e}");
         }
+        self.lease.renewed_ns = now;
         now + self.lease.renew_every_ns
+    }
+
+    /// How long ago this agent last renewed its lease, if that is longer than the lease's
+    /// bound: the XDP program has been fencing our datapath since (the event loop was not
+    /// scheduled: SIGSTOP, CPU starvation), and a backup may have taken over meanwhile.
+    pub(super) fn lease_lapsed(&self, now: u64) -> Option<u64> {
+        let ours = lease::lease_at(self.lease.renewed_ns, self.lease.fence_after_ns, std::process::id());
+        (!ours.fresh_at(now)).then(|| now - self.lease.renewed_ns)
     }
 }
 
@@ -126,7 +137,7 @@ pub(super) fn lease_for(config: &config::Config) -> Lease {
     use vrrp_common::timers;
     let shortest = config.instances.iter().map(|i| timers::cs_to_us(i.advert_int_cs)).min().unwrap_or(timers::LEASE_DEFAULT_INTERVAL_US);
     let fence_after_us = timers::lease_fence_after_us(shortest);
-    Lease { fence_after_ns: fence_after_us * 1_000, renew_every_ns: timers::lease_renewal_us(fence_after_us) * 1_000 }
+    Lease { fence_after_ns: fence_after_us * 1_000, renew_every_ns: timers::lease_renewal_us(fence_after_us) * 1_000, renewed_ns: 0 }
 }
 
 /// Removes the VIPs an earlier agent answered for (its pinned `OWNED_VIPS` and
