@@ -25,9 +25,12 @@
 //!   left of its group is killed too. [`Runner::shutdown`] does the same to every run still
 //!   going (SIGTERM, then SIGKILL after the grace period).
 //!
-//! Differences from keepalived, on purpose: a script that cannot be executed at run time
-//! (deleted after it was checked) is reported as not run (keepalived's child exits 0, which
-//! counts as success); the script is not given PR_SET_PDEATHSIG (it is tied to the thread that
+//! Differences from keepalived, on purpose: what a script leaves running in its process
+//! group when it exits is killed (keepalived leaves it, and nothing would ever stop it; a
+//! notify script that means to start a long-lived service must detach it with `setsid` or
+//! ask the service manager); a script that cannot be executed at run time (deleted after it
+//! was checked) is reported as not run (keepalived's child exits 0, which counts as
+//! success); the script is not given PR_SET_PDEATHSIG (it is tied to the thread that
 //! forked, and runtime threads come and go): if the agent is killed with SIGKILL, scripts
 //! still running are not signalled.
 use std::{
@@ -617,27 +620,35 @@ impl Run {
         self.pgid
     }
 
-    /// Waits for the script to end (killing it with its group at the timeout) and reaps it.
+    /// Waits for the script to end (killing it with its group at the timeout) and reaps it;
+    /// then kills whatever the script left running in its process group, however it ended
+    /// (a notify or track script that backgrounds a child must not leave it behind: nothing
+    /// would ever stop it, not even the agent's shutdown, which only knows running scripts).
     pub async fn wait(mut self) -> io::Result<RunOutcome> {
-        let status = match self.timeout {
-            None => self.child.wait().await,
-            Some(t) => match tokio::time::timeout(t, self.child.wait()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    signal_group(self.pgid, Signal::SIGTERM);
-                    if tokio::time::timeout(TERM_GRACE, self.child.wait()).await.is_err() {
-                        signal_group(self.pgid, Signal::SIGKILL);
-                        self.child.wait().await?;
-                    }
-                    // Whatever the script left in its group goes too.
-                    signal_group(self.pgid, Signal::SIGKILL);
-                    self.finish();
-                    return Ok(RunOutcome::TimedOut);
-                }
-            },
-        };
+        let outcome = self.wait_leader().await;
+        // The leader is reaped, but its id cannot be given to a new process while members of
+        // its group are left (Linux keeps a pid number allocated while it is any process's
+        // group id), so this reaches exactly them. With none left it reaches nobody (ESRCH)
+        // unless, in the microseconds since the reap, the kernel handed the number (pids are
+        // allocated cyclically) to a new process that also made itself a group leader.
+        signal_group(self.pgid, Signal::SIGKILL);
         self.finish();
-        Ok(RunOutcome::from_status(status?))
+        outcome
+    }
+
+    /// The script itself to its end: SIGTERM to its group at the timeout, SIGKILL after
+    /// [`TERM_GRACE`].
+    async fn wait_leader(&mut self) -> io::Result<RunOutcome> {
+        let Some(t) = self.timeout else { return self.child.wait().await.map(RunOutcome::from_status) };
+        if let Ok(s) = tokio::time::timeout(t, self.child.wait()).await {
+            return s.map(RunOutcome::from_status);
+        }
+        signal_group(self.pgid, Signal::SIGTERM);
+        if tokio::time::timeout(TERM_GRACE, self.child.wait()).await.is_err() {
+            signal_group(self.pgid, Signal::SIGKILL);
+            self.child.wait().await?;
+        }
+        Ok(RunOutcome::TimedOut)
     }
 
     fn finish(&mut self) {
