@@ -67,11 +67,26 @@ pub fn default_priorities(n: usize) -> Vec<u8> {
 /// A single-instance config (`VI_1`, VRID 51, state BACKUP, preempt on) holding `vip`/24 on
 /// eth0.
 pub fn router_config(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr) -> String {
+    router_config_with(version, advert_int_cs, priority, vip, &RouterExtra::default())
+}
+
+/// What a router's config has beyond [`router_config`]'s: blocks before the instance (e.g. a
+/// `vrrp_track_file`) and lines inside it (e.g. `track_file { tf }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterExtra {
+    pub before: String,
+    pub inside: String,
+}
+
+/// [`router_config`] with `extra` added.
+pub fn router_config_with(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr, extra: &RouterExtra) -> String {
     let global = if version == 3 { "global_defs {\n    vrrp_version 3\n}\n\n" } else { "" };
     format!(
-        "{global}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n",
-        advert_int_text(advert_int_cs)
+        "{global}{}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n{}}}\n",
+        extra.before,
+        advert_int_text(advert_int_cs),
+        extra.inside
     )
 }
 
@@ -381,6 +396,9 @@ pub struct Cluster {
     pub old_logs: Vec<Vec<String>>,
     /// What [`Cluster::start_agents`] and [`Cluster::restore`] start (set it before them).
     pub daemon: RouterDaemon,
+    /// Per router, what its config has beyond [`router_config`]'s (set it before the
+    /// daemons start; empty by default).
+    pub extra: Vec<RouterExtra>,
 }
 
 /// What one crash of the master showed.
@@ -483,7 +501,7 @@ impl Cluster {
             }
             RouterDaemon::Keepalived => {
                 let r = &self.routers[i];
-                let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+                let cfg = router_config_with(self.spec.version, self.spec.advert_int_cs, r.priority, VIP, &self.extra[i]);
                 let k = spawn_keepalived(self.lan.host(&r.name), &cfg).with_context(|| format!("starting keepalived on {}", r.name))?;
                 self.keepaliveds[i] = Some(k);
             }
@@ -541,12 +559,13 @@ impl Cluster {
             isolate_on_crash: true,
             daemon: RouterDaemon::Agent,
             keepaliveds: (0..n).map(|_| None).collect(),
+            extra: vec![RouterExtra::default(); n],
         })
     }
 
     fn spawn(&self, i: usize) -> Result<Agent> {
         let r = &self.routers[i];
-        let cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+        let cfg = router_config_with(self.spec.version, self.spec.advert_int_cs, r.priority, VIP, &self.extra[i]);
         let args: Vec<&str> = self.spec.agent_args.iter().map(String::as_str).collect();
         spawn_agent(&self.bin, self.lan.host(&r.name), &cfg, &args).with_context(|| format!("starting the agent on {}", r.name))
     }
@@ -859,6 +878,9 @@ mod tests {
         let c = router_config(3, 1, 90, VIP);
         assert!(c.contains("vrrp_version 3") && c.contains("advert_int 0.01") && c.contains("priority 90"));
         assert!(!router_config(2, 100, 50, VIP).contains("vrrp_version"));
+        let extra = RouterExtra { before: "vrrp_track_file tf {\n    file /x\n}\n".into(), inside: "    track_file {\n        tf\n    }\n".into() };
+        let c = router_config_with(3, 10, 100, VIP, &extra);
+        assert!(c.contains("\nvrrp_track_file tf {") && c.find("vrrp_track_file") < c.find("vrrp_instance") && c.contains("}\n    track_file {\n        tf\n    }\n}\n"), "{c}");
         assert_eq!(default_priorities(3), [100, 90, 80]);
         assert_eq!(default_priorities(8), [100, 90, 80, 70, 60, 50, 40, 30]);
     }

@@ -19,6 +19,7 @@ pub mod charts;
 pub mod election;
 pub mod package;
 pub mod report;
+pub mod soak;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
