@@ -257,9 +257,18 @@ pub fn compare_footprints(samples: &[Footprint]) -> Vec<String> {
     leaks
 }
 
-/// Per agent that lived through [`MIN_LIVED`]+ failovers: (router, pid, failovers, fds first ->
-/// last, RSS KiB first -> last), for the report.
-pub fn footprint_summary(samples: &[Footprint]) -> Vec<(String, u32, usize, (usize, usize), (u64, u64))> {
+/// An agent that lived through [`MIN_LIVED`]+ failovers, first sample -> last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lived {
+    pub router: String,
+    pub pid: u32,
+    pub failovers: usize,
+    pub fds: (usize, usize),
+    pub rss_kib: (u64, u64),
+}
+
+/// Every agent that lived through [`MIN_LIVED`]+ failovers, for the report.
+pub fn footprint_summary(samples: &[Footprint]) -> Vec<Lived> {
     let mut by_pid: BTreeMap<u32, Vec<&Footprint>> = BTreeMap::new();
     for s in samples {
         by_pid.entry(s.pid).or_default().push(s);
@@ -270,7 +279,13 @@ pub fn footprint_summary(samples: &[Footprint]) -> Vec<(String, u32, usize, (usi
             let first = v.iter().min_by_key(|s| s.after)?;
             let last = v.iter().max_by_key(|s| s.after)?;
             let lived = last.after - first.after;
-            (lived >= MIN_LIVED).then(|| (first.router.clone(), pid, lived, (first.fds, last.fds), (first.rss_kib, last.rss_kib)))
+            (lived >= MIN_LIVED).then(|| Lived {
+                router: first.router.clone(),
+                pid,
+                failovers: lived,
+                fds: (first.fds, last.fds),
+                rss_kib: (first.rss_kib, last.rss_kib),
+            })
         })
         .collect()
 }
@@ -348,6 +363,16 @@ pub struct SoakSpec {
 /// a wrong MASTER (as `cargo xtask lab`): only lengthens a failover, loosens no bound.
 pub const WINDOW_SLACK: Duration = Duration::from_millis(200);
 
+/// One kind's figures in a [`SoakReport`]: min, median, max in µs (None: no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindStats {
+    pub kind: Kind,
+    pub count: usize,
+    pub failed: usize,
+    pub takeover_us: [Option<i64>; 3],
+    pub outage_us: [Option<i64>; 3],
+}
+
 #[derive(Debug, Default)]
 pub struct SoakReport {
     pub failovers: Vec<Failover>,
@@ -362,8 +387,8 @@ impl SoakReport {
         self.error.is_none() && self.leaks.is_empty() && self.failovers.iter().all(Failover::passed)
     }
 
-    /// Per kind: (count, failed, takeover min/median/max, outage min/median/max), in µs.
-    pub fn per_kind(&self) -> Vec<(Kind, usize, usize, [Option<i64>; 3], [Option<i64>; 3])> {
+    /// Per kind: how many, how many failed, takeover and outage min/median/max.
+    pub fn per_kind(&self) -> Vec<KindStats> {
         let stats = |mut v: Vec<i64>| {
             v.sort();
             [v.first().copied(), el::median(&v), v.last().copied()]
@@ -372,13 +397,13 @@ impl SoakReport {
             .iter()
             .map(|&k| {
                 let of: Vec<&Failover> = self.failovers.iter().filter(|f| f.kind == k).collect();
-                (
-                    k,
-                    of.len(),
-                    of.iter().filter(|f| !f.passed()).count(),
-                    stats(of.iter().filter_map(|f| f.takeover_us).collect()),
-                    stats(of.iter().filter_map(|f| f.outage_us).collect()),
-                )
+                KindStats {
+                    kind: k,
+                    count: of.len(),
+                    failed: of.iter().filter(|f| !f.passed()).count(),
+                    takeover_us: stats(of.iter().filter_map(|f| f.takeover_us).collect()),
+                    outage_us: stats(of.iter().filter_map(|f| f.outage_us).collect()),
+                }
             })
             .collect()
     }
@@ -387,14 +412,14 @@ impl SoakReport {
     pub fn summary(&self) -> Vec<String> {
         let opt = |x: Option<i64>| x.map(fmt_us).unwrap_or_else(|| "n/a".into());
         let mut out = vec![format!("{:<8} {:>5} {:>6}   {:<32} {:<32} {}", "kind", "count", "failed", "takeover min/median/max", "outage min/median/max", "bound")];
-        for (k, n, failed, t, o) in self.per_kind() {
+        for KindStats { kind: k, count: n, failed, takeover_us: t, outage_us: o } in self.per_kind() {
             let b = self.failovers.iter().find(|f| f.kind == k).map(|f| fmt_us(f.bound.limit.as_micros() as i64)).unwrap_or_default();
             let tri = |v: [Option<i64>; 3]| format!("{} / {} / {}", opt(v[0]), opt(v[1]), opt(v[2]));
             out.push(format!("{:<8} {n:>5} {failed:>6}   {:<32} {:<32} {b}", k.label(), tri(t), tri(o)));
         }
         let second = self.failovers.iter().filter(|f| f.second_master).count();
         out.push(format!("second master (reported, not failed): {second}/{}", self.failovers.len()));
-        for (r, pid, lived, (f0, f1), (r0, r1)) in footprint_summary(&self.samples) {
+        for Lived { router: r, pid, failovers: lived, fds: (f0, f1), rss_kib: (r0, r1) } in footprint_summary(&self.samples) {
             out.push(format!("agent on {r} (pid {pid}) over {lived} failovers: fds {f0} -> {f1}, RSS {r0} -> {r1} KiB"));
         }
         if self.leaks.is_empty() {
@@ -443,9 +468,13 @@ pub fn run(bin: &Path, spec: &SoakSpec, say: &mut dyn FnMut(String)) -> Result<S
         }
         say(cluster.log_tails(20));
     }
-    for a in cluster.agents.iter().flatten() {
+    for a in cluster.agents.iter_mut().flatten() {
         pins.insert(a.bpffs.clone());
         pids.insert(a.pid);
+        if spec.keep_logs {
+            a.keep_files();
+            say(format!("kept {}", a.log.display()));
+        }
     }
     drop(cluster);
     drop(files);
@@ -778,7 +807,29 @@ mod tests {
         // An agent that lived through too few failovers is not compared; others still are.
         let l = compare_footprints(&[fp(1, 0, 20, 10_000), fp(1, 2, 40, 90_000), fp(2, 1, 20, 10_000), fp(2, 9, 30, 10_000)]);
         assert!(l.len() == 1 && l[0].contains("pid 2"), "{l:?}");
-        assert_eq!(footprint_summary(&[fp(2, 1, 20, 10_000), fp(2, 9, 30, 10_000), fp(1, 0, 1, 1)]), vec![("r2".to_string(), 2, 8, (20, 30), (10_000, 10_000))]);
+        assert_eq!(
+            footprint_summary(&[fp(2, 1, 20, 10_000), fp(2, 9, 30, 10_000), fp(1, 0, 1, 1)]),
+            vec![Lived { router: "r2".into(), pid: 2, failovers: 8, fds: (20, 30), rss_kib: (10_000, 10_000) }]
+        );
+    }
+
+    #[test]
+    fn the_report_sums_up_each_kind() {
+        let mut r = SoakReport::default();
+        r.failovers.push(fo(Kind::Crash, Some(300_000), Some(310_000), "r2"));
+        r.failovers.push(fo(Kind::Crash, Some(350_000), Some(500_000), "r2"));
+        r.failovers.push(fo(Kind::Crash, Some(320_000), Some(330_000), "r2"));
+        let crash = &r.per_kind()[0];
+        assert_eq!((crash.kind, crash.count, crash.failed), (Kind::Crash, 3, 1));
+        assert_eq!(crash.takeover_us, [Some(300_000), Some(320_000), Some(350_000)]);
+        assert_eq!(crash.outage_us, [Some(310_000), Some(330_000), Some(500_000)]);
+        assert_eq!(r.per_kind()[1].takeover_us, [None, None, None]);
+        assert!(!r.passed());
+        r.failovers.remove(1);
+        assert!(r.passed());
+        assert!(r.summary().iter().any(|l| l == "leaks: none"));
+        r.leaks.push("x".into());
+        assert!(!r.passed());
     }
 
     #[test]
