@@ -6,8 +6,8 @@
 //!
 //! Bounds: the election comes Master_Down_Interval after start-up (a lone router, v3 at
 //! 10 cs); a master sends an advert every interval, so on the wire no gap between two of them
-//! reaches two intervals unless one was skipped or late by a whole interval (SCHED_SLACK is
-//! what a busy 2-core machine may add to one advert's timing; it stays under an interval).
+//! exceeds one interval + [`SCHED_SLACK`] (what a busy 2-core machine may add to one
+//! wake-up, as in advert_schedule.rs), and a window W holds about W / interval of them.
 use std::{
     net::Ipv4Addr,
     os::unix::fs::PermissionsExt as _,
@@ -25,6 +25,9 @@ const INTERVAL_CS: u16 = 10;
 const PRIORITY: u8 = 150;
 /// Scheduling on a shared 2-core machine, the 10 ms polling of `ip addr`.
 const SLACK: Duration = Duration::from_millis(1500);
+/// How late a wake-up of the agent may be on a 2-core machine shared with builds
+/// (election.rs's and advert_schedule.rs's figure).
+const SCHED_SLACK: Duration = Duration::from_millis(100);
 
 fn interval() -> Duration {
     election::interval(INTERVAL_CS)
@@ -90,12 +93,12 @@ fn adverts_on_the_wire(lan: &Lan, window: Duration) -> (usize, Duration) {
     (ts.len(), Duration::from_secs_f64(gap))
 }
 
-/// The adverts kept their schedule over `window`: none skipped (no gap of two intervals)
+/// The adverts kept their schedule over `window`: no gap over one interval + SCHED_SLACK,
 /// and about one per interval.
 fn assert_on_schedule(what: &str, (count, gap): (usize, Duration), window: Duration, agent: &Agent) {
     let expected = (window.as_micros() / interval().as_micros()) as usize;
     eprintln!("{what}: {count} adverts in {window:?} (expected ~{expected}), longest gap {:.1} ms", gap.as_secs_f64() * 1e3);
-    assert!(gap < interval() * 2, "{what}: an advert skipped or late: gap {gap:?}\n{}", agent.log_tail(20));
+    assert!(gap <= interval() + SCHED_SLACK, "{what}: an advert skipped or late: gap {gap:?}\n{}", agent.log_tail(20));
     assert!(count + 3 >= expected, "{what}: {count} adverts in {window:?}, expected ~{expected}\n{}", agent.log_tail(20));
 }
 
