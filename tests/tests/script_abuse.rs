@@ -1,8 +1,8 @@
 //! Scripts that abuse the agent, with a real agent in a namespace: notify and track scripts
 //! that fork and leave children, scripts that print megabytes, missing and non-executable
-//! scripts (hung and failing ones: notify.rs and tracking.rs). What each must not do: delay
-//! the election or the adverts' schedule, grow the agent, crash it, or leave a process
-//! behind.
+//! scripts, a script still running when the agent is SIGKILLed (hung and failing ones:
+//! notify.rs and tracking.rs). What each must not do: delay the election or the adverts'
+//! schedule, grow the agent, crash it, or leave a process behind.
 //!
 //! Bounds: the election comes Master_Down_Interval after start-up (a lone router, v3 at
 //! 10 cs); a master sends an advert every interval, so on the wire no gap between two of them
@@ -260,4 +260,29 @@ fn missing_and_non_executable_scripts_are_located_errors_not_crashes() {
     agent.terminate();
     let st = agent.wait_exit(Duration::from_secs(10)).expect("the agent exits after SIGTERM");
     assert!(st.success(), "exit status {st}\n{}", agent.log_tail(20));
+}
+
+#[test]
+fn a_script_running_when_the_agent_is_killed_gets_sigterm() {
+    if !require_root("a_script_running_when_the_agent_is_killed_gets_sigterm") {
+        return;
+    }
+    let lan = one_router("scrorphan");
+    let dir = ScratchDir::new("scrorphan").expect("scratch dir");
+    let pidfile = dir.join("script.pid");
+    let _reap = Reap(vec![&pidfile]);
+    // Runs for 10 minutes unless signalled; the notify timeout is further away.
+    let forever = dir.script("forever.sh", &format!("#!/bin/sh\necho $$ > {}\nexec sleep 600\n", pidfile.display())).expect("script");
+    let bin = agent_binary().expect("agent binary");
+    let mut agent = spawn_agent(&bin, lan.host("r1"), &config("", &format!("  notify_master {}\n", forever.display())), &["--notify-timeout", "600"])
+        .expect("spawn agent");
+    wait_master(&lan, &agent);
+    let pid = wait_for(Duration::from_secs(3), "notify_master to record its pid", || pids_in(&pidfile).first().copied())
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    assert!(pid_alive(pid));
+    // SIGKILL: the agent cannot stop it itself; the kernel's parent-death signal does.
+    agent.kill();
+    agent.wait_exit(Duration::from_secs(5)).expect("the killed agent is reaped");
+    wait_for(Duration::from_secs(3), "the script to die with the agent", || (!pid_alive(pid)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: pid {pid} still alive"));
 }

@@ -19,7 +19,8 @@
 //!   refused; without it, it runs and is reported (keepalived's "SECURITY VIOLATION").
 //! * A run ([`Runner::spawn`]): its own process group, stdin/stdout/stderr on /dev/null (a
 //!   chatty script never blocks anything), the user switched by the standard library
-//!   (setgroups, setgid, setuid before exec; no code of ours runs in the child). A run that
+//!   (setgroups, setgid, setuid before exec), then SIGTERM as its parent-death signal, as
+//!   keepalived gives it (the only code of ours in the child: one prctl). A run that
 //!   outlives its timeout gets SIGTERM on its whole process group, then SIGKILL on the group
 //!   2 s later if it is still there, as keepalived does; once the script has exited, what is
 //!   left of its group is killed too. [`Runner::shutdown`] does the same to every run still
@@ -30,9 +31,14 @@
 //! notify script that means to start a long-lived service must detach it with `setsid` or
 //! ask the service manager); a script that cannot be executed at run time (deleted after it
 //! was checked) is reported as not run (keepalived's child exits 0, which counts as
-//! success); the script is not given PR_SET_PDEATHSIG (it is tied to the thread that
-//! forked, and runtime threads come and go): if the agent is killed with SIGKILL, scripts
-//! still running are not signalled.
+//! success).
+//!
+//! The parent-death signal is sent when the *thread* that forked ends, not the process: the
+//! agent runs one current-thread runtime on its main thread, so every script is forked by
+//! the thread that lives as long as the agent (a multi-threaded runtime would need a
+//! dedicated spawning thread). It reaches the script itself, not what the script started
+//! (the setting is not inherited): a script killed with the agent should stop its own
+//! children on SIGTERM.
 use std::{
     collections::BTreeSet,
     ffi::OsStr,
@@ -49,8 +55,11 @@ use std::{
 };
 
 use nix::{
-    sys::signal::{Signal, killpg},
-    unistd::{Gid, Group, Pid, Uid, User, getegid, geteuid},
+    sys::{
+        prctl::set_pdeathsig,
+        signal::{Signal, killpg},
+    },
+    unistd::{Gid, Group, Pid, Uid, User, getegid, geteuid, getpid, getppid},
 };
 use tokio::{process::Command, sync::Notify};
 use tracing::{debug, warn};
@@ -567,6 +576,20 @@ impl Runner {
             cmd.uid(script.run_as.uid).gid(script.run_as.gid);
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).kill_on_drop(false);
+        let agent = getpid();
+        // SAFETY: runs in the child between fork and exec, after the standard library has
+        // switched the user (which would clear the setting); it makes two system calls,
+        // prctl and getppid, both async-signal-safe, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                set_pdeathsig(Signal::SIGTERM)?;
+                // The agent died before the prctl: nobody would signal this script.
+                if getppid() != agent {
+                    return Err(io::Error::from(nix::errno::Errno::ESRCH));
+                }
+                Ok(())
+            });
+        }
         let child = cmd.spawn()?;
         let pgid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("spawned child has no pid"))?;
         self.shared.groups().insert(pgid);

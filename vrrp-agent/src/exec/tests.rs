@@ -251,6 +251,30 @@ async fn children_left_by_a_script_that_exits_are_killed() {
     }
 }
 
+#[test]
+fn a_script_gets_sigterm_when_the_thread_that_started_it_ends() {
+    // The agent's main thread ends only with the agent (even when it is SIGKILLed); a
+    // thread with its own runtime stands in for it here. The run is forgotten, so nothing
+    // of ours signals the script: only its parent-death signal can.
+    let d = TempDir::new("pdeath");
+    let me = d.path("me");
+    let s = script(&d, "p.sh", &format!("echo $$ > {}\nexec sleep 600", me.display()));
+    let pid = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let run = Runner::new().spawn(&s, &[], None).unwrap();
+            let pid = read_pid(&me).await;
+            std::mem::forget(run);
+            pid
+        })
+    })
+    .join()
+    .unwrap();
+    let _reap = Reap(vec![pid]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(wait_for(Duration::from_secs(3), "the script to die with the thread that started it", || (!alive(pid)).then_some(())));
+}
+
 #[tokio::test]
 async fn a_script_ignoring_sigterm_gets_sigkill_after_the_grace() {
     let d = TempDir::new("term");
