@@ -147,9 +147,11 @@ pub struct Failover {
 }
 
 impl Failover {
-    /// Failed: no takeover, the wrong router, a takeover or an outage over the bound, the
-    /// client never answered again, or a problem. A short second master is reported, not
-    /// failed (adjacent backups' timers are only 10/256 of an interval apart).
+    /// Failed: no takeover, the wrong router master once settled, a takeover or an outage
+    /// over the bound, the client never answered again, or a problem. A short second master
+    /// (even one that entered MASTER first) is reported, not failed: adjacent backups' timers
+    /// are only 10/256 of an interval apart, so one late wake-up on a busy machine lets the
+    /// lower one in until it hears the higher; what the client sees of it is in the outage.
     pub fn failures(&self) -> Vec<String> {
         let b = self.bound.limit.as_micros() as i64;
         let mut f = Vec::new();
@@ -158,7 +160,7 @@ impl Failover {
             Some(t) if t > b => f.push(format!("takeover {} over the bound {}", fmt_us(t), fmt_us(b))),
             _ => {}
         }
-        if self.to.as_deref().is_some_and(|t| t != self.expected) || self.final_masters != [self.expected.clone()] {
+        if self.final_masters != [self.expected.clone()] {
             f.push(format!("expected {} to take over, first {:?}, settled {:?}", self.expected, self.to, self.final_masters));
         }
         match (self.outage_us, self.recovered) {
@@ -776,7 +778,10 @@ mod tests {
         assert!(!fo(Kind::Crash, Some(470_000), Some(420_000), "r2").passed());
         assert!(!fo(Kind::Planned, Some(100_000), Some(170_000), "r2").passed());
         assert!(fo(Kind::Planned, Some(100_000), Some(160_000), "r2").passed());
-        assert!(!fo(Kind::Tracker, Some(300_000), Some(0), "r3").passed());
+        assert!(!fo(Kind::Tracker, Some(300_000), Some(0), "r3").passed(), "r3 settled as master");
+        let mut f = fo(Kind::Crash, Some(300_000), Some(310_000), "r2");
+        (f.to, f.second_master) = (Some("r3".into()), true);
+        assert!(f.passed(), "r3 first but r2 settled: reported as a second master");
         assert!(!fo(Kind::Tracker, None, Some(0), "r2").passed());
         let mut f = fo(Kind::Crash, Some(400_000), Some(420_000), "r2");
         f.recovered = false;
