@@ -67,11 +67,26 @@ pub fn default_priorities(n: usize) -> Vec<u8> {
 /// A single-instance config (`VI_1`, VRID 51, state BACKUP, preempt on) holding `vip`/24 on
 /// eth0.
 pub fn router_config(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr) -> String {
+    router_config_with(version, advert_int_cs, priority, vip, &RouterExtra::default())
+}
+
+/// What a router's config has beyond [`router_config`]'s: blocks before the instance (e.g. a
+/// `vrrp_track_file`) and lines inside it (e.g. `track_file { tf }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterExtra {
+    pub before: String,
+    pub inside: String,
+}
+
+/// [`router_config`] with `extra` added.
+pub fn router_config_with(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr, extra: &RouterExtra) -> String {
     let global = if version == 3 { "global_defs {\n    vrrp_version 3\n}\n\n" } else { "" };
     format!(
-        "{global}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n",
-        advert_int_text(advert_int_cs)
+        "{global}{}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n{}}}\n",
+        extra.before,
+        advert_int_text(advert_int_cs),
+        extra.inside
     )
 }
 
@@ -400,6 +415,9 @@ pub struct Cluster {
     /// The IPv6 VIP of a second instance (`VI_2`, VRID 2, VRRPv3), if
     /// [`Cluster::with_ipv6`] added one before the agents started.
     pub vip6: Option<Ipv6Addr>,
+    /// Per router, what its config has beyond [`router_config`]'s (set it before the
+    /// daemons start; empty by default).
+    pub extra: Vec<RouterExtra>,
 }
 
 /// What one crash of the master showed.
@@ -566,6 +584,7 @@ impl Cluster {
             daemon: RouterDaemon::Agent,
             keepaliveds: (0..n).map(|_| None).collect(),
             vip6: None,
+            extra: vec![RouterExtra::default(); n],
         })
     }
 
@@ -592,7 +611,7 @@ impl Cluster {
     /// Router `i`'s config: [`router_config`], plus the IPv6 instance if [`Cluster::vip6`].
     pub fn config_of(&self, i: usize) -> String {
         let r = &self.routers[i];
-        let mut cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+        let mut cfg = router_config_with(self.spec.version, self.spec.advert_int_cs, r.priority, VIP, &self.extra[i]);
         if let Some(vip6) = self.vip6 {
             cfg.push_str(&format!(
                 "\nvrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 2\n    \
@@ -927,6 +946,9 @@ mod tests {
         let c = router_config(3, 1, 90, VIP);
         assert!(c.contains("vrrp_version 3") && c.contains("advert_int 0.01") && c.contains("priority 90"));
         assert!(!router_config(2, 100, 50, VIP).contains("vrrp_version"));
+        let extra = RouterExtra { before: "vrrp_track_file tf {\n    file /x\n}\n".into(), inside: "    track_file {\n        tf\n    }\n".into() };
+        let c = router_config_with(3, 10, 100, VIP, &extra);
+        assert!(c.contains("\nvrrp_track_file tf {") && c.find("vrrp_track_file") < c.find("vrrp_instance") && c.contains("}\n    track_file {\n        tf\n    }\n}\n"), "{c}");
         assert_eq!(default_priorities(3), [100, 90, 80]);
         assert_eq!(default_priorities(8), [100, 90, 80, 70, 60, 50, 40, 30]);
     }

@@ -20,6 +20,7 @@ pub mod election;
 pub mod faults;
 pub mod package;
 pub mod report;
+pub mod soak;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};
