@@ -17,6 +17,7 @@
 #[cfg(feature = "charts")]
 pub mod charts;
 pub mod election;
+pub mod hostile;
 pub mod package;
 pub mod report;
 
