@@ -17,7 +17,7 @@
 //! per reason per `REPORT_EVERY`).
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
 
@@ -30,7 +30,7 @@ use vrrp_tests::{
     Agent, Host, agent_binary,
     election::{Cluster, ClusterSpec, STARTUP, VIP, outage_over_lost_us, parse_state_changes},
     hostile::{Flood, Reply, path_drops, send_once},
-    has_addr, require_root, spawn_agent, start_ping_every, wait_for,
+    has_addr, has_addr6, require_root, spawn_agent, ipv6_addrs, start_ping_every, wait_for,
 };
 
 const VRID: u8 = 51;
@@ -455,7 +455,8 @@ fn assert_unmoved(c: &Cluster, vips: &[Ipv4Addr]) {
 /// Waits until router 0 is MASTER of every instance and the others BACKUP of every instance,
 /// each naming router 0 as its master.
 fn wait_all_settled(c: &Cluster) {
-    let master = c.routers[0].addr.to_string();
+    // IPv4 instances name its address, IPv6 ones its link-local address.
+    let master = [c.routers[0].addr.to_string(), link_local(c.host(0)).to_string()];
     wait_for(STARTUP + Duration::from_secs(5), "every instance settled with r1 as master", || {
         (0..c.routers.len())
             .all(|i| {
@@ -463,7 +464,7 @@ fn wait_all_settled(c: &Cluster) {
                 let insts = st["instances"].as_array().cloned().unwrap_or_default();
                 !insts.is_empty()
                     && insts.iter().all(|inst| {
-                        if i == 0 { inst["state"] == "MASTER" } else { inst["state"] == "BACKUP" && inst["master"].as_str() == Some(master.as_str()) }
+                        if i == 0 { inst["state"] == "MASTER" } else { inst["state"] == "BACKUP" && inst["master"].as_str().is_some_and(|m| master.iter().any(|x| x == m)) }
                     })
             })
             .then_some(())
@@ -542,4 +543,85 @@ fn crafted_v2_and_unicast_adverts_are_counted_under_their_reason_and_change_noth
     }
     wait_all_settled(&c);
     run_attack(&c, &[VIP, UVIP], &[1, 0], v2_cases, true);
+}
+
+// ---------------------------------------------------------------------------------------
+// IPv6
+// ---------------------------------------------------------------------------------------
+
+const VRID6: u8 = 61;
+const LL_VIP: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// Ethernet + IPv6 offset of the VRRP message.
+const VRRP6: usize = 54;
+
+/// An IPv6 instance (VI_6, VRID 61, [`LL_VIP`] and [`VIP6`]) beside an IPv4 one (VI_1, VRID
+/// 51, [`VIP`], which the client probes), both v3 at 100 ms.
+fn v6_config(priority: u8) -> String {
+    format!(
+        "global_defs {{\n    vrrp_version 3\n}}\n\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {VRID}\n    priority {priority}\n    \
+         advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\n\
+         vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {VRID6}\n    priority {priority}\n    \
+         advert_int 0.1\n    virtual_ipaddress {{\n        {LL_VIP}/64\n        {VIP6}/64\n    }}\n}}\n"
+    )
+}
+
+/// The host's own link-local address (the kernel's, from its MAC; not [`LL_VIP`], which the
+/// master holds too): an IPv6 instance's primary address.
+fn link_local(host: &Host) -> Ipv6Addr {
+    wait_for(Duration::from_secs(5), "a usable link-local address", || {
+        ipv6_addrs(host).ok()?.into_iter().find(|a| a.scope == "link" && !a.tentative && !a.dadfailed && a.addr != LL_VIP).map(|a| a.addr)
+    })
+    .expect("link-local address")
+}
+
+/// The IPv6 cases at router `to`: hop limit, checksum, unknown VRID, our own source, a VIP
+/// as source.
+fn v6_cases(a: &Attack, to: usize) -> Vec<Case> {
+    use DropReason as R;
+    let me = link_local(a.from);
+    let target = link_local(a.c.host(to));
+    let both = |e: Expect, f: &dyn Fn(u8) -> Vec<u8>| vec![(f(255), e), (f(0), e)];
+    let advert = |src: Ipv6Addr, hop_limit: u8, vrid: u8, p: u8| {
+        let r = vrrp::Repr { addresses: vec![IpAddr::V6(LL_VIP), IpAddr::V6(VIP6)], ..repr(3, vrid, p, &[]) };
+        let mut f = parity::v6::frame6(src, vrrp::MCAST_V6, hop_limit, &r);
+        f[..6].copy_from_slice(&a.c.host(to).mac);
+        f[6..12].copy_from_slice(&a.from.mac);
+        f
+    };
+    vec![
+        Case { vrid: VRID6, name: "v6 hop limit 64", frames: both(Expect::Drop(R::Ttl), &|p| advert(me, 64, VRID6, p)) },
+        Case {
+            vrid: VRID6,
+            name: "v6 bad checksum",
+            frames: both(Expect::Drop(R::Checksum), &|p| {
+                let mut f = advert(me, 255, VRID6, p);
+                f[VRRP6 + 6] ^= 0x5a;
+                f
+            }),
+        },
+        Case { vrid: VRID6, name: "v6 unknown VRID", frames: both(Expect::UnknownVrid, &|p| advert(me, 255, UNKNOWN_VRID, p)) },
+        Case { vrid: VRID6, name: "v6 source is the router itself", frames: both(Expect::Drop(R::SourceIsSelf), &|p| advert(target, 255, VRID6, p)) },
+        Case { vrid: VRID6, name: "v6 source is the VIP", frames: both(Expect::Drop(R::SourceIsVip), &|p| advert(LL_VIP, 255, VRID6, p)) },
+    ]
+}
+
+/// The IPv6 variants of the main cases, at an IPv6 instance beside an IPv4 one.
+#[test]
+fn crafted_v6_adverts_are_counted_under_their_reason_and_change_nothing() {
+    if !require_root("crafted_v6_adverts_are_counted_under_their_reason_and_change_nothing") {
+        return;
+    }
+    let bin = agent_binary().expect("agent binary");
+    let spec = ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90], agent_args: vec![] };
+    let mut c = Cluster::new("hostile-v6", &bin, spec).expect("cluster");
+    dumb_switch(&c);
+    for i in 0..2 {
+        let cfg = v6_config(c.routers[i].priority);
+        c.agents[i] = Some(spawn_agent(&bin, c.host(i), &cfg, &[]).expect("agent"));
+    }
+    wait_all_settled(&c);
+    run_attack(&c, &[VIP], &[1, 0], v6_cases, true);
+    assert!(has_addr6(c.host(0), VIP6) && !has_addr6(c.host(1), VIP6), "the IPv6 VIP stays on the master");
 }
