@@ -625,3 +625,65 @@ fn crafted_v6_adverts_are_counted_under_their_reason_and_change_nothing() {
     run_attack(&c, &[VIP], &[1, 0], v6_cases, true);
     assert!(has_addr6(c.host(0), VIP6) && !has_addr6(c.host(1), VIP6), "the IPv6 VIP stays on the master");
 }
+
+// ---------------------------------------------------------------------------------------
+// Valid adverts from a stranger: accepted (no allow-list here), never amplified
+// ---------------------------------------------------------------------------------------
+
+/// A multicast instance without a peer allow-list accepts a well-formed advert from anyone
+/// on the LAN. Flooded at the master with priority 0 ("the master is leaving": RFC 5798
+/// answers with an advert) or a lower priority (a second master: we answer with an advert and
+/// re-announce the VIPs), it must not turn each frame into an advert or a log line: at most
+/// one answer per advert interval, and the re-assertion logged at most once per
+/// `REPORT_EVERY`.
+#[test]
+fn valid_adverts_from_a_stranger_at_the_master_are_answered_at_most_once_per_interval() {
+    if !require_root("valid_adverts_from_a_stranger_at_the_master_are_answered_at_most_once_per_interval") {
+        return;
+    }
+    let bin = agent_binary().expect("agent binary");
+    let spec = ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90], agent_args: vec![] };
+    let mut c = Cluster::start("hostile-valid", &bin, spec).expect("cluster");
+    dumb_switch(&c);
+    c.wait_settled(0, STARTUP).expect("r1 master, r2 backup");
+    let a = Attack { c: &c, from: c.client() };
+    let r1 = c.agents[0].as_ref().expect("agent");
+    let lines = r1.log_text().lines().count();
+    let entries = parse_state_changes(&r1.log_text()).len();
+    let t0 = Instant::now();
+    for priority in [0u8, 50] {
+        let frames = vec![a.advert(0, a.from.addr, &repr(3, VRID, priority, &[VIP]))];
+        let inst = |st: &serde_json::Value, k: &str| st["instances"][0][k].as_u64().unwrap_or(0);
+        let before = r1.status_json();
+        let t = Instant::now();
+        let judge = |_: &[u8]| Reply::Other;
+        let sent = Flood { frames: &frames, ethertype: vrrp_tests::hostile::SEND_ONLY, max_frames: FLOOD_MAX, max_time: FLOOD_TIME, judge: &judge }
+            .run(a.from)
+            .expect("the flood");
+        let after = wait_for(COUNTED, "the flood accepted", || {
+            let st = r1.status_json();
+            (inst(&st, "adverts_accepted") - inst(&before, "adverts_accepted") + sent.refused >= sent.sent).then_some(st)
+        })
+        .expect("accepted");
+        let elapsed = t.elapsed();
+        let tx = inst(&after, "adverts_tx") - inst(&before, "adverts_tx");
+        // Its own schedule plus at most one answer per interval, each over the time elapsed
+        // (rounded up), and one of each for the interval under way at either end.
+        let intervals = (elapsed.as_micros() / c.spec.interval().as_micros()) as u64 + 1;
+        let bound = 2 * (intervals + 1);
+        eprintln!(
+            "priority {priority}: {} valid adverts in {:.2} s ({:.0}/s) → {tx} adverts sent in {:.2} s (at most {bound})",
+            sent.sent,
+            sent.secs,
+            sent.rate(),
+            elapsed.as_secs_f64()
+        );
+        assert!(tx <= bound, "priority {priority}: {tx} adverts sent in {:.2} s for {} forged ones: more than {bound}", elapsed.as_secs_f64(), sent.sent);
+    }
+    let log = r1.log_text();
+    assert_eq!(parse_state_changes(&log).len(), entries, "the master stays master");
+    let new: Vec<&str> = log.lines().skip(lines).collect();
+    let ticks = (t0.elapsed().as_secs_f64() / REPORT_EVERY.as_secs_f64()).ceil() as usize + 1;
+    assert!(new.len() <= ticks, "{} lines logged in {:.1} s (at most {ticks}):\n{}", new.len(), t0.elapsed().as_secs_f64(), new.join("\n"));
+    assert_unmoved(&c, &[VIP]);
+}
