@@ -62,6 +62,10 @@ enum Expect {
     UnknownVrid,
     /// Passed uncounted: too short for an IPv4 header, not VRRP to XDP (the kernel drops it).
     NotVrrp,
+    /// Passed uncounted to the kernel (an IPv4 header with options: XDP judges only the
+    /// 20-byte header); the agent's raw socket judges it (`rx::validate`, the same rules) and
+    /// counts the drop in its own counters, reported in the drop summary ("on the slow path").
+    SlowPath,
 }
 
 struct Case {
@@ -167,6 +171,11 @@ fn v3_cases(a: &Attack, to: usize) -> Vec<Case> {
                 })
             }),
         },
+        Case {
+            vrid: VRID,
+            name: "IPv4 options, bad VRRP checksum",
+            frames: both(Expect::SlowPath, &|p| wire::with_ipv4_options(&edit(p, &|f| f[VRRP + 6] ^= 0x5a), &[1, 1, 1, 1])),
+        },
         Case { vrid: VRID, name: "unknown VRID", frames: both(Expect::UnknownVrid, &|p| a.advert(to, me, &repr(3, UNKNOWN_VRID, p, &[VIP]))) },
         Case { vrid: VRID, name: "source is the router itself", frames: both(Expect::Drop(R::SourceIsSelf), &|p| a.advert(to, target, &repr(3, VRID, p, &[VIP]))) },
         Case { vrid: VRID, name: "source is the VIP", frames: both(Expect::Drop(R::SourceIsVip), &|p| a.advert(to, VIP, &repr(3, VRID, p, &[VIP]))) },
@@ -238,7 +247,7 @@ impl Counts {
             }
             Expect::TruncatedNoVrid => add(format!("global {}", DropReason::Truncated.counter_name())),
             Expect::UnknownVrid => add("global unknown_vrid".into()),
-            Expect::NotVrrp => {}
+            Expect::NotVrrp | Expect::SlowPath => {}
         }
     }
 
@@ -332,6 +341,11 @@ fn is_drop_summary(line: &str) -> bool {
     line.contains(" advert(s) dropped as ")
 }
 
+/// The slow path's share of a drop summary ("... (X in XDP, N on the slow path)").
+fn slow_path_count(line: &str) -> u64 {
+    line.rsplit_once(" in XDP, ").and_then(|(_, r)| r.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
 /// The lines an agent logged since it had `from` lines: only drop summaries, and at most one
 /// per reason per `REPORT_EVERY` tick in `window` (plus the tick under way).
 fn assert_rate_limited(agent: &Agent, from: usize, window: Duration, who: &str) {
@@ -367,6 +381,28 @@ fn crafted_v3_adverts_are_counted_under_their_reason_and_change_nothing() {
     run_attack(&c, &[VIP], &[1, 0], v3_cases, true);
 }
 
+/// The same in native XDP mode (the driver path a NIC takes; on veth the frames queue in the
+/// receiver's XDP ring, whose overflow the sending port counts as dropped).
+#[test]
+fn crafted_v3_adverts_in_native_xdp_mode() {
+    if !require_root("crafted_v3_adverts_in_native_xdp_mode") {
+        return;
+    }
+    let bin = agent_binary().expect("agent binary");
+    let spec = ClusterSpec { version: 3, advert_int_cs: 10, priorities: vec![100, 90], agent_args: vec!["--xdp-mode".into(), "native".into()] };
+    let mut c = Cluster::new("hostile-native", &bin, spec).expect("cluster");
+    dumb_switch(&c);
+    // XDP_TX (the master's ARP replies to the client) leaves a veth only if its peer runs XDP.
+    c.lan.attach_xdp_pass_to_switch_ports().expect("pass-through XDP on the switch ports");
+    c.start_agents().expect("agents");
+    c.wait_settled(0, STARTUP).expect("r1 master, r2 backup");
+    for i in 0..2 {
+        let log = c.agents[i].as_ref().expect("agent").log_text();
+        assert!(log.contains("mode=Native"), "{} attached in native mode", c.routers[i].name);
+    }
+    run_attack(&c, &[VIP], &[1, 0], v3_cases, true);
+}
+
 /// Attacks router after router (`targets`, the backup first), then floods the first; checks
 /// the cluster is as it was.
 fn run_attack(c: &Cluster, vips: &[Ipv4Addr], targets: &[usize], cases: fn(&Attack, usize) -> Vec<Case>, flood_them: bool) {
@@ -393,6 +429,28 @@ fn run_attack(c: &Cluster, vips: &[Ipv4Addr], targets: &[usize], cases: fn(&Atta
         for case in cases(&a, to) {
             rates.push((case.name, flood(&a, agent, to, &case)));
         }
+    }
+    // What XDP passes reaches the agent itself (its raw socket): flooded at the master too,
+    // which must keep advertising on time through it.
+    let userspace = |case: &Case| case.frames.iter().any(|(_, e)| matches!(e, Expect::UnknownVrid | Expect::SlowPath));
+    if flood_them && let Some(&m) = targets.iter().find(|&&t| t == 0) {
+        let agent = c.agents[m].as_ref().expect("agent");
+        for case in cases(&a, m).iter().filter(|k| userspace(k)) {
+            rates.push((case.name, flood(&a, agent, m, case)));
+        }
+    }
+    // The slow path's drops are in its summary (they are in no map).
+    let slow: Vec<(usize, &'static str)> = targets
+        .iter()
+        .flat_map(|&to| cases(&a, to).into_iter().filter(|k| k.frames.iter().any(|(_, e)| *e == Expect::SlowPath)).map(move |k| (to, k.name)))
+        .collect();
+    for (to, name) in slow {
+        let agent = c.agents[to].as_ref().expect("agent");
+        wait_for(REPORT_EVERY + COUNTED, &format!("{}'s summary of the slow path's drops ({name})", c.routers[to].name), || {
+            let log = agent.log_text();
+            log.lines().skip(lines[to]).any(|l| is_drop_summary(l) && slow_path_count(l) > 0).then_some(())
+        })
+        .expect("slow-path drops reported");
     }
     // The drops are reported: one summary per reason at the next REPORT_EVERY tick.
     let reported = wait_for(REPORT_EVERY + COUNTED, "the drop summaries", || {
