@@ -662,7 +662,30 @@ fn v6_cases(a: &Attack, to: usize) -> Vec<Case> {
         Case { vrid: VRID6, name: "v6 unknown VRID", frames: both(Expect::UnknownVrid, &|p| advert(me, 255, UNKNOWN_VRID, p)) },
         Case { vrid: VRID6, name: "v6 source is the router itself", frames: both(Expect::Drop(R::SourceIsSelf), &|p| advert(target, 255, VRID6, p)) },
         Case { vrid: VRID6, name: "v6 source is the VIP", frames: both(Expect::Drop(R::SourceIsVip), &|p| advert(LL_VIP, 255, VRID6, p)) },
+        Case { vrid: VRID6, name: "v6 truncated at every offset", frames: truncations6(&advert(me, 255, VRID6, 255)) },
     ]
+}
+
+/// [`truncations`] for IPv6: a valid advert cut short at every offset from the end of the
+/// Ethernet header to the end of its VRRP message, then whole with an IPv6 payload length
+/// ending at every offset of the VRRP message.
+fn truncations6(good: &[u8]) -> Vec<(Vec<u8>, Expect)> {
+    let end = VRRP6 + usize::from(u16::from_be_bytes([good[IP + 4], good[IP + 5]]));
+    let cut = (IP..end).map(|k| {
+        let e = match k {
+            _ if k < VRRP6 => Expect::NotVrrp,
+            _ if k < VRRP6 + 8 => Expect::TruncatedNoVrid,
+            _ => Expect::Drop(DropReason::Truncated),
+        };
+        (good[..k].to_vec(), e)
+    });
+    let short = (0..end - VRRP6).map(|j| {
+        let mut f = good.to_vec();
+        f[IP + 4..IP + 6].copy_from_slice(&(j as u16).to_be_bytes());
+        // The VRRP header is still in the frame (after the declared end), so the VRID is read.
+        (f, Expect::Drop(DropReason::Truncated))
+    });
+    cut.chain(short).collect()
 }
 
 /// The IPv6 variants of the main cases, at an IPv6 instance beside an IPv4 one.
