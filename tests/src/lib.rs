@@ -18,6 +18,7 @@
 pub mod charts;
 pub mod election;
 pub mod faults;
+pub mod hostile;
 pub mod package;
 pub mod report;
 pub mod soak;

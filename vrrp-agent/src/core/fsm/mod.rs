@@ -364,6 +364,8 @@ pub struct Instance {
     /// when that last included a GARP burst.
     last_reassert: Option<Nanos>,
     last_reassert_garp: Option<Nanos>,
+    /// Master: when we last answered a priority-0 advert (at most once per interval).
+    last_zero_answer: Option<Nanos>,
     /// Master_Down_Timer (Backup only).
     master_down: Option<Nanos>,
     /// Backup: when the last advert that restarted the Master_Down_Timer arrived (`None`
@@ -412,6 +414,7 @@ impl Instance {
             master_heard: None,
             last_reassert: None,
             last_reassert_garp: None,
+            last_zero_answer: None,
             master_down: None,
             master_down_by_release: false,
             adver: None,
@@ -973,6 +976,16 @@ impl Instance {
         if advert.priority == 0 {
             // §6.4.3: "If the Priority in the ADVERTISEMENT is zero, then:
             // Send an ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
+            // At most once per interval: the answer restarts the Adver_Timer, so every
+            // router has heard us within an interval whatever follows; a flood of forged
+            // priority-0 adverts is not turned into one advert of ours each.
+            if self
+                .last_zero_answer
+                .is_some_and(|last| now < after(last, self.advert_int_us()))
+            {
+                return;
+            }
+            self.last_zero_answer = Some(now);
             self.push(Action::SendAdvert {
                 priority: self.priority,
             });
@@ -1190,6 +1203,7 @@ impl Instance {
         self.preempt_since = None;
         self.last_reassert = None;
         self.last_reassert_garp = None;
+        self.last_zero_answer = None;
 
         if from == State::Master {
             if matches!(to, State::Initialize | State::Fault) && !releasing {

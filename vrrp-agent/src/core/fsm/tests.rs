@@ -503,6 +503,29 @@
     }
 
     #[test]
+    fn master_answers_a_burst_of_priority_zero_adverts_once_per_interval() {
+        // A flood of forged priority-0 adverts (1000 within one interval) gets one answer;
+        // the next answer is due an interval after it, and the Adver_Timer it restarted
+        // keeps the schedule in between.
+        let (mut i, t) = make_master(params(100, 1), 0);
+        let at = t + cs(40);
+        let mut sent = 0;
+        for k in 0..1000u64 {
+            i.handle_advert(at + k * 1_000, advert(2, 0));
+            sent += drain(&mut i).iter().filter(|a| matches!(a, Action::SendAdvert { .. })).count();
+        }
+        assert_eq!(sent, 1, "one answer for the burst");
+        assert_eq!(i.poll_timeout(), Some(at + cs(100)), "the answer restarted the Adver_Timer");
+        i.handle_advert(at + cs(100) - 1, advert(2, 0));
+        assert_eq!(drain(&mut i), vec![]);
+        i.handle_timeout(at + cs(100));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }], "the schedule goes on");
+        i.handle_advert(at + cs(100), advert(2, 0));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }], "answered again an interval later");
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
     fn timers_fire_in_deadline_order() {
         let mut p = params(100, 1);
         p.garp_master_delay_us = 500_000;
