@@ -22,7 +22,7 @@ use std::{
 use nix::{
     errno::Errno,
     sched::{CloneFlags, setns},
-    sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, bind, recv, send, socket},
+    sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, recv, send, socket},
 };
 use serde_json::Value;
 use vrrp_agent::wire::{self, arp, vrrp};
