@@ -2,6 +2,7 @@
 //! - the peer allow-list (`allowed_peer`): a stranger's priority-255 adverts (the cheapest VIP
 //!   theft) are dropped and counted in XDP and change nothing, on the master and on the
 //!   backup, which still takes over when the master goes; listed, the same host wins;
+//!   IPv6 too, with link-local peers;
 //! - ARP requests for an owned VIP from senders that are no station (a group sender MAC, a
 //!   multicast, broadcast or loopback sender IP) are not answered, each counted, while a
 //!   real host's request is.
@@ -10,7 +11,7 @@
 //! socket (setns affects only the calling thread), bounded in count and time.
 use std::{
     fs::File,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::{AsFd, AsRawFd, OwnedFd},
     sync::{
         Arc,
@@ -25,8 +26,11 @@ use nix::{
     sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, recv, send, socket},
 };
 use serde_json::Value;
-use vrrp_agent::wire::{self, arp, vrrp};
-use vrrp_tests::{Agent, Host, agent_binary, election, has_addr, holds_for, lan, require_root, spawn_agent, wait_for};
+use vrrp_agent::{
+    rx::parity,
+    wire::{self, arp, vrrp},
+};
+use vrrp_tests::{Agent, Host, agent_binary, election, has_addr, has_addr6, holds_for, lan, require_root, spawn_agent, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -170,6 +174,64 @@ fn a_stranger_at_priority_255_is_dropped_in_xdp_and_wins_only_once_listed() {
         (i["state"] == "BACKUP" && i["master"].as_str() == Some("198.18.0.66") && !has_addr(lan.host("r2"), VIP)).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: {}\n{}", r2.status_json(), r2.log_tail(20)));
+    drop(stop_on_drop);
+    tx.join().expect("sender thread");
+}
+
+const LL_VIP: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x51);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+/// A link-local source no router here has.
+const STRANGER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x66);
+
+fn config6(allowed: Ipv6Addr) -> String {
+    format!(
+        "vrrp_instance V6 {{\n state BACKUP\n interface eth0\n virtual_router_id 52\n priority 150\n version 3\n \
+         advert_int 0.1\n allowed_peer {{\n  {allowed}\n }}\n virtual_ipaddress {{\n  {LL_VIP}/64\n  {VIP6}/64\n }}\n}}\n"
+    )
+}
+
+/// IPv6 adverts come from link-local addresses: the list holds them, and a link-local
+/// stranger's priority-255 adverts are dropped in XDP until it is listed.
+#[test]
+fn ipv6_a_link_local_stranger_is_dropped_unless_listed() {
+    if !require_root("ipv6_a_link_local_stranger_is_dropped_unless_listed") {
+        return;
+    }
+    let lan = lan("peers6", &[("r1", R1), ("evil", EVIL)]).expect("lan");
+    let bin = agent_binary().expect("agent binary");
+    // Listed: a peer that is not on the LAN.
+    let agent = spawn_agent(&bin, lan.host("r1"), &config6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2)), &[]).expect("spawn");
+    wait_for(election::STARTUP, "r1 to hold the IPv6 VIP", || has_addr6(lan.host("r1"), VIP6).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    let transitions = instance(&agent)["transitions"].clone();
+    let thief = vrrp::Repr {
+        version: vrrp::Version::V3,
+        vrid: 52,
+        priority: 255,
+        adver_int_cs: ADVERT_INT_CS,
+        auth: vrrp::Auth::None,
+        addresses: vec![LL_VIP.into(), VIP6.into()],
+    };
+    let frame = parity::v6::frame6(STRANGER6, vrrp::MCAST_V6, 255, &thief);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU32::new(0));
+    let tx = sender(lan.host("evil"), vec![frame], Duration::from_millis(50), 1200, stop.clone(), sent.clone());
+    let stop_on_drop = StopOnDrop(stop.clone());
+    let md = election::master_down_interval(3, 150, ADVERT_INT_CS);
+    holds_for(md * 5, "r1 keeps the IPv6 VIP", || if has_addr6(lan.host("r1"), VIP6) { Ok(()) } else { Err(agent.log_tail(20)) })
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(SLACK, "the thief's adverts counted as unknown_peer", || (unknown_peer_drops(&agent) >= 3).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}: {}", agent.status_json()));
+    assert_eq!(instance(&agent)["transitions"], transitions, "no state change");
+
+    std::fs::write(&agent.config, config6(STRANGER6)).expect("rewrite the config");
+    // SAFETY: a signal to our own child, by pid.
+    assert_eq!(unsafe { libc::kill(agent.pid as i32, libc::SIGHUP) }, 0);
+    wait_for(md * 2 + SLACK, "r1 to follow the listed host", || {
+        let i = agent.try_status_json()?["instances"][0].clone();
+        (i["state"] == "BACKUP" && i["master"].as_str() == Some("fe80::66") && !has_addr6(lan.host("r1"), VIP6)).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", agent.status_json(), agent.log_tail(20)));
     drop(stop_on_drop);
     tx.join().expect("sender thread");
 }
