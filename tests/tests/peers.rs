@@ -153,6 +153,7 @@ fn a_stranger_at_priority_255_is_dropped_in_xdp_and_wins_only_once_listed() {
         assert_eq!(&i["transitions"], was, "{name}: no state change: {i}");
         assert_eq!(i["master"].as_str(), Some("198.18.0.1"), "{name}: r1 is still the master it knows: {i}");
         assert!(agent.counter("drop_unknown_peer") >= 3, "{name}: the XDP counter too");
+        assert_eq!(i["allowed_peers"], serde_json::json!(["198.18.0.1", "198.18.0.2"]), "{name}: status shows the list");
     }
 
     // The master goes: r2, not listening to the thief, takes over within its
@@ -232,6 +233,7 @@ fn ipv6_a_link_local_stranger_is_dropped_unless_listed() {
         (i["state"] == "BACKUP" && i["master"].as_str() == Some("fe80::66") && !has_addr6(lan.host("r1"), VIP6)).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}: {}\n{}", agent.status_json(), agent.log_tail(20)));
+    assert_eq!(instance(&agent)["allowed_peers"], serde_json::json!(["fe80::66"]), "status shows the reloaded list");
     drop(stop_on_drop);
     tx.join().expect("sender thread");
 }
