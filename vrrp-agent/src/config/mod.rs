@@ -625,6 +625,12 @@ pub struct Instance {
     pub excluded_vips: Vec<VirtualAddress>,
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// `allowed_peer { ADDRESS ... }` (a vrrp-agent keyword; keepalived has none): the only
+    /// sources whose adverts this instance accepts, multicast or unicast; XDP drops the rest
+    /// as `drop_unknown_peer` before they reach the election. Of the instance's family, never
+    /// a martian. Empty: no such list (with `check_unicast_src`, a unicast instance still
+    /// accepts only its `unicast_peers`).
+    pub allowed_peers: Vec<IpAddr>,
     pub garp_master_delay_s: u32,
     pub garp_master_repeat: u32,
     pub garp_master_refresh_s: u32,

@@ -433,6 +433,7 @@ fn parse_full_instance_round_trip() {
         }],
         unicast_src_ip: Some("198.18.0.1".parse().unwrap()),
         unicast_peers: vec!["198.18.0.2".parse().unwrap(), "198.18.0.3".parse().unwrap()],
+        allowed_peers: vec![],
         garp_master_delay_s: 1,
         garp_master_repeat: 4,
         garp_master_refresh_s: 60,
@@ -874,6 +875,81 @@ fn parse_skip_check_adv_addr_and_check_unicast_src() {
     let l = conf(" vrrp_skip_check_adv_addr", " skip_check_adv_addr off\n check_unicast_src");
     assert!(!inst(&l, "A").skip_check_adv_addr && inst(&l, "A").check_unicast_src);
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn allowed_peer_makes_the_peer_allow_list_of_any_instance() {
+    use crate::rx::InstanceRules;
+    use vrrp_common::flags;
+    let conf = |addrs: &str, body: &str| {
+        parse(&format!(
+            "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n{body}\n allowed_peer {{\n{addrs}\n }}\n virtual_ipaddress {{\n {}\n }}\n}}\n",
+            if addrs.contains(':') { "fe80::100\n  2001:db8::100" } else { "198.18.0.100" }
+        ))
+    };
+    let rules = |l: &Loaded| InstanceRules::new(inst(l, "A"), std::iter::empty());
+    // Multicast, IPv4: the list and the flag, nothing else.
+    let l = conf("  198.18.0.2\n  198.18.0.3", "");
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    let r = rules(&l);
+    assert_eq!(r.peers, [[198, 18, 0, 2], [198, 18, 0, 3]]);
+    assert_eq!(r.flags, flags::PEER_ALLOW_LIST, "multicast: not UNICAST");
+    // IPv6 multicast: link-local sources.
+    let l = conf("  fe80::2", "");
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(rules(&l).peers_v6, ["fe80::2".parse::<std::net::Ipv6Addr>().unwrap().octets()]);
+    // A global IPv6 address on a multicast instance: allowed, with a warning (routers send
+    // from their link-local address).
+    let l = conf("  2001:db8::2", "");
+    assert_eq!(find(&l, "is not link local"), [(6, Severity::Warning)]);
+    // Unicast: without check_unicast_src the list is allowed_peer alone (keepalived accepts
+    // any source there); with it, the unicast peers join the list.
+    let l = conf("  198.18.0.9", " unicast_peer {\n  198.18.0.2\n }");
+    let r = rules(&l);
+    assert_eq!((r.peers.as_slice(), r.flags), (&[[198, 18, 0, 9]][..], flags::UNICAST | flags::PEER_ALLOW_LIST));
+    let l = conf("  198.18.0.9\n  198.18.0.2", " check_unicast_src\n unicast_peer {\n  198.18.0.2\n }");
+    assert_eq!(rules(&l).peers, [[198, 18, 0, 9], [198, 18, 0, 2]], "each once");
+    // No allowed_peer: the list is keepalived's (check_unicast_src only), or none.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n check_unicast_src\n unicast_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(rules(&l).flags, flags::UNICAST | flags::PEER_ALLOW_LIST);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(rules(&l).flags, flags::UNICAST);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
+    assert_eq!((rules(&l).flags, rules(&l).peers.len()), (0, 0));
+}
+
+#[test]
+fn allowed_peer_mistakes_are_located_errors_and_the_instance_does_not_start() {
+    let cases: &[(&str, &str, usize)] = &[
+        ("  198.18.0.999", "allowed_peer: bad address '198.18.0.999'", 5),
+        ("  198.18.0.0/24", "'198.18.0.0/24' is a prefix", 5),
+        ("  198.18.0.2 weight 3", "unexpected 'weight 3' after the address", 5),
+        ("  198.18.0.2\n  224.0.0.18", "allowed_peer 224.0.0.18: never the source", 6),
+        ("  0.0.0.0", "never the source", 5),
+        ("  127.0.0.1", "never the source", 5),
+        ("  ff02::12", "never the source", 5),
+        ("  fe80::2", "allowed_peer fe80::2 is not of the instance's address family (IPv4)", 5),
+        ("", "the block lists no address", 4),
+    ];
+    for (addrs, needle, line) in cases {
+        let text = format!(
+            "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n allowed_peer {{\n{addrs}\n }}\n virtual_ipaddress {{\n 198.18.0.100\n }}\n}}\n"
+        );
+        let l = parse(&text);
+        assert!(find(&l, needle).contains(&(*line, Severity::Error)), "{needle:?} at line {line} in\n{text}\ngot {:#?}", l.diagnostics);
+        assert!(l.config.instances.is_empty(), "{text}");
+        assert_eq!(l.exit_code(), 4, "{text}");
+    }
+    // An IPv4 peer in an IPv6 instance, and no block at all.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n fe80::100\n }\n allowed_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(find(&l, "allowed_peer 198.18.0.2 is not of the instance's address family (IPv6)"), [(8, Severity::Error)]);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n allowed_peer 198.18.0.2\n}\n");
+    assert_eq!(find(&l, "allowed_peer needs a { ... } block"), [(4, Severity::Error)]);
+    assert!(l.config.instances.is_empty());
+    // A repeat is only a warning: the list means the same.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n allowed_peer {\n  198.18.0.2\n  198.18.0.2\n }\n}\n");
+    assert_eq!(find(&l, "listed twice"), [(6, Severity::Warning)]);
+    assert_eq!(inst(&l, "A").allowed_peers.len(), 1);
 }
 
 // ---------------------------------------------------------------- v3_checksum_as_v2
