@@ -67,11 +67,26 @@ pub fn default_priorities(n: usize) -> Vec<u8> {
 /// A single-instance config (`VI_1`, VRID 51, state BACKUP, preempt on) holding `vip`/24 on
 /// eth0.
 pub fn router_config(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr) -> String {
+    router_config_with(version, advert_int_cs, priority, vip, &RouterExtra::default())
+}
+
+/// What a router's config has beyond [`router_config`]'s: blocks before the instance (e.g. a
+/// `vrrp_track_file`) and lines inside it (e.g. `track_file { tf }`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouterExtra {
+    pub before: String,
+    pub inside: String,
+}
+
+/// [`router_config`] with `extra` added.
+pub fn router_config_with(version: u8, advert_int_cs: u16, priority: u8, vip: Ipv4Addr, extra: &RouterExtra) -> String {
     let global = if version == 3 { "global_defs {\n    vrrp_version 3\n}\n\n" } else { "" };
     format!(
-        "{global}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
-         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n}}\n",
-        advert_int_text(advert_int_cs)
+        "{global}{}vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+         priority {priority}\n    advert_int {}\n    virtual_ipaddress {{\n        {vip}/24\n    }}\n{}}}\n",
+        extra.before,
+        advert_int_text(advert_int_cs),
+        extra.inside
     )
 }
 
@@ -130,6 +145,16 @@ pub struct StateChange {
     pub state: String,
     /// What the agent gave as the reason (the text in parentheses), if any.
     pub reason: String,
+}
+
+impl StateChange {
+    /// For a takeover by the Master_Down_Timer: how long the master had been silent, as the
+    /// agent logs it (`master down timer expired; last advert 364.1 ms ago`), microseconds.
+    pub fn silent_us(&self) -> Option<i64> {
+        let rest = &self.reason[self.reason.find("last advert ")? + "last advert ".len()..];
+        let ms: f64 = rest.strip_suffix(" ms ago")?.parse().ok()?;
+        Some((ms * 1e3).round() as i64)
+    }
 }
 
 /// Every state change in an agent's log, in log order. Lines without a parseable leading
@@ -390,6 +415,9 @@ pub struct Cluster {
     /// The IPv6 VIP of a second instance (`VI_2`, VRID 2, VRRPv3), if
     /// [`Cluster::with_ipv6`] added one before the agents started.
     pub vip6: Option<Ipv6Addr>,
+    /// Per router, what its config has beyond [`router_config`]'s (set it before the
+    /// daemons start; empty by default).
+    pub extra: Vec<RouterExtra>,
 }
 
 /// What one crash of the master showed.
@@ -405,6 +433,10 @@ pub struct CrashRep {
     /// Survivors that entered MASTER after the kill: (name, microseconds after the kill),
     /// in time order (a router entering twice appears twice).
     pub entered_master: Vec<(String, i64)>,
+    /// How long the first survivor to enter MASTER had heard no advert when its timer
+    /// fired, as it logged it (none for a takeover by another reason). Unlike the time
+    /// since the kill, it does not depend on whether the master's last advert was on time.
+    pub silence_us: Option<i64>,
     /// Survivors in MASTER when the cluster had settled again.
     pub final_masters: Vec<String>,
     /// How long two or more survivors were MASTER at once (from their logs).
@@ -446,10 +478,11 @@ impl CrashRep {
     pub fn describe(&self) -> String {
         let entered: Vec<String> = self.entered_master.iter().map(|(n, t)| format!("{n}@{:.1}ms", *t as f64 / 1e3)).collect();
         format!(
-            "killed {} (phase {}); entered MASTER: [{}]; final master {:?}; two masters for {:.1} ms; client outage {}; lost {} probes ({} ms apart); bound {:.1} ms (Master_Down_Interval {:.1} ms + one interval)",
+            "killed {} (phase {}); entered MASTER: [{}]{}; final master {:?}; two masters for {:.1} ms; client outage {}; lost {} probes ({} ms apart); bound {:.1} ms (Master_Down_Interval {:.1} ms + one interval)",
             self.killed,
             self.phase.map(|p| format!("{:.1} ms after an advert", p.as_secs_f64() * 1e3)).unwrap_or_else(|| "?".into()),
             entered.join(", "),
+            self.silence_us.map(|us| format!(" after {:.1} ms without an advert", us as f64 / 1e3)).unwrap_or_default(),
             self.final_masters,
             self.dual_master_us as f64 / 1e3,
             match (self.outage_us, self.recovered) {
@@ -551,6 +584,7 @@ impl Cluster {
             daemon: RouterDaemon::Agent,
             keepaliveds: (0..n).map(|_| None).collect(),
             vip6: None,
+            extra: vec![RouterExtra::default(); n],
         })
     }
 
@@ -577,7 +611,7 @@ impl Cluster {
     /// Router `i`'s config: [`router_config`], plus the IPv6 instance if [`Cluster::vip6`].
     pub fn config_of(&self, i: usize) -> String {
         let r = &self.routers[i];
-        let mut cfg = router_config(self.spec.version, self.spec.advert_int_cs, r.priority, VIP);
+        let mut cfg = router_config_with(self.spec.version, self.spec.advert_int_cs, r.priority, VIP, &self.extra[i]);
         if let Some(vip6) = self.vip6 {
             cfg.push_str(&format!(
                 "\nvrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 2\n    \
@@ -753,19 +787,20 @@ impl Cluster {
         }
 
         // Someone must take over; then every backup's timer gets its chance to misfire.
-        let entered = |c: &Cluster| -> Vec<(String, i64)> {
-            let mut v: Vec<(String, i64)> = survivors
+        let takeovers = |c: &Cluster| -> Vec<(String, StateChange)> {
+            let mut v: Vec<(String, StateChange)> = survivors
                 .iter()
                 .flat_map(|&i| {
                     c.state_changes(i)
                         .into_iter()
                         .filter(|s| s.state == "MASTER" && s.ts_us >= kill_us)
-                        .map(move |s| (c.routers[i].name.clone(), s.ts_us - kill_us))
+                        .map(move |s| (c.routers[i].name.clone(), s))
                 })
                 .collect();
-            v.sort_by_key(|(_, t)| *t);
+            v.sort_by_key(|(_, s)| s.ts_us);
             v
         };
+        let entered = |c: &Cluster| -> Vec<(String, i64)> { takeovers(c).into_iter().map(|(n, s)| (n, s.ts_us - kill_us)).collect() };
         let give_up = bound + window + Duration::from_secs(3);
         wait_for(give_up, "a survivor to enter MASTER", || (!entered(self).is_empty()).then_some(()))?;
         if let Some(left) = window.checked_sub(killed_at.elapsed()) {
@@ -812,6 +847,7 @@ impl Cluster {
             kill_us,
             phase: achieved_phase,
             entered_master: entered(self),
+            silence_us: takeovers(self).first().and_then(|(_, s)| s.silent_us()),
             final_masters,
             dual_master_us: overlap_us(&intervals),
             outage_us: longest_outage_us(&replies, kill_us, end_us),
@@ -910,6 +946,9 @@ mod tests {
         let c = router_config(3, 1, 90, VIP);
         assert!(c.contains("vrrp_version 3") && c.contains("advert_int 0.01") && c.contains("priority 90"));
         assert!(!router_config(2, 100, 50, VIP).contains("vrrp_version"));
+        let extra = RouterExtra { before: "vrrp_track_file tf {\n    file /x\n}\n".into(), inside: "    track_file {\n        tf\n    }\n".into() };
+        let c = router_config_with(3, 10, 100, VIP, &extra);
+        assert!(c.contains("\nvrrp_track_file tf {") && c.find("vrrp_track_file") < c.find("vrrp_instance") && c.contains("}\n    track_file {\n        tf\n    }\n}\n"), "{c}");
         assert_eq!(default_priorities(3), [100, 90, 80]);
         assert_eq!(default_priorities(8), [100, 90, 80, 70, 60, 50, 40, 30]);
     }
@@ -930,7 +969,7 @@ mod tests {
     fn state_change_lines() {
         let log = "2026-11-21T10:20:30.100000Z  INFO vrrp_agent::agent: maps pinned\n\
 2026-11-21T10:20:30.200000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (startup) from=INIT\n\
-2026-11-21T10:20:30.565000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering MASTER STATE (master down timer expired) from=BACKUP\n\
+2026-11-21T10:20:30.565000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering MASTER STATE (master down timer expired; last advert 364.1 ms ago) from=BACKUP\n\
 garbage (VI_1) Entering MASTER STATE\n\
 2026-11-21T10:20:31.000000Z  INFO instance{iface=eth0 vrid=51 af=4}: vrrp_agent::agent: (VI_1) Entering BACKUP STATE (higher priority 100 from 198.18.0.1) from=MASTER\n\
 2026-11-21T10:20:32.000000Z  INFO vrrp_agent::agent: (VI_1) Entering STOP STATE (shutdown)\n";
@@ -938,7 +977,9 @@ garbage (VI_1) Entering MASTER STATE\n\
         assert_eq!(c.len(), 4);
         assert_eq!(c[1].state, "MASTER");
         assert_eq!(c[1].instance, "VI_1");
-        assert_eq!(c[1].reason, "master down timer expired");
+        assert_eq!(c[1].reason, "master down timer expired; last advert 364.1 ms ago");
+        assert_eq!(c[1].silent_us(), Some(364_100));
+        assert_eq!(c[0].silent_us(), None);
         assert_eq!(c[1].ts_us - c[0].ts_us, 365_000);
         assert_eq!(c[2].reason, "higher priority 100 from 198.18.0.1");
         assert_eq!(c[3].state, "STOP");

@@ -101,8 +101,9 @@ pub struct ArpSummary {
     pub answered: u32,
     /// Requests answered by more than one MAC: (capture time, the MACs).
     pub doubly_answered: Vec<(f64, Vec<String>)>,
-    /// The answering MAC of each answered request, consecutive repeats collapsed: who
-    /// answered, in order (e.g. r1, r2, r1 for a failover and a preemption).
+    /// The MAC of each request answered by one MAC, consecutive repeats collapsed: who
+    /// answered, in order (e.g. r1, r2, r1 for a failover and a preemption). Requests
+    /// answered by several are in `doubly_answered` only.
     pub answerers: Vec<String>,
     /// The VRRP adverts the capture saw (IPv4), in time order.
     pub adverts: Vec<AdvertSeen>,
@@ -229,12 +230,9 @@ pub fn pair_arp(rows: &[Vec<String>], client_mac: &str, ip: Ipv4Addr) -> ArpSumm
         }
         out.answered += 1;
         if macs.len() > 1 {
-            out.doubly_answered.push((t, macs.clone()));
-        }
-        for m in macs {
-            if out.answerers.last() != Some(&m) {
-                out.answerers.push(m);
-            }
+            out.doubly_answered.push((t, macs));
+        } else if out.answerers.last() != Some(&macs[0]) {
+            out.answerers.push(macs.swap_remove(0));
         }
     };
     for (t, r) in rows {
@@ -587,6 +585,8 @@ Timeout\n\n--- 198.18.0.100 statistics ---\n3 packets transmitted, 3 packets rec
         assert_eq!(s.doubly_answered, vec![(1.06, vec![r1.to_string(), r2.to_string()])]);
         assert_eq!(s.answerers, [r1, r2]);
         assert_eq!(pair_arp(&rows[..2], c, VIP).answerers, [r1]);
+        // A doubly answered request is not an answerer change.
+        assert_eq!(pair_arp(&rows[..8], c, VIP).answerers, [r1]);
         assert_eq!(pair_arp(&[], c, VIP), ArpSummary::default());
 
         // The double answer at 1.06 follows r1's advert (priority 100 over r2's 90) by 5 ms:

@@ -18,8 +18,10 @@
 pub mod charts;
 pub mod election;
 pub mod faults;
+pub mod hostile;
 pub mod package;
 pub mod report;
+pub mod soak;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::{self, File};

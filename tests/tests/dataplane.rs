@@ -466,7 +466,7 @@ fn adverts_with_255_addresses_are_validated() {
 fn unicast_rules_and_interval_mismatch() {
     use vrrp_common::DropReason as R;
     let Some(mut dp) = load("unicast_rules_and_interval_mismatch") else { return };
-    configure_with(&mut dp, VRID, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..v3_config() }, &[VIP.octets()], &[PEER.octets()]);
+    configure_with(&mut dp, VRID, VridConfig { flags: flags::UNICAST | flags::PEER_ALLOW_LIST, ..v3_config() }, &[VIP.octets()], &[PEER.octets()]);
     let routed = wire::vrrp_frame_v4(PEER_MAC, PEER, US, 61, &v3_advert(100, 100), vrrp::ChecksumMode::Plain);
     assert_eq!(dp.test_run(&routed, IFINDEX).expect("run").0, XDP_DROP);
     assert_eq!(global(&dp).vrrp_accepted, 1, "TTL 61 from a routed unicast peer is accepted");

@@ -188,6 +188,9 @@ fn invalid_or_foreign_solicitations_are_dropped_or_passed_and_counted() {
         ("DAD probe not to the solicited-node group", ns(OUR_MAC, PEER_MAC, Ipv6Addr::UNSPECIFIED, VIP, 255, VIP, &[]), XDP_DROP, invalid),
         ("multicast source", ns(mcast_mac(snm), PEER_MAC, "ff02::1".parse().expect("addr"), snm, 255, VIP, &slla(PEER_MAC)), XDP_DROP, group),
         ("group source MAC", ns(mcast_mac(snm), [0x03, 0, 0, 0, 0, 1], CLIENT, snm, 255, VIP, &slla(PEER_MAC)), XDP_DROP, group),
+        ("multicast source link-layer option", ns(mcast_mac(snm), PEER_MAC, CLIENT, snm, 255, VIP, &slla([0x33, 0x33, 0, 0, 0, 1])), XDP_DROP, group),
+        // Linux uses the first source link-layer option (repeats are ignored): so do we.
+        ("a group SLLA first, a unicast one after it", ns(mcast_mac(snm), PEER_MAC, CLIENT, snm, 255, VIP, &[slla([0x01, 0, 0x5e, 0, 0, 1]), slla(PEER_MAC)].concat()), XDP_DROP, group),
         ("hop limit 254", edit(&|f| f[21] = 254), XDP_DROP, invalid),
         ("bad checksum", edit(&|f| f[57] ^= 1), XDP_DROP, invalid),
         ("code 1", ns(mcast_mac(snm), PEER_MAC, CLIENT, snm, 255, VIP, &slla(PEER_MAC)).into_iter().enumerate().map(|(i, b)| if i == 55 { 1 } else { b }).collect(), XDP_DROP, invalid),

@@ -103,3 +103,63 @@ fn an_instance_with_errors_is_not_started_and_the_others_run() {
     reload_keeping(&agent, r1, v1, "configuration reloaded: 1 instance(s) unchanged, 1 started, 0 stopped", 1);
     assert!(agent.log_text().contains("(VI_1) its new configuration has errors: it keeps running as before"));
 }
+
+/// Every kind of broken file, given by SIGHUP to a running agent: each gets a located error
+/// in the log and changes nothing (the VIPs stay, no instance changes state or restarts,
+/// status shows the same instances), and a good file reloads afterwards. keepalived reads
+/// what it can of a broken file on reload; a demanding operator wants a mistake in the file
+/// (a typo, a truncated or failed write, the wrong file) to leave the running routers alone.
+#[test]
+fn broken_files_on_reload_give_a_located_error_and_change_nothing() {
+    if !require_root("broken_files_on_reload_give_a_located_error_and_change_nothing") {
+        return;
+    }
+    let lan = lan("badreload", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let (v1, v2, v3) = (Ipv4Addr::new(198, 18, 0, 100), Ipv4Addr::new(198, 18, 0, 101), Ipv4Addr::new(198, 18, 0, 102));
+    let good = format!("{}{}", instance("VI_1", 51, v1), instance("VI_2", 52, v2));
+    let bin = agent_binary().expect("agent binary");
+    let agent = spawn_agent(&bin, r1, &good, &[]).expect("spawn");
+    wait_for(STARTUP, "both owners to hold their VIPs", || (has_addr(r1, v1) && has_addr(r1, v2)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    let file = agent.config.file_name().expect("config file name").to_string_lossy().into_owned();
+    let vi2 = instance("VI_2", 52, v2);
+    let vi1_with = |from: &str, to: &str| format!("{}{vi2}", instance("VI_1", 51, v1).replace(from, to));
+    // (what is wrong, the new content (None: the file is gone), what the log must say)
+    let cases: Vec<(&str, Option<Vec<u8>>, String)> = vec![
+        ("file missing", None, format!("{file}: cannot read configuration file")),
+        ("truncated write", Some(good.as_bytes()[..good.len() - 12].to_vec()), format!("{file}:10: error: 'vrrp_instance VI_2' block opened here is never closed")),
+        ("binary file", Some(b"! x\n\x7fELF\x02\x01\x01\0\0\0\0".to_vec()), format!("{file}:2: not a text file: NUL byte")),
+        ("empty file", Some(Vec::new()), format!("{file}: no vrrp_instance to run")),
+        ("priority out of range", Some(vi1_with("priority 255", "priority 400").into_bytes()), format!("{file}:4: error: priority 400")),
+        ("VRID 0", Some(vi1_with("virtual_router_id 51", "virtual_router_id 0").into_bytes()), format!("{file}:3: error: virtual_router_id 0 is out of range")),
+        ("bad VIP", Some(vi1_with("198.18.0.100/24", "198.18.0.300/24").into_bytes()), format!("{file}:7: error: bad address '198.18.0.300/24'")),
+        ("undefined parameter", Some(vi1_with("priority 255", "priority $PRIO").into_bytes()), format!("{file}:4: error: priority '$PRIO' is not a number")),
+        ("missing include", Some(format!("{good}include /nonexistent-vrrp-test/{file}.d/*.conf\ninclude missing.conf\n").into_bytes()), format!("{file}:20: error: include 'missing.conf'")),
+    ];
+    let outcome = |log: &str| ["the running configuration stays", "configuration reloaded:"].iter().map(|m| log.matches(m).count()).sum::<usize>();
+    let entered = agent.log_text().matches(") Entering").count();
+    for (what, content, says) in &cases {
+        let before = outcome(&agent.log_text());
+        match content {
+            Some(bytes) => std::fs::write(&agent.config, bytes).expect("rewrite config"),
+            None => std::fs::remove_file(&agent.config).expect("remove config"),
+        }
+        sighup(&agent);
+        wait_for(Duration::from_secs(5), &format!("{what}: the reload's outcome in the log"), || (outcome(&agent.log_text()) > before).then_some(()))
+            .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+        let log = agent.log_text();
+        assert!(log.contains(says.as_str()), "{what}: the log says {says:?}:\n{}", agent.log_tail(12));
+        assert!(has_addr(r1, v1) && has_addr(r1, v2), "{what}: both VIPs stay:\n{}", agent.log_tail(12));
+        assert_eq!(log.matches(") Entering").count(), entered, "{what}: no instance changed state:\n{}", agent.log_tail(12));
+        let mut names = names_in_status(&agent);
+        names.sort();
+        assert_eq!(names, ["VI_1", "VI_2"], "{what}: status shows the same instances");
+        eprintln!("{what}: {}", log.lines().find(|l| l.contains(says.as_str())).unwrap_or_default());
+    }
+    // Reload still works: a good file with VI_3 added is applied.
+    std::fs::write(&agent.config, format!("{good}{}", instance("VI_3", 53, v3))).expect("rewrite config");
+    sighup(&agent);
+    reload_keeping(&agent, r1, v1, "configuration reloaded: 2 instance(s) unchanged, 1 started, 0 stopped", 1);
+    wait_for(Duration::from_secs(2), "VI_3 to hold its VIP", || has_addr(r1, v3).then_some(())).unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+}

@@ -10,13 +10,21 @@ use proptest::{
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
 };
 use vrrp_agent::{
-    rx::parity::{self, EXCLUDED, Fixture, IFINDEX, OWNER, Observed, PEER, SKIP, UNICAST, US, V2, V3, VIP, XDP_PASS, advert, check, compare, edit, fix_ip, fix_vrrp, frame_from, good},
+    rx::parity::{self, ALLOW, EXCLUDED, Fixture, IFINDEX, OWNER, Observed, PEER, SKIP, UNICAST, US, V2, V3, VIP, XDP_PASS, advert, check, compare, edit, fix_ip, fix_vrrp, frame_from, good},
     rx::validate::{Verdict, validate},
     wire::{self, checksum, vrrp},
 };
 use vrrp_common::{AF_INET6, DropReason};
 use vrrp_tests::require_root;
 
+
+/// A host that is no configured peer (the VIP thief of the allow-list rows).
+const STRANGER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 66);
+
+/// The VIP thief's advert: valid in every way, priority 255.
+fn thief(vrid: u8) -> vrrp::Repr {
+    vrrp::Repr { priority: 255, ..advert(vrid) }
+}
 
 /// (what, frame, the verdict both must reach)
 fn table() -> Vec<(&'static str, Vec<u8>, Expect)> {
@@ -74,6 +82,11 @@ fn table() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("source = an excluded VIP", frame_from(EXCLUDED, vrrp::MCAST_V4, 255, &advert(V3), vrrp::ChecksumMode::Plain), Drop(R::SourceIsVip)),
         ("source = us", frame_from(US, vrrp::MCAST_V4, 255, &advert(V3), vrrp::ChecksumMode::Plain), Drop(R::SourceIsSelf)),
         ("unicast from a stranger", frame_from(Ipv4Addr::new(198, 18, 0, 3), US, 255, &advert(UNICAST), vrrp::ChecksumMode::Plain), Drop(R::UnknownPeer)),
+        ("allow-list: the listed peer", good(ALLOW), Accept),
+        ("allow-list: a stranger at priority 255", frame_from(STRANGER, vrrp::MCAST_V4, 255, &thief(ALLOW), vrrp::ChecksumMode::Plain), Drop(R::UnknownPeer)),
+        ("allow-list: a stranger with a bad checksum", edit(frame_from(STRANGER, vrrp::MCAST_V4, 255, &thief(ALLOW), vrrp::ChecksumMode::Plain), |f| f[41] ^= 1), Drop(R::UnknownPeer)),
+        ("allow-list: from us", frame_from(US, vrrp::MCAST_V4, 255, &advert(ALLOW), vrrp::ChecksumMode::Plain), Drop(R::SourceIsSelf)),
+        ("no allow-list: the stranger is heard", frame_from(STRANGER, vrrp::MCAST_V4, 255, &thief(V3), vrrp::ChecksumMode::Plain), Accept),
         ("foreign cluster, 100 addresses", frame_from(PEER, vrrp::MCAST_V4, 255, &foreign, vrrp::ChecksumMode::Plain), Drop(R::AddrList)),
         ("an excluded VIP advertised", frame_from(PEER, vrrp::MCAST_V4, 255, &with_excluded, vrrp::ChecksumMode::Plain), Drop(R::AddrList)),
         ("one of ours twice", frame_from(PEER, vrrp::MCAST_V4, 255, &twice, vrrp::ChecksumMode::Plain), Drop(R::AddrList)),
@@ -191,6 +204,12 @@ mod v6 {
     use super::*;
     pub use vrrp_agent::rx::parity::v6::*;
 
+    /// A link-local host that is no configured peer.
+    pub const STRANGER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x66);
+
+    pub fn thief6(vrid: u8) -> vrrp::Repr {
+        vrrp::Repr { priority: 255, ..advert6(vrid) }
+    }
 
     pub fn table6() -> Vec<(&'static str, Vec<u8>, Expect)> {
         use DropReason as R;
@@ -259,6 +278,10 @@ mod v6 {
             ("v6: source = an excluded VIP", frame6(EXCLUDED6, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::SourceIsVip)),
             ("v6: source = us", frame6(US6, vrrp::MCAST_V6, 255, &advert6(M6)), Drop(R::SourceIsSelf)),
             ("v6: unicast from a stranger", frame6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3), UUS6, 255, &advert6(UNICAST6)), Drop(R::UnknownPeer)),
+            ("v6: allow-list: the listed peer", good6(ALLOW6), Accept),
+            ("v6: allow-list: a link-local stranger at priority 255", frame6(STRANGER6, vrrp::MCAST_V6, 255, &thief6(ALLOW6)), Drop(R::UnknownPeer)),
+            ("v6: allow-list: a global stranger", frame6(UPEER6, vrrp::MCAST_V6, 255, &thief6(ALLOW6)), Drop(R::UnknownPeer)),
+            ("v6: no allow-list: the stranger is heard", frame6(STRANGER6, vrrp::MCAST_V6, 255, &thief6(SKIP6)), Accept),
             ("v6: foreign cluster, 90 addresses", with(foreign), Drop(R::AddrList)),
             ("v6: an excluded VIP advertised", with(with_excluded), Drop(R::AddrList)),
             ("v6: one of ours twice", with(twice), Drop(R::AddrList)),

@@ -19,17 +19,26 @@
 //!   refused; without it, it runs and is reported (keepalived's "SECURITY VIOLATION").
 //! * A run ([`Runner::spawn`]): its own process group, stdin/stdout/stderr on /dev/null (a
 //!   chatty script never blocks anything), the user switched by the standard library
-//!   (setgroups, setgid, setuid before exec; no code of ours runs in the child). A run that
+//!   (setgroups, setgid, setuid before exec), then SIGTERM as its parent-death signal, as
+//!   keepalived gives it (the only code of ours in the child: one prctl). A run that
 //!   outlives its timeout gets SIGTERM on its whole process group, then SIGKILL on the group
 //!   2 s later if it is still there, as keepalived does; once the script has exited, what is
 //!   left of its group is killed too. [`Runner::shutdown`] does the same to every run still
 //!   going (SIGTERM, then SIGKILL after the grace period).
 //!
-//! Differences from keepalived, on purpose: a script that cannot be executed at run time
-//! (deleted after it was checked) is reported as not run (keepalived's child exits 0, which
-//! counts as success); the script is not given PR_SET_PDEATHSIG (it is tied to the thread that
-//! forked, and runtime threads come and go): if the agent is killed with SIGKILL, scripts
-//! still running are not signalled.
+//! Differences from keepalived, on purpose: what a script leaves running in its process
+//! group when it exits is killed (keepalived leaves it, and nothing would ever stop it; a
+//! notify script that means to start a long-lived service must detach it with `setsid` or
+//! ask the service manager); a script that cannot be executed at run time (deleted after it
+//! was checked) is reported as not run (keepalived's child exits 0, which counts as
+//! success).
+//!
+//! The parent-death signal is sent when the *thread* that forked ends, not the process: the
+//! agent runs one current-thread runtime on its main thread, so every script is forked by
+//! the thread that lives as long as the agent (a multi-threaded runtime would need a
+//! dedicated spawning thread). It reaches the script itself, not what the script started
+//! (the setting is not inherited): a script killed with the agent should stop its own
+//! children on SIGTERM.
 use std::{
     collections::BTreeSet,
     ffi::OsStr,
@@ -46,8 +55,11 @@ use std::{
 };
 
 use nix::{
-    sys::signal::{Signal, killpg},
-    unistd::{Gid, Group, Pid, Uid, User, getegid, geteuid},
+    sys::{
+        prctl::set_pdeathsig,
+        signal::{Signal, killpg},
+    },
+    unistd::{Gid, Group, Pid, Uid, User, getegid, geteuid, getpid, getppid},
 };
 use tokio::{process::Command, sync::Notify};
 use tracing::{debug, warn};
@@ -564,6 +576,20 @@ impl Runner {
             cmd.uid(script.run_as.uid).gid(script.run_as.gid);
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).kill_on_drop(false);
+        let agent = getpid();
+        // SAFETY: runs in the child between fork and exec, after the standard library has
+        // switched the user (which would clear the setting); it makes two system calls,
+        // prctl and getppid, both async-signal-safe, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                set_pdeathsig(Signal::SIGTERM)?;
+                // The agent died before the prctl: nobody would signal this script.
+                if getppid() != agent {
+                    return Err(io::Error::from(nix::errno::Errno::ESRCH));
+                }
+                Ok(())
+            });
+        }
         let child = cmd.spawn()?;
         let pgid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("spawned child has no pid"))?;
         self.shared.groups().insert(pgid);
@@ -617,27 +643,35 @@ impl Run {
         self.pgid
     }
 
-    /// Waits for the script to end (killing it with its group at the timeout) and reaps it.
+    /// Waits for the script to end (killing it with its group at the timeout) and reaps it;
+    /// then kills whatever the script left running in its process group, however it ended
+    /// (a notify or track script that backgrounds a child must not leave it behind: nothing
+    /// would ever stop it, not even the agent's shutdown, which only knows running scripts).
     pub async fn wait(mut self) -> io::Result<RunOutcome> {
-        let status = match self.timeout {
-            None => self.child.wait().await,
-            Some(t) => match tokio::time::timeout(t, self.child.wait()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    signal_group(self.pgid, Signal::SIGTERM);
-                    if tokio::time::timeout(TERM_GRACE, self.child.wait()).await.is_err() {
-                        signal_group(self.pgid, Signal::SIGKILL);
-                        self.child.wait().await?;
-                    }
-                    // Whatever the script left in its group goes too.
-                    signal_group(self.pgid, Signal::SIGKILL);
-                    self.finish();
-                    return Ok(RunOutcome::TimedOut);
-                }
-            },
-        };
+        let outcome = self.wait_leader().await;
+        // The leader is reaped, but its id cannot be given to a new process while members of
+        // its group are left (Linux keeps a pid number allocated while it is any process's
+        // group id), so this reaches exactly them. With none left it reaches nobody (ESRCH)
+        // unless, in the microseconds since the reap, the kernel handed the number (pids are
+        // allocated cyclically) to a new process that also made itself a group leader.
+        signal_group(self.pgid, Signal::SIGKILL);
         self.finish();
-        Ok(RunOutcome::from_status(status?))
+        outcome
+    }
+
+    /// The script itself to its end: SIGTERM to its group at the timeout, SIGKILL after
+    /// [`TERM_GRACE`].
+    async fn wait_leader(&mut self) -> io::Result<RunOutcome> {
+        let Some(t) = self.timeout else { return self.child.wait().await.map(RunOutcome::from_status) };
+        if let Ok(s) = tokio::time::timeout(t, self.child.wait()).await {
+            return s.map(RunOutcome::from_status);
+        }
+        signal_group(self.pgid, Signal::SIGTERM);
+        if tokio::time::timeout(TERM_GRACE, self.child.wait()).await.is_err() {
+            signal_group(self.pgid, Signal::SIGKILL);
+            self.child.wait().await?;
+        }
+        Ok(RunOutcome::TimedOut)
     }
 
     fn finish(&mut self) {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod rx;
+pub mod sched;
 pub mod status;
 pub mod trace;
 pub mod verdict;

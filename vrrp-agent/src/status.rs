@@ -23,7 +23,7 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap};
 use serde::Serialize;
 use vrrp_common::{
     AF_INET6, AddrList, AddrListV6, AdvertRecord, AgentLease, DropReason, GlobalStats, InstancePriority, InstanceStats, InstanceStatus,
-    PriorityReason, TrackerKey, TrackerStatus, VridAddr, VridAddrKey, VridAddrKeyV6, VridConfig, VridDrops, VridKey, VridStats,
+    PriorityReason, TrackerKey, TrackerStatus, VridAddr, VridAddrKey, VridAddrKeyV6, VridConfig, VridDrops, VridKey, VridPeer, VridStats,
     addr_kind, names, priority_why, script_outcome, state, tracker_fault, tracker_flags, tracker_state,
 };
 
@@ -67,6 +67,10 @@ pub struct InstanceView {
     pub excluded_vips: Vec<IpAddr>,
     /// A unicast instance (`unicast_peer`s).
     pub unicast: bool,
+    /// The peer allow-list (`allowed_peer`; the `unicast_peer`s with `check_unicast_src`): the
+    /// only sources whose adverts XDP accepts, in list order; `None` when the instance has
+    /// none (any source is heard).
+    pub allowed_peers: Option<Vec<IpAddr>>,
     /// How long ago the last transition was, in ms (`None`: none yet).
     pub since_transition_ms: Option<u64>,
     /// Adverts whose interval differed from ours (v3: learned).
@@ -220,8 +224,8 @@ pub fn state_name(s: u32) -> &'static str {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    // No signal: only whether the process exists (and may be signalled).
+    pid != 0 && i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 
 fn kind_name(kind: Option<TrackKind>) -> &'static str {
@@ -360,9 +364,28 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
         open_optional(dir, names::VRID_ADDR_LIST_V6)?.map(HashMap::try_from).transpose()?;
     let addrs_v6: Option<HashMap<MapData, VridAddrKeyV6, VridAddr>> =
         open_optional(dir, names::VRID_ADDRS_V6)?.map(HashMap::try_from).transpose()?;
+    let peers: Option<HashMap<MapData, VridAddrKey, VridPeer>> =
+        open_optional(dir, names::VRID_PEERS)?.map(HashMap::try_from).transpose()?;
+    let peers_v6: Option<HashMap<MapData, VridAddrKeyV6, VridPeer>> =
+        open_optional(dir, names::VRID_PEERS_V6)?.map(HashMap::try_from).transpose()?;
     let lease: Option<Array<MapData, AgentLease>> =
         open_optional(dir, names::AGENT_LEASE)?.map(Array::try_from).transpose()?;
     let trace: Option<Array<MapData, u32>> = open_optional(dir, names::TRACE_CONTROL)?.map(Array::try_from).transpose()?;
+    // (instance key, position in its list, address) of every allow-listed peer.
+    let mut allowed: Vec<(VridKey, u32, IpAddr)> = peers
+        .iter()
+        .flat_map(|m| m.iter())
+        .filter_map(Result::ok)
+        .map(|(k, p)| (VridKey { ifindex: k.ifindex, vrid: k.vrid, family: k.family }, p.index, IpAddr::from(Ipv4Addr::from(k.addr_v4))))
+        .collect();
+    allowed.extend(
+        peers_v6
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter_map(Result::ok)
+            .map(|(k, p)| (VridKey { ifindex: k.ifindex, vrid: k.vrid, family: k.family }, p.index, IpAddr::from(Ipv6Addr::from(k.addr_v6)))),
+    );
+    allowed.sort_by_key(|(_, i, _)| *i);
     // (instance key, address) of every excluded VIP, IPv4 and IPv6.
     let mut excluded: Vec<(VridKey, IpAddr)> = addrs
         .iter()
@@ -415,6 +438,9 @@ pub fn collect(dir: &Path) -> anyhow::Result<StatusView> {
             vips,
             excluded_vips,
             unicast: cfg.is_some_and(|c| c.flags & vrrp_common::flags::UNICAST != 0),
+            allowed_peers: cfg
+                .filter(|c| c.flags & vrrp_common::flags::PEER_ALLOW_LIST != 0)
+                .map(|_| allowed.iter().filter(|(k, _, _)| *k == key).map(|(_, _, a)| *a).collect()),
             since_transition_ms: ago(st.last_transition_ns),
             interval_mismatch: s.interval_mismatch,
             drops: drops_by_reason(&dropped),
@@ -594,6 +620,10 @@ pub fn render(view: &StatusView) -> String {
         );
         if let Some(a) = &i.last_advert {
             let _ = writeln!(out, "    last advert: from {} priority {} interval {} cs, {} ms ago", a.src, a.priority, a.adver_int_cs, a.age_ms);
+        }
+        if let Some(peers) = &i.allowed_peers {
+            let list: Vec<String> = peers.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "    peer allow-list: {} (adverts from anyone else are dropped: drop_unknown_peer {})", list.join(" "), i.drops.get("drop_unknown_peer").copied().unwrap_or(0));
         }
         let _ = writeln!(
             out,

@@ -31,8 +31,9 @@ pub mod names {
     /// `VridAddrKey` → `VridAddr`: each instance's own addresses (advertised and excluded
     /// VIPs), for the address-list check and the "source is one of our VIPs" check.
     pub const VRID_ADDRS: &str = "VRID_ADDRS";
-    /// `VridAddrKey` → `VridPeer`: each unicast instance's `unicast_peer`s
-    /// (checked when `vrrp_check_unicast_src` is set).
+    /// `VridAddrKey` → `VridPeer`: each instance's peer allow-list (`allowed_peer`, and the
+    /// `unicast_peer`s with `vrrp_check_unicast_src`), checked when `flags::PEER_ALLOW_LIST`
+    /// is set.
     pub const VRID_PEERS: &str = "VRID_PEERS";
     /// `VridKey` → `AddrList`: our advertised addresses in advert order, so an advert that
     /// lists them as we do is checked without a lookup per address.
@@ -151,8 +152,11 @@ pub mod flags {
     /// `VridConfig::primary_v4` (IPv6: `primary_v6`), not to 224.0.0.18 (ff02::12), and need
     /// not have TTL (hop limit) 255.
     pub const UNICAST: u32 = 4;
-    /// `vrrp_check_unicast_src`: a unicast instance accepts adverts only from its peers.
-    pub const CHECK_UNICAST_SRC: u32 = 8;
+    /// The peer allow-list is on: adverts are accepted only from a source in the instance's
+    /// `VRID_PEERS` (`VRID_PEERS_V6`), multicast or unicast instance alike. The agent sets it
+    /// for an `allowed_peer` block, and for `vrrp_check_unicast_src` on a unicast instance
+    /// (the `unicast_peer`s are then in the list too).
+    pub const PEER_ALLOW_LIST: u32 = 8;
     /// `vrrp_skip_check_adv_addr`: do not compare the advert's address list with ours.
     pub const SKIP_CHECK_ADV_ADDR: u32 = 16;
 }
@@ -333,7 +337,8 @@ impl AddrListV6 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct VridPeer {
-    /// Position in the instance's `unicast_peer` list, for operators.
+    /// Position in the instance's allow-list (`allowed_peer` entries first, then the
+    /// `unicast_peer`s), for operators.
     pub index: u32,
 }
 
@@ -579,7 +584,8 @@ counters! {
     SourceIsVip => drop_src_is_vip,
     /// Source is our own primary address.
     SourceIsSelf => drop_src_is_self,
-    /// Unicast instance with `vrrp_check_unicast_src`: source is not a `unicast_peer`.
+    /// The instance has a peer allow-list (`allowed_peer`, or `vrrp_check_unicast_src` on a
+    /// unicast instance) and the source is not in it.
     UnknownPeer => drop_unknown_peer,
     /// Address count or list differs from ours (unless `vrrp_skip_check_adv_addr`).
     AddrList => drop_addr_list,

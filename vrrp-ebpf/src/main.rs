@@ -529,8 +529,10 @@ fn validate(
     if unsafe { VRID_ADDRS.get(&src_key) }.is_some() {
         return Err(DropReason::SourceIsVip);
     }
-    // 5. Unicast peers, when vrrp_check_unicast_src is set.
-    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 {
+    // 5. The peer allow-list (`allowed_peer`, or the unicast peers with
+    // vrrp_check_unicast_src): one lookup, before any of the costlier checks below, so a
+    // stranger's advert (a priority-255 VIP thief) never reaches the election.
+    if cfg.flags & flags::PEER_ALLOW_LIST != 0 {
         // SAFETY: presence test only.
         if unsafe { VRID_PEERS.get(&src_key) }.is_none() {
             return Err(DropReason::UnknownPeer);
@@ -1433,8 +1435,8 @@ fn validate_v6(
     if unsafe { VRID_ADDRS_V6.get(&src_key) }.is_some() {
         return Err(DropReason::SourceIsVip);
     }
-    // 5. Unicast peers.
-    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 {
+    // 5. The peer allow-list (see validate).
+    if cfg.flags & flags::PEER_ALLOW_LIST != 0 {
         // SAFETY: presence test only.
         if unsafe { VRID_PEERS_V6.get(&src_key) }.is_none() {
             return Err(DropReason::UnknownPeer);
@@ -1565,7 +1567,7 @@ const NS_OPTS_INVALID: u64 = 1 << 62;
 const NS_OPTS_UNREADABLE: u64 = 1 << 63;
 
 /// The options of the solicitation at `L4_V6`, `len` bytes in all (checked to be in the
-/// packet): valid lengths, and the source link-layer address (the last one given). A global
+/// packet): valid lengths, and the source link-layer address (the first one given). A global
 /// BPF function, verified once: inlined, each option layout was a state of its own, and the
 /// verifier walked the rest of the NS handler once per layout (half the program's
 /// verification when the offset of the option was kept for later).
@@ -1589,7 +1591,8 @@ pub extern "C" fn vrrp_ns_options(ctx: *mut xdp_md, len: u32) -> u64 {
         if opt_len == 0 || off + opt_len > len {
             return NS_OPTS_INVALID;
         }
-        if o[0] == ND_OPT_SLLA && opt_len == 8 {
+        // The first one counts, as in Linux (`ndisc_parse_options` ignores repeats).
+        if o[0] == ND_OPT_SLLA && opt_len == 8 && found == 0 {
             found = NS_OPTS_SLLA
                 | u32::from_ne_bytes([o[2], o[3], o[4], o[5]]) as u64
                 | (u16::from_ne_bytes([o[6], o[7]]) as u64) << 32;
@@ -1700,7 +1703,7 @@ fn handle_ns(ctx: &XdpContext) -> Result<u32, ()> {
         count!(ns_drop_invalid);
         return Ok(XDP_DROP);
     }
-    // Options: none of length 0, and the source link-layer address (the last one given).
+    // Options: none of length 0, and the source link-layer address (the first one given).
     let opts = vrrp_ns_options(ctx.ctx, len as u32);
     if opts & NS_OPTS_UNREADABLE != 0 {
         return Err(());

@@ -35,7 +35,8 @@ enum Cmd {
         args: Vec<OsString>,
     },
     /// Set everything up, build the release agent, run `cargo test --workspace --release`,
-    /// then every fuzz target for a few seconds (`fuzz --time 10 --dev`).
+    /// then a short soak (`soak --failovers 9`), the bench (`--quick`) and every fuzz target
+    /// for a few seconds (`fuzz --time 10 --dev`).
     /// Arguments after `--` go to cargo test.
     Test {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -44,6 +45,11 @@ enum Cmd {
     /// N routers and a client in network namespaces; crash the master R times; measure each
     /// failover against the protocol's bound.
     Lab(LabOpts),
+    /// 3 routers and a client: N forced failovers back and forth (crash, planned stop,
+    /// tracker failure, mixed by a seed) under client probing, each against its protocol
+    /// bound, then a search for leaks (VIPs, fds, memory, BPF objects, processes,
+    /// namespaces). Exits non-zero if a failover misses its bound or something leaked.
+    Soak(SoakOpts),
     /// Benchmarks that print figures: XDP per-packet cost, agent CPU and memory.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -105,6 +111,32 @@ struct LabOpts {
     seed: Option<u64>,
 }
 
+#[derive(clap::Args, Clone)]
+struct SoakOpts {
+    /// Forced failovers (mixed evenly: crash, planned stop, tracker failure).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    failovers: u32,
+    /// VRRP version of the generated configs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    version: u8,
+    /// Advertisement interval in centiseconds (v2: a multiple of 100).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=4095))]
+    advert_int_cs: u16,
+    /// Seed for the order of the kinds and the trigger phases (printed by every run; default:
+    /// from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// XDP attach mode passed to the agents.
+    #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
+    xdp_mode: XdpMode,
+    /// Use this binary instead of building target/release/vrrp-agent.
+    #[arg(long)]
+    agent_bin: Option<PathBuf>,
+    /// Keep agent configs and logs (printed paths) even on success.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum XdpMode {
     Auto,
@@ -130,6 +162,7 @@ fn main() {
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
         Cmd::Lab(o) => lab(&o),
+        Cmd::Soak(o) => soak(&o),
         Cmd::Bench { args } => bench(&args),
         Cmd::Package { agent_bin } => package(agent_bin.as_deref()).map(|_| ()),
         Cmd::Fuzz { time, target, dev } => fuzz::run(time, target.as_deref(), if dev { fuzz::Build::Dev } else { fuzz::Build::Release }),
@@ -477,25 +510,37 @@ fn test(args: &[OsString]) -> Result<()> {
         .env(harness::package::DEB_ENV, &deb);
     println!("[test] {} (VRRP_AGENT_BIN={}, {}={})", describe(&c), bin.display(), harness::package::DEB_ENV, deb.display());
     let st = stream_status(&mut c)?;
-    // The bench, only to prove it still runs and writes its whole report (no figure is
-    // asserted), then every fuzz target briefly from its seeds (a crash fails the run); a
-    // filtered run (arguments after --) is not the suite and skips both.
-    let (bench, fuzzed) = if args.is_empty() {
+    // A short soak (three failovers of each kind, bounds and leaks checked: alone on the
+    // machine, after the suite), the bench, only to prove it still runs and writes its whole
+    // report (no figure is asserted), then every fuzz target briefly from its seeds (a crash
+    // fails the run); a filtered run (arguments after --) is not the suite and skips them.
+    let (soaked, bench, fuzzed) = if args.is_empty() {
+        println!("[test] the test suite {}; now `cargo xtask soak --failovers {CI_SOAK_FAILOVERS}`", if st.success() { "passed" } else { "FAILED" });
+        let o = SoakOpts {
+            failovers: CI_SOAK_FAILOVERS,
+            version: 3,
+            advert_int_cs: 10,
+            seed: None,
+            xdp_mode: XdpMode::Auto,
+            agent_bin: None,
+            keep_logs: false,
+        };
+        let soaked = soak_with(&bin, &o);
         let out = target_dir().join("bench-quick");
-        println!("[test] the test suite {}; now `cargo xtask bench --quick --out {}`", if st.success() { "passed" } else { "FAILED" }, out.display());
+        println!("[test] now `cargo xtask bench --quick --out {}`", out.display());
         let bench = quick_bench(&bin, &out);
-        (bench, fuzz::run(fuzz::CI_SECONDS, None, fuzz::Build::Dev))
+        (soaked, bench, fuzz::run(fuzz::CI_SECONDS, None, fuzz::Build::Dev))
     } else {
-        println!("[test] arguments given to cargo test: the bench (--quick) and the fuzz run are skipped");
-        (Ok(()), Ok(()))
+        println!("[test] arguments given to cargo test: the soak, the bench (--quick) and the fuzz run are skipped");
+        (Ok(()), Ok(()), Ok(()))
     };
-    for e in [&bench, &fuzzed].into_iter().filter_map(|r| r.as_ref().err()) {
+    for e in [&soaked, &bench, &fuzzed].into_iter().filter_map(|r| r.as_ref().err()) {
         eprintln!("error: {e:#}");
     }
     if !st.success() {
         std::process::exit(st.code().unwrap_or(1));
     }
-    if bench.is_err() || fuzzed.is_err() {
+    if soaked.is_err() || bench.is_err() || fuzzed.is_err() {
         std::process::exit(1);
     }
     Ok(())
@@ -904,6 +949,70 @@ fn print_summary(o: &LabOpts, spec: &el::ClusterSpec, seed: u64, reps: &[el::Cra
     );
 }
 
+// ---------------------------------------------------------------------------------------
+// soak
+// ---------------------------------------------------------------------------------------
+
+/// `cargo xtask test`'s soak: three failovers of each kind, at the soak's defaults (about a
+/// minute on an idle machine).
+const CI_SOAK_FAILOVERS: u32 = 9;
+
+fn soak(o: &SoakOpts) -> Result<()> {
+    if o.version == 2 && !o.advert_int_cs.is_multiple_of(100) {
+        bail!("VRRPv2 advert_int is whole seconds: --advert-int-cs must be a multiple of 100");
+    }
+    if !harness::is_root() {
+        bail!("the soak needs root (network namespaces, XDP, bpffs)");
+    }
+    let bin = match &o.agent_bin {
+        Some(b) => {
+            ensure_packages()?;
+            ensure_bpffs()?;
+            b.canonicalize().with_context(|| format!("agent binary {}", b.display()))?
+        }
+        None => {
+            ensure_all()?;
+            build_release_agent()?
+        }
+    };
+    harness::install_ctrlc_cleanup();
+    harness::cleanup_stale();
+    soak_with(&bin, o)
+}
+
+fn soak_with(bin: &Path, o: &SoakOpts) -> Result<()> {
+    let spec = harness::soak::SoakSpec {
+        version: o.version,
+        advert_int_cs: o.advert_int_cs,
+        failovers: o.failovers as usize,
+        seed: o.seed.unwrap_or_else(el::SplitMix64::seed_from_clock),
+        agent_args: vec!["--xdp-mode".into(), o.xdp_mode.as_str().into()],
+        keep_logs: o.keep_logs,
+    };
+    let t0 = Instant::now();
+    let report = harness::soak::run(bin, &spec, &mut |l| println!("[soak] {l}"))?;
+    println!(
+        "[soak] ---- summary: {} of {} failovers, VRRPv{}, advert_int {} cs, xdp {}, seed {}, {:.0} s ----",
+        report.failovers.len(),
+        spec.failovers,
+        spec.version,
+        spec.advert_int_cs,
+        o.xdp_mode.as_str(),
+        spec.seed,
+        t0.elapsed().as_secs_f64()
+    );
+    for l in report.summary() {
+        println!("[soak] {l}");
+    }
+    if let Some(e) = &report.error {
+        bail!("the soak stopped early: {e}");
+    }
+    if !report.passed() {
+        bail!("a failover missed its bound or something leaked (see above; rerun with --seed {})", spec.seed);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -924,6 +1033,14 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "lab", "--routers", "1"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "--routers", "9"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "--reps", "0"]).is_err());
+        let Cmd::Soak(o) = Cli::try_parse_from(["xtask", "soak"]).expect("parse").cmd else { panic!("not soak") };
+        assert_eq!((o.failovers, o.version, o.advert_int_cs, o.seed), (30, 3, 10, None));
+        let Cmd::Soak(o) = Cli::try_parse_from(["xtask", "soak", "--failovers", "9", "--seed", "5", "--advert-int-cs", "1"]).expect("parse").cmd
+        else {
+            panic!("not soak")
+        };
+        assert_eq!((o.failovers, o.seed, o.advert_int_cs), (9, Some(5), 1));
+        assert!(Cli::try_parse_from(["xtask", "soak", "--failovers", "0"]).is_err());
         let Cmd::Package { agent_bin } = Cli::try_parse_from(["xtask", "package", "--agent-bin", "/x"]).expect("parse").cmd else {
             panic!("not package")
         };

@@ -107,7 +107,7 @@ fn setup(dp: &mut Dataplane) -> Result<()> {
     let instances: [Instance<'_>; 5] = [
         (V2, base.with_pass(PASS), &ours, &[]),
         (V3, v3, &ours, &[]),
-        (UNICAST, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..v3 }, &ours, &[PEER.octets()]),
+        (UNICAST, VridConfig { flags: flags::UNICAST | flags::PEER_ALLOW_LIST, ..v3 }, &ours, &[PEER.octets()]),
         (V3_8, v3, &eight, &[]),
         (V3_255, v3, &many, &[]),
     ];

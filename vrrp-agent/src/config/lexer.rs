@@ -435,11 +435,17 @@ impl Lexer<'_> {
                 return;
             }
             match std::fs::read(&p) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    let sub_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-                    self.lex_file(&text, p, sub_dir, depth + 1);
-                }
+                Ok(bytes) => match super::decode_text(&bytes) {
+                    Ok(text) => {
+                        let sub_dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                        self.lex_file(&text, p, sub_dir, depth + 1);
+                    }
+                    Err((line, what)) => {
+                        self.diag(file, line_no, Severity::Fatal, format!("include '{spec}': {}:{line}: {what}", p.display()));
+                        self.fatal = true;
+                        return;
+                    }
+                },
                 Err(e) => self.diag(
                     file,
                     line_no,

@@ -76,21 +76,40 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.severity,
-            self.message
-        )
+        write!(f, "{}: {}: {}", Location(&self.file, self.line), self.severity, self.message)
     }
+}
+
+/// `file:line`, or `file` alone for line 0 (the whole file).
+struct Location<'a>(&'a Path, usize);
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            0 => write!(f, "{}", self.0.display()),
+            line => write!(f, "{}:{line}", self.0.display()),
+        }
+    }
+}
+
+/// A configuration file's bytes as text, or the 1-based line of its first NUL byte and what
+/// was found there. A NUL never occurs in a text file: a binary, a file zero-filled by a
+/// crash or the wrong file given by mistake is refused as a whole rather than read as a
+/// string of unknown keywords (which leaves a valid, empty configuration: every instance
+/// stopped on a reload). Invalid UTF-8 is read as keepalived reads it, bytes in comments and
+/// names (a Latin-1 comment is common in real files), replaced where shown.
+pub(crate) fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, (usize, String)> {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err((line, format!("not a text file: NUL byte at offset {at}")));
+    }
+    Ok(String::from_utf8_lossy(bytes))
 }
 
 /// A fatal, located error that stops reading altogether (for example an
 /// unreadable top-level file). `line` is 0 when the whole file is meant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}: {message}", Location(file, *line))]
 pub struct ConfigError {
     pub file: PathBuf,
     pub line: usize,
@@ -228,7 +247,31 @@ pub struct GlobalDefs {
     pub vrrp_notify_fifo: Option<NotifyFifo>,
     /// `vrrp_notify_fifo_script`.
     pub vrrp_notify_fifo_script: Option<ScriptCommand>,
+    /// How the agent's own process is scheduled: [`crate::sched`].
+    pub scheduling: Scheduling,
 }
+
+/// keepalived's process settings for its VRRP process, which are the agent's: the kernel
+/// runs the agent's timers on time on a busy gateway only if it is told to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Scheduling {
+    /// `vrrp_rt_priority 1..99`: SCHED_RR at this priority (children, the scripts, start
+    /// back at SCHED_OTHER).
+    pub rt_priority: Option<u8>,
+    /// `vrrp_priority -20..19`: the nice value, when there is no real-time priority.
+    pub nice: Option<i8>,
+    /// `vrrp_no_swap`: lock the agent's memory (mlockall).
+    pub no_swap: bool,
+    /// `vrrp_cpu_affinity CPU...`: the CPUs the agent may run on (empty: any).
+    pub cpu_affinity: Vec<u16>,
+    /// `vrrp_rlimit_rttime` (µs; keepalived's default 10 000): with a real-time priority,
+    /// the CPU time the agent may use without blocking: a warning at half, killed by the
+    /// kernel at the limit, so a spinning real-time agent cannot take a core for good.
+    pub rlimit_rttime_us: u32,
+}
+
+/// keepalived's `RT_RLIMIT_DEFAULT`.
+pub const DEFAULT_RLIMIT_RTTIME_US: u32 = 10_000;
 
 impl Default for GlobalDefs {
     fn default() -> Self {
@@ -253,6 +296,7 @@ impl Default for GlobalDefs {
             notify_fifo_script: None,
             vrrp_notify_fifo: None,
             vrrp_notify_fifo_script: None,
+            scheduling: Scheduling { rlimit_rttime_us: DEFAULT_RLIMIT_RTTIME_US, ..Scheduling::default() },
         }
     }
 }
@@ -581,6 +625,12 @@ pub struct Instance {
     pub excluded_vips: Vec<VirtualAddress>,
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// `allowed_peer { ADDRESS ... }` (a vrrp-agent keyword; keepalived has none): the only
+    /// sources whose adverts this instance accepts, multicast or unicast; XDP drops the rest
+    /// as `drop_unknown_peer` before they reach the election. Of the instance's family, never
+    /// a martian. Empty: no such list (with `check_unicast_src`, a unicast instance still
+    /// accepts only its `unicast_peers`).
+    pub allowed_peers: Vec<IpAddr>,
     pub garp_master_delay_s: u32,
     pub garp_master_repeat: u32,
     pub garp_master_refresh_s: u32,
@@ -640,14 +690,14 @@ impl Instance {
 /// Read a configuration file (and its includes). Relative includes are
 /// resolved against the directory of the file containing the `include`.
 ///
-/// Returns `Err` only if the top-level file cannot be read.
+/// Returns `Err` only if the top-level file cannot be read or is not text.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| ConfigError {
         file: path.to_path_buf(),
         line: 0,
         message: format!("cannot read configuration file: {e}"),
     })?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = decode_text(&bytes).map_err(|(line, message)| ConfigError { file: path.to_path_buf(), line, message })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(run(&text, path.to_path_buf(), dir, opts))
 }

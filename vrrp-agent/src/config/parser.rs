@@ -926,11 +926,71 @@ fn parse_global(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs, strict: &mut boo
                     if kw == "notify_fifo_script" { g.notify_fifo_script = Some(c) } else { g.vrrp_notify_fifo_script = Some(c) }
                 }
             }
+            "vrrp_rt_priority" => {
+                if let Some(a) = arg1(ctx, n) {
+                    match a.parse::<i64>() {
+                        // keepalived clamps to SCHED_RR's range, saying so.
+                        Ok(p) if !(1..=99).contains(&p) => {
+                            let to = p.clamp(1, 99);
+                            ctx.warn(n, format!("vrrp process real-time priority {p} is outside 1..99 - setting it to {to}"));
+                            g.scheduling.rt_priority = Some(to as u8);
+                        }
+                        Ok(p) => g.scheduling.rt_priority = Some(p as u8),
+                        Err(_) => ctx.error(n, format!("vrrp process real-time priority '{a}' is not a number")),
+                    }
+                }
+            }
+            "vrrp_priority" => {
+                if let Some(a) = arg1(ctx, n) {
+                    match a.parse::<i8>() {
+                        Ok(p) if (-20..=19).contains(&p) => g.scheduling.nice = Some(p),
+                        _ => ctx.error(n, format!("vrrp process priority '{a}' is invalid (must be -20..19)")),
+                    }
+                }
+            }
+            "vrrp_no_swap" => {
+                no_args(ctx, n);
+                g.scheduling.no_swap = true;
+            }
+            "vrrp_cpu_affinity" => {
+                no_block(ctx, n);
+                let mut cpus = Vec::new();
+                for a in n.args() {
+                    match a.parse::<u16>() {
+                        Ok(c) if usize::from(c) < CPU_SETSIZE => cpus.push(c),
+                        _ => {
+                            ctx.error(n, format!("vrrp_cpu_affinity: '{a}' is not a CPU number"));
+                            cpus.clear();
+                            break;
+                        }
+                    }
+                }
+                if n.args().is_empty() {
+                    ctx.error(n, "vrrp_cpu_affinity needs one or more CPU numbers".to_string());
+                }
+                g.scheduling.cpu_affinity = cpus;
+            }
+            kw @ ("vrrp_rlimit_rttime" | "vrrp_rlimit_rtime") => {
+                if kw == "vrrp_rlimit_rtime" {
+                    ctx.warn(n, "vrrp_rlimit_rtime is deprecated (keepalived): use vrrp_rlimit_rttime".to_string());
+                }
+                if let Some(v) = u32_value(ctx, n) {
+                    if v == 0 {
+                        ctx.error(n, format!("{kw} 0 is invalid (must be at least 1 microsecond)"));
+                    } else {
+                        // Half of it is the warning threshold, which must not be 0.
+                        g.scheduling.rlimit_rttime_us = v.max(2);
+                    }
+                }
+            }
             "" => ctx.error(n, "'{' without a keyword; block skipped".to_string()),
             _ => not_implemented(ctx, n),
         }
     }
 }
+
+/// The kernel's largest CPU number + 1 for a CPU set (glibc's `CPU_SETSIZE`).
+const CPU_SETSIZE: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthType {
@@ -964,6 +1024,8 @@ struct Draft {
     unicast_src_ip: Option<(IpAddr, usize)>,
     /// (address, line)
     unicast_peers: Vec<(IpAddr, usize)>,
+    /// `allowed_peer` entries: (address, line).
+    allowed_peers: Vec<(IpAddr, usize)>,
     /// The address family as keepalived fixes it: by the first of
     /// unicast_src_ip / unicast_peer / virtual_ipaddress in the file. (is_v6, line)
     family: Option<(bool, usize)>,
@@ -1047,6 +1109,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
         excluded_vips: Vec::new(),
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
+        allowed_peers: Vec::new(),
         family: None,
         end_line: node.block.as_ref().map(|b| b.end_line).unwrap_or(node.line),
         use_vmac: false,
@@ -1271,6 +1334,7 @@ fn parse_instance(ctx: &mut Ctx, node: &Node, name: String) -> Draft {
                     d.v3_checksum_as_v2 = Some(v);
                 }
             }
+            "allowed_peer" => parse_allowed_peers(ctx, n, &mut d.allowed_peers),
             "skip_check_adv_addr" => {
                 if let Some(v) = opt_bool(ctx, n) {
                     d.skip_check_adv_addr = Some(v);
@@ -1355,6 +1419,49 @@ pub(super) fn parse_host_addr(ctx: &mut Ctx, n: &Node, s: &str) -> Option<IpAddr
         ctx.warn(n, format!("{s}: prefix length /{l} is meaningless for a host address, ignored (as keepalived does)"));
     }
     Some(ip)
+}
+
+/// `allowed_peer { ADDRESS ... }`: one address per line, nothing after it. Every mistake is
+/// an error (the instance does not start): a list that silently lost an entry would drop a
+/// real peer's adverts and make this router a second master. The family is checked when the
+/// instance's is known (`finish_instance`).
+fn parse_allowed_peers(ctx: &mut Ctx, n: &Node, out: &mut Vec<(IpAddr, usize)>) {
+    let entries = need_block(ctx, n);
+    if n.block.is_some() && entries.is_empty() {
+        ctx.error(n, "allowed_peer: the block lists no address (it would refuse every advert); remove it to accept any source".to_string());
+    }
+    for a in entries {
+        no_block(ctx, a);
+        let spec = a.kw();
+        if !a.args().is_empty() {
+            ctx.error(a, format!("allowed_peer {spec}: unexpected '{}' after the address (one address per line)", a.args().join(" ")));
+            continue;
+        }
+        let ip = match spec.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) if spec.contains('/') => {
+                ctx.error(a, format!("allowed_peer: '{spec}' is a prefix; list each peer's address (adverts come from single hosts)"));
+                continue;
+            }
+            Err(_) => {
+                ctx.error(a, format!("allowed_peer: bad address '{spec}'"));
+                continue;
+            }
+        };
+        let martian = match ip {
+            IpAddr::V4(v4) => vrrp_common::is_martian_source_v4(v4.octets()),
+            IpAddr::V6(v6) => vrrp_common::is_martian_source_v6(v6.octets()),
+        };
+        if martian {
+            ctx.error(a, format!("allowed_peer {ip}: never the source of an advert (unspecified, loopback, multicast, broadcast or IPv4-mapped)"));
+            continue;
+        }
+        if out.iter().any(|(p, _)| *p == ip) {
+            ctx.warn(a, format!("allowed_peer {ip} listed twice"));
+            continue;
+        }
+        out.push((ip, a.line));
+    }
 }
 
 pub(super) fn parse_vip(ctx: &mut Ctx, a: &Node) -> Option<VirtualAddress> {
@@ -1507,6 +1614,25 @@ fn finish_instance(
         } else {
             unicast_peers.push(a);
         }
+    }
+    // allowed_peer (ours): an address of the other family could never match, so the list
+    // would not say what it seems to; an error, where keepalived's own keywords only warn.
+    let mut allowed_peers = Vec::new();
+    for (a, l) in d.allowed_peers {
+        if a.is_ipv6() != v6 {
+            ctx.error(&line_node(l), format!("vrrp_instance {name}: allowed_peer {a} is not of the instance's address family ({fam})"));
+            continue;
+        }
+        if let IpAddr::V6(a6) = a
+            && unicast_peers.is_empty()
+            && a6.segments()[0] & 0xffc0 != 0xfe80
+        {
+            ctx.warn(
+                &line_node(l),
+                format!("vrrp_instance {name}: allowed_peer {a} is not link local: IPv6 routers send multicast adverts from their link-local address (unless they set mcast_src_ip)"),
+            );
+        }
+        allowed_peers.push(a);
     }
     if let (Some(a), true, true) = (unicast_src_ip, unicast_peers.is_empty(), d.unicast_kw) {
         ctx.warn(
@@ -1746,6 +1872,7 @@ fn finish_instance(
         excluded_vips: d.excluded_vips,
         unicast_src_ip,
         unicast_peers,
+        allowed_peers,
         garp_master_delay_s: d.garp_master_delay.unwrap_or(global.garp_master_delay_s),
         garp_master_repeat: d.garp_master_repeat.unwrap_or(global.garp_master_repeat),
         // Ours re-announce with a full burst by default (keepalived sends none unless set):

@@ -174,6 +174,34 @@ fn lex_missing_include_is_error_naming_line() {
     assert_eq!(l.exit_code(), 4);
 }
 
+/// A file with a NUL byte is not a configuration: refused where it is, top-level or
+/// included, instead of being read as unknown keywords (an empty configuration). A
+/// Latin-1 comment (invalid UTF-8) is still read, as keepalived reads it.
+#[test]
+fn binary_files_are_refused_where_they_are_and_latin1_comments_are_read() {
+    let d = tempdir("binary");
+    let valid = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n";
+    std::fs::write(d.join("bin.conf"), b"! a\n! b\nvrrp\0\x7fELF\n").unwrap();
+    let e = load(&d.join("bin.conf"), &opts()).unwrap_err();
+    assert_eq!(e.to_string(), format!("{}:3: not a text file: NUL byte at offset 12", d.join("bin.conf").display()));
+
+    std::fs::write(d.join("top.conf"), format!("{valid}include bin.conf\n")).unwrap();
+    let l = load(&d.join("top.conf"), &opts()).unwrap();
+    assert_eq!(find(&l, "bin.conf:3: not a text file"), vec![(8, Severity::Fatal)]);
+    assert_eq!(l.exit_code(), 3);
+
+    let mut latin1 = b"! r\xe9seau de secours\n".to_vec();
+    latin1.extend_from_slice(valid.as_bytes());
+    std::fs::write(d.join("latin1.conf"), latin1).unwrap();
+    let l = load(&d.join("latin1.conf"), &opts()).unwrap();
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.instances.len(), 1);
+
+    // A file that cannot be read names the file, without a line 0.
+    let e = load(&d.join("absent.conf"), &opts()).unwrap_err();
+    assert!(e.to_string().starts_with(&format!("{}: cannot read configuration file:", d.join("absent.conf").display())), "{e}");
+}
+
 #[test]
 fn lex_include_loop_is_fatal() {
     let d = tempdir("loop");
@@ -356,6 +384,7 @@ fn parse_full_instance_round_trip() {
             notify_fifo_script: None,
             vrrp_notify_fifo: None,
             vrrp_notify_fifo_script: None,
+            scheduling: GlobalDefs::default().scheduling,
         }
     );
     let a = inst(&l, "VI_1");
@@ -404,6 +433,7 @@ fn parse_full_instance_round_trip() {
         }],
         unicast_src_ip: Some("198.18.0.1".parse().unwrap()),
         unicast_peers: vec!["198.18.0.2".parse().unwrap(), "198.18.0.3".parse().unwrap()],
+        allowed_peers: vec![],
         garp_master_delay_s: 1,
         garp_master_repeat: 4,
         garp_master_refresh_s: 60,
@@ -638,7 +668,7 @@ fn display_formats() {
     assert!(Severity::Warning < Severity::Error && Severity::Error < Severity::Fatal);
 
     let err = load(Path::new("/nonexistent/keepalived.conf"), &opts()).unwrap_err();
-    assert!(err.to_string().starts_with("/nonexistent/keepalived.conf:0: cannot read"), "{err}");
+    assert!(err.to_string().starts_with("/nonexistent/keepalived.conf: cannot read"), "{err}");
     assert_eq!(err.to_diagnostic().severity, Severity::Fatal);
 }
 
@@ -845,6 +875,81 @@ fn parse_skip_check_adv_addr_and_check_unicast_src() {
     let l = conf(" vrrp_skip_check_adv_addr", " skip_check_adv_addr off\n check_unicast_src");
     assert!(!inst(&l, "A").skip_check_adv_addr && inst(&l, "A").check_unicast_src);
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+}
+
+#[test]
+fn allowed_peer_makes_the_peer_allow_list_of_any_instance() {
+    use crate::rx::InstanceRules;
+    use vrrp_common::flags;
+    let conf = |addrs: &str, body: &str| {
+        parse(&format!(
+            "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n{body}\n allowed_peer {{\n{addrs}\n }}\n virtual_ipaddress {{\n {}\n }}\n}}\n",
+            if addrs.contains(':') { "fe80::100\n  2001:db8::100" } else { "198.18.0.100" }
+        ))
+    };
+    let rules = |l: &Loaded| InstanceRules::new(inst(l, "A"), std::iter::empty());
+    // Multicast, IPv4: the list and the flag, nothing else.
+    let l = conf("  198.18.0.2\n  198.18.0.3", "");
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    let r = rules(&l);
+    assert_eq!(r.peers, [[198, 18, 0, 2], [198, 18, 0, 3]]);
+    assert_eq!(r.flags, flags::PEER_ALLOW_LIST, "multicast: not UNICAST");
+    // IPv6 multicast: link-local sources.
+    let l = conf("  fe80::2", "");
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(rules(&l).peers_v6, ["fe80::2".parse::<std::net::Ipv6Addr>().unwrap().octets()]);
+    // A global IPv6 address on a multicast instance: allowed, with a warning (routers send
+    // from their link-local address).
+    let l = conf("  2001:db8::2", "");
+    assert_eq!(find(&l, "is not link local"), [(6, Severity::Warning)]);
+    // Unicast: without check_unicast_src the list is allowed_peer alone (keepalived accepts
+    // any source there); with it, the unicast peers join the list.
+    let l = conf("  198.18.0.9", " unicast_peer {\n  198.18.0.2\n }");
+    let r = rules(&l);
+    assert_eq!((r.peers.as_slice(), r.flags), (&[[198, 18, 0, 9]][..], flags::UNICAST | flags::PEER_ALLOW_LIST));
+    let l = conf("  198.18.0.9\n  198.18.0.2", " check_unicast_src\n unicast_peer {\n  198.18.0.2\n }");
+    assert_eq!(rules(&l).peers, [[198, 18, 0, 9], [198, 18, 0, 2]], "each once");
+    // No allowed_peer: the list is keepalived's (check_unicast_src only), or none.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n check_unicast_src\n unicast_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(rules(&l).flags, flags::UNICAST | flags::PEER_ALLOW_LIST);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n unicast_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(rules(&l).flags, flags::UNICAST);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 198.18.0.1\n }\n}\n");
+    assert_eq!((rules(&l).flags, rules(&l).peers.len()), (0, 0));
+}
+
+#[test]
+fn allowed_peer_mistakes_are_located_errors_and_the_instance_does_not_start() {
+    let cases: &[(&str, &str, usize)] = &[
+        ("  198.18.0.999", "allowed_peer: bad address '198.18.0.999'", 5),
+        ("  198.18.0.0/24", "'198.18.0.0/24' is a prefix", 5),
+        ("  198.18.0.2 weight 3", "unexpected 'weight 3' after the address", 5),
+        ("  198.18.0.2\n  224.0.0.18", "allowed_peer 224.0.0.18: never the source", 6),
+        ("  0.0.0.0", "never the source", 5),
+        ("  127.0.0.1", "never the source", 5),
+        ("  ff02::12", "never the source", 5),
+        ("  fe80::2", "allowed_peer fe80::2 is not of the instance's address family (IPv4)", 5),
+        ("", "the block lists no address", 4),
+    ];
+    for (addrs, needle, line) in cases {
+        let text = format!(
+            "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n allowed_peer {{\n{addrs}\n }}\n virtual_ipaddress {{\n 198.18.0.100\n }}\n}}\n"
+        );
+        let l = parse(&text);
+        assert!(find(&l, needle).contains(&(*line, Severity::Error)), "{needle:?} at line {line} in\n{text}\ngot {:#?}", l.diagnostics);
+        assert!(l.config.instances.is_empty(), "{text}");
+        assert_eq!(l.exit_code(), 4, "{text}");
+    }
+    // An IPv4 peer in an IPv6 instance, and no block at all.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n fe80::100\n }\n allowed_peer {\n  198.18.0.2\n }\n}\n");
+    assert_eq!(find(&l, "allowed_peer 198.18.0.2 is not of the instance's address family (IPv6)"), [(8, Severity::Error)]);
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n allowed_peer 198.18.0.2\n}\n");
+    assert_eq!(find(&l, "allowed_peer needs a { ... } block"), [(4, Severity::Error)]);
+    assert!(l.config.instances.is_empty());
+    // A repeat is only a warning: the list means the same.
+    let l = parse("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n allowed_peer {\n  198.18.0.2\n  198.18.0.2\n }\n}\n");
+    assert_eq!(find(&l, "listed twice"), [(6, Severity::Warning)]);
+    assert_eq!(inst(&l, "A").allowed_peers.len(), 1);
 }
 
 // ---------------------------------------------------------------- v3_checksum_as_v2
@@ -1436,4 +1541,30 @@ fn tracker_on_member_and_group_is_named() {
     assert_eq!(find(&l, "track_script s is also on its vrrp_sync_group G"), vec![(line_of(&text, "s weight -5 # own"), Severity::Warning)]);
     assert_eq!(find(&l, "track_interface eth1 is also on its vrrp_sync_group G"), vec![(line_of(&text, "eth1 # own"), Severity::Warning)]);
     assert!(find(&l, "eth2 is also").is_empty());
+}
+
+/// keepalived's process settings for the VRRP process are the agent's (see `sched`):
+/// values, keepalived's clamping of the real-time priority, its deprecated spelling, and
+/// located errors for what it refuses.
+#[test]
+fn process_scheduling_keywords() {
+    let inst = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.1\n }\n}\n";
+    let l = parse(&format!("global_defs {{\n vrrp_rt_priority 40\n vrrp_no_swap\n vrrp_cpu_affinity 0 1\n vrrp_rlimit_rttime 1\n}}\n{inst}"));
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    let s = &l.config.global.scheduling;
+    assert_eq!((s.rt_priority, s.nice, s.no_swap, s.cpu_affinity.clone(), s.rlimit_rttime_us), (Some(40), None, true, vec![0, 1], 2));
+    assert_eq!(GlobalDefs::default().scheduling.rlimit_rttime_us, DEFAULT_RLIMIT_RTTIME_US);
+
+    let l = parse(&format!("global_defs {{\n vrrp_rt_priority 150\n vrrp_priority -5\n vrrp_rlimit_rtime 5000\n}}\n{inst}"));
+    assert_eq!(find(&l, "real-time priority 150 is outside 1..99 - setting it to 99"), vec![(2, Severity::Warning)]);
+    assert_eq!(find(&l, "vrrp_rlimit_rtime is deprecated"), vec![(4, Severity::Warning)]);
+    let s = &l.config.global.scheduling;
+    assert_eq!((s.rt_priority, s.nice, s.rlimit_rttime_us), (Some(99), Some(-5), 5000));
+
+    let l = parse(&format!("global_defs {{\n vrrp_priority -21\n vrrp_cpu_affinity 0 x\n vrrp_rt_priority high\n vrrp_rlimit_rttime 0\n}}\n{inst}"));
+    assert_eq!(find(&l, "vrrp process priority '-21' is invalid"), vec![(2, Severity::Error)]);
+    assert_eq!(find(&l, "vrrp_cpu_affinity: 'x' is not a CPU number"), vec![(3, Severity::Error)]);
+    assert_eq!(find(&l, "real-time priority 'high' is not a number"), vec![(4, Severity::Error)]);
+    assert_eq!(find(&l, "vrrp_rlimit_rttime 0 is invalid"), vec![(5, Severity::Error)]);
+    assert_eq!(l.config.global.scheduling, GlobalDefs::default().scheduling);
 }

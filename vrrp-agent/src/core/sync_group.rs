@@ -526,7 +526,7 @@ mod tests {
         let mut g = group();
         g.handle_own_fault(7, TrackerFault::Fault);
         g.handle_want_master(7, true);
-        g.handle_transition(7, State::Backup, State::Master, &Reason::MasterDown);
+        g.handle_transition(7, State::Backup, State::Master, &Reason::MasterDown { silent_us: None });
         assert_eq!(commands(&mut g), vec![]);
         assert_eq!(g.member_index("VI_2"), Some(1));
         assert_eq!(g.member_names().count(), 3);

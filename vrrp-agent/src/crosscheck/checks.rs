@@ -127,6 +127,7 @@ pub(super) fn consistency(nodes: &[Node], clusters: &[Cluster]) -> Vec<Diagnosti
             }
         }
         unicast_peering(&members, &mut out);
+        allow_lists(&members, &mut out);
         priorities(&members, &mut out);
     }
     sync_groups(nodes, clusters, &mut out);
@@ -250,6 +251,48 @@ fn unicast_peering(members: &[(&Node, &Instance)], out: &mut Vec<Diagnostic>) {
                     say(Severity::Warning, format!("unicast_peer {p} is none of the checked nodes' unicast_src_ip (a node not given to check, or a stale address?)"));
                 }
             }
+        }
+    }
+}
+
+/// A node with a peer allow-list (`allowed_peer`, or `check_unicast_src` with unicast peers)
+/// drops the adverts of every node it does not list: it never hears that node and becomes
+/// master too. The list is the one the dataplane gets (`InstanceRules::new`). A node's
+/// source is known only when its config names it (`unicast_src_ip`/`mcast_src_ip`);
+/// otherwise the list must at least have an entry per other node.
+fn allow_lists(members: &[(&Node, &Instance)], out: &mut Vec<Diagnostic>) {
+    for (k, &(_, a)) in members.iter().enumerate() {
+        let rules = crate::rx::InstanceRules::new(a, std::iter::empty());
+        if rules.flags & vrrp_common::flags::PEER_ALLOW_LIST == 0 {
+            continue;
+        }
+        let listed: Vec<IpAddr> = rules
+            .peers
+            .iter()
+            .map(|p| IpAddr::from(*p))
+            .chain(rules.peers_v6.iter().map(|p| IpAddr::from(*p)))
+            .filter(|p| Some(*p) != a.unicast_src_ip)
+            .collect();
+        let others: Vec<(&Node, &Instance)> = members.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, &m)| m).collect();
+        let mut say = |msg: String| out.push(diag(Severity::Error, &a.file, a.line, format!("vrrp_instance {} (VRID {}): {msg}", a.name, a.vrid)));
+        let mut missing = false;
+        for &(bn, b) in &others {
+            if let Some(src) = b.unicast_src_ip
+                && !listed.contains(&src)
+            {
+                missing = true;
+                say(format!(
+                    "the peer allow-list does not hold {src}, the advert source of {}: its adverts are dropped here (drop_unknown_peer), both become master",
+                    at(bn, b)
+                ));
+            }
+        }
+        if !missing && listed.len() < others.len() {
+            say(format!(
+                "the peer allow-list holds {} address(es) for {} other node(s): at least one node's adverts are dropped here, both become master",
+                listed.len(),
+                others.len()
+            ));
         }
     }
 }

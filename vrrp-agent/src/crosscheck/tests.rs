@@ -108,6 +108,31 @@ fn instances_pair_by_vrid_then_vips_not_by_name_or_order() {
 }
 
 #[test]
+fn a_peer_missing_from_an_allow_list_is_an_error_on_the_node_that_drops_it() {
+    let node = |src: &str, allowed: &str| {
+        format!(
+            "vrrp_instance VI {{\n interface eth0\n virtual_router_id 7\n priority 100\n mcast_src_ip {src}\n allowed_peer {{\n{allowed}\n }}\n virtual_ipaddress {{\n  198.18.10.1\n }}\n}}\n"
+        )
+    };
+    // Each lists the other: clean.
+    let (a, b) = (node("198.18.0.1", "  198.18.0.2"), node("198.18.0.2", "  198.18.0.1\n  198.18.0.2"));
+    let r = check(&nodes(&[("a.conf", &a), ("b.conf", &b)]));
+    assert!(r.exit_code(false) == 0 && !r.to_text().contains("allow-list"), "{}", r.to_text());
+    // b forgot a: b drops a's adverts.
+    let b = node("198.18.0.2", "  198.18.0.9");
+    let r = check(&nodes(&[("a.conf", &a), ("b.conf", &b)]));
+    let text = r.to_text();
+    assert_eq!(r.exit_code(false), 1, "{text}");
+    assert!(text.contains("b.conf:1: error") && text.contains("does not hold 198.18.0.1, the advert source of a (a.conf:1)"), "{text}");
+    // Sources not in the files: an entry per other node at least (its own does not count).
+    let anon = |allowed: &str| format!("vrrp_instance VI {{\n interface eth0\n virtual_router_id 7\n allowed_peer {{\n{allowed}\n }}\n virtual_ipaddress {{\n  198.18.10.1\n }}\n}}\n");
+    let r = check(&nodes(&[("a.conf", &anon("  198.18.0.2")), ("b.conf", &anon("  198.18.0.1")), ("c.conf", &anon("  198.18.0.1\n  198.18.0.2"))]));
+    let text = r.to_text();
+    assert!(text.contains("a.conf:1: error") && text.contains("holds 1 address(es) for 2 other node(s)"), "{text}");
+    assert!(!text.contains("c.conf:1: error"), "{text}");
+}
+
+#[test]
 fn a_different_family_is_a_different_election() {
     let a = instance("V4", "eth0", 7, 100, "198.18.10.1");
     let b = instance("V6", "eth0", 7, 90, "2001:db8::1");

@@ -315,30 +315,15 @@ pub fn ensure_bpffs(dir: &Path) -> Result<(), DataplaneError> {
     if is_bpffs(dir).map_err(err)? {
         return Ok(());
     }
-    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|_| err(io::Error::from(io::ErrorKind::InvalidInput)))?;
-    // SAFETY: valid NUL-terminated strings, no data argument.
-    let rc = unsafe {
-        libc::mount(c"bpf".as_ptr(), c_dir.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null())
-    };
-    if rc != 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
+    nix::mount::mount(Some("bpf"), dir, Some("bpf"), nix::mount::MsFlags::empty(), None::<&str>)
+        .map_err(|e| err(io::Error::from(e)))?;
     tracing::info!("mounted bpffs at {}", dir.display());
     Ok(())
 }
 
 pub fn is_bpffs(dir: &Path) -> io::Result<bool> {
-    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: statfs is plain data; the path is NUL-terminated.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: pointers valid for the call.
-    if unsafe { libc::statfs(c_dir.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+    let st = nix::sys::statfs::statfs(dir)?;
+    Ok(st.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC)
 }
 
 impl Dataplane {

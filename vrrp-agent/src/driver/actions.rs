@@ -19,6 +19,32 @@ use super::health::Transition;
 use super::instance::{OwnedVip, Vrrp};
 
 
+/// Minimum time between two "re-asserting mastership" lines of one instance (the drop
+/// summaries' period: a lasting second master, or a flood of forged lower-priority adverts,
+/// is one line per period, not one per advert interval).
+pub(super) const REASSERT_LOG_EVERY: Duration = crate::rx::socket::REPORT_EVERY;
+
+/// A log line at most once per period, counting the ones it held back.
+#[derive(Debug, Default)]
+pub(super) struct LogLimit {
+    last_ns: Option<u64>,
+    held: u64,
+}
+
+impl LogLimit {
+    /// At `now_ns`: `Some(lines held back since the last one)` if a line may be logged, or
+    /// `None` (counted) if the last one was less than `every` ago.
+    pub(super) fn allow(&mut self, now_ns: u64, every: Duration) -> Option<u64> {
+        let every_ns = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
+        if self.last_ns.is_some_and(|last| now_ns.saturating_sub(last) < every_ns) {
+            self.held += 1;
+            return None;
+        }
+        self.last_ns = Some(now_ns);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
 pub(super) fn state_code(s: State) -> u32 {
     match s {
         State::Initialize => state::INIT,
@@ -113,11 +139,16 @@ pub(super) async fn run_actions(ctx: &mut Ctx, inst: &mut Vrrp, actions: Vec<Act
             Action::SendAdvert { priority } => send_advert(ctx, inst, priority),
             // Gratuitous ARP for the IPv4 VIPs, unsolicited NA for the IPv6 ones.
             Action::SendGarp { count } => send_garps(ctx, inst, count),
-            Action::Reassert { src, priority: 255 } => {
-                warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error", inst.cfg.name, inst.cfg.vrid);
-            }
+            // The FSM re-asserts at most once per advert interval; the line is logged at
+            // most once per REASSERT_LOG_EVERY, with the count it held back.
             Action::Reassert { src, priority } => {
-                info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, {})", inst.cfg.name, if inst.primary.is_ipv6() { "unsolicited NA" } else { "gratuitous ARP" });
+                let Some(held) = inst.reassert_log.allow(now_ns(), REASSERT_LOG_EVERY) else { continue };
+                let more = if held > 0 { format!(" ({held} more re-assertion(s) since the last line)") } else { String::new() };
+                if priority == 255 {
+                    warn!(parent: &inst.span, "({}) {src} also claims to be the address owner (priority 255) of VRID {}: re-asserting mastership; two owners is a configuration error{more}", inst.cfg.name, inst.cfg.vrid);
+                } else {
+                    info!(parent: &inst.span, "({}) lower priority advert from {src} (priority {priority}): re-asserting mastership (advert, {}){more}", inst.cfg.name, if inst.primary.is_ipv6() { "unsolicited NA" } else { "gratuitous ARP" });
+                }
             }
         }
     }
@@ -410,4 +441,25 @@ pub(super) const STATS_EVERY_NS: u64 = 100_000_000;
 pub(super) struct Published {
     status: Option<InstanceStatus>,
     stats: Option<(vrrp_common::InstanceStats, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limit_lets_one_line_through_per_period_and_counts_the_rest() {
+        let every = Duration::from_secs(10);
+        let s = 1_000_000_000u64;
+        let mut l = LogLimit::default();
+        assert_eq!(l.allow(5 * s, every), Some(0), "the first line goes out");
+        // A flood: 1000 within the period are held back.
+        for k in 0..1000 {
+            assert_eq!(l.allow(5 * s + k * 1_000_000, every), None);
+        }
+        assert_eq!(l.allow(15 * s - 1, every), None);
+        assert_eq!(l.allow(15 * s, every), Some(1001), "the next line says how many were held");
+        assert_eq!(l.allow(16 * s, every), None);
+        assert_eq!(l.allow(40 * s, every), Some(1));
+    }
 }

@@ -61,6 +61,9 @@ pub(super) struct Vrrp {
     /// Resumes as the Master the agent with this pid was (a hitless restart): its VIPs were
     /// left in place for it.
     pub(super) adopted_from: Option<u32>,
+    /// The "re-asserting mastership" line: once per `REASSERT_LOG_EVERY`, so forged
+    /// lower-priority adverts cannot flood the log.
+    pub(super) reassert_log: super::actions::LogLimit,
 }
 
 /// Attaches XDP to an interface, unless another tool's program is there: that is refused
@@ -333,6 +336,7 @@ pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: 
         garp_task: None,
         span,
         adopted_from,
+        reassert_log: Default::default(),
     })
 }
 

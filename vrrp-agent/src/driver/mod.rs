@@ -85,6 +85,8 @@ pub(super) struct Ctx {
     pub(super) nl: Netlink,
     pub(super) senders: Vec<std::sync::Arc<Sender>>,
     pub(super) garp_interval: Duration,
+    /// The process settings applied at start ([`crate::sched`]); a reload cannot change them.
+    pub(super) scheduling: config::Scheduling,
     /// `vrrp_gna_interval`: the spacing of unsolicited NAs, as garp_interval spaces GARPs.
     pub(super) gna_interval: Duration,
     pub(super) notifier: Notifier,
@@ -238,6 +240,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         nl,
         senders: Vec::new(),
         garp_interval: Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms)),
+        scheduling: config.global.scheduling.clone(),
         gna_interval: Duration::from_millis(u64::from(config.global.vrrp_gna_interval_ms)),
         notifier: Notifier::from_config(opts.notify_timeout, &config.global, runner.clone()),
         health: health::Health::start(&config, &runner),
@@ -281,6 +284,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             .collect();
         remove_left_vips(&mut ctx, &prior.owned, &kept).await;
     }
+    // Now that the programs are loaded (the verifier's walk counts against RLIMIT_RTTIME).
+    let _rttime_watch = crate::sched::apply(&config.global.scheduling);
     let result = if instances.is_empty() && ctx.waiting.is_empty() && !config.instances.is_empty() {
         Err(anyhow::anyhow!("{}: no vrrp_instance could be started (see above)", opts.config.display()))
     } else {

@@ -1,7 +1,7 @@
 //! SIGHUP: the configuration read again, instances kept, restarted or retired.
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::{
     config,
@@ -45,6 +45,16 @@ pub(super) async fn reload(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &RunO
             return;
         }
     };
+    // A file that now runs nothing while instances run is far likelier a mistake (a file
+    // emptied or truncated by a failed write, the wrong file) than a wish to drop every VIP
+    // at once; stopping the agent does that.
+    if config.instances.is_empty() && !instances.is_empty() {
+        error!("SIGHUP: {}: no vrrp_instance to run; the running configuration stays (stop the agent to stop every instance)", opts.config.display());
+        return;
+    }
+    if let Some(note) = crate::sched::reload_note(&ctx.scheduling, &config.global.scheduling) {
+        warn!("SIGHUP: {note}");
+    }
     ctx.garp_interval = Duration::from_millis(u64::from(config.global.vrrp_garp_interval_ms));
     // The lease bound follows the new shortest advert interval (renewed with it at once).
     ctx.set_lease(super::lease_for(&config));

@@ -234,6 +234,48 @@ async fn a_timeout_kills_the_whole_process_group() {
 }
 
 #[tokio::test]
+async fn children_left_by_a_script_that_exits_are_killed() {
+    let d = TempDir::new("leftover");
+    // Exits at once (0, then 4) leaving a child in its group that would sleep for 10 min;
+    // with and without a timeout (notify scripts and trackers; FIFO scripts have none).
+    for (i, timeout) in [Some(Duration::from_secs(30)), None].into_iter().enumerate() {
+        let child = d.path(&format!("child{i}"));
+        let s = script(&d, &format!("l{i}.sh"), &format!("sleep 600 &\necho $! > {}\nexit {}", child.display(), i * 4));
+        let runner = Runner::new();
+        let o = tokio::time::timeout(Duration::from_secs(5), runner.spawn(&s, &[], timeout).unwrap().wait()).await.unwrap().unwrap();
+        assert_eq!(o, RunOutcome::Exited(i as i32 * 4));
+        let pid = read_pid(&child).await;
+        let _reap = Reap(vec![pid]);
+        wait_for(Duration::from_secs(2), "the left-behind child to be killed", || (!alive(pid)).then_some(())).await;
+        assert!(runner.running().is_empty());
+    }
+}
+
+#[test]
+fn a_script_gets_sigterm_when_the_thread_that_started_it_ends() {
+    // The agent's main thread ends only with the agent (even when it is SIGKILLed); a
+    // thread with its own runtime stands in for it here. The run is forgotten, so nothing
+    // of ours signals the script: only its parent-death signal can.
+    let d = TempDir::new("pdeath");
+    let me = d.path("me");
+    let s = script(&d, "p.sh", &format!("echo $$ > {}\nexec sleep 600", me.display()));
+    let pid = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let run = Runner::new().spawn(&s, &[], None).unwrap();
+            let pid = read_pid(&me).await;
+            std::mem::forget(run);
+            pid
+        })
+    })
+    .join()
+    .unwrap();
+    let _reap = Reap(vec![pid]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(wait_for(Duration::from_secs(3), "the script to die with the thread that started it", || (!alive(pid)).then_some(())));
+}
+
+#[tokio::test]
 async fn a_script_ignoring_sigterm_gets_sigkill_after_the_grace() {
     let d = TempDir::new("term");
     let s = script(&d, "t.sh", &format!("trap '' TERM\necho $$ > {}\nwhile :; do sleep 1; done", d.path("me").display()));

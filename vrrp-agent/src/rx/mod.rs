@@ -18,13 +18,14 @@ use crate::config;
 /// What the receive checks need from one instance's configuration, in map form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceRules {
-    /// `flags::UNICAST`, `CHECK_UNICAST_SRC`, `SKIP_CHECK_ADV_ADDR` as configured.
+    /// `flags::UNICAST`, `PEER_ALLOW_LIST`, `SKIP_CHECK_ADV_ADDR` as configured.
     pub flags: u32,
     /// The addresses our adverts carry, in advert order.
     pub advertised: Vec<[u8; 4]>,
     /// Our other VIPs (`virtual_ipaddress_excluded`).
     pub excluded: Vec<[u8; 4]>,
-    /// `unicast_peer`s.
+    /// The peer allow-list (`VRID_PEERS`, checked with `flags::PEER_ALLOW_LIST`): see
+    /// [`InstanceRules::new`].
     pub peers: Vec<[u8; 4]>,
     /// The same for IPv6 (what an IPv6 instance writes to the `_V6` maps).
     pub advertised_v6: Vec<[u8; 16]>,
@@ -46,17 +47,24 @@ impl InstanceRules {
                 (IpAddr::V6(a), false) => r.excluded_v6.push(a.octets()),
             }
         }
-        for p in &cfg.unicast_peers {
+        // The peer allow-list: the `allowed_peer` block, and with `vrrp_check_unicast_src` a
+        // unicast instance's `unicast_peer`s (keepalived's check). Without either, adverts
+        // are accepted from any source, as in keepalived.
+        let unicast = !cfg.unicast_peers.is_empty();
+        let check_unicast = unicast && cfg.check_unicast_src;
+        let listed = cfg.allowed_peers.iter().chain(cfg.unicast_peers.iter().filter(|_| check_unicast));
+        for p in listed {
             match p {
-                IpAddr::V4(a) => r.peers.push(a.octets()),
-                IpAddr::V6(a) => r.peers_v6.push(a.octets()),
+                IpAddr::V4(a) if !r.peers.contains(&a.octets()) => r.peers.push(a.octets()),
+                IpAddr::V6(a) if !r.peers_v6.contains(&a.octets()) => r.peers_v6.push(a.octets()),
+                _ => {}
             }
         }
-        if !cfg.unicast_peers.is_empty() {
+        if unicast {
             r.flags |= flags::UNICAST;
-            if cfg.check_unicast_src {
-                r.flags |= flags::CHECK_UNICAST_SRC;
-            }
+        }
+        if check_unicast || !cfg.allowed_peers.is_empty() {
+            r.flags |= flags::PEER_ALLOW_LIST;
         }
         if cfg.skip_check_adv_addr {
             r.flags |= flags::SKIP_CHECK_ADV_ADDR;

@@ -12,8 +12,9 @@
 //!   `vrrp_accepted`, `unknown_vrid` or a drop reason moves, and by the same amount;
 //! - DROP only for VRRP it judged, or an ARP request / neighbour solicitation for a VIP owned
 //!   on that interface, under a drop counter;
-//! - TX only for an ARP request / neighbour solicitation for an owned VIP: an ARP reply or
-//!   neighbour advertisement for that VIP from its MAC, counted as a reply;
+//! - TX only for an ARP request / neighbour solicitation for an owned VIP from a station
+//!   ([`unanswerable_sender`]): an ARP reply or neighbour advertisement for that VIP from its
+//!   MAC, to one station (the asker; all nodes for an IPv6 DAD probe), counted as a reply;
 //! - PASS leaves the frame as it was.
 //!
 //! The fixture ([`Fixture::load`]) needs root (CAP_BPF): it loads the object unpinned.
@@ -47,6 +48,8 @@ pub const V3: u8 = 52;
 pub const UNICAST: u8 = 53;
 pub const OWNER: u8 = 54;
 pub const SKIP: u8 = 55;
+/// Multicast VRRPv3 with a peer allow-list (`allowed_peer`) holding only [`PEER`].
+pub const ALLOW: u8 = 56;
 
 pub fn key(vrid: u8) -> VridKey {
     VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET }
@@ -83,12 +86,13 @@ fn setup(mut dp: Option<&mut Dataplane>) -> Result<RuleTable, DataplaneError> {
     let base = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: US.octets(), ..VridConfig::default() };
     let v3 = VridConfig { version: 3, ..base }.without_auth();
     let ours = [VIP.octets(), VIP2.octets()];
-    let instances: [(u8, VridConfig, &[[u8; 4]]); 5] = [
+    let instances: [(u8, VridConfig, &[[u8; 4]]); 6] = [
         (V2, base.with_pass(PASS), &[]),
         (V3, v3, &[]),
-        (UNICAST, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..v3 }, &[PEER.octets()]),
+        (UNICAST, VridConfig { flags: flags::UNICAST | flags::PEER_ALLOW_LIST, ..v3 }, &[PEER.octets()]),
         (OWNER, VridConfig { flags: flags::OWNER, ..v3 }, &[]),
         (SKIP, VridConfig { flags: flags::SKIP_CHECK_ADV_ADDR, ..v3 }, &[]),
+        (ALLOW, VridConfig { flags: flags::PEER_ALLOW_LIST, ..v3 }, &[PEER.octets()]),
     ];
     let mut table = RuleTable::default();
     for (vrid, cfg, peers) in instances {
@@ -334,6 +338,53 @@ fn ns_target(f: &[u8]) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(<[u8; 16]>::try_from(f.get(62..78)?).ok()?))
 }
 
+/// Why a request for an owned VIP must never be answered, whatever else it says: its sender
+/// is no station. ARP: a group (broadcast/multicast) Ethernet source or sender MAC, or a
+/// multicast, broadcast or loopback sender IP (0.0.0.0 is an RFC 5227 probe, answered). A
+/// neighbour solicitation: a group Ethernet source, a multicast IPv6 source, or a group
+/// address in its source link-layer option (the first one, which Linux uses). A reply to such
+/// a sender would go to every host, or to nobody who asked. XDP drops these under their own
+/// counters (`arp_drop_*`, `ns_drop_group_src`); [`check`] holds it to never answering one.
+pub fn unanswerable_sender(f: &[u8]) -> Option<&'static str> {
+    let group = |mac_first: u8| mac_first & 1 != 0;
+    if arp_request_target(f).is_some() {
+        let spa = f.get(28..32)?;
+        return if group(f[6]) {
+            Some("a group Ethernet source")
+        } else if group(f[22]) {
+            Some("a group ARP sender MAC")
+        } else if spa[0] & 0xf0 == 0xe0 {
+            Some("a multicast sender IP")
+        } else if spa == [255; 4] {
+            Some("the broadcast sender IP")
+        } else if spa[0] == 127 {
+            Some("a loopback sender IP")
+        } else {
+            None
+        };
+    }
+    ns_target(f)?;
+    if group(f[6]) {
+        return Some("a group Ethernet source");
+    }
+    if f[22] == 0xff {
+        return Some("a multicast IPv6 source");
+    }
+    let end = (54 + usize::from(u16::from_be_bytes([f[18], f[19]]))).min(f.len());
+    let mut at = 54 + 24;
+    while let (Some(&kind), Some(&units)) = (f.get(at), f.get(at + 1)) {
+        let len = usize::from(units) * 8;
+        if len == 0 || at + len > end {
+            break;
+        }
+        if kind == 1 {
+            return f.get(at + 2).copied().filter(|b| group(*b)).map(|_| "a group source link-layer address");
+        }
+        at += len;
+    }
+    None
+}
+
 /// A frame the XDP program judges as VRRP (IPv4 protocol 112, or IPv6 next header 112).
 fn is_vrrp(f: &[u8]) -> bool {
     match f.get(12..14) {
@@ -396,6 +447,15 @@ pub fn check(fx: &Fixture, frame: &[u8]) -> Result<Outcome, String> {
             why.map(Outcome::NeighbourDrop).ok_or_else(|| format!("dropped a frame that is neither VRRP nor a request for an owned VIP (counters: {deltas:?})"))
         }
         _ => {
+            if let Some(why) = unanswerable_sender(frame) {
+                return Err(format!("answered (XDP_TX) a request from {why}: {deltas:?}"));
+            }
+            // The answer goes to one station: the asker (its MAC is unicast, checked above),
+            // or all nodes for an IPv6 duplicate address detection probe.
+            let all_nodes = out.get(0..6) == Some(&[0x33, 0x33, 0, 0, 0, 1][..]) && out.get(38..54) == Some(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets()[..]);
+            if out.first().is_some_and(|b| b & 1 != 0) && !all_nodes {
+                return Err(format!("answer sent to a group MAC: {out:02x?}"));
+            }
             if let Some(vip) = owned_v4 {
                 let ok = delta("arp_replies") == 1
                     && out.get(12..14) == Some(&[0x08, 0x06][..])
@@ -436,6 +496,14 @@ pub fn seeds() -> Vec<Vec<u8>> {
         fix_ip(f);
     }));
     s.push(edit(v6::good6(v6::M6), |f| f[20] = 17));
+    // Later additions go last, so the corpus files of the earlier seeds keep their names.
+    s.push(good(ALLOW));
+    s.push(v6::good6(v6::ALLOW6));
+    // Requests for owned VIPs from senders that are no station (dropped; a mutation away
+    // from being answered).
+    s.push(edit(arp_request(VIP), |f| f[6] = 0x01));
+    s.push(edit(arp_request(VIP), |f| f[28] = 224));
+    s.push(v6::solicitation_from(v6::VIP6, [0x33, 0x33, 0, 0, 0, 1]));
     s
 }
 
@@ -456,6 +524,9 @@ pub mod v6 {
     pub const UNICAST6: u8 = UNICAST;
     pub const SKIP6: u8 = SKIP;
     pub const OWNER6: u8 = OWNER;
+    /// Multicast with a peer allow-list holding only [`PEER6`] (link-local, as IPv6 adverts
+    /// come from).
+    pub const ALLOW6: u8 = ALLOW;
 
     pub fn key6(vrid: u8) -> VridKey {
         VridKey { ifindex: IFINDEX, vrid: u16::from(vrid), family: AF_INET6 }
@@ -465,11 +536,12 @@ pub mod v6 {
         let base = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v6: US6.octets(), ..VridConfig::default() };
         let ours = [VIP6_LL.octets(), VIP6.octets()];
         let excluded = [EXCLUDED6.octets()];
-        let instances: [(u8, VridConfig, &[[u8; 16]]); 4] = [
+        let instances: [(u8, VridConfig, &[[u8; 16]]); 5] = [
             (M6, base, &[]),
-            (UNICAST6, VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, primary_v6: UUS6.octets(), ..base }, &[UPEER6.octets()]),
+            (UNICAST6, VridConfig { flags: flags::UNICAST | flags::PEER_ALLOW_LIST, primary_v6: UUS6.octets(), ..base }, &[UPEER6.octets()]),
             (SKIP6, VridConfig { flags: flags::SKIP_CHECK_ADV_ADDR, ..base }, &[]),
             (OWNER6, VridConfig { flags: flags::OWNER, ..base }, &[]),
+            (ALLOW6, VridConfig { flags: flags::PEER_ALLOW_LIST, ..base }, &[PEER6.octets()]),
         ];
         for (vrid, cfg, peers) in instances {
             table.insert_v6(key6(vrid), cfg, &ours, &excluded, peers);
@@ -534,6 +606,15 @@ pub mod v6 {
         let c = checksum::fold(checksum::ones_complement_sum(&icmp, checksum::pseudo_header_v6(PEER6, dst, 58, icmp.len() as u32)));
         icmp[2..4].copy_from_slice(&c.to_be_bytes());
         ipv6_frame(mcast_or(dst), PEER6, dst, 58, 255, &icmp)
+    }
+
+    /// [`solicitation`] with a source link-layer address option of `slla` (a group address
+    /// makes it unanswerable).
+    pub fn solicitation_from(target: Ipv6Addr, slla: [u8; 6]) -> Vec<u8> {
+        let mut f = solicitation(target, true);
+        f[80..86].copy_from_slice(&slla);
+        super::repair(&mut f, fix::ICMPV6);
+        f
     }
 
     /// Recomputes the VRRP checksum of an IPv6 frame (pseudo-header from the frame).

@@ -187,7 +187,9 @@ pub enum Verdict {
 /// 3. TTL 255, multicast instances only (`Ttl`).
 /// 4. source: martian (`MartianSource`), our primary (`SourceIsSelf`), one of our VIPs
 ///    (`SourceIsVip`).
-/// 5. unicast with `vrrp_check_unicast_src`: a configured peer (`UnknownPeer`).
+/// 5. with a peer allow-list (`flags::PEER_ALLOW_LIST`: `allowed_peer`, or
+///    `vrrp_check_unicast_src` on a unicast instance), multicast or unicast: a source in it
+///    (`UnknownPeer`).
 /// 6. version (`Version`), type (`Type`). (The address owner accepts adverts too: it
 ///    re-asserts against them and reports a second owner.)
 /// 7. count 0 (`AddrCountZero`); message shorter than declared (`Truncated`), longer
@@ -260,7 +262,7 @@ fn check(ip: &[u8], header: &[u8], hdr: &[u8], key: VridKey, cfg: &VridConfig, r
         return Err(DropReason::SourceIsVip);
     }
     // 5.
-    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 && !rules.is_peer(&src_key) {
+    if cfg.flags & flags::PEER_ALLOW_LIST != 0 && !rules.is_peer(&src_key) {
         return Err(DropReason::UnknownPeer);
     }
     // 6.
@@ -390,7 +392,9 @@ const IPV6_HLEN: usize = 40;
 /// 4. source: martian (::, ::1, multicast, IPv4-mapped: `MartianSource`), our address
 ///    (`SourceIsSelf`), one of our VIPs (`SourceIsVip`). A source that is not link-local is
 ///    accepted, as keepalived accepts it.
-/// 5. unicast with `vrrp_check_unicast_src`: a configured peer (`UnknownPeer`).
+/// 5. with a peer allow-list (`flags::PEER_ALLOW_LIST`: `allowed_peer`, or
+///    `vrrp_check_unicast_src` on a unicast instance), multicast or unicast: a source in it
+///    (`UnknownPeer`).
 /// 6. version 3, the instance's (`Version`: VRRPv2 does not exist over IPv6), type (`Type`).
 /// 7. count 0 (`AddrCountZero`); message shorter than declared (`Truncated`), longer
 ///    (`Length`).
@@ -483,7 +487,7 @@ fn check_v6(c: &Ipv6Carrier, vrrp_len: usize, avail: &[u8], key: VridKey, cfg: &
         return Err(DropReason::SourceIsVip);
     }
     // 5.
-    if unicast && cfg.flags & flags::CHECK_UNICAST_SRC != 0 && !rules.is_peer_v6(&src_key) {
+    if cfg.flags & flags::PEER_ALLOW_LIST != 0 && !rules.is_peer_v6(&src_key) {
         return Err(DropReason::UnknownPeer);
     }
     // 6.

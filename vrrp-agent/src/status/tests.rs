@@ -284,6 +284,7 @@ fn instance(tracking: Option<TrackingView>) -> InstanceView {
         vips: vec![Ipv4Addr::new(198, 18, 0, 100).into()],
         excluded_vips: vec![],
         unicast: false,
+        allowed_peers: None,
         since_transition_ms: None,
         interval_mismatch: 0,
         drops: drops_by_reason(&vrrp_common::VridDrops::default()),

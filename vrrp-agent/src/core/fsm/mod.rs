@@ -180,8 +180,11 @@ pub enum Reason {
     Startup,
     /// `handle_startup` of the address owner (priority 255).
     Owner,
-    /// The Master_Down_Timer expired.
-    MasterDown,
+    /// The Master_Down_Timer expired. `silent_us`: how long before the expiry the last
+    /// advert that restarted it arrived (`None`: none since this Backup began), so a log
+    /// line says whether the master went quiet a Master_Down_Interval ago or the timer
+    /// fired early.
+    MasterDown { silent_us: Option<u64> },
     /// The Master_Down_Timer (set to Skew_Time by a priority-0 advert) expired:
     /// the master released the virtual router.
     PriorityZero,
@@ -236,7 +239,10 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => f.write_str("startup"),
             Reason::Owner => f.write_str("address owner (priority 255)"),
-            Reason::MasterDown => f.write_str("master down timer expired"),
+            Reason::MasterDown { silent_us: None } => f.write_str("master down timer expired; no advert heard"),
+            Reason::MasterDown { silent_us: Some(us) } => {
+                write!(f, "master down timer expired; last advert {}.{} ms ago", us / 1000, us % 1000 / 100)
+            }
             Reason::PriorityZero => f.write_str("master released (advert with priority 0)"),
             Reason::HigherPriority { src, priority } => {
                 write!(f, "advert from {src} with higher priority {priority}")
@@ -358,8 +364,13 @@ pub struct Instance {
     /// when that last included a GARP burst.
     last_reassert: Option<Nanos>,
     last_reassert_garp: Option<Nanos>,
+    /// Master: when we last answered a priority-0 advert (at most once per interval).
+    last_zero_answer: Option<Nanos>,
     /// Master_Down_Timer (Backup only).
     master_down: Option<Nanos>,
+    /// Backup: when the last advert that restarted the Master_Down_Timer arrived (`None`
+    /// until one has, since this Backup began): [`Reason::MasterDown`] reports the silence.
+    master_heard: Option<Nanos>,
     /// The Master_Down_Timer was set to Skew_Time by a priority-0 advert.
     master_down_by_release: bool,
     /// Adver_Timer (Master only).
@@ -400,8 +411,10 @@ impl Instance {
             fault_announced: false,
             want_event: None,
             preempt_since: None,
+            master_heard: None,
             last_reassert: None,
             last_reassert_garp: None,
+            last_zero_answer: None,
             master_down: None,
             master_down_by_release: false,
             adver: None,
@@ -951,6 +964,7 @@ impl Instance {
         if !self.params.preempt || !lower || self.preempt_held(at) {
             self.learn_interval(&advert);
             self.restart_master_down(at);
+            self.master_heard = Some(at);
             // There is a master we accept: a sync group member no longer wants to be one.
             self.set_wants_master(false);
         }
@@ -962,6 +976,16 @@ impl Instance {
         if advert.priority == 0 {
             // §6.4.3: "If the Priority in the ADVERTISEMENT is zero, then:
             // Send an ADVERTISEMENT, reset the Adver_Timer to Advertisement_Interval".
+            // At most once per interval: the answer restarts the Adver_Timer, so every
+            // router has heard us within an interval whatever follows; a flood of forged
+            // priority-0 adverts is not turned into one advert of ours each.
+            if self
+                .last_zero_answer
+                .is_some_and(|last| now < after(last, self.advert_int_us()))
+            {
+                return;
+            }
+            self.last_zero_answer = Some(now);
             self.push(Action::SendAdvert {
                 priority: self.priority,
             });
@@ -1004,6 +1028,7 @@ impl Instance {
         self.learn_interval(&advert);
         // The Master_Down_Timer measures the new master: from its advert's receipt.
         self.change_state(at, State::Backup, reason);
+        self.master_heard = Some(at);
     }
 
     /// A Master heard a lower-priority advert (or an equal one from a lower address): a
@@ -1076,7 +1101,7 @@ impl Instance {
                     let reason = if self.master_down_by_release {
                         Reason::PriorityZero
                     } else {
-                        Reason::MasterDown
+                        Reason::MasterDown { silent_us: self.master_heard.map(|h| now.saturating_sub(h) / 1000) }
                     };
                     self.change_state(now, State::Master, reason);
                 }
@@ -1156,6 +1181,8 @@ impl Instance {
         // FAULT is announced (notifies) once per stay: on entering it for a real reason, or
         // later when a first-result hold turns into a real fault.
         self.fault_announced = to == State::Fault && reason != Reason::InitHold;
+        // Every Backup starts without a master heard (a demotion sets it right after).
+        self.master_heard = None;
         self.push(Action::StateChange {
             from,
             to,
@@ -1176,6 +1203,7 @@ impl Instance {
         self.preempt_since = None;
         self.last_reassert = None;
         self.last_reassert_garp = None;
+        self.last_zero_answer = None;
 
         if from == State::Master {
             if matches!(to, State::Initialize | State::Fault) && !releasing {

@@ -144,7 +144,7 @@
         assert_eq!(
             drain(&mut i),
             vec![
-                change(State::Backup, State::Master, Reason::MasterDown),
+                change(State::Backup, State::Master, Reason::MasterDown { silent_us: None }),
                 Action::SendAdvert { priority: 90 },
                 Action::AddVips,
                 Action::SendGarp { count: 5 },
@@ -178,6 +178,24 @@
         i.handle_advert(cs(300), advert(2, 99)); // lower, preempt: ignored
         assert_eq!(i.master_down_deadline(), Some(cs(200) + us(3_609_375)));
         assert_eq!(i.poll_action(), None);
+    }
+
+    /// The takeover says how long the master was silent: the last accepted advert's
+    /// receipt to the expiry, which is Master_Down_Interval when the timer is exact. A lower
+    /// advert ignored under preempt does not count as heard.
+    #[test]
+    fn master_down_reports_the_silence_since_the_last_accepted_advert() {
+        let mut i = Instance::new(params(100, 1));
+        i.handle_startup(0);
+        i.handle_advert(cs(100), advert(2, 150));
+        i.handle_advert(cs(300), advert(2, 99)); // ignored: preempt, lower
+        drain(&mut i);
+        let deadline = cs(100) + us(3_609_375);
+        i.handle_timeout(deadline);
+        assert_eq!(
+            drain(&mut i).first(),
+            Some(&change(State::Backup, State::Master, Reason::MasterDown { silent_us: Some(3_609_375) }))
+        );
     }
 
     #[test]
@@ -482,6 +500,29 @@
         assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }]);
         assert_eq!(i.state(), State::Master);
         assert_eq!(i.poll_timeout(), Some(at + cs(100)));
+    }
+
+    #[test]
+    fn master_answers_a_burst_of_priority_zero_adverts_once_per_interval() {
+        // A flood of forged priority-0 adverts (1000 within one interval) gets one answer;
+        // the next answer is due an interval after it, and the Adver_Timer it restarted
+        // keeps the schedule in between.
+        let (mut i, t) = make_master(params(100, 1), 0);
+        let at = t + cs(40);
+        let mut sent = 0;
+        for k in 0..1000u64 {
+            i.handle_advert(at + k * 1_000, advert(2, 0));
+            sent += drain(&mut i).iter().filter(|a| matches!(a, Action::SendAdvert { .. })).count();
+        }
+        assert_eq!(sent, 1, "one answer for the burst");
+        assert_eq!(i.poll_timeout(), Some(at + cs(100)), "the answer restarted the Adver_Timer");
+        i.handle_advert(at + cs(100) - 1, advert(2, 0));
+        assert_eq!(drain(&mut i), vec![]);
+        i.handle_timeout(at + cs(100));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }], "the schedule goes on");
+        i.handle_advert(at + cs(100), advert(2, 0));
+        assert_eq!(drain(&mut i), vec![Action::SendAdvert { priority: 100 }], "answered again an interval later");
+        assert_eq!(i.state(), State::Master);
     }
 
     #[test]
@@ -1327,7 +1368,8 @@
         assert_eq!(State::Backup.to_string(), "BACKUP");
         assert_eq!(State::Master.to_string(), "MASTER");
         assert_eq!(State::Fault.to_string(), "FAULT");
-        assert_eq!(Reason::MasterDown.to_string(), "master down timer expired");
+        assert_eq!(Reason::MasterDown { silent_us: None }.to_string(), "master down timer expired; no advert heard");
+        assert_eq!(Reason::MasterDown { silent_us: Some(364_180) }.to_string(), "master down timer expired; last advert 364.1 ms ago");
         assert_eq!(
             Reason::HigherPriority {
                 src: v4(2),

@@ -21,7 +21,9 @@ fn rules() -> RuleTable {
     let base = VridConfig { version: 2, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v4: US.octets(), ..VridConfig::default() };
     t.insert(key(51), base.with_pass(PASS), &[VIP.octets()], &[], &[]);
     t.insert(key(52), VridConfig { version: 3, ..base }.without_auth(), &[VIP.octets()], &[], &[]);
-    t.insert(key(53), VridConfig { version: 3, flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, ..base }.without_auth(), &[VIP.octets()], &[], &[PEER.octets()]);
+    t.insert(key(53), VridConfig { version: 3, flags: flags::UNICAST | flags::PEER_ALLOW_LIST, ..base }.without_auth(), &[VIP.octets()], &[], &[PEER.octets()]);
+    // Multicast, VRRPv2 with PASS, and a peer allow-list (`allowed_peer`).
+    t.insert(key(54), VridConfig { flags: flags::PEER_ALLOW_LIST, ..base }.with_pass(PASS), &[VIP.octets()], &[], &[PEER.octets()]);
     t
 }
 
@@ -146,6 +148,33 @@ fn the_issue_forgeries_are_dropped_with_their_reason() {
     assert_eq!(reason(validate(&stranger, IFINDEX, &t)), Some(DropReason::UnknownPeer));
     // Multicast instance, unicast advert.
     assert_eq!(reason(validate(&packet(&repr(vrrp::Version::V2, 51), US, vrrp::ChecksumMode::Plain), IFINDEX, &t)), Some(DropReason::UnicastToMulticast));
+}
+
+#[test]
+fn a_multicast_allow_list_drops_strangers_before_auth_and_election() {
+    let t = rules();
+    let r = repr(vrrp::Version::V2, 54);
+    let from = |src: Ipv4Addr, r: &vrrp::Repr| {
+        let mut p = packet(r, vrrp::MCAST_V4, vrrp::ChecksumMode::Plain);
+        p[12..16].copy_from_slice(&src.octets());
+        fix_ip_checksum(&mut p);
+        p
+    };
+    let Verdict::Accept(a) = validate(&from(PEER, &r), IFINDEX, &t) else { panic!("the listed peer is accepted") };
+    assert_eq!(a.record.src_v4, PEER.octets());
+    let stranger = Ipv4Addr::new(198, 18, 0, 66);
+    // The VIP thief: priority 255, everything else right.
+    let thief = vrrp::Repr { priority: 255, ..r.clone() };
+    assert_eq!(reason(validate(&from(stranger, &thief), IFINDEX, &t)), Some(DropReason::UnknownPeer));
+    // Before the costlier checks: wrong PASS and a bad checksum are still "unknown peer".
+    let wrong_pass = vrrp::Repr { auth: vrrp::Auth::Pass(*b"guessed!"), ..thief.clone() };
+    assert_eq!(reason(validate(&from(stranger, &wrong_pass), IFINDEX, &t)), Some(DropReason::UnknownPeer));
+    // After the source checks: our own address is still SourceIsSelf, a VIP SourceIsVip.
+    assert_eq!(reason(validate(&from(US, &thief), IFINDEX, &t)), Some(DropReason::SourceIsSelf));
+    assert_eq!(reason(validate(&from(VIP, &thief), IFINDEX, &t)), Some(DropReason::SourceIsVip));
+    // The same stranger on the instance without a list is heard (keepalived's default).
+    let open = repr(vrrp::Version::V2, 51);
+    assert!(matches!(validate(&from(stranger, &open), IFINDEX, &t), Verdict::Accept(_)));
 }
 
 #[test]
@@ -277,8 +306,9 @@ mod v6 {
         let base = VridConfig { version: 3, adver_int_cs: 100, state: state::BACKUP, priority: 100, primary_v6: US.octets(), ..VridConfig::default() };
         let ours = [VIP_LL.octets(), VIP.octets()];
         t.insert_v6(key(61), base, &ours, &[], &[]);
-        let uni = VridConfig { flags: flags::UNICAST | flags::CHECK_UNICAST_SRC, primary_v6: UUS.octets(), ..base };
+        let uni = VridConfig { flags: flags::UNICAST | flags::PEER_ALLOW_LIST, primary_v6: UUS.octets(), ..base };
         t.insert_v6(key(62), uni, &ours, &[], &[UPEER.octets()]);
+        t.insert_v6(key(63), VridConfig { flags: flags::PEER_ALLOW_LIST, ..base }, &ours, &[], &[PEER.octets()]);
         t
     }
 
@@ -414,6 +444,21 @@ mod v6 {
         assert_eq!(reason(both(&other, &m(&other))), Some(R::WrongDestination));
         let stranger = carrier("2001:db8::3".parse().expect("addr"), UUS);
         assert_eq!(reason(both(&stranger, &m(&stranger))), Some(R::UnknownPeer));
+    }
+
+    #[test]
+    fn a_multicast_allow_list_takes_link_local_peers() {
+        use DropReason as R;
+        let m = |c: &Ipv6Carrier, prio: u8| msg(&vrrp::Repr { priority: prio, ..repr(63) }, c);
+        let ok = carrier(PEER, vrrp::MCAST_V6);
+        assert!(matches!(both(&ok, &m(&ok, 150)), Verdict::Accept(_)));
+        for stranger in ["fe80::66", "2001:db8::2"] {
+            let c = carrier(stranger.parse().expect("addr"), vrrp::MCAST_V6);
+            assert_eq!(reason(both(&c, &m(&c, 255))), Some(R::UnknownPeer), "{stranger}");
+        }
+        // Instance 61 has no list: the same stranger is heard.
+        let c = carrier("fe80::66".parse().expect("addr"), vrrp::MCAST_V6);
+        assert!(matches!(both(&c, &msg(&repr(61), &c)), Verdict::Accept(_)));
     }
 
     #[test]
