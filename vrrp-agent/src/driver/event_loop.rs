@@ -48,8 +48,9 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
         Some(l) => Some(register_fd(l)?),
         None => None,
     };
-    // Link state: pushed by the kernel; a slow poll stays as a safety net in case a
-    // notification is lost (a netlink socket can overflow).
+    // Link state (and IPv6 addresses, for the link-local advert source): pushed by the
+    // kernel; a slow poll stays as a safety net in case a notification is lost (a netlink
+    // socket can overflow).
     let mut link_events = match LinkEvents::subscribe() {
         Ok(l) => Some(l),
         Err(e) => {

@@ -59,7 +59,10 @@ impl Netlink {
 
 /// Link change notifications (RTNLGRP_LINK): the kernel pushes a message whenever a link
 /// changes (up/down, carrier, added, removed), so interface faults are seen at once instead
-/// of by polling.
+/// of by polling. And IPv6 address notifications (RTNLGRP_IPV6_IFADDR): an IPv6 instance's
+/// advert source is the interface's link-local address, which comes and goes without a link
+/// notification (removed by hand, DAD failed, or made usable by DAD finishing in a kernel
+/// work item after the link's own notification when the link comes back up).
 pub struct LinkEvents {
     messages: futures::channel::mpsc::UnboundedReceiver<(
         netlink_packet_core::NetlinkMessage<netlink_packet_route::RouteNetlinkMessage>,
@@ -75,7 +78,7 @@ impl LinkEvents {
         let (mut conn, handle, messages) = rtnetlink::new_connection()?;
         conn.socket_mut()
             .socket_mut()
-            .bind(&netlink_sys::SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK))?;
+            .bind(&netlink_sys::SocketAddr::new(0, rtnetlink::constants::RTMGRP_LINK | rtnetlink::constants::RTMGRP_IPV6_IFADDR))?;
         tokio::spawn(conn);
         Ok(LinkEvents { messages, _handle: handle })
     }
