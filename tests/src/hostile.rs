@@ -119,7 +119,7 @@ impl Flood<'_> {
             s.spawn(|| {
                 setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).context("entering the flooder's namespace")?;
                 let cpu = pin_to_last_cpu()?;
-                let sock = open(&host.ifname, self.ethertype)?;
+                let sock = packet_socket(&host.ifname, self.ethertype)?;
                 let mut out = self.send_all(&sock, cpu)?;
                 out.cpu = cpu;
                 Ok(out)
@@ -229,7 +229,7 @@ fn thread_cpu() -> Result<f64> {
 /// A non-blocking AF_PACKET socket of the current namespace bound to `ifname` and to
 /// `ethertype` (what it receives; it sends whole frames of any type), with a big receive
 /// buffer.
-fn open(ifname: &str, ethertype: u16) -> Result<OwnedFd> {
+pub fn packet_socket(ifname: &str, ethertype: u16) -> Result<OwnedFd> {
     let ifindex = nix::net::if_::if_nametoindex(ifname).with_context(|| format!("no interface {ifname} in the flooder's namespace"))?;
     let sock = socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
         .context("an AF_PACKET socket")?;

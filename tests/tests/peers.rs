@@ -30,7 +30,7 @@ use vrrp_agent::{
     rx::parity,
     wire::{self, arp, vrrp},
 };
-use vrrp_tests::{Agent, Host, agent_binary, election, has_addr, has_addr6, holds_for, lan, require_root, spawn_agent, wait_for};
+use vrrp_tests::{Agent, Host, agent_binary, election, has_addr, has_addr6, hostile, holds_for, lan, require_root, spawn_agent, wait_for};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const R1: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -49,35 +49,13 @@ fn config(priority: u8, allowed: &[Ipv4Addr]) -> String {
     )
 }
 
-/// An AF_PACKET socket on `ifname` of the calling thread's namespace, receiving `ethertype`
-/// (0: nothing; it only sends).
-fn packet_socket(ifname: &str, ethertype: u16) -> OwnedFd {
-    let ifindex = nix::net::if_::if_nametoindex(ifname).expect("the interface");
-    let sock = socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, None).expect("an AF_PACKET socket");
-    let sll = libc::sockaddr_ll {
-        sll_family: libc::AF_PACKET as u16,
-        sll_protocol: ethertype.to_be(),
-        sll_ifindex: ifindex as i32,
-        sll_hatype: 0,
-        sll_pkttype: 0,
-        sll_halen: 0,
-        sll_addr: [0; 8],
-    };
-    // SAFETY: `sll` is a whole, initialised sockaddr_ll and the length given is its size
-    // (nix has no safe constructor for a link-layer address).
-    let addr = unsafe { LinkAddr::from_raw((&raw const sll).cast(), Some(std::mem::size_of::<libc::sockaddr_ll>() as u32)) }
-        .expect("the AF_PACKET address");
-    bind(sock.as_raw_fd(), &addr).expect("bind the AF_PACKET socket");
-    sock
-}
-
 /// Sends `frames` in turn from `host`'s eth0 every `gap` until `stop` (at most `max` frames,
 /// so at most `max * gap` whatever `stop` says). Returns how many went out.
 fn sender(host: &Host, frames: Vec<Vec<u8>>, gap: Duration, max: u32, stop: Arc<AtomicBool>, sent: Arc<AtomicU32>) -> std::thread::JoinHandle<()> {
     let ns = File::open(host.ns.path()).expect("open the namespace");
     std::thread::spawn(move || {
         setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).expect("enter the sender's namespace");
-        let sock = packet_socket("eth0", 0);
+        let sock = hostile::packet_socket("eth0", hostile::SEND_ONLY).expect("an AF_PACKET socket");
         for i in 0..max {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -282,7 +260,7 @@ fn arp_requests_from_senders_that_are_no_station_are_not_answered() {
     let replies = std::thread::scope(|s| {
         s.spawn(|| {
             setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).expect("enter evil's namespace");
-            let sock = packet_socket("eth0", 0x0806);
+            let sock = hostile::packet_socket("eth0", 0x0806).expect("an AF_PACKET socket");
             for f in frames.iter().cycle().take(3 * frames.len()).chain(std::iter::once(&good)) {
                 send(sock.as_raw_fd(), f, MsgFlags::empty()).expect("send a request");
             }

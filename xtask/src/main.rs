@@ -787,14 +787,11 @@ fn us_ms(us: i64) -> String {
     format!("{:.1} ms", us as f64 / 1000.0)
 }
 
-fn lab(o: &LabOpts) -> Result<()> {
-    if o.version == 2 && !o.advert_int_cs.is_multiple_of(100) {
-        bail!("VRRPv2 advert_int is whole seconds: --advert-int-cs must be a multiple of 100");
-    }
-    if !harness::is_root() {
-        bail!("the lab needs root (network namespaces, XDP, bpffs)");
-    }
-    let bin = match &o.agent_bin {
+/// The agent a namespace run (lab, soak) starts: `agent_bin` as given (with the packages and
+/// bpffs it needs), or the release agent built now (after setup); then Ctrl-C cleanup, and
+/// what a crashed earlier run left removed.
+fn namespace_run_agent(agent_bin: Option<&Path>) -> Result<PathBuf> {
+    let bin = match agent_bin {
         Some(b) => {
             ensure_packages()?;
             ensure_bpffs()?;
@@ -807,6 +804,17 @@ fn lab(o: &LabOpts) -> Result<()> {
     };
     harness::install_ctrlc_cleanup();
     harness::cleanup_stale();
+    Ok(bin)
+}
+
+fn lab(o: &LabOpts) -> Result<()> {
+    if o.version == 2 && !o.advert_int_cs.is_multiple_of(100) {
+        bail!("VRRPv2 advert_int is whole seconds: --advert-int-cs must be a multiple of 100");
+    }
+    if !harness::is_root() {
+        bail!("the lab needs root (network namespaces, XDP, bpffs)");
+    }
+    let bin = namespace_run_agent(o.agent_bin.as_deref())?;
 
     let spec = el::ClusterSpec {
         version: o.version,
@@ -964,19 +972,7 @@ fn soak(o: &SoakOpts) -> Result<()> {
     if !harness::is_root() {
         bail!("the soak needs root (network namespaces, XDP, bpffs)");
     }
-    let bin = match &o.agent_bin {
-        Some(b) => {
-            ensure_packages()?;
-            ensure_bpffs()?;
-            b.canonicalize().with_context(|| format!("agent binary {}", b.display()))?
-        }
-        None => {
-            ensure_all()?;
-            build_release_agent()?
-        }
-    };
-    harness::install_ctrlc_cleanup();
-    harness::cleanup_stale();
+    let bin = namespace_run_agent(o.agent_bin.as_deref())?;
     soak_with(&bin, o)
 }
 
