@@ -31,7 +31,7 @@ pub(super) async fn dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], mut batch: V
     for ev in batch {
         if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
             debug!(parent: &inst.span, reasons = ev.reasons, seq = ev.record.seq, prio = ev.record.priority, "advert event");
-            if feed_event(inst, &ev.record) {
+            if feed_event(inst, &ev) {
                 apply_actions(ctx, inst).await;
             }
         }
@@ -45,6 +45,7 @@ pub(super) async fn slow_dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], batch: 
         if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
             debug!(parent: &inst.span, prio = ev.record.priority, "advert from the slow path");
             inst.stats.priority_zero_rx += u64::from(ev.record.priority == 0);
+            feed_prev(inst, &ev.prev);
             feed(inst, &ev.record);
             apply_actions(ctx, inst).await;
         }
@@ -57,11 +58,19 @@ pub(super) fn content(rec: &vrrp_common::AdvertRecord, family: u16) -> (IpAddr, 
 
 /// An advert from the ring buffer: an exact copy, applied unless an event at or after its
 /// sequence number was applied already.
-pub(super) fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bool {
+///
+/// The advert before it (`ev.prev`, the record XDP overwrote) goes first if it is newer than
+/// anything fed: adverts of unchanged content do not wake us, so that is the last time the
+/// old content was heard. Without it a backup whose master fell below its priority would
+/// time the Master_Down_Timer from whenever the record was last re-read, up to one
+/// Master_Down_Interval too early.
+pub(super) fn feed_event(inst: &mut Vrrp, ev: &vrrp_common::AdvertEvent) -> bool {
+    let rec = &ev.record;
     if inst.last_seq.is_some_and(|last| rec.seq <= last) {
         return false;
     }
     inst.last_seq = Some(rec.seq);
+    feed_prev(inst, &ev.prev);
     inst.known = Some(content(rec, inst.key.family));
     inst.stats.priority_zero_rx += u64::from(rec.priority == 0);
     feed(inst, rec);
@@ -72,7 +81,9 @@ pub(super) fn feed_event(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) -> bo
 /// and wakes us only on changes). A record from the master we know refreshes its timer.
 /// A different one means its event is on its way (XDP writes the record first) or was lost
 /// (ring buffer full, counted as `events_lost`): it is applied as well, but never advances
-/// the event order, so the exact event is still applied when it comes.
+/// the event order, so the exact event is still applied when it comes. (Only that event
+/// says when the old content was last heard; if it was lost, a backup's timer runs from
+/// the last advert fed.)
 pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
     let Some(rec) = ctx.dp.record(&inst.key) else { return };
     if rec.ts_ns == 0 || rec.ts_ns <= inst.last_fed_ts {
@@ -82,6 +93,17 @@ pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
         debug!(parent: &inst.span, seq = rec.seq, prio = rec.priority, "advert record ahead of the events: applying it");
     }
     feed(inst, &rec);
+}
+
+/// The advert an event's advert replaced, if nothing as recent was fed (`ts_ns` 0: there
+/// was none), to a backup: it is what its Master_Down_Timer runs from. A master needs
+/// none: it is woken for every advert, so it has seen this one (unless it was lost, or came
+/// just as we took over: an old advert then must not make the new master yield).
+fn feed_prev(inst: &mut Vrrp, prev: &vrrp_common::AdvertRecord) {
+    if inst.fsm.state() == State::Backup && prev.ts_ns != 0 && prev.ts_ns > inst.last_fed_ts {
+        debug!(parent: &inst.span, prio = prev.priority, "the advert before the event, heard last at the old content: applying it first");
+        feed(inst, prev);
+    }
 }
 
 /// Gives the FSM an advert with its kernel receive time; it is handled now (it may have
