@@ -100,9 +100,22 @@ pub(super) fn refresh_from_record(ctx: &mut Ctx, inst: &mut Vrrp) {
 /// none: it is woken for every advert, so it has seen this one (unless it was lost, or came
 /// just as we took over: an old advert then must not make the new master yield).
 fn feed_prev(inst: &mut Vrrp, prev: &vrrp_common::AdvertRecord) {
-    if inst.fsm.state() == State::Backup && prev.ts_ns != 0 && prev.ts_ns > inst.last_fed_ts {
+    if prev_due(inst.fsm.state(), inst.last_fed_ts, prev) {
         debug!(parent: &inst.span, prio = prev.priority, "the advert before the event, heard last at the old content: applying it first");
         feed(inst, prev);
+    }
+}
+
+/// Whether an event's `prev` goes to the FSM (see `feed_prev`).
+fn prev_due(state: State, last_fed_ts: u64, prev: &vrrp_common::AdvertRecord) -> bool {
+    state == State::Backup && prev.ts_ns != 0 && prev.ts_ns > last_fed_ts
+}
+
+fn fsm_advert(rec: &vrrp_common::AdvertRecord, family: u16) -> fsm::Advert {
+    fsm::Advert {
+        src: rec.src(family),
+        priority: rec.priority.min(255) as u8,
+        max_adver_int_cs: rec.adver_int_cs.min(4095) as u16,
     }
 }
 
@@ -114,10 +127,62 @@ pub(super) fn feed(inst: &mut Vrrp, rec: &vrrp_common::AdvertRecord) {
     if rec.priority != 0 && inst.fsm.state() == State::Backup {
         inst.master = Some(src);
     }
-    let advert = fsm::Advert {
-        src,
-        priority: rec.priority.min(255) as u8,
-        max_adver_int_cs: rec.adver_int_cs.min(4095) as u16,
-    };
-    inst.fsm.handle_queued_advert(crate::clock::now_ns(), rec.ts_ns, advert);
+    inst.fsm.handle_queued_advert(crate::clock::now_ns(), rec.ts_ns, fsm_advert(rec, inst.key.family));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::fsm::{Instance, Params, Version};
+    use vrrp_common::{AF_INET, AdvertRecord};
+
+    const MS: u64 = 1_000_000;
+
+    fn rec(ts_ns: u64, priority: u32) -> AdvertRecord {
+        AdvertRecord { ts_ns, src_v4: [198, 18, 0, 1], priority, adver_int_cs: 10, version: 3, ..Default::default() }
+    }
+
+    /// A backup of 90 (preempt) behind a master of 100 at 100 ms, fed as the driver feeds
+    /// it: the first event, steady-state adverts it never sees, then the event of the first
+    /// advert at 85 with the last one at 100 as its `prev`. Returns the Master_Down deadline.
+    fn backup_after_drop(with_prev: bool) -> (u64, u64) {
+        let mut fsm = Instance::new(Params::new(Version::V3, 90, 10, "198.18.0.2".parse().unwrap()));
+        fsm.handle_startup(0);
+        assert_eq!(fsm.state(), State::Backup);
+        let mut last_fed = 0;
+        let give = |fsm: &mut Instance, last_fed: &mut u64, r: &AdvertRecord| {
+            *last_fed = (*last_fed).max(r.ts_ns);
+            fsm.handle_queued_advert(r.ts_ns, r.ts_ns, fsm_advert(r, AF_INET));
+        };
+        give(&mut fsm, &mut last_fed, &rec(10 * MS, 100));
+        // Adverts at 110, 210, ... 910 ms update the record only; the drop comes after 910.
+        let last_at_100 = rec(910 * MS, 100);
+        let event = rec(1010 * MS, 85);
+        if with_prev && prev_due(fsm.state(), last_fed, &last_at_100) {
+            give(&mut fsm, &mut last_fed, &last_at_100);
+        }
+        give(&mut fsm, &mut last_fed, &event);
+        (fsm.master_down_deadline().expect("timer running"), last_at_100.ts_ns)
+    }
+
+    #[test]
+    fn a_backup_times_out_from_the_last_advert_at_the_old_priority() {
+        let mdi = crate::core::fsm::master_down_interval_us(Version::V3, 90, 10) * 1000;
+        let (deadline, last) = backup_after_drop(true);
+        assert_eq!(deadline, last + mdi);
+        // Without the event's `prev` it runs from the last advert fed (here the first, as
+        // nothing re-reads the record in this test): early by all that was not fed.
+        let (early, _) = backup_after_drop(false);
+        assert_eq!(early, 10 * MS + mdi);
+    }
+
+    #[test]
+    fn prev_goes_only_to_a_backup_and_only_if_newer_than_what_was_fed() {
+        let prev = rec(500, 100);
+        assert!(prev_due(State::Backup, 499, &prev));
+        assert!(!prev_due(State::Backup, 500, &prev), "fed already (its own event or a record read)");
+        assert!(!prev_due(State::Backup, 0, &rec(0, 100)), "ts 0: there was none");
+        assert!(!prev_due(State::Master, 0, &prev), "a master saw every advert; an old one must not make it yield");
+        assert!(!prev_due(State::Initialize, 0, &prev));
+    }
 }
