@@ -146,7 +146,7 @@ mod tests {
     /// it: the first event, steady-state adverts it never sees, then the event of the first
     /// advert at 85 with the last one at 100 as its `prev`. Returns the Master_Down deadline.
     fn backup_after_drop(with_prev: bool) -> (u64, u64) {
-        let mut fsm = Instance::new(Params::new(Version::V3, 90, 10, "198.18.0.2".parse().unwrap()));
+        let mut fsm = Instance::new(Params::new(Version::V3, 90, 10, IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2))));
         fsm.handle_startup(0);
         assert_eq!(fsm.state(), State::Backup);
         let mut last_fed = 0;
