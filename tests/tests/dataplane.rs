@@ -174,6 +174,7 @@ fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
     assert_eq!(ev.len(), 1, "the first advert wakes the agent");
     assert_ne!(ev[0].reasons & event_reason::FIRST, 0);
     assert_eq!(ev[0].key, key(VRID));
+    assert_eq!(ev[0].prev.ts_ns, 0, "the first advert has no advert before it");
 
     // Steady state: the same master again, ten times: recorded, no wake-up.
     for _ in 0..10 {
@@ -194,6 +195,11 @@ fn valid_v2_advert_is_consumed_recorded_and_wakes_the_agent_only_on_change() {
     assert_ne!(ev[0].reasons & event_reason::PRIORITY_CHANGED, 0);
     // The event carries the advert's own sequence number: the agent orders events by it.
     assert_eq!(ev[0].record.seq, rec.seq + 11);
+    // And the advert it replaced, the last at 150 (which woke nobody): a backup's timer runs
+    // from that one when it discards the new priority.
+    let rec3 = dp.record(&key(VRID)).expect("record");
+    assert_eq!((ev[0].prev.ts_ns, ev[0].prev.priority, ev[0].prev.src_v4), (rec2.ts_ns, 150, rec2.src_v4));
+    assert_eq!((rec3.ts_ns, rec3.priority), (ev[0].record.ts_ns, 120));
     dp.test_run(&frame(&v2_advert(0), vrrp::ChecksumMode::Plain), IFINDEX).expect("run");
     let ev = dp.drain_events();
     assert_eq!(ev.len(), 1);

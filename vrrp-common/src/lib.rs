@@ -399,6 +399,13 @@ pub struct AdvertEvent {
     pub reasons: u32,
     pub _pad: u32,
     pub record: AdvertRecord,
+    /// The record as it was before this advert overwrote it: the previous accepted advert
+    /// (`ts_ns` 0: none, and the other fields mean nothing). In steady state adverts do not wake the agent, so when the
+    /// content changes this is the only word of when the old content was last heard: a
+    /// backup's Master_Down_Timer runs from the last advert it accepted (RFC 5798 §6.4.2),
+    /// which is this one when the new advert is one it discards (a master whose priority
+    /// fell below ours).
+    pub prev: AdvertRecord,
 }
 
 /// Per-VRID counters (a per-CPU hash: no atomics on the fast path; the agent sums CPUs).
@@ -1255,7 +1262,7 @@ const _: () = assert!(core::mem::size_of::<VridAddr>() == 8);
 const _: () = assert!(core::mem::size_of::<VridPeer>() == 4);
 const _: () = assert!(core::mem::size_of::<AddrList>() == 4 + 4 * MAX_ADDRS_V4 as usize);
 const _: () = assert!(core::mem::size_of::<AdvertRecord>() == 8 + 6 * 4 + 8 + 16);
-const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + core::mem::size_of::<AdvertRecord>());
+const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 16 + 2 * core::mem::size_of::<AdvertRecord>());
 const _: () = assert!(core::mem::size_of::<VridStats>() == 10 * 8);
 const _: () = assert!(core::mem::size_of::<GlobalStats>() == GlobalStats::COUNTER_NAMES.len() * 8);
 const _: () = assert!(GlobalStats::COUNTER_NAMES.len() == GlobalStats::TRAFFIC_COUNTERS + DropReason::ALL.len());

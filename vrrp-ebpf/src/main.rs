@@ -868,8 +868,15 @@ fn record_advert(
             .wrapping_add(1),
         None => 1,
     };
-    // SAFETY: a valid map value pointer; see above on concurrent writers.
-    match slot.map(|p| unsafe { *p }) {
+    // The record as it was (for the event's `prev`). None: ts_ns 0 and a copy of this
+    // advert, not zeroes (LLVM makes those a memset, which BPF has no built-in for) nor an
+    // Option (LLVM spills its undefined payload, which the verifier refuses).
+    let prev = match slot {
+        // SAFETY: a valid map value pointer; see above on concurrent writers.
+        Some(p) => unsafe { *p },
+        None => AdvertRecord { ts_ns: 0, ..*record },
+    };
+    match slot.map(|_| &prev) {
         None => reasons |= event_reason::FIRST,
         Some(last) if last.ts_ns == 0 => reasons |= event_reason::FIRST,
         Some(last) => {
@@ -890,6 +897,24 @@ fn record_advert(
     if vrid_state != state::BACKUP {
         reasons |= event_reason::NOT_BACKUP;
     }
+    // The event is written in place in the ring buffer (not built on this frame: with the
+    // old record in it, it would take the stack past BPF's 512 bytes) and submitted once the
+    // record is written, so the agent never sees an event ahead of the record.
+    let mut entry = if reasons != 0 { ADVERT_EVENTS.reserve(0) } else { None };
+    if let Some(e) = entry.as_mut() {
+        let ev = e.as_mut_ptr();
+        // SAFETY: the reserved entry is ours, sized and aligned for an `AdvertEvent`; every
+        // field is written before it is submitted.
+        unsafe {
+            (*ev).key = *key;
+            (*ev).reasons = reasons;
+            (*ev)._pad = 0;
+            // Plain copies (the entry and the stack never overlap), never a memmove.
+            core::ptr::copy_nonoverlapping(&raw const *record, &raw mut (*ev).record, 1);
+            // When the old content was last heard (see `AdvertEvent::prev`).
+            core::ptr::copy_nonoverlapping(&raw const prev, &raw mut (*ev).prev, 1);
+        }
+    }
     match slot {
         // SAFETY: as above; every field but `seq`.
         Some(p) => unsafe {
@@ -908,17 +933,15 @@ fn record_advert(
         }
     }
     if reasons != 0 {
-        let event = AdvertEvent {
-            key: *key,
-            reasons,
-            _pad: 0,
-            record: *record,
-        };
-        if ADVERT_EVENTS.output(&event, 0).is_err() {
-            count!(events_lost);
-        } else if !stats.is_null() {
-            // SAFETY: per-CPU value.
-            unsafe { (*stats).events += 1 };
+        match entry {
+            Some(e) => {
+                e.submit(0);
+                if !stats.is_null() {
+                    // SAFETY: per-CPU value.
+                    unsafe { (*stats).events += 1 };
+                }
+            }
+            None => count!(events_lost),
         }
         trace!(ctx, "vrrp: vrid {} event reasons {}", key.vrid, reasons);
     }

@@ -33,7 +33,7 @@ use tokio::io::unix::AsyncFd;
 use tracing::{debug, info, warn};
 use vrrp_common::{
     AddrListV6, VridAddrKeyV6,
-    AddrList, AdvertEvent, DropReason, GlobalStats, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
+    AddrList, AdvertEvent, AdvertRecord, DropReason, GlobalStats, VridAddr, VridAddrKey, VridConfig, VridKey, VridPeer,
     VridStats, event_reason,
 };
 
@@ -101,6 +101,8 @@ pub struct SlowPath {
     vrid_stats: PerCpuHashMap<MapData, VridKey, VridStats>,
     reported_global: GlobalStats,
     reported_mismatch: StdHashMap<VridKey, u64>,
+    /// The last advert accepted per VRID: an event's `prev`, as XDP's record gives it.
+    last: StdHashMap<VridKey, AdvertRecord>,
 }
 
 impl SlowPath {
@@ -147,6 +149,7 @@ impl SlowPath {
             vrid_stats,
             reported_global,
             reported_mismatch: StdHashMap::new(),
+            last: StdHashMap::new(),
         })
     }
 
@@ -261,7 +264,8 @@ impl SlowPath {
                 let mut record = a.record;
                 record.ts_ns = crate::clock::now_ns();
                 debug!(vrid = a.key.vrid, ifindex, src = %record.src(a.key.family), prio = record.priority, "slow path: advert accepted");
-                Some(AdvertEvent { key: a.key, reasons: event_reason::SLOW_PATH, _pad: 0, record })
+                let prev = self.last.insert(a.key, record).unwrap_or_default();
+                Some(AdvertEvent { key: a.key, reasons: event_reason::SLOW_PATH, _pad: 0, record, prev })
             }
             Verdict::Drop { key, reason } => {
                 if let Some(c) = self.drops.get_mut(reason as usize) {
