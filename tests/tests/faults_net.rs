@@ -174,8 +174,8 @@ fn master_stays(c: &Cluster, i: usize, since_us: i64) -> Vec<Duration> {
 /// margin the protocol leaves), so a scheduling delay of that order on a loaded machine can let
 /// it enter MASTER first (seen once: r3 at +280.1 ms, r2 at +281.7 ms); r2's first advert then
 /// sends it back. Every such stay must end within one interval + [`SLACK`]; returns the longest
-/// (zero if none) for the figures. (election.rs asserts, on a quiet schedule, that r3 never
-/// enters MASTER at all.)
+/// (zero if none) for the figures. (election.rs, whose agents run with
+/// `vrrp_rt_priority`, asserts that r3 never enters MASTER at all.)
 fn no_lasting_master(c: &Cluster, i: usize, since_us: i64, what: &str) -> Duration {
     let stays = master_stays(c, i, since_us);
     let bound = c.spec.interval() + SLACK;
@@ -520,9 +520,11 @@ fn backup_interface_recreated_comes_back_as_a_backup() {
     drop(pinger);
     eprintln!("figures: backup interface re-created: r2 BACKUP again after {:.1} ms (bound {:.1}), client outage {:.1} ms", ms(back), ms(RESETUP), ms(outage));
     assert!(back <= RESETUP, "r2 set up again {:.1} ms after its eth0 was re-created, bound {:.1} ms", ms(back), ms(RESETUP));
-    // r1 is not involved: no outage longer than one probe interval (a single probe may go
-    // missing while the bridge drops and adds r2's port).
-    assert!(outage <= spec.probe_interval(), "client outage {:.1} ms: r1 is not involved", ms(outage));
+    // r1 is not involved: at most a single probe may go missing while the bridge drops and
+    // adds r2's port (a gap of two probe intervals), plus the machine's SLACK. An outage r1
+    // caused would be a failover: Master_Down_Interval, hundreds of ms.
+    let bound = spec.probe_interval() * 2 + SLACK;
+    assert!(outage <= bound, "client outage {:.1} ms, bound {:.1} ms: r1 is not involved", ms(outage), ms(bound));
     let r1_changes: Vec<String> = changes_since(&c, t_us).into_iter().filter(|l| l.starts_with("r1 ")).collect();
     assert!(r1_changes.is_empty(), "r1 sees nothing: {r1_changes:#?}");
     let xdp = c.host(1).ns.ip(&["-d", "link", "show", "eth0"]).expect("ip link");

@@ -86,7 +86,7 @@ fn master_sigkill_then_a_restart_on_the_crashed_runs_leftovers() {
     // when r2's advert reaches it, within one advert interval.
     assert_eq!(rep.final_masters, ["r2"], "r2 takes over: {}\n{}", rep.describe(), c.log_tails(20));
     let dual = Duration::from_micros(rep.dual_master_us as u64);
-    assert!(dual <= c.spec.interval(), "two masters for {:.1} ms, more than one interval: {}", ms(dual), rep.describe());
+    assert!(dual <= c.spec.interval() + SLACK, "two masters for {:.1} ms, more than one interval + slack: {}", ms(dual), rep.describe());
     let r2_entered = rep.entered_master.iter().find(|(n, _)| n == "r2").map(|(_, t)| *t).expect("r2 entered MASTER");
     let takeover = Duration::from_micros(r2_entered as u64);
     assert!(takeover <= rep.bound + SLACK, "takeover {:.1} ms > bound {:.1} ms + slack", ms(takeover), ms(rep.bound));
