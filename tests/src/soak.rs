@@ -107,6 +107,14 @@ pub fn bound(kind: Kind, spec: &ClusterSpec, priority: u8) -> Bound {
     }
 }
 
+/// Added to every bound before a failover fails (not to the bound printed): what the machine
+/// may add on top of the protocol between the trigger and what the soak observes (the soak's
+/// own trigger, the agent's timer wake-up and log write, the netlink round trip adding the
+/// VIP, the client's next probe), each possibly waiting behind other work on a small shared
+/// VM. The same figure as the election tests' `SCHED_SLACK`: far below a missed takeover or
+/// a lost client, which is what a soak exists to catch; the figures show the real margins.
+pub const SCHED_SLACK: Duration = Duration::from_millis(100);
+
 /// A track file is watched with inotify: the agent reads it when the writer closes it.
 pub const TRACK_FILE_DETECTION: Duration = Duration::ZERO;
 
@@ -153,11 +161,11 @@ impl Failover {
     /// are only 10/256 of an interval apart, so one late wake-up on a busy machine lets the
     /// lower one in until it hears the higher; what the client sees of it is in the outage.
     pub fn failures(&self) -> Vec<String> {
-        let b = self.bound.limit.as_micros() as i64;
+        let b = (self.bound.limit + SCHED_SLACK).as_micros() as i64;
         let mut f = Vec::new();
         match self.takeover_us {
             None => f.push("nobody took over".to_string()),
-            Some(t) if t > b => f.push(format!("takeover {} over the bound {}", fmt_us(t), fmt_us(b))),
+            Some(t) if t > b => f.push(format!("takeover {} over the bound + slack {}", fmt_us(t), fmt_us(b))),
             _ => {}
         }
         if self.final_masters != [self.expected.clone()] {
@@ -165,7 +173,7 @@ impl Failover {
         }
         match (self.outage_us, self.recovered) {
             (_, false) => f.push("the client was not answered again".to_string()),
-            (Some(o), true) if o > b => f.push(format!("outage {} over the bound {}", fmt_us(o), fmt_us(b))),
+            (Some(o), true) if o > b => f.push(format!("outage {} over the bound + slack {}", fmt_us(o), fmt_us(b))),
             (None, true) => f.push("no client reply before the trigger".to_string()),
             _ => {}
         }
@@ -421,6 +429,7 @@ impl SoakReport {
         }
         let second = self.failovers.iter().filter(|f| f.second_master).count();
         out.push(format!("second master (reported, not failed): {second}/{}", self.failovers.len()));
+        out.push(format!("a failover fails over its bound + {} ms of scheduling slack", SCHED_SLACK.as_millis()));
         for Lived { router: r, pid, failovers: lived, fds: (f0, f1), rss_kib: (r0, r1) } in footprint_summary(&self.samples) {
             out.push(format!("agent on {r} (pid {pid}) over {lived} failovers: fds {f0} -> {f1}, RSS {r0} -> {r1} KiB"));
         }
@@ -775,9 +784,11 @@ mod tests {
     #[test]
     fn a_failover_fails_on_its_bound_winner_or_recovery() {
         assert!(fo(Kind::Crash, Some(400_000), Some(420_000), "r2").passed());
-        assert!(!fo(Kind::Crash, Some(470_000), Some(420_000), "r2").passed());
-        assert!(!fo(Kind::Planned, Some(100_000), Some(170_000), "r2").passed());
-        assert!(fo(Kind::Planned, Some(100_000), Some(160_000), "r2").passed());
+        // Bounds 464.8 ms (crash) and 164.8 ms (planned), each + SCHED_SLACK (100 ms).
+        assert!(fo(Kind::Crash, Some(560_000), Some(420_000), "r2").passed());
+        assert!(!fo(Kind::Crash, Some(570_000), Some(420_000), "r2").passed());
+        assert!(!fo(Kind::Planned, Some(100_000), Some(270_000), "r2").passed());
+        assert!(fo(Kind::Planned, Some(100_000), Some(260_000), "r2").passed());
         assert!(!fo(Kind::Tracker, Some(300_000), Some(0), "r3").passed(), "r3 settled as master");
         let mut f = fo(Kind::Crash, Some(300_000), Some(310_000), "r2");
         (f.to, f.second_master) = (Some("r3".into()), true);
@@ -822,12 +833,12 @@ mod tests {
     fn the_report_sums_up_each_kind() {
         let mut r = SoakReport::default();
         r.failovers.push(fo(Kind::Crash, Some(300_000), Some(310_000), "r2"));
-        r.failovers.push(fo(Kind::Crash, Some(350_000), Some(500_000), "r2"));
+        r.failovers.push(fo(Kind::Crash, Some(350_000), Some(600_000), "r2"));
         r.failovers.push(fo(Kind::Crash, Some(320_000), Some(330_000), "r2"));
         let crash = &r.per_kind()[0];
         assert_eq!((crash.kind, crash.count, crash.failed), (Kind::Crash, 3, 1));
         assert_eq!(crash.takeover_us, [Some(300_000), Some(320_000), Some(350_000)]);
-        assert_eq!(crash.outage_us, [Some(310_000), Some(330_000), Some(500_000)]);
+        assert_eq!(crash.outage_us, [Some(310_000), Some(330_000), Some(600_000)]);
         assert_eq!(r.per_kind()[1].takeover_us, [None, None, None]);
         assert!(!r.passed());
         r.failovers.remove(1);
