@@ -16,7 +16,7 @@ use std::{
 
 use vrrp_common::{AgentLease, names, timers};
 use vrrp_tests::{
-    Agent, Capture, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config},
+    Agent, Host, attach_foreign_xdp, agent_binary, election::{self, Cluster, ClusterSpec, VIP, router_config}, faults,
     has_addr, has_addr6, holds_for, ping6_once, require_root, spawn_agent, spawn_agent_on_pins, start_ping_every, usable_link_local,
     wait_for, xdp_prog_id,
 };
@@ -25,25 +25,6 @@ const SLACK: Duration = Duration::from_millis(500);
 
 fn spec(advert_int_cs: u16) -> ClusterSpec {
     ClusterSpec { version: 3, advert_int_cs, priorities: vec![150, 100], agent_args: Vec::new() }
-}
-
-/// The MACs that answer ARP requests for `ip` from `host`: `count` requests 50 ms apart
-/// (arping), each distinct replying MAC once.
-fn arp_answerers(host: &Host, ip: Ipv4Addr, count: u32) -> Vec<String> {
-    let out = host
-        .ns
-        .cmd("arping")
-        .args(["-i", &host.ifname, "-c", &count.to_string(), "-W", "0.05", "-w", "3", &ip.to_string()])
-        .output()
-        .expect("arping");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut macs: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.split_once("bytes from ").map(|(_, r)| r.split_whitespace().next().unwrap_or("").to_string()))
-        .collect();
-    macs.sort();
-    macs.dedup();
-    macs
 }
 
 /// The lease pinned in `bpffs` (written by an agent that may be stopped or dead).
@@ -88,7 +69,7 @@ fn stopped_master_stops_answering_arp_before_the_backup_takes_over() {
     let Some(mut c) = start("fence-stop", 10) else { return };
     let r1_mac = c.host(0).mac_string();
     let r2_mac = c.host(1).mac_string();
-    assert_eq!(arp_answerers(c.client(), VIP, 5), vec![r1_mac.clone()], "before: r1 answers");
+    assert_eq!(faults::arp_answerers(c.client(), VIP, 5).expect("arping"), vec![r1_mac.clone()], "before: r1 answers");
     let bpffs = c.agents[0].as_ref().expect("r1").bpffs.clone();
     let mut r1 = c.agents[0].take().expect("r1");
     {
@@ -106,7 +87,7 @@ fn stopped_master_stops_answering_arp_before_the_backup_takes_over() {
         assert_eq!(lease.fence_after_ns, timers::lease_fence_after_us(timers::cs_to_us(10)) * 1000);
         // The stopped host still has the VIP: only the fence keeps its kernel from answering.
         assert!(has_addr(c.host(0), VIP), "the stopped r1 keeps the VIP on eth0");
-        assert_eq!(arp_answerers(c.client(), VIP, 10), vec![r2_mac.clone()], "exactly one MAC answers: the new master's");
+        assert_eq!(faults::arp_answerers(c.client(), VIP, 10).expect("arping"), vec![r2_mac.clone()], "exactly one MAC answers: the new master's");
         let fenced = vrrp_tests::election::agent_status(&c.bin, &bpffs).and_then(|s| s["counters"]["arp_fenced"].as_u64()).unwrap_or(0);
         assert!(fenced > 0, "r1's XDP counted the requests it dropped (arp_fenced {fenced})");
         eprintln!("fence: r2 MASTER {:.0} ms after SIGSTOP; r1's lease {:.0} ms old (bound {:.0} ms); arp_fenced {fenced}",
@@ -116,7 +97,7 @@ fn stopped_master_stops_answering_arp_before_the_backup_takes_over() {
     // it is the only master again.
     c.agents[0] = Some(r1);
     c.wait_settled(0, spec(10).master_down_interval(100) * 3 + SLACK).expect("one master after SIGCONT");
-    assert_eq!(arp_answerers(c.client(), VIP, 5), vec![r1_mac], "after: r1 answers alone");
+    assert_eq!(faults::arp_answerers(c.client(), VIP, 5).expect("arping"), vec![r1_mac], "after: r1 answers alone");
     // While it was stopped, r2's adverts (lower priority) queued up for r1, received one
     // interval apart. r1 answers the backlog with at most one re-assertion per advert interval
     // of its own clock: two may fall in one window (log time vs decision time), never a burst.
@@ -161,7 +142,7 @@ fn restart_is_hitless(tag: &str, stop: impl FnOnce(&mut Agent)) {
     let pinger = start_ping_every(c.client(), VIP, Duration::from_millis(10), 20).expect("ping");
     wait_for(Duration::from_secs(2), "the first replies", || (!pinger.replies_so_far().is_empty()).then_some(())).expect("ping");
     // Counted by r1's XDP program: kept across the restart (the maps are reused).
-    assert_eq!(arp_answerers(c.client(), VIP, 5).len(), 1);
+    assert_eq!(faults::arp_answerers(c.client(), VIP, 5).expect("arping").len(), 1);
     let counter = |c: &Cluster| c.status(0).and_then(|s| s["counters"]["arp_requests"].as_u64()).unwrap_or(0);
     let arp_before = counter(&c);
     assert!(arp_before >= 5, "r1 counted the client's ARP requests ({arp_before})");
@@ -636,36 +617,6 @@ impl V6Lab {
     }
 }
 
-/// The MACs that answer the client's neighbour solicitations for `vip`: `count` times the
-/// client forgets the VIP's neighbour entry and pings it once (so it solicits the VIP's
-/// solicited-node group); the solicited NAs (S flag) for `vip` it receives are captured with
-/// tshark. Returns each distinct answering MAC once, and how many pings were answered.
-/// tshark says it is capturing a moment before it really is, so the rounds start once a
-/// first solicitation's answer is in the capture file (dumpcap writes it as it goes).
-fn ns_answerers(client: &Host, vip: Ipv6Addr, count: u32) -> (Vec<String>, u32) {
-    const CAPTURE_SECS: u32 = 8;
-    let mut cap = Capture::start(client, "na", "icmp6 and ip6[40] == 136", 10_000, CAPTURE_SECS).expect("tshark");
-    let display = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {vip} && icmpv6.nd.na.flag.s == 1");
-    let solicit = || {
-        let _ = client.ns.ip(&["-6", "neigh", "flush", "to", &vip.to_string(), "dev", &client.ifname]);
-        ping6_once(client, vip)
-    };
-    let mut answered = 0;
-    wait_for(Duration::from_secs(4), "the capture to see a first answer", || {
-        answered += u32::from(solicit());
-        cap.fields(&display, &["eth.src"]).ok().filter(|rows| !rows.is_empty())
-    })
-    .expect("a solicited NA captured");
-    for _ in 0..count {
-        answered += u32::from(solicit());
-    }
-    cap.finish(Duration::from_secs(u64::from(CAPTURE_SECS) + 10)).expect("tshark stops after its duration");
-    let mut macs: Vec<String> = cap.fields(&display, &["eth.src"]).expect("tshark -r").into_iter().filter_map(|r| r.into_iter().next()).collect();
-    macs.sort();
-    macs.dedup();
-    (macs, answered)
-}
-
 /// 6. IPv6: a SIGSTOPped master is fenced by the time the backup takes over: from the client
 ///    exactly one MAC, the new master's, answers neighbour solicitations for the IPv6 VIP
 ///    although the stopped host still has it. After SIGCONT one master is left, answering.
@@ -674,7 +625,7 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
     let Some(mut lab) = V6Lab::start("fence-stop6", 10) else { return };
     let r1_mac = lab.lan.host("r1").mac_string();
     let r2_mac = lab.lan.host("r2").mac_string();
-    let (before, answered) = ns_answerers(lab.client(), VIP6, 3);
+    let (before, answered) = faults::ns_answerers(lab.client(), VIP6, 3).expect("the NA capture");
     assert_eq!(before, vec![r1_mac.clone()], "before: r1 answers");
     assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
     let bpffs = lab.r1().bpffs.clone();
@@ -691,7 +642,7 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
         let age = lease_age(&bpffs).expect("lease age");
         assert!(age > Duration::from_nanos(lease.fence_after_ns), "lease {age:?} old, bound {} ns", lease.fence_after_ns);
         assert!(has_addr6(lab.lan.host("r1"), VIP6), "the stopped r1 keeps the IPv6 VIP on eth0");
-        let (during, answered) = ns_answerers(lab.client(), VIP6, 5);
+        let (during, answered) = faults::ns_answerers(lab.client(), VIP6, 5).expect("the NA capture");
         assert_eq!(during, vec![r2_mac.clone()], "exactly one MAC answers: the new master's\n{}", lab.r2.log_tail(20));
         assert!(answered >= 5, "the client reaches the VIP on r2 ({answered})");
         let fenced = guard.0.counter("arp_fenced");
@@ -712,7 +663,7 @@ fn v6_stopped_master_stops_answering_ns_before_the_backup_takes_over() {
         .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
     holds_for(lab.master_down_interval(100) * 2, "one master after SIGCONT", || lab.r1_master_alone())
         .unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tails()));
-    let (after, answered) = ns_answerers(lab.client(), VIP6, 3);
+    let (after, answered) = faults::ns_answerers(lab.client(), VIP6, 3).expect("the NA capture");
     assert_eq!(after, vec![r1_mac], "after: r1 answers alone");
     assert!(answered >= 3, "the client reaches the VIP on r1 ({answered})");
 }
