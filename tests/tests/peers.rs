@@ -12,7 +12,7 @@
 use std::{
     fs::File,
     net::{Ipv4Addr, Ipv6Addr},
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU32, Ordering},
@@ -23,7 +23,7 @@ use std::{
 use nix::{
     errno::Errno,
     sched::{CloneFlags, setns},
-    sys::socket::{AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, recv, send, socket},
+    sys::socket::{MsgFlags, recv, send},
 };
 use serde_json::Value;
 use vrrp_agent::{
