@@ -71,11 +71,12 @@ fn spec_v3(advert_int_cs: u16) -> ClusterSpec {
 /// (XDP program load), so r2 or r3 may win first; r1 preempts at most its
 /// Master_Down_Interval after it starts, and the backups hear it within one interval.
 ///
-/// The agents run with `vrrp_rt_priority`, as a gateway that needs this exactness runs them:
-/// "r2 alone takes over" rests on r2's timer firing within the 3.9 ms by which r3's trails
-/// it (at 100 ms adverts), which a process at normal priority on a loaded 2-core host does
-/// not always get (r2 woke 21 ms late once, and r3 won). The fault suites run at normal
-/// priority and require only that such a second master steps down within an interval.
+/// The agents run with `vrrp_rt_priority`, as a gateway that wants its timers on time runs
+/// them: "r2 alone takes over" rests on r2's timer firing within the 3.9 ms by which r3's
+/// trails it (at 100 ms adverts). At normal priority on a loaded 2-core host r2 woke 21 ms
+/// late once; real-time scheduling makes that rarer, not impossible (4.3 ms once, in a CI
+/// run). So these tests require that a second master steps down within an interval + slack,
+/// and the simulation asserts the exact outcome.
 fn elected(tag: &str, spec: ClusterSpec) -> Cluster {
     let bin = agent_binary().expect("agent binary (cargo xtask test builds it)");
     let mut c = Cluster::new(tag, &bin, spec).expect("cluster");
@@ -101,14 +102,17 @@ fn ms(d: Duration) -> f64 {
 
 /// (a) Three routers 100/90/80 at VRRPv3 100 ms; the master crashes (SIGKILL + its port
 /// down) a random phase after one of its adverts, five times, restored in between. Every
-/// time r2 (priority 90) alone enters MASTER: r3 (80) never does, however briefly, and r2
-/// does within Master_Down_Interval(90) + one interval (+ SCHED_SLACK) of the kill, and its
-/// timer fired no sooner than Master_Down_Interval(90) after the last advert it heard (as
-/// it logs the silence) and no later than that + SCHED_SLACK.
+/// time r2 (priority 90) enters MASTER once and is the master left, the first takeover comes
+/// within Master_Down_Interval(90) + one interval (+ SCHED_SLACK) of the kill, its timer fired
+/// no sooner than Master_Down_Interval(90) after the last advert it heard (as it logs the
+/// silence) and no later than that + SCHED_SLACK, and two masters never overlap longer than
+/// one interval + SCHED_SLACK.
 ///
-/// Why r3 must not: with exact skews r3's timer runs out (256-80)/256 - (256-90)/256 of an
-/// interval (3.9 ms) after r2's, and r2 sends its first advert as it takes over, which resets
-/// r3's timer.
+/// Why r3 should not enter MASTER at all: with exact skews r3's timer runs out
+/// (256-80)/256 - (256-90)/256 of an interval (3.9 ms) after r2's, and r2 sends its first
+/// advert as it takes over, which resets r3's timer. That margin is the simulation's to hold
+/// exactly (`core/fsm/sim.rs`); here a late wake-up of r2 may let r3 in for a moment, and the
+/// test prints how often it did.
 #[test]
 fn crashed_master_is_replaced_by_the_next_priority_alone_v3_100ms() {
     if !require_root("crashed_master_is_replaced_by_the_next_priority_alone_v3_100ms") {
@@ -131,7 +135,17 @@ fn crashed_master_is_replaced_by_the_next_priority_alone_v3_100ms() {
 
     let by = |name: &str| reps.iter().filter(|r| r.entered_master.iter().any(|(n, _)| n == name)).count();
     let n = reps.len();
-    assert_eq!(by("r3"), 0, "r3 (priority 80) entered MASTER after the kill in {}/{n} crashes: {:#?}", by("r3"), reps);
+    // r3's timer runs out 3.9 ms after r2's: whether r2 wins that race on a shared VM is
+    // down to wake-up latency (seen lost once with both agents at vrrp_rt_priority: r2 fired
+    // 4.3 ms late, r3 was master for 0.7 ms). That exactness is the simulation's to assert
+    // (core/fsm/sim.rs: only priority 90 takes over, at 20 phases, and in the property test
+    // whenever the skew gap exceeds twice the delays). Here: r3 steps down as soon as it hears
+    // r2, within one interval + slack, and r2 is the master left.
+    eprintln!("r3 entered MASTER (briefly) after {}/{n} crashes", by("r3"));
+    for (i, r) in reps.iter().enumerate() {
+        let dual = Duration::from_micros(r.dual_master_us.max(0) as u64);
+        assert!(dual <= spec.interval() + SCHED_SLACK, "crash {}: two masters for {:.1} ms: {}", i + 1, ms(dual), r.describe());
+    }
     let bound = spec.failover_bound(90) + SCHED_SLACK;
     // r2's timer runs Master_Down_Interval from the last advert it accepted, never less: the
     // silence it logs is that, plus its own wake-up delay. (The time since the kill is no
@@ -141,13 +155,15 @@ fn crashed_master_is_replaced_by_the_next_priority_alone_v3_100ms() {
     let earliest = mdi - Duration::from_micros(100);
     for (i, r) in reps.iter().enumerate() {
         let entered: Vec<&str> = r.entered_master.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(entered, ["r2"], "crash {}: exactly r2 enters MASTER, once: {}", i + 1, r.describe());
+        assert_eq!(entered.iter().filter(|n| **n == "r2").count(), 1, "crash {}: r2 enters MASTER, once: {}", i + 1, r.describe());
         assert_eq!(r.final_masters, ["r2"], "crash {}: {}", i + 1, r.describe());
         let t = Duration::from_micros(r.takeover_us().unwrap_or(i64::MAX) as u64);
         assert!(t <= bound, "crash {}: r2 took over after {:.1} ms, bound {:.1} ms: {}", i + 1, ms(t), ms(bound), r.describe());
-        let silence = Duration::from_micros(r.silence_us.unwrap_or_else(|| panic!("crash {}: r2 logged no silence: {}", i + 1, r.describe())) as u64);
-        assert!(silence >= earliest, "crash {}: r2's timer fired {:.1} ms after the last advert, before Master_Down_Interval ({:.1} ms): {}", i + 1, ms(silence), ms(mdi), r.describe());
-        assert!(silence <= mdi + SCHED_SLACK, "crash {}: r2's timer fired {:.1} ms after the last advert, Master_Down_Interval {:.1} ms + slack: {}", i + 1, ms(silence), ms(mdi), r.describe());
+        // The first to take over (r2, or r3 when it won the race: its own Master_Down_Interval
+        // is longer still, so the same bounds hold).
+        let silence = Duration::from_micros(r.silence_us.unwrap_or_else(|| panic!("crash {}: no silence logged: {}", i + 1, r.describe())) as u64);
+        assert!(silence >= earliest, "crash {}: the timer fired {:.1} ms after the last advert, before Master_Down_Interval ({:.1} ms): {}", i + 1, ms(silence), ms(mdi), r.describe());
+        assert!(silence <= mdi + SCHED_SLACK, "crash {}: the timer fired {:.1} ms after the last advert, Master_Down_Interval {:.1} ms + slack: {}", i + 1, ms(silence), ms(mdi), r.describe());
     }
 }
 
@@ -276,7 +292,7 @@ fn reload_restarting_the_master_hands_over_without_losing_a_probe_v3_100ms() {
 /// r2 has stepped down (it hears r1's higher priority), so exactly one master is left, and the
 /// client's neighbour entry for the VIP holds r1's MAC (r1 heard r2's lower-priority advert and
 /// re-announced with gratuitous ARP), and the client was never without answers longer.
-/// `split_us`: when the split began (r3 must not have entered MASTER since).
+/// `split_us`: when the split began (r3 must not have stayed MASTER since).
 fn assert_healed(c: &mut Cluster, what: &str, split_us: i64, back_us: i64, back: Instant, pinger: &vrrp_tests::Pinger) {
     let spec = c.spec.clone();
     let bound = spec.interval() + spec.probe_interval() + SCHED_SLACK;
@@ -290,7 +306,11 @@ fn assert_healed(c: &mut Cluster, what: &str, split_us: i64, back_us: i64, back:
         (m.len() == 1).then_some(m)
     });
     let r2_down = c.state_changes(1).into_iter().find(|s| s.ts_us >= back_us && s.state == "BACKUP");
-    let r3_master = c.state_changes(2).into_iter().any(|s| s.state == "MASTER" && s.ts_us >= split_us);
+    // r3 may win r2's 3.9 ms race for a moment on a slow host (see the crash test); it must
+    // step down when it hears r2, within one interval + slack.
+    let now = wall_clock_us();
+    let r3_longest = el::master_intervals(&c.state_changes(2), split_us, now).iter().map(|(a, b)| b - a).max().unwrap_or(0);
+    let r3_master = r3_longest > (spec.interval() + SCHED_SLACK).as_micros() as i64;
     // The client's outage from `back` on, with answers for 20 more probes after it ended.
     let _ = wait_for(bound + Duration::from_secs(3), &format!("{what}: the client answered by r1"), || {
         let n = pinger.replies_so_far().iter().filter(|r| (r.ts * 1e6) as i64 > back_us + bound.as_micros() as i64).count();
@@ -314,7 +334,7 @@ fn assert_healed(c: &mut Cluster, what: &str, split_us: i64, back_us: i64, back:
     assert!(seen <= bound, "{what}: the client's entry moved to r1 after {:.1} ms, bound {:.1} ms", ms(seen), ms(bound));
     let outage = outage.unwrap_or_else(|| panic!("{what}: no reply before r1 came back"));
     assert!(outage <= bound, "{what}: the client had no answer for {:.1} ms, bound {:.1} ms", ms(outage), ms(bound));
-    assert!(!r3_master, "{what}: r3 (priority 80) entered MASTER during the split (only r2 may)");
+    assert!(!r3_master, "{what}: r3 (priority 80) stayed MASTER {:.1} ms during the split (only r2 may, a stay past one interval + slack)", r3_longest as f64 / 1e3);
 }
 
 /// Wait until r2 (cut off from r1) is master too, and the client follows r2 (its gratuitous
