@@ -903,7 +903,7 @@ impl Cluster {
     /// Print each agent's last lines (for a failure).
     pub fn log_tails(&self, n: usize) -> String {
         (0..self.routers.len())
-            .filter_map(|i| self.daemon(i).map(|d| format!("---- {} ({}):\n{}", self.routers[i].name, d.log.display(), d.log_tail(n))))
+            .filter_map(|i| self.daemon(i).map(|d| format!("---- {} ({}, pid {} {}):\n{}", self.routers[i].name, d.log.display(), d.pid, d.liveness(), d.log_tail(n))))
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -1173,6 +1173,29 @@ impl Daemon {
         }
     }
 
+    /// "running", or how it ended (a zombie's status read from /proc without reaping it),
+    /// for failure messages: a daemon that died keeps its last state in its pinned maps.
+    pub fn liveness(&self) -> String {
+        if let Some(st) = self.status {
+            return format!("exited: {st}");
+        }
+        match fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            Ok(stat) => {
+                let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+                if fields.first() != Some(&"Z") {
+                    return "running".into();
+                }
+                // Field 52 (the 50th after the name): the waitpid-style exit status.
+                match fields.last().and_then(|c| c.parse::<i32>().ok()) {
+                    Some(c) if c & 0x7f != 0 => format!("exited: killed by signal {}", c & 0x7f),
+                    Some(c) => format!("exited: code {}", (c >> 8) & 0xff),
+                    None => "exited".into(),
+                }
+            }
+            Err(_) => "exited".into(),
+        }
+    }
+
     /// Exit status if it has exited.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.is_running();

@@ -326,7 +326,9 @@ fn assert_healed(c: &mut Cluster, what: &str, split_us: i64, back_us: i64, back:
         outage.map(|o| format!("{:.1} ms", ms(o))).unwrap_or_else(|| "n/a".into()),
         ms(bound)
     );
-    assert_eq!(masters.unwrap_or_else(|e| panic!("{e}")), [0], "{what}: r1 is the one master left");
+    let states: Vec<Option<String>> = (0..3).map(|i| c.state(i)).collect();
+    let masters = masters.unwrap_or_else(|e| panic!("{e}: states {states:?}\n{}", c.log_tails(25)));
+    assert_eq!(masters, [0], "{what}: r1 is the one master left\n{}", c.log_tails(25));
     let r2_down = r2_down.unwrap_or_else(|| panic!("{what}: r2 never logged Entering BACKUP STATE"));
     let t = Duration::from_micros((r2_down.ts_us - back_us).max(0) as u64);
     assert!(t <= bound, "{what}: r2 stepped down {:.1} ms after r1 was back, bound {:.1} ms", ms(t), ms(bound));

@@ -83,3 +83,62 @@ fn vrrp_priority_sets_the_agents_nice_value() {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", agent.pid)).expect("agent stat");
     assert_eq!((stat_field(&stat, NICE), stat_field(&stat, POLICY)), (-5, 0), "nice -5, SCHED_OTHER: {stat}");
 }
+
+/// How many instances the RTTIME test runs: setting them all up again on a reload, or
+/// stopping them all, is far more CPU than RLIMIT_RTTIME's default 10 ms (about 0.5 ms each
+/// here), so an agent that never blocks in between is killed by the kernel.
+const MANY: u8 = 100;
+
+fn many_instances(priority: u8) -> String {
+    let mut c = String::from("global_defs {\n vrrp_rt_priority 10\n vrrp_rlimit_rttime 2000000\n}\n");
+    for vrid in 1..=MANY {
+        c += &format!(
+            "vrrp_instance VI_{vrid} {{\n  interface eth0\n  virtual_router_id {vrid}\n  priority {priority}\n  advert_int 1\n  \
+             virtual_ipaddress {{\n    198.18.1.{vrid}/24\n  }}\n}}\n"
+        );
+    }
+    c
+}
+
+/// keepalived's default `vrrp_rlimit_rttime` (10 ms) with `vrrp_rt_priority`: the kernel
+/// kills a real-time task that runs that long without blocking (with no SIGXCPU first at
+/// HZ=250: the check comes at the third tick, past both limits). A reload that sets up 100
+/// instances again, and a shutdown that stops them, are each several times that much CPU;
+/// the agent blocks for a moment whenever it has run a tenth of the limit without
+/// blocking, so it survives both. (Found as an agent killed by SIGKILL in the middle of a
+/// reload hand-over, on a loaded machine, with a single instance.)
+#[test]
+fn a_realtime_agent_survives_reloading_and_stopping_many_instances_under_the_default_rttime_limit() {
+    if !require_root("a_realtime_agent_survives_reloading_and_stopping_many_instances_under_the_default_rttime_limit") {
+        return;
+    }
+    let lan = lan("schedmany", &[("r1", Ipv4Addr::new(198, 18, 0, 1))]).expect("lan");
+    let r1 = lan.host("r1");
+    let bin = agent_binary().expect("agent binary");
+    let mut agent = spawn_agent(&bin, r1, &many_instances(100), &[]).expect("spawn");
+    let backups = |a: &vrrp_tests::Agent, n: usize| a.log_text().matches("Entering BACKUP STATE").count() >= n;
+    wait_for(STARTUP, "every instance in BACKUP", || backups(&agent, MANY.into()).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    assert!(agent.log_text().contains("real-time scheduling: SCHED_RR priority 10; at most "), "{}", agent.log_tail(20));
+    for round in 1..=3u8 {
+        // A new priority changes every instance: each is stopped and set up again.
+        std::fs::write(&agent.config, many_instances(100 - round)).expect("rewrite the config");
+        agent.signal(libc::SIGHUP);
+        let reloaded = usize::from(round);
+        wait_for(STARTUP, &format!("reload {round} to finish"), || {
+            let log = agent.log_text();
+            (log.matches("SIGHUP: configuration reloaded").count() >= reloaded || !agent.is_running()).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+        assert!(agent.is_running(), "the agent died in reload {round} ({})\n{}", agent.liveness(), agent.log_tail(20));
+        assert!(agent.log_text().contains(&format!("{MANY} started")), "reload {round} restarted every instance\n{}", agent.log_tail(5));
+    }
+    agent.terminate();
+    let st = agent.wait_exit(STARTUP).unwrap_or_else(|e| panic!("{e}\n{}", agent.log_tail(20)));
+    assert!(st.success(), "stopping {MANY} instances ends the agent cleanly, not killed: {st}\n{}", agent.log_tail(20));
+    let log = agent.log_text();
+    assert!(!log.contains("without blocking (half of"), "no SIGXCPU either\n{}", agent.log_tail(20));
+    for vrid in [1, MANY] {
+        assert!(!has_addr(r1, Ipv4Addr::new(198, 18, 1, vrid)), "no VIP left behind");
+    }
+}

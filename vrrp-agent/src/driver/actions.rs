@@ -62,10 +62,14 @@ pub(super) fn publish_state(ctx: &mut Ctx, inst: &Vrrp, s: u32) {
 }
 
 pub(super) async fn apply_actions(ctx: &mut Ctx, inst: &mut Vrrp) {
+    // Called per instance by every loop over instances: a breath between them keeps a long
+    // one (reload, shutdown, many timers due) within vrrp_rlimit_rttime.
+    crate::sched::breathe();
     let actions = take_actions(inst);
     let mut notify = None;
     run_actions(ctx, inst, actions, &mut notify).await;
     finish_actions(ctx, inst, notify);
+    crate::sched::breathe();
 }
 
 pub(super) fn take_actions(inst: &mut Vrrp) -> Vec<Action> {
@@ -323,6 +327,8 @@ struct Burst {
 impl Burst {
     fn send_round(&self) {
         for (sender, frame) in &self.frames {
+            // Each send also runs the receivers' stacks on our CPU time (veth, bridge).
+            crate::sched::breathe();
             if let Err(e) = sender.send_frame(frame) {
                 warn!("sending {} on {}: {e}", self.what, sender.ifname());
             }

@@ -29,6 +29,8 @@ pub(super) fn drain_ring(ring: &mut aya::maps::RingBuf<aya::maps::MapData>) -> V
 pub(super) async fn dispatch(ctx: &mut Ctx, instances: &mut [Vrrp], mut batch: Vec<vrrp_common::AdvertEvent>) {
     batch.sort_by_key(|e| e.record.seq);
     for ev in batch {
+        // A batch can hold hundreds of events (one per VRID after a partition heals).
+        crate::sched::breathe();
         if let Some(inst) = instances.iter_mut().find(|i| i.key == ev.key) {
             debug!(parent: &inst.span, reasons = ev.reasons, seq = ev.record.seq, prio = ev.record.priority, "advert event");
             if feed_event(inst, &ev) {

@@ -176,6 +176,8 @@ pub(super) async fn event_loop(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, opts: &
         health::run_due(ctx, instances).await;
         finish_retired(ctx, instances, opts.xdp_mode).await;
         health::settle_groups(ctx, instances).await;
+        // Whatever this turn did, it stays within vrrp_rlimit_rttime (see `sched::breathe`).
+        crate::sched::breathe();
     }
 }
 

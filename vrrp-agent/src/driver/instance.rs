@@ -165,6 +165,8 @@ pub(super) async fn start_waiting(ctx: &mut Ctx, instances: &mut Vec<Vrrp>, mode
 }
 
 pub(super) async fn setup_instance(ctx: &mut Ctx, cfg: &config::Instance, mode: XdpMode) -> anyhow::Result<Vrrp> {
+    // Setting up many (at start, on a reload) is long: see `sched::breathe`.
+    crate::sched::breathe();
     let span = tracing::info_span!("vrrp", instance = %cfg.name, iface = %cfg.interface, vrid = cfg.vrid);
     let link = ctx.nl.link(&cfg.interface).await?;
     let v6 = cfg.is_ipv6();

@@ -305,6 +305,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // notify_stop and `notify ... STOP` were started above: give them a moment.
     ctx.notifier.drain(Duration::from_secs(2)).await;
     ctx.dp.shutdown();
+    crate::sched::log_breaths();
     info!("stopped");
     result
 }
