@@ -100,6 +100,9 @@ impl Netlink {
     }
 
     pub async fn link(&self, name: &str) -> Result<LinkInfo, NetlinkError> {
+        // Every request: the kernel's answer is ready when polled, so a run of them never
+        // blocks (see `sched::breathe`).
+        crate::sched::breathe();
         let mut links = self.handle.link().get().match_name(name.to_string()).execute();
         let msg = match links.try_next().await {
             Ok(Some(msg)) => msg,
@@ -163,6 +166,7 @@ impl Netlink {
     /// IPv4 addresses on the interface, in the kernel's order, with their prefix lengths and
     /// whether the kernel marks them secondary.
     pub async fn ipv4_addrs(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8, bool)>, NetlinkError> {
+        crate::sched::breathe();
         let mut out = Vec::new();
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
         while let Some(msg) = msgs.try_next().await? {
@@ -195,6 +199,7 @@ impl Netlink {
     /// usable), where usable means neither tentative (duplicate address detection still
     /// running, or `optimistic`) nor failed DAD.
     pub async fn ipv6_addrs(&self, index: u32) -> Result<Vec<(Ipv6Addr, u8, bool)>, NetlinkError> {
+        crate::sched::breathe();
         let mut out = Vec::new();
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
         while let Some(msg) = msgs.try_next().await? {
@@ -222,6 +227,7 @@ impl Netlink {
     /// is neither answered for nor usable as a source), and a DAD probe from the new master
     /// would only find the old one's last NA.
     pub async fn add_vip(&self, index: u32, vip: &Vip) -> Result<(), NetlinkError> {
+        crate::sched::breathe();
         let mut req = self.handle.address().add(index, vip.addr, vip.prefix_len);
         match vip.addr {
             IpAddr::V4(_) => {
@@ -245,6 +251,7 @@ impl Netlink {
 
     /// Removes a VIP if present. Returns whether it was there.
     pub async fn remove_vip(&self, index: u32, vip: &Vip) -> Result<bool, NetlinkError> {
+        crate::sched::breathe();
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
         let mut found = None;
         while let Some(msg) = msgs.try_next().await? {
@@ -266,6 +273,7 @@ impl Netlink {
     /// The XDP program attached to the interface, if any: its id and whether it runs in
     /// generic (skb) mode (else native).
     pub async fn xdp_program(&self, index: u32) -> Result<Option<(u32, bool)>, NetlinkError> {
+        crate::sched::breathe();
         let mut links = self.handle.link().get().match_index(index).execute();
         let Some(msg) = links.try_next().await? else { return Ok(None) };
         let mut id = None;
@@ -287,6 +295,7 @@ impl Netlink {
     /// Detaches a program attached through netlink (`ip link set dev IF xdp ...`), in the
     /// given mode. A program attached with a BPF link cannot be detached this way.
     pub async fn detach_xdp(&self, index: u32, skb: bool) -> Result<(), NetlinkError> {
+        crate::sched::breathe();
         const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
         const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
         let flags = if skb { XDP_FLAGS_SKB_MODE } else { XDP_FLAGS_DRV_MODE };
@@ -299,6 +308,7 @@ impl Netlink {
     /// Removes an address from the interface whatever its prefix length. Returns whether it
     /// was there.
     pub async fn remove_addr(&self, index: u32, addr: IpAddr) -> Result<bool, NetlinkError> {
+        crate::sched::breathe();
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
         let mut found = None;
         while let Some(msg) = msgs.try_next().await? {
@@ -316,6 +326,7 @@ impl Netlink {
 
     /// Whether the address is configured on the interface (any prefix length).
     pub async fn has_addr(&self, index: u32, addr: IpAddr) -> Result<bool, NetlinkError> {
+        crate::sched::breathe();
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
         while let Some(msg) = msgs.try_next().await? {
             if msg.header.index == index && local_addr(&msg) == Some(addr) {

@@ -430,6 +430,7 @@ impl Routes {
 
     /// Sends one request and waits for the kernel's acknowledgement.
     async fn talk(&self, req: NetlinkMessage<RouteNetlinkMessage>) -> Result<(), RouteErrorKind> {
+        crate::sched::breathe();
         let mut handle = self.handle.clone();
         let mut resp = handle.request(req).map_err(|e| RouteErrorKind::Netlink(e.to_string()))?;
         while let Some(msg) = resp.next().await {
