@@ -1179,20 +1179,15 @@ impl Daemon {
         if let Some(st) = self.status {
             return format!("exited: {st}");
         }
-        match fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(stat) => {
-                let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-                if fields.first() != Some(&"Z") {
-                    return "running".into();
-                }
-                // Field 52 (the 50th after the name): the waitpid-style exit status.
-                match fields.last().and_then(|c| c.parse::<i32>().ok()) {
-                    Some(c) if c & 0x7f != 0 => format!("exited: killed by signal {}", c & 0x7f),
-                    Some(c) => format!("exited: code {}", (c >> 8) & 0xff),
-                    None => "exited".into(),
-                }
-            }
-            Err(_) => "exited".into(),
+        match proc_stat_fields(self.pid) {
+            Some(fields) if fields.first().map(String::as_str) != Some("Z") => "running".into(),
+            // Field 52 (the last): the waitpid-style exit status.
+            Some(fields) => match fields.last().and_then(|c| c.parse::<i32>().ok()) {
+                Some(c) if c & 0x7f != 0 => format!("exited: killed by signal {}", c & 0x7f),
+                Some(c) => format!("exited: code {}", (c >> 8) & 0xff),
+                None => "exited".into(),
+            },
+            None => "exited".into(),
         }
     }
 
@@ -1821,10 +1816,14 @@ impl Drop for Proc {
 
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn pid_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
+    proc_stat_fields(pid).is_some_and(|f| f.first().map(String::as_str) != Some("Z"))
+}
+
+/// The fields of /proc/PID/stat after the command name (the first is the state), or None
+/// once the process is gone.
+fn proc_stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit(')').next().unwrap_or("").split_whitespace().map(str::to_string).collect())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::{
 
 use nix::{
     errno::Errno,
+    poll::{PollFd, PollFlags, PollTimeout, poll},
     sched::{CloneFlags, setns},
     sys::socket::{MsgFlags, recv, send},
 };
@@ -276,7 +277,12 @@ fn arp_requests_from_senders_that_are_no_station_are_not_answered() {
                         quiet_until.get_or_insert(Instant::now() + Duration::from_millis(300));
                     }
                     Ok(_) => {}
-                    Err(Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(Errno::EAGAIN) => {
+                        // Nothing queued: wait for a frame, at most until the nearer deadline.
+                        let until = quiet_until.map_or(deadline, |q| q.min(deadline));
+                        let ms = u16::try_from(until.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(u16::MAX);
+                        let _ = poll(&mut [PollFd::new(sock.as_fd(), PollFlags::POLLIN)], PollTimeout::from(ms));
+                    }
                     Err(Errno::EINTR) => {}
                     Err(e) => panic!("recv: {e}"),
                 }
